@@ -1,0 +1,106 @@
+import { Client } from 'pg';
+import { migrateLatest, migrateRollback } from '../../db/migrator';
+import { bootstrapDatabase, waitForDatabase } from '../../src/database/database-bootstrap';
+import { databaseName, maskDatabaseUrl, withDatabase } from '../../src/database/database-url';
+import { DatabaseUnavailableError } from '../../src/database/database-unavailable.error';
+import { findFreePort } from '../../src/database/embedded-postgres';
+import { JitterMode, resolveRetryPolicy } from '../../src/utils/retry';
+import { createTestDatabase } from '../support/test-database';
+
+async function publicTables(url: string): Promise<string[]> {
+  const client = new Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ tablename: string }>(
+      "select tablename from pg_tables where schemaname = 'public' order by tablename",
+    );
+    return rows.map((r) => r.tablename);
+  } finally {
+    await client.end();
+  }
+}
+
+const APP_TABLES = [
+  'inbox_event',
+  'integration_link',
+  'outbox_event',
+  'vault',
+  'vault_ledger',
+  'vault_notification',
+  'vault_operation',
+];
+
+describe('database URLs', () => {
+  it('masks passwords', () => {
+    expect(maskDatabaseUrl('postgres://app:s3cr%40t@db.example:5432/app')).toBe(
+      'postgres://app:***@db.example:5432/app',
+    );
+    expect(maskDatabaseUrl('postgres://app@db/app')).toBe('postgres://app@db/app');
+    expect(maskDatabaseUrl('not a url://u:pw@h')).toBe('not a url://u:***@h');
+  });
+
+  it('switches and reads database names', () => {
+    expect(withDatabase('postgres://u:p@h:1/a?sslmode=disable', 'b')).toBe(
+      'postgres://u:p@h:1/b?sslmode=disable',
+    );
+    expect(databaseName('postgres://u@h/x%20y')).toBe('x y');
+    expect(databaseName('postgres://u@h')).toBe('postgres');
+  });
+});
+
+describe('migrations', () => {
+  it('latest creates every table; rollback --all leaves only Knex bookkeeping; latest again works', async () => {
+    const db = await createTestDatabase({ migrated: false });
+    try {
+      expect(await publicTables(db.url)).toEqual([]);
+      const applied = await migrateLatest(db.url);
+      expect(applied).toEqual(['20261122000001_integration_tables', '20261122000002_vault_tables']);
+      expect(await publicTables(db.url)).toEqual(expect.arrayContaining(APP_TABLES));
+
+      expect(await migrateLatest(db.url)).toEqual([]);
+
+      const undone = await migrateRollback(db.url, true);
+      expect(undone).toHaveLength(2);
+      expect(await publicTables(db.url)).toEqual(['knex_migrations', 'knex_migrations_lock']);
+
+      await migrateLatest(db.url);
+      expect(await publicTables(db.url)).toEqual(expect.arrayContaining(APP_TABLES));
+    } finally {
+      await db.drop();
+    }
+  });
+});
+
+describe('start-up connection', () => {
+  const fast = resolveRetryPolicy({
+    baseDelayMs: 5,
+    maxDelayMs: 20,
+    maxAttempts: 3,
+    jitter: JitterMode.None,
+  });
+
+  it('fails after the bounded retries with one error naming the URL, password masked', async () => {
+    const port = await findFreePort(); // nothing listens there
+    const url = `postgres://app:hunter2@127.0.0.1:${port}/app`;
+    const error = await waitForDatabase(url, { retryPolicy: fast }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(DatabaseUnavailableError);
+    const e = error as DatabaseUnavailableError;
+    expect(e.attempts).toBe(3);
+    expect(e.maskedUrl).toBe(`postgres://app:***@127.0.0.1:${port}/app`);
+    expect(e.message).toContain(`postgres://app:***@127.0.0.1:${port}/app after 3 attempt(s)`);
+    expect(e.message).not.toContain('hunter2');
+  });
+
+  it('bootstraps an existing database from its URL and migrates it', async () => {
+    const db = await createTestDatabase({ migrated: false });
+    try {
+      const handle = await bootstrapDatabase({ databaseUrl: db.url, retryPolicy: fast });
+      expect(handle.url).toBe(db.url);
+      expect(handle.embedded).toBeUndefined();
+      expect(await publicTables(db.url)).toEqual(expect.arrayContaining(APP_TABLES));
+      await handle.close();
+    } finally {
+      await db.drop();
+    }
+  });
+});

@@ -1,0 +1,73 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Client } from 'pg';
+import { compareSchema, readLiveColumns, readPrismaModels } from '../support/schema-drift';
+import { createTestDatabase, type TestDatabase } from '../support/test-database';
+
+describe('Prisma schema vs migrated database', () => {
+  let db: TestDatabase;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+  });
+  afterAll(async () => {
+    await db.drop();
+  });
+
+  it('every model field matches a column (name, type, nullability) and every column a field', async () => {
+    const problems = compareSchema(readPrismaModels(), await readLiveColumns(db.url));
+    expect(problems).toEqual([]);
+  });
+
+  it('reports a field added to the Prisma schema without a migration', async () => {
+    const schema = readFileSync(
+      path.resolve(__dirname, '../../prisma/schema.prisma'),
+      'utf8',
+    ).replace(
+      '  lastError      String?   @map("last_error")',
+      '  lastError      String?   @map("last_error")\n  priority       Int       @default(0)',
+    );
+    const problems = compareSchema(readPrismaModels(schema), await readLiveColumns(db.url));
+    expect(problems).toEqual([
+      'OutboxEvent.priority (outbox_event.priority): column does not exist',
+    ]);
+  });
+
+  it('reports a column missing from the database, a type change and a nullability change', async () => {
+    const other = await createTestDatabase();
+    const client = new Client({ connectionString: other.url });
+    await client.connect();
+    try {
+      await client.query('ALTER TABLE inbox_event DROP COLUMN payload_hash');
+      await client.query('ALTER TABLE integration_link ALTER COLUMN metadata TYPE json');
+      await client.query('ALTER TABLE vault ALTER COLUMN closed_at SET NOT NULL');
+      const problems = compareSchema(readPrismaModels(), await readLiveColumns(other.url));
+      expect(problems).toEqual([
+        'InboxEvent.payloadHash (inbox_event.payload_hash): column does not exist',
+        'IntegrationLink.metadata (integration_link.metadata): Prisma expects jsonb, database has json',
+        'Vault.closedAt (vault.closed_at): Prisma says optional, column is NOT NULL',
+      ]);
+    } finally {
+      await client.end();
+      await other.drop();
+    }
+  });
+
+  it('reports a table without a model and a column without a field', async () => {
+    const other = await createTestDatabase();
+    const client = new Client({ connectionString: other.url });
+    await client.connect();
+    try {
+      await client.query('CREATE TABLE stray (id int)');
+      await client.query('ALTER TABLE vault ADD COLUMN nickname text');
+      const problems = compareSchema(readPrismaModels(), await readLiveColumns(other.url));
+      expect(problems).toEqual([
+        'vault.nickname: column has no field in model Vault',
+        'table "stray" has no Prisma model',
+      ]);
+    } finally {
+      await client.end();
+      await other.drop();
+    }
+  });
+});
