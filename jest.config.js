@@ -3,7 +3,7 @@
 // Transpile only (type-checking is `npm run lint`): fast on two cores. ts-jest rather than SWC
 // because SWC's and Jest 30's per-platform binaries are not all on the registry mirror, which
 // makes `npm ci` refuse the lock file.
-const tsJest = ['ts-jest', { isolatedModules: true, tsconfig: '<rootDir>/tsconfig.json' }];
+const tsJest = ['ts-jest', { tsconfig: '<rootDir>/tsconfig.json' }];
 
 /** @type {import('jest').Config} */
 module.exports = {
