@@ -1,0 +1,75 @@
+import type {
+  IntegrationDatabaseAdapter,
+  ListenConnectionConfig,
+  SqlExecutor,
+  SqlResult,
+} from './sql-executor';
+
+/** The part of a Knex instance or transaction this module uses (structural: no import of knex). */
+export interface KnexLike {
+  raw(sql: string, bindings: readonly unknown[]): PromiseLike<unknown>;
+  transaction<T>(fn: (trx: KnexTransactionLike) => Promise<T>): Promise<T>;
+  readonly client?: { readonly config?: { readonly connection?: unknown } };
+  readonly isTransaction?: boolean;
+}
+
+/** A Knex transaction (`knex.transaction(async (trx) => …)`). */
+export interface KnexTransactionLike extends KnexLike {
+  readonly isTransaction?: boolean;
+}
+
+/**
+ * Knex raw queries use `?` placeholders; this module's SQL uses `$n`. Each `$n` becomes `?` and
+ * the bindings are laid out in order of appearance. (The module's SQL has no literal `?`.)
+ */
+export function toKnexBindings(
+  sql: string,
+  params: readonly unknown[],
+): { sql: string; bindings: unknown[] } {
+  const bindings: unknown[] = [];
+  const converted = sql.replace(/\$(\d+)/g, (_m, n: string) => {
+    const i = Number(n) - 1;
+    if (i < 0 || i >= params.length)
+      throw new Error(`SQL refers to $${n} but only ${params.length} params were given`);
+    bindings.push(params[i]);
+    return '?';
+  });
+  return { sql: converted, bindings };
+}
+
+function executor(knex: KnexLike): SqlExecutor {
+  return {
+    async query<TRow>(sql: string, params: readonly unknown[] = []): Promise<SqlResult<TRow>> {
+      const q = toKnexBindings(sql, params);
+      const result = (await knex.raw(q.sql, q.bindings)) as {
+        rows: TRow[];
+        rowCount: number | null;
+      };
+      return { rows: result.rows, rowCount: result.rowCount ?? result.rows.length };
+    },
+  };
+}
+
+function isKnexTransaction(handle: unknown): handle is KnexTransactionLike {
+  if (typeof handle !== 'function') return false;
+  const candidate = handle as unknown as Partial<KnexTransactionLike>;
+  return candidate.isTransaction === true && typeof candidate.raw === 'function';
+}
+
+/** Adapter for a Knex instance (client `pg`); handlers receive the Knex transaction as `ctx.tx`. */
+export function knexAdapter<TTx extends KnexTransactionLike = KnexTransactionLike>(
+  knex: KnexLike,
+): IntegrationDatabaseAdapter<TTx> {
+  return {
+    kind: 'knex',
+    root: executor(knex),
+    forTransaction: (handle) => (isKnexTransaction(handle) ? executor(handle) : undefined),
+    transaction: (fn) => knex.transaction((trx) => fn(trx as TTx, executor(trx))),
+    listenConfig: (): ListenConnectionConfig | undefined => {
+      const connection = knex.client?.config?.connection;
+      if (typeof connection === 'string') return { connectionString: connection };
+      if (connection && typeof connection === 'object') return connection as ListenConnectionConfig;
+      return undefined;
+    },
+  };
+}

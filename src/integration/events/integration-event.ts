@@ -1,0 +1,103 @@
+/**
+ * Event types. Applications describe their events by augmenting {@link IntegrationEventMap}:
+ *
+ * ```ts
+ * declare module 'nestjs-integration' {            // or the path you import the module from
+ *   interface IntegrationEventMap {
+ *     'vault.locked': { vaultId: string; reason: string };
+ *   }
+ * }
+ * ```
+ *
+ * `publish` then checks the payload of `'vault.locked'` and handlers receive it typed.
+ * Names that are not in the map are still accepted, with an `unknown`-typed payload.
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface IntegrationEventMap {}
+
+/** A JSON value, as stored in the outbox's `payload` column. */
+export type JsonValue =
+  string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+
+/** Event names known to the application's {@link IntegrationEventMap}. */
+export type KnownEventName = Extract<keyof IntegrationEventMap, string>;
+
+/** Payload type of an event name: from the map when known, otherwise `unknown`. */
+export type EventPayload<N extends string> = N extends KnownEventName
+  ? IntegrationEventMap[N]
+  : unknown;
+
+/** Lifecycle of an outbox row. */
+export enum OutboxStatus {
+  Pending = 'pending',
+  Processing = 'processing',
+  Processed = 'processed',
+  DeadLetter = 'dead_letter',
+}
+
+/** What `DomainEventPublisher.publish` takes. */
+export interface PublishEventInput<N extends string = string> {
+  /** Dot-separated lowercase name, e.g. `vault.locked` (see `EVENT_NAME_PATTERN`). */
+  readonly name: N;
+  /** Type of the aggregate the event is about, e.g. `Vault`. */
+  readonly aggregateType: string;
+  /** Id of that aggregate (1–200 characters). */
+  readonly aggregateId: string;
+  /** JSON-serialisable payload (plain objects, arrays, strings, finite numbers, booleans, null). */
+  readonly payload: EventPayload<N>;
+  /** Schema version of the payload. @default 1 */
+  readonly version?: number;
+  /** Module that published it. @default outbox.defaultSourceModule */
+  readonly sourceModule?: string;
+  readonly tenantId?: string;
+  readonly correlationId?: string;
+  readonly causationId?: string;
+  /** Publishing the same key twice (per tenant) stores one event and returns its id both times. */
+  readonly idempotencyKey?: string;
+  /** Events with the same key are delivered in publish order, one at a time. @default `${aggregateType}:${aggregateId}` */
+  readonly orderingKey?: string;
+  /** Not delivered before this time (database clock compares it). @default now */
+  readonly availableAt?: Date;
+  /** Free-form string headers, e.g. `traceparent` or `actor`. */
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+/** Headers stored with every event (plus any custom ones). */
+export interface IntegrationEventHeaders {
+  readonly correlationId?: string;
+  readonly causationId?: string;
+  readonly [key: string]: string | undefined;
+}
+
+/** An event as stored in the outbox and handed to dispatchers and handlers. */
+export interface IntegrationEvent<TPayload = unknown> {
+  readonly id: string;
+  /** Position in publish order (database sequence), as a decimal string. */
+  readonly seq: string;
+  readonly name: string;
+  readonly version: number;
+  readonly sourceModule: string | null;
+  readonly aggregateType: string;
+  readonly aggregateId: string;
+  readonly orderingKey: string;
+  readonly payload: TPayload;
+  readonly headers: IntegrationEventHeaders;
+  readonly tenantId: string | null;
+  readonly correlationId: string | null;
+  readonly causationId: string | null;
+  readonly idempotencyKey: string | null;
+  readonly createdAt: Date;
+}
+
+/** An outbox row with its delivery state. */
+export interface OutboxEventRecord<TPayload = unknown> extends IntegrationEvent<TPayload> {
+  readonly status: OutboxStatus;
+  /** Attempts started so far (the current one included while processing). */
+  readonly attemptCount: number;
+  readonly availableAt: Date;
+  readonly lockedBy: string | null;
+  readonly lockedUntil: Date | null;
+  readonly lastError: string | null;
+  readonly updatedAt: Date;
+  readonly processedAt: Date | null;
+}

@@ -1,0 +1,76 @@
+/**
+ * Public API of nestjs-integration. Import everything from here; other paths are internal.
+ * @packageDocumentation
+ */
+export { IntegrationModule } from './integration.module';
+export type { IntegrationModuleExtras } from './integration.module-definition';
+export {
+  resolveOptions,
+  InjectIntegrationOptions,
+  DEFAULT_PROCESSOR_RETRY,
+  type IntegrationModuleOptions,
+  type ResolvedIntegrationOptions,
+  type NotifyOptions,
+  type OutboxOptions,
+  type ProcessorOptions,
+  type PurgeOptions,
+} from './integration.options';
+export {
+  INTEGRATION_OPTIONS,
+  INTEGRATION_DATABASE,
+  OUTBOX_DISPATCHER,
+  DEFAULT_NOTIFY_CHANNEL,
+  DEFAULT_PROCESSOR_INTERVAL_NAME,
+} from './integration.constants';
+
+export type {
+  IntegrationDatabaseAdapter,
+  SqlExecutor,
+  SqlResult,
+  ListenConnectionConfig,
+  TransactionOptions,
+} from './database/sql-executor';
+export {
+  prismaAdapter,
+  type PrismaAdapterOptions,
+  type PrismaClientLike,
+  type PrismaTransactionLike,
+} from './database/prisma.adapter';
+export { knexAdapter, type KnexLike, type KnexTransactionLike } from './database/knex.adapter';
+export { pgAdapter } from './database/pg.adapter';
+
+export {
+  OutboxStatus,
+  type IntegrationEventMap,
+  type KnownEventName,
+  type EventPayload,
+  type JsonValue,
+  type PublishEventInput,
+  type IntegrationEvent,
+  type IntegrationEventHeaders,
+  type OutboxEventRecord,
+} from './events/integration-event';
+export {
+  EVENT_NAME_PATTERN,
+  MAX_TEXT_FIELD_LENGTH,
+  MAX_HEADERS_BYTES,
+} from './events/event-validation';
+export { uuidv7 } from './events/uuid';
+
+export { DomainEventPublisher, PUBLISH_CHUNK_SIZE } from './outbox/domain-event.publisher';
+export {
+  OutboxProcessor,
+  type BatchResult,
+  type DrainResult,
+  type ProcessorStats,
+} from './outbox/outbox.processor';
+export type { DeadLetterFilter, OutboxStats } from './outbox/outbox.repository';
+export {
+  perEventDispatcher,
+  type EventDispatcher,
+  type DispatchOutcome,
+  type DispatchContext,
+} from './outbox/event-dispatcher';
+
+export * from './errors';
+export { JitterMode, type RetryPolicy } from '../utils/retry';

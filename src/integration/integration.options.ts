@@ -1,0 +1,236 @@
+import { Inject } from '@nestjs/common';
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import {
+  JitterMode,
+  resolveRetryPolicy,
+  validateRetryPolicy,
+  type RetryPolicy,
+} from '../utils/retry';
+import type { IntegrationDatabaseAdapter, ListenConnectionConfig } from './database/sql-executor';
+import { InvalidIntegrationOptionsError } from './errors/invalid-options.error';
+import type { EventDispatcher } from './outbox/event-dispatcher';
+import {
+  DEFAULT_NOTIFY_CHANNEL,
+  DEFAULT_PROCESSOR_INTERVAL_NAME,
+  INTEGRATION_OPTIONS,
+} from './integration.constants';
+
+/** LISTEN/NOTIFY wake-ups. */
+export interface NotifyOptions {
+  /** Send NOTIFY on publish and LISTEN in the processor. @default true */
+  readonly enabled?: boolean;
+  /** Channel name (lowercase identifier). @default 'integration_outbox' */
+  readonly channel?: string;
+  /** Connection for LISTEN. @default what the database adapter reports (none for Prisma without `listenUrl`) */
+  readonly connection?: ListenConnectionConfig;
+}
+
+/** Publishing. */
+export interface OutboxOptions {
+  /** Largest payload accepted, as UTF-8 JSON bytes. @default 262144 (256 KiB) */
+  readonly maxPayloadBytes?: number;
+  /** `source_module` of events that do not name one. @default null */
+  readonly defaultSourceModule?: string | null;
+}
+
+/** Scheduled deletion of processed events. */
+export interface PurgeOptions {
+  /** Run `purgeProcessed` on an interval. @default false */
+  readonly enabled?: boolean;
+  /** @default 3600000 (1 hour) */
+  readonly intervalMs?: number;
+  /** Keep processed events this long. @default 604800000 (7 days) */
+  readonly olderThanMs?: number;
+  /** Rows deleted per statement. @default 1000 */
+  readonly batchSize?: number;
+}
+
+/** The background processor. */
+export interface ProcessorOptions {
+  /** Run the polling loop. `false` for CLI, migration or API-only instances. @default true */
+  readonly enabled?: boolean;
+  /** Identity recorded in `locked_by`. @default `${hostname}:${pid}:${random}` */
+  readonly workerId?: string;
+  /** Events claimed per batch. @default 100 */
+  readonly batchSize?: number;
+  /** How long a claim is held before another instance may take it over. @default 30000 */
+  readonly leaseMs?: number;
+  /** Poll interval when idle (a NOTIFY wakes it sooner; a full batch loops at once). @default 1000 */
+  readonly idlePollIntervalMs?: number;
+  /** Backoff for failed deliveries; after `maxAttempts` an event is dead-lettered. */
+  readonly retry?: Partial<RetryPolicy>;
+  /** Longest a shutdown waits for in-flight work before releasing its claims. @default 10000 */
+  readonly shutdownTimeoutMs?: number;
+  /** A handler running longer fails with a timeout error. @default 30000 */
+  readonly handlerTimeoutMs?: number;
+  /** Process the backlog right after start. @default true */
+  readonly startupDrain?: boolean;
+  /** Name of the polling interval in `SchedulerRegistry`. @default 'integration.outbox.poll' */
+  readonly intervalName?: string;
+  readonly purge?: PurgeOptions;
+}
+
+/** Options of `IntegrationModule.forRoot` / `forRootAsync`. */
+export interface IntegrationModuleOptions<TTx = unknown> {
+  /** `prismaAdapter(prisma)`, `knexAdapter(knex)` or `pgAdapter(pool)`. */
+  readonly database: IntegrationDatabaseAdapter<TTx>;
+  readonly notify?: NotifyOptions;
+  readonly outbox?: OutboxOptions;
+  readonly processor?: ProcessorOptions;
+  /** Replaces the default dispatcher (registry + inbox). Mostly for tests and custom transports. */
+  readonly dispatcher?: EventDispatcher;
+}
+
+/** Options after defaults, as the module's services see them. */
+export interface ResolvedIntegrationOptions<TTx = unknown> {
+  readonly database: IntegrationDatabaseAdapter<TTx>;
+  readonly notify: {
+    readonly enabled: boolean;
+    readonly channel: string;
+    readonly connection?: ListenConnectionConfig;
+  };
+  readonly outbox: {
+    readonly maxPayloadBytes: number;
+    readonly defaultSourceModule: string | null;
+  };
+  readonly processor: {
+    readonly enabled: boolean;
+    readonly workerId: string;
+    readonly batchSize: number;
+    readonly leaseMs: number;
+    readonly idlePollIntervalMs: number;
+    readonly retry: RetryPolicy;
+    readonly shutdownTimeoutMs: number;
+    readonly handlerTimeoutMs: number;
+    readonly startupDrain: boolean;
+    readonly intervalName: string;
+    readonly purge: Required<PurgeOptions>;
+  };
+  readonly dispatcher?: EventDispatcher;
+}
+
+/** Retry defaults of the processor. */
+export const DEFAULT_PROCESSOR_RETRY: RetryPolicy = resolveRetryPolicy({
+  baseDelayMs: 1_000,
+  maxDelayMs: 300_000,
+  maxAttempts: 10,
+  jitter: JitterMode.Full,
+});
+
+const CHANNEL_PATTERN = /^[a-z_][a-z0-9_]{0,62}$/;
+
+/** Merges defaults and validates; throws {@link InvalidIntegrationOptionsError} listing every problem. */
+export function resolveOptions<TTx>(
+  options: IntegrationModuleOptions<TTx>,
+): ResolvedIntegrationOptions<TTx> {
+  const problems: string[] = [];
+  if (!options || typeof options !== 'object') {
+    throw new InvalidIntegrationOptionsError([
+      'options must be an object with at least { database }',
+    ]);
+  }
+  const db = options.database as Partial<IntegrationDatabaseAdapter<TTx>> | undefined;
+  if (
+    !db ||
+    typeof db.transaction !== 'function' ||
+    typeof db.forTransaction !== 'function' ||
+    !db.root
+  ) {
+    problems.push(
+      'database must be an adapter: prismaAdapter(prisma), knexAdapter(knex) or pgAdapter(pool)',
+    );
+  }
+  const int = (value: unknown, path: string, min: number, max = Number.MAX_SAFE_INTEGER): void => {
+    if (value === undefined) return;
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+      problems.push(`${path} must be an integer from ${min} to ${max} (got ${String(value)})`);
+    }
+  };
+  const bool = (value: unknown, path: string): void => {
+    if (value !== undefined && typeof value !== 'boolean')
+      problems.push(`${path} must be true or false (got ${String(value)})`);
+  };
+  const n = options.notify ?? {};
+  const o = options.outbox ?? {};
+  const p = options.processor ?? {};
+  const purge = p.purge ?? {};
+  bool(n.enabled, 'notify.enabled');
+  if (
+    n.channel !== undefined &&
+    (typeof n.channel !== 'string' || !CHANNEL_PATTERN.test(n.channel))
+  ) {
+    problems.push(
+      `notify.channel must be a lowercase identifier matching ${CHANNEL_PATTERN} (got ${JSON.stringify(n.channel)})`,
+    );
+  }
+  int(o.maxPayloadBytes, 'outbox.maxPayloadBytes', 1, 256 * 1024 * 1024);
+  if (
+    o.defaultSourceModule !== undefined &&
+    o.defaultSourceModule !== null &&
+    typeof o.defaultSourceModule !== 'string'
+  ) {
+    problems.push('outbox.defaultSourceModule must be a string or null');
+  }
+  bool(p.enabled, 'processor.enabled');
+  bool(p.startupDrain, 'processor.startupDrain');
+  if (
+    p.workerId !== undefined &&
+    (typeof p.workerId !== 'string' || p.workerId.length === 0 || p.workerId.length > 200)
+  ) {
+    problems.push('processor.workerId must be a non-empty string of at most 200 characters');
+  }
+  int(p.batchSize, 'processor.batchSize', 1, 10_000);
+  int(p.leaseMs, 'processor.leaseMs', 100, 24 * 3_600_000);
+  int(p.idlePollIntervalMs, 'processor.idlePollIntervalMs', 10, 24 * 3_600_000);
+  int(p.shutdownTimeoutMs, 'processor.shutdownTimeoutMs', 0, 3_600_000);
+  int(p.handlerTimeoutMs, 'processor.handlerTimeoutMs', 1, 24 * 3_600_000);
+  if (p.intervalName !== undefined && (typeof p.intervalName !== 'string' || !p.intervalName)) {
+    problems.push('processor.intervalName must be a non-empty string');
+  }
+  problems.push(...validateRetryPolicy(p.retry ?? {}, 'processor.retry'));
+  bool(purge.enabled, 'processor.purge.enabled');
+  int(purge.intervalMs, 'processor.purge.intervalMs', 1_000);
+  int(purge.olderThanMs, 'processor.purge.olderThanMs', 0);
+  int(purge.batchSize, 'processor.purge.batchSize', 1, 100_000);
+  if (options.dispatcher !== undefined && typeof options.dispatcher?.dispatchBatch !== 'function') {
+    problems.push('dispatcher must implement dispatchBatch(events, context)');
+  }
+  if (problems.length) throw new InvalidIntegrationOptionsError(problems);
+
+  const leaseMs = p.leaseMs ?? 30_000;
+  return {
+    database: options.database,
+    notify: {
+      enabled: n.enabled ?? true,
+      channel: n.channel ?? DEFAULT_NOTIFY_CHANNEL,
+      connection: n.connection ?? options.database.listenConfig(),
+    },
+    outbox: {
+      maxPayloadBytes: o.maxPayloadBytes ?? 256 * 1024,
+      defaultSourceModule: o.defaultSourceModule ?? null,
+    },
+    processor: {
+      enabled: p.enabled ?? true,
+      workerId: p.workerId ?? `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`,
+      batchSize: p.batchSize ?? 100,
+      leaseMs,
+      idlePollIntervalMs: p.idlePollIntervalMs ?? 1_000,
+      retry: resolveRetryPolicy(p.retry, DEFAULT_PROCESSOR_RETRY),
+      shutdownTimeoutMs: p.shutdownTimeoutMs ?? 10_000,
+      handlerTimeoutMs: p.handlerTimeoutMs ?? 30_000,
+      startupDrain: p.startupDrain ?? true,
+      intervalName: p.intervalName ?? DEFAULT_PROCESSOR_INTERVAL_NAME,
+      purge: {
+        enabled: purge.enabled ?? false,
+        intervalMs: purge.intervalMs ?? 3_600_000,
+        olderThanMs: purge.olderThanMs ?? 7 * 24 * 3_600_000,
+        batchSize: purge.batchSize ?? 1_000,
+      },
+    },
+    dispatcher: options.dispatcher,
+  };
+}
+
+/** Injects the {@link ResolvedIntegrationOptions}. */
+export const InjectIntegrationOptions = (): ParameterDecorator => Inject(INTEGRATION_OPTIONS);

@@ -1,0 +1,451 @@
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type BeforeApplicationShutdown,
+  type OnApplicationBootstrap,
+} from '@nestjs/common';
+import { SchedulerRegistry } from '@nestjs/schedule';
+import { canRetry, computeBackoffDelay } from '../../utils/retry';
+import { DrainTimeoutError } from '../errors/drain-timeout.error';
+import { EventNotFoundError } from '../errors/event-not-found.error';
+import type { OutboxEventRecord } from '../events/integration-event';
+import {
+  DEFAULT_PURGE_INTERVAL_NAME,
+  INTEGRATION_OPTIONS,
+  OUTBOX_DISPATCHER,
+} from '../integration.constants';
+import type { ResolvedIntegrationOptions } from '../integration.options';
+import { errorMessage, type DispatchOutcome, type EventDispatcher } from './event-dispatcher';
+import { OutboxNotificationListener } from './outbox-notification.listener';
+import {
+  OutboxRepository,
+  SettleAction,
+  type DeadLetterFilter,
+  type OutboxStats,
+  type SettleInstruction,
+} from './outbox.repository';
+
+/** What one claim → dispatch → settle cycle did. */
+export interface BatchResult {
+  /** Events claimed. */
+  readonly claimed: number;
+  /** Settled as processed. */
+  readonly processed: number;
+  /** Failed and rescheduled with backoff. */
+  readonly retried: number;
+  /** Failed for the last allowed time. */
+  readonly deadLettered: number;
+  /** Not attempted (behind a failure of their ordering key, or shutdown) and released. */
+  readonly deferred: number;
+  /** Could not be settled because the lease was taken over meanwhile. */
+  readonly leaseLost: number;
+}
+
+/** Totals of a {@link OutboxProcessor.drain}. */
+export interface DrainResult extends BatchResult {
+  readonly batches: number;
+}
+
+/** Counters since start plus the table's state. */
+export interface ProcessorStats extends OutboxStats {
+  readonly workerId: string;
+  readonly running: boolean;
+  /** True while the LISTEN connection is up (false: polling only). */
+  readonly listening: boolean;
+  readonly totals: DrainResult;
+}
+
+const EMPTY: DrainResult = Object.freeze({
+  batches: 0,
+  claimed: 0,
+  processed: 0,
+  retried: 0,
+  deadLettered: 0,
+  deferred: 0,
+  leaseLost: 0,
+});
+
+function add(a: DrainResult, b: BatchResult): DrainResult {
+  return {
+    batches: a.batches + (b.claimed > 0 ? 1 : 0),
+    claimed: a.claimed + b.claimed,
+    processed: a.processed + b.processed,
+    retried: a.retried + b.retried,
+    deadLettered: a.deadLettered + b.deadLettered,
+    deferred: a.deferred + b.deferred,
+    leaseLost: a.leaseLost + b.leaseLost,
+  };
+}
+
+/**
+ * Delivers outbox events: claims due events in batches with a lease (`FOR UPDATE SKIP LOCKED`),
+ * hands them to the dispatcher, and settles them (processed, retry with backoff, dead letter).
+ * Safe with any number of instances on one database. Polls on an interval registered in
+ * `SchedulerRegistry`, loops at once while batches are full, and is woken early by NOTIFY.
+ */
+@Injectable()
+export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private readonly logger = new Logger('OutboxProcessor');
+  private started = false;
+  private stopping = false;
+  private loopPromise?: Promise<void>;
+  private wakeRequested = false;
+  private readonly inflight = new Set<Promise<BatchResult>>();
+  private listener?: OutboxNotificationListener;
+  private totals: DrainResult = EMPTY;
+
+  constructor(
+    @Inject(INTEGRATION_OPTIONS) private readonly options: ResolvedIntegrationOptions,
+    private readonly repository: OutboxRepository,
+    @Inject(OUTBOX_DISPATCHER) private readonly dispatcher: EventDispatcher,
+    private readonly schedulerRegistry: SchedulerRegistry,
+  ) {}
+
+  /** The `locked_by` identity of this instance. */
+  get workerId(): string {
+    return this.options.processor.workerId;
+  }
+
+  /** True between {@link start} and {@link stop}. */
+  get isRunning(): boolean {
+    return this.started;
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    if (this.options.processor.enabled) await this.start();
+    else this.logger.log('Outbox processor disabled (processor.enabled: false)');
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.stop();
+  }
+
+  /** Starts polling (and LISTEN); with `startupDrain`, begins on the backlog at once. */
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    this.stopping = false;
+    const { notify, processor } = this.options;
+    if (notify.enabled && notify.connection) {
+      this.listener = new OutboxNotificationListener(
+        notify.connection,
+        notify.channel,
+        () => this.wake(),
+        this.logger,
+      );
+      await this.listener.start();
+    } else {
+      this.logger.log(
+        notify.enabled
+          ? 'No LISTEN connection configured (e.g. prismaAdapter without listenUrl): polling only'
+          : 'NOTIFY disabled: polling only',
+      );
+    }
+    this.schedulerRegistry.addInterval(
+      processor.intervalName,
+      setInterval(() => this.wake(), processor.idlePollIntervalMs),
+    );
+    if (processor.purge.enabled) {
+      this.schedulerRegistry.addInterval(
+        `${DEFAULT_PURGE_INTERVAL_NAME}:${processor.intervalName}`,
+        setInterval(() => {
+          this.purgeProcessed().catch((error: unknown) =>
+            this.logger.error(`Purge failed: ${errorMessage(error)}`),
+          );
+        }, processor.purge.intervalMs),
+      );
+    }
+    this.logger.log(
+      `Outbox processor ${processor.workerId} started (batch ${processor.batchSize}, lease ${processor.leaseMs} ms, ` +
+        `poll ${processor.idlePollIntervalMs} ms${this.listener?.listening ? ', LISTEN on' : ''})`,
+    );
+    if (processor.startupDrain) this.wake();
+  }
+
+  /**
+   * Stops claiming, waits up to `shutdownTimeoutMs` for in-flight batches, then releases any
+   * claim still held back to `pending` so another instance takes it at once.
+   */
+  async stop(): Promise<void> {
+    if (!this.started) return;
+    this.started = false;
+    this.stopping = true;
+    const { processor } = this.options;
+    this.deleteInterval(processor.intervalName);
+    this.deleteInterval(`${DEFAULT_PURGE_INTERVAL_NAME}:${processor.intervalName}`);
+    await this.listener?.close();
+    this.listener = undefined;
+
+    const work = Promise.allSettled([...this.inflight, this.loopPromise ?? Promise.resolve()]);
+    let timer: NodeJS.Timeout | undefined;
+    const finished = await Promise.race([
+      work.then(() => true),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), processor.shutdownTimeoutMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (!finished) {
+      const released = await this.repository.releaseAll(this.options.database.root, this.workerId);
+      this.logger.warn(
+        `Shutdown timeout (${processor.shutdownTimeoutMs} ms) with work in flight: released ${released} claimed event(s) to pending`,
+      );
+    }
+    this.logger.log(`Outbox processor ${this.workerId} stopped`);
+  }
+
+  /** Asks the loop to run now (coalesced: at most one loop runs, and it runs again if asked meanwhile). */
+  wake(): void {
+    if (!this.started || this.stopping) return;
+    if (this.loopPromise) {
+      this.wakeRequested = true;
+      return;
+    }
+    this.loopPromise = this.loop().finally(() => {
+      this.loopPromise = undefined;
+    });
+  }
+
+  private async loop(): Promise<void> {
+    do {
+      this.wakeRequested = false;
+      while (!this.stopping) {
+        let result: BatchResult;
+        try {
+          result = await this.processBatch();
+        } catch (error) {
+          // Never let the loop die: log, and the next poll tries again.
+          this.logger.error(`Outbox batch failed: ${errorMessage(error)}`);
+          return;
+        }
+        if (result.claimed < this.options.processor.batchSize) break;
+      }
+    } while (this.wakeRequested && !this.stopping);
+  }
+
+  /** One claim → dispatch → settle cycle. */
+  async processBatch(): Promise<BatchResult> {
+    const run = this.runBatch();
+    this.inflight.add(run);
+    try {
+      const result = await run;
+      this.totals = add(this.totals, result);
+      return result;
+    } finally {
+      this.inflight.delete(run);
+    }
+  }
+
+  private async runBatch(): Promise<BatchResult> {
+    const { database, processor } = this.options;
+    const events = await this.repository.claim(
+      database.root,
+      this.workerId,
+      processor.batchSize,
+      processor.leaseMs,
+    );
+    if (events.length === 0) return { ...EMPTY };
+
+    // Keep the leases alive while handlers run, so a slow batch is not taken over.
+    const ids = events.map((e) => e.id);
+    const heartbeat = setInterval(
+      () => {
+        this.repository
+          .extendLease(database.root, this.workerId, ids, processor.leaseMs)
+          .catch((error: unknown) =>
+            this.logger.warn(`Lease extension failed: ${errorMessage(error)}`),
+          );
+      },
+      Math.max(50, Math.floor(processor.leaseMs / 3)),
+    );
+    let outcomes: DispatchOutcome[];
+    try {
+      outcomes = await this.dispatcher.dispatchBatch(events, {
+        workerId: this.workerId,
+        isStopping: () => this.stopping,
+      });
+      if (!Array.isArray(outcomes) || outcomes.length !== events.length) {
+        throw new Error(
+          `dispatcher returned ${outcomes?.length} outcomes for ${events.length} events`,
+        );
+      }
+    } catch (error) {
+      const message = `Dispatcher failed: ${errorMessage(error)}`;
+      this.logger.error(message);
+      outcomes = events.map(() => ({ status: 'failed', error: message }));
+    } finally {
+      clearInterval(heartbeat);
+    }
+
+    const instructions = events.map((event, i) => this.instructionFor(event, outcomes[i]!));
+    const settled = new Set(
+      await this.repository.settle(database.root, this.workerId, instructions),
+    );
+    const result = {
+      claimed: events.length,
+      processed: 0,
+      retried: 0,
+      deadLettered: 0,
+      deferred: 0,
+      leaseLost: 0,
+    };
+    instructions.forEach((instruction, i) => {
+      if (!settled.has(instruction.id)) {
+        result.leaseLost++;
+        return;
+      }
+      if (instruction.action === SettleAction.Processed) result.processed++;
+      else if (instruction.action === SettleAction.Retry) result.retried++;
+      else if (instruction.action === SettleAction.Release) result.deferred++;
+      else {
+        result.deadLettered++;
+        this.logger.error(
+          `Event ${events[i]!.id} (${events[i]!.name}) dead-lettered after ${instruction.attempt} attempt(s): ${instruction.error}`,
+        );
+      }
+      if (instruction.action === SettleAction.Retry) {
+        this.logger.warn(
+          `Event ${events[i]!.id} (${events[i]!.name}) attempt ${instruction.attempt} failed, retry in ${instruction.delayMs} ms: ${instruction.error}`,
+        );
+      }
+    });
+    if (result.leaseLost > 0) {
+      this.logger.warn(
+        `${result.leaseLost} event(s) not settled: their lease was taken over by another instance, which now owns them`,
+      );
+    }
+    return result;
+  }
+
+  private instructionFor(event: OutboxEventRecord, outcome: DispatchOutcome): SettleInstruction {
+    const attempt = event.attemptCount;
+    switch (outcome.status) {
+      case 'processed':
+        return { id: event.id, attempt, action: SettleAction.Processed };
+      case 'deferred':
+        return { id: event.id, attempt, action: SettleAction.Release };
+      case 'failed': {
+        const policy = this.options.processor.retry;
+        if (canRetry(policy, attempt)) {
+          return {
+            id: event.id,
+            attempt,
+            action: SettleAction.Retry,
+            delayMs: computeBackoffDelay(policy, attempt),
+            error: outcome.error,
+          };
+        }
+        return { id: event.id, attempt, action: SettleAction.DeadLetter, error: outcome.error };
+      }
+    }
+  }
+
+  /**
+   * Processes batches until the outbox is idle: nothing due is pending and nothing is being
+   * processed (by any instance). For tests, scripts and CLI use.
+   *
+   * @throws DrainTimeoutError when not idle within `timeoutMs` (default 30 s).
+   */
+  async drain(options: { timeoutMs?: number } = {}): Promise<DrainResult> {
+    const timeoutMs = options.timeoutMs ?? 30_000;
+    const deadline = Date.now() + timeoutMs;
+    let totals: DrainResult = EMPTY;
+    for (;;) {
+      const result = await this.processBatch();
+      totals = add(totals, result);
+      if (result.claimed > 0) continue;
+      const busy = await this.busyCount();
+      if (busy === 0) return totals;
+      if (Date.now() >= deadline) throw new DrainTimeoutError(timeoutMs, busy);
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+  }
+
+  /** Events due now or being processed. */
+  private async busyCount(): Promise<number> {
+    const { rows } = await this.options.database.root.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM outbox_event
+        WHERE (status = 'pending' AND available_at <= now()) OR status = 'processing'`,
+    );
+    return rows[0]?.n ?? 0;
+  }
+
+  /** Counts by status, oldest due pending age, and this instance's totals. */
+  async getStats(): Promise<ProcessorStats> {
+    const stats = await this.repository.stats(this.options.database.root);
+    return {
+      ...stats,
+      workerId: this.workerId,
+      running: this.started,
+      listening: this.listener?.listening ?? false,
+      totals: this.totals,
+    };
+  }
+
+  /**
+   * Puts a dead-lettered event back to pending with its attempts reset.
+   * @returns false when the event exists but is not a dead letter.
+   * @throws EventNotFoundError when no event has this id.
+   */
+  async replay(eventId: string): Promise<boolean> {
+    const root = this.options.database.root;
+    const event = await this.repository.findById(root, eventId);
+    if (!event) throw new EventNotFoundError(eventId);
+    const replayed = await this.repository.replay(root, eventId);
+    if (replayed) {
+      this.logger.log(`Event ${eventId} (${event.name}) replayed from dead letter`);
+      this.wake();
+    }
+    return replayed;
+  }
+
+  /** Replays every dead letter matching `filter`; returns how many. */
+  async replayDeadLetters(filter: DeadLetterFilter = {}): Promise<number> {
+    const ids = await this.repository.replayDeadLetters(this.options.database.root, filter);
+    if (ids.length) {
+      this.logger.log(`Replayed ${ids.length} dead-lettered event(s)`);
+      this.wake();
+    }
+    return ids.length;
+  }
+
+  /** Finds an event by id (any status). */
+  findEvent(eventId: string): Promise<OutboxEventRecord | undefined> {
+    return this.repository.findById(this.options.database.root, eventId);
+  }
+
+  /**
+   * Deletes processed events older than `olderThanMs` in batches of `batchSize` (never one
+   * unbounded DELETE); returns how many were deleted.
+   */
+  async purgeProcessed(
+    options: { olderThanMs?: number; batchSize?: number } = {},
+  ): Promise<number> {
+    const { purge } = this.options.processor;
+    const olderThanMs = options.olderThanMs ?? purge.olderThanMs;
+    const batchSize = options.batchSize ?? purge.batchSize;
+    let total = 0;
+    for (;;) {
+      const n = await this.repository.purgeProcessedBatch(
+        this.options.database.root,
+        olderThanMs,
+        batchSize,
+      );
+      total += n;
+      if (n < batchSize) break;
+    }
+    if (total) this.logger.log(`Purged ${total} processed event(s) older than ${olderThanMs} ms`);
+    return total;
+  }
+
+  private deleteInterval(name: string): void {
+    if (this.schedulerRegistry.doesExist('interval', name))
+      this.schedulerRegistry.deleteInterval(name);
+  }
+
+  /** Test hook: the LISTEN connection, if any. */
+  get notificationListener(): OutboxNotificationListener | undefined {
+    return this.listener;
+  }
+}

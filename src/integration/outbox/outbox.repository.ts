@@ -1,0 +1,450 @@
+import type { SqlExecutor } from '../database/sql-executor';
+import type { NormalizedEvent } from '../events/event-validation';
+import { OutboxStatus, type OutboxEventRecord } from '../events/integration-event';
+
+/** Columns as selected by {@link OUTBOX_COLUMNS}: types every driver returns the same way. */
+interface OutboxRow {
+  id: string;
+  seq: string;
+  event_name: string;
+  event_version: number;
+  source_module: string | null;
+  aggregate_type: string;
+  aggregate_id: string;
+  ordering_key: string;
+  payload: string;
+  headers: string;
+  tenant_id: string | null;
+  correlation_id: string | null;
+  causation_id: string | null;
+  idempotency_key: string | null;
+  status: string;
+  attempt_count: number;
+  available_at: number;
+  locked_by: string | null;
+  locked_until: number | null;
+  last_error: string | null;
+  created_at: number;
+  updated_at: number;
+  processed_at: number | null;
+}
+
+const ms = (column: string): string =>
+  `(extract(epoch from ${column}) * 1000)::float8 AS ${column.replace(/^e\./, '')}`;
+
+/** Every column, cast so Prisma, Knex and pg return identical JavaScript values. */
+export const OUTBOX_COLUMNS = [
+  'e.id::text AS id',
+  'e.seq::text AS seq',
+  'e.event_name',
+  'e.event_version',
+  'e.source_module',
+  'e.aggregate_type',
+  'e.aggregate_id',
+  'e.ordering_key',
+  'e.payload::text AS payload',
+  'e.headers::text AS headers',
+  'e.tenant_id',
+  'e.correlation_id',
+  'e.causation_id',
+  'e.idempotency_key',
+  'e.status',
+  'e.attempt_count',
+  ms('e.available_at'),
+  'e.locked_by',
+  ms('e.locked_until'),
+  'e.last_error',
+  ms('e.created_at'),
+  ms('e.updated_at'),
+  ms('e.processed_at'),
+].join(', ');
+
+const toDate = (v: number | null): Date | null => (v === null ? null : new Date(v));
+
+function mapRow(row: OutboxRow): OutboxEventRecord {
+  return {
+    id: row.id,
+    seq: row.seq,
+    name: row.event_name,
+    version: row.event_version,
+    sourceModule: row.source_module,
+    aggregateType: row.aggregate_type,
+    aggregateId: row.aggregate_id,
+    orderingKey: row.ordering_key,
+    payload: JSON.parse(row.payload) as unknown,
+    headers: JSON.parse(row.headers) as Record<string, string>,
+    tenantId: row.tenant_id,
+    correlationId: row.correlation_id,
+    causationId: row.causation_id,
+    idempotencyKey: row.idempotency_key,
+    status: row.status as OutboxStatus,
+    attemptCount: row.attempt_count,
+    availableAt: new Date(row.available_at),
+    lockedBy: row.locked_by,
+    lockedUntil: toDate(row.locked_until),
+    lastError: row.last_error,
+    createdAt: new Date(row.created_at),
+    updatedAt: new Date(row.updated_at),
+    processedAt: toDate(row.processed_at),
+  };
+}
+
+/** How a claimed event is settled. */
+export enum SettleAction {
+  Processed = 'processed',
+  /** Back to pending after `delayMs`, with `error` recorded. */
+  Retry = 'retry',
+  DeadLetter = 'dead_letter',
+  /** Back to pending at once, the attempt not counted (never started, or shutdown). */
+  Release = 'release',
+}
+
+/** One settle instruction; `attempt` fences it to the claim that produced it. */
+export interface SettleInstruction {
+  readonly id: string;
+  readonly attempt: number;
+  readonly action: SettleAction;
+  readonly delayMs?: number;
+  readonly error?: string;
+}
+
+/** Counts by status plus the age of the oldest due pending event. */
+export interface OutboxStats {
+  readonly pending: number;
+  readonly processing: number;
+  readonly processed: number;
+  readonly deadLetter: number;
+  /** Age in ms of the oldest pending event that is due; 0 when none. */
+  readonly oldestPendingAgeMs: number;
+}
+
+/** Filter of `replayDeadLetters`. */
+export interface DeadLetterFilter {
+  readonly eventName?: string;
+  readonly aggregateType?: string;
+  readonly aggregateId?: string;
+  readonly tenantId?: string;
+  /** At most this many (oldest first). @default all */
+  readonly limit?: number;
+}
+
+/** Longest `last_error` stored. */
+export const MAX_ERROR_LENGTH = 4_000;
+
+/**
+ * All SQL of the outbox. Every statement is parameterized; identifiers are constants.
+ * Times (availability, leases, backoff) come from the database clock, never the app's.
+ */
+export class OutboxRepository {
+  /**
+   * Inserts events in one statement and, in the same statement, sends a NOTIFY that PostgreSQL
+   * delivers only if the caller's transaction commits. Events whose (tenant, idempotency key)
+   * already exists are skipped (`ON CONFLICT DO NOTHING` leaves the transaction usable) and the
+   * ids of the existing events are returned in their place.
+   */
+  async insert(
+    sql: SqlExecutor,
+    events: readonly NormalizedEvent[],
+    ids: readonly string[],
+    notifyChannel: string | null,
+  ): Promise<string[]> {
+    const records = events.map((e, i) => ({
+      ord: i,
+      id: ids[i],
+      event_name: e.name,
+      event_version: e.version,
+      source_module: e.sourceModule,
+      aggregate_type: e.aggregateType,
+      aggregate_id: e.aggregateId,
+      ordering_key: e.orderingKey,
+      payload: e.payloadJson,
+      headers: e.headersJson,
+      tenant_id: e.tenantId,
+      correlation_id: e.correlationId,
+      causation_id: e.causationId,
+      idempotency_key: e.idempotencyKey,
+      available_at: e.availableAt?.toISOString() ?? null,
+    }));
+    // payload/headers travel as JSON text inside the JSON array, parsed once by PostgreSQL.
+    const inserted = await sql.query<{ id: string }>(
+      `WITH input AS (
+         SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(
+           ord int, id uuid, event_name text, event_version int, source_module text,
+           aggregate_type text, aggregate_id text, ordering_key text, payload text, headers text,
+           tenant_id text, correlation_id text, causation_id text, idempotency_key text,
+           available_at timestamptz)
+       ), ins AS (
+         INSERT INTO outbox_event (id, event_name, event_version, source_module, aggregate_type,
+           aggregate_id, ordering_key, payload, headers, tenant_id, correlation_id, causation_id,
+           idempotency_key, available_at)
+         SELECT id, event_name, event_version, source_module, aggregate_type, aggregate_id,
+           ordering_key, payload::jsonb, headers::jsonb, tenant_id, correlation_id, causation_id,
+           idempotency_key, coalesce(available_at, now())
+         FROM input ORDER BY ord
+         ON CONFLICT ((coalesce(tenant_id, '')), idempotency_key) WHERE idempotency_key IS NOT NULL
+         DO NOTHING
+         RETURNING id
+       ), notify AS (
+         SELECT pg_notify($2::text, '') AS sent WHERE $2::text IS NOT NULL AND EXISTS (SELECT 1 FROM ins)
+       )
+       SELECT ins.id::text AS id FROM ins LEFT JOIN notify ON true`,
+      [JSON.stringify(records), notifyChannel],
+    );
+    if (inserted.rows.length === events.length) return [...ids];
+
+    // Some keys already existed (or repeat within this batch): return the stored ids instead.
+    const insertedIds = new Set(inserted.rows.map((r) => r.id));
+    const missing = records.filter((r) => !insertedIds.has(r.id!));
+    const lookup = await sql.query<{ tenant: string; idempotency_key: string; id: string }>(
+      `SELECT coalesce(o.tenant_id, '') AS tenant, o.idempotency_key, o.id::text AS id
+         FROM outbox_event o
+         JOIN jsonb_to_recordset($1::jsonb) AS k(tenant text, idempotency_key text)
+           ON coalesce(o.tenant_id, '') = k.tenant AND o.idempotency_key = k.idempotency_key`,
+      [
+        JSON.stringify(
+          missing.map((r) => ({ tenant: r.tenant_id ?? '', idempotency_key: r.idempotency_key })),
+        ),
+      ],
+    );
+    const byKey = new Map(lookup.rows.map((r) => [`${r.tenant}\u0000${r.idempotency_key}`, r.id]));
+    return records.map((r) => {
+      if (insertedIds.has(r.id!)) return r.id!;
+      const existing = byKey.get(`${r.tenant_id ?? ''}\u0000${r.idempotency_key}`);
+      if (!existing)
+        throw new Error(`Outbox insert skipped event ${r.id} without an idempotency conflict`);
+      return existing;
+    });
+  }
+
+  /**
+   * Claims up to `batchSize` due events for `workerId` with a lease of `leaseMs`:
+   * pending rows that are due and processing rows whose lease expired, locked with
+   * `FOR UPDATE SKIP LOCKED` so concurrent workers never claim the same row. An event is only
+   * claimed when every earlier unfinished event of its ordering key is claimed with it, so
+   * each key is delivered in order and by one worker at a time.
+   */
+  async claim(
+    sql: SqlExecutor,
+    workerId: string,
+    batchSize: number,
+    leaseMs: number,
+  ): Promise<OutboxEventRecord[]> {
+    const result = await sql.query<OutboxRow>(
+      `WITH due AS (
+         SELECT id, ordering_key, seq FROM outbox_event
+          WHERE status = 'pending' AND available_at <= now()
+          ORDER BY seq LIMIT $2
+          FOR UPDATE SKIP LOCKED
+       ), expired AS (
+         SELECT id, ordering_key, seq FROM outbox_event
+          WHERE status = 'processing' AND locked_until < now()
+          ORDER BY seq LIMIT $2
+          FOR UPDATE SKIP LOCKED
+       ), locked AS (
+         SELECT * FROM due UNION ALL SELECT * FROM expired
+       ), eligible AS (
+         SELECT l.id FROM locked l
+          WHERE NOT EXISTS (
+            SELECT 1 FROM outbox_event p
+             WHERE p.ordering_key = l.ordering_key AND p.seq < l.seq
+               AND p.status IN ('pending', 'processing')
+               AND NOT EXISTS (SELECT 1 FROM locked x WHERE x.id = p.id))
+          ORDER BY l.seq LIMIT $2
+       )
+       UPDATE outbox_event e
+          SET status = 'processing', locked_by = $1,
+              locked_until = now() + $3::int * interval '1 millisecond',
+              attempt_count = e.attempt_count + 1, updated_at = now()
+         FROM eligible
+        WHERE e.id = eligible.id
+       RETURNING ${OUTBOX_COLUMNS}`,
+      [workerId, batchSize, leaseMs],
+    );
+    return result.rows.map(mapRow).sort((a, b) => compareSeq(a.seq, b.seq));
+  }
+
+  /** Extends the lease of events this worker still holds; returns the ids extended. */
+  async extendLease(
+    sql: SqlExecutor,
+    workerId: string,
+    ids: readonly string[],
+    leaseMs: number,
+  ): Promise<string[]> {
+    if (ids.length === 0) return [];
+    const result = await sql.query<{ id: string }>(
+      `UPDATE outbox_event SET locked_until = now() + $3::int * interval '1 millisecond'
+        WHERE id IN (SELECT value::uuid FROM jsonb_array_elements_text($2::jsonb))
+          AND locked_by = $1 AND status = 'processing'
+       RETURNING id::text AS id`,
+      [workerId, JSON.stringify(ids), leaseMs],
+    );
+    return result.rows.map((r) => r.id);
+  }
+
+  /**
+   * Settles claimed events in one statement. Fenced: a row is only changed while it is still
+   * `processing`, locked by `workerId`, at the claimed attempt; returns the ids changed (a
+   * missing id means the lease was lost and someone else owns the event now).
+   */
+  async settle(
+    sql: SqlExecutor,
+    workerId: string,
+    instructions: readonly SettleInstruction[],
+  ): Promise<string[]> {
+    if (instructions.length === 0) return [];
+    const result = await sql.query<{ id: string }>(
+      `UPDATE outbox_event e SET
+         status = CASE x.action WHEN 'processed' THEN 'processed'
+                                WHEN 'dead_letter' THEN 'dead_letter' ELSE 'pending' END,
+         available_at = CASE WHEN x.action = 'retry'
+                             THEN now() + x.delay_ms * interval '1 millisecond'
+                             WHEN x.action = 'release' THEN now()
+                             ELSE e.available_at END,
+         attempt_count = CASE WHEN x.action = 'release' THEN greatest(e.attempt_count - 1, 0)
+                              ELSE e.attempt_count END,
+         last_error = CASE WHEN x.action IN ('retry', 'dead_letter') THEN x.error
+                           WHEN x.action = 'processed' THEN NULL ELSE e.last_error END,
+         processed_at = CASE WHEN x.action = 'processed' THEN now() ELSE NULL END,
+         locked_by = NULL, locked_until = NULL, updated_at = now()
+       FROM jsonb_to_recordset($2::jsonb) AS x(id uuid, attempt int, action text, delay_ms int, error text)
+       WHERE e.id = x.id AND e.locked_by = $1 AND e.attempt_count = x.attempt AND e.status = 'processing'
+       RETURNING e.id::text AS id`,
+      [
+        workerId,
+        JSON.stringify(
+          instructions.map((i) => ({
+            id: i.id,
+            attempt: i.attempt,
+            action: i.action,
+            delay_ms: Math.max(0, Math.round(i.delayMs ?? 0)),
+            error: i.error === undefined ? null : truncateError(i.error),
+          })),
+        ),
+      ],
+    );
+    return result.rows.map((r) => r.id);
+  }
+
+  /** Puts every event `workerId` holds back to pending (attempt not counted); returns how many. */
+  async releaseAll(sql: SqlExecutor, workerId: string): Promise<number> {
+    const result = await sql.query<{ id: string }>(
+      `UPDATE outbox_event SET status = 'pending', attempt_count = greatest(attempt_count - 1, 0),
+              available_at = now(), locked_by = NULL, locked_until = NULL, updated_at = now()
+        WHERE locked_by = $1 AND status = 'processing'
+       RETURNING id::text AS id`,
+      [workerId],
+    );
+    return result.rows.length;
+  }
+
+  async findById(sql: SqlExecutor, id: string): Promise<OutboxEventRecord | undefined> {
+    const result = await sql.query<OutboxRow>(
+      `SELECT ${OUTBOX_COLUMNS} FROM outbox_event e WHERE e.id = $1::uuid`,
+      [id],
+    );
+    return result.rows[0] ? mapRow(result.rows[0]) : undefined;
+  }
+
+  /** Events of one aggregate in publish order. */
+  async findByAggregate(
+    sql: SqlExecutor,
+    aggregateType: string,
+    aggregateId: string,
+  ): Promise<OutboxEventRecord[]> {
+    const result = await sql.query<OutboxRow>(
+      `SELECT ${OUTBOX_COLUMNS} FROM outbox_event e
+        WHERE e.aggregate_type = $1 AND e.aggregate_id = $2 ORDER BY e.seq`,
+      [aggregateType, aggregateId],
+    );
+    return result.rows.map(mapRow);
+  }
+
+  /** Dead letter → pending with attempts reset. Returns false when the event is not a dead letter. */
+  async replay(sql: SqlExecutor, id: string): Promise<boolean> {
+    const result = await sql.query<{ id: string }>(
+      `UPDATE outbox_event SET status = 'pending', attempt_count = 0, available_at = now(),
+              locked_by = NULL, locked_until = NULL, updated_at = now()
+        WHERE id = $1::uuid AND status = 'dead_letter'
+       RETURNING id::text AS id`,
+      [id],
+    );
+    return result.rows.length === 1;
+  }
+
+  /** Replays the dead letters matching `filter`, oldest first; returns the ids replayed. */
+  async replayDeadLetters(sql: SqlExecutor, filter: DeadLetterFilter): Promise<string[]> {
+    const result = await sql.query<{ id: string }>(
+      `UPDATE outbox_event SET status = 'pending', attempt_count = 0, available_at = now(),
+              locked_by = NULL, locked_until = NULL, updated_at = now()
+        WHERE id IN (
+          SELECT id FROM outbox_event
+           WHERE status = 'dead_letter'
+             AND ($1::text IS NULL OR event_name = $1)
+             AND ($2::text IS NULL OR aggregate_type = $2)
+             AND ($3::text IS NULL OR aggregate_id = $3)
+             AND ($4::text IS NULL OR tenant_id = $4)
+           ORDER BY seq
+           LIMIT $5::int)
+          AND status = 'dead_letter'
+       RETURNING id::text AS id`,
+      [
+        filter.eventName ?? null,
+        filter.aggregateType ?? null,
+        filter.aggregateId ?? null,
+        filter.tenantId ?? null,
+        filter.limit ?? 2_147_483_647,
+      ],
+    );
+    return result.rows.map((r) => r.id);
+  }
+
+  async stats(sql: SqlExecutor): Promise<OutboxStats> {
+    const result = await sql.query<{ status: string; n: number; oldest_ms: number | null }>(
+      `SELECT status, count(*)::int AS n,
+              (extract(epoch from (now() - min(created_at) FILTER (WHERE available_at <= now()))) * 1000)::float8 AS oldest_ms
+         FROM outbox_event GROUP BY status`,
+    );
+    const count = (s: OutboxStatus): number => result.rows.find((r) => r.status === s)?.n ?? 0;
+    const pending = result.rows.find((r) => r.status === OutboxStatus.Pending);
+    return {
+      pending: count(OutboxStatus.Pending),
+      processing: count(OutboxStatus.Processing),
+      processed: count(OutboxStatus.Processed),
+      deadLetter: count(OutboxStatus.DeadLetter),
+      oldestPendingAgeMs: Math.max(0, Math.round(pending?.oldest_ms ?? 0)),
+    };
+  }
+
+  /** Deletes up to `batchSize` processed events older than `olderThanMs`; returns how many. */
+  async purgeProcessedBatch(
+    sql: SqlExecutor,
+    olderThanMs: number,
+    batchSize: number,
+  ): Promise<number> {
+    const result = await sql.query<{ n: number }>(
+      `WITH doomed AS (
+         SELECT id FROM outbox_event
+          WHERE status = 'processed' AND processed_at < now() - $1::bigint * interval '1 millisecond'
+          ORDER BY processed_at LIMIT $2::int
+          FOR UPDATE SKIP LOCKED
+       ), gone AS (
+         DELETE FROM outbox_event e USING doomed WHERE e.id = doomed.id RETURNING 1
+       )
+       SELECT count(*)::int AS n FROM gone`,
+      [olderThanMs, batchSize],
+    );
+    return result.rows[0]?.n ?? 0;
+  }
+}
+
+/** Compares decimal sequence strings numerically. */
+export function compareSeq(a: string, b: string): number {
+  return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
+}
+
+/** Keeps stored errors readable and bounded. */
+export function truncateError(message: string): string {
+  const clean = message.replace(/\u0000/g, '\\0');
+  const safe = clean.isWellFormed() ? clean : clean.toWellFormed();
+  return safe.length > MAX_ERROR_LENGTH ? `${safe.slice(0, MAX_ERROR_LENGTH - 1)}…` : safe;
+}

@@ -1,0 +1,355 @@
+import { Client, Pool } from 'pg';
+import {
+  DomainEventPublisher,
+  InvalidEventError,
+  OutboxProcessor,
+  PayloadTooLargeError,
+  TransactionRequiredError,
+  type PublishEventInput,
+} from '../../src/integration';
+import {
+  createIntegrationApp,
+  inTransaction,
+  type IntegrationTestApp,
+  type OrmKind,
+} from '../support/integration-app';
+import { createTestDatabase, type TestDatabase } from '../support/test-database';
+
+const event = (over: Partial<PublishEventInput> = {}): PublishEventInput => ({
+  name: 'vault.opened',
+  aggregateType: 'Vault',
+  aggregateId: 'v-1',
+  payload: { owner: 'alice' },
+  ...over,
+});
+
+describe.each<OrmKind>(['prisma', 'knex', 'pg'])('DomainEventPublisher with %s', (orm) => {
+  let db: TestDatabase;
+  let t: IntegrationTestApp;
+  let publisher: DomainEventPublisher;
+  let pool: Pool;
+
+  const count = async (): Promise<number> =>
+    (await pool.query<{ n: number }>('select count(*)::int as n from outbox_event')).rows[0]!.n;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    t = await createIntegrationApp(db.url, { orm });
+    publisher = t.app.get(DomainEventPublisher);
+    pool = new Pool({ connectionString: db.url, max: 2 });
+  });
+  afterAll(async () => {
+    await pool.end();
+    await t.close();
+    await db.drop();
+  });
+  beforeEach(async () => {
+    await pool.query('truncate outbox_event, vault_ledger');
+  });
+
+  it('a rolled-back transaction leaves no event; a committed one leaves exactly its event', async () => {
+    await expect(
+      inTransaction(t.orm, async (tx) => {
+        await publisher.publish(tx, event());
+        throw new Error('business rule failed');
+      }),
+    ).rejects.toThrow('business rule failed');
+    expect(await count()).toBe(0);
+
+    const id = await inTransaction(t.orm, (tx) =>
+      publisher.publish(tx, event({ aggregateId: 'v-2' })),
+    );
+    const { rows } = await pool.query(
+      'select id::text, event_name, aggregate_id, payload, status, ordering_key from outbox_event',
+    );
+    expect(rows).toEqual([
+      {
+        id,
+        event_name: 'vault.opened',
+        aggregate_id: 'v-2',
+        payload: { owner: 'alice' },
+        status: 'pending',
+        ordering_key: 'Vault:v-2',
+      },
+    ]);
+  });
+
+  it('an uncommitted event is invisible to the processor', async () => {
+    const processor = t.app.get(OutboxProcessor);
+    await inTransaction(t.orm, async (tx) => {
+      await publisher.publish(tx, event());
+      const result = await processor.processBatch();
+      expect(result.claimed).toBe(0);
+    });
+    expect((await processor.processBatch()).claimed).toBe(1);
+  });
+
+  it('publishes with the business write in the same transaction', async () => {
+    await inTransaction(t.orm, async (tx) => {
+      // A business write through the same handle, then the event.
+      const sql =
+        'insert into vault_ledger (owner_id, currency, balance_minor) values ($1, $2, 10)';
+      if (t.orm.kind === 'prisma')
+        await (
+          tx as { $executeRawUnsafe: (q: string, ...v: unknown[]) => Promise<number> }
+        ).$executeRawUnsafe(sql, 'alice', 'EUR');
+      else if (t.orm.kind === 'knex')
+        await (tx as { raw: (q: string, b: unknown[]) => Promise<unknown> }).raw(
+          sql.replace('$1', '?').replace('$2', '?'),
+          ['alice', 'EUR'],
+        );
+      else await (tx as Client).query(sql, ['alice', 'EUR']);
+      await publisher.publish(tx, event());
+    });
+    expect(await count()).toBe(1);
+    expect((await pool.query('select count(*)::int as n from vault_ledger')).rows[0].n).toBe(1);
+  });
+
+  it('publishMany stores all events in input order and returns their ids', async () => {
+    const ids = await inTransaction(t.orm, (tx) =>
+      publisher.publishMany(
+        tx,
+        [1, 2, 3].map((i) => event({ aggregateId: `v-${i}`, payload: { i } })),
+      ),
+    );
+    const { rows } = await pool.query<{ id: string; payload: { i: number } }>(
+      'select id::text, payload from outbox_event order by seq',
+    );
+    expect(rows.map((r) => r.id)).toEqual(ids);
+    expect(rows.map((r) => r.payload.i)).toEqual([1, 2, 3]);
+  });
+
+  it('the same idempotency key twice in one transaction stores one event and keeps the transaction usable', async () => {
+    const [a, b, after] = await inTransaction(t.orm, async (tx) => {
+      const first = await publisher.publish(tx, event({ idempotencyKey: 'op-1' }));
+      const second = await publisher.publish(
+        tx,
+        event({ idempotencyKey: 'op-1', payload: { other: true } }),
+      );
+      // Still usable: a later statement in the same transaction succeeds.
+      const third = await publisher.publish(tx, event({ idempotencyKey: 'op-2' }));
+      return [first, second, third];
+    });
+    expect(b).toBe(a);
+    expect(after).not.toBe(a);
+    expect(await count()).toBe(2);
+  });
+
+  it('the same idempotency key across transactions (and within one publishMany) returns the first id', async () => {
+    const first = await inTransaction(t.orm, (tx) =>
+      publisher.publish(tx, event({ idempotencyKey: 'op-x' })),
+    );
+    const [again, fresh, dup] = await inTransaction(t.orm, (tx) =>
+      publisher.publishMany(tx, [
+        event({ idempotencyKey: 'op-x' }),
+        event({ idempotencyKey: 'op-y' }),
+        event({ idempotencyKey: 'op-y' }),
+      ]),
+    );
+    expect(again).toBe(first);
+    expect(dup).toBe(fresh);
+    expect(await count()).toBe(2);
+  });
+
+  it('idempotency keys are scoped per tenant', async () => {
+    const [a, b] = await inTransaction(t.orm, (tx) =>
+      publisher.publishMany(tx, [
+        event({ idempotencyKey: 'k', tenantId: 't1' }),
+        event({ idempotencyKey: 'k', tenantId: 't2' }),
+      ]),
+    );
+    expect(a).not.toBe(b);
+    expect(await count()).toBe(2);
+  });
+
+  it('throws TransactionRequiredError for anything that is not a transaction handle', async () => {
+    const notTx: unknown[] = [undefined, null, {}, 'tx', t.orm.prisma ?? t.orm.knex ?? t.orm.pool];
+    for (const handle of notTx) {
+      await expect(publisher.publish(handle, event())).rejects.toBeInstanceOf(
+        TransactionRequiredError,
+      );
+    }
+    expect(await count()).toBe(0);
+  });
+
+  it('publishStandalone writes outside any business transaction', async () => {
+    const id = await publisher.publishStandalone(event());
+    expect((await pool.query('select id::text from outbox_event')).rows).toEqual([{ id }]);
+  });
+});
+
+describe('publisher input validation (pg)', () => {
+  let db: TestDatabase;
+  let t: IntegrationTestApp;
+  let publisher: DomainEventPublisher;
+  let pool: Pool;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    t = await createIntegrationApp(db.url, { orm: 'pg' });
+    publisher = t.app.get(DomainEventPublisher);
+    pool = new Pool({ connectionString: db.url, max: 2 });
+    // Existing data that bad input must never touch.
+    await publisher.publishStandalone(event({ aggregateId: 'kept', payload: { keep: true } }));
+  });
+  afterAll(async () => {
+    await pool.end();
+    await t.close();
+    await db.drop();
+  });
+
+  const rows = async (): Promise<unknown[]> =>
+    (await pool.query('select aggregate_id, payload from outbox_event order by seq')).rows;
+
+  const rejects = async (
+    input: unknown,
+    type: new (...args: never[]) => Error,
+    field?: string,
+  ): Promise<void> => {
+    let caught: unknown;
+    await inTransaction(t.orm, async (tx) => {
+      caught = await publisher.publish(tx, input as PublishEventInput).catch((e: unknown) => e);
+      // The caller's transaction is still usable after a validation error (no SQL ran).
+      await (tx as Client).query('select 1');
+    });
+    expect(caught).toBeInstanceOf(type);
+    if (field) expect((caught as InvalidEventError).field).toBe(field);
+  };
+
+  it.each([
+    ['', 'empty'],
+    ['Vault.Opened', 'uppercase'],
+    ['vault', 'single segment'],
+    ['vault..opened', 'empty segment'],
+    ['vault.opened ', 'trailing space'],
+    ["vault.opened'; drop table outbox_event; --", 'SQL'],
+    ['1vault.opened', 'leading digit'],
+    ['vault.*', 'wildcard'],
+  ])('rejects the event name %j (%s)', async (name) => {
+    await rejects(event({ name }), InvalidEventError, 'name');
+  });
+
+  it('rejects missing or bad aggregate ids and types', async () => {
+    await rejects(event({ aggregateId: '' }), InvalidEventError, 'aggregateId');
+    await rejects(event({ aggregateId: '   ' }), InvalidEventError, 'aggregateId');
+    await rejects(event({ aggregateId: 'x'.repeat(201) }), InvalidEventError, 'aggregateId');
+    await rejects(
+      event({ aggregateId: undefined as unknown as string }),
+      InvalidEventError,
+      'aggregateId',
+    );
+    await rejects(event({ aggregateType: '' }), InvalidEventError, 'aggregateType');
+    await rejects(event({ tenantId: 'a\u0000b' }), InvalidEventError, 'tenantId');
+  });
+
+  it('rejects payloads that are not JSON-serialisable, naming the path', async () => {
+    const cyclic: Record<string, unknown> = { a: 1 };
+    cyclic.self = cyclic;
+    await rejects(event({ payload: { amount: 10n } }), InvalidEventError, 'payload.amount');
+    await rejects(event({ payload: cyclic }), InvalidEventError, 'payload.self');
+    await rejects(event({ payload: { f: () => 1 } }), InvalidEventError, 'payload.f');
+    await rejects(event({ payload: { s: Symbol('x') } }), InvalidEventError, 'payload.s');
+    await rejects(event({ payload: [1, undefined] }), InvalidEventError, 'payload[1]');
+    await rejects(event({ payload: { n: NaN } }), InvalidEventError, 'payload.n');
+    await rejects(event({ payload: { m: new Map() } }), InvalidEventError, 'payload.m');
+    await rejects(event({ payload: { s: 'nul\u0000byte' } }), InvalidEventError, 'payload.s');
+    await rejects(
+      event({ payload: { s: 'lone \ud800 surrogate' } }),
+      InvalidEventError,
+      'payload.s',
+    );
+    await rejects(event({ payload: undefined }), InvalidEventError, 'payload');
+    await rejects(event({ payload: { ['k\u0000']: 1 } }), InvalidEventError);
+    await rejects(
+      { name: 'vault.opened', aggregateType: 'Vault', aggregateId: 'v' },
+      InvalidEventError,
+      'payload',
+    );
+  });
+
+  it('rejects a 300 KiB payload with PayloadTooLargeError', async () => {
+    await rejects(event({ payload: { blob: 'x'.repeat(300 * 1024) } }), PayloadTooLargeError);
+  });
+
+  it('rejects bad headers, versions and dates', async () => {
+    await rejects(
+      event({ headers: { actor: 5 as unknown as string } }),
+      InvalidEventError,
+      'headers.actor',
+    );
+    await rejects(event({ version: 0 }), InvalidEventError, 'version');
+    await rejects(event({ availableAt: new Date('nope') }), InvalidEventError, 'availableAt');
+    await rejects(null, InvalidEventError, 'event');
+  });
+
+  it('publishMany with one bad event writes nothing', async () => {
+    await expect(
+      inTransaction(t.orm, (tx) =>
+        publisher.publishMany(tx, [event({ aggregateId: 'a' }), event({ name: 'Bad' }), event()]),
+      ),
+    ).rejects.toMatchObject({ name: 'InvalidEventError', index: 1 });
+    expect(await rows()).toEqual([{ aggregate_id: 'kept', payload: { keep: true } }]);
+  });
+
+  it('stores SQL-looking strings, unicode and emoji verbatim in every text field', async () => {
+    const hostile = `'); DELETE FROM outbox_event; -- $1 ? :name \\ "quoted"`;
+    const id = await inTransaction(t.orm, (tx) =>
+      publisher.publish(tx, {
+        name: 'vault.opened',
+        aggregateType: hostile,
+        aggregateId: `${hostile} 🔐 Ünïcødé 漢字`,
+        sourceModule: hostile,
+        tenantId: hostile,
+        correlationId: hostile,
+        causationId: hostile,
+        idempotencyKey: hostile,
+        orderingKey: hostile,
+        headers: { actor: hostile, [hostile]: 'x' },
+        payload: { text: hostile, nested: [{ emoji: '🔐', rtl: 'שלום' }], date: new Date(0) },
+      }),
+    );
+    const { rows: stored } = await pool.query('select * from outbox_event where id = $1', [id]);
+    expect(stored[0]).toMatchObject({
+      aggregate_type: hostile,
+      aggregate_id: `${hostile} 🔐 Ünïcødé 漢字`,
+      source_module: hostile,
+      tenant_id: hostile,
+      correlation_id: hostile,
+      causation_id: hostile,
+      idempotency_key: hostile,
+      ordering_key: hostile,
+      headers: { actor: hostile, [hostile]: 'x', correlationId: hostile, causationId: hostile },
+      payload: {
+        text: hostile,
+        nested: [{ emoji: '🔐', rtl: 'שלום' }],
+        date: '1970-01-01T00:00:00.000Z',
+      },
+    });
+    expect((await pool.query('select count(*)::int as n from outbox_event')).rows[0].n).toBe(2);
+  });
+
+  it('NOTIFY is delivered on commit only', async () => {
+    const listener = new Client({ connectionString: db.url });
+    await listener.connect();
+    const received: string[] = [];
+    listener.on('notification', (n) => received.push(n.channel));
+    await listener.query('LISTEN integration_outbox');
+    try {
+      await expect(
+        inTransaction(t.orm, async (tx) => {
+          await publisher.publish(tx, event({ aggregateId: 'rolled-back' }));
+          throw new Error('rollback');
+        }),
+      ).rejects.toThrow('rollback');
+      await listener.query('select 1'); // flushes any notification already sent
+      expect(received).toEqual([]);
+      await inTransaction(t.orm, (tx) =>
+        publisher.publish(tx, event({ aggregateId: 'committed' })),
+      );
+      await listener.query('select 1');
+      expect(received).toEqual(['integration_outbox']);
+    } finally {
+      await listener.end();
+    }
+  });
+});
