@@ -21,5 +21,6 @@ module.exports = {
   coverageReporters: ['text-summary', 'text', 'lcov'],
   coverageThreshold: {
     './src/utils/': { lines: 95 },
+    './src/integration/': { lines: 95 },
   },
 };

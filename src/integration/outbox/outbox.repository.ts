@@ -444,7 +444,7 @@ export function compareSeq(a: string, b: string): number {
 
 /** Keeps stored errors readable and bounded. */
 export function truncateError(message: string): string {
-  const clean = message.replace(/\u0000/g, '\\0');
+  const clean = message.replaceAll('\u0000', '\\0');
   const safe = clean.isWellFormed() ? clean : clean.toWellFormed();
   return safe.length > MAX_ERROR_LENGTH ? `${safe.slice(0, MAX_ERROR_LENGTH - 1)}…` : safe;
 }
