@@ -49,8 +49,9 @@ export async function up(knex: Knex): Promise<void> {
     CREATE INDEX outbox_event_dead_letter_idx ON outbox_event (updated_at) WHERE status = 'dead_letter';
     CREATE INDEX outbox_event_processed_idx ON outbox_event (processed_at) WHERE status = 'processed';
 
+    -- event_id is text: the inbox also guards events from outside (broker message ids).
     CREATE TABLE inbox_event (
-      event_id      uuid        NOT NULL,
+      event_id      text        NOT NULL,
       consumer_name text        NOT NULL,
       status        text        NOT NULL
                     CONSTRAINT inbox_event_status_check

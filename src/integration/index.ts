@@ -72,5 +72,45 @@ export {
   type DispatchContext,
 } from './outbox/event-dispatcher';
 
+export {
+  OnIntegrationEvent,
+  type IntegrationHandlerMetadata,
+} from './subscribers/on-integration-event.decorator';
+export {
+  EventSubscriberRegistry,
+  CONSUMER_NAME_PATTERN,
+  type ConsumerSettings,
+} from './subscribers/event-subscriber.registry';
+export { SubscriberDispatcher } from './subscribers/subscriber.dispatcher';
+export { compileEventPattern, isValidEventPattern } from './subscribers/event-pattern';
+export type {
+  HandlerContext,
+  HandlerOptions,
+  HandlerDefinition,
+  HandlerFor,
+  RegisteredHandler,
+  IntegrationEventHandlerFn,
+  TransactionMode,
+} from './subscribers/handler.types';
+
+export { InboxService } from './inbox/inbox.service';
+export {
+  InboxStatus,
+  type InboxRecord,
+  type InboxKey,
+  type RunOnceResult,
+} from './inbox/inbox.types';
+
+export {
+  IntegrationLinkService,
+  type BoundIntegrationLinks,
+} from './links/integration-link.service';
+export {
+  LinkType,
+  type EntityRef,
+  type CreateLinkInput,
+  type IntegrationLink,
+} from './links/integration-link.types';
+
 export * from './errors';
 export { JitterMode, type RetryPolicy } from '../utils/retry';

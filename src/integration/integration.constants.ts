@@ -10,3 +10,5 @@ export const DEFAULT_NOTIFY_CHANNEL = 'integration_outbox';
 export const DEFAULT_PROCESSOR_INTERVAL_NAME = 'integration.outbox.poll';
 /** Default name of the purge interval in `SchedulerRegistry`. */
 export const DEFAULT_PURGE_INTERVAL_NAME = 'integration.outbox.purge';
+/** Metadata key written by `@OnIntegrationEvent`. */
+export const INTEGRATION_HANDLER_METADATA = 'nestjs-integration:handler';

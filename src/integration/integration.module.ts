@@ -1,5 +1,8 @@
 import { Module } from '@nestjs/common';
+import { DiscoveryModule } from '@nestjs/core';
 import { ScheduleModule } from '@nestjs/schedule';
+import { InboxRepository } from './inbox/inbox.repository';
+import { InboxService } from './inbox/inbox.service';
 import {
   INTEGRATION_DATABASE,
   INTEGRATION_OPTIONS,
@@ -18,11 +21,11 @@ import { DomainEventPublisher } from './outbox/domain-event.publisher';
 import type { EventDispatcher } from './outbox/event-dispatcher';
 import { OutboxProcessor } from './outbox/outbox.processor';
 import { OutboxRepository } from './outbox/outbox.repository';
-
-/** Until subscribers are registered, every event is settled as processed (no consumer). */
-const noConsumerDispatcher: EventDispatcher = {
-  dispatchBatch: async (events) => events.map(() => ({ status: 'processed' as const })),
-};
+import { IntegrationLinkRepository } from './links/integration-link.repository';
+import { IntegrationLinkService } from './links/integration-link.service';
+import { EventSubscriberExplorer } from './subscribers/event-subscriber.explorer';
+import { EventSubscriberRegistry } from './subscribers/event-subscriber.registry';
+import { SubscriberDispatcher } from './subscribers/subscriber.dispatcher';
 
 /**
  * Reliable integration events on PostgreSQL: outbox publisher, processor, subscribers, inbox and
@@ -37,7 +40,7 @@ const noConsumerDispatcher: EventDispatcher = {
  * `InvalidIntegrationOptionsError` naming it. Global by default (`isGlobal: false` to opt out).
  */
 @Module({
-  imports: [ScheduleModule.forRoot()],
+  imports: [ScheduleModule.forRoot(), DiscoveryModule],
   providers: [
     {
       provide: INTEGRATION_OPTIONS,
@@ -51,14 +54,32 @@ const noConsumerDispatcher: EventDispatcher = {
     },
     {
       provide: OUTBOX_DISPATCHER,
-      useFactory: (options: ResolvedIntegrationOptions): EventDispatcher =>
-        options.dispatcher ?? noConsumerDispatcher,
-      inject: [INTEGRATION_OPTIONS],
+      useFactory: (
+        options: ResolvedIntegrationOptions,
+        subscribers: SubscriberDispatcher,
+      ): EventDispatcher => options.dispatcher ?? subscribers,
+      inject: [INTEGRATION_OPTIONS, SubscriberDispatcher],
     },
     OutboxRepository,
     DomainEventPublisher,
     OutboxProcessor,
+    EventSubscriberRegistry,
+    EventSubscriberExplorer,
+    SubscriberDispatcher,
+    InboxRepository,
+    InboxService,
+    IntegrationLinkRepository,
+    IntegrationLinkService,
   ],
-  exports: [INTEGRATION_OPTIONS, INTEGRATION_DATABASE, DomainEventPublisher, OutboxProcessor],
+  exports: [
+    INTEGRATION_OPTIONS,
+    INTEGRATION_DATABASE,
+    DomainEventPublisher,
+    OutboxProcessor,
+    EventSubscriberRegistry,
+    SubscriberDispatcher,
+    InboxService,
+    IntegrationLinkService,
+  ],
 })
 export class IntegrationModule extends ConfigurableIntegrationModule {}

@@ -468,6 +468,49 @@ describe('OutboxProcessor', () => {
     never.open();
   });
 
+  it('extends the lease while a slow batch runs, so nobody takes it over', async () => {
+    const held = gate();
+    const t = await boot({
+      dispatcher: {
+        async dispatchBatch(events) {
+          await held.promise;
+          return events.map(() => ({ status: 'processed' as const }));
+        },
+      },
+      processor: { workerId: 'slow', leaseMs: 300 },
+    });
+    await publishAll(t, [ev('slow')]);
+    const batch = t.app.get(OutboxProcessor).processBatch();
+    const lease = async () =>
+      (
+        await pool.query<{ until: number }>(
+          "select (extract(epoch from locked_until) * 1000)::float8 as until from outbox_event where status = 'processing'",
+        )
+      ).rows[0]?.until;
+    const first = await waitFor(lease, 10_000, 'the claim');
+    await waitFor(async () => ((await lease()) ?? 0) > first, 10_000, 'the lease to be extended');
+    held.open();
+    expect(await batch).toMatchObject({ processed: 1, leaseLost: 0 });
+  });
+
+  it('lists the events of one aggregate in publish order', async () => {
+    const t = await boot({});
+    const ids = await publishAll(t, [ev('agg', { n: 1 }), ev('other'), ev('agg', { n: 2 })]);
+    const events = await t.app.get(OutboxProcessor).findEventsByAggregate('Thing', 'agg');
+    expect(events.map((e) => [e.id, e.payload, e.status])).toEqual([
+      [ids[0], { n: 1 }, 'pending'],
+      [ids[2], { n: 2 }, 'pending'],
+    ]);
+    expect(events[0]).toMatchObject({
+      name: 'test.happened',
+      version: 1,
+      orderingKey: 'Thing:agg',
+      attemptCount: 0,
+      lockedBy: null,
+    });
+    expect(events[0]!.createdAt).toBeInstanceOf(Date);
+  });
+
   it('processor.enabled: false runs no loop, but processBatch and drain still work', async () => {
     const t = await boot({ processor: { enabled: false, idlePollIntervalMs: 10 } });
     await publishAll(t, [ev('manual')]);

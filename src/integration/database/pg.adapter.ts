@@ -36,21 +36,20 @@ export function pgAdapter(pool: Pool): IntegrationDatabaseAdapter<PoolClient> {
     forTransaction: (handle) => (isInTransaction(handle) ? executor(handle) : undefined),
     async transaction(fn) {
       const client = await pool.connect();
-      let broken = false;
+      let failed = false;
       try {
         await client.query('BEGIN');
         const result = await fn(client, executor(client));
         await client.query('COMMIT');
         return result;
       } catch (error) {
-        try {
-          await client.query('ROLLBACK');
-        } catch {
-          broken = true; // the connection is unusable: drop it from the pool
-        }
+        failed = true;
+        await client.query('ROLLBACK').catch(() => undefined);
         throw error;
       } finally {
-        client.release(broken);
+        // After a failure the connection is closed, not pooled: code that still holds the client
+        // (a handler that timed out) must not reach another caller's transaction through it.
+        client.release(failed);
       }
     },
     listenConfig: (): ListenConnectionConfig => {

@@ -1,15 +1,21 @@
 import { IntegrationError } from './integration.error';
 
-/** `publish` was called without a transaction handle of the configured ORM. */
+/** An operation that must run in the caller's transaction got something that is not one. */
 export class TransactionRequiredError extends IntegrationError {
   override readonly name = 'TransactionRequiredError';
 
-  constructor(readonly adapter: string) {
+  constructor(
+    /** Kind of the configured adapter (`prisma`, `knex`, `pg`). */
+    readonly adapter: string,
+    /** The operation, e.g. `DomainEventPublisher.publish`. */
+    readonly operation = 'This operation',
+    hint = '',
+  ) {
     super(
-      `DomainEventPublisher.publish needs the caller's transaction (${adapter}): pass the ` +
-        'transaction handle of your business write, e.g. prisma.$transaction(async (tx) => ' +
-        'publisher.publish(tx, event)) or knex.transaction((trx) => publisher.publish(trx, event)). ' +
-        'For an event with no business write, use publishStandalone(event).',
+      `${operation} needs a transaction of the configured ORM (${adapter}): pass the transaction handle ` +
+        'of your business write, e.g. prisma.$transaction(async (tx) => …(tx, …)), ' +
+        'knex.transaction((trx) => …(trx, …)), or a pg client after BEGIN.' +
+        (hint ? ` ${hint}` : ''),
     );
   }
 }

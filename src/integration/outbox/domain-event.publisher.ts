@@ -54,7 +54,13 @@ export class DomainEventPublisher {
    */
   async publishMany(tx: unknown, events: readonly PublishEventInput[]): Promise<string[]> {
     const sql = this.options.database.forTransaction(tx);
-    if (!sql) throw new TransactionRequiredError(this.options.database.kind);
+    if (!sql) {
+      throw new TransactionRequiredError(
+        this.options.database.kind,
+        'DomainEventPublisher.publish',
+        'For an event with no business write, use publishStandalone(event).',
+      );
+    }
     return this.write(sql, this.normalize(events));
   }
 

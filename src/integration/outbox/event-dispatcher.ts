@@ -3,7 +3,14 @@ import type { OutboxEventRecord } from '../events/integration-event';
 /** Result of dispatching one event. */
 export type DispatchOutcome =
   | { readonly status: 'processed' }
-  | { readonly status: 'failed'; readonly error: string }
+  | {
+      readonly status: 'failed';
+      readonly error: string;
+      /** Delay before the next attempt; default: the processor's retry policy. */
+      readonly delayMs?: number;
+      /** No further attempt: dead-letter now (e.g. a consumer's own retry policy is exhausted). */
+      readonly final?: boolean;
+    }
   /** Not attempted (an earlier event of its ordering key failed, or shutdown): released, attempt not counted. */
   | { readonly status: 'deferred' };
 

@@ -327,12 +327,12 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
         return { id: event.id, attempt, action: SettleAction.Release };
       case 'failed': {
         const policy = this.options.processor.retry;
-        if (canRetry(policy, attempt)) {
+        if (!outcome.final && canRetry(policy, attempt)) {
           return {
             id: event.id,
             attempt,
             action: SettleAction.Retry,
-            delayMs: computeBackoffDelay(policy, attempt),
+            delayMs: outcome.delayMs ?? computeBackoffDelay(policy, attempt),
             error: outcome.error,
           };
         }
@@ -408,6 +408,11 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
       this.wake();
     }
     return ids.length;
+  }
+
+  /** Events of one aggregate in publish order, with their delivery state. */
+  findEventsByAggregate(aggregateType: string, aggregateId: string): Promise<OutboxEventRecord[]> {
+    return this.repository.findByAggregate(this.options.database.root, aggregateType, aggregateId);
   }
 
   /** Finds an event by id (any status). */

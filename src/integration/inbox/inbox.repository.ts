@@ -1,0 +1,138 @@
+import { Injectable } from '@nestjs/common';
+import type { SqlExecutor } from '../database/sql-executor';
+import { truncateError } from '../outbox/outbox.repository';
+import { InboxStatus, type InboxRecord } from './inbox.types';
+
+interface InboxRow {
+  event_id: string;
+  consumer_name: string;
+  status: string;
+  attempt_count: number;
+  last_error: string | null;
+  payload_hash: string | null;
+  processed_at: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
+const COLUMNS = `event_id, consumer_name, status, attempt_count, last_error, payload_hash,
+  (extract(epoch from processed_at) * 1000)::float8 AS processed_at,
+  (extract(epoch from created_at) * 1000)::float8 AS created_at,
+  (extract(epoch from updated_at) * 1000)::float8 AS updated_at`;
+
+function mapRow(r: InboxRow): InboxRecord {
+  return {
+    eventId: r.event_id,
+    consumer: r.consumer_name,
+    status: r.status as InboxStatus,
+    attemptCount: r.attempt_count,
+    lastError: r.last_error,
+    payloadHash: r.payload_hash,
+    processedAt: r.processed_at === null ? null : new Date(r.processed_at),
+    createdAt: new Date(r.created_at),
+    updatedAt: new Date(r.updated_at),
+  };
+}
+
+/** A failure to record for one (event, consumer). */
+export interface InboxFailure {
+  readonly eventId: string;
+  readonly consumer: string;
+  readonly error: string;
+}
+
+/** All SQL of the inbox. */
+@Injectable()
+export class InboxRepository {
+  /**
+   * Marks (event, consumer) processed inside the caller's transaction, unless it already is
+   * (processed or skipped). Returns true when this transaction now owns the mark: run the
+   * handlers; their effects commit with it. A concurrent delivery of the same pair waits on the
+   * row lock and then sees it processed.
+   */
+  async claim(
+    sql: SqlExecutor,
+    eventId: string,
+    consumer: string,
+    payloadHash: string | null,
+  ): Promise<boolean> {
+    const result = await sql.query<{ claimed: number }>(
+      `INSERT INTO inbox_event (event_id, consumer_name, status, attempt_count, payload_hash, processed_at)
+       VALUES ($1::text, $2::text, 'processed', 1, $3::text, now())
+       ON CONFLICT (event_id, consumer_name) DO UPDATE
+         SET status = 'processed', attempt_count = inbox_event.attempt_count + 1,
+             payload_hash = coalesce(EXCLUDED.payload_hash, inbox_event.payload_hash),
+             last_error = NULL, processed_at = now(), updated_at = now()
+         WHERE inbox_event.status = 'failed'
+       RETURNING 1 AS claimed`,
+      [eventId, consumer, payloadHash],
+    );
+    return result.rows.length === 1;
+  }
+
+  /** Records failures (attempts + 1, last error) for pairs not already processed or skipped. */
+  async markFailed(sql: SqlExecutor, failures: readonly InboxFailure[]): Promise<void> {
+    if (failures.length === 0) return;
+    await sql.query(
+      `INSERT INTO inbox_event (event_id, consumer_name, status, attempt_count, last_error)
+       SELECT x.event_id, x.consumer, 'failed', 1, x.error
+         FROM jsonb_to_recordset($1::jsonb) AS x(event_id text, consumer text, error text)
+       ON CONFLICT (event_id, consumer_name) DO UPDATE
+         SET attempt_count = inbox_event.attempt_count + 1, last_error = EXCLUDED.last_error,
+             updated_at = now()
+         WHERE inbox_event.status = 'failed'`,
+      [
+        JSON.stringify(
+          failures.map((f) => ({
+            event_id: f.eventId,
+            consumer: f.consumer,
+            error: truncateError(f.error),
+          })),
+        ),
+      ],
+    );
+  }
+
+  /** Marks (event, consumer) skipped unless already processed; returns true when the row is now skipped. */
+  async markSkipped(
+    sql: SqlExecutor,
+    eventId: string,
+    consumer: string,
+    reason: string | null,
+  ): Promise<boolean> {
+    const result = await sql.query<{ ok: number }>(
+      `INSERT INTO inbox_event (event_id, consumer_name, status, attempt_count, last_error, processed_at)
+       VALUES ($1::text, $2::text, 'skipped', 0, $3::text, now())
+       ON CONFLICT (event_id, consumer_name) DO UPDATE
+         SET status = 'skipped', last_error = EXCLUDED.last_error, processed_at = now(), updated_at = now()
+         WHERE inbox_event.status <> 'processed'
+       RETURNING 1 AS ok`,
+      [eventId, consumer, reason === null ? null : truncateError(reason)],
+    );
+    return result.rows.length === 1;
+  }
+
+  /** Rows of several events (all consumers). */
+  async findByEvents(sql: SqlExecutor, eventIds: readonly string[]): Promise<InboxRecord[]> {
+    if (eventIds.length === 0) return [];
+    const result = await sql.query<InboxRow>(
+      `SELECT ${COLUMNS} FROM inbox_event
+        WHERE event_id IN (SELECT jsonb_array_elements_text($1::jsonb))
+        ORDER BY event_id, consumer_name`,
+      [JSON.stringify(eventIds)],
+    );
+    return result.rows.map(mapRow);
+  }
+
+  async find(
+    sql: SqlExecutor,
+    eventId: string,
+    consumer: string,
+  ): Promise<InboxRecord | undefined> {
+    const result = await sql.query<InboxRow>(
+      `SELECT ${COLUMNS} FROM inbox_event WHERE event_id = $1::text AND consumer_name = $2::text`,
+      [eventId, consumer],
+    );
+    return result.rows[0] ? mapRow(result.rows[0]) : undefined;
+  }
+}

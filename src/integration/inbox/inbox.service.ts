@@ -1,0 +1,140 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { InvalidInboxKeyError } from '../errors/invalid-inbox-key.error';
+import { TransactionRequiredError } from '../errors/transaction-required.error';
+import { unstorableStringReason } from '../events/event-validation';
+import { INTEGRATION_OPTIONS } from '../integration.constants';
+import type { ResolvedIntegrationOptions } from '../integration.options';
+import { errorMessage } from '../outbox/event-dispatcher';
+import type { SqlExecutor } from '../database/sql-executor';
+import { InboxRepository } from './inbox.repository';
+import type { InboxKey, InboxRecord, InboxStatus, RunOnceResult } from './inbox.types';
+
+function check(
+  field: 'eventId' | 'consumer' | 'payloadHash',
+  value: unknown,
+  required: boolean,
+): void {
+  if (value === undefined || value === null) {
+    if (required) throw new InvalidInboxKeyError(field, 'is required');
+    return;
+  }
+  if (typeof value !== 'string' || value.trim() === '')
+    throw new InvalidInboxKeyError(field, 'must be a non-empty string');
+  if (value.length > 200)
+    throw new InvalidInboxKeyError(field, `must be at most 200 characters (got ${value.length})`);
+  const reason = unstorableStringReason(value);
+  if (reason) throw new InvalidInboxKeyError(field, reason);
+}
+
+/**
+ * Exactly-once effects per (event, consumer). The outbox processor uses it for every consumer;
+ * use it directly for events from elsewhere (a broker, a webhook): the inbox has no foreign key
+ * to the outbox.
+ *
+ * ```ts
+ * const outcome = await inbox.runOnce({ eventId: message.id, consumer: 'billing' }, async (tx) => {
+ *   await tx.invoice.create({ data: ... });   // commits together with the inbox mark
+ * });
+ * if (!outcome.executed) logger.debug(`already ${outcome.status}`);
+ * ```
+ */
+@Injectable()
+export class InboxService<TTx = unknown> {
+  constructor(
+    @Inject(INTEGRATION_OPTIONS) private readonly options: ResolvedIntegrationOptions<TTx>,
+    private readonly repository: InboxRepository,
+  ) {}
+
+  /**
+   * In one transaction: marks (eventId, consumer) processed and runs `fn(tx)`; both commit or
+   * neither. When the pair is already processed or skipped, `fn` is not run. When `fn` throws,
+   * the transaction rolls back, the failure is recorded (attempts, last error) outside it, and
+   * the error is rethrown.
+   */
+  async runOnce<T>(key: InboxKey, fn: (tx: TTx) => Promise<T>): Promise<RunOnceResult<T>> {
+    this.validate(key);
+    let failure: unknown;
+    try {
+      return await this.options.database.transaction(async (tx, sql) => {
+        const claimed = await this.repository.claim(
+          sql,
+          key.eventId,
+          key.consumer,
+          key.payloadHash ?? null,
+        );
+        if (!claimed) {
+          const existing = await this.repository.find(sql, key.eventId, key.consumer);
+          return { executed: false as const, status: existing!.status };
+        }
+        try {
+          return { executed: true as const, result: await fn(tx) };
+        } catch (error) {
+          failure = error;
+          throw error;
+        }
+      });
+    } catch (error) {
+      if (failure !== undefined) await this.markFailed(key.eventId, key.consumer, failure);
+      throw error;
+    }
+  }
+
+  /** True when the consumer has processed (or skipped) the event. */
+  async isProcessed(eventId: string, consumer: string, tx?: unknown): Promise<boolean> {
+    this.validate({ eventId, consumer });
+    const row = await this.repository.find(this.executor(tx), eventId, consumer);
+    return row !== undefined && row.status !== 'failed';
+  }
+
+  /** Records a failed attempt (attempts + 1, last error), unless already processed or skipped. */
+  async markFailed(eventId: string, consumer: string, error: unknown, tx?: unknown): Promise<void> {
+    this.validate({ eventId, consumer });
+    await this.repository.markFailed(this.executor(tx), [
+      { eventId, consumer, error: errorMessage(error) },
+    ]);
+  }
+
+  /**
+   * Marks the event skipped for the consumer (it will not run it), unless already processed.
+   * @returns false when the consumer had already processed it.
+   */
+  async markSkipped(
+    eventId: string,
+    consumer: string,
+    reason?: string,
+    tx?: unknown,
+  ): Promise<boolean> {
+    this.validate({ eventId, consumer });
+    return this.repository.markSkipped(this.executor(tx), eventId, consumer, reason ?? null);
+  }
+
+  /** Every consumer's row for an event. */
+  async findByEvent(eventId: string, tx?: unknown): Promise<InboxRecord[]> {
+    this.validate({ eventId, consumer: 'any' });
+    return this.repository.findByEvents(this.executor(tx), [eventId]);
+  }
+
+  /** Status of one pair, if any. */
+  async getStatus(
+    eventId: string,
+    consumer: string,
+    tx?: unknown,
+  ): Promise<InboxStatus | undefined> {
+    this.validate({ eventId, consumer });
+    return (await this.repository.find(this.executor(tx), eventId, consumer))?.status;
+  }
+
+  private executor(tx: unknown): SqlExecutor {
+    if (tx === undefined || tx === null) return this.options.database.root;
+    const sql = this.options.database.forTransaction(tx);
+    if (!sql) throw new TransactionRequiredError(this.options.database.kind, 'InboxService');
+    return sql;
+  }
+
+  private validate(key: InboxKey): void {
+    if (!key || typeof key !== 'object') throw new InvalidInboxKeyError('eventId', 'is required');
+    check('eventId', key.eventId, true);
+    check('consumer', key.consumer, true);
+    check('payloadHash', key.payloadHash, false);
+  }
+}

@@ -1,0 +1,34 @@
+/** What a consumer did with an event. */
+export enum InboxStatus {
+  Processed = 'processed',
+  Failed = 'failed',
+  Skipped = 'skipped',
+}
+
+/** One inbox row. */
+export interface InboxRecord {
+  readonly eventId: string;
+  readonly consumer: string;
+  readonly status: InboxStatus;
+  /** Attempts so far (all deliveries, replays included). */
+  readonly attemptCount: number;
+  readonly lastError: string | null;
+  readonly payloadHash: string | null;
+  readonly processedAt: Date | null;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+}
+
+/** Identifies one (event, consumer) pair. */
+export interface InboxKey {
+  /** Any id up to 200 characters: outbox event ids, or message ids from a broker. */
+  readonly eventId: string;
+  readonly consumer: string;
+  /** Optional fingerprint of the payload, stored with the row. */
+  readonly payloadHash?: string;
+}
+
+/** Result of `InboxService.runOnce`. */
+export type RunOnceResult<T> =
+  | { readonly executed: true; readonly result: T }
+  | { readonly executed: false; readonly status: InboxStatus };

@@ -1,0 +1,209 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { SqlExecutor } from '../database/sql-executor';
+import { InvalidLinkError } from '../errors/invalid-link.error';
+import { TransactionRequiredError } from '../errors/transaction-required.error';
+import { uuidv7 } from '../events/uuid';
+import { INTEGRATION_OPTIONS } from '../integration.constants';
+import type { ResolvedIntegrationOptions } from '../integration.options';
+import { IntegrationLinkRepository } from './integration-link.repository';
+import type {
+  CreateLinkInput,
+  EntityRef,
+  IntegrationLink,
+  LinkType,
+} from './integration-link.types';
+import {
+  checkEntityRef,
+  checkLimit,
+  checkLinkType,
+  checkTenantId,
+  normalizeLinkInput,
+} from './integration-link.validation';
+
+/** Which links `unlink` removes: those from `source` to `target` (that direction only). */
+export interface UnlinkFilter {
+  readonly source: EntityRef;
+  readonly target: EntityRef;
+  /** Only links of this type. @default every type */
+  readonly linkType?: LinkType | 'reference' | 'cascade' | 'aggregate_root';
+  /** Only links of this tenant (`null`: only links without a tenant). @default every tenant */
+  readonly tenantId?: string | null;
+}
+
+/**
+ * {@link IntegrationLinkService} bound to one transaction (`links.bind(tx)`): the same methods
+ * without the `tx` parameter, each running in that transaction.
+ */
+export interface BoundIntegrationLinks {
+  /** See {@link IntegrationLinkService.link}. */
+  link(input: CreateLinkInput): Promise<IntegrationLink>;
+  /** See {@link IntegrationLinkService.findOutbound}. */
+  findOutbound(source: EntityRef, tenantId?: string | null): Promise<IntegrationLink[]>;
+  /** See {@link IntegrationLinkService.findInbound}. */
+  findInbound(target: EntityRef, tenantId?: string | null): Promise<IntegrationLink[]>;
+  /** See {@link IntegrationLinkService.findByType}. */
+  findByType(
+    linkType: LinkType | 'reference' | 'cascade' | 'aggregate_root',
+    limit?: number,
+  ): Promise<IntegrationLink[]>;
+  /** See {@link IntegrationLinkService.findBetween}. */
+  findBetween(a: EntityRef, b: EntityRef): Promise<IntegrationLink[]>;
+  /** See {@link IntegrationLinkService.unlink}. */
+  unlink(filter: UnlinkFilter): Promise<number>;
+}
+
+/**
+ * Records which entities of different modules belong together (`integration_link`), so a
+ * module can find what another module's entity relates to without a foreign key across
+ * module boundaries. Creating a link is idempotent: the same mapping (tenant, source, target,
+ * type) is stored once and creating it again returns the stored link.
+ *
+ * Every method takes an optional transaction handle of the configured ORM (a Prisma
+ * interactive-transaction client, a Knex transaction, or a pg client inside `BEGIN`); without
+ * one, the statement runs on its own. Input is validated before any SQL runs.
+ *
+ * ```ts
+ * await prisma.$transaction(async (tx) => {
+ *   const invoice = await tx.invoice.create({ data });
+ *   await links.link(tx, {
+ *     source: { module: 'billing', entityType: 'Invoice', entityId: invoice.id },
+ *     target: { module: 'vault', entityType: 'Vault', entityId: vaultId },
+ *     linkType: LinkType.Reference,
+ *   });
+ * });
+ * const invoices = await links.findInbound({ module: 'vault', entityType: 'Vault', entityId: vaultId });
+ * ```
+ */
+@Injectable()
+export class IntegrationLinkService {
+  constructor(
+    @Inject(INTEGRATION_OPTIONS) private readonly options: ResolvedIntegrationOptions,
+    private readonly repository: IntegrationLinkRepository,
+  ) {}
+
+  /**
+   * Creates a link, or returns the existing one when the same mapping (tenant, source, target,
+   * type) is already stored; its `metadata` is then left as it was. A duplicate never raises
+   * a database error, so `tx` stays usable either way.
+   *
+   * @param tx transaction handle of the configured ORM; `undefined` / `null` runs on its own.
+   * @returns the new or existing link (same `id` both times).
+   * @throws InvalidLinkError for invalid input, before any SQL runs.
+   * @throws TransactionRequiredError when `tx` is given but is not a transaction of the ORM.
+   */
+  async link(tx: unknown | undefined, input: CreateLinkInput): Promise<IntegrationLink> {
+    const normalized = normalizeLinkInput(input);
+    const sql = this.executor(tx);
+    return (await this.repository.insert(sql, normalized, uuidv7())).link;
+  }
+
+  /**
+   * Links that start at `source`, oldest first.
+   *
+   * @param tenantId only this tenant's links (`null`: only links without a tenant). @default every tenant
+   */
+  async findOutbound(
+    source: EntityRef,
+    tx?: unknown,
+    tenantId?: string | null,
+  ): Promise<IntegrationLink[]> {
+    const ref = checkEntityRef(source, 'source');
+    const tenant = tenantId === undefined ? undefined : checkTenantId(tenantId);
+    return this.repository.findOutbound(this.executor(tx), ref, tenant);
+  }
+
+  /**
+   * Links that point to `target`, oldest first.
+   *
+   * @param tenantId only this tenant's links (`null`: only links without a tenant). @default every tenant
+   */
+  async findInbound(
+    target: EntityRef,
+    tx?: unknown,
+    tenantId?: string | null,
+  ): Promise<IntegrationLink[]> {
+    const ref = checkEntityRef(target, 'target');
+    const tenant = tenantId === undefined ? undefined : checkTenantId(tenantId);
+    return this.repository.findInbound(this.executor(tx), ref, tenant);
+  }
+
+  /**
+   * Links of one type across all entities and tenants, oldest first.
+   *
+   * @param limit at most this many. @default all
+   */
+  async findByType(
+    linkType: LinkType | 'reference' | 'cascade' | 'aggregate_root',
+    tx?: unknown,
+    limit?: number,
+  ): Promise<IntegrationLink[]> {
+    const type = checkLinkType(linkType);
+    const max = checkLimit(limit);
+    return this.repository.findByType(this.executor(tx), type, max);
+  }
+
+  /** Links between `a` and `b` in either direction (a → b and b → a), oldest first. */
+  async findBetween(a: EntityRef, b: EntityRef, tx?: unknown): Promise<IntegrationLink[]> {
+    const first = checkEntityRef(a, 'a');
+    const second = checkEntityRef(b, 'b');
+    return this.repository.findBetween(this.executor(tx), first, second);
+  }
+
+  /**
+   * Removes the links from `filter.source` to `filter.target` (that direction only), of every
+   * type unless `filter.linkType` is given.
+   *
+   * @returns how many links were removed (0 when none matched).
+   */
+  async unlink(tx: unknown | undefined, filter: UnlinkFilter): Promise<number> {
+    if (filter === null || typeof filter !== 'object') {
+      throw new InvalidLinkError('filter', 'must be an object { source, target, linkType? }');
+    }
+    const source = checkEntityRef(filter.source, 'source');
+    const target = checkEntityRef(filter.target, 'target');
+    const linkType =
+      filter.linkType === undefined || filter.linkType === null
+        ? undefined
+        : checkLinkType(filter.linkType);
+    const tenantId = filter.tenantId === undefined ? undefined : checkTenantId(filter.tenantId);
+    return this.repository.delete(this.executor(tx), { source, target, linkType, tenantId });
+  }
+
+  /**
+   * The methods of this service bound to the transaction `tx`, for code that passes one
+   * transaction around (e.g. a subscriber's `ctx.tx`):
+   *
+   * ```ts
+   * const txLinks = links.bind(tx);
+   * await txLinks.link({ source, target, linkType: LinkType.Cascade });
+   * const outbound = await txLinks.findOutbound(source);
+   * ```
+   *
+   * With `undefined` or `null` the methods run outside any transaction (each statement on its
+   * own), as for handlers of `transactional: false` consumers.
+   *
+   * @throws TransactionRequiredError at once when `tx` is given but is not a transaction of the ORM.
+   */
+  bind(tx: unknown): BoundIntegrationLinks {
+    if (tx !== undefined && tx !== null && !this.options.database.forTransaction(tx)) {
+      throw new TransactionRequiredError(this.options.database.kind, 'IntegrationLinkService');
+    }
+    return {
+      link: (input) => this.link(tx, input),
+      findOutbound: (source, tenantId) => this.findOutbound(source, tx, tenantId),
+      findInbound: (target, tenantId) => this.findInbound(target, tx, tenantId),
+      findByType: (linkType, limit) => this.findByType(linkType, tx, limit),
+      findBetween: (a, b) => this.findBetween(a, b, tx),
+      unlink: (filter) => this.unlink(tx, filter),
+    };
+  }
+
+  /** The executor of `tx`, or the root client when `tx` is absent. */
+  private executor(tx: unknown): SqlExecutor {
+    if (tx === undefined || tx === null) return this.options.database.root;
+    const sql = this.options.database.forTransaction(tx);
+    if (!sql)
+      throw new TransactionRequiredError(this.options.database.kind, 'IntegrationLinkService');
+    return sql;
+  }
+}

@@ -1,0 +1,76 @@
+import type { Logger } from '@nestjs/common';
+import type { RetryPolicy } from '../../utils/retry';
+import type { EventPayload, IntegrationEvent } from '../events/integration-event';
+import type { BoundIntegrationLinks } from '../links/integration-link.service';
+
+/** How a consumer's handlers are wrapped in transactions. */
+export type TransactionMode = 'batch' | 'per-event' | false;
+
+/** What a handler receives besides the event. `TTx` is the app ORM's transaction handle. */
+export interface HandlerContext<TTx = unknown> {
+  /**
+   * The transaction the consumer's inbox mark commits in: write your effects through it so they
+   * commit exactly once. `undefined` for `transactional: false` consumers.
+   */
+  readonly tx: TTx;
+  /** Integration links bound to `tx`. */
+  readonly links: BoundIntegrationLinks;
+  readonly logger: Logger;
+  /** Attempt number of this delivery (1 for the first). */
+  readonly attempt: number;
+  readonly consumer: string;
+}
+
+/** A handler function. */
+export type IntegrationEventHandlerFn<TPayload = unknown, TTx = unknown> = (
+  event: IntegrationEvent<TPayload>,
+  ctx: HandlerContext<TTx>,
+) => unknown;
+
+/** Options of `@OnIntegrationEvent` and of programmatic registration. */
+export interface HandlerOptions {
+  /**
+   * Name of the consumer this handler belongs to. Each consumer processes each event exactly
+   * once (its own inbox row); several consumers may handle one event independently.
+   */
+  readonly consumer: string;
+  /** Handlers of one consumer run by descending priority, then registration order. @default 0 */
+  readonly priority?: number;
+  /**
+   * Backoff and attempts for this consumer's failures (merged over `processor.retry`). The
+   * attempt number is the event's; the event is dead-lettered when any failing consumer has
+   * used its attempts.
+   */
+  readonly retry?: Partial<RetryPolicy>;
+  /**
+   * - `'batch'` (default): one transaction per consumer per claimed batch, a SAVEPOINT per event;
+   * - `'per-event'`: one transaction per event;
+   * - `false`: no transaction (effects outside the database): at-least-once, the inbox mark is
+   *   written after the handler succeeds, so a crash in between repeats the handler.
+   * All handlers of one consumer must agree.
+   */
+  readonly transactional?: TransactionMode;
+}
+
+/** A handler to register programmatically (`EventSubscriberRegistry.register`). */
+export interface HandlerDefinition<TPayload = unknown, TTx = unknown> extends HandlerOptions {
+  /** Event name or wildcard pattern (see `compileEventPattern`). */
+  readonly pattern: string;
+  /** Name for logs and uniqueness per consumer, e.g. `VaultNotifier.onLocked`. */
+  readonly name: string;
+  readonly handle: IntegrationEventHandlerFn<TPayload, TTx>;
+}
+
+/** A registered handler. */
+export interface RegisteredHandler extends HandlerDefinition {
+  /** Registration order (global to the registry). */
+  readonly order: number;
+  readonly priority: number;
+  readonly matches: (eventName: string) => boolean;
+}
+
+/** Handler type for a known event name: `IntegrationEventHandlerFn<EventPayload<'vault.locked'>>`. */
+export type HandlerFor<N extends string, TTx = unknown> = IntegrationEventHandlerFn<
+  EventPayload<N>,
+  TTx
+>;

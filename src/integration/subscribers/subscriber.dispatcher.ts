@@ -1,0 +1,332 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { createHash } from 'node:crypto';
+import { canRetry, computeBackoffDelay, resolveRetryPolicy } from '../../utils/retry';
+import type { SqlExecutor } from '../database/sql-executor';
+import { HandlerTimeoutError } from '../errors/handler-timeout.error';
+import type { OutboxEventRecord } from '../events/integration-event';
+import { InboxRepository, type InboxFailure } from '../inbox/inbox.repository';
+import { InboxStatus } from '../inbox/inbox.types';
+import { INTEGRATION_OPTIONS } from '../integration.constants';
+import type { ResolvedIntegrationOptions } from '../integration.options';
+import { IntegrationLinkService } from '../links/integration-link.service';
+import {
+  errorMessage,
+  type DispatchContext,
+  type DispatchOutcome,
+  type EventDispatcher,
+} from '../outbox/event-dispatcher';
+import { EventSubscriberRegistry } from './event-subscriber.registry';
+import type { HandlerContext, RegisteredHandler } from './handler.types';
+
+/** What one consumer did with one event of a batch. */
+type ConsumerResult =
+  | { readonly kind: 'done' }
+  | { readonly kind: 'processed' }
+  | { readonly kind: 'deferred' }
+  | { readonly kind: 'failed'; readonly error: string };
+
+/** One consumer's share of a batch. */
+interface ConsumerWork {
+  readonly consumer: string;
+  /** Batch positions, in batch (publish) order. */
+  readonly indices: number[];
+}
+
+/** Aborts a consumer's batch transaction (a timed-out handler may still hold it). */
+class AbortBatch extends Error {
+  constructor(
+    readonly index: number,
+    override readonly cause: unknown,
+  ) {
+    super('consumer batch aborted');
+  }
+}
+
+const SAVEPOINT = 'ni_event';
+
+/**
+ * The default dispatcher: delivers each event to every consumer with a matching handler,
+ * each consumer's effects committing with its own inbox row.
+ *
+ * Per consumer, `'batch'` mode runs all of its events of a claimed batch in one transaction,
+ * with a SAVEPOINT per event (a failing event rolls back to it; the others commit together);
+ * `'per-event'` uses one transaction per event; `false` none. Within a consumer, the events of
+ * an ordering key run in order, and after a failure the key's later events are deferred.
+ */
+@Injectable()
+export class SubscriberDispatcher implements EventDispatcher {
+  private readonly loggers = new Map<string, Logger>();
+
+  constructor(
+    @Inject(INTEGRATION_OPTIONS) private readonly options: ResolvedIntegrationOptions,
+    private readonly registry: EventSubscriberRegistry,
+    private readonly inbox: InboxRepository,
+    private readonly links: IntegrationLinkService,
+  ) {}
+
+  async dispatchBatch(
+    events: readonly OutboxEventRecord[],
+    context: DispatchContext,
+  ): Promise<DispatchOutcome[]> {
+    const plans = events.map((e) => this.registry.getHandlersByConsumer(e.name));
+    const results: Map<string, ConsumerResult>[] = events.map(() => new Map());
+    if (plans.every((p) => p.size === 0)) return events.map(() => ({ status: 'processed' }));
+
+    const done = new Set(
+      (
+        await this.inbox.findByEvents(
+          this.options.database.root,
+          events.map((e) => e.id),
+        )
+      )
+        .filter((r) => r.status !== InboxStatus.Failed)
+        .map((r) => `${r.eventId}\u0000${r.consumer}`),
+    );
+    const work = new Map<string, ConsumerWork>();
+    plans.forEach((plan, i) => {
+      for (const consumer of plan.keys()) {
+        if (done.has(`${events[i]!.id}\u0000${consumer}`)) {
+          results[i]!.set(consumer, { kind: 'done' });
+          continue;
+        }
+        if (!work.has(consumer)) work.set(consumer, { consumer, indices: [] });
+        work.get(consumer)!.indices.push(i);
+      }
+    });
+
+    const perConsumer = await Promise.all(
+      [...work.values()].map(
+        async (w) => [w.consumer, await this.runConsumer(w, events, plans, context)] as const,
+      ),
+    );
+    const failures: InboxFailure[] = [];
+    for (const [consumer, consumerResults] of perConsumer) {
+      for (const [i, result] of consumerResults) {
+        results[i]!.set(consumer, result);
+        if (result.kind === 'failed')
+          failures.push({ eventId: events[i]!.id, consumer, error: result.error });
+      }
+    }
+    // Failures are recorded after (outside) the rolled-back work, in one statement.
+    if (failures.length) {
+      await this.inbox
+        .markFailed(this.options.database.root, failures)
+        .catch((error: unknown) =>
+          this.logger('inbox').error(
+            `Could not record ${failures.length} failure(s): ${errorMessage(error)}`,
+          ),
+        );
+    }
+    return events.map((event, i) => this.outcome(event, results[i]!));
+  }
+
+  /** Delivers one event to one consumer now, whatever its outbox status (replays, test kits). */
+  async deliverTo(event: OutboxEventRecord, consumer: string): Promise<DispatchOutcome> {
+    const plan = this.registry.getHandlersByConsumer(event.name);
+    const context: DispatchContext = { workerId: 'direct', isStopping: () => false };
+    const result = plan.has(consumer)
+      ? (await this.runConsumer({ consumer, indices: [0] }, [event], [plan], context)).get(0)!
+      : ({ kind: 'done' } as const);
+    if (result.kind === 'failed') {
+      await this.inbox.markFailed(this.options.database.root, [
+        { eventId: event.id, consumer, error: result.error },
+      ]);
+    }
+    return this.outcome(event, new Map([[consumer, result]]));
+  }
+
+  private outcome(
+    event: OutboxEventRecord,
+    results: ReadonlyMap<string, ConsumerResult>,
+  ): DispatchOutcome {
+    const failed = [...results].filter(([, r]) => r.kind === 'failed') as [
+      string,
+      { kind: 'failed'; error: string },
+    ][];
+    if (failed.length) {
+      let delayMs = Number.POSITIVE_INFINITY;
+      let final = false;
+      for (const [consumer] of failed) {
+        const settings = this.registry.getConsumerSettings(consumer);
+        const policy = resolveRetryPolicy(settings?.retry, this.options.processor.retry);
+        if (!canRetry(policy, event.attemptCount)) final = true;
+        delayMs = Math.min(delayMs, computeBackoffDelay(policy, event.attemptCount));
+      }
+      return {
+        status: 'failed',
+        error: failed.map(([consumer, r]) => `[${consumer}] ${r.error}`).join('\n'),
+        delayMs,
+        final,
+      };
+    }
+    if ([...results.values()].some((r) => r.kind === 'deferred')) return { status: 'deferred' };
+    return { status: 'processed' };
+  }
+
+  private async runConsumer(
+    work: ConsumerWork,
+    events: readonly OutboxEventRecord[],
+    plans: readonly ReadonlyMap<string, readonly RegisteredHandler[]>[],
+    context: DispatchContext,
+  ): Promise<Map<number, ConsumerResult>> {
+    const mode = this.registry.getConsumerSettings(work.consumer)?.transactional ?? 'batch';
+    const results = new Map<number, ConsumerResult>();
+    const failedKeys = new Set<string>();
+    // Decides, in order, whether an event may start; records deferrals.
+    const mayStart = (i: number): boolean => {
+      if (failedKeys.has(events[i]!.orderingKey) || context.isStopping()) {
+        results.set(i, { kind: 'deferred' });
+        return false;
+      }
+      return true;
+    };
+    const fail = (i: number, error: unknown): void => {
+      results.set(i, { kind: 'failed', error: errorMessage(error) });
+      failedKeys.add(events[i]!.orderingKey);
+    };
+    const handlersOf = (i: number): readonly RegisteredHandler[] =>
+      plans[i]!.get(work.consumer) ?? [];
+
+    if (mode === 'batch') {
+      try {
+        await this.options.database.transaction(
+          async (tx, sql) => {
+            for (const i of work.indices) {
+              if (!mayStart(i)) continue;
+              await sql.query(`SAVEPOINT ${SAVEPOINT}`);
+              try {
+                if (await this.claim(sql, events[i]!, work.consumer)) {
+                  await this.runHandlers(
+                    handlersOf(i),
+                    events[i]!,
+                    this.context(tx, work.consumer, events[i]!),
+                  );
+                  results.set(i, { kind: 'processed' });
+                } else {
+                  results.set(i, { kind: 'done' });
+                }
+                await sql.query(`RELEASE SAVEPOINT ${SAVEPOINT}`);
+              } catch (error) {
+                // A timed-out handler may still use this transaction: abandon all of it.
+                if (error instanceof HandlerTimeoutError) throw new AbortBatch(i, error);
+                await sql.query(`ROLLBACK TO SAVEPOINT ${SAVEPOINT}`);
+                await sql.query(`RELEASE SAVEPOINT ${SAVEPOINT}`);
+                fail(i, error);
+              }
+            }
+          },
+          { timeoutMs: this.options.processor.leaseMs },
+        );
+      } catch (error) {
+        // Nothing of this transaction committed: undo what we believed processed.
+        for (const [i, r] of results) {
+          if (r.kind === 'processed' || r.kind === 'done') results.set(i, { kind: 'deferred' });
+        }
+        if (error instanceof AbortBatch) {
+          fail(error.index, error.cause);
+        } else {
+          for (const i of work.indices) {
+            if (results.get(i)?.kind !== 'failed')
+              results.set(i, {
+                kind: 'failed',
+                error: `Transaction failed: ${errorMessage(error)}`,
+              });
+          }
+        }
+      }
+      return results;
+    }
+
+    for (const i of work.indices) {
+      if (!mayStart(i)) continue;
+      const event = events[i]!;
+      try {
+        if (mode === 'per-event') {
+          const ran = await this.options.database.transaction(
+            async (tx, sql) => {
+              if (!(await this.claim(sql, event, work.consumer))) return false;
+              await this.runHandlers(handlersOf(i), event, this.context(tx, work.consumer, event));
+              return true;
+            },
+            { timeoutMs: this.options.processor.leaseMs },
+          );
+          results.set(i, { kind: ran ? 'processed' : 'done' });
+        } else {
+          // transactional: false: at-least-once; the inbox mark follows the handler's success.
+          const existing = await this.inbox.find(
+            this.options.database.root,
+            event.id,
+            work.consumer,
+          );
+          if (existing && existing.status !== InboxStatus.Failed) {
+            results.set(i, { kind: 'done' });
+            continue;
+          }
+          await this.runHandlers(
+            handlersOf(i),
+            event,
+            this.context(undefined, work.consumer, event),
+          );
+          await this.claim(this.options.database.root, event, work.consumer);
+          results.set(i, { kind: 'processed' });
+        }
+      } catch (error) {
+        fail(i, error);
+      }
+    }
+    return results;
+  }
+
+  private claim(sql: SqlExecutor, event: OutboxEventRecord, consumer: string): Promise<boolean> {
+    const hash = createHash('sha256').update(JSON.stringify(event.payload)).digest('hex');
+    return this.inbox.claim(sql, event.id, consumer, hash);
+  }
+
+  private context(tx: unknown, consumer: string, event: OutboxEventRecord): HandlerContext {
+    return {
+      tx,
+      links: this.links.bind(tx),
+      logger: this.logger(consumer),
+      attempt: event.attemptCount,
+      consumer,
+    };
+  }
+
+  private async runHandlers(
+    handlers: readonly RegisteredHandler[],
+    event: OutboxEventRecord,
+    ctx: HandlerContext,
+  ): Promise<void> {
+    const timeoutMs = this.options.processor.handlerTimeoutMs;
+    for (const handler of handlers) {
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        await Promise.race([
+          Promise.resolve().then(() => handler.handle(event, ctx)),
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(
+              () => reject(new HandlerTimeoutError(handler.name, timeoutMs)),
+              timeoutMs,
+            );
+          }),
+        ]);
+      } catch (error) {
+        ctx.logger.warn(
+          `${handler.name} failed on ${event.name} ${event.id} (attempt ${ctx.attempt}): ${errorMessage(error)}`,
+        );
+        throw error;
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+  }
+
+  private logger(consumer: string): Logger {
+    let logger = this.loggers.get(consumer);
+    if (!logger) {
+      logger = new Logger(`Consumer ${consumer}`);
+      this.loggers.set(consumer, logger);
+    }
+    return logger;
+  }
+}

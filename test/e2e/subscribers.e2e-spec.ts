@@ -1,0 +1,746 @@
+import { Injectable, Scope, type Provider } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import { Pool, type PoolClient } from 'pg';
+import {
+  DomainEventPublisher,
+  DuplicateHandlerError,
+  EventSubscriberRegistry,
+  HandlerNotIdempotentError,
+  InboxService,
+  InboxStatus,
+  IntegrationModule,
+  InvalidEventPatternError,
+  InvalidHandlerError,
+  InvalidInboxKeyError,
+  JitterMode,
+  LinkType,
+  OnIntegrationEvent,
+  OutboxProcessor,
+  RequestScopedHandlerError,
+  SubscriberDispatcher,
+  TransactionRequiredError,
+  type HandlerContext,
+  type IntegrationEvent,
+  type IntegrationModuleOptions,
+  type PublishEventInput,
+} from '../../src/integration';
+import { OutboxRepository } from '../../src/integration/outbox/outbox.repository';
+import { assertHandlerIdempotent, drainUntilIdle } from '../../src/integration/testing';
+import {
+  createIntegrationApp,
+  createOrm,
+  inTransaction,
+  type IntegrationTestApp,
+  type OrmKind,
+} from '../support/integration-app';
+import { execIn } from '../support/orm-sql';
+import { createTestDatabase, type TestDatabase } from '../support/test-database';
+
+/** Per-test-file switches the decorated providers read (no process-global state across apps). */
+class Behaviour {
+  failNotifications = 0;
+  failEventIds = new Set<string>();
+  order: string[] = [];
+}
+
+const EFFECT = 'insert into test_effect (consumer, event_id, note) values ($1, $2, $3)';
+
+function auditProvider(kind: OrmKind) {
+  @Injectable()
+  class AuditSubscriber {
+    constructor(readonly behaviour: Behaviour) {}
+
+    @OnIntegrationEvent('vault.*', { consumer: 'audit' })
+    async onVaultEvent(event: IntegrationEvent<{ vaultId: string }>, ctx: HandlerContext) {
+      this.behaviour.order.push(`audit:${event.name}`);
+      if (this.behaviour.failEventIds.has(event.id))
+        throw new Error(`audit cannot handle ${event.id}`);
+      await execIn(kind, ctx.tx, EFFECT, ['audit', event.id, event.name]);
+    }
+  }
+  return AuditSubscriber;
+}
+
+function notificationProvider(kind: OrmKind) {
+  @Injectable()
+  class NotificationSubscriber {
+    constructor(readonly behaviour: Behaviour) {}
+
+    @OnIntegrationEvent('vault.closed', { consumer: 'notifications', priority: 1 })
+    async first(event: IntegrationEvent, ctx: HandlerContext) {
+      this.behaviour.order.push('notifications:first');
+      await execIn(kind, ctx.tx, EFFECT, ['notifications', event.id, `attempt ${ctx.attempt}`]);
+      await ctx.links.link({
+        source: { module: 'notifications', entityType: 'Notification', entityId: `n-${event.id}` },
+        target: { module: 'vault', entityType: 'Vault', entityId: event.aggregateId },
+        linkType: LinkType.Reference,
+      });
+      if (this.behaviour.failNotifications > 0) {
+        this.behaviour.failNotifications--;
+        throw new Error('mail server down');
+      }
+    }
+
+    @OnIntegrationEvent('vault.closed', { consumer: 'notifications' })
+    second() {
+      this.behaviour.order.push('notifications:second');
+    }
+  }
+  return NotificationSubscriber;
+}
+
+const closed = (vaultId: string, extra: Partial<PublishEventInput> = {}): PublishEventInput => ({
+  name: 'vault.closed',
+  aggregateType: 'Vault',
+  aggregateId: vaultId,
+  payload: { vaultId },
+  ...extra,
+});
+
+describe.each<OrmKind>(['prisma', 'knex', 'pg'])('subscribers and inbox with %s', (kind) => {
+  let db: TestDatabase;
+  let pool: Pool;
+  let t: IntegrationTestApp;
+  let behaviour: Behaviour;
+
+  const effects = async (consumer?: string) =>
+    (
+      await pool.query<{ consumer: string; event_id: string; note: string }>(
+        'select consumer, event_id, note from test_effect where $1::text is null or consumer = $1 order by id',
+        [consumer ?? null],
+      )
+    ).rows;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    pool = new Pool({ connectionString: db.url, max: 3 });
+    await pool.query(
+      'create table test_effect (id serial primary key, consumer text not null, event_id text not null, note text)',
+    );
+  });
+  beforeEach(async () => {
+    behaviour = new Behaviour();
+    t = await createIntegrationApp(db.url, {
+      orm: kind,
+      integration: {
+        processor: {
+          retry: { baseDelayMs: 0, maxDelayMs: 0, maxAttempts: 5, jitter: JitterMode.None },
+        },
+      },
+      metadata: {
+        providers: [
+          { provide: Behaviour, useValue: behaviour },
+          auditProvider(kind),
+          notificationProvider(kind),
+        ],
+      },
+    });
+  });
+  afterEach(async () => {
+    await t.close();
+    await pool.query('truncate test_effect, outbox_event, inbox_event, integration_link');
+  });
+  afterAll(async () => {
+    await pool.end();
+    await db.drop();
+  });
+
+  const publish = (input: PublishEventInput) =>
+    t.app.get(DomainEventPublisher).publishStandalone(input);
+
+  it('one vault.closed event runs both consumers once', async () => {
+    const id = await publish(closed('v1'));
+    expect(await drainUntilIdle(t.app)).toMatchObject({ processed: 1 });
+    expect(await effects()).toEqual([
+      { consumer: 'audit', event_id: id, note: 'vault.closed' },
+      { consumer: 'notifications', event_id: id, note: 'attempt 1' },
+    ]);
+  });
+
+  it('replaying one vault.closed event 5 times leaves exactly one effect per consumer', async () => {
+    const id = await publish(closed('v1'));
+    for (const consumer of ['audit', 'notifications']) {
+      const report = await assertHandlerIdempotent(t.app, {
+        event: id,
+        consumer,
+        times: 5,
+        observe: async () => (await effects(consumer)).length,
+      });
+      expect(report).toMatchObject({ eventId: id, deliveries: 5, mutations: 1 });
+    }
+    // The processor's own delivery afterwards changes nothing either.
+    await drainUntilIdle(t.app);
+    expect((await effects()).map((e) => e.consumer)).toEqual(['audit', 'notifications']);
+  });
+
+  it('assertHandlerIdempotent passes on a fresh event and sees exactly one mutation', async () => {
+    const report = await assertHandlerIdempotent(t.app, {
+      event: closed('fresh'),
+      consumer: 'audit',
+      observe: async () => (await effects('audit')).map((r) => r.note),
+    });
+    expect(report.mutations).toBe(1);
+    expect(await effects('audit')).toHaveLength(1);
+  });
+
+  it('handlers of one consumer run by priority, then registration order', async () => {
+    await publish(closed('v2'));
+    await drainUntilIdle(t.app);
+    expect(behaviour.order.filter((o) => o.startsWith('notifications'))).toEqual([
+      'notifications:first',
+      'notifications:second',
+    ]);
+  });
+
+  it('consumer B failing twice then succeeding: A once, B once, inbox rows show attempts', async () => {
+    behaviour.failNotifications = 2;
+    const id = await publish(closed('v3'));
+    const processor = t.app.get(OutboxProcessor);
+    expect(await processor.processBatch()).toMatchObject({ retried: 1 });
+    expect(await processor.processBatch()).toMatchObject({ retried: 1 });
+    expect(await processor.processBatch()).toMatchObject({ processed: 1 });
+    expect((await effects()).map((e) => e.consumer).sort()).toEqual(['audit', 'notifications']);
+    expect(behaviour.order.filter((o) => o.startsWith('audit'))).toEqual(['audit:vault.closed']);
+    const inbox = await t.app.get(InboxService).findByEvent(id);
+    expect(inbox.map((r) => [r.consumer, r.status, r.attemptCount, r.lastError])).toEqual([
+      ['audit', InboxStatus.Processed, 1, null],
+      ['notifications', InboxStatus.Processed, 3, null],
+    ]);
+    // The link written in the failed attempts rolled back with them: one link remains.
+    expect((await pool.query('select count(*)::int as n from integration_link')).rows[0].n).toBe(1);
+  });
+
+  it('a batch of 100 where event 37 throws: 99 effects commit, 37 is retried alone', async () => {
+    const processor = t.app.get(OutboxProcessor);
+    const ids: string[] = [];
+    for (let i = 0; i < 100; i++)
+      ids.push(await publish({ ...closed(`b${i}`), name: 'vault.opened' }));
+    behaviour.failEventIds.add(ids[37]!);
+    expect(await processor.processBatch()).toMatchObject({
+      claimed: 100,
+      processed: 99,
+      retried: 1,
+    });
+    expect((await effects('audit')).map((e) => e.event_id)).toEqual(ids.filter((_, i) => i !== 37));
+    behaviour.failEventIds.clear();
+    expect(await processor.processBatch()).toMatchObject({ claimed: 1, processed: 1 });
+    expect((await effects('audit')).map((e) => e.event_id).at(-1)).toBe(ids[37]);
+    expect(await effects('audit')).toHaveLength(100);
+  });
+
+  it('crash between the handler commit and the settle: redelivery does not repeat the effect', async () => {
+    const id = await publish(closed('crash'));
+    const repo = t.app.get(OutboxRepository);
+    const root = t.orm.adapter.root;
+    const claimed = await repo.claim(root, 'dying-worker', 10, 60_000);
+    expect(claimed.map((e) => e.id)).toEqual([id]);
+    // The dying worker dispatches (handlers and inbox marks commit) and dies before settling.
+    await t.app
+      .get(SubscriberDispatcher)
+      .dispatchBatch(claimed, { workerId: 'dying-worker', isStopping: () => false });
+    expect(await effects()).toHaveLength(2);
+    await pool.query("update outbox_event set locked_until = now() - interval '1 second'");
+    expect(await drainUntilIdle(t.app)).toMatchObject({ claimed: 1, processed: 1 });
+    expect(await effects()).toHaveLength(2);
+    expect((await pool.query('select status, attempt_count from outbox_event')).rows).toEqual([
+      { status: 'processed', attempt_count: 2 },
+    ]);
+  });
+
+  it('dead letter keeps per-consumer detail; replay re-runs only the consumer that has not processed it', async () => {
+    behaviour.failNotifications = 100;
+    const id = await publish(closed('dead'));
+    const processor = t.app.get(OutboxProcessor);
+    for (let i = 0; i < 5; i++) await processor.processBatch();
+    const row = (
+      await pool.query('select status, last_error from outbox_event where id = $1', [id])
+    ).rows[0];
+    expect(row.status).toBe('dead_letter');
+    expect(row.last_error).toBe('[notifications] Error: mail server down');
+    const inbox = await t.app.get(InboxService).findByEvent(id);
+    expect(inbox.map((r) => [r.consumer, r.status, r.attemptCount])).toEqual([
+      ['audit', InboxStatus.Processed, 1],
+      ['notifications', InboxStatus.Failed, 5],
+    ]);
+    behaviour.failNotifications = 0;
+    behaviour.order = [];
+    await processor.replay(id);
+    await drainUntilIdle(t.app);
+    expect(behaviour.order).toEqual(['notifications:first', 'notifications:second']);
+    expect(await effects('audit')).toHaveLength(1);
+  });
+});
+
+describe('subscriber edge cases (pg)', () => {
+  let db: TestDatabase;
+  let pool: Pool;
+  const apps: IntegrationTestApp[] = [];
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    pool = new Pool({ connectionString: db.url, max: 3 });
+    await pool.query(
+      'create table test_effect (id serial primary key, consumer text not null, event_id text not null, note text)',
+    );
+  });
+  afterEach(async () => {
+    while (apps.length) await apps.pop()!.close();
+    await pool.query('truncate test_effect, outbox_event, inbox_event, integration_link');
+  });
+  afterAll(async () => {
+    await pool.end();
+    await db.drop();
+  });
+
+  const boot = async (
+    providers: Provider[],
+    integration: Partial<IntegrationModuleOptions> = {},
+  ) => {
+    const t = await createIntegrationApp(db.url, {
+      orm: 'pg',
+      integration,
+      metadata: { providers },
+    });
+    apps.push(t);
+    return t;
+  };
+  const lastErrors = async () =>
+    (await pool.query('select last_error from outbox_event order by seq')).rows.map(
+      (r) => r.last_error,
+    );
+
+  it('events with no matching consumer are settled as processed at once', async () => {
+    const t = await boot([]);
+    await t.app.get(DomainEventPublisher).publishStandalone(closed('nobody'));
+    expect(await t.app.get(OutboxProcessor).processBatch()).toMatchObject({
+      claimed: 1,
+      processed: 1,
+    });
+  });
+
+  it('non-Error throws, rejections and hangs are recorded with a readable error; the loop goes on', async () => {
+    const registry = () => t.app.get(EventSubscriberRegistry);
+    const t = await boot([], { processor: { handlerTimeoutMs: 100, retry: { maxAttempts: 1 } } });
+    registry().register({
+      pattern: 'bad.string',
+      consumer: 'c1',
+      name: 'throwsString',
+      handle: () => {
+        throw 'just a string';
+      },
+    });
+    registry().register({
+      pattern: 'bad.object',
+      consumer: 'c2',
+      name: 'throwsObject',
+      handle: () => {
+        throw { code: 'E42' };
+      },
+    });
+    registry().register({
+      pattern: 'bad.reject',
+      consumer: 'c3',
+      name: 'rejects',
+      handle: () => Promise.reject(new RangeError('nope')),
+    });
+    registry().register({
+      pattern: 'bad.hang',
+      consumer: 'c4',
+      transactional: 'per-event',
+      name: 'hangs',
+      handle: () => new Promise(() => undefined),
+    });
+    registry().register({
+      pattern: 'bad.hang-batch',
+      consumer: 'c5',
+      name: 'hangsInBatch',
+      handle: () => new Promise(() => undefined),
+    });
+    const publisher = t.app.get(DomainEventPublisher);
+    for (const name of ['bad.string', 'bad.object', 'bad.reject', 'bad.hang', 'bad.hang-batch']) {
+      await publisher.publishStandalone({
+        name,
+        aggregateType: 'T',
+        aggregateId: name,
+        payload: {},
+      });
+    }
+    expect(await drainUntilIdle(t.app)).toMatchObject({ deadLettered: 5 });
+    expect(await lastErrors()).toEqual([
+      '[c1] just a string',
+      '[c2] Non-Error thrown: {"code":"E42"}',
+      '[c3] RangeError: nope',
+      '[c4] HandlerTimeoutError: Handler hangs did not finish within 100 ms (processor.handlerTimeoutMs)',
+      '[c5] HandlerTimeoutError: Handler hangsInBatch did not finish within 100 ms (processor.handlerTimeoutMs)',
+    ]);
+  });
+
+  it("transactional: 'per-event' and false deliver once each, recording the inbox mark", async () => {
+    const t = await boot([]);
+    const registry = t.app.get(EventSubscriberRegistry);
+    registry.register({
+      pattern: 'vault.**',
+      consumer: 'per-event',
+      transactional: 'per-event',
+      name: 'perEvent',
+      handle: async (e, ctx) =>
+        void (await (ctx.tx as PoolClient).query(EFFECT, ['per-event', e.id, null])),
+    });
+    registry.register({
+      pattern: '**',
+      consumer: 'external',
+      transactional: false,
+      name: 'external',
+      handle: async (e, ctx) => {
+        expect(ctx.tx).toBeUndefined();
+        await pool.query(EFFECT, ['external', e.id, null]);
+      },
+    });
+    const publisher = t.app.get(DomainEventPublisher);
+    const ids = [
+      await publisher.publishStandalone(closed('a')),
+      await publisher.publishStandalone(closed('b')),
+    ];
+    await drainUntilIdle(t.app);
+    const rows = (
+      await pool.query(
+        'select consumer, count(*)::int as n from test_effect group by consumer order by consumer',
+      )
+    ).rows;
+    expect(rows).toEqual([
+      { consumer: 'external', n: 2 },
+      { consumer: 'per-event', n: 2 },
+    ]);
+    for (const id of ids)
+      expect(await t.app.get(InboxService).isProcessed(id, 'external')).toBe(true);
+    // Both modes still deliver exactly once per (event, consumer) under replays.
+    for (const consumer of ['per-event', 'external']) {
+      const report = await assertHandlerIdempotent(t.app, {
+        event: closed('replayed'),
+        consumer,
+        times: 3,
+        observe: async () =>
+          (
+            await pool.query('select count(*)::int as n from test_effect where consumer = $1', [
+              consumer,
+            ])
+          ).rows[0].n,
+      });
+      expect(report.mutations).toBe(1);
+    }
+  });
+
+  it('assertHandlerIdempotent fails loudly for a handler that writes outside ctx.tx and then fails', async () => {
+    const t = await boot([]);
+    let calls = 0;
+    t.app.get(EventSubscriberRegistry).register({
+      pattern: 'vault.closed',
+      consumer: 'leaky',
+      name: 'leaky',
+      handle: async (e) => {
+        await pool.query(EFFECT, ['leaky', e.id, null]); // not through ctx.tx
+        if (++calls === 1) throw new Error('crash after the external write');
+      },
+    });
+    const error = await assertHandlerIdempotent(t.app, {
+      event: closed('leak'),
+      consumer: 'leaky',
+      times: 3,
+      observe: async () =>
+        (await pool.query('select count(*)::int as n from test_effect')).rows[0].n,
+    }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(HandlerNotIdempotentError);
+    expect((error as HandlerNotIdempotentError).mutations).toBe(2);
+    expect((error as Error).message).toContain('Write effects through ctx.tx');
+  });
+
+  it('a link written inside a handler transaction disappears when the handler fails', async () => {
+    const t = await boot([], { processor: { retry: { maxAttempts: 1 } } });
+    t.app.get(EventSubscriberRegistry).register({
+      pattern: 'vault.closed',
+      consumer: 'linker',
+      name: 'linker',
+      handle: async (e, ctx) => {
+        await ctx.links.link({
+          source: { module: 'a', entityType: 'A', entityId: e.id },
+          target: { module: 'b', entityType: 'B', entityId: 'b1' },
+          linkType: 'cascade',
+        });
+        expect(
+          await ctx.links.findOutbound({ module: 'a', entityType: 'A', entityId: e.id }),
+        ).toHaveLength(1);
+        throw new Error('after linking');
+      },
+    });
+    await t.app.get(DomainEventPublisher).publishStandalone(closed('l'));
+    await drainUntilIdle(t.app);
+    expect((await pool.query('select count(*)::int as n from integration_link')).rows[0].n).toBe(0);
+  });
+
+  it('a failing commit fails every event of the consumer batch, and nothing of it is kept', async () => {
+    await pool.query(
+      'create table if not exists test_deferred (k text, constraint test_deferred_uq unique (k) deferrable initially deferred)',
+    );
+    const t = await boot([], {
+      processor: {
+        retry: { maxAttempts: 3, baseDelayMs: 0, maxDelayMs: 0, jitter: JitterMode.None },
+      },
+    });
+    t.app.get(EventSubscriberRegistry).register({
+      pattern: 'vault.closed',
+      consumer: 'deferred',
+      name: 'deferred',
+      handle: async (_e, ctx) => {
+        // Both events insert the same key: the violation surfaces only at COMMIT.
+        await (ctx.tx as PoolClient).query("insert into test_deferred values ('same')");
+      },
+    });
+    const publisher = t.app.get(DomainEventPublisher);
+    await publisher.publishStandalone(closed('d1'));
+    await publisher.publishStandalone(closed('d2'));
+    expect(await t.app.get(OutboxProcessor).processBatch()).toMatchObject({
+      claimed: 2,
+      retried: 2,
+    });
+    const errors = await lastErrors();
+    expect(errors).toHaveLength(2);
+    for (const e of errors)
+      expect(e).toContain(
+        '[deferred] Transaction failed: error: duplicate key value violates unique constraint',
+      );
+    expect((await pool.query('select count(*)::int as n from test_deferred')).rows[0].n).toBe(0);
+    expect(
+      (await pool.query("select count(*)::int as n from inbox_event where status = 'processed'"))
+        .rows[0].n,
+    ).toBe(0);
+    await pool.query('drop table test_deferred');
+  });
+
+  it('assertHandlerIdempotent refuses a consumer without a matching handler', async () => {
+    const t = await boot([]);
+    await expect(
+      assertHandlerIdempotent(t.app, {
+        event: closed('none'),
+        consumer: 'ghost',
+        observe: () => 0,
+      }),
+    ).rejects.toThrow(
+      'consumer "ghost": has no handler matching vault.closed; registered consumers: none',
+    );
+    await expect(
+      assertHandlerIdempotent(t.app, {
+        event: closed('none'),
+        consumer: 'ghost',
+        observe: () => 0,
+        times: 1,
+      }),
+    ).rejects.toThrow(RangeError);
+  });
+
+  it('the registry supports programmatic registration, queries and unregistering', async () => {
+    const t = await boot([]);
+    const registry = t.app.get(EventSubscriberRegistry);
+    const handle = () => undefined;
+    registry.register({ pattern: 'vault.*', consumer: 'x', name: 'h1', handle });
+    registry.register({ pattern: '*.closed', consumer: 'y', name: 'h2', handle, priority: 5 });
+    registry.register({ pattern: 'billing.invoice.paid', consumer: 'y', name: 'h3', handle });
+    expect(registry.count).toBe(3);
+    expect(registry.getConsumers()).toEqual(['x', 'y']);
+    expect(registry.getEventNames()).toEqual(['vault.*', '*.closed', 'billing.invoice.paid']);
+    expect(registry.getHandlers('vault.closed').map((h) => h.name)).toEqual(['h1', 'h2']);
+    expect(registry.hasHandlers('vault.opened.extra')).toBe(false);
+    expect(registry.hasHandlers('billing.invoice.paid')).toBe(true);
+    expect(registry.getConsumerSettings('x')).toEqual({
+      consumer: 'x',
+      transactional: 'batch',
+      retry: undefined,
+    });
+    expect(registry.unregister({ consumer: 'x', name: 'h1' })).toBe(true);
+    expect(registry.unregister({ consumer: 'x', name: 'h1' })).toBe(false);
+    expect(registry.getHandlers('vault.closed').map((h) => h.name)).toEqual(['h2']);
+    expect(() =>
+      registry.register({ pattern: 'vault.*', consumer: 'y', name: 'h2', handle }),
+    ).toThrow(DuplicateHandlerError);
+    expect(() =>
+      registry.register({ pattern: 'vault.lo*', consumer: 'y', name: 'h4', handle }),
+    ).toThrow(InvalidEventPatternError);
+    expect(() =>
+      registry.register({ pattern: 'vault.x', consumer: 'bad name', name: 'h5', handle }),
+    ).toThrow(InvalidHandlerError);
+    expect(() =>
+      registry.register({
+        pattern: 'vault.x',
+        consumer: 'y',
+        name: 'h6',
+        handle,
+        transactional: false,
+      }),
+    ).toThrow(/already uses transactional: batch/);
+    expect(() =>
+      registry.register({
+        pattern: 'vault.x',
+        consumer: 'z',
+        name: 'h7',
+        handle,
+        retry: { maxAttempts: 0 },
+      }),
+    ).toThrow(InvalidHandlerError);
+  });
+
+  it('InboxService.runOnce guards events from outside the outbox', async () => {
+    const t = await boot([]);
+    const inbox = t.app.get(InboxService);
+    const run = () =>
+      inbox.runOnce(
+        { eventId: 'kafka:orders:0:42', consumer: 'billing', payloadHash: 'abc' },
+        async (tx) => {
+          await (tx as PoolClient).query(EFFECT, ['billing', 'kafka:orders:0:42', null]);
+          return 'charged';
+        },
+      );
+    expect(await run()).toEqual({ executed: true, result: 'charged' });
+    expect(await run()).toEqual({ executed: false, status: InboxStatus.Processed });
+    expect(await inbox.isProcessed('kafka:orders:0:42', 'billing')).toBe(true);
+    expect((await pool.query('select count(*)::int as n from test_effect')).rows[0].n).toBe(1);
+
+    await expect(
+      inbox.runOnce({ eventId: 'm-2', consumer: 'billing' }, async (tx) => {
+        await (tx as PoolClient).query(EFFECT, ['billing', 'm-2', null]);
+        throw new Error('card declined');
+      }),
+    ).rejects.toThrow('card declined');
+    expect(
+      (await pool.query("select count(*)::int as n from test_effect where event_id = 'm-2'"))
+        .rows[0].n,
+    ).toBe(0);
+    expect(await inbox.findByEvent('m-2')).toMatchObject([
+      { status: InboxStatus.Failed, attemptCount: 1, lastError: 'Error: card declined' },
+    ]);
+    expect(await inbox.isProcessed('m-2', 'billing')).toBe(false);
+
+    expect(await inbox.markSkipped('m-3', 'billing', 'not for us')).toBe(true);
+    expect(await inbox.getStatus('m-3', 'billing')).toBe(InboxStatus.Skipped);
+    expect(await inbox.markSkipped('kafka:orders:0:42', 'billing')).toBe(false);
+    await inbox.markFailed('m-3', 'billing', 'ignored: skipped stays skipped');
+    expect(await inbox.getStatus('m-3', 'billing')).toBe(InboxStatus.Skipped);
+
+    await expect(
+      inbox.runOnce({ eventId: '', consumer: 'billing' }, async () => 1),
+    ).rejects.toBeInstanceOf(InvalidInboxKeyError);
+    await expect(inbox.isProcessed('x\u0000', 'billing')).rejects.toBeInstanceOf(
+      InvalidInboxKeyError,
+    );
+    await expect(inbox.isProcessed('x', 'billing', {})).rejects.toBeInstanceOf(
+      TransactionRequiredError,
+    );
+    await inTransaction(t.orm, async (tx) => {
+      expect(await inbox.isProcessed('kafka:orders:0:42', 'billing', tx)).toBe(true);
+    });
+  });
+
+  it('concurrent deliveries of one event to one consumer run the handler once', async () => {
+    const t = await boot([]);
+    let runs = 0;
+    t.app.get(EventSubscriberRegistry).register({
+      pattern: 'vault.closed',
+      consumer: 'once',
+      name: 'once',
+      handle: async (e, ctx) => {
+        runs++;
+        await (ctx.tx as PoolClient).query(EFFECT, ['once', e.id, null]);
+        await new Promise((r) => setTimeout(r, 50));
+      },
+    });
+    const id = await t.app.get(DomainEventPublisher).publishStandalone(closed('c'));
+    const record = (await t.app.get(OutboxProcessor).findEvent(id))!;
+    const dispatcher = t.app.get(SubscriberDispatcher);
+    await Promise.all([1, 2, 3].map(() => dispatcher.deliverTo(record, 'once')));
+    expect((await pool.query('select count(*)::int as n from test_effect')).rows[0].n).toBe(1);
+    expect(runs).toBeGreaterThanOrEqual(1);
+  });
+});
+
+describe('bootstrap fails clearly on bad handlers', () => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+  });
+  afterAll(async () => {
+    await db.drop();
+  });
+
+  const bootstrap = async (providers: Provider[]): Promise<unknown> => {
+    const orm = createOrm('pg', db.url);
+    try {
+      const moduleRef = await Test.createTestingModule({
+        imports: [
+          IntegrationModule.forRoot({ database: orm.adapter, processor: { enabled: false } }),
+        ],
+        providers,
+      }).compile();
+      const app = moduleRef.createNestApplication({ logger: false });
+      const error = await app.init().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      await app.close();
+      return error;
+    } finally {
+      await orm.close();
+    }
+  };
+
+  it('a duplicate (consumer, method)', async () => {
+    @Injectable()
+    class Twice {
+      @OnIntegrationEvent('vault.opened', { consumer: 'dup' })
+      @OnIntegrationEvent('vault.closed', { consumer: 'dup' })
+      handle() {}
+    }
+    const error = await bootstrap([Twice]);
+    expect(error).toBeInstanceOf(DuplicateHandlerError);
+    expect((error as Error).message).toContain(
+      'Handler Twice.handle is registered twice for consumer "dup"',
+    );
+  });
+
+  it('the same class provided twice', async () => {
+    @Injectable()
+    class Notifier {
+      @OnIntegrationEvent('vault.opened', { consumer: 'n' })
+      handle() {}
+    }
+    expect(await bootstrap([Notifier, { provide: 'again', useClass: Notifier }])).toBeInstanceOf(
+      DuplicateHandlerError,
+    );
+  });
+
+  it('a malformed pattern', async () => {
+    @Injectable()
+    class BadPattern {
+      @OnIntegrationEvent('Vault.*opened', { consumer: 'x' })
+      handle() {}
+    }
+    const error = await bootstrap([BadPattern]);
+    expect(error).toBeInstanceOf(InvalidEventPatternError);
+    expect((error as Error).message).toContain('BadPattern.handle');
+  });
+
+  it('a handler on a request-scoped provider', async () => {
+    @Injectable({ scope: Scope.REQUEST })
+    class PerRequest {
+      @OnIntegrationEvent('vault.opened', { consumer: 'r' })
+      handle() {}
+    }
+    expect(await bootstrap([PerRequest])).toBeInstanceOf(RequestScopedHandlerError);
+  });
+
+  it('a good app boots and discovers its handlers', async () => {
+    @Injectable()
+    class Good {
+      @OnIntegrationEvent('vault.opened', { consumer: 'good' })
+      handle() {}
+    }
+    expect(await bootstrap([Good])).toBeUndefined();
+  });
+});
