@@ -1,15 +1,63 @@
-import { Module, type DynamicModule } from '@nestjs/common';
+import { Module, ValidationPipe, type DynamicModule } from '@nestjs/common';
+import { APP_PIPE } from '@nestjs/core';
+import { DATABASE_URL } from './database/database.constants';
 import { DatabaseModule, type DatabaseModuleOptions } from './database/database.module';
+import { PrismaService } from './database/prisma.service';
 import { HealthController } from './health.controller';
+import { IntegrationModule, prismaAdapter, type ProcessorOptions } from './integration';
+import { VaultLedgerModule } from './vault/ledger/vault-ledger.module';
+import { VaultNotificationsModule } from './vault/notifications/vault-notifications.module';
+import { VaultModule } from './vault/vault.module';
 
-/** The sample application. */
+/** Options of the sample application. */
+export interface AppOptions extends DatabaseModuleOptions {
+  /** Processor settings (e.g. from the environment); defaults otherwise. */
+  readonly processor?: ProcessorOptions;
+}
+
+/** Processor settings from the environment (`PROCESSOR_*`, see the README). */
+export function processorOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): ProcessorOptions {
+  const int = (name: string): number | undefined => (env[name] ? Number(env[name]) : undefined);
+  return {
+    enabled: env.PROCESSOR_ENABLED ? env.PROCESSOR_ENABLED !== 'false' : undefined,
+    batchSize: int('PROCESSOR_BATCH_SIZE'),
+    leaseMs: int('PROCESSOR_LEASE_MS'),
+    idlePollIntervalMs: int('PROCESSOR_IDLE_POLL_MS'),
+    workerId: env.PROCESSOR_WORKER_ID || undefined,
+  };
+}
+
+/** The sample application: the vault service on the integration module. */
 @Module({})
 export class AppModule {
-  static forRoot(database: DatabaseModuleOptions): DynamicModule {
+  static forRoot(options: AppOptions): DynamicModule {
     return {
       module: AppModule,
-      imports: [DatabaseModule.forRoot(database)],
+      imports: [
+        DatabaseModule.forRoot(options),
+        IntegrationModule.forRootAsync({
+          inject: [PrismaService, DATABASE_URL],
+          useFactory: (prisma: PrismaService, url: string) => ({
+            database: prismaAdapter(prisma, { listenUrl: url }),
+            outbox: { defaultSourceModule: 'vault' },
+            processor: options.processor,
+          }),
+        }),
+        VaultModule,
+        VaultNotificationsModule,
+        VaultLedgerModule,
+      ],
       controllers: [HealthController],
+      providers: [
+        {
+          provide: APP_PIPE,
+          useValue: new ValidationPipe({
+            whitelist: true,
+            forbidNonWhitelisted: true,
+            transform: true,
+          }),
+        },
+      ],
     };
   }
 }

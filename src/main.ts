@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { AppModule } from './app.module';
+import { AppModule, processorOptionsFromEnv } from './app.module';
 import { bootstrapDatabase, databaseOptionsFromEnv } from './database/database-bootstrap';
 
 /**
@@ -13,7 +13,11 @@ async function main(): Promise<void> {
   const db = await bootstrapDatabase(databaseOptionsFromEnv());
   try {
     const app = await NestFactory.create(
-      AppModule.forRoot({ url: db.url, onShutdown: () => db.close() }),
+      AppModule.forRoot({
+        url: db.url,
+        onShutdown: () => db.close(),
+        processor: processorOptionsFromEnv(),
+      }),
       {
         bufferLogs: false,
       },

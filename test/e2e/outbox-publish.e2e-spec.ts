@@ -295,7 +295,7 @@ describe('publisher input validation (pg)', () => {
     const hostile = `'); DELETE FROM outbox_event; -- $1 ? :name \\ "quoted"`;
     const id = await inTransaction(t.orm, (tx) =>
       publisher.publish(tx, {
-        name: 'vault.opened',
+        name: 'audit.hostile-input',
         aggregateType: hostile,
         aggregateId: `${hostile} 🔐 Ünïcødé 漢字`,
         sourceModule: hostile,

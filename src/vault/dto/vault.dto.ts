@@ -1,0 +1,57 @@
+import { Transform } from 'class-transformer';
+import { IsInt, IsNotEmpty, IsOptional, IsString, Matches, MaxLength, Min } from 'class-validator';
+
+const trim = ({ value }: { value: unknown }): unknown =>
+  typeof value === 'string' ? value.trim() : value;
+
+/** `POST /vaults` */
+export class OpenVaultDto {
+  @Transform(trim)
+  @IsString()
+  @IsNotEmpty()
+  @MaxLength(100)
+  ownerId!: string;
+
+  @Transform(trim)
+  @IsString()
+  @IsNotEmpty()
+  @MaxLength(100)
+  name!: string;
+
+  /** ISO 4217 code, e.g. EUR. */
+  @IsString()
+  @Matches(/^[A-Z]{3}$/, { message: 'currency must be a three-letter ISO 4217 code such as EUR' })
+  currency!: string;
+}
+
+/** Fields every vault command accepts. */
+export class VersionedCommandDto {
+  /** Optimistic concurrency: the version the client last saw. */
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  expectedVersion?: number;
+}
+
+/** `POST /vaults/:id/deposits` and `/withdrawals`. */
+export class MoveMoneyDto extends VersionedCommandDto {
+  /** Amount in minor units (cents): a positive integer, as a string or a safe JSON number. */
+  @Transform(({ value }: { value: unknown }) =>
+    typeof value === 'number' && Number.isSafeInteger(value) ? String(value) : value,
+  )
+  @IsString({
+    message: 'amountMinor must be a positive integer (string of digits or safe integer)',
+  })
+  @Matches(/^[1-9][0-9]{0,17}$/, {
+    message: 'amountMinor must be a positive integer of at most 18 digits',
+  })
+  amountMinor!: string;
+}
+
+/** `POST /vaults/:id/lock` */
+export class LockVaultDto extends VersionedCommandDto {
+  @IsOptional()
+  @IsString()
+  @MaxLength(500)
+  reason?: string;
+}
