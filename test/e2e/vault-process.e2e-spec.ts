@@ -1,0 +1,298 @@
+import { Pool } from 'pg';
+import { findFreePort } from '../../src/database/embedded-postgres';
+import { spawnApp, waitForHttp, type AppProcess } from '../support/app-process';
+import { createTestDatabase, type TestDatabase } from '../support/test-database';
+import { checkVaultConsistency } from '../support/vault-app';
+import { waitFor } from '../support/wait-for';
+
+/** Deterministic pseudo-random numbers (mulberry32), so a failure can be replayed. */
+function prng(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface Op {
+  readonly key: string;
+  readonly path: string;
+  readonly body: Record<string, unknown>;
+  /** HTTP status, or 'lost' when the process died before answering. */
+  status?: number | 'lost';
+}
+
+class Instance {
+  private proc?: AppProcess;
+  constructor(
+    readonly port: number,
+    private readonly env: NodeJS.ProcessEnv,
+  ) {}
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    this.proc = spawnApp({ ...this.env, PORT: String(this.port) });
+    try {
+      const res = await waitForHttp(`${this.url}/health`, 60_000);
+      if (res.status !== 200) throw new Error(`health answered ${res.status}`);
+    } catch (error) {
+      this.proc.child.kill('SIGKILL');
+      throw new Error(`app did not start: ${String(error)}\n${this.proc.output()}`, {
+        cause: error,
+      });
+    }
+  }
+
+  async kill(): Promise<void> {
+    if (!this.proc) return;
+    this.proc.child.kill('SIGKILL');
+    await this.proc.exited;
+    this.proc = undefined;
+  }
+
+  async stop(): Promise<void> {
+    if (!this.proc) return;
+    this.proc.child.kill('SIGINT');
+    await this.proc.exited;
+    this.proc = undefined;
+  }
+
+  async send(op: Pick<Op, 'key' | 'path' | 'body'>): Promise<number | 'lost'> {
+    try {
+      const res = await fetch(`${this.url}${op.path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'idempotency-key': op.key },
+        body: JSON.stringify(op.body),
+      });
+      await res.arrayBuffer();
+      return res.status;
+    } catch {
+      return 'lost';
+    }
+  }
+}
+
+/** Runs ops with `concurrency` in flight; `onStart(i)` is called as op i starts. */
+async function drive(
+  ops: Op[],
+  send: (op: Op, i: number) => Promise<number | 'lost'>,
+  concurrency: number,
+  onStart?: (i: number) => void,
+) {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < ops.length) {
+      const i = next++;
+      onStart?.(i);
+      ops[i]!.status = await send(ops[i]!, i);
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+}
+
+function planOps(vaults: string[], count: number, seed: number, prefix: string): Op[] {
+  const random = prng(seed);
+  return Array.from({ length: count }, (_, i) => {
+    const vault = vaults[Math.floor(random() * vaults.length)]!;
+    const r = random();
+    const amountMinor = String(1 + Math.floor(random() * 500));
+    const kind = r < 0.55 ? 'deposits' : r < 0.9 ? 'withdrawals' : r < 0.95 ? 'lock' : 'unlock';
+    return {
+      key: `${prefix}-${i}`,
+      path: `/vaults/${vault}/${kind}`,
+      body: kind === 'deposits' || kind === 'withdrawals' ? { amountMinor } : {},
+    };
+  });
+}
+
+describe('vault as real processes', () => {
+  let db: TestDatabase;
+  let pool: Pool;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    pool = new Pool({ connectionString: db.url, max: 4 });
+  });
+  afterAll(async () => {
+    await pool.end();
+    await db.drop();
+  });
+
+  const env = (workerId: string): NodeJS.ProcessEnv => ({
+    DATABASE_URL: db.url,
+    PROCESSOR_LEASE_MS: '1500',
+    PROCESSOR_IDLE_POLL_MS: '100',
+    PROCESSOR_WORKER_ID: workerId,
+  });
+
+  const openVaults = async (instance: Instance, owners: string[]): Promise<string[]> => {
+    const ids: string[] = [];
+    for (const owner of owners) {
+      const res = await fetch(`${instance.url}/vaults`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ ownerId: owner, name: `vault of ${owner}`, currency: 'EUR' }),
+      });
+      expect(res.status).toBe(201);
+      ids.push(((await res.json()) as { vault: { id: string } }).vault.id);
+    }
+    return ids;
+  };
+
+  const expectConsistent = async (ops: Op[], prefix: string): Promise<void> => {
+    await waitFor(
+      async () => (await checkVaultConsistency(pool)).unprocessed === 0,
+      60_000,
+      'every event to be processed',
+    );
+    const c = await checkVaultConsistency(pool);
+    expect(c.notificationMismatches).toEqual([]);
+    expect(c.ledgerMismatches).toEqual([]);
+    expect(c.operationMismatches).toEqual([]);
+    // Accepted operations happened exactly once; rejected ones left nothing behind.
+    const stored = new Map(
+      (
+        await pool.query<{ idempotency_key: string; n: number }>(
+          `select o.idempotency_key, count(e.id)::int as n from vault_operation o
+             left join outbox_event e on e.idempotency_key = 'vault-op:' || o.idempotency_key
+            where o.idempotency_key like $1 group by o.idempotency_key`,
+          [`${prefix}-%`],
+        )
+      ).rows.map((r) => [r.idempotency_key, r.n]),
+    );
+    for (const op of ops) {
+      expect(op.status).not.toBe('lost');
+      if (op.status === 200 || op.status === 201)
+        expect([op.key, stored.get(op.key)]).toEqual([op.key, 1]);
+      else {
+        expect([op.key, op.status]).toEqual([op.key, expect.any(Number)]);
+        expect([op.key, stored.has(op.key)]).toEqual([op.key, false]);
+      }
+    }
+  };
+
+  it('SIGKILL mid-stream (once while a batch is claimed): after restart every committed change has one notification, the ledger balances', async () => {
+    const app = new Instance(await findFreePort(), env('crash-a'));
+    await app.start();
+    try {
+      const vaults = await openVaults(app, [
+        'o1',
+        'o1',
+        'o2',
+        'o3',
+        'o4',
+        'o5',
+        'o5',
+        'o6',
+        'o7',
+        'o8',
+      ]);
+      await waitFor(
+        async () =>
+          (await pool.query('select count(*)::int as n from vault_ledger')).rows[0].n === 8,
+        15_000,
+        'ledger rows',
+      );
+      const ops = planOps(vaults, 500, 42, 'crash');
+      let killing: Promise<void> | undefined;
+      let claimedAtKill = 0;
+
+      const killWhileClaimed = async (): Promise<void> => {
+        // Hold the ledger rows: the ledger consumer blocks inside its batch transaction, so the
+        // batch stays claimed (status = processing) while we kill the process.
+        const blocker = await pool.connect();
+        try {
+          await blocker.query('BEGIN');
+          await blocker.query('select * from vault_ledger for update');
+          claimedAtKill = await waitFor(
+            async () =>
+              (
+                await pool.query(
+                  "select count(*)::int as n from outbox_event where status = 'processing'",
+                )
+              ).rows[0].n,
+            30_000,
+            'a claimed batch',
+          );
+          await app.kill();
+        } finally {
+          await blocker.query('ROLLBACK');
+          blocker.release();
+        }
+      };
+
+      // Phase 1: kill while a batch is claimed, around op 150.
+      await drive(
+        ops.slice(0, 250),
+        (op) => app.send(op),
+        8,
+        (i) => {
+          if (i === 150) killing = killWhileClaimed();
+        },
+      );
+      await killing;
+      expect(claimedAtKill).toBeGreaterThan(0);
+      expect(ops.slice(0, 250).some((op) => op.status === 'lost')).toBe(true);
+
+      // Phase 2: restart; clients retry what was lost with the same key; kill again at random.
+      await app.start();
+      const lost = ops.filter((op) => op.status === 'lost');
+      await drive(lost, (op) => app.send(op), 4);
+      await drive(
+        ops.slice(250),
+        (op) => app.send(op),
+        8,
+        (i) => {
+          if (i === 120) killing = app.kill();
+        },
+      );
+      await killing;
+
+      // Phase 3: restart, retry the lost ones, let everything drain.
+      await app.start();
+      await drive(
+        ops.filter((op) => op.status === 'lost'),
+        (op) => app.send(op),
+        4,
+      );
+      await expectConsistent(ops, 'crash');
+      const rejected = ops.filter((op) => op.status === 422 || op.status === 409).length;
+      expect(rejected).toBeGreaterThan(0); // the plan includes withdrawals beyond the balance
+    } finally {
+      await app.stop();
+    }
+  });
+
+  it('two instances on one database: every notification once, per-vault order preserved', async () => {
+    await pool.query(
+      'truncate outbox_event, inbox_event, integration_link, vault_notification, vault_ledger, vault_operation, vault',
+    );
+    const a = new Instance(await findFreePort(), env('twin-a'));
+    const b = new Instance(await findFreePort(), env('twin-b'));
+    await Promise.all([a.start(), b.start()]);
+    try {
+      const vaults = await openVaults(a, ['t1', 't2', 't3', 't4', 't5', 't6']);
+      const ops = planOps(vaults, 300, 7, 'twin');
+      await drive(ops, (op, i) => (i % 2 === 0 ? a : b).send(op), 8);
+      await expectConsistent(ops, 'twin');
+      const { rows } = await pool.query<{
+        vault_id: string;
+        in_event_order: string[];
+        in_notification_order: string[];
+      }>(`
+        select v.id as vault_id,
+               (select array_agg(e.id::text order by e.seq) from outbox_event e where e.aggregate_id = v.id::text) as in_event_order,
+               (select array_agg(n.event_id::text order by n.created_at, n.id) from vault_notification n where n.vault_id = v.id) as in_notification_order
+          from vault v`);
+      expect(rows).toHaveLength(6);
+      for (const r of rows) expect(r.in_notification_order).toEqual(r.in_event_order);
+    } finally {
+      await Promise.all([a.stop(), b.stop()]);
+    }
+  });
+});
