@@ -511,6 +511,48 @@ describe('OutboxProcessor', () => {
     expect(events[0]!.createdAt).toBeInstanceOf(Date);
   });
 
+  it('a key waiting for a retry does not starve other keys, however many of its events queue up', async () => {
+    const t = await boot({ processor: { batchSize: 5 } });
+    const ids = await publishAll(t, [
+      ...Array.from({ length: 10 }, (_, n) => ev('busy', { n })),
+      ev('other'),
+    ]);
+    // The first 'busy' event waits for a retry in a minute; nine more queue behind it.
+    await pool.query(
+      "update outbox_event set available_at = now() + interval '1 minute', attempt_count = 1 where id = $1",
+      [ids[0]],
+    );
+    const result = await t.app.get(OutboxProcessor).processBatch();
+    expect(result).toMatchObject({ claimed: 1, processed: 1 });
+    expect(
+      (await pool.query("select status from outbox_event where aggregate_id = 'other'")).rows,
+    ).toEqual([{ status: 'processed' }]);
+    const busy = await pool.query(
+      "select count(*)::int as n from outbox_event where aggregate_id = 'busy' and status = 'pending'",
+    );
+    expect(busy.rows[0].n).toBe(10);
+  });
+
+  it('drain() works after stop() and honours its timeout while batches keep coming', async () => {
+    const t = await boot({
+      processor: { enabled: true, idlePollIntervalMs: 3_600_000, startupDrain: false },
+    });
+    const processor = t.app.get(OutboxProcessor);
+    await processor.stop();
+    await publishAll(t, [ev('after-stop')]);
+    expect(await processor.drain({ timeoutMs: 5_000 })).toMatchObject({ processed: 1 });
+    // A dispatcher that always defers: claims keep coming, the deadline still ends the drain.
+    const deferring = await boot({
+      dispatcher: {
+        dispatchBatch: async (events) => events.map(() => ({ status: 'deferred' as const })),
+      },
+    });
+    await publishAll(deferring, [ev('forever')]);
+    await expect(
+      deferring.app.get(OutboxProcessor).drain({ timeoutMs: 300 }),
+    ).rejects.toBeInstanceOf(DrainTimeoutError);
+  });
+
   it('processor.enabled: false runs no loop, but processBatch and drain still work', async () => {
     const t = await boot({ processor: { enabled: false, idlePollIntervalMs: 10 } });
     await publishAll(t, [ev('manual')]);

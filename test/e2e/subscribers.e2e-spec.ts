@@ -537,6 +537,66 @@ describe('subscriber edge cases (pg)', () => {
     ).rejects.toThrow(RangeError);
   });
 
+  it('a handler timeout in batch mode defers the rest of the batch instead of settling it', async () => {
+    const t = await boot([], {
+      processor: {
+        handlerTimeoutMs: 100,
+        retry: { maxAttempts: 5, baseDelayMs: 0, maxDelayMs: 0, jitter: JitterMode.None },
+      },
+    });
+    const seen: string[] = [];
+    let hang = true;
+    t.app.get(EventSubscriberRegistry).register({
+      pattern: 'vault.closed',
+      consumer: 'slowpoke',
+      name: 'slowpoke',
+      handle: async (e, ctx) => {
+        seen.push(e.aggregateId);
+        if (e.aggregateId === 'b' && hang) await new Promise(() => undefined);
+        await (ctx.tx as PoolClient).query(EFFECT, ['slowpoke', e.id, e.aggregateId]);
+      },
+    });
+    const publisher = t.app.get(DomainEventPublisher);
+    for (const v of ['a', 'b', 'c']) await publisher.publishStandalone(closed(v));
+    const processor = t.app.get(OutboxProcessor);
+    expect(await processor.processBatch()).toMatchObject({
+      claimed: 3,
+      processed: 0,
+      retried: 1,
+      deferred: 2,
+    });
+    expect(seen).toEqual(['a', 'b']); // c never ran, and was not settled as processed
+    expect((await pool.query('select count(*)::int as n from test_effect')).rows[0].n).toBe(0);
+    hang = false;
+    await drainUntilIdle(t.app);
+    const notes = (await pool.query('select note from test_effect')).rows.map((r) => r.note);
+    expect(notes.sort()).toEqual(['a', 'b', 'c']);
+  });
+
+  it("a consumer's own retry.maxAttempts can exceed the processor's", async () => {
+    const t = await boot([], {
+      processor: {
+        retry: { maxAttempts: 2, baseDelayMs: 0, maxDelayMs: 0, jitter: JitterMode.None },
+      },
+    });
+    let failures = 0;
+    t.app.get(EventSubscriberRegistry).register({
+      pattern: 'vault.closed',
+      consumer: 'patient',
+      name: 'patient',
+      retry: { maxAttempts: 4, baseDelayMs: 0, maxDelayMs: 0, jitter: JitterMode.None },
+      handle: () => {
+        if (++failures <= 3) throw new Error(`failure ${failures}`);
+      },
+    });
+    await t.app.get(DomainEventPublisher).publishStandalone(closed('p'));
+    expect(await drainUntilIdle(t.app)).toMatchObject({
+      retried: 3,
+      processed: 1,
+      deadLettered: 0,
+    });
+  });
+
   it('the registry supports programmatic registration, queries and unregistering', async () => {
     const t = await boot([]);
     const registry = t.app.get(EventSubscriberRegistry);
@@ -553,6 +613,7 @@ describe('subscriber edge cases (pg)', () => {
     expect(registry.getConsumerSettings('x')).toEqual({
       consumer: 'x',
       transactional: 'batch',
+      explicitMode: false,
       retry: undefined,
     });
     expect(registry.unregister({ consumer: 'x', name: 'h1' })).toBe(true);
@@ -567,15 +628,24 @@ describe('subscriber edge cases (pg)', () => {
     expect(() =>
       registry.register({ pattern: 'vault.x', consumer: 'bad name', name: 'h5', handle }),
     ).toThrow(InvalidHandlerError);
+    // An explicit mode wins over the default of earlier handlers; two explicit modes must agree.
+    registry.register({
+      pattern: 'vault.x',
+      consumer: 'y',
+      name: 'h6',
+      handle,
+      transactional: false,
+    });
+    expect(registry.getConsumerSettings('y')?.transactional).toBe(false);
     expect(() =>
       registry.register({
         pattern: 'vault.x',
         consumer: 'y',
-        name: 'h6',
+        name: 'h8',
         handle,
-        transactional: false,
+        transactional: 'batch',
       }),
-    ).toThrow(/already uses transactional: batch/);
+    ).toThrow(/already uses transactional: false/);
     expect(() =>
       registry.register({
         pattern: 'vault.x',

@@ -192,6 +192,8 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
         `Shutdown timeout (${processor.shutdownTimeoutMs} ms) with work in flight: released ${released} claimed event(s) to pending`,
       );
     }
+    // Manual processBatch()/drain() work again after a stop (e.g. in scripts and tests).
+    this.stopping = false;
     this.logger.log(`Outbox processor ${this.workerId} stopped`);
   }
 
@@ -327,7 +329,9 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
         return { id: event.id, attempt, action: SettleAction.Release };
       case 'failed': {
         const policy = this.options.processor.retry;
-        if (!outcome.final && canRetry(policy, attempt)) {
+        // A dispatcher that decides (per-consumer retry policies) is trusted; otherwise the processor's policy.
+        const retry = outcome.final === undefined ? canRetry(policy, attempt) : !outcome.final;
+        if (retry) {
           return {
             id: event.id,
             attempt,
@@ -354,10 +358,12 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
     for (;;) {
       const result = await this.processBatch();
       totals = add(totals, result);
-      if (result.claimed > 0) continue;
+      const progressed = result.processed + result.retried + result.deadLettered > 0;
+      if (progressed && Date.now() < deadline) continue;
       const busy = await this.busyCount();
       if (busy === 0) return totals;
       if (Date.now() >= deadline) throw new DrainTimeoutError(timeoutMs, busy);
+      if (result.claimed > 0) continue;
       await new Promise((resolve) => setTimeout(resolve, 25));
     }
   }

@@ -231,15 +231,27 @@ export class OutboxRepository {
   ): Promise<OutboxEventRecord[]> {
     const result = await sql.query<OutboxRow>(
       `WITH due AS (
-         SELECT id, ordering_key, seq FROM outbox_event
-          WHERE status = 'pending' AND available_at <= now()
-          ORDER BY seq LIMIT $2
-          FOR UPDATE SKIP LOCKED
+         SELECT o.id, o.ordering_key, o.seq FROM outbox_event o
+          WHERE o.status = 'pending' AND o.available_at <= now()
+            -- Skip rows whose key is blocked for sure (an earlier event leased elsewhere or
+            -- waiting for a retry) before the LIMIT, so a blocked key cannot starve the others.
+            AND NOT EXISTS (
+              SELECT 1 FROM outbox_event b
+               WHERE b.ordering_key = o.ordering_key AND b.seq < o.seq
+                 AND ((b.status = 'pending' AND b.available_at > now())
+                   OR (b.status = 'processing' AND b.locked_until >= now())))
+          ORDER BY o.seq LIMIT $2
+          FOR UPDATE OF o SKIP LOCKED
        ), expired AS (
-         SELECT id, ordering_key, seq FROM outbox_event
-          WHERE status = 'processing' AND locked_until < now()
-          ORDER BY seq LIMIT $2
-          FOR UPDATE SKIP LOCKED
+         SELECT o.id, o.ordering_key, o.seq FROM outbox_event o
+          WHERE o.status = 'processing' AND o.locked_until < now()
+            AND NOT EXISTS (
+              SELECT 1 FROM outbox_event b
+               WHERE b.ordering_key = o.ordering_key AND b.seq < o.seq
+                 AND ((b.status = 'pending' AND b.available_at > now())
+                   OR (b.status = 'processing' AND b.locked_until >= now())))
+          ORDER BY o.seq LIMIT $2
+          FOR UPDATE OF o SKIP LOCKED
        ), locked AS (
          SELECT * FROM due UNION ALL SELECT * FROM expired
        ), eligible AS (

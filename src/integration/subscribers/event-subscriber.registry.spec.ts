@@ -45,6 +45,7 @@ describe('EventSubscriberRegistry validation', () => {
     expect(registry.getConsumerSettings('c')).toEqual({
       consumer: 'c',
       transactional: 'per-event',
+      explicitMode: true,
       retry: { maxAttempts: 3 },
     });
     expect(() => registry.register(def({ name: 'd', retry: { maxAttempts: 4 } }))).toThrow(

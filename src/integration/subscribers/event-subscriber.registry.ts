@@ -13,6 +13,8 @@ export const CONSUMER_NAME_PATTERN = /^[A-Za-z][A-Za-z0-9._:-]{0,99}$/;
 export interface ConsumerSettings {
   readonly consumer: string;
   readonly transactional: TransactionMode;
+  /** True once a handler set `transactional` explicitly (then all explicit ones must agree). */
+  readonly explicitMode: boolean;
   /** Partial policy merged over the processor's; undefined when no handler sets one. */
   readonly retry?: Partial<RetryPolicy>;
 }
@@ -94,12 +96,17 @@ export class EventSubscriberRegistry {
     retry: Partial<RetryPolicy> | undefined,
   ): void {
     const current = this.settings.get(consumer);
+    const explicitMode = transactional !== undefined;
     if (!current) {
-      this.settings.set(consumer, { consumer, transactional: transactional ?? 'batch', retry });
+      this.settings.set(consumer, {
+        consumer,
+        transactional: transactional ?? 'batch',
+        explicitMode,
+        retry,
+      });
       return;
     }
-    const explicitMode = transactional !== undefined;
-    if (explicitMode && transactional !== current.transactional) {
+    if (explicitMode && current.explicitMode && transactional !== current.transactional) {
       throw new InvalidHandlerError(
         handler,
         `consumer "${consumer}" already uses transactional: ${String(current.transactional)}; all handlers of a ` +
@@ -119,7 +126,8 @@ export class EventSubscriberRegistry {
     }
     this.settings.set(consumer, {
       consumer,
-      transactional: current.transactional,
+      transactional: explicitMode ? transactional : current.transactional,
+      explicitMode: current.explicitMode || explicitMode,
       retry: current.retry ?? retry,
     });
   }

@@ -20,7 +20,8 @@ export interface IntegrationHandlerMetadata extends HandlerOptions {
  * ```
  *
  * Only writes metadata; handlers are discovered at bootstrap. A method may carry several
- * decorators (different patterns or consumers). Patterns are validated at bootstrap.
+ * decorators for different consumers (one per consumer: a (consumer, method) pair is unique).
+ * Patterns are validated at bootstrap.
  */
 export function OnIntegrationEvent(pattern: string, options: HandlerOptions): MethodDecorator {
   return (_target, _key, descriptor) => {

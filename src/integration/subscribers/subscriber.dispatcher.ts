@@ -215,7 +215,7 @@ export class SubscriberDispatcher implements EventDispatcher {
               }
             }
           },
-          { timeoutMs: this.options.processor.leaseMs },
+          { timeoutMs: this.transactionTimeout(work.indices.length) },
         );
       } catch (error) {
         // Nothing of this transaction committed: undo what we believed processed.
@@ -234,7 +234,7 @@ export class SubscriberDispatcher implements EventDispatcher {
           }
         }
       }
-      return results;
+      return this.deferUndecided(work, results);
     }
 
     for (const i of work.indices) {
@@ -248,7 +248,7 @@ export class SubscriberDispatcher implements EventDispatcher {
               await this.runHandlers(handlersOf(i), event, this.context(tx, work.consumer, event));
               return true;
             },
-            { timeoutMs: this.options.processor.leaseMs },
+            { timeoutMs: this.transactionTimeout(1) },
           );
           results.set(i, { kind: ran ? 'processed' : 'done' });
         } else {
@@ -274,7 +274,25 @@ export class SubscriberDispatcher implements EventDispatcher {
         fail(i, error);
       }
     }
+    return this.deferUndecided(work, results);
+  }
+
+  /** An event this consumer never reached (abort, shutdown) is deferred, never settled as done. */
+  private deferUndecided(
+    work: ConsumerWork,
+    results: Map<number, ConsumerResult>,
+  ): Map<number, ConsumerResult> {
+    for (const i of work.indices) if (!results.has(i)) results.set(i, { kind: 'deferred' });
     return results;
+  }
+
+  /**
+   * Longest a consumer transaction may stay open (Prisma enforces it): the lease plus one
+   * handler timeout per event, since the heartbeat keeps the lease alive meanwhile.
+   */
+  private transactionTimeout(events: number): number {
+    const { leaseMs, handlerTimeoutMs } = this.options.processor;
+    return Math.min(leaseMs + handlerTimeoutMs * events, 24 * 3_600_000);
   }
 
   private claim(sql: SqlExecutor, event: OutboxEventRecord, consumer: string): Promise<boolean> {

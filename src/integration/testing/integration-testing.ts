@@ -33,8 +33,11 @@ export interface IdempotencyReport {
 /**
  * Delivers one event `times` times to `consumer` (as redeliveries after a crash would) and
  * asserts that exactly one observable state change happened: the projection-offset contract.
- * Fails loudly with {@link HandlerNotIdempotentError} on zero or several changes, e.g. for a
- * handler that writes through another connection instead of `ctx.tx`.
+ * Fails loudly with {@link HandlerNotIdempotentError} on zero changes (the handler changed
+ * nothing `observe` sees, or the consumer had already processed the event) or on several, e.g.
+ * a handler that writes through another connection instead of `ctx.tx` and then fails, so its
+ * retry repeats the write. A handler whose first delivery succeeds is protected by the inbox
+ * from then on, whatever it does, so this cannot catch every misuse of `ctx.tx`.
  */
 export async function assertHandlerIdempotent(
   app: INestApplicationContext,

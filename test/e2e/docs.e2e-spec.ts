@@ -1,0 +1,45 @@
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+
+const root = path.resolve(__dirname, '../..');
+
+/** The ```ts blocks of a Markdown file. */
+function tsBlocks(file: string): string[] {
+  const text = readFileSync(path.join(root, file), 'utf8');
+  return [...text.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!.trimEnd());
+}
+
+describe('docs', () => {
+  it('getting-started.md shows the compiled example files verbatim', () => {
+    const blocks = tsBlocks('docs/getting-started.md');
+    for (const example of [
+      'docs/examples/prisma-orders.module.ts',
+      'docs/examples/knex-orders.module.ts',
+    ]) {
+      const source = readFileSync(path.join(root, example), 'utf8').trimEnd();
+      expect(blocks).toContain(source);
+    }
+  });
+
+  it('every relative link in README.md and docs/ points at an existing file', () => {
+    const files = [
+      'README.md',
+      ...[
+        'getting-started.md',
+        'event-processing.md',
+        'configuration.md',
+        'operations.md',
+        'README.md',
+      ].map((f) => `docs/${f}`),
+    ];
+    const missing: string[] = [];
+    for (const file of files) {
+      const text = readFileSync(path.join(root, file), 'utf8');
+      for (const [, target] of text.matchAll(/\]\((?!https?:|#|mailto:)([^)#\s]+)/g)) {
+        const resolved = path.resolve(path.dirname(path.join(root, file)), target!);
+        if (!existsSync(resolved)) missing.push(`${file} -> ${target}`);
+      }
+    }
+    expect(missing).toEqual([]);
+  });
+});
