@@ -26,6 +26,12 @@ interface CommandOutcome<N extends VaultEventName> {
   readonly event: { readonly name: N; readonly payload: PublishEventInput<N>['payload'] };
 }
 
+/**
+ * Commands on one vault queue on its row lock; under bursts a transaction may wait a while for
+ * a connection and the lock. Prisma's defaults (2 s to start, 5 s to finish) are too tight.
+ */
+const TRANSACTION_OPTIONS = { maxWait: 15_000, timeout: 30_000 } as const;
+
 /** Prisma's error code for a unique-constraint violation. */
 const UNIQUE_VIOLATION = 'P2002';
 
@@ -320,7 +326,7 @@ export class VaultService {
           },
         });
         return result;
-      });
+      }, TRANSACTION_OPTIONS);
     } catch (error) {
       // Two requests with one key raced: the loser's insert hit the unique key. Return the winner's.
       if (key && (error as { code?: string }).code === UNIQUE_VIOLATION) {
