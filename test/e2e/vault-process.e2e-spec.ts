@@ -203,12 +203,14 @@ describe('vault as real processes', () => {
       let claimedAtKill = 0;
 
       const killWhileClaimed = async (): Promise<void> => {
-        // Hold the ledger rows: the ledger consumer blocks inside its batch transaction, so the
-        // batch stays claimed (status = processing) while we kill the process.
+        // Block the ledger's writes: the ledger consumer waits inside its batch transaction, so
+        // the batch stays claimed (status = processing) while we kill the process.
         const blocker = await pool.connect();
         try {
           await blocker.query('BEGIN');
-          await blocker.query('select * from vault_ledger for update');
+          // A table lock in SHARE mode blocks the ledger's writes but, being a single lock, cannot
+          // deadlock with a consumer transaction that already wrote some ledger rows.
+          await blocker.query('LOCK TABLE vault_ledger IN SHARE MODE');
           claimedAtKill = await waitFor(
             async () =>
               (
