@@ -169,20 +169,23 @@ export class VaultService {
     return this.command(kind, vaultId, amount, options, async (tx, operationId) => {
       // One conditional UPDATE: the row lock serialises concurrent commands, the WHERE enforces
       // the invariants, so parallel deposits and withdrawals never break the balance.
-      const { count } = await tx.vault.updateMany({
-        where: {
-          id: vaultId,
-          status: VaultStatus.Open,
-          ...(options.expectedVersion === undefined ? {} : { version: options.expectedVersion }),
-          ...(kind === 'withdraw' ? { balanceMinor: { gte: amount } } : {}),
-        },
-        data: {
-          balanceMinor: { increment: delta },
-          version: { increment: 1 },
-          updatedAt: new Date(),
-        },
-      });
-      if (count === 0) await this.explainRejection(tx, vaultId, kind, options, amount);
+      const update = () =>
+        tx.vault.updateMany({
+          where: {
+            id: vaultId,
+            status: VaultStatus.Open,
+            ...(options.expectedVersion === undefined ? {} : { version: options.expectedVersion }),
+            ...(kind === 'withdraw' ? { balanceMinor: { gte: amount } } : {}),
+          },
+          data: {
+            balanceMinor: { increment: delta },
+            version: { increment: 1 },
+            updatedAt: new Date(),
+          },
+        });
+      if ((await this.updateLocked(tx, vaultId, update)) === 0) {
+        await this.explainRejection(tx, vaultId, kind, options, amount);
+      }
       const vault = await tx.vault.findUniqueOrThrow({ where: { id: vaultId } });
       return {
         vault,
@@ -212,21 +215,24 @@ export class VaultService {
     reason?: string,
   ): Promise<VaultOperationResult> {
     return this.command(kind, vaultId, null, options, async (tx) => {
-      const { count } = await tx.vault.updateMany({
-        where: {
-          id: vaultId,
-          status: from,
-          ...(options.expectedVersion === undefined ? {} : { version: options.expectedVersion }),
-          ...(to === VaultStatus.Closed ? { balanceMinor: 0n } : {}),
-        },
-        data: {
-          status: to,
-          version: { increment: 1 },
-          updatedAt: new Date(),
-          ...(to === VaultStatus.Closed ? { closedAt: new Date() } : {}),
-        },
-      });
-      if (count === 0) await this.explainRejection(tx, vaultId, kind, options, null, from);
+      const update = () =>
+        tx.vault.updateMany({
+          where: {
+            id: vaultId,
+            status: from,
+            ...(options.expectedVersion === undefined ? {} : { version: options.expectedVersion }),
+            ...(to === VaultStatus.Closed ? { balanceMinor: 0n } : {}),
+          },
+          data: {
+            status: to,
+            version: { increment: 1 },
+            updatedAt: new Date(),
+            ...(to === VaultStatus.Closed ? { closedAt: new Date() } : {}),
+          },
+        });
+      if ((await this.updateLocked(tx, vaultId, update)) === 0) {
+        await this.explainRejection(tx, vaultId, kind, options, null, from);
+      }
       const vault = await tx.vault.findUniqueOrThrow({ where: { id: vaultId } });
       return {
         vault,
@@ -243,7 +249,23 @@ export class VaultService {
     });
   }
 
-  /** Why a conditional update changed nothing; always throws. */
+  /**
+   * Runs a conditional update; when it changes nothing, locks the row and tries once more, so
+   * that a refusal is judged on a state nobody can change meanwhile (a withdrawal refused for a
+   * balance that a concurrent deposit has just raised is retried, not reported as a conflict).
+   */
+  private async updateLocked(
+    tx: Tx,
+    vaultId: string,
+    update: () => Promise<{ count: number }>,
+  ): Promise<number> {
+    const first = await update();
+    if (first.count > 0) return first.count;
+    await tx.$queryRaw`SELECT id FROM vault WHERE id = ${vaultId}::uuid FOR UPDATE`;
+    return (await update()).count;
+  }
+
+  /** Why a conditional update changed nothing (the row is locked by then); always throws. */
   private async explainRejection(
     tx: Tx,
     vaultId: string,
