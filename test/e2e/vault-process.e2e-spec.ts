@@ -83,10 +83,11 @@ async function drive(
   send: (op: Op, i: number) => Promise<number | 'lost'>,
   concurrency: number,
   onStart?: (i: number) => void,
+  stopped: () => boolean = () => false,
 ) {
   let next = 0;
   const worker = async (): Promise<void> => {
-    while (next < ops.length) {
+    while (next < ops.length && !stopped()) {
       const i = next++;
       onStart?.(i);
       ops[i]!.status = await send(ops[i]!, i);
@@ -228,37 +229,46 @@ describe('vault as real processes', () => {
         }
       };
 
-      // Phase 1: kill while a batch is claimed, around op 150.
+      // Phase 1: requests keep flowing; from op 150 on we kill the app while a batch is
+      // claimed. Requests in flight then are lost; the ones not yet sent wait for the restart.
+      let dead = false;
       await drive(
-        ops.slice(0, 250),
+        ops,
         (op) => app.send(op),
         8,
         (i) => {
-          if (i === 150) killing = killWhileClaimed();
+          if (i === 150) killing = killWhileClaimed().then(() => void (dead = true));
         },
+        () => dead,
       );
       await killing;
       expect(claimedAtKill).toBeGreaterThan(0);
-      expect(ops.slice(0, 250).some((op) => op.status === 'lost')).toBe(true);
 
-      // Phase 2: restart; clients retry what was lost with the same key; kill again at random.
+      // Phase 2: restart; clients retry what was lost with the same key; kill again mid-stream.
       await app.start();
-      const lost = ops.filter((op) => op.status === 'lost');
-      await drive(lost, (op) => app.send(op), 4);
       await drive(
-        ops.slice(250),
+        ops.filter((op) => op.status === 'lost'),
+        (op) => app.send(op),
+        4,
+      );
+      dead = false;
+      const unsent = ops.filter((op) => op.status === undefined);
+      await drive(
+        unsent,
         (op) => app.send(op),
         8,
         (i) => {
-          if (i === 120) killing = app.kill();
+          if (i === Math.floor(unsent.length / 2))
+            killing = app.kill().then(() => void (dead = true));
         },
+        () => dead,
       );
       await killing;
 
       // Phase 3: restart, retry the lost ones, let everything drain.
       await app.start();
       await drive(
-        ops.filter((op) => op.status === 'lost'),
+        ops.filter((op) => op.status === 'lost' || op.status === undefined),
         (op) => app.send(op),
         4,
       );

@@ -108,6 +108,16 @@ export interface SettleInstruction {
   readonly error?: string;
 }
 
+/**
+ * Row `o` is not behind an earlier event of its key that is blocked for sure: leased by someone
+ * (lease still valid) or waiting for a retry. Constant SQL, shared by the claim's two scans.
+ */
+const KEY_NOT_BLOCKED = `NOT EXISTS (
+              SELECT 1 FROM outbox_event b
+               WHERE b.ordering_key = o.ordering_key AND b.seq < o.seq
+                 AND ((b.status = 'pending' AND b.available_at > now())
+                   OR (b.status = 'processing' AND b.locked_until >= now())))`;
+
 /** Counts by status plus the age of the oldest due pending event. */
 export interface OutboxStats {
   readonly pending: number;
@@ -235,21 +245,13 @@ export class OutboxRepository {
           WHERE o.status = 'pending' AND o.available_at <= now()
             -- Skip rows whose key is blocked for sure (an earlier event leased elsewhere or
             -- waiting for a retry) before the LIMIT, so a blocked key cannot starve the others.
-            AND NOT EXISTS (
-              SELECT 1 FROM outbox_event b
-               WHERE b.ordering_key = o.ordering_key AND b.seq < o.seq
-                 AND ((b.status = 'pending' AND b.available_at > now())
-                   OR (b.status = 'processing' AND b.locked_until >= now())))
+            AND ${KEY_NOT_BLOCKED}
           ORDER BY o.seq LIMIT $2
           FOR UPDATE OF o SKIP LOCKED
        ), expired AS (
          SELECT o.id, o.ordering_key, o.seq FROM outbox_event o
           WHERE o.status = 'processing' AND o.locked_until < now()
-            AND NOT EXISTS (
-              SELECT 1 FROM outbox_event b
-               WHERE b.ordering_key = o.ordering_key AND b.seq < o.seq
-                 AND ((b.status = 'pending' AND b.available_at > now())
-                   OR (b.status = 'processing' AND b.locked_until >= now())))
+            AND ${KEY_NOT_BLOCKED}
           ORDER BY o.seq LIMIT $2
           FOR UPDATE OF o SKIP LOCKED
        ), locked AS (
