@@ -152,35 +152,37 @@ export class IntegrationLinkRepository {
   }
 
   /** Links whose source is `source`, optionally of one tenant. */
-  async findOutbound(
+  findOutbound(
     sql: SqlExecutor,
     source: EntityRef,
     tenantId?: TenantFilter,
   ): Promise<IntegrationLink[]> {
-    const result = await sql.query<LinkRow>(
-      `SELECT ${LINK_COLUMNS} FROM integration_link
-        WHERE source_module = $1::text AND source_entity_type = $2::text
-          AND source_entity_id = $3::text
-          AND ($4::boolean OR coalesce(tenant_id, '') = coalesce($5::text, ''))
-        ${ORDER}`,
-      [source.module, source.entityType, source.entityId, ...tenantParams(tenantId)],
-    );
-    return result.rows.map(mapRow);
+    return this.findByEnd(sql, 'source', source, tenantId);
   }
 
   /** Links whose target is `target`, optionally of one tenant. */
-  async findInbound(
+  findInbound(
     sql: SqlExecutor,
     target: EntityRef,
     tenantId?: TenantFilter,
   ): Promise<IntegrationLink[]> {
+    return this.findByEnd(sql, 'target', target, tenantId);
+  }
+
+  /** Links with `ref` at one end. The column prefix is one of two constants, never input. */
+  private async findByEnd(
+    sql: SqlExecutor,
+    end: 'source' | 'target',
+    ref: EntityRef,
+    tenantId: TenantFilter,
+  ): Promise<IntegrationLink[]> {
     const result = await sql.query<LinkRow>(
       `SELECT ${LINK_COLUMNS} FROM integration_link
-        WHERE target_module = $1::text AND target_entity_type = $2::text
-          AND target_entity_id = $3::text
+        WHERE ${end}_module = $1::text AND ${end}_entity_type = $2::text
+          AND ${end}_entity_id = $3::text
           AND ($4::boolean OR coalesce(tenant_id, '') = coalesce($5::text, ''))
         ${ORDER}`,
-      [target.module, target.entityType, target.entityId, ...tenantParams(tenantId)],
+      [ref.module, ref.entityType, ref.entityId, ...tenantParams(tenantId)],
     );
     return result.rows.map(mapRow);
   }

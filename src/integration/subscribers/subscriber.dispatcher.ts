@@ -56,6 +56,8 @@ const SAVEPOINT = 'ni_event';
 @Injectable()
 export class SubscriberDispatcher implements EventDispatcher {
   private readonly loggers = new Map<string, Logger>();
+  /** Payload fingerprints, computed once per event however many consumers it has. */
+  private readonly payloadHashes = new WeakMap<OutboxEventRecord, string>();
 
   constructor(
     @Inject(INTEGRATION_OPTIONS) private readonly options: ResolvedIntegrationOptions,
@@ -296,7 +298,11 @@ export class SubscriberDispatcher implements EventDispatcher {
   }
 
   private claim(sql: SqlExecutor, event: OutboxEventRecord, consumer: string): Promise<boolean> {
-    const hash = createHash('sha256').update(JSON.stringify(event.payload)).digest('hex');
+    let hash = this.payloadHashes.get(event);
+    if (hash === undefined) {
+      hash = createHash('sha256').update(JSON.stringify(event.payload)).digest('hex');
+      this.payloadHashes.set(event, hash);
+    }
     return this.inbox.claim(sql, event.id, consumer, hash);
   }
 
