@@ -56,6 +56,12 @@ export interface ProcessorStats extends OutboxStats {
   readonly totals: DrainResult;
 }
 
+/** A claimed batch whose leases a heartbeat keeps alive until it is settled or released. */
+interface ClaimedBatch {
+  readonly events: OutboxEventRecord[];
+  readonly heartbeat?: NodeJS.Timeout;
+}
+
 const EMPTY: DrainResult = Object.freeze({
   batches: 0,
   claimed: 0,
@@ -91,7 +97,7 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
   private stopping = false;
   private loopPromise?: Promise<void>;
   private wakeRequested = false;
-  private readonly inflight = new Set<Promise<BatchResult>>();
+  private readonly inflight = new Set<Promise<unknown>>();
   private listener?: OutboxNotificationListener;
   private totals: DrainResult = EMPTY;
 
@@ -209,37 +215,86 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
     });
   }
 
+  /**
+   * Processes batches while they come back full. Pipelined: while one batch is dispatched, the
+   * next is already claimed (its key-blocking check keeps per-key order), so claiming costs no
+   * extra wait. A prefetched batch found on shutdown is released at once.
+   */
   private async loop(): Promise<void> {
     do {
       this.wakeRequested = false;
-      while (!this.stopping) {
-        let result: BatchResult;
+      let next: Promise<ClaimedBatch> | undefined = this.track(this.claimBatch());
+      while (next) {
+        let claimed: ClaimedBatch;
         try {
-          result = await this.processBatch();
+          claimed = await next;
         } catch (error) {
           // Never let the loop die: log, and the next poll tries again.
           this.logger.error(`Outbox batch failed: ${errorMessage(error)}`);
           return;
         }
-        if (result.claimed < this.options.processor.batchSize) break;
+        next = undefined;
+        if (claimed.events.length === 0) break;
+        if (this.stopping) {
+          await this.release(claimed);
+          break;
+        }
+        if (claimed.events.length >= this.options.processor.batchSize) {
+          next = this.track(this.claimBatch());
+        }
+        try {
+          this.totals = add(this.totals, await this.track(this.completeBatch(claimed)));
+        } catch (error) {
+          this.logger.error(`Outbox batch failed: ${errorMessage(error)}`);
+          if (next) await this.release(await next.catch(() => undefined));
+          return;
+        }
       }
     } while (this.wakeRequested && !this.stopping);
   }
 
-  /** One claim → dispatch → settle cycle. */
-  async processBatch(): Promise<BatchResult> {
-    const run = this.runBatch();
-    this.inflight.add(run);
-    try {
-      const result = await run;
-      this.totals = add(this.totals, result);
-      return result;
-    } finally {
-      this.inflight.delete(run);
-    }
+  /** Keeps `work` in the set {@link stop} waits for. */
+  private track<T>(work: Promise<T>): Promise<T> {
+    this.inflight.add(work);
+    void work.then(
+      () => this.inflight.delete(work),
+      () => this.inflight.delete(work),
+    );
+    return work;
   }
 
-  private async runBatch(): Promise<BatchResult> {
+  /** Gives a claimed batch back (pending at once, attempt not counted). */
+  private async release(claimed: ClaimedBatch | undefined): Promise<void> {
+    if (!claimed || claimed.events.length === 0) return;
+    clearInterval(claimed.heartbeat);
+    await this.repository
+      .settle(
+        this.options.database.root,
+        this.workerId,
+        claimed.events.map((e) => ({
+          id: e.id,
+          attempt: e.attemptCount,
+          action: SettleAction.Release,
+        })),
+      )
+      .catch((error: unknown) =>
+        this.logger.warn(
+          `Could not release ${claimed.events.length} prefetched event(s); they return after their lease: ${errorMessage(error)}`,
+        ),
+      );
+  }
+
+  /** One claim → dispatch → settle cycle. */
+  async processBatch(): Promise<BatchResult> {
+    const result = await this.track(
+      this.claimBatch().then((claimed) => this.completeBatch(claimed)),
+    );
+    this.totals = add(this.totals, result);
+    return result;
+  }
+
+  /** Claims a batch and keeps its leases alive (heartbeat) until it is settled. */
+  private async claimBatch(): Promise<ClaimedBatch> {
     const { database, processor } = this.options;
     const events = await this.repository.claim(
       database.root,
@@ -247,9 +302,7 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
       processor.batchSize,
       processor.leaseMs,
     );
-    if (events.length === 0) return { ...EMPTY };
-
-    // Keep the leases alive while handlers run, so a slow batch is not taken over.
+    if (events.length === 0) return { events };
     const ids = events.map((e) => e.id);
     const heartbeat = setInterval(
       () => {
@@ -261,6 +314,13 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
       },
       Math.max(50, Math.floor(processor.leaseMs / 3)),
     );
+    return { events, heartbeat };
+  }
+
+  /** Dispatches a claimed batch and settles it. */
+  private async completeBatch({ events, heartbeat }: ClaimedBatch): Promise<BatchResult> {
+    if (events.length === 0) return { ...EMPTY };
+    const { database } = this.options;
     let outcomes: DispatchOutcome[];
     try {
       outcomes = await this.dispatcher.dispatchBatch(events, {

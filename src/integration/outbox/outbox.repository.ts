@@ -112,11 +112,25 @@ export interface SettleInstruction {
  * Row `o` is not behind an earlier event of its key that is blocked for sure: leased by someone
  * (lease still valid) or waiting for a retry. Constant SQL, shared by the claim's two scans.
  */
-const KEY_NOT_BLOCKED = `NOT EXISTS (
+/**
+ * A FROM item that makes the statement's own (implicit) transaction commit asynchronously
+ * (`synchronous_commit = off` for that transaction only). Used by claim and settle, whose loss
+ * in a crash is harmless: a lost claim leaves the events pending; a lost settle leaves them
+ * leased, so they are redelivered after the lease and the inbox drops the duplicates. The
+ * consumer transactions, which hold the effects, keep the server's setting; their commit also
+ * flushes every earlier WAL record, claims included. Saves one WAL flush wait per statement.
+ */
+const ASYNC_COMMIT = `(SELECT set_config('synchronous_commit', 'off', true)) AS async_commit`;
+
+// Written as a scalar sub-select so PostgreSQL runs it per candidate row on the ordering index
+// (stopping at the LIMIT); as a plain NOT EXISTS it may become an anti-join that scans the
+// whole table, processed rows included, on every claim.
+const KEY_NOT_BLOCKED = `NOT (SELECT EXISTS (
               SELECT 1 FROM outbox_event b
                WHERE b.ordering_key = o.ordering_key AND b.seq < o.seq
+                 AND b.status IN ('pending', 'processing')
                  AND ((b.status = 'pending' AND b.available_at > now())
-                   OR (b.status = 'processing' AND b.locked_until >= now())))`;
+                   OR (b.status = 'processing' AND b.locked_until >= now()))))`;
 
 /** Counts by status plus the age of the oldest due pending event. */
 export interface OutboxStats {
@@ -269,7 +283,7 @@ export class OutboxRepository {
           SET status = 'processing', locked_by = $1,
               locked_until = now() + $3::int * interval '1 millisecond',
               attempt_count = e.attempt_count + 1, updated_at = now()
-         FROM eligible
+         FROM eligible, ${ASYNC_COMMIT}
         WHERE e.id = eligible.id
        RETURNING ${OUTBOX_COLUMNS}`,
       [workerId, batchSize, leaseMs],
@@ -320,7 +334,8 @@ export class OutboxRepository {
                            WHEN x.action = 'processed' THEN NULL ELSE e.last_error END,
          processed_at = CASE WHEN x.action = 'processed' THEN now() ELSE NULL END,
          locked_by = NULL, locked_until = NULL, updated_at = now()
-       FROM jsonb_to_recordset($2::jsonb) AS x(id uuid, attempt int, action text, delay_ms int, error text)
+       FROM jsonb_to_recordset($2::jsonb) AS x(id uuid, attempt int, action text, delay_ms int, error text),
+            ${ASYNC_COMMIT}
        WHERE e.id = x.id AND e.locked_by = $1 AND e.attempt_count = x.attempt AND e.status = 'processing'
        RETURNING e.id::text AS id`,
       [

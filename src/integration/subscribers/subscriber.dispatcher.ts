@@ -42,6 +42,19 @@ class AbortBatch extends Error {
   }
 }
 
+/** The optimistic batch hit a failure (or an already-marked event): run it again, isolated. */
+class RetryIsolated extends Error {
+  constructor() {
+    super('consumer batch needs isolation');
+  }
+}
+
+/** What the savepoint-free first pass of a consumer batch ended with. */
+type OptimisticResult =
+  | { readonly kind: 'done'; readonly results: Map<number, ConsumerResult> }
+  | { readonly kind: 'aborted'; readonly index: number; readonly error: unknown }
+  | { readonly kind: 'isolate'; readonly failed?: { index: number; error: unknown } };
+
 const SAVEPOINT = 'ni_event';
 
 /**
@@ -126,9 +139,13 @@ export class SubscriberDispatcher implements EventDispatcher {
   async deliverTo(event: OutboxEventRecord, consumer: string): Promise<DispatchOutcome> {
     const plan = this.registry.getHandlersByConsumer(event.name);
     const context: DispatchContext = { workerId: 'direct', isStopping: () => false };
-    const result = plan.has(consumer)
-      ? (await this.runConsumer({ consumer, indices: [0] }, [event], [plan], context)).get(0)!
-      : ({ kind: 'done' } as const);
+    const existing = plan.has(consumer)
+      ? await this.inbox.find(this.options.database.root, event.id, consumer)
+      : undefined;
+    const result =
+      plan.has(consumer) && (!existing || existing.status === InboxStatus.Failed)
+        ? (await this.runConsumer({ consumer, indices: [0] }, [event], [plan], context)).get(0)!
+        : ({ kind: 'done' } as const);
     if (result.kind === 'failed') {
       await this.inbox.markFailed(this.options.database.root, [
         { eventId: event.id, consumer, error: result.error },
@@ -190,11 +207,21 @@ export class SubscriberDispatcher implements EventDispatcher {
       plans[i]!.get(work.consumer) ?? [];
 
     if (mode === 'batch') {
+      // Fast path: no SAVEPOINT per event and one inbox statement for the whole batch. The
+      // first handler failure rolls all of it back; the batch then runs again with a SAVEPOINT
+      // per event and the failed event already decided (its handler is not called twice).
+      const first = await this.runOptimistic(work, events, handlersOf, context);
+      if (first.kind === 'done') return this.deferUndecided(work, first.results);
+      if (first.kind === 'aborted') {
+        fail(first.index, first.error);
+        return this.deferUndecided(work, results);
+      }
+      if (first.failed) fail(first.failed.index, first.failed.error);
       try {
         await this.options.database.transaction(
           async (tx, sql) => {
             for (const i of work.indices) {
-              if (!mayStart(i)) continue;
+              if (results.has(i) || !mayStart(i)) continue;
               await sql.query(`SAVEPOINT ${SAVEPOINT}`);
               try {
                 if (await this.claim(sql, events[i]!, work.consumer)) {
@@ -220,21 +247,7 @@ export class SubscriberDispatcher implements EventDispatcher {
           { timeoutMs: this.transactionTimeout(work.indices.length) },
         );
       } catch (error) {
-        // Nothing of this transaction committed: undo what we believed processed.
-        for (const [i, r] of results) {
-          if (r.kind === 'processed' || r.kind === 'done') results.set(i, { kind: 'deferred' });
-        }
-        if (error instanceof AbortBatch) {
-          fail(error.index, error.cause);
-        } else {
-          for (const i of work.indices) {
-            if (results.get(i)?.kind !== 'failed')
-              results.set(i, {
-                kind: 'failed',
-                error: `Transaction failed: ${errorMessage(error)}`,
-              });
-          }
-        }
+        this.undoBatch(work, results, error);
       }
       return this.deferUndecided(work, results);
     }
@@ -279,6 +292,80 @@ export class SubscriberDispatcher implements EventDispatcher {
     return this.deferUndecided(work, results);
   }
 
+  /**
+   * Runs a consumer's events in one transaction without savepoints, then marks them all in
+   * the inbox with one statement (an event already marked, e.g. by a concurrent delivery, rolls
+   * the whole transaction back). Stops at the first failure, rolled back.
+   */
+  private async runOptimistic(
+    work: ConsumerWork,
+    events: readonly OutboxEventRecord[],
+    handlersOf: (i: number) => readonly RegisteredHandler[],
+    context: DispatchContext,
+  ): Promise<OptimisticResult> {
+    const ran: number[] = [];
+    let failed: { index: number; error: unknown } | undefined;
+    try {
+      await this.options.database.transaction(
+        async (tx, sql) => {
+          for (const i of work.indices) {
+            if (context.isStopping()) break;
+            try {
+              await this.runHandlers(
+                handlersOf(i),
+                events[i]!,
+                this.context(tx, work.consumer, events[i]!),
+              );
+            } catch (error) {
+              if (error instanceof HandlerTimeoutError) throw new AbortBatch(i, error);
+              failed = { index: i, error };
+              throw new RetryIsolated();
+            }
+            ran.push(i);
+          }
+          if (ran.length === 0) return;
+          const claimed = await this.inbox.claimMany(
+            sql,
+            work.consumer,
+            ran.map((i) => ({ eventId: events[i]!.id, payloadHash: this.payloadHash(events[i]!) })),
+          );
+          if (claimed.size !== ran.length) throw new RetryIsolated();
+        },
+        { timeoutMs: this.transactionTimeout(work.indices.length) },
+      );
+    } catch (error) {
+      if (error instanceof RetryIsolated) return { kind: 'isolate', failed };
+      if (error instanceof AbortBatch)
+        return { kind: 'aborted', index: error.index, error: error.cause };
+      const results = new Map<number, ConsumerResult>();
+      this.undoBatch(work, results, error);
+      return { kind: 'done', results };
+    }
+    return {
+      kind: 'done',
+      results: new Map(ran.map((i) => [i, { kind: 'processed' }] as const)),
+    };
+  }
+
+  /** After a consumer transaction failed: nothing of it committed. */
+  private undoBatch(
+    work: ConsumerWork,
+    results: Map<number, ConsumerResult>,
+    error: unknown,
+  ): void {
+    for (const [i, r] of results) {
+      if (r.kind === 'processed' || r.kind === 'done') results.set(i, { kind: 'deferred' });
+    }
+    if (error instanceof AbortBatch) {
+      results.set(error.index, { kind: 'failed', error: errorMessage(error.cause) });
+      return;
+    }
+    for (const i of work.indices) {
+      if (results.get(i)?.kind !== 'failed')
+        results.set(i, { kind: 'failed', error: `Transaction failed: ${errorMessage(error)}` });
+    }
+  }
+
   /** An event this consumer never reached (abort, shutdown) is deferred, never settled as done. */
   private deferUndecided(
     work: ConsumerWork,
@@ -298,12 +385,16 @@ export class SubscriberDispatcher implements EventDispatcher {
   }
 
   private claim(sql: SqlExecutor, event: OutboxEventRecord, consumer: string): Promise<boolean> {
+    return this.inbox.claim(sql, event.id, consumer, this.payloadHash(event));
+  }
+
+  private payloadHash(event: OutboxEventRecord): string {
     let hash = this.payloadHashes.get(event);
     if (hash === undefined) {
       hash = createHash('sha256').update(JSON.stringify(event.payload)).digest('hex');
       this.payloadHashes.set(event, hash);
     }
-    return this.inbox.claim(sql, event.id, consumer, hash);
+    return hash;
   }
 
   private context(tx: unknown, consumer: string, event: OutboxEventRecord): HandlerContext {
