@@ -1,0 +1,132 @@
+import { Module, type INestApplicationContext } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { Pool, PoolClient } from 'pg';
+import {
+  DomainEventPublisher,
+  EventSubscriberRegistry,
+  IntegrationModule,
+  OutboxProcessor,
+  pgAdapter,
+  type IntegrationDatabaseAdapter,
+  type IntegrationEvent,
+  type ProcessorOptions,
+  type TransactionMode,
+} from '../../src/integration';
+import { EVENT_NAME, consumerNames, payloadFor } from './workload';
+import { nowMs } from './stats';
+
+/** How the bench boots this library. */
+export interface BenchAppOptions {
+  readonly consumers: number;
+  readonly listen: boolean;
+  readonly processor?: ProcessorOptions;
+  readonly transactional?: TransactionMode;
+}
+
+/** A Nest application context with IntegrationModule on a pg pool (the processor is started by hand). */
+export interface BenchApp {
+  readonly app: INestApplicationContext;
+  readonly publisher: DomainEventPublisher;
+  readonly processor: OutboxProcessor;
+  /** (event id, handler start, consumer transaction commit), ms since the epoch; when recording. */
+  readonly observed: Array<[string, number, number]>;
+  handled(): number;
+  close(): Promise<void>;
+}
+
+type Payload = ReturnType<typeof payloadFor>;
+
+/**
+ * Wraps the pg adapter so the moment each consumer transaction's COMMIT returns is known: the
+ * handler notes (event id, start) against its `ctx.tx`; the wrapper stamps them after commit.
+ */
+function recordingAdapter(
+  pool: Pool,
+  observed: Array<[string, number, number]>,
+  pending: Map<unknown, Array<[string, number]>>,
+): IntegrationDatabaseAdapter<PoolClient> {
+  const base = pgAdapter(pool);
+  return {
+    ...base,
+    async transaction(fn, options) {
+      let started: Array<[string, number]> = [];
+      const result = await base.transaction(async (tx, sql) => {
+        started = [];
+        pending.set(tx, started);
+        try {
+          return await fn(tx, sql);
+        } finally {
+          pending.delete(tx);
+        }
+      }, options);
+      const at = nowMs();
+      for (const [id, start] of started) observed.push([id, start, at]);
+      return result;
+    },
+  };
+}
+
+/** Boots the library with `consumers` consumers of {@link EVENT_NAME}, each inserting one projection row. */
+export async function createBenchApp(
+  pool: Pool,
+  options: BenchAppOptions & { record?: boolean },
+): Promise<BenchApp> {
+  const observed: Array<[string, number, number]> = [];
+  const pending = new Map<unknown, Array<[string, number]>>();
+  const database = options.record ? recordingAdapter(pool, observed, pending) : pgAdapter(pool);
+
+  @Module({
+    imports: [
+      IntegrationModule.forRoot({
+        database,
+        notify: { enabled: options.listen },
+        processor: { ...options.processor, enabled: false },
+      }),
+    ],
+  })
+  class BenchModule {}
+
+  const app = await NestFactory.createApplicationContext(BenchModule, { logger: ['error', 'warn'] });
+  let handled = 0;
+  const registry = app.get(EventSubscriberRegistry);
+  for (const consumer of consumerNames(options.consumers)) {
+    registry.register<Payload, PoolClient>({
+      pattern: EVENT_NAME,
+      consumer,
+      name: `Projection.${consumer}`,
+      transactional: options.transactional ?? 'batch',
+      handle: async (event: IntegrationEvent<Payload>, ctx) => {
+        const start = nowMs();
+        await ctx.tx.query(
+          'INSERT INTO bench_projection (event_id, consumer, order_id, amount) VALUES ($1, $2, $3, $4)',
+          [event.id, consumer, event.payload.orderId, event.payload.amount],
+        );
+        handled++;
+        if (options.record) pending.get(ctx.tx)?.push([event.id, start]);
+      },
+    });
+  }
+  return {
+    app,
+    publisher: app.get(DomainEventPublisher),
+    processor: app.get(OutboxProcessor),
+    observed,
+    handled: () => handled,
+    close: () => app.close(),
+  };
+}
+
+/** The publish input of order `n`. */
+export function eventFor(orderId: number): {
+  name: string;
+  aggregateType: string;
+  aggregateId: string;
+  payload: Payload;
+} {
+  return {
+    name: EVENT_NAME,
+    aggregateType: 'order',
+    aggregateId: String(orderId),
+    payload: payloadFor(orderId),
+  };
+}

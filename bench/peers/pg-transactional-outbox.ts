@@ -1,0 +1,379 @@
+import { randomUUID } from 'node:crypto';
+import { Client, type Pool, type PoolClient } from 'pg';
+import {
+  DatabaseSetupExporter,
+  getDisabledLogger,
+  initializeMessageStorage,
+  type MessageStorage,
+  type PollingListenerConfig,
+  type TransactionalMessage,
+} from 'pg-transactional-outbox';
+import { waitUntilDrained } from '../lib/drain-watch';
+import { benchPool, xactCommit, type BenchDatabase, type BenchServer } from '../lib/server';
+import { nowMs, percentiles, sleep } from '../lib/stats';
+import { packageVersion } from '../lib/versions';
+import { startWorker, workerScript, type WorkerHandle } from '../lib/worker';
+import {
+  EVENT_NAME,
+  WORKLOAD_DDL,
+  insertOrder,
+  latencyFigures,
+  payloadFor,
+  publishAtRate,
+  seedInTransactions,
+  type BenchSubject,
+  type DrainFigures,
+  type LatencyFigures,
+} from '../lib/workload';
+import type {
+  TransactionalOutboxPayload,
+  TransactionalOutboxSample,
+  TransactionalOutboxWorkerArgs,
+  TransactionalOutboxWorkerResult,
+} from '../workers/pg-transactional-outbox.worker';
+
+/**
+ * pg-transactional-outbox (polling listeners) as a compared subject.
+ *
+ * Pipeline per event: the business transaction inserts the order and stores the message in the
+ * `outbox` table (`initializeMessageStorage`); the outbox polling listener (`next_outbox_messages`)
+ * hands each message to a publisher that stores it into the `inbox` table with the library's
+ * inbox storage; the inbox polling listener (`next_inbox_messages`) runs the projection handler in
+ * a transaction that also marks the inbox row processed.
+ */
+
+/** Knobs of the runs (see `configuration` for why these values). */
+const SETTINGS = {
+  /** `nextMessagesBatchSize`: the value of the README's outbox and inbox examples (= the default). */
+  batchSize: 5,
+  /** `nextMessagesPollingIntervalInMs`: the value of the README's outbox and inbox examples. */
+  pollingIntervalMs: 250,
+  /** Inbox handler pool: pg's default `max`, as the library's default client strategy pool. */
+  handlerPoolMax: 10,
+} as const;
+
+const AGGREGATE_TYPE = 'order';
+const CONSUMER = 'c1';
+/** Commits of one `xactCommit` read, seen by the next read: its connection (1) and its two statements. */
+const XACT_COMMIT_READ_COMMITS = 3;
+
+function listenerConfigs(url: string): { outbox: PollingListenerConfig; inbox: PollingListenerConfig } {
+  const dbListenerConfig = { connectionString: url };
+  const common = {
+    dbSchema: 'public',
+    nextMessagesBatchSize: SETTINGS.batchSize,
+    nextMessagesPollingIntervalInMs: SETTINGS.pollingIntervalMs,
+  };
+  return {
+    outbox: {
+      outboxOrInbox: 'outbox',
+      dbListenerConfig,
+      settings: {
+        ...common,
+        dbTable: 'outbox',
+        nextMessagesFunctionName: 'next_outbox_messages',
+        // The library's outbox defaults (README env table / example-trx-polling.env).
+        enableMaxAttemptsProtection: false,
+        enablePoisonousMessageProtection: false,
+      },
+    },
+    inbox: {
+      outboxOrInbox: 'inbox',
+      dbListenerConfig,
+      settings: {
+        ...common,
+        dbTable: 'inbox',
+        nextMessagesFunctionName: 'next_inbox_messages',
+        // The library's inbox defaults, which its README suggests to always keep on.
+        enableMaxAttemptsProtection: true,
+        enablePoisonousMessageProtection: true,
+      },
+    },
+  };
+}
+
+/**
+ * The library's tables, polling functions and indexes, from its own SQL generator
+ * (`DatabaseSetupExporter.createPollingScript`, the script behind examples/setup). The role
+ * creation part is skipped (`skipRoles`): listener and handler run as the connection's role,
+ * to which the generated grants are then addressed.
+ */
+async function createLibrarySchema(pool: Pool, db: BenchDatabase): Promise<void> {
+  const { rows } = await pool.query<{ role: string }>('SELECT quote_ident(current_user) AS role');
+  const role = rows[0]!.role;
+  for (const [box, table, fn] of [
+    ['outbox', 'outbox', 'next_outbox_messages'],
+    ['inbox', 'inbox', 'next_inbox_messages'],
+  ] as const) {
+    const script = DatabaseSetupExporter.createPollingScript(
+      {
+        outboxOrInbox: box,
+        database: db.name,
+        schema: 'public',
+        table,
+        listenerRole: role,
+        nextMessagesName: fn,
+      },
+      true,
+    );
+    await pool.query(script);
+  }
+}
+
+/** Creates the workload and library schema on a fresh database. */
+async function prepare(db: BenchDatabase, seed: number): Promise<void> {
+  const pool = benchPool(db.url, 4);
+  try {
+    await pool.query(WORKLOAD_DDL);
+    await createLibrarySchema(pool, db);
+    if (seed > 0) {
+      const store = initializeMessageStorage(listenerConfigs(db.url).outbox, getDisabledLogger());
+      await seedInTransactions(pool, seed, 100, 4, async (client, first, n) => {
+        for (let k = 0; k < n; k++) await publishOrder(client, store, first + k);
+      });
+      await pool.query('VACUUM ANALYZE outbox');
+    }
+  } finally {
+    await pool.end();
+  }
+}
+
+/** The business write: one order and its outbox message, on the transaction's client. */
+async function publishOrder(client: PoolClient, store: MessageStorage, n: number): Promise<string> {
+  const orderId = await insertOrder(client, n);
+  const payload: TransactionalOutboxPayload = { ...payloadFor(n), orderId };
+  const message: TransactionalMessage = {
+    id: randomUUID(),
+    aggregateType: AGGREGATE_TYPE,
+    aggregateId: String(orderId),
+    messageType: EVENT_NAME,
+    // Independent orders: let the polling function hand out any message, not one per segment.
+    concurrency: 'parallel',
+    payload,
+  };
+  await store(message, client);
+  return message.id;
+}
+
+type Worker = WorkerHandle<TransactionalOutboxWorkerResult, TransactionalOutboxSample>;
+
+async function startConsumers(db: BenchDatabase, instances: number, record: boolean): Promise<Worker[]> {
+  const { outbox, inbox } = listenerConfigs(db.url);
+  const args: TransactionalOutboxWorkerArgs = {
+    outbox,
+    inbox,
+    handlerPoolMax: SETTINGS.handlerPoolMax,
+    aggregateType: AGGREGATE_TYPE,
+    consumer: CONSUMER,
+    record,
+    sampleEveryMs: 100,
+  };
+  const started = await Promise.allSettled(
+    Array.from({ length: instances }, () =>
+      startWorker<TransactionalOutboxWorkerResult, TransactionalOutboxSample>(
+        workerScript('pg-transactional-outbox'),
+        args,
+        { execArgv: ['--expose-gc'] },
+      ),
+    ),
+  );
+  const workers = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+  const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed) {
+    await stopConsumers(workers);
+    throw failed.reason;
+  }
+  return workers;
+}
+
+/** Asks the workers to stop and waits for their results; kills (by pid) any that hang. */
+async function stopConsumers(workers: readonly Worker[]): Promise<TransactionalOutboxWorkerResult[]> {
+  workers.forEach((w) => w.stop());
+  const settled = Promise.allSettled(workers.map((w) => w.result));
+  const outcome = await Promise.race([settled, sleep(60_000).then(() => undefined)]);
+  if (!outcome) {
+    for (const w of workers) {
+      try {
+        process.kill(w.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    throw new Error('pg-transactional-outbox workers did not stop within 60 s (killed)');
+  }
+  const results: TransactionalOutboxWorkerResult[] = [];
+  for (const s of outcome) {
+    if (s.status === 'rejected') throw s.reason;
+    results.push(s.value);
+  }
+  return results;
+}
+
+/**
+ * Waits until no client backend is connected to the database any more: a backend leaves
+ * pg_stat_activity only after it flushed its statistics, so xact_commit is then complete.
+ * Runs on the server's admin database, so it adds no commits to the measured one.
+ */
+async function waitForBackendsToExit(server: BenchServer, db: BenchDatabase): Promise<void> {
+  const admin = new Client({ connectionString: server.adminUrl });
+  await admin.connect();
+  try {
+    const deadline = nowMs() + 10_000;
+    for (;;) {
+      const { rows } = await admin.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND backend_type = 'client backend'`,
+        [db.name],
+      );
+      if (rows[0]!.n === 0 || nowMs() > deadline) return;
+      await sleep(20);
+    }
+  } finally {
+    await admin.end();
+  }
+}
+
+async function verifyProjection(db: BenchDatabase, expected: number): Promise<void> {
+  const pool = benchPool(db.url, 1);
+  try {
+    const { rows } = await pool.query<{ n: number; inbox: number; abandoned: number }>(
+      `SELECT (SELECT count(*)::int FROM bench_projection) AS n,
+              (SELECT count(*)::int FROM inbox) AS inbox,
+              (SELECT count(*)::int FROM inbox WHERE abandoned_at IS NOT NULL)
+                + (SELECT count(*)::int FROM outbox WHERE abandoned_at IS NOT NULL) AS abandoned`,
+    );
+    const r = rows[0]!;
+    if (r.n !== expected) {
+      throw new Error(
+        `bench_projection has ${r.n} rows, expected ${expected} (inbox ${r.inbox}, abandoned ${r.abandoned})`,
+      );
+    }
+  } finally {
+    await pool.end();
+  }
+}
+
+function checkWorkerErrors(results: readonly TransactionalOutboxWorkerResult[]): void {
+  const errors = results.reduce((n, r) => n + r.errors, 0);
+  const warnings = results.reduce((n, r) => n + r.warnings, 0);
+  if (errors > 0 || warnings > 0) {
+    process.stderr.write(`pg-transactional-outbox: the library logged ${errors} error(s), ${warnings} warning(s)\n`);
+  }
+}
+
+/** Scenario 2a: drain a committed backlog of `events` outbox messages with `instances` processes. */
+async function drain(
+  server: BenchServer,
+  options: { events: number; consumers: number; instances: number },
+): Promise<DrainFigures> {
+  if (options.consumers !== 1) throw new Error('pg-transactional-outbox: one consumer (inbox handler) only');
+  const { events, instances } = options;
+  return server.withDatabase(
+    'ptxo-drain',
+    async (db) => {
+      await prepare(db, events);
+      const workers = await startConsumers(db, instances, false);
+      const watch = benchPool(db.url, 1);
+      let stopped = false;
+      try {
+        const before = await xactCommit(db.url);
+        const t0 = nowMs();
+        workers.forEach((w) => w.go());
+        // Every message fully processed per the library's tables: outbox rows processed, one
+        // inbox row per message, every inbox row processed.
+        const { doneAt, polls } = await waitUntilDrained(
+          workers,
+          events,
+          watch,
+          `SELECT (SELECT count(*) FROM outbox WHERE processed_at IS NULL)
+                + (SELECT count(*) FROM inbox WHERE processed_at IS NULL)
+                + (${Math.trunc(events)} - (SELECT count(*) FROM inbox)) AS n`,
+        );
+        stopped = true;
+        const results = await stopConsumers(workers);
+        await watch.end();
+        await waitForBackendsToExit(server, db);
+        // Minus the watcher's connection and polls, and the first xactCommit read's own commits.
+        const commits = (await xactCommit(db.url)) - before - XACT_COMMIT_READ_COMMITS - (polls + 1);
+        checkWorkerErrors(results);
+        await verifyProjection(db, events);
+        const seconds = (doneAt - t0) / 1000;
+        return {
+          events,
+          consumers: 1,
+          instances,
+          seconds,
+          eventsPerSec: events / seconds,
+          deliveriesPerSec: events / seconds,
+          commitsPerDelivery: commits / events,
+          peakRssMiB: Math.max(...results.map((r) => r.rssPeakBytes / 2 ** 20)),
+        };
+      } finally {
+        if (!stopped) await stopConsumers(workers).catch(() => undefined);
+        await watch.end().catch(() => undefined);
+      }
+    },
+    { migrate: false },
+  );
+}
+
+/** Scenario 3: open-loop publishing at `rate`/s for `durationMs`, one consumer process. */
+async function latency(
+  server: BenchServer,
+  options: { rate: number; durationMs: number; listen: boolean },
+): Promise<LatencyFigures> {
+  return server.withDatabase(
+    'ptxo-latency',
+    async (db) => {
+      await prepare(db, 0);
+      const [worker] = await startConsumers(db, 1, true);
+      const pool = benchPool(db.url, 16);
+      let stopped = false;
+      try {
+        worker!.go();
+        const store = initializeMessageStorage(listenerConfigs(db.url).outbox, getDisabledLogger());
+        const published = await publishAtRate(pool, options.rate, options.durationMs, (client, n) =>
+          publishOrder(client, store, n),
+        );
+        const deadline = nowMs() + 60_000;
+        while ((worker!.samples.at(-1)?.handled ?? 0) < published.commits.size && nowMs() < deadline) {
+          await sleep(50);
+        }
+        stopped = true;
+        const [result] = await stopConsumers([worker!]);
+        checkWorkerErrors([result!]);
+        return latencyFigures(options.rate, published, result!.observed, percentiles);
+      } finally {
+        if (!stopped) await stopConsumers([worker!]).catch(() => undefined);
+        await pool.end();
+      }
+    },
+    { migrate: false },
+  );
+}
+
+export const transactionalOutboxSubject: BenchSubject = {
+  name: 'pg-transactional-outbox',
+  version: packageVersion('pg-transactional-outbox'),
+  configuration: [
+    'polling listeners (initializePollingMessageListener) for both the outbox and the inbox, in each consumer process; ' +
+      'not the logical-replication listener: it needs wal_level=logical and a REPLICATION role, and "Only a single instance can connect to the replication slot" (README), so it could not run 2 instances',
+    'outbox → inbox: the outbox listener\'s message publisher stores each message into the inbox with the library\'s inbox storage (initializeMessageStorage) ' +
+      'on the transaction client the outbox listener hands it (outbox and inbox share the database, no broker), so the transfer and the outbox processed_at commit together; ' +
+      'the inbox listener runs the projection INSERT on the transaction client it hands the handler, in the transaction that marks the inbox row processed',
+    'schema: the library\'s generator DatabaseSetupExporter.createPollingScript (tables, next_outbox_messages / next_inbox_messages functions, indexes, grants); ' +
+      'its role section skipped, listener and handler run as the connection role ("For the polling approach, you could use a single database role", README)',
+    `nextMessagesBatchSize ${SETTINGS.batchSize} and nextMessagesPollingIntervalInMs ${SETTINGS.pollingIntervalMs} for both listeners: the values of the README's producer and consumer examples ` +
+      '(batch 5 is also the default; the docs give no other throughput advice). The batch size is also the number of messages each listener has in flight; ' +
+      'the default batch-size strategy starts with single messages for the first 5 polls (poisonous-message protection)',
+    "messages stored with concurrency 'parallel' and no segment: the orders are independent; with the default 'sequential' the polling function hands out only the oldest message per segment (one at a time for unsegmented messages)",
+    'outbox: max-attempts and poisonous-message protection off, inbox: both on (the library\'s defaults, README: "suggested to always enable" them for the inbox); ' +
+      'message lock 5 s, processing timeout 15 s, cleanup every 5 min of messages processed > 7 days ago (defaults, nothing is deleted during a run)',
+    `inbox handler transactions on a pg Pool (max ${SETTINGS.handlerPoolMax}, pg's default, as the library's default pool) given through the documented messageProcessingDbClientStrategy; ` +
+      'the outbox listener uses the library\'s default pools',
+    'commit time: the strategy\'s client stamps a handled message when the COMMIT of the library\'s handler transaction (projection row + inbox processed_at) returns; ' +
+      'drain counts a message handled at that moment too',
+    'listen: no effect, the library has no LISTEN/NOTIFY wake-up for polling in 0.5.7 ("TODO: implement LISTEN/NOTIFY" in its polling listener); every message waits for two polls (outbox, then inbox)',
+  ],
+  drain,
+  latency,
+};

@@ -1,0 +1,511 @@
+/**
+ * `npm run bench [-- --quick] [-- --only=limit,drain,...] [-- --repeats=N]`
+ *
+ * Runs every scenario against one PostgreSQL (embedded with durability on, or DATABASE_URL),
+ * each run in a fresh database, and writes bench/results/latest.json and latest.md.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { pgBossSubject } from './peers/pg-boss';
+import { transactionalOutboxSubject } from './peers/pg-transactional-outbox';
+import { writeCharts } from './lib/charts';
+import { BenchServer, EMBEDDED_BENCH_SETTINGS, describeMachine } from './lib/server';
+import { fmt, med, ms, renderTable, renderTargets, type Table, type TargetCheck } from './lib/report';
+import { medianPercentiles, summarize, type Percentiles, type Summary } from './lib/stats';
+import type { BenchSubject, DrainFigures, LatencyFigures } from './lib/workload';
+import { bareLoopCeiling, commitCeiling, type BareLoopRun, type CommitRun } from './scenarios/limit';
+import { publishOverhead, type PublishRun, type PublishVariant } from './scenarios/publish';
+import { claimLatency, type ClaimRun } from './scenarios/scale';
+import { drainOwn, ownSubject } from './subjects/nestjs-integration';
+
+const SCENARIOS = ['limit', 'drain', 'latency', 'publish', 'peers', 'scale', 'sweep'] as const;
+type Scenario = (typeof SCENARIOS)[number];
+
+interface Plan {
+  readonly quick: boolean;
+  readonly repeats: number;
+  readonly commitMs: number;
+  readonly bareEvents: number;
+  readonly drainEvents: number;
+  readonly latencyMs: number;
+  readonly publishMs: number;
+  readonly retained: number;
+  readonly claimIterations: number;
+  readonly rssEvents: number;
+  readonly sweepEvents: number;
+  readonly sweepBatchSizes: readonly number[];
+  readonly sweepRates: readonly number[];
+  readonly sweepRateMs: number;
+}
+
+const FULL: Plan = {
+  quick: false,
+  repeats: 3,
+  commitMs: 5_000,
+  bareEvents: 50_000,
+  drainEvents: 50_000,
+  latencyMs: 30_000,
+  publishMs: 9_000,
+  retained: 1_000_000,
+  claimIterations: 200,
+  rssEvents: 200_000,
+  sweepEvents: 20_000,
+  sweepBatchSizes: [10, 25, 50, 100, 250, 500],
+  sweepRates: [250, 500, 1_000, 2_000, 3_000],
+  sweepRateMs: 10_000,
+};
+
+const QUICK: Plan = {
+  quick: true,
+  repeats: 1,
+  commitMs: 2_000,
+  bareEvents: 20_000,
+  drainEvents: 10_000,
+  latencyMs: 5_000,
+  publishMs: 3_000,
+  retained: 100_000,
+  claimIterations: 50,
+  rssEvents: 20_000,
+  sweepEvents: 5_000,
+  sweepBatchSizes: [25, 100, 250],
+  sweepRates: [500, 2_000],
+  sweepRateMs: 3_000,
+};
+
+function parseArgs(argv: readonly string[]): { plan: Plan; only: Set<Scenario> } {
+  let plan = FULL;
+  let only = new Set<Scenario>(SCENARIOS);
+  let repeats: number | undefined;
+  for (const arg of argv) {
+    if (arg === '--quick') plan = QUICK;
+    else if (arg.startsWith('--only=')) {
+      const names = arg.slice('--only='.length).split(',').filter(Boolean);
+      const unknown = names.filter((n) => !(SCENARIOS as readonly string[]).includes(n));
+      if (unknown.length) throw new Error(`Unknown scenario(s) ${unknown.join(', ')}; known: ${SCENARIOS.join(', ')}`);
+      only = new Set(names as Scenario[]);
+    } else if (arg.startsWith('--repeats=')) {
+      repeats = Number(arg.slice('--repeats='.length));
+      if (!Number.isInteger(repeats) || repeats < 1) throw new Error('--repeats must be a positive integer');
+    } else throw new Error(`Unknown argument ${arg}. Usage: npm run bench [-- --quick] [--only=${SCENARIOS.join(',')}] [--repeats=N]`);
+  }
+  return { plan: repeats ? { ...plan, repeats } : plan, only };
+}
+
+function log(message: string): void {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
+}
+
+async function repeat<T>(times: number, label: string, fn: (i: number) => Promise<T>): Promise<T[]> {
+  const out: T[] = [];
+  for (let i = 0; i < times; i++) {
+    log(`${label} (${i + 1}/${times})`);
+    out.push(await fn(i));
+  }
+  return out;
+}
+
+interface DrainResult {
+  readonly consumers: number;
+  readonly instances: number;
+  readonly runs: DrainFigures[];
+  readonly eventsPerSec: Summary;
+  readonly deliveriesPerSec: Summary;
+  readonly commitsPerDelivery: Summary;
+}
+
+interface LatencyResult {
+  readonly subject: string;
+  readonly rate: number;
+  readonly listen: boolean;
+  readonly runs: LatencyFigures[];
+  readonly achievedRate: Summary;
+  readonly toStart: Percentiles;
+  readonly toCommit: Percentiles;
+}
+
+function drainResult(consumers: number, instances: number, runs: DrainFigures[]): DrainResult {
+  return {
+    consumers,
+    instances,
+    runs,
+    eventsPerSec: summarize(runs.map((r) => r.eventsPerSec)),
+    deliveriesPerSec: summarize(runs.map((r) => r.deliveriesPerSec)),
+    commitsPerDelivery: summarize(runs.map((r) => r.commitsPerDelivery)),
+  };
+}
+
+function latencyResult(subject: string, rate: number, listen: boolean, runs: LatencyFigures[]): LatencyResult {
+  return {
+    subject,
+    rate,
+    listen,
+    runs,
+    achievedRate: summarize(runs.map((r) => r.achievedRate)),
+    toStart: medianPercentiles(runs.map((r) => r.toStart)),
+    toCommit: medianPercentiles(runs.map((r) => r.toCommit)),
+  };
+}
+
+async function main(): Promise<void> {
+  const { plan, only } = parseArgs(process.argv.slice(2));
+  const startedAt = new Date();
+  const server = await BenchServer.start();
+  const results: Record<string, unknown> = {};
+  const tables: Table[] = [];
+  const checks: TargetCheck[] = [];
+  const subjects: BenchSubject[] = [ownSubject, pgBossSubject, transactionalOutboxSubject];
+  try {
+    const pg = await server.describe();
+    log(`PostgreSQL: ${pg.version}`);
+
+    // ── 1. Limits ──────────────────────────────────────────────────────────────────────────
+    let commit1: Summary | undefined;
+    let bareBest: number | undefined;
+    if (only.has('limit')) {
+      const commits: Array<{ connections: number; runs: CommitRun[] }> = [];
+      for (const c of [1, 8, 32]) {
+        commits.push({
+          connections: c,
+          runs: await repeat(plan.repeats, `1a commit ceiling, ${c} connection(s)`, () =>
+            commitCeiling(server, c, plan.commitMs),
+          ),
+        });
+      }
+      const bare: Array<{ connections: number; runs: BareLoopRun[] }> = [];
+      for (const c of [1, 2, 3, 4]) {
+        bare.push({
+          connections: c,
+          runs: await repeat(plan.repeats, `1b bare claim-and-complete, ${c} connection(s)`, () =>
+            bareLoopCeiling(server, c, plan.bareEvents),
+          ),
+        });
+      }
+      commit1 = summarize(commits[0]!.runs.map((r) => r.latency.p50));
+      bareBest = Math.max(...bare.map((b) => summarize(b.runs.map((r) => r.eventsPerSec)).median));
+      results.limit = { commits, bare };
+      tables.push({
+        title: '1a. Commit ceiling: one-row INSERT transactions',
+        header: ['Connections', 'Commits/s', 'Latency p50 ms', 'p99 ms'],
+        rows: commits.map((c) => [
+          String(c.connections),
+          med(summarize(c.runs.map((r) => r.commitsPerSec))),
+          ms(summarize(c.runs.map((r) => r.latency.p50)).median),
+          ms(summarize(c.runs.map((r) => r.latency.p99)).median),
+        ]),
+      });
+      tables.push({
+        title: `1b. Bare SQL claim-and-complete loop (batch 100, SKIP LOCKED, no handler), ${fmt(plan.bareEvents)} events`,
+        header: ['Connections', 'Events/s'],
+        rows: bare.map((b) => [String(b.connections), med(summarize(b.runs.map((r) => r.eventsPerSec)))]),
+      });
+    }
+
+    // ── 2. Drain ───────────────────────────────────────────────────────────────────────────
+    let own2a: DrainResult[] = [];
+    if (only.has('drain')) {
+      const drains: DrainResult[] = [];
+      for (const consumers of [1, 3]) {
+        for (const instances of [1, 2]) {
+          const runs = await repeat(plan.repeats, `2${consumers === 1 ? 'a' : 'b'} drain ${fmt(plan.drainEvents)} events, ${consumers} consumer(s), ${instances} instance(s)`, () =>
+            drainOwn(server, { events: plan.drainEvents, consumers, instances }),
+          );
+          drains.push(drainResult(consumers, instances, runs));
+        }
+      }
+      own2a = drains.filter((d) => d.consumers === 1);
+      results.drain = drains;
+      tables.push({
+        title: `2. Drain a backlog of ${fmt(plan.drainEvents)} events (handler inserts one projection row via ctx.tx; inbox on)`,
+        header: ['Scenario', 'Consumers', 'Instances', 'Events/s', 'Deliveries/s', 'Commits per delivery', '% of bare ceiling'],
+        rows: drains.map((d) => [
+          d.consumers === 1 ? '2a' : '2b',
+          String(d.consumers),
+          String(d.instances),
+          med(d.eventsPerSec),
+          med(d.deliveriesPerSec),
+          fmt(d.commitsPerDelivery.median, 3),
+          bareBest ? `${fmt((d.eventsPerSec.median / bareBest) * 100)} %` : '–',
+        ]),
+      });
+      for (const d of own2a) {
+        checks.push({
+          target: `Drain 2a (${d.instances} instance${d.instances > 1 ? 's' : ''}) ≥ 5,000 events/s`,
+          measured: `${fmt(d.eventsPerSec.median)} events/s`,
+          pass: d.eventsPerSec.median >= 5_000,
+        });
+        if (bareBest) {
+          checks.push({
+            target: `Drain 2a (${d.instances} instance${d.instances > 1 ? 's' : ''}) ≥ 40 % of the bare claim-and-complete ceiling`,
+            measured: `${fmt((d.eventsPerSec.median / bareBest) * 100)} % of ${fmt(bareBest)} events/s (best of 1–4 connections)`,
+            pass: d.eventsPerSec.median / bareBest >= 0.4,
+          });
+        }
+        checks.push({
+          target: `Drain 2a (${d.instances} instance${d.instances > 1 ? 's' : ''}) commits per delivered event ≤ 0.1`,
+          measured: fmt(d.commitsPerDelivery.median, 3),
+          pass: d.commitsPerDelivery.median <= 0.1,
+        });
+      }
+    }
+
+    // ── 3. Latency ─────────────────────────────────────────────────────────────────────────
+    const latencies: LatencyResult[] = [];
+    if (only.has('latency')) {
+      for (const listen of [true, false]) {
+        for (const rate of [500, 2_000]) {
+          const runs = await repeat(plan.repeats, `3 latency ${rate}/s, ${listen ? 'LISTEN' : 'polling only'}`, () =>
+            ownSubject.latency(server, { rate, durationMs: plan.latencyMs, listen }),
+          );
+          latencies.push(latencyResult(ownSubject.name, rate, listen, runs));
+        }
+      }
+      results.latency = latencies;
+      tables.push(latencyTable(`3. Latency at a steady publish rate for ${plan.latencyMs / 1000} s (commit → handler)`, latencies));
+      const l500 = latencies.find((l) => l.listen && l.rate === 500);
+      if (l500 && commit1) {
+        checks.push({
+          target: 'Latency 500/s with LISTEN: p50 commit→handler start ≤ 3× a single commit',
+          measured: `${ms(l500.toStart.p50)} ms = ${fmt(l500.toStart.p50 / commit1.median, 2)}× (commit p50 ${ms(commit1.median)} ms)`,
+          pass: l500.toStart.p50 <= 3 * commit1.median,
+        });
+        checks.push({
+          target: 'Latency 500/s with LISTEN: p99 commit→handler start ≤ 10× a single commit',
+          measured: `${ms(l500.toStart.p99)} ms = ${fmt(l500.toStart.p99 / commit1.median, 2)}×`,
+          pass: l500.toStart.p99 <= 10 * commit1.median,
+        });
+      }
+    }
+
+    // ── 4. Publish overhead ────────────────────────────────────────────────────────────────
+    if (only.has('publish')) {
+      const byConn: Array<{ connections: number; runs: PublishRun[][] }> = [];
+      for (const c of [1, 16]) {
+        byConn.push({
+          connections: c,
+          runs: await repeat(plan.repeats, `4 publish overhead, ${c} connection(s)`, () =>
+            publishOverhead(server, c, plan.publishMs),
+          ),
+        });
+      }
+      results.publish = byConn;
+      const stat = (runs: PublishRun[][], v: PublishVariant, f: (r: PublishRun) => number): Summary =>
+        summarize(runs.map((r) => f(r.find((x) => x.variant === v)!)));
+      const ratio = (runs: PublishRun[][], v: PublishVariant, f: (r: PublishRun) => number): Summary =>
+        summarize(runs.map((r) => f(r.find((x) => x.variant === v)!) / f(r.find((x) => x.variant === 'alone')!)));
+      const one = byConn[0]!.runs;
+      const sixteen = byConn[1]!.runs;
+      const variants: PublishVariant[] = ['alone', 'publish', 'publishMany10'];
+      tables.push({
+        title: '4. Publish overhead on a one-row business transaction',
+        header: ['Variant', '1 conn: p50 ms', 'p99 ms', 'latency ratio (p50)', '16 conns: tx/s', 'throughput ratio'],
+        rows: variants.map((v) => [
+          v === 'publishMany10' ? '+ publishMany(10)' : v === 'publish' ? '+ publish' : 'transaction alone',
+          ms(stat(one, v, (r) => r.latency.p50).median),
+          ms(stat(one, v, (r) => r.latency.p99).median),
+          fmt(ratio(one, v, (r) => r.latency.p50).median, 3),
+          med(stat(sixteen, v, (r) => r.txPerSec)),
+          fmt(ratio(sixteen, v, (r) => r.txPerSec).median, 3),
+        ]),
+      });
+      const p = ratio(one, 'publish', (r) => r.latency.p50).median;
+      const m = ratio(one, 'publishMany10', (r) => r.latency.p50).median;
+      checks.push({ target: '`publish` adds ≤ 15 % latency (1 connection, p50)', measured: `+${fmt((p - 1) * 100, 1)} %`, pass: p <= 1.15 });
+      checks.push({ target: '`publishMany` of 10 adds ≤ 25 % latency (1 connection, p50)', measured: `+${fmt((m - 1) * 100, 1)} %`, pass: m <= 1.25 });
+    }
+
+    // ── 5. Peers ───────────────────────────────────────────────────────────────────────────
+    if (only.has('peers')) {
+      const peerDrains: Array<{ subject: string; result: DrainResult }> = [];
+      const peerLatencies: LatencyResult[] = [];
+      for (const subject of subjects) {
+        for (const instances of [1, 2]) {
+          const runs = await repeat(plan.repeats, `5 ${subject.name}: drain ${fmt(plan.drainEvents)}, ${instances} instance(s)`, () =>
+            subject.drain(server, { events: plan.drainEvents, consumers: 1, instances }),
+          );
+          peerDrains.push({ subject: subject.name, result: drainResult(1, instances, runs) });
+        }
+        for (const rate of [500, 2_000]) {
+          const runs = await repeat(plan.repeats, `5 ${subject.name}: latency ${rate}/s`, () =>
+            subject.latency(server, { rate, durationMs: plan.latencyMs, listen: true }),
+          );
+          peerLatencies.push(latencyResult(subject.name, rate, true, runs));
+        }
+      }
+      results.peers = {
+        subjects: subjects.map((s) => ({ name: s.name, version: s.version, configuration: s.configuration })),
+        drains: peerDrains,
+        latencies: peerLatencies,
+      };
+      tables.push({
+        title: `5a. Side by side: drain ${fmt(plan.drainEvents)} events, 1 consumer (scenario 2a)`,
+        header: ['Library', 'Instances', 'Events/s', 'Commits per delivery', 'Ratio (nestjs-integration ÷ this)'],
+        rows: peerDrains.map((d) => {
+          const own = peerDrains.find((x) => x.subject === ownSubject.name && x.result.instances === d.result.instances)!;
+          return [
+            d.subject,
+            String(d.result.instances),
+            med(d.result.eventsPerSec),
+            fmt(d.result.commitsPerDelivery.median, 3),
+            fmt(own.result.eventsPerSec.median / d.result.eventsPerSec.median, 2),
+          ];
+        }),
+      });
+      tables.push(latencyTable(`5b. Side by side: latency at a steady publish rate for ${plan.latencyMs / 1000} s (scenario 3)`, peerLatencies));
+      tables.push({
+        title: '5c. How each library is configured',
+        header: ['Library', 'Version', 'Configuration'],
+        rows: subjects.map((s) => [s.name, s.version, s.configuration.join('<br>')]),
+      });
+      for (const peer of subjects.slice(1)) {
+        for (const instances of [1, 2]) {
+          const own = peerDrains.find((x) => x.subject === ownSubject.name && x.result.instances === instances)!;
+          const other = peerDrains.find((x) => x.subject === peer.name && x.result.instances === instances)!;
+          const r = own.result.eventsPerSec.median / other.result.eventsPerSec.median;
+          checks.push({
+            target: `Drain 2a ≥ 1.5× ${peer.name} (${instances} instance${instances > 1 ? 's' : ''} each)`,
+            measured: `${fmt(r, 2)}× (${fmt(own.result.eventsPerSec.median)} vs ${fmt(other.result.eventsPerSec.median)} events/s)`,
+            pass: r >= 1.5,
+          });
+        }
+      }
+    }
+
+    // ── 6. Scale ───────────────────────────────────────────────────────────────────────────
+    if (only.has('scale')) {
+      const empty = await repeat(plan.repeats, '6a claim latency, empty table', () => claimLatency(server, 0, plan.claimIterations));
+      const full = await repeat(plan.repeats, `6a claim latency, ${fmt(plan.retained)} processed rows retained`, () =>
+        claimLatency(server, plan.retained, plan.claimIterations),
+      );
+      const rss = await repeat(plan.repeats, `6b RSS while draining ${fmt(plan.rssEvents)} events`, () =>
+        drainOwn(server, { events: plan.rssEvents, consumers: 1, instances: 1 }),
+      );
+      const claim = (runs: ClaimRun[], f: (r: ClaimRun) => Percentiles): Percentiles => medianPercentiles(runs.map(f));
+      const growth = summarize(rss.map((r) => r.rssGrowthMiB));
+      results.scale = { empty, full, rss };
+      tables.push({
+        title: '6a. Claim statement latency (batch 100) vs retained processed rows',
+        header: ['Processed rows retained', 'Claim 100 p50 ms', 'p99 ms', 'Idle claim p50 ms', 'p99 ms'],
+        rows: [
+          ['0', ...[claim(empty, (r) => r.claim), claim(empty, (r) => r.idleClaim)].flatMap((p) => [ms(p.p50), ms(p.p99)])],
+          [fmt(plan.retained), ...[claim(full, (r) => r.claim), claim(full, (r) => r.idleClaim)].flatMap((p) => [ms(p.p50), ms(p.p99)])],
+        ],
+      });
+      tables.push({
+        title: `6b. Memory of one processor process draining ${fmt(plan.rssEvents)} events`,
+        header: ['RSS at start MiB', 'Peak RSS MiB', 'Growth MiB', 'Events/s'],
+        rows: [[
+          fmt(summarize(rss.map((r) => r.peakRssMiB! - r.rssGrowthMiB)).median),
+          fmt(summarize(rss.map((r) => r.peakRssMiB!)).median),
+          med(growth),
+          med(summarize(rss.map((r) => r.eventsPerSec))),
+        ]],
+      });
+      const ratio = claim(full, (r) => r.claim).p50 / claim(empty, (r) => r.claim).p50;
+      checks.push({
+        target: `Claim p50 with ${fmt(plan.retained)} processed rows ≤ 1.5× the empty table`,
+        measured: `${fmt(ratio, 2)}× (${ms(claim(full, (r) => r.claim).p50)} vs ${ms(claim(empty, (r) => r.claim).p50)} ms)`,
+        pass: ratio <= 1.5,
+      });
+      checks.push({
+        target: `RSS growth while draining ${fmt(plan.rssEvents)} events ≤ 100 MB`,
+        measured: `${fmt(growth.median, 1)} MiB`,
+        pass: growth.median * 1.048576 <= 100,
+      });
+    }
+
+    // ── Sweeps for the charts ──────────────────────────────────────────────────────────────
+    if (only.has('sweep')) {
+      const batch: Array<{ batchSize: number; eventsPerSec: number }> = [];
+      for (const batchSize of plan.sweepBatchSizes) {
+        log(`sweep: drain ${fmt(plan.sweepEvents)} at batch size ${batchSize}`);
+        const r = await drainOwn(server, { events: plan.sweepEvents, consumers: 1, instances: 1, run: { batchSize } });
+        batch.push({ batchSize, eventsPerSec: r.eventsPerSec });
+      }
+      const rates: LatencyResult[] = [];
+      for (const rate of plan.sweepRates) {
+        log(`sweep: latency at ${rate}/s with LISTEN`);
+        rates.push(latencyResult(ownSubject.name, rate, true, [await ownSubject.latency(server, { rate, durationMs: plan.sweepRateMs, listen: true })]));
+      }
+      results.sweep = { batch, rates };
+      tables.push({
+        title: `Sweep: drain throughput vs batch size (2a, 1 instance, ${fmt(plan.sweepEvents)} events, one run each)`,
+        header: ['Batch size', 'Events/s'],
+        rows: batch.map((b) => [String(b.batchSize), fmt(b.eventsPerSec)]),
+      });
+      tables.push(latencyTable(`Sweep: latency vs publish rate (LISTEN, ${plan.sweepRateMs / 1000} s each, one run)`, rates));
+      const machine = describeMachine();
+      const charts = await writeCharts(
+        {
+          batch,
+          rates: rates.map((r) => ({ rate: r.rate, p50: r.toStart.p50, p95: r.toStart.p95, p99: r.toStart.p99 })),
+          caption: `${startedAt.toISOString().slice(0, 10)}, ${machine.cpus} cores, ${pg.version.split(' on ')[0]}${plan.quick ? ' (quick run)' : ''}`,
+        },
+        path.resolve(__dirname, '..', '..', 'docs', 'images'),
+      );
+      log(`charts: ${charts.map((c) => path.relative(process.cwd(), c)).join(', ')}`);
+    }
+
+    const meta = {
+      startedAt: startedAt.toISOString(),
+      finishedAt: new Date().toISOString(),
+      mode: plan.quick ? 'quick' : 'full',
+      repeats: plan.repeats,
+      machine: describeMachine(),
+      postgres: {
+        server: server.description,
+        version: pg.version,
+        settings: pg.settings,
+        embeddedSettings: server.embedded ? EMBEDDED_BENCH_SETTINGS : undefined,
+      },
+      plan,
+    };
+    const md = renderMarkdown(meta, tables, checks);
+    const dir = path.resolve(__dirname, '..', '..', 'bench', 'results');
+    await mkdir(dir, { recursive: true });
+    await writeFile(path.join(dir, 'latest.json'), JSON.stringify({ meta, checks, results }, null, 2) + '\n');
+    await writeFile(path.join(dir, 'latest.md'), md);
+    process.stdout.write(md);
+    log(`wrote ${path.relative(process.cwd(), path.join(dir, 'latest.md'))} and latest.json`);
+  } finally {
+    await server.stop();
+  }
+}
+
+function latencyTable(title: string, rows: readonly LatencyResult[]): Table {
+  return {
+    title,
+    note: 'Milliseconds from the publishing transaction’s COMMIT returning to the handler starting / to the handler’s transaction committing. Percentiles are medians over repeats; max is the worst of all.',
+    header: ['Library', 'Wake-up', 'Rate/s (achieved)', 'start p50', 'p95', 'p99', 'max', 'commit p50', 'p95', 'p99', 'max'],
+    rows: rows.map((l) => [
+      l.subject,
+      l.listen ? 'LISTEN' : 'polling',
+      `${fmt(l.rate)} (${fmt(l.achievedRate.median)})`,
+      ...[l.toStart, l.toCommit].flatMap((p) => [ms(p.p50), ms(p.p95), ms(p.p99), ms(p.max)]),
+    ]),
+  };
+}
+
+function renderMarkdown(
+  meta: { startedAt: string; mode: string; repeats: number; machine: Record<string, string | number>; postgres: { server: string; version: string; settings: Record<string, string> } },
+  tables: readonly Table[],
+  checks: readonly TargetCheck[],
+): string {
+  const m = meta.machine;
+  const settings = Object.entries(meta.postgres.settings).map(([k, v]) => `${k}=${v}`).join(', ');
+  return [
+    '# Benchmark results',
+    '',
+    `Run ${meta.startedAt} (${meta.mode}, ${meta.repeats} repeat${meta.repeats > 1 ? 's' : ''} per figure: median, ±half the min–max spread).`,
+    `Machine: ${m.cpus} × ${m.cpuModel}, ${m.memoryGiB} GiB, Node ${m.node}, ${m.platform}.`,
+    `PostgreSQL: ${meta.postgres.version} — ${meta.postgres.server}.`,
+    `Settings: ${settings}.`,
+    '',
+    ...(checks.length ? [renderTargets(checks), ''] : []),
+    ...tables.flatMap((t) => [renderTable(t), '']),
+  ].join('\n');
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});

@@ -1,0 +1,137 @@
+import type { Pool } from 'pg';
+import { benchPool, type BenchServer } from '../lib/server';
+import { nowMs, percentiles, type Percentiles } from '../lib/stats';
+import { WORKLOAD_DDL } from '../lib/workload';
+
+/** Scenario 1a figures of one run. */
+export interface CommitRun {
+  readonly connections: number;
+  readonly commitsPerSec: number;
+  /** Latency of one BEGIN; INSERT; COMMIT, ms. */
+  readonly latency: Percentiles;
+}
+
+/** Runs `connections` closed loops of `body` for `durationMs`; returns count and per-call latencies. */
+export async function closedLoops(
+  pool: Pool,
+  connections: number,
+  durationMs: number,
+  body: (client: import('pg').PoolClient, n: number) => Promise<void>,
+): Promise<{ count: number; seconds: number; latencies: number[] }> {
+  const clients = await Promise.all(Array.from({ length: connections }, () => pool.connect()));
+  const latencies: number[] = [];
+  let n = 0;
+  const start = nowMs();
+  const end = start + durationMs;
+  try {
+    await Promise.all(
+      clients.map(async (client) => {
+        while (nowMs() < end) {
+          const t = nowMs();
+          await body(client, n++);
+          latencies.push(nowMs() - t);
+        }
+      }),
+    );
+  } finally {
+    clients.forEach((c) => c.release());
+  }
+  return { count: latencies.length, seconds: (nowMs() - start) / 1000, latencies };
+}
+
+/** The one-row business transaction every publish-overhead figure is compared with. */
+export async function oneRowTransaction(client: import('pg').PoolClient, n: number): Promise<void> {
+  await client.query('BEGIN');
+  await client.query('INSERT INTO bench_order (customer, amount) VALUES ($1, $2)', [
+    `customer-${n % 1000}`,
+    (n % 97) + 1,
+  ]);
+  await client.query('COMMIT');
+}
+
+/** 1a: commits/s of a one-row INSERT transaction at `connections`. */
+export async function commitCeiling(
+  server: BenchServer,
+  connections: number,
+  durationMs: number,
+): Promise<CommitRun> {
+  return server.withDatabase(
+    `limit-commit-${connections}`,
+    async (db) => {
+      const pool = benchPool(db.url, connections);
+      try {
+        await pool.query(WORKLOAD_DDL);
+        await closedLoops(pool, connections, Math.min(1000, durationMs / 4), oneRowTransaction); // warm-up
+        const run = await closedLoops(pool, connections, durationMs, oneRowTransaction);
+        return {
+          connections,
+          commitsPerSec: run.count / run.seconds,
+          latency: percentiles(run.latencies),
+        };
+      } finally {
+        await pool.end();
+      }
+    },
+    { migrate: false },
+  );
+}
+
+/** Scenario 1b figures of one run. */
+export interface BareLoopRun {
+  readonly connections: number;
+  readonly events: number;
+  readonly eventsPerSec: number;
+}
+
+/**
+ * 1b: the bare SQL claim-and-complete loop on the outbox table itself: claim 100 due rows with
+ * FOR UPDATE SKIP LOCKED (one UPDATE … RETURNING), then mark them processed (one UPDATE); no
+ * handler, no inbox, no ordering, server-default (synchronous) commits.
+ */
+export async function bareLoopCeiling(
+  server: BenchServer,
+  connections: number,
+  events: number,
+): Promise<BareLoopRun> {
+  return server.withDatabase(`limit-bare-${connections}`, async (db) => {
+    const pool = benchPool(db.url, connections);
+    try {
+      await pool.query(
+        `INSERT INTO outbox_event (id, event_name, aggregate_type, aggregate_id, ordering_key, payload)
+         SELECT gen_random_uuid(), 'order.placed', 'order', g::text, 'order:' || g,
+                jsonb_build_object('orderId', g, 'customer', 'customer-' || (g % 1000),
+                                   'amount', g % 97 + 1, 'note', 'benchmark order')
+           FROM generate_series(1, $1::int) g`,
+        [events],
+      );
+      await pool.query('VACUUM ANALYZE outbox_event');
+      const start = nowMs();
+      let done = 0;
+      await Promise.all(
+        Array.from({ length: connections }, async () => {
+          for (;;) {
+            const { rows } = await pool.query<{ id: string }>(
+              `UPDATE outbox_event SET status = 'processing', locked_until = now() + interval '30 seconds',
+                      attempt_count = attempt_count + 1
+                WHERE id IN (SELECT id FROM outbox_event WHERE status = 'pending'
+                              ORDER BY seq LIMIT 100 FOR UPDATE SKIP LOCKED)
+               RETURNING id, event_name, payload`,
+            );
+            if (rows.length === 0) return;
+            await pool.query(
+              `UPDATE outbox_event SET status = 'processed', processed_at = now(), locked_until = NULL
+                WHERE id = ANY($1::uuid[])`,
+              [rows.map((r) => r.id)],
+            );
+            done += rows.length;
+          }
+        }),
+      );
+      const seconds = (nowMs() - start) / 1000;
+      if (done !== events) throw new Error(`bare loop completed ${done} of ${events}`);
+      return { connections, events, eventsPerSec: events / seconds };
+    } finally {
+      await pool.end();
+    }
+  });
+}

@@ -1,0 +1,202 @@
+import type { ProcessorOptions, TransactionMode } from '../../src/integration';
+import { createBenchApp, eventFor } from '../lib/integration-app';
+import { waitUntilDrained } from '../lib/drain-watch';
+import { benchPool, xactCommit, type BenchDatabase, type BenchServer } from '../lib/server';
+import { nowMs, percentiles } from '../lib/stats';
+import { startWorker, workerScript, type WorkerHandle } from '../lib/worker';
+import {
+  WORKLOAD_DDL,
+  latencyFigures,
+  publishAtRate,
+  seedInTransactions,
+  type BenchSubject,
+  type DrainFigures,
+  type LatencyFigures,
+} from '../lib/workload';
+import type {
+  ProcessorSample,
+  ProcessorWorkerArgs,
+  ProcessorWorkerResult,
+} from '../workers/processor.worker';
+import { packageVersion } from '../lib/versions';
+
+/** Knobs of this library's runs (defaults: the library's defaults). */
+export interface OwnRunOptions {
+  readonly batchSize?: number;
+  readonly idlePollIntervalMs?: number;
+  readonly poolSize?: number;
+  readonly transactional?: TransactionMode;
+}
+
+const DEFAULT_POOL = 10;
+
+function processorOptions(o: OwnRunOptions, i: number): ProcessorOptions {
+  return {
+    workerId: `bench-${i}`,
+    ...(o.batchSize ? { batchSize: o.batchSize } : {}),
+    ...(o.idlePollIntervalMs ? { idlePollIntervalMs: o.idlePollIntervalMs } : {}),
+  };
+}
+
+/** Seeds `events` committed events: 100 per business transaction (orders + publishMany). */
+export async function seedBacklog(db: BenchDatabase, events: number): Promise<void> {
+  const pool = benchPool(db.url, 4);
+  const bench = await createBenchApp(pool, { consumers: 0, listen: false });
+  try {
+    await seedInTransactions(pool, events, 100, 4, async (client, first, n) => {
+      await client.query(
+        `INSERT INTO bench_order (customer, amount)
+         SELECT 'customer-' || (g % 1000), g % 97 + 1 FROM generate_series($1::int, $2::int) g`,
+        [first, first + n - 1],
+      );
+      await bench.publisher.publishMany(
+        client,
+        Array.from({ length: n }, (_, k) => eventFor(first + k)),
+      );
+    });
+  } finally {
+    await bench.close();
+    await pool.end();
+  }
+}
+
+/** Starts `instances` processor processes (not yet consuming). */
+export async function startProcessors(
+  db: BenchDatabase,
+  instances: number,
+  args: Omit<ProcessorWorkerArgs, 'url' | 'processor'> & { run: OwnRunOptions },
+): Promise<Array<WorkerHandle<ProcessorWorkerResult, ProcessorSample>>> {
+  const { run, ...rest } = args;
+  return Promise.all(
+    Array.from({ length: instances }, (_, i) =>
+      startWorker<ProcessorWorkerResult, ProcessorSample>(
+        workerScript('processor'),
+        { ...rest, url: db.url, processor: processorOptions(run, i) } satisfies ProcessorWorkerArgs,
+        { execArgv: ['--expose-gc'] },
+      ),
+    ),
+  );
+}
+
+/** Scenario 2 for this library: drain a committed backlog with `instances` processes. */
+export async function drainOwn(
+  server: BenchServer,
+  options: { events: number; consumers: number; instances: number; run?: OwnRunOptions },
+): Promise<DrainFigures & { rssGrowthMiB: number }> {
+  const run = options.run ?? {};
+  return server.withDatabase('own-drain', async (db) => {
+    const pool = benchPool(db.url, 2);
+    try {
+      await pool.query(WORKLOAD_DDL);
+      await seedBacklog(db, options.events);
+      await pool.query('VACUUM ANALYZE outbox_event');
+      const workers = await startProcessors(db, options.instances, {
+        consumers: options.consumers,
+        listen: false,
+        poolSize: run.poolSize ?? DEFAULT_POOL,
+        transactional: run.transactional,
+        record: false,
+        sampleEveryMs: 100,
+        run,
+      });
+      const before = await xactCommit(db.url);
+      const t0 = nowMs();
+      workers.forEach((w) => w.go());
+      const { doneAt, polls } = await waitUntilDrained(
+        workers,
+        options.events * options.consumers,
+        pool,
+        `SELECT count(*) AS n FROM outbox_event WHERE status <> 'processed'`,
+      );
+      workers.forEach((w) => w.stop());
+      const results = await Promise.all(workers.map((w) => w.result));
+      await pool.end();
+      const commits = (await xactCommit(db.url)) - before - polls - 1; // -1: xactCommit's own read
+      const deliveries = options.events * options.consumers;
+      await verifyProjection(db, deliveries);
+      const seconds = (doneAt - t0) / 1000;
+      const mib = (b: number): number => b / 2 ** 20;
+      return {
+        events: options.events,
+        consumers: options.consumers,
+        instances: options.instances,
+        seconds,
+        eventsPerSec: options.events / seconds,
+        deliveriesPerSec: deliveries / seconds,
+        commitsPerDelivery: commits / deliveries,
+        peakRssMiB: Math.max(...results.map((r) => mib(r.rssPeakBytes))),
+        rssGrowthMiB: Math.max(...results.map((r) => mib(r.rssPeakBytes - r.rssStartBytes))),
+      };
+    } finally {
+      await pool.end().catch(() => undefined);
+    }
+  });
+}
+
+async function verifyProjection(db: BenchDatabase, expected: number): Promise<void> {
+  const pool = benchPool(db.url, 1);
+  try {
+    const { rows } = await pool.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM bench_projection',
+    );
+    if (rows[0]!.n !== expected) {
+      throw new Error(`projection has ${rows[0]!.n} rows, expected ${expected}`);
+    }
+  } finally {
+    await pool.end();
+  }
+}
+
+/** Scenario 3 for this library. */
+export async function latencyOwn(
+  server: BenchServer,
+  options: { rate: number; durationMs: number; listen: boolean; run?: OwnRunOptions },
+): Promise<LatencyFigures> {
+  const run = options.run ?? {};
+  return server.withDatabase('own-latency', async (db) => {
+    const pool = benchPool(db.url, 16);
+    const publisherApp = await createBenchApp(pool, { consumers: 0, listen: options.listen });
+    try {
+      await pool.query(WORKLOAD_DDL);
+      const [worker] = await startProcessors(db, 1, {
+        consumers: 1,
+        listen: options.listen,
+        poolSize: run.poolSize ?? DEFAULT_POOL,
+        transactional: run.transactional,
+        record: true,
+        sampleEveryMs: 100,
+        run,
+      });
+      worker!.go();
+      const published = await publishAtRate(pool, options.rate, options.durationMs, async (client, n) => {
+        const { rows } = await client.query<{ id: string }>(
+          `INSERT INTO bench_order (customer, amount) VALUES ($1, $2) RETURNING id`,
+          [`customer-${n % 1000}`, (n % 97) + 1],
+        );
+        return publisherApp.publisher.publish(client, eventFor(Number(rows[0]!.id)));
+      });
+      const deadline = nowMs() + 60_000;
+      while ((worker!.samples.at(-1)?.handled ?? 0) < published.commits.size && nowMs() < deadline) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      worker!.stop();
+      const result = await worker!.result;
+      return latencyFigures(options.rate, published, result.observed, percentiles);
+    } finally {
+      await publisherApp.close();
+      await pool.end();
+    }
+  });
+}
+
+/** This library as a compared subject (scenarios 2a and 3 side by side with its peers). */
+export const ownSubject: BenchSubject = {
+  name: 'nestjs-integration',
+  version: packageVersion('.'),
+  configuration: [
+    'pgAdapter over a pg Pool (max 10) per processor process; library defaults: batchSize 100, consumer transaction mode "batch" (one transaction per consumer per batch, a SAVEPOINT per event), inbox on',
+    'latency: LISTEN/NOTIFY wake-up plus the default 1 s idle poll; polling-only: notify disabled, 1 s idle poll (the default)',
+  ],
+  drain: (server, o) => drainOwn(server, o),
+  latency: (server, o) => latencyOwn(server, o),
+};

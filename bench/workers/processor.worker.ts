@@ -1,0 +1,63 @@
+import type { ProcessorOptions, TransactionMode } from '../../src/integration';
+import { createBenchApp } from '../lib/integration-app';
+import { benchPool } from '../lib/server';
+import { workerMain } from '../lib/worker';
+
+/** Arguments of one processor instance. */
+export interface ProcessorWorkerArgs {
+  readonly url: string;
+  readonly consumers: number;
+  readonly listen: boolean;
+  readonly poolSize: number;
+  readonly processor: ProcessorOptions;
+  readonly transactional?: TransactionMode;
+  /** Record (event id, start, commit) per delivery and return them. */
+  readonly record: boolean;
+  readonly sampleEveryMs: number;
+}
+
+/** What the parent receives while it runs. */
+export interface ProcessorSample {
+  readonly handled: number;
+  readonly rssBytes: number;
+  readonly at: number;
+}
+
+/** The result of one instance. */
+export interface ProcessorWorkerResult {
+  readonly handled: number;
+  readonly observed: Array<[string, number, number]>;
+  readonly rssStartBytes: number;
+  readonly rssPeakBytes: number;
+}
+
+/** One processor instance in its own process: started on `go`, stopped on `stop`. */
+workerMain<ProcessorWorkerArgs, ProcessorWorkerResult>(async (args, io) => {
+  const pool = benchPool(args.url, args.poolSize);
+  const bench = await createBenchApp(pool, {
+    consumers: args.consumers,
+    listen: args.listen,
+    processor: args.processor,
+    transactional: args.transactional,
+    record: args.record,
+  });
+  global.gc?.();
+  const rssStartBytes = process.memoryUsage().rss;
+  let rssPeakBytes = rssStartBytes;
+  io.ready();
+  await io.go;
+  const timer = setInterval(() => {
+    const rss = process.memoryUsage().rss;
+    rssPeakBytes = Math.max(rssPeakBytes, rss);
+    io.sample({ handled: bench.handled(), rssBytes: rss, at: Date.now() } satisfies ProcessorSample);
+  }, args.sampleEveryMs);
+  try {
+    await bench.processor.start();
+    await io.stopSignal;
+  } finally {
+    clearInterval(timer);
+    await bench.close();
+    await pool.end();
+  }
+  return { handled: bench.handled(), observed: bench.observed, rssStartBytes, rssPeakBytes };
+});
