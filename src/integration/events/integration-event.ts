@@ -100,4 +100,9 @@ export interface OutboxEventRecord<TPayload = unknown> extends IntegrationEvent<
   readonly lastError: string | null;
   readonly updatedAt: Date;
   readonly processedAt: Date | null;
+  /**
+   * Set by the processor's claim: whether the inbox already holds rows for this event (a
+   * redelivery or a replay). `undefined` when not known (events not read by a claim).
+   */
+  readonly hasInboxRecords?: boolean;
 }

@@ -5,6 +5,7 @@ import { OutboxStatus, type OutboxEventRecord } from '../events/integration-even
 /** Columns as selected by {@link OUTBOX_COLUMNS}: types every driver returns the same way. */
 interface OutboxRow {
   id: string;
+  has_inbox?: boolean;
   seq: string;
   event_name: string;
   event_version: number;
@@ -86,6 +87,7 @@ function mapRow(row: OutboxRow): OutboxEventRecord {
     createdAt: new Date(row.created_at),
     updatedAt: new Date(row.updated_at),
     processedAt: toDate(row.processed_at),
+    ...(row.has_inbox === undefined ? {} : { hasInboxRecords: row.has_inbox }),
   };
 }
 
@@ -285,7 +287,8 @@ export class OutboxRepository {
               attempt_count = e.attempt_count + 1, updated_at = now()
          FROM eligible, ${ASYNC_COMMIT}
         WHERE e.id = eligible.id
-       RETURNING ${OUTBOX_COLUMNS}`,
+       RETURNING ${OUTBOX_COLUMNS},
+         EXISTS (SELECT 1 FROM inbox_event i WHERE i.event_id = e.id::text) AS has_inbox`,
       [workerId, batchSize, leaseMs],
     );
     return result.rows.map(mapRow).sort((a, b) => compareSeq(a.seq, b.seq));

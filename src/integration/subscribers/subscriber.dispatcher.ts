@@ -87,13 +87,11 @@ export class SubscriberDispatcher implements EventDispatcher {
     const results: Map<string, ConsumerResult>[] = events.map(() => new Map());
     if (plans.every((p) => p.size === 0)) return events.map(() => ({ status: 'processed' }));
 
+    // Only events the inbox may know (redeliveries, replays) need this read; a first delivery
+    // straight from a claim does not.
+    const known = events.filter((e) => e.hasInboxRecords !== false).map((e) => e.id);
     const done = new Set(
-      (
-        await this.inbox.findByEvents(
-          this.options.database.root,
-          events.map((e) => e.id),
-        )
-      )
+      (known.length ? await this.inbox.findByEvents(this.options.database.root, known) : [])
         .filter((r) => r.status !== InboxStatus.Failed)
         .map((r) => `${r.eventId}\u0000${r.consumer}`),
     );
