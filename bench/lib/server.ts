@@ -90,6 +90,35 @@ export class BenchServer {
     }
   }
 
+  /**
+   * Committed transactions of `db` so far (pg_stat_database.xact_commit), read from the admin
+   * database so the reading itself commits nothing in `db`. With `settled`, first waits until
+   * no client is connected to `db`: a backend reports its last commits only when it exits (and
+   * pg's `Pool.end()` resolves before the server backends are gone).
+   */
+  async committed(db: BenchDatabase, options: { settled?: boolean } = {}): Promise<number> {
+    return this.admin(async (c) => {
+      if (options.settled) {
+        const deadline = Date.now() + 15_000;
+        for (;;) {
+          const { rows } = await c.query<{ n: number }>(
+            `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND backend_type = 'client backend'`,
+            [db.name],
+          );
+          if (rows[0]!.n === 0) break;
+          if (Date.now() > deadline) throw new Error(`${rows[0]!.n} connection(s) to ${db.name} still open`);
+          await new Promise((resolve) => setTimeout(resolve, 5));
+        }
+      }
+      await c.query('SELECT pg_stat_clear_snapshot()');
+      const { rows } = await c.query<{ n: string }>(
+        'SELECT xact_commit AS n FROM pg_stat_database WHERE datname = $1',
+        [db.name],
+      );
+      return Number(rows[0]!.n);
+    });
+  }
+
   /** Server version and the settings that matter for the figures. */
   async describe(): Promise<{ version: string; settings: Record<string, string> }> {
     return this.admin(async (c) => {

@@ -1,7 +1,7 @@
 import type { ProcessorOptions, TransactionMode } from '../../src/integration';
 import { createBenchApp, eventFor } from '../lib/integration-app';
 import { waitUntilDrained } from '../lib/drain-watch';
-import { benchPool, xactCommit, type BenchDatabase, type BenchServer } from '../lib/server';
+import { benchPool, type BenchDatabase, type BenchServer } from '../lib/server';
 import { nowMs, percentiles } from '../lib/stats';
 import { startWorker, workerScript, type WorkerHandle } from '../lib/worker';
 import {
@@ -99,7 +99,7 @@ export async function drainOwn(
         sampleEveryMs: 100,
         run,
       });
-      const before = await xactCommit(db.url);
+      const before = await server.committed(db);
       const t0 = nowMs();
       workers.forEach((w) => w.go());
       const { doneAt, polls } = await waitUntilDrained(
@@ -111,7 +111,7 @@ export async function drainOwn(
       workers.forEach((w) => w.stop());
       const results = await Promise.all(workers.map((w) => w.result));
       await pool.end();
-      const commits = (await xactCommit(db.url)) - before - polls - 1; // -1: xactCommit's own read
+      const commits = (await server.committed(db, { settled: true })) - before - polls;
       const deliveries = options.events * options.consumers;
       await verifyProjection(db, deliveries);
       const seconds = (doneAt - t0) / 1000;

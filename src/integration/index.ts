@@ -37,7 +37,7 @@ export {
   type PrismaTransactionLike,
 } from './database/prisma.adapter';
 export { knexAdapter, type KnexLike, type KnexTransactionLike } from './database/knex.adapter';
-export { pgAdapter } from './database/pg.adapter';
+export { pgAdapter, type PgAdapterOptions } from './database/pg.adapter';
 
 export {
   OutboxStatus,

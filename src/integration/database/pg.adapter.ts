@@ -1,4 +1,5 @@
-import type { Pool, PoolClient } from 'pg';
+import { createHash } from 'node:crypto';
+import type { Pool, PoolClient, QueryConfig } from 'pg';
 import type {
   IntegrationDatabaseAdapter,
   ListenConnectionConfig,
@@ -8,14 +9,43 @@ import type {
 
 /** The part of a `pg` client this module uses. */
 export interface PgClientLike {
-  query(sql: string, params?: unknown[]): Promise<{ rows: unknown[]; rowCount: number | null }>;
+  query(
+    sql: string | QueryConfig,
+    params?: unknown[],
+  ): Promise<{ rows: unknown[]; rowCount: number | null }>;
   getTransactionStatus?(): string | null;
 }
 
-function executor(client: PgClientLike): SqlExecutor {
+/** Options of {@link pgAdapter}. */
+export interface PgAdapterOptions {
+  /**
+   * Run this module's parameterized statements as named prepared statements, so each
+   * connection parses and plans them once instead of on every call. Turn off behind a pooler
+   * that cannot keep prepared statements (PgBouncer in transaction mode before 1.21).
+   * @default true
+   */
+  readonly preparedStatements?: boolean;
+}
+
+/** Statement names by SQL text: this module's SQL is a fixed set of constant strings. */
+const statementNames = new Map<string, string>();
+
+function statementName(sql: string): string {
+  let name = statementNames.get(sql);
+  if (name === undefined) {
+    name = `ni_${createHash('sha256').update(sql).digest('hex').slice(0, 24)}`;
+    statementNames.set(sql, name);
+  }
+  return name;
+}
+
+function executor(client: PgClientLike, prepared: boolean): SqlExecutor {
   return {
     async query<TRow>(sql: string, params: readonly unknown[] = []): Promise<SqlResult<TRow>> {
-      const result = await client.query(sql, [...params]);
+      const result =
+        prepared && params.length > 0
+          ? await client.query({ name: statementName(sql), text: sql, values: [...params] })
+          : await client.query(sql, [...params]);
       return { rows: result.rows as TRow[], rowCount: result.rowCount ?? result.rows.length };
     },
   };
@@ -29,17 +59,21 @@ function isInTransaction(handle: unknown): handle is PgClientLike {
 }
 
 /** Adapter for a `pg` Pool; handlers receive the pool client inside `BEGIN` as `ctx.tx`. */
-export function pgAdapter(pool: Pool): IntegrationDatabaseAdapter<PoolClient> {
+export function pgAdapter(
+  pool: Pool,
+  options: PgAdapterOptions = {},
+): IntegrationDatabaseAdapter<PoolClient> {
+  const prepared = options.preparedStatements ?? true;
   return {
     kind: 'pg',
-    root: executor(pool as unknown as PgClientLike),
-    forTransaction: (handle) => (isInTransaction(handle) ? executor(handle) : undefined),
+    root: executor(pool as unknown as PgClientLike, prepared),
+    forTransaction: (handle) => (isInTransaction(handle) ? executor(handle, prepared) : undefined),
     async transaction(fn) {
       const client = await pool.connect();
       let failed = false;
       try {
         await client.query('BEGIN');
-        const result = await fn(client, executor(client));
+        const result = await fn(client, executor(client, prepared));
         await client.query('COMMIT');
         return result;
       } catch (error) {
