@@ -23,6 +23,7 @@ import { packageVersion } from '../lib/versions';
 /** Knobs of this library's runs (defaults: the library's defaults). */
 export interface OwnRunOptions {
   readonly batchSize?: number;
+  readonly concurrency?: number;
   readonly idlePollIntervalMs?: number;
   readonly poolSize?: number;
   readonly transactional?: TransactionMode;
@@ -34,6 +35,7 @@ function processorOptions(o: OwnRunOptions, i: number): ProcessorOptions {
   return {
     workerId: `bench-${i}`,
     ...(o.batchSize ? { batchSize: o.batchSize } : {}),
+    ...(o.concurrency ? { concurrency: o.concurrency } : {}),
     ...(o.idlePollIntervalMs ? { idlePollIntervalMs: o.idlePollIntervalMs } : {}),
   };
 }
@@ -72,7 +74,7 @@ export async function startProcessors(
       startWorker<ProcessorWorkerResult, ProcessorSample>(
         workerScript('processor'),
         { ...rest, url: db.url, processor: processorOptions(run, i) } satisfies ProcessorWorkerArgs,
-        { execArgv: ['--expose-gc'] },
+        { execArgv: ['--expose-gc', ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir=' + process.env.BENCH_CPU_PROF] : [])] },
       ),
     ),
   );

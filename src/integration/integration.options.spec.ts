@@ -38,6 +38,7 @@ describe('resolveOptions', () => {
     expect(resolved.processor).toMatchObject({
       enabled: true,
       batchSize: 100,
+      concurrency: 2,
       leaseMs: 30_000,
       idlePollIntervalMs: 1_000,
       retry: DEFAULT_PROCESSOR_RETRY,
@@ -82,6 +83,7 @@ describe('resolveOptions', () => {
           startupDrain: 'no',
           workerId: '',
           batchSize: 0,
+          concurrency: 65,
           leaseMs: 1.5,
           idlePollIntervalMs: -1,
           shutdownTimeoutMs: 'long',
@@ -102,6 +104,7 @@ describe('resolveOptions', () => {
       'processor.startupDrain must be true or false (got no)',
       'processor.workerId must be a non-empty string of at most 200 characters',
       'processor.batchSize must be an integer from 1 to 10000 (got 0)',
+      'processor.concurrency must be an integer from 1 to 64 (got 65)',
       'processor.leaseMs must be an integer from 100 to 86400000 (got 1.5)',
       'processor.idlePollIntervalMs must be an integer from 10 to 86400000 (got -1)',
       'processor.shutdownTimeoutMs must be an integer from 0 to 3600000 (got long)',

@@ -54,6 +54,13 @@ export interface ProcessorOptions {
   readonly workerId?: string;
   /** Events claimed per batch. @default 100 */
   readonly batchSize?: number;
+  /**
+   * Batches this instance works on at once, each claimed separately (per-key order still
+   * holds: a key with an event in flight is skipped by the next claim). Each in-flight batch
+   * uses up to one connection per consumer plus one for claim and settle, so keep the pool
+   * larger than `concurrency × (consumers + 1)`. @default 2
+   */
+  readonly concurrency?: number;
   /** How long a claim is held before another instance may take it over. @default 30000 */
   readonly leaseMs?: number;
   /** Poll interval when idle (a NOTIFY wakes it sooner; a full batch loops at once). @default 1000 */
@@ -98,6 +105,7 @@ export interface ResolvedIntegrationOptions<TTx = unknown> {
     readonly enabled: boolean;
     readonly workerId: string;
     readonly batchSize: number;
+    readonly concurrency: number;
     readonly leaseMs: number;
     readonly idlePollIntervalMs: number;
     readonly retry: RetryPolicy;
@@ -181,6 +189,7 @@ export function resolveOptions<TTx>(
     problems.push('processor.workerId must be a non-empty string of at most 200 characters');
   }
   int(p.batchSize, 'processor.batchSize', 1, 10_000);
+  int(p.concurrency, 'processor.concurrency', 1, 64);
   int(p.leaseMs, 'processor.leaseMs', 100, 24 * 3_600_000);
   int(p.idlePollIntervalMs, 'processor.idlePollIntervalMs', 10, 24 * 3_600_000);
   int(p.shutdownTimeoutMs, 'processor.shutdownTimeoutMs', 0, 3_600_000);
@@ -214,6 +223,7 @@ export function resolveOptions<TTx>(
       enabled: p.enabled ?? true,
       workerId: p.workerId ?? `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`,
       batchSize: p.batchSize ?? 100,
+      concurrency: p.concurrency ?? 2,
       leaseMs,
       idlePollIntervalMs: p.idlePollIntervalMs ?? 1_000,
       retry: resolveRetryPolicy(p.retry, DEFAULT_PROCESSOR_RETRY),

@@ -97,6 +97,8 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
   private stopping = false;
   private loopPromise?: Promise<void>;
   private wakeRequested = false;
+  /** Resolves the loop's wait for in-flight batches when a wake-up arrives. */
+  private onWake?: () => void;
   private readonly inflight = new Set<Promise<unknown>>();
   private listener?: OutboxNotificationListener;
   private totals: DrainResult = EMPTY;
@@ -208,6 +210,7 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
     if (!this.started || this.stopping) return;
     if (this.loopPromise) {
       this.wakeRequested = true;
+      this.onWake?.();
       return;
     }
     this.loopPromise = this.loop().finally(() => {
@@ -216,41 +219,55 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
   }
 
   /**
-   * Processes batches while they come back full. Pipelined: while one batch is dispatched, the
-   * next is already claimed (its key-blocking check keeps per-key order), so claiming costs no
-   * extra wait. A prefetched batch found on shutdown is released at once.
+   * Processes batches while they come back full, up to `processor.concurrency` at once: a new
+   * batch is claimed as soon as a slot is free (its key check skips keys with an event in
+   * flight, so per-key order holds). Returns when the outbox looked drained and every batch it
+   * started has been settled.
    */
   private async loop(): Promise<void> {
+    const { batchSize, concurrency } = this.options.processor;
+    const running = new Set<Promise<void>>();
     do {
       this.wakeRequested = false;
-      let next: Promise<ClaimedBatch> | undefined = this.track(this.claimBatch());
-      while (next) {
+      // A failed batch (e.g. its settle) ends this round; the next poll tries again.
+      let failed = false;
+      for (;;) {
+        while (running.size >= concurrency) await Promise.race(running);
+        if (this.stopping || failed) break;
         let claimed: ClaimedBatch;
         try {
-          claimed = await next;
+          claimed = await this.track(this.claimBatch());
         } catch (error) {
           // Never let the loop die: log, and the next poll tries again.
           this.logger.error(`Outbox batch failed: ${errorMessage(error)}`);
-          return;
+          break;
         }
-        next = undefined;
         if (claimed.events.length === 0) break;
         if (this.stopping) {
           await this.release(claimed);
           break;
         }
-        if (claimed.events.length >= this.options.processor.batchSize) {
-          next = this.track(this.claimBatch());
-        }
-        try {
-          this.totals = add(this.totals, await this.track(this.completeBatch(claimed)));
-        } catch (error) {
-          this.logger.error(`Outbox batch failed: ${errorMessage(error)}`);
-          if (next) await this.release(await next.catch(() => undefined));
-          return;
-        }
+        const work: Promise<void> = this.track(this.completeBatch(claimed)).then(
+          (result) => {
+            this.totals = add(this.totals, result);
+          },
+          (error: unknown) => {
+            failed = true;
+            this.logger.error(`Outbox batch failed: ${errorMessage(error)}`);
+          },
+        );
+        running.add(work);
+        void work.then(() => running.delete(work));
+        if (claimed.events.length < batchSize) break;
+      }
+      // Let in-flight batches finish, unless a wake-up (NOTIFY, poll) may bring work for a
+      // free slot sooner.
+      while (running.size > 0 && !this.wakeRequested && !this.stopping) {
+        await Promise.race([...running, new Promise<void>((resolve) => (this.onWake = resolve))]);
+        this.onWake = undefined;
       }
     } while (this.wakeRequested && !this.stopping);
+    await Promise.all(running);
   }
 
   /** Keeps `work` in the set {@link stop} waits for. */
