@@ -10,10 +10,23 @@ import { pgBossSubject } from './peers/pg-boss';
 import { transactionalOutboxSubject } from './peers/pg-transactional-outbox';
 import { writeCharts } from './lib/charts';
 import { BenchServer, EMBEDDED_BENCH_SETTINGS, describeMachine } from './lib/server';
-import { fmt, med, ms, renderTable, renderTargets, type Table, type TargetCheck } from './lib/report';
+import {
+  fmt,
+  med,
+  ms,
+  renderTable,
+  renderTargets,
+  type Table,
+  type TargetCheck,
+} from './lib/report';
 import { medianPercentiles, summarize, type Percentiles, type Summary } from './lib/stats';
 import type { BenchSubject, DrainFigures, LatencyFigures } from './lib/workload';
-import { bareLoopCeiling, commitCeiling, type BareLoopRun, type CommitRun } from './scenarios/limit';
+import {
+  bareLoopCeiling,
+  commitCeiling,
+  type BareLoopRun,
+  type CommitRun,
+} from './scenarios/limit';
 import { publishOverhead, type PublishRun, type PublishVariant } from './scenarios/publish';
 import { claimLatency, type ClaimRun } from './scenarios/scale';
 import { drainOwn, ownSubject } from './subjects/nestjs-integration';
@@ -81,12 +94,19 @@ function parseArgs(argv: readonly string[]): { plan: Plan; only: Set<Scenario> }
     else if (arg.startsWith('--only=')) {
       const names = arg.slice('--only='.length).split(',').filter(Boolean);
       const unknown = names.filter((n) => !(SCENARIOS as readonly string[]).includes(n));
-      if (unknown.length) throw new Error(`Unknown scenario(s) ${unknown.join(', ')}; known: ${SCENARIOS.join(', ')}`);
+      if (unknown.length)
+        throw new Error(
+          `Unknown scenario(s) ${unknown.join(', ')}; known: ${SCENARIOS.join(', ')}`,
+        );
       only = new Set(names as Scenario[]);
     } else if (arg.startsWith('--repeats=')) {
       repeats = Number(arg.slice('--repeats='.length));
-      if (!Number.isInteger(repeats) || repeats < 1) throw new Error('--repeats must be a positive integer');
-    } else throw new Error(`Unknown argument ${arg}. Usage: npm run bench [-- --quick] [--only=${SCENARIOS.join(',')}] [--repeats=N]`);
+      if (!Number.isInteger(repeats) || repeats < 1)
+        throw new Error('--repeats must be a positive integer');
+    } else
+      throw new Error(
+        `Unknown argument ${arg}. Usage: npm run bench [-- --quick] [--only=${SCENARIOS.join(',')}] [--repeats=N]`,
+      );
   }
   return { plan: repeats ? { ...plan, repeats } : plan, only };
 }
@@ -95,7 +115,11 @@ function log(message: string): void {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
 }
 
-async function repeat<T>(times: number, label: string, fn: (i: number) => Promise<T>): Promise<T[]> {
+async function repeat<T>(
+  times: number,
+  label: string,
+  fn: (i: number) => Promise<T>,
+): Promise<T[]> {
   const out: T[] = [];
   for (let i = 0; i < times; i++) {
     log(`${label} (${i + 1}/${times})`);
@@ -134,7 +158,12 @@ function drainResult(consumers: number, instances: number, runs: DrainFigures[])
   };
 }
 
-function latencyResult(subject: string, rate: number, listen: boolean, runs: LatencyFigures[]): LatencyResult {
+function latencyResult(
+  subject: string,
+  rate: number,
+  listen: boolean,
+  runs: LatencyFigures[],
+): LatencyResult {
   return {
     subject,
     rate,
@@ -161,6 +190,7 @@ async function main(): Promise<void> {
     // ── 1. Limits ──────────────────────────────────────────────────────────────────────────
     let commit1: Summary | undefined;
     let bareBest: number | undefined;
+    let bareHandlerBest: number | undefined;
     if (only.has('limit')) {
       const commits: Array<{ connections: number; runs: CommitRun[] }> = [];
       for (const c of [1, 8, 32]) {
@@ -171,17 +201,29 @@ async function main(): Promise<void> {
           ),
         });
       }
-      const bare: Array<{ connections: number; runs: BareLoopRun[] }> = [];
-      for (const c of [1, 2, 3, 4]) {
-        bare.push({
-          connections: c,
-          runs: await repeat(plan.repeats, `1b bare claim-and-complete, ${c} connection(s)`, () =>
-            bareLoopCeiling(server, c, plan.bareEvents),
-          ),
-        });
+      const bare: Array<{ connections: number; withHandler: boolean; runs: BareLoopRun[] }> = [];
+      for (const withHandler of [false, true]) {
+        for (const c of [1, 2, 3, 4]) {
+          bare.push({
+            connections: c,
+            withHandler,
+            runs: await repeat(
+              plan.repeats,
+              `1${withHandler ? 'c' : 'b'} bare claim-and-complete${withHandler ? ' + handler insert' : ''}, ${c} connection(s)`,
+              () => bareLoopCeiling(server, c, plan.bareEvents, withHandler),
+            ),
+          });
+        }
       }
       commit1 = summarize(commits[0]!.runs.map((r) => r.latency.p50));
-      bareBest = Math.max(...bare.map((b) => summarize(b.runs.map((r) => r.eventsPerSec)).median));
+      const best = (withHandler: boolean): number =>
+        Math.max(
+          ...bare
+            .filter((b) => b.withHandler === withHandler)
+            .map((b) => summarize(b.runs.map((r) => r.eventsPerSec)).median),
+        );
+      bareBest = best(false);
+      bareHandlerBest = best(true);
       results.limit = { commits, bare };
       tables.push({
         title: '1a. Commit ceiling: one-row INSERT transactions',
@@ -194,9 +236,21 @@ async function main(): Promise<void> {
         ]),
       });
       tables.push({
-        title: `1b. Bare SQL claim-and-complete loop (batch 100, SKIP LOCKED, no handler), ${fmt(plan.bareEvents)} events`,
-        header: ['Connections', 'Events/s'],
-        rows: bare.map((b) => [String(b.connections), med(summarize(b.runs.map((r) => r.eventsPerSec)))]),
+        title: `1b. Bare SQL claim-and-complete loop (batch 100, SKIP LOCKED), ${fmt(plan.bareEvents)} events`,
+        note: '1b: no handler. 1c: plus the 2a handler’s work done by hand (one transaction per batch inserting one projection row per event; no inbox, no ordering, no library).',
+        header: ['Connections', '1b events/s (no handler)', '1c events/s (+ handler insert)'],
+        rows: [1, 2, 3, 4].map((c) => [
+          String(c),
+          ...[false, true].map((h) =>
+            med(
+              summarize(
+                bare
+                  .find((b) => b.connections === c && b.withHandler === h)!
+                  .runs.map((r) => r.eventsPerSec),
+              ),
+            ),
+          ),
+        ]),
       });
     }
 
@@ -206,8 +260,10 @@ async function main(): Promise<void> {
       const drains: DrainResult[] = [];
       for (const consumers of [1, 3]) {
         for (const instances of [1, 2]) {
-          const runs = await repeat(plan.repeats, `2${consumers === 1 ? 'a' : 'b'} drain ${fmt(plan.drainEvents)} events, ${consumers} consumer(s), ${instances} instance(s)`, () =>
-            drainOwn(server, { events: plan.drainEvents, consumers, instances }),
+          const runs = await repeat(
+            plan.repeats,
+            `2${consumers === 1 ? 'a' : 'b'} drain ${fmt(plan.drainEvents)} events, ${consumers} consumer(s), ${instances} instance(s)`,
+            () => drainOwn(server, { events: plan.drainEvents, consumers, instances }),
           );
           drains.push(drainResult(consumers, instances, runs));
         }
@@ -216,7 +272,16 @@ async function main(): Promise<void> {
       results.drain = drains;
       tables.push({
         title: `2. Drain a backlog of ${fmt(plan.drainEvents)} events (handler inserts one projection row via ctx.tx; inbox on)`,
-        header: ['Scenario', 'Consumers', 'Instances', 'Events/s', 'Deliveries/s', 'Commits per delivery', '% of bare ceiling'],
+        header: [
+          'Scenario',
+          'Consumers',
+          'Instances',
+          'Events/s',
+          'Deliveries/s',
+          'Commits per delivery',
+          '% of bare ceiling (1b best)',
+          '% of bare + handler (1c best)',
+        ],
         rows: drains.map((d) => [
           d.consumers === 1 ? '2a' : '2b',
           String(d.consumers),
@@ -225,6 +290,9 @@ async function main(): Promise<void> {
           med(d.deliveriesPerSec),
           fmt(d.commitsPerDelivery.median, 3),
           bareBest ? `${fmt((d.eventsPerSec.median / bareBest) * 100)} %` : '–',
+          bareHandlerBest && d.consumers === 1
+            ? `${fmt((d.eventsPerSec.median / bareHandlerBest) * 100)} %`
+            : '–',
         ]),
       });
       for (const d of own2a) {
@@ -253,14 +321,21 @@ async function main(): Promise<void> {
     if (only.has('latency')) {
       for (const listen of [true, false]) {
         for (const rate of [500, 2_000]) {
-          const runs = await repeat(plan.repeats, `3 latency ${rate}/s, ${listen ? 'LISTEN' : 'polling only'}`, () =>
-            ownSubject.latency(server, { rate, durationMs: plan.latencyMs, listen }),
+          const runs = await repeat(
+            plan.repeats,
+            `3 latency ${rate}/s, ${listen ? 'LISTEN' : 'polling only'}`,
+            () => ownSubject.latency(server, { rate, durationMs: plan.latencyMs, listen }),
           );
           latencies.push(latencyResult(ownSubject.name, rate, listen, runs));
         }
       }
       results.latency = latencies;
-      tables.push(latencyTable(`3. Latency at a steady publish rate for ${plan.latencyMs / 1000} s (commit → handler)`, latencies));
+      tables.push(
+        latencyTable(
+          `3. Latency at a steady publish rate for ${plan.latencyMs / 1000} s (commit → handler)`,
+          latencies,
+        ),
+      );
       const l500 = latencies.find((l) => l.listen && l.rate === 500);
       if (l500 && commit1) {
         checks.push({
@@ -288,18 +363,40 @@ async function main(): Promise<void> {
         });
       }
       results.publish = byConn;
-      const stat = (runs: PublishRun[][], v: PublishVariant, f: (r: PublishRun) => number): Summary =>
-        summarize(runs.map((r) => f(r.find((x) => x.variant === v)!)));
-      const ratio = (runs: PublishRun[][], v: PublishVariant, f: (r: PublishRun) => number): Summary =>
-        summarize(runs.map((r) => f(r.find((x) => x.variant === v)!) / f(r.find((x) => x.variant === 'alone')!)));
+      const stat = (
+        runs: PublishRun[][],
+        v: PublishVariant,
+        f: (r: PublishRun) => number,
+      ): Summary => summarize(runs.map((r) => f(r.find((x) => x.variant === v)!)));
+      const ratio = (
+        runs: PublishRun[][],
+        v: PublishVariant,
+        f: (r: PublishRun) => number,
+      ): Summary =>
+        summarize(
+          runs.map(
+            (r) => f(r.find((x) => x.variant === v)!) / f(r.find((x) => x.variant === 'alone')!),
+          ),
+        );
       const one = byConn[0]!.runs;
       const sixteen = byConn[1]!.runs;
       const variants: PublishVariant[] = ['alone', 'publish', 'publishMany10'];
       tables.push({
         title: '4. Publish overhead on a one-row business transaction',
-        header: ['Variant', '1 conn: p50 ms', 'p99 ms', 'latency ratio (p50)', '16 conns: tx/s', 'throughput ratio'],
+        header: [
+          'Variant',
+          '1 conn: p50 ms',
+          'p99 ms',
+          'latency ratio (p50)',
+          '16 conns: tx/s',
+          'throughput ratio',
+        ],
         rows: variants.map((v) => [
-          v === 'publishMany10' ? '+ publishMany(10)' : v === 'publish' ? '+ publish' : 'transaction alone',
+          v === 'publishMany10'
+            ? '+ publishMany(10)'
+            : v === 'publish'
+              ? '+ publish'
+              : 'transaction alone',
           ms(stat(one, v, (r) => r.latency.p50).median),
           ms(stat(one, v, (r) => r.latency.p99).median),
           fmt(ratio(one, v, (r) => r.latency.p50).median, 3),
@@ -309,8 +406,16 @@ async function main(): Promise<void> {
       });
       const p = ratio(one, 'publish', (r) => r.latency.p50).median;
       const m = ratio(one, 'publishMany10', (r) => r.latency.p50).median;
-      checks.push({ target: '`publish` adds ≤ 15 % latency (1 connection, p50)', measured: `+${fmt((p - 1) * 100, 1)} %`, pass: p <= 1.15 });
-      checks.push({ target: '`publishMany` of 10 adds ≤ 25 % latency (1 connection, p50)', measured: `+${fmt((m - 1) * 100, 1)} %`, pass: m <= 1.25 });
+      checks.push({
+        target: '`publish` adds ≤ 15 % latency (1 connection, p50)',
+        measured: `+${fmt((p - 1) * 100, 1)} %`,
+        pass: p <= 1.15,
+      });
+      checks.push({
+        target: '`publishMany` of 10 adds ≤ 25 % latency (1 connection, p50)',
+        measured: `+${fmt((m - 1) * 100, 1)} %`,
+        pass: m <= 1.25,
+      });
     }
 
     // ── 5. Peers ───────────────────────────────────────────────────────────────────────────
@@ -319,8 +424,10 @@ async function main(): Promise<void> {
       const peerLatencies: LatencyResult[] = [];
       for (const subject of subjects) {
         for (const instances of [1, 2]) {
-          const runs = await repeat(plan.repeats, `5 ${subject.name}: drain ${fmt(plan.drainEvents)}, ${instances} instance(s)`, () =>
-            subject.drain(server, { events: plan.drainEvents, consumers: 1, instances }),
+          const runs = await repeat(
+            plan.repeats,
+            `5 ${subject.name}: drain ${fmt(plan.drainEvents)}, ${instances} instance(s)`,
+            () => subject.drain(server, { events: plan.drainEvents, consumers: 1, instances }),
           );
           peerDrains.push({ subject: subject.name, result: drainResult(1, instances, runs) });
         }
@@ -332,15 +439,27 @@ async function main(): Promise<void> {
         }
       }
       results.peers = {
-        subjects: subjects.map((s) => ({ name: s.name, version: s.version, configuration: s.configuration })),
+        subjects: subjects.map((s) => ({
+          name: s.name,
+          version: s.version,
+          configuration: s.configuration,
+        })),
         drains: peerDrains,
         latencies: peerLatencies,
       };
       tables.push({
         title: `5a. Side by side: drain ${fmt(plan.drainEvents)} events, 1 consumer (scenario 2a)`,
-        header: ['Library', 'Instances', 'Events/s', 'Commits per delivery', 'Ratio (nestjs-integration ÷ this)'],
+        header: [
+          'Library',
+          'Instances',
+          'Events/s',
+          'Commits per delivery',
+          'Ratio (nestjs-integration ÷ this)',
+        ],
         rows: peerDrains.map((d) => {
-          const own = peerDrains.find((x) => x.subject === ownSubject.name && x.result.instances === d.result.instances)!;
+          const own = peerDrains.find(
+            (x) => x.subject === ownSubject.name && x.result.instances === d.result.instances,
+          )!;
           return [
             d.subject,
             String(d.result.instances),
@@ -350,7 +469,12 @@ async function main(): Promise<void> {
           ];
         }),
       });
-      tables.push(latencyTable(`5b. Side by side: latency at a steady publish rate for ${plan.latencyMs / 1000} s (scenario 3)`, peerLatencies));
+      tables.push(
+        latencyTable(
+          `5b. Side by side: latency at a steady publish rate for ${plan.latencyMs / 1000} s (scenario 3)`,
+          peerLatencies,
+        ),
+      );
       tables.push({
         title: '5c. How each library is configured',
         header: ['Library', 'Version', 'Configuration'],
@@ -358,8 +482,12 @@ async function main(): Promise<void> {
       });
       for (const peer of subjects.slice(1)) {
         for (const instances of [1, 2]) {
-          const own = peerDrains.find((x) => x.subject === ownSubject.name && x.result.instances === instances)!;
-          const other = peerDrains.find((x) => x.subject === peer.name && x.result.instances === instances)!;
+          const own = peerDrains.find(
+            (x) => x.subject === ownSubject.name && x.result.instances === instances,
+          )!;
+          const other = peerDrains.find(
+            (x) => x.subject === peer.name && x.result.instances === instances,
+          )!;
           const r = own.result.eventsPerSec.median / other.result.eventsPerSec.median;
           checks.push({
             target: `Drain 2a ≥ 1.5× ${peer.name} (${instances} instance${instances > 1 ? 's' : ''} each)`,
@@ -372,33 +500,60 @@ async function main(): Promise<void> {
 
     // ── 6. Scale ───────────────────────────────────────────────────────────────────────────
     if (only.has('scale')) {
-      const empty = await repeat(plan.repeats, '6a claim latency, empty table', () => claimLatency(server, 0, plan.claimIterations));
-      const full = await repeat(plan.repeats, `6a claim latency, ${fmt(plan.retained)} processed rows retained`, () =>
-        claimLatency(server, plan.retained, plan.claimIterations),
+      const empty = await repeat(plan.repeats, '6a claim latency, empty table', () =>
+        claimLatency(server, 0, plan.claimIterations),
       );
-      const rss = await repeat(plan.repeats, `6b RSS while draining ${fmt(plan.rssEvents)} events`, () =>
-        drainOwn(server, { events: plan.rssEvents, consumers: 1, instances: 1 }),
+      const full = await repeat(
+        plan.repeats,
+        `6a claim latency, ${fmt(plan.retained)} processed rows retained`,
+        () => claimLatency(server, plan.retained, plan.claimIterations),
       );
-      const claim = (runs: ClaimRun[], f: (r: ClaimRun) => Percentiles): Percentiles => medianPercentiles(runs.map(f));
+      const rss = await repeat(
+        plan.repeats,
+        `6b RSS while draining ${fmt(plan.rssEvents)} events`,
+        () => drainOwn(server, { events: plan.rssEvents, consumers: 1, instances: 1 }),
+      );
+      const claim = (runs: ClaimRun[], f: (r: ClaimRun) => Percentiles): Percentiles =>
+        medianPercentiles(runs.map(f));
       const growth = summarize(rss.map((r) => r.rssGrowthMiB));
       results.scale = { empty, full, rss };
       tables.push({
         title: '6a. Claim statement latency (batch 100) vs retained processed rows',
-        header: ['Processed rows retained', 'Claim 100 p50 ms', 'p99 ms', 'Idle claim p50 ms', 'p99 ms'],
+        header: [
+          'Processed rows retained',
+          'Claim 100 p50 ms',
+          'p99 ms',
+          'Idle claim p50 ms',
+          'p99 ms',
+        ],
         rows: [
-          ['0', ...[claim(empty, (r) => r.claim), claim(empty, (r) => r.idleClaim)].flatMap((p) => [ms(p.p50), ms(p.p99)])],
-          [fmt(plan.retained), ...[claim(full, (r) => r.claim), claim(full, (r) => r.idleClaim)].flatMap((p) => [ms(p.p50), ms(p.p99)])],
+          [
+            '0',
+            ...[claim(empty, (r) => r.claim), claim(empty, (r) => r.idleClaim)].flatMap((p) => [
+              ms(p.p50),
+              ms(p.p99),
+            ]),
+          ],
+          [
+            fmt(plan.retained),
+            ...[claim(full, (r) => r.claim), claim(full, (r) => r.idleClaim)].flatMap((p) => [
+              ms(p.p50),
+              ms(p.p99),
+            ]),
+          ],
         ],
       });
       tables.push({
         title: `6b. Memory of one processor process draining ${fmt(plan.rssEvents)} events`,
         header: ['RSS at start MiB', 'Peak RSS MiB', 'Growth MiB', 'Events/s'],
-        rows: [[
-          fmt(summarize(rss.map((r) => r.peakRssMiB! - r.rssGrowthMiB)).median),
-          fmt(summarize(rss.map((r) => r.peakRssMiB!)).median),
-          med(growth),
-          med(summarize(rss.map((r) => r.eventsPerSec))),
-        ]],
+        rows: [
+          [
+            fmt(summarize(rss.map((r) => r.peakRssMiB! - r.rssGrowthMiB)).median),
+            fmt(summarize(rss.map((r) => r.peakRssMiB!)).median),
+            med(growth),
+            med(summarize(rss.map((r) => r.eventsPerSec))),
+          ],
+        ],
       });
       const ratio = claim(full, (r) => r.claim).p50 / claim(empty, (r) => r.claim).p50;
       checks.push({
@@ -418,13 +573,22 @@ async function main(): Promise<void> {
       const batch: Array<{ batchSize: number; eventsPerSec: number }> = [];
       for (const batchSize of plan.sweepBatchSizes) {
         log(`sweep: drain ${fmt(plan.sweepEvents)} at batch size ${batchSize}`);
-        const r = await drainOwn(server, { events: plan.sweepEvents, consumers: 1, instances: 1, run: { batchSize } });
+        const r = await drainOwn(server, {
+          events: plan.sweepEvents,
+          consumers: 1,
+          instances: 1,
+          run: { batchSize },
+        });
         batch.push({ batchSize, eventsPerSec: r.eventsPerSec });
       }
       const rates: LatencyResult[] = [];
       for (const rate of plan.sweepRates) {
         log(`sweep: latency at ${rate}/s with LISTEN`);
-        rates.push(latencyResult(ownSubject.name, rate, true, [await ownSubject.latency(server, { rate, durationMs: plan.sweepRateMs, listen: true })]));
+        rates.push(
+          latencyResult(ownSubject.name, rate, true, [
+            await ownSubject.latency(server, { rate, durationMs: plan.sweepRateMs, listen: true }),
+          ]),
+        );
       }
       results.sweep = { batch, rates };
       tables.push({
@@ -432,12 +596,22 @@ async function main(): Promise<void> {
         header: ['Batch size', 'Events/s'],
         rows: batch.map((b) => [String(b.batchSize), fmt(b.eventsPerSec)]),
       });
-      tables.push(latencyTable(`Sweep: latency vs publish rate (LISTEN, ${plan.sweepRateMs / 1000} s each, one run)`, rates));
+      tables.push(
+        latencyTable(
+          `Sweep: latency vs publish rate (LISTEN, ${plan.sweepRateMs / 1000} s each, one run)`,
+          rates,
+        ),
+      );
       const machine = describeMachine();
       const charts = await writeCharts(
         {
           batch,
-          rates: rates.map((r) => ({ rate: r.rate, p50: r.toStart.p50, p95: r.toStart.p95, p99: r.toStart.p99 })),
+          rates: rates.map((r) => ({
+            rate: r.rate,
+            p50: r.toStart.p50,
+            p95: r.toStart.p95,
+            p99: r.toStart.p99,
+          })),
           caption: `${startedAt.toISOString().slice(0, 10)}, ${machine.cpus} cores, ${pg.version.split(' on ')[0]}${plan.quick ? ' (quick run)' : ''}`,
         },
         path.resolve(__dirname, '..', '..', 'docs', 'images'),
@@ -462,7 +636,10 @@ async function main(): Promise<void> {
     const md = renderMarkdown(meta, tables, checks);
     const dir = path.resolve(__dirname, '..', '..', 'bench', 'results');
     await mkdir(dir, { recursive: true });
-    await writeFile(path.join(dir, 'latest.json'), JSON.stringify({ meta, checks, results }, null, 2) + '\n');
+    await writeFile(
+      path.join(dir, 'latest.json'),
+      JSON.stringify({ meta, checks, results }, null, 2) + '\n',
+    );
     await writeFile(path.join(dir, 'latest.md'), md);
     process.stdout.write(md);
     log(`wrote ${path.relative(process.cwd(), path.join(dir, 'latest.md'))} and latest.json`);
@@ -475,7 +652,19 @@ function latencyTable(title: string, rows: readonly LatencyResult[]): Table {
   return {
     title,
     note: 'Milliseconds from the publishing transaction’s COMMIT returning to the handler starting / to the handler’s transaction committing. Percentiles are medians over repeats; max is the worst of all.',
-    header: ['Library', 'Wake-up', 'Rate/s (achieved)', 'start p50', 'p95', 'p99', 'max', 'commit p50', 'p95', 'p99', 'max'],
+    header: [
+      'Library',
+      'Wake-up',
+      'Rate/s (achieved)',
+      'start p50',
+      'p95',
+      'p99',
+      'max',
+      'commit p50',
+      'p95',
+      'p99',
+      'max',
+    ],
     rows: rows.map((l) => [
       l.subject,
       l.listen ? 'LISTEN' : 'polling',
@@ -486,12 +675,20 @@ function latencyTable(title: string, rows: readonly LatencyResult[]): Table {
 }
 
 function renderMarkdown(
-  meta: { startedAt: string; mode: string; repeats: number; machine: Record<string, string | number>; postgres: { server: string; version: string; settings: Record<string, string> } },
+  meta: {
+    startedAt: string;
+    mode: string;
+    repeats: number;
+    machine: Record<string, string | number>;
+    postgres: { server: string; version: string; settings: Record<string, string> };
+  },
   tables: readonly Table[],
   checks: readonly TargetCheck[],
 ): string {
   const m = meta.machine;
-  const settings = Object.entries(meta.postgres.settings).map(([k, v]) => `${k}=${v}`).join(', ');
+  const settings = Object.entries(meta.postgres.settings)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(', ');
   return [
     '# Benchmark results',
     '',

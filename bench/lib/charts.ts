@@ -32,13 +32,25 @@ export async function writeCharts(data: ChartData, dir: string): Promise<string[
     data: { values: data.batch.map((b) => ({ ...b })) },
     mark: { type: 'line', point: true },
     encoding: {
-      x: { field: 'batchSize', type: 'quantitative', title: 'processor.batchSize', scale: { type: 'log' } },
-      y: { field: 'eventsPerSec', type: 'quantitative', title: 'events/s (1 consumer, 1 instance)' },
+      x: {
+        field: 'batchSize',
+        type: 'quantitative',
+        title: 'processor.batchSize',
+        scale: { type: 'log' },
+      },
+      y: {
+        field: 'eventsPerSec',
+        type: 'quantitative',
+        title: 'events/s (1 consumer, 1 instance)',
+      },
     },
   };
   const latency: vl.TopLevelSpec = {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
-    title: { text: 'Commit → handler start latency vs publish rate (LISTEN)', subtitle: data.caption },
+    title: {
+      text: 'Commit → handler start latency vs publish rate (LISTEN)',
+      subtitle: data.caption,
+    },
     width: 520,
     height: 280,
     data: {

@@ -86,7 +86,9 @@ export async function createBenchApp(
   })
   class BenchModule {}
 
-  const app = await NestFactory.createApplicationContext(BenchModule, { logger: ['error', 'warn'] });
+  const app = await NestFactory.createApplicationContext(BenchModule, {
+    logger: ['error', 'warn'],
+  });
   let handled = 0;
   const registry = app.get(EventSubscriberRegistry);
   for (const consumer of consumerNames(options.consumers)) {

@@ -22,7 +22,10 @@ export interface TargetCheck {
 
 export function fmt(n: number, digits = 0): string {
   if (!Number.isFinite(n)) return '–';
-  return n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+  return n.toLocaleString('en-US', {
+    minimumFractionDigits: digits,
+    maximumFractionDigits: digits,
+  });
 }
 
 export function ms(n: number): string {
@@ -32,7 +35,9 @@ export function ms(n: number): string {
 
 /** `median (±spread%)` of a summary. */
 export function med(s: Summary, digits = 0): string {
-  return s.runs.length > 1 ? `${fmt(s.median, digits)} (±${fmt(s.spreadPct / 2, 0)}%)` : fmt(s.median, digits);
+  return s.runs.length > 1
+    ? `${fmt(s.median, digits)} (±${fmt(s.spreadPct / 2, 0)}%)`
+    : fmt(s.median, digits);
 }
 
 export function renderTable(t: Table): string {

@@ -65,7 +65,11 @@ export class BenchServer {
 
   /** A new empty database; with `migrate`, this project's migrations applied. */
   async createDatabase(label: string, options: { migrate?: boolean } = {}): Promise<BenchDatabase> {
-    const name = `ni_bench_${this.runId}_${++this.counter}_${label.replace(/[^a-z0-9]/gi, '').toLowerCase()}`.slice(0, 63);
+    const name =
+      `ni_bench_${this.runId}_${++this.counter}_${label.replace(/[^a-z0-9]/gi, '').toLowerCase()}`.slice(
+        0,
+        63,
+      );
     await this.admin((c) => c.query(`CREATE DATABASE ${c.escapeIdentifier(name)}`));
     const url = withDatabase(this.adminUrl, name);
     if (options.migrate !== false) await migrateLatest(url);
@@ -73,7 +77,9 @@ export class BenchServer {
   }
 
   async dropDatabase(db: BenchDatabase): Promise<void> {
-    await this.admin((c) => c.query(`DROP DATABASE IF EXISTS ${c.escapeIdentifier(db.name)} WITH (FORCE)`));
+    await this.admin((c) =>
+      c.query(`DROP DATABASE IF EXISTS ${c.escapeIdentifier(db.name)} WITH (FORCE)`),
+    );
   }
 
   /** Runs `fn` on a fresh database and drops it afterwards. */
@@ -106,7 +112,8 @@ export class BenchServer {
             [db.name],
           );
           if (rows[0]!.n === 0) break;
-          if (Date.now() > deadline) throw new Error(`${rows[0]!.n} connection(s) to ${db.name} still open`);
+          if (Date.now() > deadline)
+            throw new Error(`${rows[0]!.n} connection(s) to ${db.name} still open`);
           await new Promise((resolve) => setTimeout(resolve, 5));
         }
       }

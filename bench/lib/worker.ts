@@ -79,7 +79,9 @@ export function startWorker<TResult, TSample = unknown>(
     });
     child.on('exit', (code, signal) => {
       if (done) return;
-      const error = new Error(`worker ${path.basename(script)} exited (${code ?? signal}) without a result`);
+      const error = new Error(
+        `worker ${path.basename(script)} exited (${code ?? signal}) without a result`,
+      );
       if (ready) settleResult.reject(error);
       else rejectReady(error);
     });
@@ -122,7 +124,10 @@ export function workerMain<TArgs, TResult>(
       })
         .then((result) => send({ type: 'result', result }))
         .catch((error: unknown) =>
-          send({ type: 'error', message: error instanceof Error ? (error.stack ?? error.message) : String(error) }),
+          send({
+            type: 'error',
+            message: error instanceof Error ? (error.stack ?? error.message) : String(error),
+          }),
         )
         .finally(() => process.disconnect());
     } else if (msg.type === 'go') onGo();

@@ -27,8 +27,18 @@ export const WORKLOAD_DDL = `
 export const EVENT_NAME = 'order.placed';
 
 /** The payload of event `n` (about 100 bytes of JSON). */
-export function payloadFor(orderId: number): { orderId: number; customer: string; amount: number; note: string } {
-  return { orderId, customer: `customer-${orderId % 1000}`, amount: (orderId % 97) + 1, note: 'benchmark order' };
+export function payloadFor(orderId: number): {
+  orderId: number;
+  customer: string;
+  amount: number;
+  note: string;
+} {
+  return {
+    orderId,
+    customer: `customer-${orderId % 1000}`,
+    amount: (orderId % 97) + 1,
+    note: 'benchmark order',
+  };
 }
 
 /** The business write of one transaction: returns the new order id. */
@@ -79,8 +89,14 @@ export interface BenchSubject {
   readonly version: string;
   /** How the subject is configured, in words, for the results file. */
   readonly configuration: readonly string[];
-  drain(server: BenchServer, options: { events: number; consumers: number; instances: number }): Promise<DrainFigures>;
-  latency(server: BenchServer, options: { rate: number; durationMs: number; listen: boolean }): Promise<LatencyFigures>;
+  drain(
+    server: BenchServer,
+    options: { events: number; consumers: number; instances: number },
+  ): Promise<DrainFigures>;
+  latency(
+    server: BenchServer,
+    options: { rate: number; durationMs: number; listen: boolean },
+  ): Promise<LatencyFigures>;
 }
 
 /** Inserts `count` events in business transactions of `perTx` each, `concurrency` at a time. */
@@ -115,29 +131,34 @@ export async function seedInTransactions(
 }
 
 /**
- * Open-loop publisher: starts `rate` business transactions per second for `durationMs`,
- * whatever the previous ones are doing (up to the pool's size in flight). Each runs `fn` inside
- * BEGIN…COMMIT and returns the event id it published; the result maps it to the moment COMMIT
- * returned (ms since the epoch, {@link nowMs}).
+ * Open-loop publisher: starts `rate` business transactions per second, whatever the previous
+ * ones are doing (up to the pool's size in flight), for a warm-up (default: a fifth of the
+ * duration, at most 3 s: connections, prepared statements, JIT) and then for `durationMs`. Each
+ * runs `fn` inside BEGIN…COMMIT and returns the event id it published; the result maps the ids
+ * of the measured phase to the moment COMMIT returned (ms since the epoch, {@link nowMs}).
  */
 export async function publishAtRate(
   pool: Pool,
   rate: number,
   durationMs: number,
   fn: (client: PoolClient, n: number) => Promise<string>,
-): Promise<{ commits: Map<string, number>; seconds: number; errors: number }> {
+  warmupMs = Math.min(3_000, Math.round(durationMs / 5)),
+): Promise<{ commits: Map<string, number>; seconds: number; errors: number; total: number }> {
   const commits = new Map<string, number>();
+  let total = 0;
   const started = nowMs();
+  const measureFrom = started + warmupMs;
   let issued = 0;
   let errors = 0;
   const inflight = new Set<Promise<void>>();
-  const one = async (n: number): Promise<void> => {
+  const one = async (n: number, measured: boolean): Promise<void> => {
     const client = await pool.connect();
     try {
       await client.query('BEGIN');
       const id = await fn(client, n);
       await client.query('COMMIT');
-      commits.set(id, nowMs());
+      total++;
+      if (measured) commits.set(id, nowMs());
     } catch {
       errors++;
       await client.query('ROLLBACK').catch(() => undefined);
@@ -145,17 +166,18 @@ export async function publishAtRate(
       client.release();
     }
   };
-  while (nowMs() - started < durationMs) {
+  while (nowMs() - started < warmupMs + durationMs) {
     const due = Math.floor(((nowMs() - started) / 1000) * rate);
     while (issued < due) {
-      const p = one(issued++);
+      const p = one(issued++, nowMs() >= measureFrom);
       inflight.add(p);
       void p.finally(() => inflight.delete(p));
     }
     await sleep(1);
   }
   await Promise.all(inflight);
-  return { commits, seconds: (nowMs() - started) / 1000, errors };
+  // total: every committed transaction, warm-up included (what consumers must handle).
+  return { commits, seconds: (nowMs() - measureFrom) / 1000, errors, total };
 }
 
 /** Joins the publisher's commit times with the consumer's start/commit times. */

@@ -310,10 +310,7 @@ export async function latencyPgBoss(
             },
           );
           const deadline = nowMs() + 60_000;
-          while (
-            (worker!.samples.at(-1)?.handled ?? 0) < published.commits.size &&
-            nowMs() < deadline
-          ) {
+          while ((worker!.samples.at(-1)?.handled ?? 0) < published.total && nowMs() < deadline) {
             await sleep(50);
           }
         } finally {

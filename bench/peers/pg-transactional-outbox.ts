@@ -56,8 +56,16 @@ const AGGREGATE_TYPE = 'order';
 const CONSUMER = 'c1';
 /** Commits of one `xactCommit` read, seen by the next read: its connection (1) and its two statements. */
 const XACT_COMMIT_READ_COMMITS = 3;
+/**
+ * The library's polling function scans all unprocessed rows on every poll, so its rate falls as the backlog
+ * grows: a 50,000-event drain can take longer than waitUntilDrained's default 10 minutes.
+ */
+const DRAIN_TIMEOUT_MS = 45 * 60_000;
 
-function listenerConfigs(url: string): { outbox: PollingListenerConfig; inbox: PollingListenerConfig } {
+function listenerConfigs(url: string): {
+  outbox: PollingListenerConfig;
+  inbox: PollingListenerConfig;
+} {
   const dbListenerConfig = { connectionString: url };
   const common = {
     dbSchema: 'public',
@@ -157,7 +165,11 @@ async function publishOrder(client: PoolClient, store: MessageStorage, n: number
 
 type Worker = WorkerHandle<TransactionalOutboxWorkerResult, TransactionalOutboxSample>;
 
-async function startConsumers(db: BenchDatabase, instances: number, record: boolean): Promise<Worker[]> {
+async function startConsumers(
+  db: BenchDatabase,
+  instances: number,
+  record: boolean,
+): Promise<Worker[]> {
   const { outbox, inbox } = listenerConfigs(db.url);
   const args: TransactionalOutboxWorkerArgs = {
     outbox,
@@ -187,7 +199,9 @@ async function startConsumers(db: BenchDatabase, instances: number, record: bool
 }
 
 /** Asks the workers to stop and waits for their results; kills (by pid) any that hang. */
-async function stopConsumers(workers: readonly Worker[]): Promise<TransactionalOutboxWorkerResult[]> {
+async function stopConsumers(
+  workers: readonly Worker[],
+): Promise<TransactionalOutboxWorkerResult[]> {
   workers.forEach((w) => w.stop());
   const settled = Promise.allSettled(workers.map((w) => w.result));
   const outcome = await Promise.race([settled, sleep(60_000).then(() => undefined)]);
@@ -252,11 +266,13 @@ async function verifyProjection(db: BenchDatabase, expected: number): Promise<vo
   }
 }
 
-function checkWorkerErrors(results: readonly TransactionalOutboxWorkerResult[]): void {
+function reportLibraryLogs(results: readonly TransactionalOutboxWorkerResult[]): void {
   const errors = results.reduce((n, r) => n + r.errors, 0);
   const warnings = results.reduce((n, r) => n + r.warnings, 0);
   if (errors > 0 || warnings > 0) {
-    process.stderr.write(`pg-transactional-outbox: the library logged ${errors} error(s), ${warnings} warning(s)\n`);
+    process.stderr.write(
+      `pg-transactional-outbox: the library logged ${errors} error(s), ${warnings} warning(s)\n`,
+    );
   }
 }
 
@@ -265,7 +281,8 @@ async function drain(
   server: BenchServer,
   options: { events: number; consumers: number; instances: number },
 ): Promise<DrainFigures> {
-  if (options.consumers !== 1) throw new Error('pg-transactional-outbox: one consumer (inbox handler) only');
+  if (options.consumers !== 1)
+    throw new Error('pg-transactional-outbox: one consumer (inbox handler) only');
   const { events, instances } = options;
   return server.withDatabase(
     'ptxo-drain',
@@ -287,14 +304,16 @@ async function drain(
           `SELECT (SELECT count(*) FROM outbox WHERE processed_at IS NULL)
                 + (SELECT count(*) FROM inbox WHERE processed_at IS NULL)
                 + (${Math.trunc(events)} - (SELECT count(*) FROM inbox)) AS n`,
+          DRAIN_TIMEOUT_MS,
         );
         stopped = true;
         const results = await stopConsumers(workers);
         await watch.end();
         await waitForBackendsToExit(server, db);
         // Minus the watcher's connection and polls, and the first xactCommit read's own commits.
-        const commits = (await xactCommit(db.url)) - before - XACT_COMMIT_READ_COMMITS - (polls + 1);
-        checkWorkerErrors(results);
+        const commits =
+          (await xactCommit(db.url)) - before - XACT_COMMIT_READ_COMMITS - (polls + 1);
+        reportLibraryLogs(results);
         await verifyProjection(db, events);
         const seconds = (doneAt - t0) / 1000;
         return {
@@ -335,12 +354,15 @@ async function latency(
           publishOrder(client, store, n),
         );
         const deadline = nowMs() + 60_000;
-        while ((worker!.samples.at(-1)?.handled ?? 0) < published.commits.size && nowMs() < deadline) {
+        while (
+          (worker!.samples.at(-1)?.handled ?? 0) < published.commits.size &&
+          nowMs() < deadline
+        ) {
           await sleep(50);
         }
         stopped = true;
         const [result] = await stopConsumers([worker!]);
-        checkWorkerErrors([result!]);
+        reportLibraryLogs([result!]);
         return latencyFigures(options.rate, published, result!.observed, percentiles);
       } finally {
         if (!stopped) await stopConsumers([worker!]).catch(() => undefined);
@@ -357,10 +379,10 @@ export const transactionalOutboxSubject: BenchSubject = {
   configuration: [
     'polling listeners (initializePollingMessageListener) for both the outbox and the inbox, in each consumer process; ' +
       'not the logical-replication listener: it needs wal_level=logical and a REPLICATION role, and "Only a single instance can connect to the replication slot" (README), so it could not run 2 instances',
-    'outbox → inbox: the outbox listener\'s message publisher stores each message into the inbox with the library\'s inbox storage (initializeMessageStorage) ' +
+    "outbox → inbox: the outbox listener's message publisher stores each message into the inbox with the library's inbox storage (initializeMessageStorage) " +
       'on the transaction client the outbox listener hands it (outbox and inbox share the database, no broker), so the transfer and the outbox processed_at commit together; ' +
       'the inbox listener runs the projection INSERT on the transaction client it hands the handler, in the transaction that marks the inbox row processed',
-    'schema: the library\'s generator DatabaseSetupExporter.createPollingScript (tables, next_outbox_messages / next_inbox_messages functions, indexes, grants); ' +
+    "schema: the library's generator DatabaseSetupExporter.createPollingScript (tables, next_outbox_messages / next_inbox_messages functions, indexes, grants); " +
       'its role section skipped, listener and handler run as the connection role ("For the polling approach, you could use a single database role", README)',
     `nextMessagesBatchSize ${SETTINGS.batchSize} and nextMessagesPollingIntervalInMs ${SETTINGS.pollingIntervalMs} for both listeners: the values of the README's producer and consumer examples ` +
       '(batch 5 is also the default; the docs give no other throughput advice). The batch size is also the number of messages each listener has in flight; ' +
@@ -369,9 +391,11 @@ export const transactionalOutboxSubject: BenchSubject = {
     'outbox: max-attempts and poisonous-message protection off, inbox: both on (the library\'s defaults, README: "suggested to always enable" them for the inbox); ' +
       'message lock 5 s, processing timeout 15 s, cleanup every 5 min of messages processed > 7 days ago (defaults, nothing is deleted during a run)',
     `inbox handler transactions on a pg Pool (max ${SETTINGS.handlerPoolMax}, pg's default, as the library's default pool) given through the documented messageProcessingDbClientStrategy; ` +
-      'the outbox listener uses the library\'s default pools',
-    'commit time: the strategy\'s client stamps a handled message when the COMMIT of the library\'s handler transaction (projection row + inbox processed_at) returns; ' +
+      "the outbox listener uses the library's default pools",
+    "commit time: the strategy's client stamps a handled message when the COMMIT of the library's handler transaction (projection row + inbox processed_at) returns; " +
       'drain counts a message handled at that moment too',
+    'observed library behaviour, not a setting: a poll briefly takes a NOWAIT row lock on the oldest unprocessed message even while that message is being handled, ' +
+      'so the handler\'s own NOWAIT lock sometimes fails ("could not obtain lock", logged as a warning) and the message is retried once its 5 s lock expires (a few dozen per 20,000-event drain; the ~5 s latency maxima)',
     'listen: no effect, the library has no LISTEN/NOTIFY wake-up for polling in 0.5.7 ("TODO: implement LISTEN/NOTIFY" in its polling listener); every message waits for two polls (outbox, then inbox)',
   ],
   drain,

@@ -79,6 +79,7 @@ export async function commitCeiling(
 /** Scenario 1b figures of one run. */
 export interface BareLoopRun {
   readonly connections: number;
+  readonly withHandler: boolean;
   readonly events: number;
   readonly eventsPerSec: number;
 }
@@ -87,11 +88,16 @@ export interface BareLoopRun {
  * 1b: the bare SQL claim-and-complete loop on the outbox table itself: claim 100 due rows with
  * FOR UPDATE SKIP LOCKED (one UPDATE … RETURNING), then mark them processed (one UPDATE); no
  * handler, no inbox, no ordering, server-default (synchronous) commits.
+ *
+ * With `withHandler`, each claimed batch also runs the 2a handler's work by hand: one
+ * transaction inserting one projection row per event (still no inbox, no ordering): the floor
+ * for scenario 2a on this machine.
  */
 export async function bareLoopCeiling(
   server: BenchServer,
   connections: number,
   events: number,
+  withHandler = false,
 ): Promise<BareLoopRun> {
   return server.withDatabase(`limit-bare-${connections}`, async (db) => {
     const pool = benchPool(db.url, connections);
@@ -104,13 +110,17 @@ export async function bareLoopCeiling(
            FROM generate_series(1, $1::int) g`,
         [events],
       );
+      await pool.query(WORKLOAD_DDL);
       await pool.query('VACUUM ANALYZE outbox_event');
       const start = nowMs();
       let done = 0;
       await Promise.all(
         Array.from({ length: connections }, async () => {
           for (;;) {
-            const { rows } = await pool.query<{ id: string }>(
+            const { rows } = await pool.query<{
+              id: string;
+              payload: { orderId: number; amount: number };
+            }>(
               `UPDATE outbox_event SET status = 'processing', locked_until = now() + interval '30 seconds',
                       attempt_count = attempt_count + 1
                 WHERE id IN (SELECT id FROM outbox_event WHERE status = 'pending'
@@ -118,6 +128,21 @@ export async function bareLoopCeiling(
                RETURNING id, event_name, payload`,
             );
             if (rows.length === 0) return;
+            if (withHandler) {
+              const client = await pool.connect();
+              try {
+                await client.query('BEGIN');
+                for (const r of rows) {
+                  await client.query(
+                    'INSERT INTO bench_projection (event_id, consumer, order_id, amount) VALUES ($1, $2, $3, $4)',
+                    [r.id, 'c1', r.payload.orderId, r.payload.amount],
+                  );
+                }
+                await client.query('COMMIT');
+              } finally {
+                client.release();
+              }
+            }
             await pool.query(
               `UPDATE outbox_event SET status = 'processed', processed_at = now(), locked_until = NULL
                 WHERE id = ANY($1::uuid[])`,
@@ -129,7 +154,7 @@ export async function bareLoopCeiling(
       );
       const seconds = (nowMs() - start) / 1000;
       if (done !== events) throw new Error(`bare loop completed ${done} of ${events}`);
-      return { connections, events, eventsPerSec: events / seconds };
+      return { connections, withHandler, events, eventsPerSec: events / seconds };
     } finally {
       await pool.end();
     }

@@ -32,7 +32,10 @@ export async function publishOverhead(
     const bench = await createBenchApp(pool, { consumers: 0, listen: true });
     try {
       await pool.query(WORKLOAD_DDL);
-      const bodies: Record<PublishVariant, (c: import('pg').PoolClient, n: number) => Promise<void>> = {
+      const bodies: Record<
+        PublishVariant,
+        (c: import('pg').PoolClient, n: number) => Promise<void>
+      > = {
         alone: async (client, n) => {
           await client.query('BEGIN');
           await insert(client, n);
@@ -57,7 +60,10 @@ export async function publishOverhead(
       const variants: PublishVariant[] = ['alone', 'publish', 'publishMany10'];
       for (const v of variants) await closedLoops(pool, connections, 500, bodies[v]); // warm-up
       const slice = durationMs / 3;
-      const runs = new Map<PublishVariant, { count: number; seconds: number; latencies: number[] }>();
+      const runs = new Map<
+        PublishVariant,
+        { count: number; seconds: number; latencies: number[] }
+      >();
       // Three rounds of the three variants, so each sees the same conditions.
       for (let round = 0; round < 3; round++) {
         for (const v of variants) {

@@ -76,7 +76,11 @@ export async function claimLatency(
           idle.push(idleMs);
         }
       }
-      return { retainedProcessed: retained, claim: percentiles(claims), idleClaim: percentiles(idle) };
+      return {
+        retainedProcessed: retained,
+        claim: percentiles(claims),
+        idleClaim: percentiles(idle),
+      };
     } finally {
       await bench.close();
       await pool.end();

@@ -74,7 +74,14 @@ export async function startProcessors(
       startWorker<ProcessorWorkerResult, ProcessorSample>(
         workerScript('processor'),
         { ...rest, url: db.url, processor: processorOptions(run, i) } satisfies ProcessorWorkerArgs,
-        { execArgv: ['--expose-gc', ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir=' + process.env.BENCH_CPU_PROF] : [])] },
+        {
+          execArgv: [
+            '--expose-gc',
+            ...(process.env.BENCH_CPU_PROF
+              ? ['--cpu-prof', '--cpu-prof-dir=' + process.env.BENCH_CPU_PROF]
+              : []),
+          ],
+        },
       ),
     ),
   );
@@ -170,15 +177,20 @@ export async function latencyOwn(
         run,
       });
       worker!.go();
-      const published = await publishAtRate(pool, options.rate, options.durationMs, async (client, n) => {
-        const { rows } = await client.query<{ id: string }>(
-          `INSERT INTO bench_order (customer, amount) VALUES ($1, $2) RETURNING id`,
-          [`customer-${n % 1000}`, (n % 97) + 1],
-        );
-        return publisherApp.publisher.publish(client, eventFor(Number(rows[0]!.id)));
-      });
+      const published = await publishAtRate(
+        pool,
+        options.rate,
+        options.durationMs,
+        async (client, n) => {
+          const { rows } = await client.query<{ id: string }>(
+            `INSERT INTO bench_order (customer, amount) VALUES ($1, $2) RETURNING id`,
+            [`customer-${n % 1000}`, (n % 97) + 1],
+          );
+          return publisherApp.publisher.publish(client, eventFor(Number(rows[0]!.id)));
+        },
+      );
       const deadline = nowMs() + 60_000;
-      while ((worker!.samples.at(-1)?.handled ?? 0) < published.commits.size && nowMs() < deadline) {
+      while ((worker!.samples.at(-1)?.handled ?? 0) < published.total && nowMs() < deadline) {
         await new Promise((r) => setTimeout(r, 50));
       }
       worker!.stop();

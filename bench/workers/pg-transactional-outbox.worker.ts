@@ -83,7 +83,8 @@ workerMain<TransactionalOutboxWorkerArgs, TransactionalOutboxWorkerResult>(async
       if (stopping) return; // shutdown noise (e.g. a poll racing pool.end()) is not a run error
       if (kind === 'error') errors++;
       else warnings++;
-      if (printed++ < 10) process.stderr.write(`pg-transactional-outbox ${kind}: ${describe(logArgs)}\n`);
+      if (printed++ < 10)
+        process.stderr.write(`pg-transactional-outbox ${kind}: ${describe(logArgs)}\n`);
     };
   const ignore = (): void => undefined;
   const logger: TransactionalLogger = {

@@ -49,7 +49,11 @@ workerMain<ProcessorWorkerArgs, ProcessorWorkerResult>(async (args, io) => {
   const timer = setInterval(() => {
     const rss = process.memoryUsage().rss;
     rssPeakBytes = Math.max(rssPeakBytes, rss);
-    io.sample({ handled: bench.handled(), rssBytes: rss, at: Date.now() } satisfies ProcessorSample);
+    io.sample({
+      handled: bench.handled(),
+      rssBytes: rss,
+      at: Date.now(),
+    } satisfies ProcessorSample);
   }, args.sampleEveryMs);
   try {
     await bench.processor.start();
