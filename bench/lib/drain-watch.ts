@@ -13,11 +13,14 @@ export async function waitUntilDrained(
   pool: Pool,
   remainingSql: string,
   timeoutMs = 600_000,
-): Promise<{ doneAt: number; polls: number }> {
+  /** Stop waiting at this moment (ms since the epoch) and report a partial drain. */
+  capAt = Number.POSITIVE_INFINITY,
+): Promise<{ doneAt: number; polls: number; capped: boolean; completed: number }> {
   const deadline = nowMs() + timeoutMs;
   const handled = (): number =>
     workers.reduce((sum, w) => sum + (w.samples[w.samples.length - 1]?.handled ?? 0), 0);
   while (handled() < target) {
+    if (nowMs() >= capAt) return { doneAt: nowMs(), polls: 0, capped: true, completed: handled() };
     if (nowMs() > deadline) throw new Error(`drain timed out: ${handled()} of ${target} handled`);
     await Promise.race([sleep(5), ...workers.map((w) => w.result.then(() => undefined))]);
   }
@@ -25,7 +28,8 @@ export async function waitUntilDrained(
   for (;;) {
     polls++;
     const { rows } = await pool.query<{ n: string | number }>(remainingSql);
-    if (Number(rows[0]!.n) === 0) return { doneAt: nowMs(), polls };
+    if (Number(rows[0]!.n) === 0)
+      return { doneAt: nowMs(), polls, capped: false, completed: target };
     if (nowMs() > deadline) throw new Error(`drain timed out: ${rows[0]!.n} not finished`);
     await sleep(20);
   }

@@ -68,6 +68,12 @@ export interface DrainFigures {
   readonly commitsPerDelivery: number;
   /** Peak RSS of the processing process(es), MiB, when sampled. */
   readonly peakRssMiB?: number;
+  /**
+   * True when the run hit `maxSeconds` before the backlog was drained: the rates are then
+   * `completed` deliveries over the capped time.
+   */
+  readonly capped?: boolean;
+  readonly completed?: number;
 }
 
 /** Scenario 3 figures of one run. */
@@ -91,11 +97,11 @@ export interface BenchSubject {
   readonly configuration: readonly string[];
   drain(
     server: BenchServer,
-    options: { events: number; consumers: number; instances: number },
+    options: { events: number; consumers: number; instances: number; maxSeconds?: number },
   ): Promise<DrainFigures>;
   latency(
     server: BenchServer,
-    options: { rate: number; durationMs: number; listen: boolean },
+    options: { rate: number; durationMs: number; listen: boolean; maxWaitMs?: number },
   ): Promise<LatencyFigures>;
 }
 

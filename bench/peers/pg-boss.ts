@@ -192,6 +192,7 @@ export async function drainPgBoss(
     events: number;
     consumers: number;
     instances: number;
+    maxSeconds?: number;
     config?: Partial<PgBossWorkerConfig>;
   },
 ): Promise<DrainFigures> {
@@ -220,7 +221,7 @@ export async function drainPgBoss(
       let results: PgBossWorkerResult[];
       let before: number;
       let t0: number;
-      let watch: { doneAt: number; polls: number };
+      let watch: { doneAt: number; polls: number; capped: boolean; completed: number };
       try {
         before = await xactCommit(db.url);
         t0 = nowMs();
@@ -230,6 +231,8 @@ export async function drainPgBoss(
           options.events,
           poll,
           `SELECT count(*) AS n FROM ${SCHEMA}.job WHERE name = '${QUEUE}' AND state <> 'completed'`,
+          undefined,
+          t0 + (options.maxSeconds ?? Number.POSITIVE_INFINITY) * 1000,
         );
       } finally {
         results = await stopConsumers(workers);
@@ -244,7 +247,7 @@ export async function drainPgBoss(
         watch.polls;
 
       const projected = await countRows(db, 'SELECT count(*)::int AS n FROM bench_projection');
-      if (projected !== options.events) {
+      if (!watch.capped && projected !== options.events) {
         throw new Error(
           `pg-boss drain: projection has ${projected} rows, expected ${options.events}`,
         );
@@ -259,10 +262,11 @@ export async function drainPgBoss(
         consumers: 1,
         instances: options.instances,
         seconds,
-        eventsPerSec: options.events / seconds,
-        deliveriesPerSec: options.events / seconds,
-        commitsPerDelivery: commits / options.events,
+        eventsPerSec: watch.completed / seconds,
+        deliveriesPerSec: watch.completed / seconds,
+        commitsPerDelivery: commits / watch.completed,
         peakRssMiB: Math.max(...results.map((r) => mib(r.rssPeakBytes))),
+        ...(watch.capped ? { capped: true, completed: watch.completed } : {}),
       };
     },
     { migrate: false },
@@ -276,6 +280,7 @@ export async function latencyPgBoss(
     rate: number;
     durationMs: number;
     listen: boolean;
+    maxWaitMs?: number;
     config?: Partial<PgBossWorkerConfig>;
   },
 ): Promise<LatencyFigures> {
@@ -309,7 +314,7 @@ export async function latencyPgBoss(
               return id;
             },
           );
-          const deadline = nowMs() + 60_000;
+          const deadline = nowMs() + (options.maxWaitMs ?? 60_000);
           while ((worker!.samples.at(-1)?.handled ?? 0) < published.total && nowMs() < deadline) {
             await sleep(50);
           }

@@ -159,7 +159,13 @@ async function verifyProjection(db: BenchDatabase, expected: number): Promise<vo
 /** Scenario 3 for this library. */
 export async function latencyOwn(
   server: BenchServer,
-  options: { rate: number; durationMs: number; listen: boolean; run?: OwnRunOptions },
+  options: {
+    rate: number;
+    durationMs: number;
+    listen: boolean;
+    maxWaitMs?: number;
+    run?: OwnRunOptions;
+  },
 ): Promise<LatencyFigures> {
   const run = options.run ?? {};
   return server.withDatabase('own-latency', async (db) => {
@@ -189,7 +195,7 @@ export async function latencyOwn(
           return publisherApp.publisher.publish(client, eventFor(Number(rows[0]!.id)));
         },
       );
-      const deadline = nowMs() + 60_000;
+      const deadline = nowMs() + (options.maxWaitMs ?? 60_000);
       while ((worker!.samples.at(-1)?.handled ?? 0) < published.total && nowMs() < deadline) {
         await new Promise((r) => setTimeout(r, 50));
       }
