@@ -29,7 +29,12 @@ import {
 } from './scenarios/limit';
 import { publishOverhead, type PublishRun, type PublishVariant } from './scenarios/publish';
 import { claimLatency, type ClaimRun } from './scenarios/scale';
-import { drainOwn, ownSubject } from './subjects/nestjs-integration';
+import {
+  THROUGHPUT_PROFILE,
+  drainOwn,
+  ownSubject,
+  type OwnRunOptions,
+} from './subjects/nestjs-integration';
 
 const SCENARIOS = ['limit', 'drain', 'latency', 'publish', 'peers', 'scale', 'sweep'] as const;
 type Scenario = (typeof SCENARIOS)[number];
@@ -77,20 +82,20 @@ const FULL: Plan = {
 const QUICK: Plan = {
   quick: true,
   repeats: 1,
-  commitMs: 2_000,
-  bareEvents: 20_000,
+  commitMs: 1_000,
+  bareEvents: 10_000,
   drainEvents: 10_000,
-  latencyMs: 5_000,
-  publishMs: 3_000,
+  latencyMs: 3_000,
+  publishMs: 2_000,
   retained: 100_000,
   claimIterations: 50,
   rssEvents: 20_000,
   sweepEvents: 5_000,
-  sweepBatchSizes: [25, 100, 250],
+  sweepBatchSizes: [25, 250],
   sweepRates: [500, 2_000],
-  sweepRateMs: 3_000,
-  peerDrainMaxSeconds: 30,
-  latencyMaxWaitMs: 10_000,
+  sweepRateMs: 2_000,
+  peerDrainMaxSeconds: 15,
+  latencyMaxWaitMs: 5_000,
 };
 
 function parseArgs(argv: readonly string[]): { plan: Plan; only: Set<Scenario> } {
@@ -147,6 +152,8 @@ interface DrainResult {
 
 interface LatencyResult {
   readonly subject: string;
+  /** How it was woken: LISTEN, polling, or polling because the library has no LISTEN. */
+  readonly wakeUp: string;
   readonly rate: number;
   readonly listen: boolean;
   readonly runs: LatencyFigures[];
@@ -167,13 +174,18 @@ function drainResult(consumers: number, instances: number, runs: DrainFigures[])
 }
 
 function latencyResult(
-  subject: string,
+  subject: BenchSubject,
   rate: number,
   listen: boolean,
   runs: LatencyFigures[],
 ): LatencyResult {
   return {
-    subject,
+    subject: subject.name,
+    wakeUp: !subject.listenSupported
+      ? 'polling (no LISTEN support)'
+      : listen
+        ? 'LISTEN'
+        : 'polling only',
     rate,
     listen,
     runs,
@@ -264,15 +276,31 @@ async function main(): Promise<void> {
 
     // ── 2. Drain ───────────────────────────────────────────────────────────────────────────
     let own2a: DrainResult[] = [];
+    let drainDefaults: DrainResult | undefined;
     let ownLatency: LatencyResult[] = [];
     if (only.has('drain')) {
       const drains: DrainResult[] = [];
+      drainDefaults = drainResult(
+        1,
+        1,
+        await repeat(
+          plan.repeats,
+          `2a drain ${fmt(plan.drainEvents)} events, library defaults, 1 instance`,
+          () => drainOwn(server, { events: plan.drainEvents, consumers: 1, instances: 1 }),
+        ),
+      );
       for (const consumers of [1, 3]) {
         for (const instances of [1, 2]) {
           const runs = await repeat(
             plan.repeats,
             `2${consumers === 1 ? 'a' : 'b'} drain ${fmt(plan.drainEvents)} events, ${consumers} consumer(s), ${instances} instance(s)`,
-            () => drainOwn(server, { events: plan.drainEvents, consumers, instances }),
+            () =>
+              drainOwn(server, {
+                events: plan.drainEvents,
+                consumers,
+                instances,
+                run: THROUGHPUT_PROFILE,
+              }),
           );
           drains.push(drainResult(consumers, instances, runs));
         }
@@ -291,8 +319,12 @@ async function main(): Promise<void> {
           '% of bare ceiling (1b best)',
           '% of bare + handler (1c best)',
         ],
-        rows: drains.map((d) => [
-          d.consumers === 1 ? '2a' : '2b',
+        note: `2a/2b: the throughput profile (batchSize ${THROUGHPUT_PROFILE.batchSize}, concurrency ${THROUGHPUT_PROFILE.concurrency}, pool ${THROUGHPUT_PROFILE.poolSize}); “2a defaults”: batchSize 100, concurrency 2, pool 10.`,
+        rows: [
+          ...(drainDefaults ? [{ ...drainDefaults, label: '2a defaults' }] : []),
+          ...drains,
+        ].map((d) => [
+          'label' in d ? d.label : d.consumers === 1 ? '2a' : '2b',
           String(d.consumers),
           String(d.instances),
           med(d.eventsPerSec),
@@ -304,6 +336,13 @@ async function main(): Promise<void> {
             : '–',
         ]),
       });
+      if (drainDefaults) {
+        checks.push({
+          target: 'Drain 2a (1 instance, library defaults) ≥ 5,000 events/s',
+          measured: `${fmt(drainDefaults.eventsPerSec.median)} events/s`,
+          pass: drainDefaults.eventsPerSec.median >= 5_000,
+        });
+      }
       for (const d of own2a) {
         checks.push({
           target: `Drain 2a (${d.instances} instance${d.instances > 1 ? 's' : ''}) ≥ 5,000 events/s`,
@@ -335,7 +374,7 @@ async function main(): Promise<void> {
             `3 latency ${rate}/s, ${listen ? 'LISTEN' : 'polling only'}`,
             () => ownSubject.latency(server, { rate, durationMs: plan.latencyMs, listen }),
           );
-          latencies.push(latencyResult(ownSubject.name, rate, listen, runs));
+          latencies.push(latencyResult(ownSubject, rate, listen, runs));
         }
       }
       results.latency = latencies;
@@ -390,7 +429,14 @@ async function main(): Promise<void> {
         );
       const one = byConn[0]!.runs;
       const sixteen = byConn[1]!.runs;
-      const variants: PublishVariant[] = ['alone', 'publish', 'publishMany10'];
+      const variants: PublishVariant[] = ['alone', 'publish', 'publishMany10', 'floor1', 'floor10'];
+      const labels: Record<PublishVariant, string> = {
+        alone: 'transaction alone',
+        publish: '+ publish',
+        publishMany10: '+ publishMany(10)',
+        floor1: 'floor: + bare INSERT of 1 outbox row',
+        floor10: 'floor: + bare INSERT of 10 outbox rows',
+      };
       tables.push({
         title: '4. Publish overhead on a one-row business transaction',
         header: [
@@ -402,11 +448,7 @@ async function main(): Promise<void> {
           'throughput ratio',
         ],
         rows: variants.map((v) => [
-          v === 'publishMany10'
-            ? '+ publishMany(10)'
-            : v === 'publish'
-              ? '+ publish'
-              : 'transaction alone',
+          labels[v],
           ms(stat(one, v, (r) => r.latency.p50).median),
           ms(stat(one, v, (r) => r.latency.p99).median),
           fmt(ratio(one, v, (r) => r.latency.p50).median, 3),
@@ -469,7 +511,7 @@ async function main(): Promise<void> {
               maxWaitMs: plan.latencyMaxWaitMs,
             }),
           );
-          peerLatencies.push(latencyResult(subject.name, rate, true, runs));
+          peerLatencies.push(latencyResult(subject, rate, true, runs));
         }
       }
       results.peers = {
@@ -615,16 +657,43 @@ async function main(): Promise<void> {
         });
         batch.push({ batchSize, eventsPerSec: r.eventsPerSec });
       }
+      const knobs: Array<{ knob: string; value: string; eventsPerSec: number }> = [];
+      const knobRuns: Array<[string, string, OwnRunOptions]> = [
+        ['processor.concurrency', '1', { concurrency: 1 }],
+        ['processor.concurrency', '2 (default)', { concurrency: 2 }],
+        ['processor.concurrency', '4', { concurrency: 4 }],
+        ['transactional', "'batch' (default)", { transactional: 'batch' }],
+        ['transactional', "'per-event'", { transactional: 'per-event' }],
+        ['pool size (pg Pool max)', '4', { poolSize: 4 }],
+        ['pool size (pg Pool max)', '10 (bench default)', { poolSize: 10 }],
+        ['pool size (pg Pool max)', '20', { poolSize: 20 }],
+      ];
+      for (const [knob, value, run] of plan.quick ? [] : knobRuns) {
+        log(`sweep: drain ${fmt(plan.sweepEvents)} with ${knob} = ${value}`);
+        const r = await drainOwn(server, {
+          events: plan.sweepEvents,
+          consumers: 1,
+          instances: 1,
+          run,
+        });
+        knobs.push({ knob, value, eventsPerSec: r.eventsPerSec });
+      }
+      if (knobs.length)
+        tables.push({
+          title: `Sweep: other knobs (2a, 1 instance, ${fmt(plan.sweepEvents)} events, one run each, the rest at defaults)`,
+          header: ['Knob', 'Value', 'Events/s'],
+          rows: knobs.map((k) => [k.knob, k.value, fmt(k.eventsPerSec)]),
+        });
       const rates: LatencyResult[] = [];
       for (const rate of plan.sweepRates) {
         log(`sweep: latency at ${rate}/s with LISTEN`);
         rates.push(
-          latencyResult(ownSubject.name, rate, true, [
+          latencyResult(ownSubject, rate, true, [
             await ownSubject.latency(server, { rate, durationMs: plan.sweepRateMs, listen: true }),
           ]),
         );
       }
-      results.sweep = { batch, rates };
+      results.sweep = { batch, knobs, rates };
       tables.push({
         title: `Sweep: drain throughput vs batch size (2a, 1 instance, ${fmt(plan.sweepEvents)} events, one run each)`,
         header: ['Batch size', 'Events/s'],
@@ -701,7 +770,7 @@ function latencyTable(title: string, rows: readonly LatencyResult[]): Table {
     ],
     rows: rows.map((l) => [
       l.subject,
-      l.listen ? 'LISTEN' : 'polling',
+      l.wakeUp,
       `${fmt(l.rate)} (${fmt(l.achievedRate.median)})`,
       ...[l.toStart, l.toCommit].flatMap((p) => [ms(p.p50), ms(p.p95), ms(p.p99), ms(p.max)]),
     ]),

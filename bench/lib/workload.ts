@@ -93,6 +93,8 @@ export interface LatencyFigures {
 export interface BenchSubject {
   readonly name: string;
   readonly version: string;
+  /** Whether it can be woken by LISTEN/NOTIFY (otherwise `listen` makes no difference). */
+  readonly listenSupported: boolean;
   /** How the subject is configured, in words, for the results file. */
   readonly configuration: readonly string[];
   drain(

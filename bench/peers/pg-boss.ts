@@ -345,6 +345,7 @@ const CONFIGURATION: readonly string[] = [
 export const pgBossSubject: BenchSubject = {
   name: 'pg-boss',
   version: packageVersion('pg-boss'),
+  listenSupported: false,
   configuration: CONFIGURATION,
   drain: (server, o) => drainPgBoss(server, o),
   latency: (server, o) => latencyPgBoss(server, o),

@@ -375,6 +375,7 @@ async function latency(
 export const transactionalOutboxSubject: BenchSubject = {
   name: 'pg-transactional-outbox',
   version: packageVersion('pg-transactional-outbox'),
+  listenSupported: false,
   configuration: [
     'polling listeners (initializePollingMessageListener) for both the outbox and the inbox, in each consumer process; ' +
       'not the logical-replication listener: it needs wal_level=logical and a REPLICATION role, and "Only a single instance can connect to the replication slot" (README), so it could not run 2 instances',

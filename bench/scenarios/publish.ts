@@ -5,7 +5,7 @@ import { WORKLOAD_DDL } from '../lib/workload';
 import { closedLoops } from './limit';
 
 /** The three transactions compared in scenario 4. */
-export type PublishVariant = 'alone' | 'publish' | 'publishMany10';
+export type PublishVariant = 'alone' | 'publish' | 'publishMany10' | 'floor1' | 'floor10';
 
 /** Scenario 4 figures of one run: one variant at one connection count. */
 export interface PublishRun {
@@ -47,6 +47,28 @@ export async function publishOverhead(
           await bench.publisher.publish(client, eventFor(id));
           await client.query('COMMIT');
         },
+        // Floors: the cheapest possible extra statement, a bare named INSERT of outbox rows
+        // (no validation, no NOTIFY, no idempotency handling): what any outbox must pay.
+        floor1: async (client, n) => {
+          await client.query('BEGIN');
+          const id = await insert(client, n);
+          await client.query({
+            name: 'bench_floor1',
+            text: FLOOR_SQL(1),
+            values: floorValues(id, 1),
+          });
+          await client.query('COMMIT');
+        },
+        floor10: async (client, n) => {
+          await client.query('BEGIN');
+          const id = await insert(client, n);
+          await client.query({
+            name: 'bench_floor10',
+            text: FLOOR_SQL(10),
+            values: floorValues(id, 10),
+          });
+          await client.query('COMMIT');
+        },
         publishMany10: async (client, n) => {
           await client.query('BEGIN');
           const id = await insert(client, n);
@@ -57,7 +79,7 @@ export async function publishOverhead(
           await client.query('COMMIT');
         },
       };
-      const variants: PublishVariant[] = ['alone', 'publish', 'publishMany10'];
+      const variants: PublishVariant[] = ['alone', 'publish', 'publishMany10', 'floor1', 'floor10'];
       for (const v of variants) await closedLoops(pool, connections, 500, bodies[v]); // warm-up
       const slice = durationMs / 3;
       const runs = new Map<
@@ -90,6 +112,23 @@ export async function publishOverhead(
       await pool.end();
     }
   });
+}
+
+/** A multi-row INSERT of `rows` outbox events with 3 parameters each. */
+function FLOOR_SQL(rows: number): string {
+  const values = Array.from(
+    { length: rows },
+    (_, i) =>
+      `(gen_random_uuid(), 'order.placed', 'order', $${i * 3 + 1}::text, $${i * 3 + 2}::text, $${i * 3 + 3}::jsonb)`,
+  );
+  return `INSERT INTO outbox_event (id, event_name, aggregate_type, aggregate_id, ordering_key, payload) VALUES ${values.join(', ')}`;
+}
+
+function floorValues(orderId: number, rows: number): string[] {
+  return Array.from({ length: rows }, (_, k) => {
+    const e = eventFor(orderId);
+    return [`${orderId}-${k}`, `order:${orderId}-${k}`, JSON.stringify(e.payload)];
+  }).flat();
 }
 
 async function insert(client: import('pg').PoolClient, n: number): Promise<number> {
