@@ -759,6 +759,7 @@ function latencyTable(title: string, rows: readonly LatencyResult[]): Table {
       'Library',
       'Wake-up',
       'Rate/s (achieved)',
+      'Delivered',
       'start p50',
       'p95',
       'p99',
@@ -772,6 +773,15 @@ function latencyTable(title: string, rows: readonly LatencyResult[]): Table {
       l.subject,
       l.wakeUp,
       `${fmt(l.rate)} (${fmt(l.achievedRate.median)})`,
+      `${fmt(
+        (l.runs.reduce((n, r) => n + r.delivered, 0) /
+          Math.max(
+            1,
+            l.runs.reduce((n, r) => n + r.published, 0),
+          )) *
+          100,
+        1,
+      )} %`,
       ...[l.toStart, l.toCommit].flatMap((p) => [ms(p.p50), ms(p.p95), ms(p.p99), ms(p.max)]),
     ]),
   };

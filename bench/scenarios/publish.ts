@@ -49,26 +49,8 @@ export async function publishOverhead(
         },
         // Floors: the cheapest possible extra statement, a bare named INSERT of outbox rows
         // (no validation, no NOTIFY, no idempotency handling): what any outbox must pay.
-        floor1: async (client, n) => {
-          await client.query('BEGIN');
-          const id = await insert(client, n);
-          await client.query({
-            name: 'bench_floor1',
-            text: FLOOR_SQL(1),
-            values: floorValues(id, 1),
-          });
-          await client.query('COMMIT');
-        },
-        floor10: async (client, n) => {
-          await client.query('BEGIN');
-          const id = await insert(client, n);
-          await client.query({
-            name: 'bench_floor10',
-            text: FLOOR_SQL(10),
-            values: floorValues(id, 10),
-          });
-          await client.query('COMMIT');
-        },
+        floor1: floor(1),
+        floor10: floor(10),
         publishMany10: async (client, n) => {
           await client.query('BEGIN');
           const id = await insert(client, n);
@@ -112,6 +94,17 @@ export async function publishOverhead(
       await pool.end();
     }
   });
+}
+
+/** A business transaction plus a bare multi-row INSERT of `rows` outbox events. */
+function floor(rows: number): (client: import('pg').PoolClient, n: number) => Promise<void> {
+  const text = FLOOR_SQL(rows);
+  return async (client, n) => {
+    await client.query('BEGIN');
+    const id = await insert(client, n);
+    await client.query({ name: `bench_floor${rows}`, text, values: floorValues(id, rows) });
+    await client.query('COMMIT');
+  };
 }
 
 /** A multi-row INSERT of `rows` outbox events with 3 parameters each. */

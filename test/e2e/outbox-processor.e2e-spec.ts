@@ -2,7 +2,6 @@ import { SchedulerRegistry } from '@nestjs/schedule';
 import { Pool } from 'pg';
 import {
   DEFAULT_PROCESSOR_INTERVAL_NAME,
-  DomainEventPublisher,
   DrainTimeoutError,
   EventNotFoundError,
   JitterMode,
@@ -14,7 +13,11 @@ import {
   type PublishEventInput,
 } from '../../src/integration';
 import { OutboxRepository, SettleAction } from '../../src/integration/outbox/outbox.repository';
-import { createIntegrationApp, type IntegrationTestApp } from '../support/integration-app';
+import {
+  createIntegrationApp,
+  publishAll,
+  type IntegrationTestApp,
+} from '../support/integration-app';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
 import { gate, waitFor } from '../support/wait-for';
 
@@ -36,21 +39,6 @@ describe('OutboxProcessor', () => {
     const t = await createIntegrationApp(db.url, { orm: 'pg', integration });
     apps.push(t);
     return t;
-  };
-  const publishAll = async (
-    t: IntegrationTestApp,
-    events: PublishEventInput[],
-  ): Promise<string[]> => {
-    const publisher = t.app.get(DomainEventPublisher);
-    const client = await t.orm.pool!.connect();
-    try {
-      await client.query('BEGIN');
-      const ids = await publisher.publishMany(client, events);
-      await client.query('COMMIT');
-      return ids;
-    } finally {
-      client.release();
-    }
   };
   const statusCounts = async (): Promise<Record<string, number>> => {
     const { rows } = await pool.query<{ status: string; n: number }>(

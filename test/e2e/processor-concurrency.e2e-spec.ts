@@ -8,7 +8,11 @@ import {
   type IntegrationModuleOptions,
   type PublishEventInput,
 } from '../../src/integration';
-import { createIntegrationApp, type IntegrationTestApp } from '../support/integration-app';
+import {
+  createIntegrationApp,
+  publishAll,
+  type IntegrationTestApp,
+} from '../support/integration-app';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
 import { gate, waitFor } from '../support/wait-for';
 
@@ -31,20 +35,6 @@ describe('processor throughput paths', () => {
     const t = await createIntegrationApp(db.url, { orm: 'pg', integration });
     apps.push(t);
     return t;
-  };
-  const publishAll = async (
-    t: IntegrationTestApp,
-    events: PublishEventInput[],
-  ): Promise<string[]> => {
-    const client = await t.orm.pool!.connect();
-    try {
-      await client.query('BEGIN');
-      const ids = await t.app.get(DomainEventPublisher).publishMany(client, events);
-      await client.query('COMMIT');
-      return ids;
-    } finally {
-      client.release();
-    }
   };
 
   beforeAll(async () => {

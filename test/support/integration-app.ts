@@ -5,12 +5,14 @@ import knexFactory, { type Knex } from 'knex';
 import { Pool } from 'pg';
 import { PrismaClient } from '../../src/generated/prisma/client';
 import {
+  DomainEventPublisher,
   IntegrationModule,
   knexAdapter,
   pgAdapter,
   prismaAdapter,
   type IntegrationDatabaseAdapter,
   type IntegrationModuleOptions,
+  type PublishEventInput,
 } from '../../src/integration';
 
 /** Which ORM the test app uses. */
@@ -120,6 +122,15 @@ export async function inTransaction<T>(
   } finally {
     client.release();
   }
+}
+
+/** Publishes `events` with `publishMany` in one transaction of the app's ORM; returns their ids. */
+export async function publishAll(
+  t: IntegrationTestApp,
+  events: readonly PublishEventInput[],
+): Promise<string[]> {
+  const publisher = t.app.get(DomainEventPublisher);
+  return inTransaction(t.orm, (tx) => publisher.publishMany(tx, events));
 }
 
 /** Raw SQL on a pool of its own (for assertions on rows). */
