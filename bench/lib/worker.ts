@@ -137,3 +137,42 @@ export function workerMain<TArgs, TResult>(
     }
   });
 }
+
+/** What a consumer worker reports while it runs. */
+export interface WorkerSample {
+  readonly handled: number;
+  readonly rssBytes: number;
+  readonly at: number;
+}
+
+/**
+ * Samples this process's RSS (after a GC when `--expose-gc` is on) and reports `handled()`
+ * every `everyMs` until `stop()`; `figures()` gives the RSS at start and at its peak.
+ */
+export class RssSampler {
+  readonly startBytes: number;
+  private peak: number;
+  private timer?: NodeJS.Timeout;
+
+  constructor() {
+    global.gc?.();
+    this.startBytes = process.memoryUsage().rss;
+    this.peak = this.startBytes;
+  }
+
+  start(everyMs: number, handled: () => number, report: (sample: WorkerSample) => void): void {
+    this.timer = setInterval(() => {
+      const rss = process.memoryUsage().rss;
+      this.peak = Math.max(this.peak, rss);
+      report({ handled: handled(), rssBytes: rss, at: Date.now() });
+    }, everyMs);
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  figures(): { rssStartBytes: number; rssPeakBytes: number } {
+    return { rssStartBytes: this.startBytes, rssPeakBytes: this.peak };
+  }
+}

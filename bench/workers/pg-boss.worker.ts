@@ -1,7 +1,7 @@
 import PgBoss from 'pg-boss';
 import { benchPool } from '../lib/server';
 import { nowMs } from '../lib/stats';
-import { workerMain } from '../lib/worker';
+import { RssSampler, workerMain, type WorkerSample } from '../lib/worker';
 import type { payloadFor } from '../lib/workload';
 
 /** The data of one pg-boss job: the workload payload with the id of the order it belongs to. */
@@ -33,11 +33,7 @@ export interface PgBossWorkerArgs {
 }
 
 /** What the parent receives while it runs. */
-export interface PgBossSample {
-  readonly handled: number;
-  readonly rssBytes: number;
-  readonly at: number;
-}
+export type PgBossSample = WorkerSample;
 
 /** The result of one instance. */
 export interface PgBossWorkerResult {
@@ -93,16 +89,10 @@ workerMain<PgBossWorkerArgs, PgBossWorkerResult>(async (args, io) => {
     );
   };
 
-  global.gc?.();
-  const rssStartBytes = process.memoryUsage().rss;
-  let rssPeakBytes = rssStartBytes;
+  const memory = new RssSampler();
   io.ready();
   await Promise.race([io.go, io.stopSignal]);
-  const timer = setInterval(() => {
-    const rss = process.memoryUsage().rss;
-    rssPeakBytes = Math.max(rssPeakBytes, rss);
-    io.sample({ handled, rssBytes: rss, at: Date.now() } satisfies PgBossSample);
-  }, args.sampleEveryMs);
+  memory.start(args.sampleEveryMs, () => handled, io.sample);
   try {
     for (let i = 0; i < config.workers && !io.stopped(); i++) {
       await boss.work<PgBossJobData>(
@@ -113,10 +103,10 @@ workerMain<PgBossWorkerArgs, PgBossWorkerResult>(async (args, io) => {
     }
     await io.stopSignal;
   } finally {
-    clearInterval(timer);
+    memory.stop();
     // Stops polling, waits for the handlers in progress, then closes pg-boss's pool.
     await boss.stop({ graceful: true, timeout: 30_000 });
     await app.end();
   }
-  return { handled, errors, observed, rssStartBytes, rssPeakBytes };
+  return { handled, errors, observed, ...memory.figures() };
 });

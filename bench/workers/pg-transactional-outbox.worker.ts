@@ -10,7 +10,7 @@ import {
   type TransactionalMessageHandler,
 } from 'pg-transactional-outbox';
 import { nowMs } from '../lib/stats';
-import { workerMain } from '../lib/worker';
+import { RssSampler, workerMain, type WorkerSample } from '../lib/worker';
 import { EVENT_NAME, type payloadFor } from '../lib/workload';
 
 /** The payload of one outbox/inbox message: the workload payload with the id of its order. */
@@ -33,11 +33,7 @@ export interface TransactionalOutboxWorkerArgs {
 }
 
 /** What the parent receives while it runs. */
-export interface TransactionalOutboxSample {
-  readonly handled: number;
-  readonly rssBytes: number;
-  readonly at: number;
-}
+export type TransactionalOutboxSample = WorkerSample;
 
 /** The result of one instance. */
 export interface TransactionalOutboxWorkerResult {
@@ -186,16 +182,10 @@ workerMain<TransactionalOutboxWorkerArgs, TransactionalOutboxWorkerResult>(async
     },
   };
 
-  global.gc?.();
-  const rssStartBytes = process.memoryUsage().rss;
-  let rssPeakBytes = rssStartBytes;
+  const memory = new RssSampler();
   io.ready();
   await io.go;
-  const timer = setInterval(() => {
-    const rss = process.memoryUsage().rss;
-    rssPeakBytes = Math.max(rssPeakBytes, rss);
-    io.sample({ handled, rssBytes: rss, at: Date.now() } satisfies TransactionalOutboxSample);
-  }, args.sampleEveryMs);
+  memory.start(args.sampleEveryMs, () => handled, io.sample);
   const shutdowns: Array<() => Promise<void>> = [];
   try {
     const [stopOutbox] = initializePollingMessageListener(args.outbox, transfer, logger);
@@ -207,11 +197,11 @@ workerMain<TransactionalOutboxWorkerArgs, TransactionalOutboxWorkerResult>(async
     await io.stopSignal;
   } finally {
     stopping = true;
-    clearInterval(timer);
+    memory.stop();
     // Each shutdown stops its polling loop and ends its pools (pg waits for checked-out clients,
     // so transactions in progress finish first).
     await Promise.all(shutdowns.map((stop) => stop()));
     await endHandlerPool();
   }
-  return { handled, errors, warnings, observed, rssStartBytes, rssPeakBytes };
+  return { handled, errors, warnings, observed, ...memory.figures() };
 });

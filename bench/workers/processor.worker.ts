@@ -1,7 +1,7 @@
 import type { ProcessorOptions, TransactionMode } from '../../src/integration';
 import { createBenchApp } from '../lib/integration-app';
 import { benchPool } from '../lib/server';
-import { workerMain } from '../lib/worker';
+import { RssSampler, workerMain, type WorkerSample } from '../lib/worker';
 
 /** Arguments of one processor instance. */
 export interface ProcessorWorkerArgs {
@@ -17,11 +17,7 @@ export interface ProcessorWorkerArgs {
 }
 
 /** What the parent receives while it runs. */
-export interface ProcessorSample {
-  readonly handled: number;
-  readonly rssBytes: number;
-  readonly at: number;
-}
+export type ProcessorSample = WorkerSample;
 
 /** The result of one instance. */
 export interface ProcessorWorkerResult {
@@ -41,27 +37,17 @@ workerMain<ProcessorWorkerArgs, ProcessorWorkerResult>(async (args, io) => {
     transactional: args.transactional,
     record: args.record,
   });
-  global.gc?.();
-  const rssStartBytes = process.memoryUsage().rss;
-  let rssPeakBytes = rssStartBytes;
+  const memory = new RssSampler();
   io.ready();
   await io.go;
-  const timer = setInterval(() => {
-    const rss = process.memoryUsage().rss;
-    rssPeakBytes = Math.max(rssPeakBytes, rss);
-    io.sample({
-      handled: bench.handled(),
-      rssBytes: rss,
-      at: Date.now(),
-    } satisfies ProcessorSample);
-  }, args.sampleEveryMs);
+  memory.start(args.sampleEveryMs, bench.handled, io.sample);
   try {
     await bench.processor.start();
     await io.stopSignal;
   } finally {
-    clearInterval(timer);
+    memory.stop();
     await bench.close();
     await pool.end();
   }
-  return { handled: bench.handled(), observed: bench.observed, rssStartBytes, rssPeakBytes };
+  return { handled: bench.handled(), observed: bench.observed, ...memory.figures() };
 });

@@ -281,8 +281,7 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
   }
 
   /** Gives a claimed batch back (pending at once, attempt not counted). */
-  private async release(claimed: ClaimedBatch | undefined): Promise<void> {
-    if (!claimed || claimed.events.length === 0) return;
+  private async release(claimed: ClaimedBatch): Promise<void> {
     clearInterval(claimed.heartbeat);
     await this.repository
       .settle(
@@ -296,7 +295,7 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
       )
       .catch((error: unknown) =>
         this.logger.warn(
-          `Could not release ${claimed.events.length} prefetched event(s); they return after their lease: ${errorMessage(error)}`,
+          `Could not release ${claimed.events.length} claimed event(s); they return after their lease: ${errorMessage(error)}`,
         ),
       );
   }
