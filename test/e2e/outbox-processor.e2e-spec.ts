@@ -521,6 +521,61 @@ describe('OutboxProcessor', () => {
     expect(busy.rows[0].n).toBe(10);
   });
 
+  it('an event hidden from the claim by a row lock holds back the later events of its key only', async () => {
+    const t = await boot({ processor: { batchSize: 50 } });
+    const ids = await publishAll(t, [
+      ev('a', { n: 0 }),
+      ev('b', { n: 0 }),
+      ev('a', { n: 1 }),
+      ev('b', { n: 1 }),
+      ev('a', { n: 2 }),
+    ]);
+    // Another transaction holds a row lock on a's second event (as a claim in flight would):
+    // SKIP LOCKED hides it, so a's third event must wait while a's first and b's events go.
+    const locker = await pool.connect();
+    try {
+      await locker.query('begin');
+      await locker.query('select 1 from outbox_event where id = $1 for update', [ids[2]]);
+      const first = await t.app.get(OutboxProcessor).processBatch();
+      expect(first).toMatchObject({ claimed: 3, processed: 3 });
+      const pending = await pool.query<{ id: string }>(
+        "select id::text as id from outbox_event where status = 'pending' order by seq",
+      );
+      expect(pending.rows.map((r) => r.id)).toEqual([ids[2], ids[4]]);
+    } finally {
+      await locker.query('rollback');
+      locker.release();
+    }
+    expect(await t.app.get(OutboxProcessor).processBatch()).toMatchObject({
+      claimed: 2,
+      processed: 2,
+    });
+    expect(await statusCounts()).toEqual({ processed: 5 });
+  });
+
+  it('claims a batch out of a key with many unfinished events in order, up to the batch size', async () => {
+    const seen: number[] = [];
+    const t = await boot({
+      dispatcher: perEventDispatcher(async (e) => {
+        seen.push((e.payload as { n: number }).n);
+      }),
+      processor: { batchSize: 40 },
+    });
+    // 90 events of one hot key, every tenth event on a key of its own.
+    await publishAll(
+      t,
+      Array.from({ length: 100 }, (_, n) => ev(n % 10 === 9 ? `solo-${n}` : 'hot', { n })),
+    );
+    const hot = (): number[] => seen.filter((n) => n % 10 !== 9);
+    const first = await t.app.get(OutboxProcessor).processBatch();
+    expect(first).toMatchObject({ claimed: 40, processed: 40 });
+    expect([...seen].sort((x, y) => x - y)).toEqual(Array.from({ length: 40 }, (_, n) => n));
+    expect(hot()).toEqual(Array.from({ length: 40 }, (_, n) => n).filter((n) => n % 10 !== 9));
+    await t.app.get(OutboxProcessor).drain();
+    expect(hot()).toEqual(Array.from({ length: 100 }, (_, n) => n).filter((n) => n % 10 !== 9));
+    expect(seen).toHaveLength(100);
+  });
+
   it('drain() works after stop() and honours its timeout while batches keep coming', async () => {
     const t = await boot({
       processor: { enabled: true, idlePollIntervalMs: 3_600_000, startupDrain: false },

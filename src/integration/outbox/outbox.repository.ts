@@ -272,13 +272,20 @@ export class OutboxRepository {
           FOR UPDATE OF o SKIP LOCKED
        ), locked AS (
          SELECT * FROM due UNION ALL SELECT * FROM expired
+       ), gap AS (
+         -- Per key: its first unfinished event that this claim did not lock (if any). Only the
+         -- locked events before it may go (earlier ones are delivered first). Read per key on
+         -- the ordering index, stopping at that event: linear in the batch, never a scan of
+         -- the backlog (an anti-join against all unfinished events is planned as a full scan).
+         SELECT k.ordering_key,
+                (SELECT p.seq FROM outbox_event p
+                  WHERE p.ordering_key = k.ordering_key AND p.status IN ('pending', 'processing')
+                    AND p.id NOT IN (SELECT x.id FROM locked x)
+                  ORDER BY p.seq LIMIT 1) AS gap_seq
+           FROM (SELECT DISTINCT ordering_key FROM locked) k
        ), eligible AS (
-         SELECT l.id FROM locked l
-          WHERE NOT EXISTS (
-            SELECT 1 FROM outbox_event p
-             WHERE p.ordering_key = l.ordering_key AND p.seq < l.seq
-               AND p.status IN ('pending', 'processing')
-               AND NOT EXISTS (SELECT 1 FROM locked x WHERE x.id = p.id))
+         SELECT l.id FROM locked l JOIN gap g ON g.ordering_key = l.ordering_key
+          WHERE g.gap_seq IS NULL OR l.seq < g.gap_seq
           ORDER BY l.seq LIMIT $2
        )
        UPDATE outbox_event e
@@ -288,7 +295,8 @@ export class OutboxRepository {
          FROM eligible, ${ASYNC_COMMIT}
         WHERE e.id = eligible.id
        RETURNING ${OUTBOX_COLUMNS},
-         EXISTS (SELECT 1 FROM inbox_event i WHERE i.event_id = e.id::text) AS has_inbox`,
+         -- Scalar sub-select: probed per row on the inbox key (never a hash of the whole inbox).
+         (SELECT EXISTS (SELECT 1 FROM inbox_event i WHERE i.event_id = e.id::text)) AS has_inbox`,
       [workerId, batchSize, leaseMs],
     );
     return result.rows.map(mapRow).sort((a, b) => compareSeq(a.seq, b.seq));
