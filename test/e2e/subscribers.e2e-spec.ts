@@ -614,6 +614,7 @@ describe('subscriber edge cases (pg)', () => {
       consumer: 'x',
       transactional: 'batch',
       explicitMode: false,
+      concurrency: 1,
       retry: undefined,
     });
     expect(registry.unregister({ consumer: 'x', name: 'h1' })).toBe(true);

@@ -58,7 +58,11 @@ function isInTransaction(handle: unknown): handle is PgClientLike {
   return status === 'T';
 }
 
-/** Adapter for a `pg` Pool; handlers receive the pool client inside `BEGIN` as `ctx.tx`. */
+/**
+ * Adapter for a `pg` Pool; handlers receive the pool client inside `BEGIN` as `ctx.tx`. On a
+ * pool created with `pipeline: true` (pg 8.23+), consumers with `concurrency` > 1 run events of
+ * different ordering keys side by side, their statements pipelined on the batch's connection.
+ */
 export function pgAdapter(
   pool: Pool,
   options: PgAdapterOptions = {},
@@ -66,6 +70,7 @@ export function pgAdapter(
   const prepared = options.preparedStatements ?? true;
   return {
     kind: 'pg',
+    pipelining: pool.options.pipeline === true,
     root: executor(pool as unknown as PgClientLike, prepared),
     forTransaction: (handle) => (isInTransaction(handle) ? executor(handle, prepared) : undefined),
     async transaction(fn) {

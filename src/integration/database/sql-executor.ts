@@ -44,6 +44,12 @@ export interface IntegrationDatabaseAdapter<TTx = unknown> {
   ): Promise<T>;
   /** Connection settings for the LISTEN connection; `undefined` when unknown (polling only). */
   listenConfig(): ListenConnectionConfig | undefined;
+  /**
+   * True when statements issued concurrently on one transaction are pipelined (sent without
+   * waiting for the previous result), which lets a consumer with `concurrency` > 1 run events
+   * side by side. Absent or false: such consumers run one event at a time.
+   */
+  readonly pipelining?: boolean;
 }
 
 /** Options of {@link IntegrationDatabaseAdapter.transaction}. */

@@ -47,6 +47,7 @@ describe('EventSubscriberRegistry validation', () => {
       transactional: 'per-event',
       explicitMode: true,
       retry: { maxAttempts: 3 },
+      concurrency: 1,
     });
     expect(() => registry.register(def({ name: 'd', retry: { maxAttempts: 4 } }))).toThrow(
       'consumer "c" already has a different retry policy',
@@ -57,11 +58,44 @@ describe('EventSubscriberRegistry validation', () => {
     expect(() => registry.register(def({ name: 'a' }))).toThrow(DuplicateHandlerError);
   });
 
+  it('validates concurrency: an integer 1–1000, one value per consumer, batch mode only', () => {
+    for (const bad of [0, 1.5, 1001, Number.NaN, '4' as unknown as number]) {
+      expect(() =>
+        registry.register(def({ name: `bad-${String(bad)}`, concurrency: bad })),
+      ).toThrow('concurrency must be an integer from 1 to 1000');
+    }
+    expect(registry.getConsumers()).toEqual([]);
+    registry.register(def({ name: 'a' }));
+    registry.register(def({ name: 'b', concurrency: 8 }));
+    registry.register(def({ name: 'c2' }));
+    registry.register(def({ name: 'd', concurrency: 8 }));
+    expect(registry.getConsumerSettings('c')?.concurrency).toBe(8);
+    expect(() => registry.register(def({ name: 'e', concurrency: 4 }))).toThrow(
+      'consumer "c" already uses concurrency 8',
+    );
+    expect(() => registry.register(def({ name: 'f', transactional: 'per-event' }))).toThrow(
+      "concurrency 8 needs transactional: 'batch'",
+    );
+    expect(() =>
+      registry.register(def({ consumer: 'x', name: 'g', transactional: false, concurrency: 2 })),
+    ).toThrow('got false');
+    expect(registry.getConsumerSettings('x')).toBeUndefined();
+    registry.register(
+      def({ consumer: 'y', name: 'h', transactional: 'per-event', concurrency: 1 }),
+    );
+    expect(registry.getConsumerSettings('y')?.concurrency).toBe(1);
+  });
+
   it('forgets a consumer when its last handler is unregistered', () => {
     registry.register(def({ name: 'only', transactional: false }));
     expect(registry.unregister({ consumer: 'c', name: 'only' })).toBe(true);
     expect(registry.getConsumerSettings('c')).toBeUndefined();
     registry.register(def({ name: 'again', transactional: 'batch' }));
     expect(registry.getConsumerSettings('c')?.transactional).toBe('batch');
+    registry.register(def({ name: 'wide', concurrency: 4 }));
+    registry.unregister({ consumer: 'c', name: 'again' });
+    registry.unregister({ consumer: 'c', name: 'wide' });
+    registry.register(def({ name: 'narrow', concurrency: 2 }));
+    expect(registry.getConsumerSettings('c')?.concurrency).toBe(2);
   });
 });

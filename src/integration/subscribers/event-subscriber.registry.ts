@@ -4,7 +4,13 @@ import { DuplicateHandlerError } from '../errors/duplicate-handler.error';
 import { InvalidEventPatternError } from '../errors/invalid-event-pattern.error';
 import { InvalidHandlerError } from '../errors/invalid-handler.error';
 import { compileEventPattern, isValidEventPattern } from './event-pattern';
-import type { HandlerDefinition, RegisteredHandler, TransactionMode } from './handler.types';
+import {
+  MAX_CONSUMER_CONCURRENCY,
+  type HandlerDefinition,
+  type HandlerOptions,
+  type RegisteredHandler,
+  type TransactionMode,
+} from './handler.types';
 
 /** Consumer names: a letter, then letters, digits, `.`, `_`, `:` or `-`; at most 100 characters. */
 export const CONSUMER_NAME_PATTERN = /^[A-Za-z][A-Za-z0-9._:-]{0,99}$/;
@@ -17,6 +23,8 @@ export interface ConsumerSettings {
   readonly explicitMode: boolean;
   /** Partial policy merged over the processor's; undefined when no handler sets one. */
   readonly retry?: Partial<RetryPolicy>;
+  /** Events of different ordering keys run at once in a batch transaction (1: one at a time). */
+  readonly concurrency: number;
 }
 
 /**
@@ -29,6 +37,8 @@ export class EventSubscriberRegistry {
   private readonly logger = new Logger('EventSubscriberRegistry');
   private readonly handlers = new Map<string, RegisteredHandler>();
   private readonly settings = new Map<string, ConsumerSettings>();
+  /** Consumers whose concurrency a handler set explicitly (then all explicit ones must agree). */
+  private readonly explicitConcurrency = new Set<string>();
   private readonly cache = new Map<string, ReadonlyMap<string, readonly RegisteredHandler[]>>();
   private order = 0;
 
@@ -69,10 +79,24 @@ export class EventSubscriberRegistry {
     }
     const retryProblems = definition.retry ? validateRetryPolicy(definition.retry, 'retry') : [];
     if (retryProblems.length) throw new InvalidHandlerError(name, retryProblems.join('; '));
+    const concurrency = definition.concurrency;
+    if (
+      concurrency !== undefined &&
+      !(
+        Number.isInteger(concurrency) &&
+        concurrency >= 1 &&
+        concurrency <= MAX_CONSUMER_CONCURRENCY
+      )
+    ) {
+      throw new InvalidHandlerError(
+        name,
+        `concurrency must be an integer from 1 to ${MAX_CONSUMER_CONCURRENCY} (got ${String(concurrency)})`,
+      );
+    }
 
     const key = `${definition.consumer}\u0000${name}`;
     if (this.handlers.has(key)) throw new DuplicateHandlerError(definition.consumer, name);
-    this.mergeSettings(definition.consumer, name, definition.transactional, definition.retry);
+    this.mergeSettings(definition.consumer, name, definition);
 
     const registered: RegisteredHandler = {
       ...(definition as HandlerDefinition),
@@ -92,44 +116,64 @@ export class EventSubscriberRegistry {
   private mergeSettings(
     consumer: string,
     handler: string,
-    transactional: TransactionMode | undefined,
-    retry: Partial<RetryPolicy> | undefined,
+    { transactional, retry, concurrency }: HandlerOptions,
   ): void {
     const current = this.settings.get(consumer);
     const explicitMode = transactional !== undefined;
-    if (!current) {
-      this.settings.set(consumer, {
-        consumer,
-        transactional: transactional ?? 'batch',
-        explicitMode,
-        retry,
-      });
-      return;
-    }
-    if (explicitMode && current.explicitMode && transactional !== current.transactional) {
-      throw new InvalidHandlerError(
-        handler,
-        `consumer "${consumer}" already uses transactional: ${String(current.transactional)}; all handlers of a ` +
-          'consumer share one mode (its inbox mark commits with all of their effects)',
-      );
-    }
     if (
-      retry &&
-      current.retry &&
-      JSON.stringify(resolveRetryPolicy(retry)) !==
-        JSON.stringify(resolveRetryPolicy(current.retry))
+      concurrency !== undefined &&
+      this.explicitConcurrency.has(consumer) &&
+      current?.concurrency !== concurrency
     ) {
       throw new InvalidHandlerError(
         handler,
-        `consumer "${consumer}" already has a different retry policy`,
+        `consumer "${consumer}" already uses concurrency ${current?.concurrency}; all handlers of a consumer share it`,
       );
     }
-    this.settings.set(consumer, {
-      consumer,
-      transactional: explicitMode ? transactional : current.transactional,
-      explicitMode: current.explicitMode || explicitMode,
-      retry: current.retry ?? retry,
-    });
+    const next: ConsumerSettings = current
+      ? {
+          consumer,
+          transactional: explicitMode ? transactional : current.transactional,
+          explicitMode: current.explicitMode || explicitMode,
+          retry: current.retry ?? retry,
+          concurrency: concurrency ?? current.concurrency,
+        }
+      : {
+          consumer,
+          transactional: transactional ?? 'batch',
+          explicitMode,
+          retry,
+          concurrency: concurrency ?? 1,
+        };
+    if (current) {
+      if (explicitMode && current.explicitMode && transactional !== current.transactional) {
+        throw new InvalidHandlerError(
+          handler,
+          `consumer "${consumer}" already uses transactional: ${String(current.transactional)}; all handlers of a ` +
+            'consumer share one mode (its inbox mark commits with all of their effects)',
+        );
+      }
+      if (
+        retry &&
+        current.retry &&
+        JSON.stringify(resolveRetryPolicy(retry)) !==
+          JSON.stringify(resolveRetryPolicy(current.retry))
+      ) {
+        throw new InvalidHandlerError(
+          handler,
+          `consumer "${consumer}" already has a different retry policy`,
+        );
+      }
+    }
+    if (next.concurrency > 1 && next.transactional !== 'batch') {
+      throw new InvalidHandlerError(
+        handler,
+        `consumer "${consumer}": concurrency ${next.concurrency} needs transactional: 'batch' ` +
+          `(it runs events side by side inside one batch transaction; got ${String(next.transactional)})`,
+      );
+    }
+    if (concurrency !== undefined) this.explicitConcurrency.add(consumer);
+    this.settings.set(consumer, next);
   }
 
   /** Removes a handler; returns false when it was not registered. */
@@ -137,7 +181,10 @@ export class EventSubscriberRegistry {
     const removed = this.handlers.delete(`${handler.consumer}\u0000${handler.name}`);
     if (removed) {
       this.cache.clear();
-      if (!this.getConsumers().includes(handler.consumer)) this.settings.delete(handler.consumer);
+      if (!this.getConsumers().includes(handler.consumer)) {
+        this.settings.delete(handler.consumer);
+        this.explicitConcurrency.delete(handler.consumer);
+      }
     }
     return removed;
   }

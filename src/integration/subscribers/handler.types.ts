@@ -50,7 +50,24 @@ export interface HandlerOptions {
    * All handlers of one consumer must agree.
    */
   readonly transactional?: TransactionMode;
+  /**
+   * How many events of **different ordering keys** this consumer runs at once inside one batch
+   * transaction; the events of one key still run one after another, in order. Their statements
+   * share the transaction's connection, so this only pays off when the adapter pipelines them
+   * (`pgAdapter` on a pg `Pool` created with `pipeline: true`); with any other adapter the
+   * consumer runs one event at a time and says so once in the log.
+   *
+   * Only for `transactional: 'batch'`. Handlers then interleave within one transaction: write
+   * them so that events of different keys do not read-modify-write the same rows in JavaScript
+   * (single statements such as `UPDATE … SET n = n + 1` are fine). All handlers of one consumer
+   * must agree. Between 1 and {@link MAX_CONSUMER_CONCURRENCY}.
+   * @default 1
+   */
+  readonly concurrency?: number;
 }
+
+/** Largest `concurrency` of a consumer. */
+export const MAX_CONSUMER_CONCURRENCY = 1_000;
 
 /** A handler to register programmatically (`EventSubscriberRegistry.register`). */
 export interface HandlerDefinition<TPayload = unknown, TTx = unknown> extends HandlerOptions {

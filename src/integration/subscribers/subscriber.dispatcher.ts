@@ -57,6 +57,18 @@ type OptimisticResult =
 
 const SAVEPOINT = 'ni_event';
 
+/** What a first pass over a consumer's events did (inside its transaction). */
+interface FirstPassRun {
+  /** Events whose handlers all succeeded. */
+  readonly ran: number[];
+  /** The failure blamed on one event (its handler is not run again). */
+  readonly failed?: { index: number; error: unknown };
+  /** A failure was seen but could not be blamed on an event: rerun them all, isolated. */
+  readonly unattributed?: boolean;
+  /** A handler timed out: abandon the transaction. */
+  readonly aborted?: AbortBatch;
+}
+
 /**
  * The default dispatcher: delivers each event to every consumer with a matching handler,
  * each consumer's effects committing with its own inbox row.
@@ -71,6 +83,8 @@ export class SubscriberDispatcher implements EventDispatcher {
   private readonly loggers = new Map<string, Logger>();
   /** Payload fingerprints, computed once per event however many consumers it has. */
   private readonly payloadHashes = new WeakMap<OutboxEventRecord, string>();
+  /** Consumers already warned that their concurrency cannot apply. */
+  private readonly unpipelinedWarned = new Set<string>();
 
   constructor(
     @Inject(INTEGRATION_OPTIONS) private readonly options: ResolvedIntegrationOptions,
@@ -188,10 +202,13 @@ export class SubscriberDispatcher implements EventDispatcher {
   ): Promise<Map<number, ConsumerResult>> {
     const mode = this.registry.getConsumerSettings(work.consumer)?.transactional ?? 'batch';
     const results = new Map<number, ConsumerResult>();
-    const failedKeys = new Set<string>();
+    // Per ordering key, the batch position of its first failed event: later events of the key
+    // are deferred (order), earlier ones may still run.
+    const failedKeys = new Map<string, number>();
     // Decides, in order, whether an event may start; records deferrals.
     const mayStart = (i: number): boolean => {
-      if (failedKeys.has(events[i]!.orderingKey) || context.isStopping()) {
+      const failedAt = failedKeys.get(events[i]!.orderingKey);
+      if ((failedAt !== undefined && i > failedAt) || context.isStopping()) {
         results.set(i, { kind: 'deferred' });
         return false;
       }
@@ -199,7 +216,8 @@ export class SubscriberDispatcher implements EventDispatcher {
     };
     const fail = (i: number, error: unknown): void => {
       results.set(i, { kind: 'failed', error: errorMessage(error) });
-      failedKeys.add(events[i]!.orderingKey);
+      const key = events[i]!.orderingKey;
+      failedKeys.set(key, Math.min(failedKeys.get(key) ?? i, i));
     };
     const handlersOf = (i: number): readonly RegisteredHandler[] =>
       plans[i]!.get(work.consumer) ?? [];
@@ -301,25 +319,21 @@ export class SubscriberDispatcher implements EventDispatcher {
     handlersOf: (i: number) => readonly RegisteredHandler[],
     context: DispatchContext,
   ): Promise<OptimisticResult> {
-    const ran: number[] = [];
+    const concurrency = this.concurrencyOf(work.consumer);
     let failed: { index: number; error: unknown } | undefined;
+    let ran: number[] = [];
     try {
       await this.options.database.transaction(
         async (tx, sql) => {
-          for (const i of work.indices) {
-            if (context.isStopping()) break;
-            try {
-              await this.runHandlers(
-                handlersOf(i),
-                events[i]!,
-                this.context(tx, work.consumer, events[i]!),
-              );
-            } catch (error) {
-              if (error instanceof HandlerTimeoutError) throw new AbortBatch(i, error);
-              failed = { index: i, error };
-              throw new RetryIsolated();
-            }
-            ran.push(i);
+          const run =
+            concurrency > 1
+              ? await this.runLanes(work, events, handlersOf, context, tx, concurrency)
+              : await this.runInOrder(work, events, handlersOf, context, tx);
+          ran = run.ran;
+          if (run.aborted) throw run.aborted;
+          if (run.failed !== undefined || run.unattributed) {
+            failed = run.failed;
+            throw new RetryIsolated();
           }
           if (ran.length === 0) return;
           const claimed = await this.inbox.claimMany(
@@ -343,6 +357,99 @@ export class SubscriberDispatcher implements EventDispatcher {
       kind: 'done',
       results: new Map(ran.map((i) => [i, { kind: 'processed' }] as const)),
     };
+  }
+
+  /** The first pass one event at a time, in batch order; stops at the first failure. */
+  private async runInOrder(
+    work: ConsumerWork,
+    events: readonly OutboxEventRecord[],
+    handlersOf: (i: number) => readonly RegisteredHandler[],
+    context: DispatchContext,
+    tx: unknown,
+  ): Promise<FirstPassRun> {
+    const ran: number[] = [];
+    for (const i of work.indices) {
+      if (context.isStopping()) break;
+      try {
+        await this.runHandlers(
+          handlersOf(i),
+          events[i]!,
+          this.context(tx, work.consumer, events[i]!),
+        );
+      } catch (error) {
+        if (error instanceof HandlerTimeoutError) return { ran, aborted: new AbortBatch(i, error) };
+        return { ran, failed: { index: i, error } };
+      }
+      ran.push(i);
+    }
+    return { ran };
+  }
+
+  /**
+   * The first pass with up to `concurrency` ordering keys at once: each key's events run in
+   * order, one lane per key. After a failure no new event starts, and the pass returns only
+   * once every running handler has finished (none may touch the transaction after it ends).
+   * A failure is not blamed on an event here: one failed statement aborts the transaction for
+   * every lane, so which lane failed first cannot be told reliably. The isolated pass runs
+   * the batch again, one event at a time with a SAVEPOINT each, and blames the right one.
+   */
+  private async runLanes(
+    work: ConsumerWork,
+    events: readonly OutboxEventRecord[],
+    handlersOf: (i: number) => readonly RegisteredHandler[],
+    context: DispatchContext,
+    tx: unknown,
+    concurrency: number,
+  ): Promise<FirstPassRun> {
+    const lanes = new Map<string, number[]>();
+    for (const i of work.indices) {
+      const key = events[i]!.orderingKey;
+      const lane = lanes.get(key);
+      if (lane) lane.push(i);
+      else lanes.set(key, [i]);
+    }
+    const queue = [...lanes.values()];
+    const ran: number[] = [];
+    let failed = false;
+    let aborted: AbortBatch | undefined;
+    const halted = (): boolean => failed || aborted !== undefined || context.isStopping();
+    const worker = async (): Promise<void> => {
+      for (let lane = queue.shift(); lane && !halted(); lane = queue.shift()) {
+        for (const i of lane) {
+          if (halted()) return;
+          try {
+            await this.runHandlers(
+              handlersOf(i),
+              events[i]!,
+              this.context(tx, work.consumer, events[i]!),
+            );
+          } catch (error) {
+            if (error instanceof HandlerTimeoutError) aborted ??= new AbortBatch(i, error);
+            else failed = true;
+            return;
+          }
+          ran.push(i);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, queue.length) }, worker));
+    if (aborted) return { ran, aborted };
+    return failed ? { ran, unattributed: true } : { ran };
+  }
+
+  /** A consumer's effective concurrency: 1 unless the adapter pipelines (warned once). */
+  private concurrencyOf(consumer: string): number {
+    const wanted = this.registry.getConsumerSettings(consumer)?.concurrency ?? 1;
+    if (wanted <= 1 || this.options.database.pipelining) return wanted;
+    if (!this.unpipelinedWarned.has(consumer)) {
+      this.unpipelinedWarned.add(consumer);
+      this.logger(consumer).warn(
+        `concurrency ${wanted} has no effect with the ${this.options.database.kind} adapter: its statements ` +
+          'are not pipelined, so events run one at a time. Use pgAdapter on a pg Pool created with ' +
+          '{ pipeline: true } (pg 8.23+), or drop the option.',
+      );
+    }
+    return 1;
   }
 
   /** After a consumer transaction failed: nothing of it committed. */
