@@ -1,15 +1,19 @@
-import { Client, Pool } from 'pg';
+import { Client, Pool, type PoolClient } from 'pg';
 import {
+  CommitNotSupportedError,
   DomainEventPublisher,
   InvalidEventError,
   OutboxProcessor,
+  PUBLISH_CHUNK_SIZE,
   PayloadTooLargeError,
   TransactionRequiredError,
+  pgAdapter,
   type PublishEventInput,
 } from '../../src/integration';
 import {
   createIntegrationApp,
   inTransaction,
+  withPool,
   type IntegrationTestApp,
   type OrmKind,
 } from '../support/integration-app';
@@ -351,5 +355,223 @@ describe('publisher input validation (pg)', () => {
     } finally {
       await listener.end();
     }
+  });
+});
+
+describe.each([
+  ['pipelined', true],
+  ['plain', false],
+])('publishAndCommit on a %s pg pool', (_label, pipeline) => {
+  let db: TestDatabase;
+  let t: IntegrationTestApp;
+  let publisher: DomainEventPublisher;
+  let pool: Pool;
+
+  const rows = async (): Promise<{ orders: string[]; events: string[] }> => ({
+    orders: (await pool.query<{ note: string }>('select note from pc_order order by id')).rows.map(
+      (r) => r.note,
+    ),
+    events: (
+      await pool.query<{ aggregate_id: string }>(
+        'select aggregate_id from outbox_event order by seq',
+      )
+    ).rows.map((r) => r.aggregate_id),
+  });
+
+  /** BEGIN, one business row, then `fn`; the client is returned to the pool afterwards. */
+  const business = async <T>(
+    note: string,
+    fn: (client: PoolClient) => Promise<T>,
+  ): Promise<{ result: T; status: string | null }> => {
+    const client = await pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('insert into pc_order (note) values ($1)', [note]);
+      const result = await fn(client);
+      await client.query('select 1'); // the status is that of the last ReadyForQuery read
+      return { result, status: client.getTransactionStatus() };
+    } catch (error) {
+      await client.query('ROLLBACK');
+      throw error;
+    } finally {
+      client.release();
+    }
+  };
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    pool = new Pool({ connectionString: db.url, max: 3, pipeline });
+    t = await createIntegrationApp(db.url, {
+      orm: 'pg',
+      integration: { database: pgAdapter(pool) },
+    });
+    publisher = t.app.get(DomainEventPublisher);
+    await pool.query(`create table pc_order (id serial primary key, note text not null,
+      code text unique deferrable initially deferred)`);
+    // Lets a test make the outbox INSERT itself fail.
+    await pool.query(`create function pc_refuse() returns trigger language plpgsql as $$
+      begin if new.aggregate_id = 'refused' then raise exception 'outbox refuses %', new.aggregate_id; end if;
+      return new; end $$`);
+    await pool.query(
+      'create trigger pc_refuse before insert on outbox_event for each row execute function pc_refuse()',
+    );
+  });
+  afterAll(async () => {
+    await t.close();
+    await pool.end();
+    await db.drop();
+  });
+  beforeEach(async () => {
+    await pool.query('truncate outbox_event, pc_order');
+  });
+
+  it('commits the business write and the event together, leaving the client idle', async () => {
+    const { result: id, status } = await business('one', (client) =>
+      publisher.publishAndCommit(client, event({ aggregateId: 'one' })),
+    );
+    expect(status).toBe('I');
+    expect(await rows()).toEqual({ orders: ['one'], events: ['one'] });
+    const stored = await pool.query('select id::text as id, status from outbox_event');
+    expect(stored.rows).toEqual([{ id, status: 'pending' }]);
+  });
+
+  it('invalid input throws before anything is sent; the transaction is still open', async () => {
+    const client = await pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('insert into pc_order (note) values ($1)', ['kept open']);
+      await expect(
+        publisher.publishManyAndCommit(client, [event(), event({ name: 'Not A Name' })]),
+      ).rejects.toThrow(InvalidEventError);
+      expect(client.getTransactionStatus()).toBe('T');
+      await client.query('ROLLBACK');
+    } finally {
+      client.release();
+    }
+    expect(await rows()).toEqual({ orders: [], events: [] });
+  });
+
+  it('a failing outbox INSERT rolls everything back and throws its error', async () => {
+    const client = await pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('insert into pc_order (note) values ($1)', ['refused']);
+      await expect(
+        publisher.publishAndCommit(client, event({ aggregateId: 'refused' })),
+      ).rejects.toThrow('outbox refuses refused');
+      await client.query('select 1');
+      expect(client.getTransactionStatus()).toBe('I');
+      // The client is usable, and the caller's customary ROLLBACK is harmless.
+      await client.query('ROLLBACK');
+      expect((await client.query('select 1 as ok')).rows).toEqual([{ ok: 1 }]);
+    } finally {
+      client.release();
+    }
+    expect(await rows()).toEqual({ orders: [], events: [] });
+  });
+
+  it('a failing COMMIT (deferred constraint) throws, and neither write is kept', async () => {
+    await pool.query("insert into pc_order (note, code) values ('first', 'C1')");
+    const client = await pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query("insert into pc_order (note, code) values ('second', 'C1')");
+      await expect(
+        publisher.publishAndCommit(client, event({ aggregateId: 'second' })),
+      ).rejects.toThrow(/duplicate key value violates unique constraint/);
+      await client.query('select 1');
+      expect(client.getTransactionStatus()).toBe('I');
+    } finally {
+      client.release();
+    }
+    expect(await rows()).toEqual({ orders: ['first'], events: [] });
+  });
+
+  it('a transaction that had already failed commits nothing', async () => {
+    const client = await pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('insert into pc_order (note) values ($1)', ['doomed']);
+      await expect(client.query('select 1/0')).rejects.toThrow('division by zero');
+      // Refused up front once the client has seen the failed state (TransactionRequiredError),
+      // or by PostgreSQL if its ReadyForQuery has not been read yet: either way, an error.
+      await expect(publisher.publishAndCommit(client, event())).rejects.toThrow(
+        /needs a transaction|current transaction is aborted|COMMIT was answered with ROLLBACK/,
+      );
+      await client.query('ROLLBACK');
+    } finally {
+      client.release();
+    }
+    await expect(publisher.publishAndCommit(pool, event())).rejects.toThrow(
+      TransactionRequiredError,
+    );
+    expect(await rows()).toEqual({ orders: [], events: [] });
+  });
+
+  it('returns existing ids for idempotency keys already published, read after the commit', async () => {
+    const first = await business('a', (client) =>
+      publisher.publishAndCommit(client, event({ aggregateId: 'a', idempotencyKey: 'k-1' })),
+    );
+    const again = await business('b', (client) =>
+      publisher.publishManyAndCommit(client, [
+        event({ aggregateId: 'b', idempotencyKey: 'k-1' }),
+        event({ aggregateId: 'c', idempotencyKey: 'k-2' }),
+        event({ aggregateId: 'd', idempotencyKey: 'k-2' }),
+      ]),
+    );
+    expect(again.result[0]).toBe(first.result);
+    expect(again.result[2]).toBe(again.result[1]);
+    expect(await rows()).toEqual({ orders: ['a', 'b'], events: ['a', 'c'] });
+  });
+
+  it('more events than one INSERT takes: earlier chunks first, the last with the COMMIT', async () => {
+    const events = Array.from({ length: PUBLISH_CHUNK_SIZE + 5 }, (_, i) =>
+      event({ aggregateId: `bulk-${i}` }),
+    );
+    const { result: ids } = await business('bulk', (client) =>
+      publisher.publishManyAndCommit(client, events),
+    );
+    expect(new Set(ids).size).toBe(events.length);
+    const stored = await pool.query<{ n: number }>('select count(*)::int as n from outbox_event');
+    expect(stored.rows[0]!.n).toBe(events.length);
+    // No events: it just commits.
+    const { result: none, status } = await business('empty', (client) =>
+      publisher.publishManyAndCommit(client, []),
+    );
+    expect(none).toEqual([]);
+    expect(status).toBe('I');
+    expect((await rows()).orders).toEqual(['bulk', 'empty']);
+  });
+});
+
+describe.each<OrmKind>(['prisma', 'knex'])('publishAndCommit with %s', (orm) => {
+  let db: TestDatabase;
+  let t: IntegrationTestApp;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    t = await createIntegrationApp(db.url, { orm });
+  });
+  afterAll(async () => {
+    await t.close();
+    await db.drop();
+  });
+
+  it('refuses with CommitNotSupportedError, writing nothing and leaving the transaction usable', async () => {
+    const publisher = t.app.get(DomainEventPublisher);
+    const ids = await inTransaction(t.orm, async (tx) => {
+      await expect(publisher.publishAndCommit(tx, event())).rejects.toThrow(
+        CommitNotSupportedError,
+      );
+      await expect(publisher.publishAndCommit(tx, event())).rejects.toThrow(
+        `${orm} commits its transaction when your callback returns`,
+      );
+      return publisher.publishMany(tx, [event({ aggregateId: 'after' })]);
+    });
+    expect(ids).toHaveLength(1);
+    await withPool(db.url, async (pool) => {
+      const stored = await pool.query('select aggregate_id from outbox_event');
+      expect(stored.rows).toEqual([{ aggregate_id: 'after' }]);
+    });
   });
 });

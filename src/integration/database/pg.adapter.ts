@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Pool, PoolClient, QueryConfig } from 'pg';
+import { TransactionRequiredError } from '../errors/transaction-required.error';
 import type {
   IntegrationDatabaseAdapter,
   ListenConnectionConfig,
@@ -12,8 +13,10 @@ export interface PgClientLike {
   query(
     sql: string | QueryConfig,
     params?: unknown[],
-  ): Promise<{ rows: unknown[]; rowCount: number | null }>;
+  ): Promise<{ rows: unknown[]; rowCount: number | null; command?: string }>;
   getTransactionStatus?(): string | null;
+  /** True for a client created with `pipeline: true` (pg 8.23+). */
+  readonly pipeline?: boolean;
 }
 
 /** Options of {@link pgAdapter}. */
@@ -51,6 +54,44 @@ function executor(client: PgClientLike, prepared: boolean): SqlExecutor {
   };
 }
 
+/**
+ * The statement and COMMIT back to back. Pipelined, both are on the wire before either answer:
+ * when the statement fails, PostgreSQL answers the COMMIT of the now aborted transaction with
+ * ROLLBACK, so nothing commits. Not pipelined, one after the other (ROLLBACK after a failure).
+ */
+async function commitWith<TRow>(
+  client: PgClientLike,
+  sql: SqlExecutor,
+  statement: { readonly sql: string; readonly params: readonly unknown[] } | undefined,
+): Promise<SqlResult<TRow> | undefined> {
+  if (client.pipeline) {
+    const pending = statement ? sql.query<TRow>(statement.sql, statement.params) : undefined;
+    const [result, commit] = await Promise.allSettled([pending, client.query('COMMIT')]);
+    if (result.status === 'rejected') throw result.reason;
+    if (commit.status === 'rejected') throw commit.reason;
+    assertCommitted(commit.value.command);
+    return result.value;
+  }
+  let result: SqlResult<TRow> | undefined;
+  try {
+    if (statement) result = await sql.query<TRow>(statement.sql, statement.params);
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  }
+  assertCommitted((await client.query('COMMIT')).command);
+  return result;
+}
+
+/** PostgreSQL answers COMMIT with ROLLBACK when the transaction had already failed. */
+function assertCommitted(command: string | undefined): void {
+  if (command !== undefined && command !== 'COMMIT') {
+    throw new Error(
+      `COMMIT was answered with ${command}: the transaction had already failed, nothing was committed`,
+    );
+  }
+}
+
 /** A pg client counts as a transaction while PostgreSQL reports it inside a transaction block. */
 function isInTransaction(handle: unknown): handle is PgClientLike {
   if (typeof handle !== 'object' || handle === null) return false;
@@ -73,6 +114,15 @@ export function pgAdapter(
     pipelining: pool.options.pipeline === true,
     root: executor(pool as unknown as PgClientLike, prepared),
     forTransaction: (handle) => (isInTransaction(handle) ? executor(handle, prepared) : undefined),
+    commitWith: <TRow>(
+      handle: unknown,
+      statement?: { readonly sql: string; readonly params: readonly unknown[] },
+    ) => {
+      if (!isInTransaction(handle)) {
+        return Promise.reject(new TransactionRequiredError('pg', 'commitWith'));
+      }
+      return commitWith<TRow>(handle, executor(handle, prepared), statement);
+    },
     async transaction(fn) {
       const client = await pool.connect();
       let failed = false;

@@ -50,6 +50,17 @@ export interface IntegrationDatabaseAdapter<TTx = unknown> {
    * side by side. Absent or false: such consumers run one event at a time.
    */
   readonly pipelining?: boolean;
+  /**
+   * Runs `statement` (if any) as the last statement of the transaction `handle` and commits it,
+   * sending both back to back: on a pipelining connection they travel together, so the statement
+   * costs no round trip of its own. Resolves with the statement's result once COMMIT succeeded;
+   * rejects when either failed, and the transaction is then rolled back. Absent: the adapter
+   * cannot commit its ORM's transactions (Prisma, Knex commit when their callback returns).
+   */
+  commitWith?<TRow>(
+    handle: unknown,
+    statement?: { readonly sql: string; readonly params: readonly unknown[] },
+  ): Promise<SqlResult<TRow> | undefined>;
 }
 
 /** Options of {@link IntegrationDatabaseAdapter.transaction}. */

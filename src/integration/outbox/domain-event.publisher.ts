@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { SqlExecutor } from '../database/sql-executor';
+import { CommitNotSupportedError } from '../errors/commit-not-supported.error';
 import { TransactionRequiredError } from '../errors/transaction-required.error';
 import { normalizeEvent, type NormalizedEvent } from '../events/event-validation';
 import type { PublishEventInput } from '../events/integration-event';
@@ -65,6 +66,80 @@ export class DomainEventPublisher {
   }
 
   /**
+   * Publishes one event in the caller's pg transaction `tx` **and commits it**: the outbox
+   * INSERT and the COMMIT go out back to back, so on a pg client created with
+   * `pipeline: true` (pg 8.23+) the event costs no round trip of its own. Use it in place of
+   * `publish(…)` followed by `COMMIT`:
+   *
+   * ```ts
+   * const client = await pool.connect(); // new Pool({ ..., pipeline: true })
+   * try {
+   *   await client.query('BEGIN');
+   *   await client.query('UPDATE vault SET status = $2 WHERE id = $1', [id, 'locked']);
+   *   await publisher.publishAndCommit(client, {
+   *     name: 'vault.locked', aggregateType: 'Vault', aggregateId: id, payload: { vaultId: id },
+   *   });
+   * } catch (error) {
+   *   await client.query('ROLLBACK'); // a no-op when publishAndCommit already rolled back
+   *   throw error;
+   * } finally {
+   *   client.release();
+   * }
+   * ```
+   *
+   * Invalid input throws before anything is sent, with the transaction still open. Once sent,
+   * either both the business writes and the event commit, or neither does: when the INSERT or
+   * the COMMIT fails, the transaction is rolled back and the error is thrown.
+   *
+   * @returns the event id (the existing event's id for an idempotency key already published).
+   * @throws CommitNotSupportedError with adapters that cannot commit the caller's transaction
+   *   (Prisma, Knex: use {@link publish} inside their transaction).
+   * @throws TransactionRequiredError when `tx` is not a pg client inside `BEGIN`.
+   */
+  async publishAndCommit<N extends string>(
+    tx: unknown,
+    event: PublishEventInput<N>,
+  ): Promise<string> {
+    const [id] = await this.publishManyAndCommit(tx, [event]);
+    return id!;
+  }
+
+  /**
+   * {@link publishAndCommit} for several events: all are validated first; the last INSERT (of
+   * {@link PUBLISH_CHUNK_SIZE} events at most) travels with the COMMIT.
+   *
+   * @returns the ids, in input order.
+   */
+  async publishManyAndCommit(tx: unknown, events: readonly PublishEventInput[]): Promise<string[]> {
+    const operation = 'DomainEventPublisher.publishAndCommit';
+    const { database } = this.options;
+    const sql = database.forTransaction(tx);
+    if (!sql) throw new TransactionRequiredError(database.kind, operation);
+    if (!database.commitWith) throw new CommitNotSupportedError(database.kind, operation);
+    const normalized = this.normalize(events);
+    const chunks: NormalizedEvent[][] = [];
+    for (let start = 0; start < normalized.length; start += PUBLISH_CHUNK_SIZE)
+      chunks.push(normalized.slice(start, start + PUBLISH_CHUNK_SIZE));
+    const last = chunks.pop();
+    const ids = chunks.length ? await this.write(sql, chunks.flat()) : [];
+    if (!last) {
+      await database.commitWith(tx);
+      return ids;
+    }
+    const statement = this.repository.insertStatement(
+      last,
+      last.map(() => uuidv7()),
+      this.channel(),
+    );
+    const inserted = await database.commitWith<{ id: string }>(tx, statement);
+    // Committed: ids of events skipped on an existing idempotency key are read afterwards.
+    return [
+      ...ids,
+      ...(await this.repository.resolveInsertedIds(database.root, statement, inserted?.rows ?? [])),
+    ];
+  }
+
+  /**
    * Publishes one event in a transaction of its own. Only for events that accompany **no**
    * business write: an event published this way is not atomic with anything else you do, so a
    * crash between your write and this call loses the event. Prefer {@link publish}.
@@ -83,9 +158,13 @@ export class DomainEventPublisher {
     return events.map((e, i) => normalizeEvent(e, settings, events.length > 1 ? i : undefined));
   }
 
+  private channel(): string | null {
+    return this.options.notify.enabled ? this.options.notify.channel : null;
+  }
+
   private async write(sql: SqlExecutor, events: NormalizedEvent[]): Promise<string[]> {
     if (events.length === 0) return [];
-    const channel = this.options.notify.enabled ? this.options.notify.channel : null;
+    const channel = this.channel();
     const ids: string[] = [];
     for (let start = 0; start < events.length; start += PUBLISH_CHUNK_SIZE) {
       const chunk = events.slice(start, start + PUBLISH_CHUNK_SIZE);

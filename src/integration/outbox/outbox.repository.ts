@@ -91,6 +91,17 @@ function mapRow(row: OutboxRow): OutboxEventRecord {
   };
 }
 
+/** An outbox INSERT ready to send, with the records it carries. */
+export interface InsertStatement {
+  readonly sql: string;
+  readonly params: readonly unknown[];
+  readonly records: ReadonlyArray<{
+    readonly id: string;
+    readonly tenant_id: string | null;
+    readonly idempotency_key: string | null;
+  }>;
+}
+
 /** How a claimed event is settled. */
 export enum SettleAction {
   Processed = 'processed',
@@ -174,9 +185,20 @@ export class OutboxRepository {
     ids: readonly string[],
     notifyChannel: string | null,
   ): Promise<string[]> {
+    const statement = this.insertStatement(events, ids, notifyChannel);
+    const inserted = await sql.query<{ id: string }>(statement.sql, statement.params);
+    return this.resolveInsertedIds(sql, statement, inserted.rows);
+  }
+
+  /** The statement of {@link insert}, for callers that send it themselves (publish and commit). */
+  insertStatement(
+    events: readonly NormalizedEvent[],
+    ids: readonly string[],
+    notifyChannel: string | null,
+  ): InsertStatement {
     const records = events.map((e, i) => ({
       ord: i,
-      id: ids[i],
+      id: ids[i]!,
       event_name: e.name,
       event_version: e.version,
       source_module: e.sourceModule,
@@ -192,8 +214,8 @@ export class OutboxRepository {
       available_at: e.availableAt?.toISOString() ?? null,
     }));
     // payload/headers travel as JSON text inside the JSON array, parsed once by PostgreSQL.
-    const inserted = await sql.query<{ id: string }>(
-      `WITH input AS (
+    return {
+      sql: `WITH input AS (
          SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(
            ord int, id uuid, event_name text, event_version int, source_module text,
            aggregate_type text, aggregate_id text, ordering_key text, payload text, headers text,
@@ -214,13 +236,26 @@ export class OutboxRepository {
          SELECT pg_notify($2::text, '') AS sent WHERE $2::text IS NOT NULL AND EXISTS (SELECT 1 FROM ins)
        )
        SELECT ins.id::text AS id FROM ins LEFT JOIN notify ON true`,
-      [JSON.stringify(records), notifyChannel],
-    );
-    if (inserted.rows.length === events.length) return [...ids];
+      params: [JSON.stringify(records), notifyChannel],
+      records,
+    };
+  }
+
+  /**
+   * The ids of an {@link insertStatement}'s events given the rows it returned: for events
+   * skipped on an idempotency key that already existed, the stored event's id (read with `sql`).
+   */
+  async resolveInsertedIds(
+    sql: SqlExecutor,
+    statement: InsertStatement,
+    inserted: ReadonlyArray<{ id: string }>,
+  ): Promise<string[]> {
+    const { records } = statement;
+    if (inserted.length === records.length) return records.map((r) => r.id);
 
     // Some keys already existed (or repeat within this batch): return the stored ids instead.
-    const insertedIds = new Set(inserted.rows.map((r) => r.id));
-    const missing = records.filter((r) => !insertedIds.has(r.id!));
+    const insertedIds = new Set(inserted.map((r) => r.id));
+    const missing = records.filter((r) => !insertedIds.has(r.id));
     const lookup = await sql.query<{ tenant: string; idempotency_key: string; id: string }>(
       `SELECT coalesce(o.tenant_id, '') AS tenant, o.idempotency_key, o.id::text AS id
          FROM outbox_event o
@@ -234,7 +269,7 @@ export class OutboxRepository {
     );
     const byKey = new Map(lookup.rows.map((r) => [`${r.tenant}\u0000${r.idempotency_key}`, r.id]));
     return records.map((r) => {
-      if (insertedIds.has(r.id!)) return r.id!;
+      if (insertedIds.has(r.id)) return r.id;
       const existing = byKey.get(`${r.tenant_id ?? ''}\u0000${r.idempotency_key}`);
       if (!existing)
         throw new Error(`Outbox insert skipped event ${r.id} without an idempotency conflict`);
