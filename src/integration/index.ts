@@ -92,6 +92,7 @@ export type {
   IntegrationEventHandlerFn,
   TransactionMode,
 } from './subscribers/handler.types';
+export { MAX_CONSUMER_CONCURRENCY } from './subscribers/handler.types';
 
 export { InboxService } from './inbox/inbox.service';
 export {

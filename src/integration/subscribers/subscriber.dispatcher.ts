@@ -325,10 +325,16 @@ export class SubscriberDispatcher implements EventDispatcher {
     try {
       await this.options.database.transaction(
         async (tx, sql) => {
+          const runEvent = (i: number): Promise<void> =>
+            this.runHandlers(
+              handlersOf(i),
+              events[i]!,
+              this.context(tx, work.consumer, events[i]!),
+            );
           const run =
             concurrency > 1
-              ? await this.runLanes(work, events, handlersOf, context, tx, concurrency)
-              : await this.runInOrder(work, events, handlersOf, context, tx);
+              ? await this.runLanes(work, events, runEvent, context, concurrency)
+              : await this.runInOrder(work, runEvent, context);
           ran = run.ran;
           if (run.aborted) throw run.aborted;
           if (run.failed !== undefined || run.unattributed) {
@@ -362,20 +368,14 @@ export class SubscriberDispatcher implements EventDispatcher {
   /** The first pass one event at a time, in batch order; stops at the first failure. */
   private async runInOrder(
     work: ConsumerWork,
-    events: readonly OutboxEventRecord[],
-    handlersOf: (i: number) => readonly RegisteredHandler[],
+    runEvent: (i: number) => Promise<void>,
     context: DispatchContext,
-    tx: unknown,
   ): Promise<FirstPassRun> {
     const ran: number[] = [];
     for (const i of work.indices) {
       if (context.isStopping()) break;
       try {
-        await this.runHandlers(
-          handlersOf(i),
-          events[i]!,
-          this.context(tx, work.consumer, events[i]!),
-        );
+        await runEvent(i);
       } catch (error) {
         if (error instanceof HandlerTimeoutError) return { ran, aborted: new AbortBatch(i, error) };
         return { ran, failed: { index: i, error } };
@@ -396,9 +396,8 @@ export class SubscriberDispatcher implements EventDispatcher {
   private async runLanes(
     work: ConsumerWork,
     events: readonly OutboxEventRecord[],
-    handlersOf: (i: number) => readonly RegisteredHandler[],
+    runEvent: (i: number) => Promise<void>,
     context: DispatchContext,
-    tx: unknown,
     concurrency: number,
   ): Promise<FirstPassRun> {
     const lanes = new Map<string, number[]>();
@@ -418,11 +417,7 @@ export class SubscriberDispatcher implements EventDispatcher {
         for (const i of lane) {
           if (halted()) return;
           try {
-            await this.runHandlers(
-              handlersOf(i),
-              events[i]!,
-              this.context(tx, work.consumer, events[i]!),
-            );
+            await runEvent(i);
           } catch (error) {
             if (error instanceof HandlerTimeoutError) aborted ??= new AbortBatch(i, error);
             else failed = true;
