@@ -21,6 +21,8 @@ export interface BenchAppOptions {
   readonly listen: boolean;
   readonly processor?: ProcessorOptions;
   readonly transactional?: TransactionMode;
+  /** The consumers' `concurrency` (events of different keys at once in a batch transaction). */
+  readonly eventConcurrency?: number;
 }
 
 /** A Nest application context with IntegrationModule on a pg pool (the processor is started by hand). */
@@ -97,6 +99,7 @@ export async function createBenchApp(
       consumer,
       name: `Projection.${consumer}`,
       transactional: options.transactional ?? 'batch',
+      ...(options.eventConcurrency ? { concurrency: options.eventConcurrency } : {}),
       handle: async (event: IntegrationEvent<Payload>, ctx) => {
         const start = nowMs();
         await ctx.tx.query(

@@ -183,9 +183,12 @@ export async function xactCommit(url: string): Promise<number> {
   }
 }
 
-/** A pg pool whose idle-client errors are ignored (the server may drop connections on DROP DATABASE). */
-export function benchPool(url: string, max: number): Pool {
-  const pool = new Pool({ connectionString: url, max });
+/**
+ * A pg pool whose idle-client errors are ignored (the server may drop connections on DROP
+ * DATABASE); with `pipeline`, its clients send statements without waiting for earlier results.
+ */
+export function benchPool(url: string, max: number, options: { pipeline?: boolean } = {}): Pool {
+  const pool = new Pool({ connectionString: url, max, pipeline: options.pipeline === true });
   pool.on('error', () => undefined);
   return pool;
 }

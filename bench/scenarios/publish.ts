@@ -4,8 +4,32 @@ import { percentiles, type Percentiles } from '../lib/stats';
 import { WORKLOAD_DDL } from '../lib/workload';
 import { closedLoops } from './limit';
 
-/** The three transactions compared in scenario 4. */
-export type PublishVariant = 'alone' | 'publish' | 'publishMany10' | 'floor1' | 'floor10';
+/** The transactions compared in scenario 4. */
+export type PublishVariant =
+  | 'alone'
+  | 'publish'
+  | 'publishMany10'
+  | 'publishAndCommit'
+  | 'publishManyAndCommit10'
+  | 'roundTrip'
+  | 'floor1'
+  | 'floor10'
+  | 'floor1Commit'
+  | 'floor10Commit';
+
+/** Every variant, in table order. */
+export const PUBLISH_VARIANTS: readonly PublishVariant[] = [
+  'alone',
+  'publish',
+  'publishMany10',
+  'publishAndCommit',
+  'publishManyAndCommit10',
+  'roundTrip',
+  'floor1',
+  'floor10',
+  'floor1Commit',
+  'floor10Commit',
+];
 
 /** Scenario 4 figures of one run: one variant at one connection count. */
 export interface PublishRun {
@@ -18,8 +42,12 @@ export interface PublishRun {
 }
 
 /**
- * Scenario 4: a one-row business transaction alone, with `publish` of one event, and with
- * `publishMany` of 10, each a closed loop on `connections` connections. The three variants run
+ * Scenario 4: a one-row business transaction alone, with `publish` of one event, with
+ * `publishMany` of 10, and with `publishAndCommit` / `publishManyAndCommit` of 1 and 10 (the
+ * outbox INSERT pipelined with the COMMIT), plus floors; each a closed loop on `connections`
+ * connections. The pool is created with `pipeline: true` for every variant: code that awaits
+ * each statement behaves exactly as without it (one statement on the wire at a time), so only
+ * the *AndCommit variants, which send two statements at once, use it. The variants run
  * interleaved on one database so that drift (WAL growth, autovacuum) hits them alike.
  */
 export async function publishOverhead(
@@ -28,7 +56,7 @@ export async function publishOverhead(
   durationMs: number,
 ): Promise<PublishRun[]> {
   return server.withDatabase(`publish-${connections}`, async (db) => {
-    const pool = benchPool(db.url, connections + 1);
+    const pool = benchPool(db.url, connections + 1, { pipeline: true });
     const bench = await createBenchApp(pool, { consumers: 0, listen: true });
     try {
       await pool.query(WORKLOAD_DDL);
@@ -51,24 +79,41 @@ export async function publishOverhead(
         // (no validation, no NOTIFY, no idempotency handling): what any outbox must pay.
         floor1: floor(1),
         floor10: floor(10),
+        // The floors of the *AndCommit variants: the bare INSERT pipelined with the COMMIT.
+        floor1Commit: floorWithCommit(1),
+        floor10Commit: floorWithCommit(10),
         publishMany10: async (client, n) => {
           await client.query('BEGIN');
           const id = await insert(client, n);
-          await bench.publisher.publishMany(
-            client,
-            Array.from({ length: 10 }, (_, k) => ({ ...eventFor(id), aggregateId: `${id}-${k}` })),
-          );
+          await bench.publisher.publishMany(client, tenEvents(id));
+          await client.query('COMMIT');
+        },
+        publishAndCommit: async (client, n) => {
+          await client.query('BEGIN');
+          const id = await insert(client, n);
+          await bench.publisher.publishAndCommit(client, eventFor(id));
+        },
+        publishManyAndCommit10: async (client, n) => {
+          await client.query('BEGIN');
+          const id = await insert(client, n);
+          await bench.publisher.publishManyAndCommit(client, tenEvents(id));
+        },
+        // The cheapest extra statement of all: one more round trip that writes nothing.
+        roundTrip: async (client, n) => {
+          await client.query('BEGIN');
+          await insert(client, n);
+          await client.query({ name: 'bench_round_trip', text: 'SELECT 1' });
           await client.query('COMMIT');
         },
       };
-      const variants: PublishVariant[] = ['alone', 'publish', 'publishMany10', 'floor1', 'floor10'];
+      const variants = PUBLISH_VARIANTS;
       for (const v of variants) await closedLoops(pool, connections, 500, bodies[v]); // warm-up
       const slice = durationMs / 3;
       const runs = new Map<
         PublishVariant,
         { count: number; seconds: number; latencies: number[] }
       >();
-      // Three rounds of the three variants, so each sees the same conditions.
+      // Three rounds of every variant, so each sees the same conditions.
       for (let round = 0; round < 3; round++) {
         for (const v of variants) {
           const r = await closedLoops(pool, connections, slice / 3, bodies[v]);
@@ -96,6 +141,11 @@ export async function publishOverhead(
   });
 }
 
+/** Ten events of order `id` (distinct aggregates). */
+function tenEvents(id: number): Array<ReturnType<typeof eventFor>> {
+  return Array.from({ length: 10 }, (_, k) => ({ ...eventFor(id), aggregateId: `${id}-${k}` }));
+}
+
 /** A business transaction plus a bare multi-row INSERT of `rows` outbox events. */
 function floor(rows: number): (client: import('pg').PoolClient, n: number) => Promise<void> {
   const text = FLOOR_SQL(rows);
@@ -104,6 +154,24 @@ function floor(rows: number): (client: import('pg').PoolClient, n: number) => Pr
     const id = await insert(client, n);
     await client.query({ name: `bench_floor${rows}`, text, values: floorValues(id, rows) });
     await client.query('COMMIT');
+  };
+}
+
+/** A business transaction whose bare INSERT of `rows` outbox events travels with the COMMIT. */
+function floorWithCommit(
+  rows: number,
+): (client: import('pg').PoolClient, n: number) => Promise<void> {
+  const text = FLOOR_SQL(rows);
+  return async (client, n) => {
+    await client.query('BEGIN');
+    const id = await insert(client, n);
+    const statement = { name: `bench_floor${rows}`, text, values: floorValues(id, rows) };
+    const [inserted, commit] = await Promise.allSettled([
+      client.query(statement),
+      client.query('COMMIT'),
+    ]);
+    if (inserted.status === 'rejected') throw inserted.reason;
+    if (commit.status === 'rejected') throw commit.reason;
   };
 }
 

@@ -11,6 +11,10 @@ export interface ProcessorWorkerArgs {
   readonly poolSize: number;
   readonly processor: ProcessorOptions;
   readonly transactional?: TransactionMode;
+  /** The bench consumer's `concurrency` (needs `pipeline`). */
+  readonly eventConcurrency?: number;
+  /** Create the pool with `pipeline: true`. */
+  readonly pipeline?: boolean;
   /** Record (event id, start, commit) per delivery and return them. */
   readonly record: boolean;
   readonly sampleEveryMs: number;
@@ -29,12 +33,13 @@ export interface ProcessorWorkerResult {
 
 /** One processor instance in its own process: started on `go`, stopped on `stop`. */
 workerMain<ProcessorWorkerArgs, ProcessorWorkerResult>(async (args, io) => {
-  const pool = benchPool(args.url, args.poolSize);
+  const pool = benchPool(args.url, args.poolSize, { pipeline: args.pipeline });
   const bench = await createBenchApp(pool, {
     consumers: args.consumers,
     listen: args.listen,
     processor: args.processor,
     transactional: args.transactional,
+    eventConcurrency: args.eventConcurrency,
     record: args.record,
   });
   const memory = new RssSampler();
