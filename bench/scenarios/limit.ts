@@ -76,10 +76,19 @@ export async function commitCeiling(
   );
 }
 
+/**
+ * The handler work of a bare-loop run: none (1b), the 2a handler's INSERTs one at a time (1c),
+ * or the same INSERTs all sent at once on a pipelined connection (1d).
+ */
+export type BareHandler = 'none' | 'sequential' | 'pipelined';
+
+/** The bare loops of scenario 1, in table order. */
+export const BARE_HANDLERS: readonly BareHandler[] = ['none', 'sequential', 'pipelined'];
+
 /** Scenario 1b figures of one run. */
 export interface BareLoopRun {
   readonly connections: number;
-  readonly withHandler: boolean;
+  readonly handler: BareHandler;
   readonly events: number;
   readonly eventsPerSec: number;
 }
@@ -97,10 +106,10 @@ export async function bareLoopCeiling(
   server: BenchServer,
   connections: number,
   events: number,
-  withHandler = false,
+  handler: BareHandler = 'none',
 ): Promise<BareLoopRun> {
   return server.withDatabase(`limit-bare-${connections}`, async (db) => {
-    const pool = benchPool(db.url, connections);
+    const pool = benchPool(db.url, connections, { pipeline: handler === 'pipelined' });
     try {
       await pool.query(
         `INSERT INTO outbox_event (id, event_name, aggregate_type, aggregate_id, ordering_key, payload)
@@ -128,16 +137,17 @@ export async function bareLoopCeiling(
                RETURNING id, event_name, payload`,
             );
             if (rows.length === 0) return;
-            if (withHandler) {
+            if (handler !== 'none') {
               const client = await pool.connect();
+              const project = (r: (typeof rows)[number]): Promise<unknown> =>
+                client.query(
+                  'INSERT INTO bench_projection (event_id, consumer, order_id, amount) VALUES ($1, $2, $3, $4)',
+                  [r.id, 'c1', r.payload.orderId, r.payload.amount],
+                );
               try {
                 await client.query('BEGIN');
-                for (const r of rows) {
-                  await client.query(
-                    'INSERT INTO bench_projection (event_id, consumer, order_id, amount) VALUES ($1, $2, $3, $4)',
-                    [r.id, 'c1', r.payload.orderId, r.payload.amount],
-                  );
-                }
+                if (handler === 'pipelined') await Promise.all(rows.map(project));
+                else for (const r of rows) await project(r);
                 await client.query('COMMIT');
               } finally {
                 client.release();
@@ -154,7 +164,7 @@ export async function bareLoopCeiling(
       );
       const seconds = (nowMs() - start) / 1000;
       if (done !== events) throw new Error(`bare loop completed ${done} of ${events}`);
-      return { connections, withHandler, events, eventsPerSec: events / seconds };
+      return { connections, handler, events, eventsPerSec: events / seconds };
     } finally {
       await pool.end();
     }
