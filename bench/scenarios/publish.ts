@@ -80,8 +80,8 @@ export async function publishOverhead(
         floor1: floor(1),
         floor10: floor(10),
         // The floors of the *AndCommit variants: the bare INSERT pipelined with the COMMIT.
-        floor1Commit: floorWithCommit(1),
-        floor10Commit: floorWithCommit(10),
+        floor1Commit: floor(1, true),
+        floor10Commit: floor(10, true),
         publishMany10: async (client, n) => {
           await client.query('BEGIN');
           const id = await insert(client, n);
@@ -146,26 +146,24 @@ function tenEvents(id: number): Array<ReturnType<typeof eventFor>> {
   return Array.from({ length: 10 }, (_, k) => ({ ...eventFor(id), aggregateId: `${id}-${k}` }));
 }
 
-/** A business transaction plus a bare multi-row INSERT of `rows` outbox events. */
-function floor(rows: number): (client: import('pg').PoolClient, n: number) => Promise<void> {
-  const text = FLOOR_SQL(rows);
-  return async (client, n) => {
-    await client.query('BEGIN');
-    const id = await insert(client, n);
-    await client.query({ name: `bench_floor${rows}`, text, values: floorValues(id, rows) });
-    await client.query('COMMIT');
-  };
-}
-
-/** A business transaction whose bare INSERT of `rows` outbox events travels with the COMMIT. */
-function floorWithCommit(
+/**
+ * A business transaction plus a bare multi-row INSERT of `rows` outbox events; `withCommit`
+ * sends the INSERT and the COMMIT at once on the pipelined connection.
+ */
+function floor(
   rows: number,
+  withCommit = false,
 ): (client: import('pg').PoolClient, n: number) => Promise<void> {
   const text = FLOOR_SQL(rows);
   return async (client, n) => {
     await client.query('BEGIN');
     const id = await insert(client, n);
     const statement = { name: `bench_floor${rows}`, text, values: floorValues(id, rows) };
+    if (!withCommit) {
+      await client.query(statement);
+      await client.query('COMMIT');
+      return;
+    }
     const [inserted, commit] = await Promise.allSettled([
       client.query(statement),
       client.query('COMMIT'),

@@ -29,19 +29,12 @@ export interface OwnRunOptions {
   readonly transactional?: TransactionMode;
   /**
    * The consumer's `concurrency`: events of different ordering keys at once inside a batch
-   * transaction, on a pool created with `pipeline: true` (default 1: one at a time, no pipeline).
+   * transaction; above 1 on a pool created with `pipeline: true` (default 1: one at a time).
    */
   readonly eventConcurrency?: number;
 }
 
 const DEFAULT_POOL = 10;
-
-/** Worker arguments for the consumer's concurrency: a pipelined pool when it is above 1. */
-function pipelineArgs(run: OwnRunOptions): { eventConcurrency?: number; pipeline?: boolean } {
-  return run.eventConcurrency && run.eventConcurrency > 1
-    ? { eventConcurrency: run.eventConcurrency, pipeline: true }
-    : {};
-}
 
 function processorOptions(o: OwnRunOptions, i: number): ProcessorOptions {
   return {
@@ -116,7 +109,7 @@ export async function drainOwn(
         listen: false,
         poolSize: run.poolSize ?? DEFAULT_POOL,
         transactional: run.transactional,
-        ...pipelineArgs(run),
+        eventConcurrency: run.eventConcurrency,
         record: false,
         sampleEveryMs: 100,
         run,
@@ -191,7 +184,7 @@ export async function latencyOwn(
         listen: options.listen,
         poolSize: run.poolSize ?? DEFAULT_POOL,
         transactional: run.transactional,
-        ...pipelineArgs(run),
+        eventConcurrency: run.eventConcurrency,
         record: true,
         sampleEveryMs: 100,
         run,

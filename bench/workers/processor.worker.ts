@@ -11,10 +11,8 @@ export interface ProcessorWorkerArgs {
   readonly poolSize: number;
   readonly processor: ProcessorOptions;
   readonly transactional?: TransactionMode;
-  /** The bench consumer's `concurrency` (needs `pipeline`). */
+  /** The bench consumer's `concurrency`; above 1 the pool is created with `pipeline: true`. */
   readonly eventConcurrency?: number;
-  /** Create the pool with `pipeline: true`. */
-  readonly pipeline?: boolean;
   /** Record (event id, start, commit) per delivery and return them. */
   readonly record: boolean;
   readonly sampleEveryMs: number;
@@ -33,7 +31,9 @@ export interface ProcessorWorkerResult {
 
 /** One processor instance in its own process: started on `go`, stopped on `stop`. */
 workerMain<ProcessorWorkerArgs, ProcessorWorkerResult>(async (args, io) => {
-  const pool = benchPool(args.url, args.poolSize, { pipeline: args.pipeline });
+  const pool = benchPool(args.url, args.poolSize, {
+    pipeline: (args.eventConcurrency ?? 1) > 1,
+  });
   const bench = await createBenchApp(pool, {
     consumers: args.consumers,
     listen: args.listen,

@@ -117,12 +117,12 @@ export class DomainEventPublisher {
     if (!sql) throw new TransactionRequiredError(database.kind, operation);
     if (!database.commitWith) throw new CommitNotSupportedError(database.kind, operation);
     const normalized = this.normalize(events);
-    const chunks: NormalizedEvent[][] = [];
-    for (let start = 0; start < normalized.length; start += PUBLISH_CHUNK_SIZE)
-      chunks.push(normalized.slice(start, start + PUBLISH_CHUNK_SIZE));
-    const last = chunks.pop();
-    const ids = chunks.length ? await this.write(sql, chunks.flat()) : [];
-    if (!last) {
+    // Whole chunks first, in the transaction; the last (possibly partial) chunk with the COMMIT.
+    const cut =
+      Math.max(0, Math.ceil(normalized.length / PUBLISH_CHUNK_SIZE) - 1) * PUBLISH_CHUNK_SIZE;
+    const ids = await this.write(sql, normalized.slice(0, cut));
+    const last = normalized.slice(cut);
+    if (last.length === 0) {
       await database.commitWith(tx);
       return ids;
     }
