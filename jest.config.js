@@ -7,7 +7,9 @@ const tsJest = ['ts-jest', { tsconfig: '<rootDir>/tsconfig.json' }];
 
 /** @type {import('jest').Config} */
 module.exports = {
-  testEnvironment: 'node',
+  // Nest log lines are buffered per test and printed only when it fails (test/support/quiet-*.ts).
+  testEnvironment: '<rootDir>/test/support/quiet-environment.ts',
+  setupFilesAfterEnv: ['<rootDir>/test/support/quiet-logs.ts'],
   roots: ['<rootDir>/src', '<rootDir>/test'],
   testMatch: ['**/*.spec.ts', '**/*.e2e-spec.ts'],
   transform: { '^.+\\.ts$': tsJest },

@@ -106,7 +106,7 @@ describe.each<OrmKind>(['prisma', 'knex', 'pg'])('subscribers and inbox with %s'
   const effects = async (consumer?: string) =>
     (
       await pool.query<{ consumer: string; event_id: string; note: string }>(
-        'select consumer, event_id, note from test_effect where $1::text is null or consumer = $1 order by id',
+        'select consumer, event_id, note from test_effect where $1::text is null or consumer = $1 order by consumer, id',
         [consumer ?? null],
       )
     ).rows;
