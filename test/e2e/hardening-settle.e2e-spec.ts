@@ -100,6 +100,14 @@ describe('settle path and attempts accounting (hardening)', () => {
       infinite: { status: 'failed', error: 'infinite delay', delayMs: Number.POSITIVE_INFINITY },
       numericError: { status: 'failed', error: 42 },
       text: 'processed',
+      proxy: new Proxy(
+        {},
+        {
+          get() {
+            throw new Error('trap');
+          },
+        },
+      ),
       ok2: { status: 'processed' },
     };
     const dispatcher: EventDispatcher = {
@@ -134,7 +142,16 @@ describe('settle path and attempts accounting (hardening)', () => {
       expect(row(kind)).toMatchObject({ status: 'pending', attempt_count: 1, locked_by: null });
     }
     // The processor's policy decides the delay of every invalid outcome.
-    for (const kind of ['nan', 'null', 'weird', 'negative', 'infinite', 'numericError', 'text'])
+    for (const kind of [
+      'nan',
+      'null',
+      'weird',
+      'negative',
+      'infinite',
+      'numericError',
+      'text',
+      'proxy',
+    ])
       expect(row(kind).delay_ms).toBe(60_000);
     // A valid but too long delay is clamped.
     expect(row('huge')).toMatchObject({
@@ -154,6 +171,9 @@ describe('settle path and attempts accounting (hardening)', () => {
       'dispatcher returned an invalid outcome: error must be a string (got 42)',
     );
     expect(row('text').last_error).toMatch(/^dispatcher returned an invalid outcome: "processed"/);
+    expect(row('proxy').last_error).toBe(
+      'dispatcher returned an invalid outcome: reading it threw Error: trap',
+    );
 
     // Logged once for the batch, at error level.
     const logged = errors.mock.calls.filter(([message]) =>
@@ -161,7 +181,7 @@ describe('settle path and attempts accounting (hardening)', () => {
     );
     expect(logged).toHaveLength(1);
     expect(String(logged[0]![0])).toContain(
-      'Dispatcher returned 8 invalid or clamped outcome(s) in a batch of 10',
+      'Dispatcher returned 9 invalid or clamped outcome(s) in a batch of 11',
     );
   });
 
@@ -368,6 +388,38 @@ describe('settle path and attempts accounting (hardening)', () => {
       expect(stored.get(fourth!)!.last_error).toContain(
         'the lease of attempt 3 (the last of 3 allowed) expired',
       );
+    });
+
+    it("follow a custom dispatcher's maxAttempts, or the processor's when that answer is unusable (hardening #13)", async () => {
+      const dispatched: string[] = [];
+      const errors = jest.spyOn(Logger.prototype, 'error');
+      const t = await boot({
+        dispatcher: {
+          ...perEventDispatcher(async (e) => {
+            dispatched.push(e.aggregateId);
+            throw new Error('still failing');
+          }),
+          maxAttempts: (e) => {
+            if (e.aggregateId === 'throws') throw new Error('hook bug');
+            return e.aggregateId === 'five' ? 5 : Number.NaN;
+          },
+        },
+        processor: { retry: { ...retry, maxAttempts: 1 } },
+      });
+      await publishAll(t, [ev('five'), ev('throws'), ev('nan')]);
+      await ghostClaim(t, 1);
+      expect(await t.app.get(OutboxProcessor).processBatch()).toMatchObject({
+        claimed: 3,
+        retried: 1,
+        deadLettered: 2,
+      });
+      // Attempt 2 of 5 runs and, failing without `final`, is retried; the others fall back to 1.
+      expect(dispatched).toEqual(['five']);
+      const messages = errors.mock.calls.map(([m]) => String(m));
+      expect(messages.some((m) => m.includes('dispatcher.maxAttempts failed for event'))).toBe(
+        true,
+      );
+      expect(messages.some((m) => m.includes('dispatcher.maxAttempts returned NaN'))).toBe(true);
     });
 
     it("use the processor's maxAttempts with a custom dispatcher, and say so when maxAttempts was lowered (hardening #13)", async () => {
