@@ -67,6 +67,7 @@ export {
 export type { DeadLetterFilter, OutboxStats } from './outbox/outbox.repository';
 export {
   perEventDispatcher,
+  MAX_RETRY_DELAY_MS,
   type EventDispatcher,
   type DispatchOutcome,
   type DispatchContext,

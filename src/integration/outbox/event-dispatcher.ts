@@ -36,6 +36,112 @@ export interface EventDispatcher {
     events: readonly OutboxEventRecord[],
     context: DispatchContext,
   ): Promise<DispatchOutcome[]>;
+
+  /**
+   * How many attempts `event` is allowed in total (optional). The processor dead-letters,
+   * without dispatching it, an event claimed for an attempt beyond this number (the lease of
+   * its last attempt expired: the worker crashed or stalled mid-handler). When left out, or
+   * when it returns anything but an integer >= 1, the processor's `retry.maxAttempts` applies.
+   */
+  maxAttempts?(event: OutboxEventRecord): number;
+}
+
+/**
+ * Longest retry delay a settle applies, in milliseconds: 2^31 − 1 (about 24.8 days), the
+ * largest delay a Node.js timer accepts. A longer `delayMs` in a dispatch outcome is clamped to it.
+ */
+export const MAX_RETRY_DELAY_MS = 2_147_483_647;
+
+/** Start of the error recorded for an invalid dispatch outcome. */
+const INVALID_OUTCOME = 'dispatcher returned an invalid outcome';
+
+/** The status values a {@link DispatchOutcome} may have. */
+const OUTCOME_STATUSES: readonly string[] = ['processed', 'failed', 'deferred'];
+
+/** A dispatch outcome after {@link checkDispatchOutcome}. */
+export interface CheckedDispatchOutcome {
+  /** A well-formed outcome: the value itself, or the failure that replaces an invalid one. */
+  readonly outcome: DispatchOutcome;
+  /** What was wrong with the value (or clamped), for the log; undefined when nothing was. */
+  readonly problem?: string;
+}
+
+/** Short, never-throwing rendering of an untrusted value for messages. */
+export function describeValue(value: unknown): string {
+  if (value === undefined) return 'undefined';
+  if (typeof value === 'number' || typeof value === 'bigint') return String(value);
+  if (typeof value === 'function' || typeof value === 'symbol') return typeof value;
+  let text: string;
+  try {
+    text = JSON.stringify(value) ?? String(value);
+  } catch {
+    text = Object.prototype.toString.call(value);
+  }
+  return text.length > 200 ? `${text.slice(0, 199)}…` : text;
+}
+
+/**
+ * Checks one outcome returned by a dispatcher, which the processor does not trust. A valid
+ * outcome is returned as is. Anything else becomes a `failed` outcome (no `delayMs`, no
+ * `final`: the processor's retry policy decides) whose `error` starts with "dispatcher
+ * returned an invalid outcome" and says what was wrong: not an object, an unknown `status`, a
+ * non-string `error`, a `delayMs` that is not a finite number >= 0, a non-boolean `final`. A
+ * `delayMs` above {@link MAX_RETRY_DELAY_MS} is clamped to it (reported as a problem, the
+ * outcome's error kept).
+ */
+export function checkDispatchOutcome(value: unknown): CheckedDispatchOutcome {
+  const invalid = (problem: string): CheckedDispatchOutcome => ({
+    outcome: { status: 'failed', error: `${INVALID_OUTCOME}: ${problem}` },
+    problem,
+  });
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return invalid(
+      `${describeValue(value)} (expected an object whose status is 'processed', 'failed' or 'deferred')`,
+    );
+  }
+  const { status, error, delayMs, final } = value as Record<string, unknown>;
+  if (typeof status !== 'string' || !OUTCOME_STATUSES.includes(status)) {
+    return invalid(
+      `status ${describeValue(status)} (expected 'processed', 'failed' or 'deferred')`,
+    );
+  }
+  if (status !== 'failed') return { outcome: { status } as DispatchOutcome };
+
+  const problems: string[] = [];
+  if (typeof error !== 'string')
+    problems.push(`error must be a string (got ${describeValue(error)})`);
+  let delay: number | undefined;
+  let clamped: string | undefined;
+  if (delayMs !== undefined) {
+    if (typeof delayMs !== 'number' || !Number.isFinite(delayMs) || delayMs < 0) {
+      problems.push(`delayMs must be a finite number >= 0 (got ${describeValue(delayMs)})`);
+    } else if (delayMs > MAX_RETRY_DELAY_MS) {
+      delay = MAX_RETRY_DELAY_MS;
+      clamped = `delayMs ${delayMs} clamped to ${MAX_RETRY_DELAY_MS} (MAX_RETRY_DELAY_MS)`;
+    } else {
+      delay = delayMs;
+    }
+  }
+  if (final !== undefined && typeof final !== 'boolean')
+    problems.push(`final must be true, false or undefined (got ${describeValue(final)})`);
+  if (problems.length) {
+    const problem = problems.join('; ');
+    // The dispatcher's own error text, when it gave one, is kept after the explanation.
+    const original = typeof error === 'string' ? `; its error: ${error}` : '';
+    return {
+      outcome: { status: 'failed', error: `${INVALID_OUTCOME}: ${problem}${original}` },
+      problem,
+    };
+  }
+  return {
+    outcome: {
+      status: 'failed',
+      error: error as string,
+      ...(delay === undefined ? {} : { delayMs: delay }),
+      ...(final === undefined ? {} : { final: final as boolean }),
+    },
+    ...(clamped ? { problem: clamped } : {}),
+  };
 }
 
 /** Readable text for anything thrown. */

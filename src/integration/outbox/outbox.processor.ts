@@ -6,7 +6,7 @@ import {
   type OnApplicationBootstrap,
 } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
-import { canRetry, computeBackoffDelay } from '../../utils/retry';
+import { computeBackoffDelay } from '../../utils/retry';
 import { DrainTimeoutError } from '../errors/drain-timeout.error';
 import { EventNotFoundError } from '../errors/event-not-found.error';
 import type { OutboxEventRecord } from '../events/integration-event';
@@ -16,11 +16,19 @@ import {
   OUTBOX_DISPATCHER,
 } from '../integration.constants';
 import type { ResolvedIntegrationOptions } from '../integration.options';
-import { errorMessage, type DispatchOutcome, type EventDispatcher } from './event-dispatcher';
+import {
+  MAX_RETRY_DELAY_MS,
+  checkDispatchOutcome,
+  describeValue,
+  errorMessage,
+  type DispatchOutcome,
+  type EventDispatcher,
+} from './event-dispatcher';
 import { OutboxNotificationListener } from './outbox-notification.listener';
 import {
   OutboxRepository,
   SettleAction,
+  type ClaimedEvent,
   type DeadLetterFilter,
   type OutboxStats,
   type SettleInstruction,
@@ -40,6 +48,11 @@ export interface BatchResult {
   readonly deferred: number;
   /** Could not be settled because the lease was taken over meanwhile. */
   readonly leaseLost: number;
+  /**
+   * Could not be settled because the settle statement failed (e.g. the database refused it):
+   * they stay `processing` until their lease expires, then are claimed again.
+   */
+  readonly unsettled: number;
 }
 
 /** Totals of a {@link OutboxProcessor.drain}. */
@@ -58,7 +71,7 @@ export interface ProcessorStats extends OutboxStats {
 
 /** A claimed batch whose leases a heartbeat keeps alive until it is settled or released. */
 interface ClaimedBatch {
-  readonly events: OutboxEventRecord[];
+  readonly events: ClaimedEvent[];
   readonly heartbeat?: NodeJS.Timeout;
 }
 
@@ -70,6 +83,7 @@ const EMPTY: DrainResult = Object.freeze({
   deadLettered: 0,
   deferred: 0,
   leaseLost: 0,
+  unsettled: 0,
 });
 
 function add(a: DrainResult, b: BatchResult): DrainResult {
@@ -81,6 +95,7 @@ function add(a: DrainResult, b: BatchResult): DrainResult {
     deadLettered: a.deadLettered + b.deadLettered,
     deferred: a.deferred + b.deferred,
     leaseLost: a.leaseLost + b.leaseLost,
+    unsettled: a.unsettled + b.unsettled,
   };
 }
 
@@ -333,33 +348,42 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
     return { events, heartbeat };
   }
 
-  /** Dispatches a claimed batch and settles it. */
+  /**
+   * Dispatches a claimed batch and settles it. Events claimed beyond their allowed attempts
+   * are dead-lettered without being dispatched; the dispatcher's outcomes are checked, never
+   * trusted; a settle that fails for the batch is retried event by event.
+   */
   private async completeBatch({ events, heartbeat }: ClaimedBatch): Promise<BatchResult> {
     if (events.length === 0) return { ...EMPTY };
-    const { database } = this.options;
-    let outcomes: DispatchOutcome[];
+    const instructions: SettleInstruction[] = new Array<SettleInstruction>(events.length);
+    const toDispatch: number[] = [];
     try {
-      outcomes = await this.dispatcher.dispatchBatch(events, {
-        workerId: this.workerId,
-        isStopping: () => this.stopping,
+      const allowed = events.map((event) => this.allowedAttempts(event));
+      events.forEach((event, i) => {
+        if (event.attemptCount > allowed[i]!) instructions[i] = this.exhausted(event, allowed[i]!);
+        else toDispatch.push(i);
       });
-      if (!Array.isArray(outcomes) || outcomes.length !== events.length) {
-        throw new Error(
-          `dispatcher returned ${outcomes?.length} outcomes for ${events.length} events`,
-        );
+      if (toDispatch.length > 0) {
+        const batch = toDispatch.map((i) => events[i]!);
+        const outcomes = await this.dispatch(batch);
+        const problems: string[] = [];
+        batch.forEach((event, j) => {
+          const i = toDispatch[j]!;
+          instructions[i] = this.instructionFor(event, allowed[i]!, outcomes[j], problems);
+        });
+        if (problems.length > 0) {
+          this.logger.error(
+            `Dispatcher returned ${problems.length} invalid or clamped outcome(s) in a batch of ${batch.length} ` +
+              '(invalid ones are settled as failures, retried per processor.retry; delays above ' +
+              `MAX_RETRY_DELAY_MS are clamped): ${problems.join(' | ')}`,
+          );
+        }
       }
-    } catch (error) {
-      const message = `Dispatcher failed: ${errorMessage(error)}`;
-      this.logger.error(message);
-      outcomes = events.map(() => ({ status: 'failed', error: message }));
     } finally {
       clearInterval(heartbeat);
     }
 
-    const instructions = events.map((event, i) => this.instructionFor(event, outcomes[i]!));
-    const settled = new Set(
-      await this.repository.settle(database.root, this.workerId, instructions),
-    );
+    const settled = await this.settle(instructions);
     const result = {
       claimed: events.length,
       processed: 0,
@@ -367,9 +391,14 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
       deadLettered: 0,
       deferred: 0,
       leaseLost: 0,
+      unsettled: 0,
     };
     instructions.forEach((instruction, i) => {
-      if (!settled.has(instruction.id)) {
+      if (settled.unsettled.has(instruction.id)) {
+        result.unsettled++;
+        return;
+      }
+      if (!settled.ids.has(instruction.id)) {
         result.leaseLost++;
         return;
       }
@@ -396,8 +425,106 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
     return result;
   }
 
-  private instructionFor(event: OutboxEventRecord, outcome: DispatchOutcome): SettleInstruction {
+  /**
+   * Hands a batch to the dispatcher. A dispatcher that throws, or returns anything but one
+   * outcome per event, fails the whole batch (the outcomes cannot be matched to the events).
+   */
+  private async dispatch(events: readonly ClaimedEvent[]): Promise<unknown[]> {
+    let outcomes: unknown;
+    try {
+      outcomes = await this.dispatcher.dispatchBatch(events, {
+        workerId: this.workerId,
+        isStopping: () => this.stopping,
+      });
+    } catch (error) {
+      return this.failAll(events, `Dispatcher failed: ${errorMessage(error)}`);
+    }
+    if (!Array.isArray(outcomes) || outcomes.length !== events.length) {
+      const got = Array.isArray(outcomes)
+        ? `${outcomes.length} outcome(s)`
+        : describeValue(outcomes);
+      return this.failAll(
+        events,
+        `Dispatcher failed: it returned ${got} for ${events.length} event(s) (expected an array with one outcome per event, in batch order)`,
+      );
+    }
+    return outcomes;
+  }
+
+  private failAll(events: readonly ClaimedEvent[], message: string): DispatchOutcome[] {
+    this.logger.error(message);
+    return events.map(() => ({ status: 'failed', error: message }));
+  }
+
+  /**
+   * The attempts `event` is allowed in total: the dispatcher's answer when it has one (the
+   * default dispatcher: the largest `maxAttempts` among the consumers that handle the event),
+   * else `processor.retry.maxAttempts`. The one place that decides when an event's attempts are
+   * used up, whether its last attempt failed or never ended.
+   */
+  private allowedAttempts(event: OutboxEventRecord): number {
+    const fallback = this.options.processor.retry.maxAttempts;
+    if (typeof this.dispatcher.maxAttempts !== 'function') return fallback;
+    let allowed: unknown;
+    try {
+      allowed = this.dispatcher.maxAttempts(event);
+    } catch (error) {
+      this.logger.error(
+        `dispatcher.maxAttempts failed for event ${event.id}; using processor.retry.maxAttempts (${fallback}): ${errorMessage(error)}`,
+      );
+      return fallback;
+    }
+    if (typeof allowed === 'number' && Number.isInteger(allowed) && allowed >= 1) return allowed;
+    this.logger.error(
+      `dispatcher.maxAttempts returned ${describeValue(allowed)} for event ${event.id} (expected an integer >= 1); ` +
+        `using processor.retry.maxAttempts (${fallback})`,
+    );
+    return fallback;
+  }
+
+  /** Dead letter for an event claimed beyond its allowed attempts; no handler runs for it. */
+  private exhausted(event: ClaimedEvent, allowed: number): SettleInstruction {
+    const last = event.attemptCount - 1;
+    const which =
+      last === allowed ? `attempt ${last} (the last of ${allowed} allowed)` : `attempt ${last}`;
+    const cause = event.leaseExpired
+      ? `the lease of ${which} expired before it was settled, and no attempt is left: ` +
+        'the worker probably crashed or stalled while handling it (e.g. a handler that kills the process, ' +
+        'exhausts its memory or blocks the event loop)'
+      : `its ${last} attempt(s) already reach the ${allowed} now allowed (maxAttempts was lowered since)`;
+    const previous = event.lastError === null ? '' : ` Previous error: ${event.lastError}`;
+    return {
+      id: event.id,
+      attempt: event.attemptCount,
+      action: SettleAction.DeadLetter,
+      error:
+        `Dead-lettered without running its handlers again: ${cause}. Fix the cause, then ` +
+        `replay it with OutboxProcessor.replay(id) or replayDeadLetters(filter).${previous}`,
+    };
+  }
+
+  /**
+   * Turns what the dispatcher returned for `event` into a settle instruction; a problem with
+   * the value is appended to `problems` (logged once per batch).
+   */
+  private instructionFor(
+    event: OutboxEventRecord,
+    allowed: number,
+    value: unknown,
+    problems: string[],
+  ): SettleInstruction {
     const attempt = event.attemptCount;
+    let outcome: DispatchOutcome;
+    try {
+      const checked = checkDispatchOutcome(value);
+      outcome = checked.outcome;
+      if (checked.problem !== undefined) problems.push(`event ${event.id}: ${checked.problem}`);
+    } catch (error) {
+      // e.g. a Proxy whose getters throw
+      const problem = `reading it threw ${errorMessage(error)}`;
+      problems.push(`event ${event.id}: ${problem}`);
+      outcome = { status: 'failed', error: `dispatcher returned an invalid outcome: ${problem}` };
+    }
     switch (outcome.status) {
       case 'processed':
         return { id: event.id, attempt, action: SettleAction.Processed };
@@ -405,20 +532,65 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
         return { id: event.id, attempt, action: SettleAction.Release };
       case 'failed': {
         const policy = this.options.processor.retry;
-        // A dispatcher that decides (per-consumer retry policies) is trusted; otherwise the processor's policy.
-        const retry = outcome.final === undefined ? canRetry(policy, attempt) : !outcome.final;
+        // A dispatcher that decides (per-consumer retry policies) is trusted; otherwise the
+        // allowed attempts decide.
+        const retry = outcome.final === undefined ? attempt < allowed : !outcome.final;
         if (retry) {
           return {
             id: event.id,
             attempt,
             action: SettleAction.Retry,
-            delayMs: outcome.delayMs ?? computeBackoffDelay(policy, attempt),
+            delayMs: Math.min(
+              MAX_RETRY_DELAY_MS,
+              outcome.delayMs ?? computeBackoffDelay(policy, attempt),
+            ),
             error: outcome.error,
           };
         }
         return { id: event.id, attempt, action: SettleAction.DeadLetter, error: outcome.error };
       }
     }
+  }
+
+  /**
+   * Settles a batch in one statement. When that statement fails, settles the events one by
+   * one, so one instruction the database refuses cannot strand the others; the events that
+   * still cannot be settled stay `processing` until their lease expires (logged).
+   */
+  private async settle(
+    instructions: readonly SettleInstruction[],
+  ): Promise<{ ids: Set<string>; unsettled: Set<string> }> {
+    const root = this.options.database.root;
+    try {
+      return {
+        ids: new Set(await this.repository.settle(root, this.workerId, instructions)),
+        unsettled: new Set(),
+      };
+    } catch (error) {
+      this.logger.error(
+        `Settling a batch of ${instructions.length} event(s) failed, settling them one by one: ${errorMessage(error)}`,
+      );
+    }
+    const ids = new Set<string>();
+    const unsettled = new Map<string, string>();
+    for (const instruction of instructions) {
+      try {
+        for (const id of await this.repository.settle(root, this.workerId, [instruction]))
+          ids.add(id);
+      } catch (error) {
+        unsettled.set(
+          instruction.id,
+          `${instruction.id} (${instruction.action}): ${errorMessage(error)}`,
+        );
+      }
+    }
+    if (unsettled.size > 0) {
+      this.logger.error(
+        `${unsettled.size} event(s) could not be settled; they stay processing until their lease expires, ` +
+          `then are claimed again: ${[...unsettled.values()].join(' | ')}`,
+      );
+    }
+    return { ids, unsettled: new Set(unsettled.keys()) };
   }
 
   /**

@@ -1,6 +1,7 @@
 import type { SqlExecutor } from '../database/sql-executor';
 import type { NormalizedEvent } from '../events/event-validation';
 import { OutboxStatus, type OutboxEventRecord } from '../events/integration-event';
+import { MAX_RETRY_DELAY_MS } from './event-dispatcher';
 
 /** Columns as selected by {@link OUTBOX_COLUMNS}: types every driver returns the same way. */
 interface OutboxRow {
@@ -89,6 +90,15 @@ function mapRow(row: OutboxRow): OutboxEventRecord {
     processedAt: toDate(row.processed_at),
     ...(row.has_inbox === undefined ? {} : { hasInboxRecords: row.has_inbox }),
   };
+}
+
+/** An event as {@link OutboxRepository.claim} returns it. */
+export interface ClaimedEvent extends OutboxEventRecord {
+  /**
+   * True when this claim took the event over from an expired lease: the previous attempt was
+   * never settled (its worker crashed, stalled or lost the database).
+   */
+  readonly leaseExpired: boolean;
 }
 
 /** An outbox INSERT ready to send, with the records it carries. */
@@ -289,10 +299,10 @@ export class OutboxRepository {
     workerId: string,
     batchSize: number,
     leaseMs: number,
-  ): Promise<OutboxEventRecord[]> {
-    const result = await sql.query<OutboxRow>(
+  ): Promise<ClaimedEvent[]> {
+    const result = await sql.query<OutboxRow & { lease_expired: boolean }>(
       `WITH due AS (
-         SELECT o.id, o.ordering_key, o.seq FROM outbox_event o
+         SELECT o.id, o.ordering_key, o.seq, false AS lease_expired FROM outbox_event o
           WHERE o.status = 'pending' AND o.available_at <= now()
             -- Skip rows whose key is blocked for sure (an earlier event leased elsewhere or
             -- waiting for a retry) before the LIMIT, so a blocked key cannot starve the others.
@@ -300,7 +310,7 @@ export class OutboxRepository {
           ORDER BY o.seq LIMIT $2
           FOR UPDATE OF o SKIP LOCKED
        ), expired AS (
-         SELECT o.id, o.ordering_key, o.seq FROM outbox_event o
+         SELECT o.id, o.ordering_key, o.seq, true AS lease_expired FROM outbox_event o
           WHERE o.status = 'processing' AND o.locked_until < now()
             AND ${KEY_NOT_BLOCKED}
           ORDER BY o.seq LIMIT $2
@@ -319,7 +329,7 @@ export class OutboxRepository {
                   ORDER BY p.seq LIMIT 1) AS gap_seq
            FROM (SELECT DISTINCT ordering_key FROM locked) k
        ), eligible AS (
-         SELECT l.id FROM locked l JOIN gap g ON g.ordering_key = l.ordering_key
+         SELECT l.id, l.lease_expired FROM locked l JOIN gap g ON g.ordering_key = l.ordering_key
           WHERE g.gap_seq IS NULL OR l.seq < g.gap_seq
           ORDER BY l.seq LIMIT $2
        )
@@ -329,12 +339,14 @@ export class OutboxRepository {
               attempt_count = e.attempt_count + 1, updated_at = now()
          FROM eligible, ${ASYNC_COMMIT}
         WHERE e.id = eligible.id
-       RETURNING ${OUTBOX_COLUMNS},
+       RETURNING ${OUTBOX_COLUMNS}, eligible.lease_expired,
          -- Scalar sub-select: probed per row on the inbox key (never a hash of the whole inbox).
          (SELECT EXISTS (SELECT 1 FROM inbox_event i WHERE i.event_id = e.id::text)) AS has_inbox`,
       [workerId, batchSize, leaseMs],
     );
-    return result.rows.map(mapRow).sort((a, b) => compareSeq(a.seq, b.seq));
+    return result.rows
+      .map((row) => ({ ...mapRow(row), leaseExpired: row.lease_expired }))
+      .sort((a, b) => compareSeq(a.seq, b.seq));
   }
 
   /** Extends the lease of events this worker still holds; returns the ids extended. */
@@ -359,6 +371,10 @@ export class OutboxRepository {
    * Settles claimed events in one statement. Fenced: a row is only changed while it is still
    * `processing`, locked by `workerId`, at the claimed attempt; returns the ids changed (a
    * missing id means the lease was lost and someone else owns the event now).
+   *
+   * A retry's delay is clamped to `[0, MAX_RETRY_DELAY_MS]` (a missing or non-finite one
+   * counts as 0) here and again in the SQL, which computes in `float8`: no delay can make the
+   * statement fail.
    */
   async settle(
     sql: SqlExecutor,
@@ -371,7 +387,8 @@ export class OutboxRepository {
          status = CASE x.action WHEN 'processed' THEN 'processed'
                                 WHEN 'dead_letter' THEN 'dead_letter' ELSE 'pending' END,
          available_at = CASE WHEN x.action = 'retry'
-                             THEN now() + x.delay_ms * interval '1 millisecond'
+                             THEN now() + least(greatest(coalesce(x.delay_ms, 0), 0), ${MAX_RETRY_DELAY_MS})
+                                          * interval '1 millisecond'
                              WHEN x.action = 'release' THEN now()
                              ELSE e.available_at END,
          attempt_count = CASE WHEN x.action = 'release' THEN greatest(e.attempt_count - 1, 0)
@@ -380,7 +397,7 @@ export class OutboxRepository {
                            WHEN x.action = 'processed' THEN NULL ELSE e.last_error END,
          processed_at = CASE WHEN x.action = 'processed' THEN now() ELSE NULL END,
          locked_by = NULL, locked_until = NULL, updated_at = now()
-       FROM jsonb_to_recordset($2::jsonb) AS x(id uuid, attempt int, action text, delay_ms int, error text),
+       FROM jsonb_to_recordset($2::jsonb) AS x(id uuid, attempt int, action text, delay_ms float8, error text),
             ${ASYNC_COMMIT}
        WHERE e.id = x.id AND e.locked_by = $1 AND e.attempt_count = x.attempt AND e.status = 'processing'
        RETURNING e.id::text AS id`,
@@ -391,8 +408,9 @@ export class OutboxRepository {
             id: i.id,
             attempt: i.attempt,
             action: i.action,
-            delay_ms: Math.max(0, Math.round(i.delayMs ?? 0)),
-            error: i.error === undefined ? null : truncateError(i.error),
+            delay_ms: clampDelay(i.delayMs),
+            error:
+              i.error === undefined || i.error === null ? null : truncateError(String(i.error)),
           })),
         ),
       ],
@@ -510,6 +528,12 @@ export class OutboxRepository {
     );
     return result.rows[0]?.n ?? 0;
   }
+}
+
+/** A retry delay the settle can always apply: an integer in `[0, MAX_RETRY_DELAY_MS]`. */
+export function clampDelay(delayMs: number | undefined): number {
+  if (typeof delayMs !== 'number' || !Number.isFinite(delayMs) || delayMs <= 0) return 0;
+  return Math.min(MAX_RETRY_DELAY_MS, Math.round(delayMs));
 }
 
 /** Compares decimal sequence strings numerically. */

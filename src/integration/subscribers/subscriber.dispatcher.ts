@@ -1,6 +1,11 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { createHash } from 'node:crypto';
-import { canRetry, computeBackoffDelay, resolveRetryPolicy } from '../../utils/retry';
+import {
+  canRetry,
+  computeBackoffDelay,
+  resolveRetryPolicy,
+  type RetryPolicy,
+} from '../../utils/retry';
 import type { SqlExecutor } from '../database/sql-executor';
 import { HandlerTimeoutError } from '../errors/handler-timeout.error';
 import type { OutboxEventRecord } from '../events/integration-event';
@@ -178,8 +183,7 @@ export class SubscriberDispatcher implements EventDispatcher {
       let delayMs = Number.POSITIVE_INFINITY;
       let final = false;
       for (const [consumer] of failed) {
-        const settings = this.registry.getConsumerSettings(consumer);
-        const policy = resolveRetryPolicy(settings?.retry, this.options.processor.retry);
+        const policy = this.retryPolicyOf(consumer);
         if (!canRetry(policy, event.attemptCount)) final = true;
         delayMs = Math.min(delayMs, computeBackoffDelay(policy, event.attemptCount));
       }
@@ -192,6 +196,24 @@ export class SubscriberDispatcher implements EventDispatcher {
     }
     if ([...results.values()].some((r) => r.kind === 'deferred')) return { status: 'deferred' };
     return { status: 'processed' };
+  }
+
+  /**
+   * The attempts `event` is allowed: the largest `maxAttempts` among the consumers that handle
+   * it (each consumer's `retry` over `processor.retry`), or `processor.retry.maxAttempts` when
+   * none does. The processor dead-letters an event claimed beyond it without dispatching it.
+   */
+  maxAttempts(event: OutboxEventRecord): number {
+    let allowed = 0;
+    for (const consumer of this.registry.getHandlersByConsumer(event.name).keys())
+      allowed = Math.max(allowed, this.retryPolicyOf(consumer).maxAttempts);
+    return allowed || this.options.processor.retry.maxAttempts;
+  }
+
+  /** A consumer's retry policy: its handlers' `retry` merged over `processor.retry`. */
+  private retryPolicyOf(consumer: string): RetryPolicy {
+    const settings = this.registry.getConsumerSettings(consumer);
+    return resolveRetryPolicy(settings?.retry, this.options.processor.retry);
   }
 
   private async runConsumer(
