@@ -115,3 +115,5 @@ export {
 
 export * from './errors';
 export { JitterMode, type RetryPolicy } from '../utils/retry';
+export { MAX_TIMER_DELAY_MS } from '../utils/retry';
+export { MAX_PURGE_AGE_MS, type PurgeArguments } from './integration.options';
