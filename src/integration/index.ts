@@ -67,7 +67,6 @@ export {
 export type { DeadLetterFilter, OutboxStats } from './outbox/outbox.repository';
 export {
   perEventDispatcher,
-  MAX_RETRY_DELAY_MS,
   type EventDispatcher,
   type DispatchOutcome,
   type DispatchContext,
@@ -116,3 +115,5 @@ export {
 
 export * from './errors';
 export { JitterMode, type RetryPolicy } from '../utils/retry';
+export { MAX_TIMER_DELAY_MS } from '../utils/retry';
+export { MAX_PURGE_AGE_MS, type PurgeArguments } from './integration.options';

@@ -1,6 +1,6 @@
-import { Module } from '@nestjs/common';
+import { Module, type DynamicModule } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
-import { ScheduleModule } from '@nestjs/schedule';
+import { InvalidIntegrationOptionsError } from './errors/invalid-options.error';
 import { InboxRepository } from './inbox/inbox.repository';
 import { InboxService } from './inbox/inbox.service';
 import {
@@ -11,6 +11,8 @@ import {
 import {
   ConfigurableIntegrationModule,
   RAW_INTEGRATION_OPTIONS,
+  type INTEGRATION_ASYNC_OPTIONS_TYPE,
+  type INTEGRATION_OPTIONS_TYPE,
 } from './integration.module-definition';
 import {
   resolveOptions,
@@ -38,9 +40,13 @@ import { SubscriberDispatcher } from './subscribers/subscriber.dispatcher';
  *
  * Options are validated at bootstrap: an invalid field fails the app with
  * `InvalidIntegrationOptionsError` naming it. Global by default (`isGlobal: false` to opt out).
+ *
+ * The module never imports `ScheduleModule.forRoot()` (a second one would run the app's own
+ * `@Interval`/`@Cron` jobs twice). When the app imports it, the processor's intervals are
+ * registered in the app's `SchedulerRegistry`; otherwise the processor keeps its own timers.
  */
 @Module({
-  imports: [ScheduleModule.forRoot(), DiscoveryModule],
+  imports: [DiscoveryModule],
   providers: [
     {
       provide: INTEGRATION_OPTIONS,
@@ -82,4 +88,31 @@ import { SubscriberDispatcher } from './subscribers/subscriber.dispatcher';
     IntegrationLinkService,
   ],
 })
-export class IntegrationModule extends ConfigurableIntegrationModule {}
+export class IntegrationModule extends ConfigurableIntegrationModule {
+  /**
+   * Configures the module with an options object.
+   * @throws InvalidIntegrationOptionsError when `options` is not an object (e.g. `undefined`).
+   */
+  static override forRoot(options: typeof INTEGRATION_OPTIONS_TYPE): DynamicModule {
+    // Nest's builder would fail with a bare TypeError on `undefined` / `null`.
+    if (typeof options !== 'object' || options === null) {
+      throw new InvalidIntegrationOptionsError([
+        `IntegrationModule.forRoot() needs an options object such as { database: prismaAdapter(prisma) } (got ${String(options)})`,
+      ]);
+    }
+    return super.forRoot(options);
+  }
+
+  /**
+   * Configures the module from a factory (`useFactory` + `inject`), `useClass` or `useExisting`.
+   * @throws InvalidIntegrationOptionsError when `options` is not an object (e.g. `undefined`).
+   */
+  static override forRootAsync(options: typeof INTEGRATION_ASYNC_OPTIONS_TYPE): DynamicModule {
+    if (typeof options !== 'object' || options === null) {
+      throw new InvalidIntegrationOptionsError([
+        `IntegrationModule.forRootAsync() needs an object such as { inject: [PrismaService], useFactory: (prisma) => ({ database: prismaAdapter(prisma) }) } (got ${String(options)})`,
+      ]);
+    }
+    return super.forRootAsync(options);
+  }
+}

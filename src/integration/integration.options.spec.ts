@@ -1,11 +1,14 @@
 import { InvalidIntegrationOptionsError } from './errors/invalid-options.error';
+import { InvalidPurgeOptionsError } from './errors/invalid-purge-options.error';
 import type { IntegrationDatabaseAdapter } from './database/sql-executor';
 import {
+  assertPurgeArguments,
   DEFAULT_PROCESSOR_RETRY,
+  MAX_PURGE_AGE_MS,
   resolveOptions,
   type IntegrationModuleOptions,
 } from './integration.options';
-import { JitterMode } from '../utils/retry';
+import { JitterMode, MAX_TIMER_DELAY_MS } from '../utils/retry';
 
 // A stand-in adapter: option resolution never touches the database.
 const database: IntegrationDatabaseAdapter = {
@@ -99,10 +102,10 @@ describe('resolveOptions', () => {
       'notify.enabled must be true or false (got yes)',
       'notify.channel must be a lowercase identifier matching /^[a-z_][a-z0-9_]{0,62}$/ (got "Bad-Channel; DROP")',
       'outbox.maxPayloadBytes must be an integer from 1 to 268435456 (got 0)',
-      'outbox.defaultSourceModule must be a string or null',
+      'outbox.defaultSourceModule must be a string or null (got number)',
       'processor.enabled must be true or false (got 1)',
       'processor.startupDrain must be true or false (got no)',
-      'processor.workerId must be a non-empty string of at most 200 characters',
+      'processor.workerId must not be empty or blank',
       'processor.batchSize must be an integer from 1 to 10000 (got 0)',
       'processor.concurrency must be an integer from 1 to 64 (got 65)',
       'processor.leaseMs must be an integer from 100 to 86400000 (got 1.5)',
@@ -110,17 +113,164 @@ describe('resolveOptions', () => {
       'processor.shutdownTimeoutMs must be an integer from 0 to 3600000 (got long)',
       'processor.handlerTimeoutMs must be an integer from 1 to 86400000 (got 0)',
       'processor.intervalName must be a non-empty string',
-      'processor.retry.maxAttempts must be an integer >= 1 (got 0)',
+      'processor.retry.maxAttempts must be an integer from 1 to 2147483647 (got 0)',
       'processor.purge.enabled must be true or false (got sometimes)',
-      'processor.purge.intervalMs must be an integer from 1000 to 9007199254740991 (got 1)',
-      'processor.purge.olderThanMs must be an integer from 0 to 9007199254740991 (got -5)',
+      'processor.purge.intervalMs must be an integer from 1000 to 2147483647 (got 1)',
+      'processor.purge.olderThanMs must be an integer from 0 to 3153600000000 (got -5)',
       'processor.purge.batchSize must be an integer from 1 to 100000 (got 0)',
       'dispatcher must implement dispatchBatch(events, context)',
     ]);
   });
 
-  it('rejects a missing options object', () => {
-    expect(problems(undefined)).toEqual(['options must be an object with at least { database }']);
+  it('rejects a missing options object, saying what to pass (hardening #8)', () => {
+    for (const [missing, got] of [
+      [undefined, 'undefined'],
+      [null, 'null'],
+      ['x', 'x'],
+      [[], 'an array'],
+    ]) {
+      expect(problems(missing)).toEqual([
+        `options must be an object such as { database: prismaAdapter(prisma) } (got ${String(got)}); with forRootAsync, make useFactory return that object`,
+      ]);
+    }
+  });
+
+  it('refuses millisecond options a timer or an SQL integer cannot hold (hardening #3, #4)', () => {
+    const thirtyDays = 30 * 24 * 3_600_000;
+    expect(
+      problems({
+        database,
+        processor: {
+          retry: { baseDelayMs: thirtyDays, maxDelayMs: thirtyDays },
+          purge: { intervalMs: thirtyDays, olderThanMs: Number.MAX_SAFE_INTEGER, batchSize: 1.5 },
+        },
+      }),
+    ).toEqual([
+      'processor.retry.baseDelayMs must be an integer from 0 to 2147483647 (got 2592000000)',
+      'processor.retry.maxDelayMs must be an integer from 0 to 2147483647 (got 2592000000)',
+      'processor.purge.intervalMs must be an integer from 1000 to 2147483647 (got 2592000000)',
+      'processor.purge.olderThanMs must be an integer from 0 to 3153600000000 (got 9007199254740991)',
+      'processor.purge.batchSize must be an integer from 1 to 100000 (got 1.5)',
+    ]);
+    for (const batchSize of [0, -1, 1.5, NaN]) {
+      expect(problems({ database, processor: { purge: { batchSize } } })).toEqual([
+        `processor.purge.batchSize must be an integer from 1 to 100000 (got ${batchSize})`,
+      ]);
+    }
+    // The limits themselves are accepted.
+    const resolved = resolveOptions({
+      database,
+      processor: {
+        retry: { baseDelayMs: MAX_TIMER_DELAY_MS, maxDelayMs: MAX_TIMER_DELAY_MS },
+        purge: { intervalMs: MAX_TIMER_DELAY_MS, olderThanMs: MAX_PURGE_AGE_MS },
+      },
+    });
+    expect(resolved.processor.purge).toMatchObject({
+      intervalMs: 2_147_483_647,
+      olderThanMs: 100 * 365 * 24 * 3_600_000,
+    });
+  });
+
+  it('refuses unknown keys at every level, naming the closest known one (hardening #8)', () => {
+    expect(
+      problems({
+        database,
+        proccessor: { enabled: false },
+        notify: { chanel: 'x' },
+        outbox: { maxPayloadByte: 5 },
+        processor: {
+          batchsize: 5,
+          retry: { maxAttempt: 3 },
+          purge: { olderThan: 5 },
+        },
+      }),
+    ).toEqual([
+      'proccessor is not an option: did you mean processor? (known: database, notify, outbox, processor, dispatcher, verifySchema)',
+      'notify.chanel is not an option: did you mean notify.channel? (known: enabled, channel, connection)',
+      'outbox.maxPayloadByte is not an option: did you mean outbox.maxPayloadBytes? (known: maxPayloadBytes, defaultSourceModule)',
+      'processor.batchsize is not an option: did you mean processor.batchSize? (known: enabled, workerId, batchSize, concurrency, leaseMs, idlePollIntervalMs, retry, shutdownTimeoutMs, handlerTimeoutMs, startupDrain, intervalName, purge)',
+      'processor.purge.olderThan is not an option: did you mean processor.purge.olderThanMs? (known: enabled, intervalMs, olderThanMs, batchSize)',
+      'processor.retry.maxAttempt is not an option: did you mean processor.retry.maxAttempts? (known: baseDelayMs, maxDelayMs, maxAttempts, jitter)',
+    ]);
+    // verifySchema is a known top-level key (checked where it is declared).
+    expect(() =>
+      resolveOptions({ database, verifySchema: false } as IntegrationModuleOptions),
+    ).not.toThrow();
+  });
+
+  it('refuses sections that are not objects, and isGlobal inside the factory result (hardening #8)', () => {
+    expect(
+      problems({ database, notify: true, outbox: null, processor: { retry: 5, purge: [] } }),
+    ).toEqual([
+      'notify must be an object (got true)',
+      'outbox must be an object (got null)',
+      'processor.purge must be an object (got an array)',
+      'processor.retry must be an object such as { maxAttempts: 5, baseDelayMs: 1000 } (got 5)',
+    ]);
+    expect(problems({ database, isGlobal: false })).toEqual([
+      'isGlobal is not an option of the factory result: pass it to forRootAsync({ isGlobal, useFactory }) itself',
+    ]);
+  });
+
+  it('refuses a workerId or defaultSourceModule PostgreSQL cannot store or that is blank or too long (hardening #8)', () => {
+    const bad = ['', '   ', 'a\u0000b', 'x'.repeat(201), '\ud800'];
+    expect(bad.flatMap((workerId) => problems({ database, processor: { workerId } }))).toEqual([
+      'processor.workerId must not be empty or blank',
+      'processor.workerId must not be empty or blank',
+      'processor.workerId must not contain a NUL character (\\u0000): PostgreSQL cannot store it',
+      'processor.workerId must be at most 200 characters (got 201)',
+      'processor.workerId must be valid Unicode (it has a lone surrogate)',
+    ]);
+    expect(
+      bad.flatMap((defaultSourceModule) => problems({ database, outbox: { defaultSourceModule } })),
+    ).toEqual([
+      'outbox.defaultSourceModule must not be empty or blank',
+      'outbox.defaultSourceModule must not be empty or blank',
+      'outbox.defaultSourceModule must not contain a NUL character (\\u0000): PostgreSQL cannot store it',
+      'outbox.defaultSourceModule must be at most 200 characters (got 201)',
+      'outbox.defaultSourceModule must be valid Unicode (it has a lone surrogate)',
+    ]);
+    expect(problems({ database, processor: { workerId: 7 } })).toEqual([
+      'processor.workerId must be a string (got number)',
+    ]);
+    const ok = resolveOptions({
+      database,
+      processor: { workerId: 'w'.repeat(200) },
+      outbox: { defaultSourceModule: 'm'.repeat(200) },
+    });
+    expect(ok.processor.workerId).toHaveLength(200);
+    expect(
+      resolveOptions({ database, outbox: { defaultSourceModule: null } }).outbox,
+    ).toMatchObject({
+      defaultSourceModule: null,
+    });
+  });
+
+  it('checks purgeProcessed arguments with the rules of processor.purge (hardening #4)', () => {
+    expect(() => assertPurgeArguments(undefined)).not.toThrow();
+    expect(() => assertPurgeArguments({})).not.toThrow();
+    expect(() =>
+      assertPurgeArguments({ olderThanMs: MAX_PURGE_AGE_MS, batchSize: 100_000 }),
+    ).not.toThrow();
+    const error = (() => {
+      try {
+        assertPurgeArguments({ batchSize: 0, olderThanMs: Number.MAX_SAFE_INTEGER, batchsize: 1 });
+      } catch (caught) {
+        return caught as InvalidPurgeOptionsError;
+      }
+      throw new Error('expected InvalidPurgeOptionsError');
+    })();
+    expect(error).toBeInstanceOf(InvalidPurgeOptionsError);
+    expect(error.name).toBe('InvalidPurgeOptionsError');
+    expect(error.problems).toEqual([
+      'options.batchsize is not an option: did you mean options.batchSize? (known: olderThanMs, batchSize)',
+      'options.olderThanMs must be an integer from 0 to 3153600000000 (got 9007199254740991)',
+      'options.batchSize must be an integer from 1 to 100000 (got 0)',
+    ]);
+    expect(error.message).toContain('nothing was deleted');
+    expect(() => assertPurgeArguments(null)).toThrow(
+      'options must be an object such as { olderThanMs, batchSize } (got null)',
+    );
   });
 
   it('formats the error message with one line per problem', () => {

@@ -1,14 +1,18 @@
 import { Inject } from '@nestjs/common';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
+import { unknownKeyProblems } from '../utils/closest-match';
 import {
   JitterMode,
+  MAX_TIMER_DELAY_MS,
   resolveRetryPolicy,
   validateRetryPolicy,
   type RetryPolicy,
 } from '../utils/retry';
 import type { IntegrationDatabaseAdapter, ListenConnectionConfig } from './database/sql-executor';
 import { InvalidIntegrationOptionsError } from './errors/invalid-options.error';
+import { InvalidPurgeOptionsError } from './errors/invalid-purge-options.error';
+import { MAX_TEXT_FIELD_LENGTH } from './events/event-validation';
 import type { EventDispatcher } from './outbox/event-dispatcher';
 import {
   DEFAULT_NOTIFY_CHANNEL,
@@ -30,7 +34,10 @@ export interface NotifyOptions {
 export interface OutboxOptions {
   /** Largest payload accepted, as UTF-8 JSON bytes. @default 262144 (256 KiB) */
   readonly maxPayloadBytes?: number;
-  /** `source_module` of events that do not name one. @default null */
+  /**
+   * `source_module` of events that do not name one: not blank, at most 200 characters
+   * (`MAX_TEXT_FIELD_LENGTH`, as an event's own `sourceModule`), no NUL character. @default null
+   */
   readonly defaultSourceModule?: string | null;
 }
 
@@ -38,11 +45,11 @@ export interface OutboxOptions {
 export interface PurgeOptions {
   /** Run `purgeProcessed` on an interval. @default false */
   readonly enabled?: boolean;
-  /** @default 3600000 (1 hour) */
+  /** Time between purges: 1,000 to {@link MAX_TIMER_DELAY_MS} (2^31 − 1). @default 3600000 (1 hour) */
   readonly intervalMs?: number;
-  /** Keep processed events this long. @default 604800000 (7 days) */
+  /** Keep processed events this long: 0 to {@link MAX_PURGE_AGE_MS} (100 years). @default 604800000 (7 days) */
   readonly olderThanMs?: number;
-  /** Rows deleted per statement. @default 1000 */
+  /** Rows deleted per statement: 1 to 100,000. @default 1000 */
   readonly batchSize?: number;
 }
 
@@ -50,7 +57,10 @@ export interface PurgeOptions {
 export interface ProcessorOptions {
   /** Run the polling loop. `false` for CLI, migration or API-only instances. @default true */
   readonly enabled?: boolean;
-  /** Identity recorded in `locked_by`. @default `${hostname}:${pid}:${random}` */
+  /**
+   * Identity recorded in `locked_by`: not blank, at most 200 characters, no NUL character.
+   * @default `${hostname}:${pid}:${random}`
+   */
   readonly workerId?: string;
   /** Events claimed per batch. @default 100 */
   readonly batchSize?: number;
@@ -128,16 +138,140 @@ export const DEFAULT_PROCESSOR_RETRY: RetryPolicy = resolveRetryPolicy({
 
 const CHANNEL_PATTERN = /^[a-z_][a-z0-9_]{0,62}$/;
 
+/** Longest `processor.purge.olderThanMs` (100 years): far inside PostgreSQL's interval range. */
+export const MAX_PURGE_AGE_MS = 100 * 365 * 24 * 3_600_000;
+
+/** Longest `processor.workerId` (a lease owner is compared on every settle: keep it short). */
+const MAX_WORKER_ID_LENGTH = 200;
+
+/** The keys of `T`, checked by the compiler to be exactly those of the interface. */
+const keysOf = <T>(keys: Record<keyof T, true>): readonly string[] => Object.keys(keys);
+
+// Known keys per level: anything else is refused as a likely typo. `verifySchema` (a top-level
+// boolean checked where it is declared) is listed here so it is never refused as unknown.
+const TOP_LEVEL_KEYS = keysOf<IntegrationModuleOptions & { readonly verifySchema?: boolean }>({
+  database: true,
+  notify: true,
+  outbox: true,
+  processor: true,
+  dispatcher: true,
+  verifySchema: true,
+});
+const NOTIFY_KEYS = keysOf<NotifyOptions>({ enabled: true, channel: true, connection: true });
+const OUTBOX_KEYS = keysOf<OutboxOptions>({ maxPayloadBytes: true, defaultSourceModule: true });
+const PROCESSOR_KEYS = keysOf<ProcessorOptions>({
+  enabled: true,
+  workerId: true,
+  batchSize: true,
+  concurrency: true,
+  leaseMs: true,
+  idlePollIntervalMs: true,
+  retry: true,
+  shutdownTimeoutMs: true,
+  handlerTimeoutMs: true,
+  startupDrain: true,
+  intervalName: true,
+  purge: true,
+});
+const PURGE_KEYS = keysOf<PurgeOptions>({
+  enabled: true,
+  intervalMs: true,
+  olderThanMs: true,
+  batchSize: true,
+});
+/** Arguments of `OutboxProcessor.purgeProcessed`. */
+const PURGE_ARGUMENT_KEYS = ['olderThanMs', 'batchSize'] as const;
+
+/** Arguments of `OutboxProcessor.purgeProcessed`; each falls back to `processor.purge`. */
+export interface PurgeArguments {
+  /** Delete processed events older than this: 0 to {@link MAX_PURGE_AGE_MS}. */
+  readonly olderThanMs?: number;
+  /** Rows deleted per statement: 1 to 100,000. */
+  readonly batchSize?: number;
+}
+
+function intProblem(value: unknown, path: string, min: number, max: number): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    return `${path} must be an integer from ${min} to ${max} (got ${String(value)})`;
+  }
+  return undefined;
+}
+
+/** Problems with purge settings: one rule set for `processor.purge` and `purgeProcessed()`. */
+function purgeProblems(purge: Partial<PurgeOptions>, path: string): string[] {
+  return [
+    intProblem(purge.intervalMs, `${path}.intervalMs`, 1_000, MAX_TIMER_DELAY_MS),
+    intProblem(purge.olderThanMs, `${path}.olderThanMs`, 0, MAX_PURGE_AGE_MS),
+    intProblem(purge.batchSize, `${path}.batchSize`, 1, 100_000),
+  ].filter((problem): problem is string => problem !== undefined);
+}
+
+/**
+ * Checks the arguments of `OutboxProcessor.purgeProcessed` with the rules of `processor.purge`,
+ * before any SQL runs.
+ * @throws InvalidPurgeOptionsError listing every problem (unknown keys included).
+ */
+export function assertPurgeArguments(args: unknown): asserts args is PurgeArguments {
+  if (args === undefined) return;
+  const problems =
+    typeof args !== 'object' || args === null || Array.isArray(args)
+      ? [
+          `options must be an object such as { olderThanMs, batchSize } (got ${describeValue(args)})`,
+        ]
+      : [
+          ...unknownKeyProblems(args, PURGE_ARGUMENT_KEYS, 'options'),
+          ...purgeProblems(args as PurgeArguments, 'options'),
+        ];
+  if (problems.length) throw new InvalidPurgeOptionsError(problems);
+}
+
+/** Why `value` cannot be a short identifier stored in a `text` column, or undefined. */
+function textProblem(
+  value: unknown,
+  path: string,
+  maxLength: number,
+  type = 'a string',
+): string | undefined {
+  if (typeof value !== 'string') return `${path} must be ${type} (got ${typeof value})`;
+  if (value.trim().length === 0) return `${path} must not be empty or blank`;
+  if (value.length > maxLength)
+    return `${path} must be at most ${maxLength} characters (got ${value.length})`;
+  if (value.includes('\u0000'))
+    return `${path} must not contain a NUL character (\\u0000): PostgreSQL cannot store it`;
+  if (!value.isWellFormed()) return `${path} must be valid Unicode (it has a lone surrogate)`;
+  return undefined;
+}
+
+const isPlainObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+const describeValue = (value: unknown): string =>
+  Array.isArray(value) ? 'an array' : String(value);
+
 /** Merges defaults and validates; throws {@link InvalidIntegrationOptionsError} listing every problem. */
 export function resolveOptions<TTx>(
   options: IntegrationModuleOptions<TTx>,
 ): ResolvedIntegrationOptions<TTx> {
   const problems: string[] = [];
-  if (!options || typeof options !== 'object') {
+  if (!isPlainObject(options)) {
     throw new InvalidIntegrationOptionsError([
-      'options must be an object with at least { database }',
+      `options must be an object such as { database: prismaAdapter(prisma) } (got ${describeValue(options)}); ` +
+        'with forRootAsync, make useFactory return that object',
     ]);
   }
+  if ('isGlobal' in options) {
+    problems.push(
+      'isGlobal is not an option of the factory result: pass it to forRootAsync({ isGlobal, useFactory }) itself',
+    );
+  }
+  problems.push(
+    ...unknownKeyProblems(
+      Object.fromEntries(Object.entries(options).filter(([key]) => key !== 'isGlobal')),
+      TOP_LEVEL_KEYS,
+      '',
+    ),
+  );
   const db = options.database as Partial<IntegrationDatabaseAdapter<TTx>> | undefined;
   if (
     !db ||
@@ -149,20 +283,28 @@ export function resolveOptions<TTx>(
       'database must be an adapter: prismaAdapter(prisma), knexAdapter(knex) or pgAdapter(pool)',
     );
   }
-  const int = (value: unknown, path: string, min: number, max = Number.MAX_SAFE_INTEGER): void => {
-    if (value === undefined) return;
-    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-      problems.push(`${path} must be an integer from ${min} to ${max} (got ${String(value)})`);
-    }
+  const int = (value: unknown, path: string, min: number, max = MAX_TIMER_DELAY_MS): void => {
+    const problem = intProblem(value, path, min, max);
+    if (problem) problems.push(problem);
   };
   const bool = (value: unknown, path: string): void => {
     if (value !== undefined && typeof value !== 'boolean')
       problems.push(`${path} must be true or false (got ${String(value)})`);
   };
-  const n = options.notify ?? {};
-  const o = options.outbox ?? {};
-  const p = options.processor ?? {};
-  const purge = p.purge ?? {};
+  /** A nested options object: refused when not an object, its unknown keys refused. */
+  const section = <T extends object>(value: unknown, path: string, known: readonly string[]) => {
+    if (value === undefined) return {} as Partial<T>;
+    if (!isPlainObject(value)) {
+      problems.push(`${path} must be an object (got ${describeValue(value)})`);
+      return {} as Partial<T>;
+    }
+    problems.push(...unknownKeyProblems(value, known, path));
+    return value as Partial<T>;
+  };
+  const n = section<NotifyOptions>(options.notify, 'notify', NOTIFY_KEYS);
+  const o = section<OutboxOptions>(options.outbox, 'outbox', OUTBOX_KEYS);
+  const p = section<ProcessorOptions>(options.processor, 'processor', PROCESSOR_KEYS);
+  const purge = section<PurgeOptions>(p.purge, 'processor.purge', PURGE_KEYS);
   bool(n.enabled, 'notify.enabled');
   if (
     n.channel !== undefined &&
@@ -173,20 +315,20 @@ export function resolveOptions<TTx>(
     );
   }
   int(o.maxPayloadBytes, 'outbox.maxPayloadBytes', 1, 256 * 1024 * 1024);
-  if (
-    o.defaultSourceModule !== undefined &&
-    o.defaultSourceModule !== null &&
-    typeof o.defaultSourceModule !== 'string'
-  ) {
-    problems.push('outbox.defaultSourceModule must be a string or null');
+  if (o.defaultSourceModule !== undefined && o.defaultSourceModule !== null) {
+    const problem = textProblem(
+      o.defaultSourceModule,
+      'outbox.defaultSourceModule',
+      MAX_TEXT_FIELD_LENGTH,
+      'a string or null',
+    );
+    if (problem) problems.push(problem);
   }
   bool(p.enabled, 'processor.enabled');
   bool(p.startupDrain, 'processor.startupDrain');
-  if (
-    p.workerId !== undefined &&
-    (typeof p.workerId !== 'string' || p.workerId.length === 0 || p.workerId.length > 200)
-  ) {
-    problems.push('processor.workerId must be a non-empty string of at most 200 characters');
+  if (p.workerId !== undefined) {
+    const problem = textProblem(p.workerId, 'processor.workerId', MAX_WORKER_ID_LENGTH);
+    if (problem) problems.push(problem);
   }
   int(p.batchSize, 'processor.batchSize', 1, 10_000);
   int(p.concurrency, 'processor.concurrency', 1, 64);
@@ -197,11 +339,9 @@ export function resolveOptions<TTx>(
   if (p.intervalName !== undefined && (typeof p.intervalName !== 'string' || !p.intervalName)) {
     problems.push('processor.intervalName must be a non-empty string');
   }
-  problems.push(...validateRetryPolicy(p.retry ?? {}, 'processor.retry'));
+  if (p.retry !== undefined) problems.push(...validateRetryPolicy(p.retry, 'processor.retry'));
   bool(purge.enabled, 'processor.purge.enabled');
-  int(purge.intervalMs, 'processor.purge.intervalMs', 1_000);
-  int(purge.olderThanMs, 'processor.purge.olderThanMs', 0);
-  int(purge.batchSize, 'processor.purge.batchSize', 1, 100_000);
+  problems.push(...purgeProblems(purge, 'processor.purge'));
   if (options.dispatcher !== undefined && typeof options.dispatcher?.dispatchBatch !== 'function') {
     problems.push('dispatcher must implement dispatchBatch(events, context)');
   }

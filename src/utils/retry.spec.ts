@@ -5,8 +5,10 @@ import {
   JitterMode,
   resolveRetryPolicy,
   retryAsync,
+  MAX_TIMER_DELAY_MS,
   sleep,
   validateRetryPolicy,
+  type RetryPolicy,
 } from './retry';
 
 describe('retry policy', () => {
@@ -62,14 +64,71 @@ describe('retry policy', () => {
         'processor.retry',
       ),
     ).toEqual([
-      'processor.retry.baseDelayMs must be an integer >= 0 (got -1)',
-      'processor.retry.maxDelayMs must be an integer >= 0 (got 1.5)',
-      'processor.retry.maxAttempts must be an integer >= 1 (got 0)',
+      'processor.retry.baseDelayMs must be an integer from 0 to 2147483647 (got -1)',
+      'processor.retry.maxDelayMs must be an integer from 0 to 2147483647 (got 1.5)',
+      'processor.retry.maxAttempts must be an integer from 1 to 2147483647 (got 0)',
       'processor.retry.jitter must be one of full, equal, none (got sometimes)',
     ]);
     expect(validateRetryPolicy({ baseDelayMs: 10, maxDelayMs: 5 })).toEqual([
       'retry.baseDelayMs (10) must not exceed maxDelayMs',
     ]);
+  });
+});
+
+describe('retry policy limits', () => {
+  it('refuses delays a timer or an SQL integer cannot hold (hardening #3)', () => {
+    expect(MAX_TIMER_DELAY_MS).toBe(2 ** 31 - 1);
+    expect(
+      validateRetryPolicy({ baseDelayMs: MAX_TIMER_DELAY_MS, maxDelayMs: MAX_TIMER_DELAY_MS }),
+    ).toEqual([]);
+    expect(
+      validateRetryPolicy(
+        { baseDelayMs: 2_592_000_000, maxDelayMs: 2_592_000_000, maxAttempts: 2 ** 31 },
+        'processor.retry',
+      ),
+    ).toEqual([
+      'processor.retry.baseDelayMs must be an integer from 0 to 2147483647 (got 2592000000)',
+      'processor.retry.maxDelayMs must be an integer from 0 to 2147483647 (got 2592000000)',
+      'processor.retry.maxAttempts must be an integer from 1 to 2147483647 (got 2147483648)',
+    ]);
+    expect(validateRetryPolicy({ maxDelayMs: Infinity, baseDelayMs: NaN })).toEqual([
+      'retry.baseDelayMs must be an integer from 0 to 2147483647 (got NaN)',
+      'retry.maxDelayMs must be an integer from 0 to 2147483647 (got Infinity)',
+    ]);
+  });
+
+  it('never computes a delay above the timer limit, even for an unvalidated policy (hardening #3)', () => {
+    const huge = resolveRetryPolicy({
+      baseDelayMs: 2_592_000_000,
+      maxDelayMs: 2_592_000_000,
+      jitter: JitterMode.None,
+    });
+    expect(computeBackoffDelay(huge, 1)).toBe(MAX_TIMER_DELAY_MS);
+    expect(computeBackoffDelay({ ...huge, jitter: JitterMode.Equal }, 5, () => 1)).toBe(
+      MAX_TIMER_DELAY_MS,
+    );
+  });
+
+  it('refuses unknown keys and non-objects, naming the closest key (hardening #8)', () => {
+    expect(
+      validateRetryPolicy(
+        { maxAttempt: 3, basedelayMs: 5 } as Partial<RetryPolicy>,
+        'processor.retry',
+      ),
+    ).toEqual([
+      'processor.retry.maxAttempt is not an option: did you mean processor.retry.maxAttempts? (known: baseDelayMs, maxDelayMs, maxAttempts, jitter)',
+      'processor.retry.basedelayMs is not an option: did you mean processor.retry.baseDelayMs? (known: baseDelayMs, maxDelayMs, maxAttempts, jitter)',
+    ]);
+    for (const [bad, got] of [
+      [null, 'null'],
+      [5, '5'],
+      ['x', 'x'],
+      [[1], 'an array'],
+    ]) {
+      expect(validateRetryPolicy(bad as unknown as Partial<RetryPolicy>)).toEqual([
+        `retry must be an object such as { maxAttempts: 5, baseDelayMs: 1000 } (got ${String(got)})`,
+      ]);
+    }
   });
 });
 

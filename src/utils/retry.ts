@@ -4,6 +4,15 @@
  * function can be replaced.
  */
 
+import { unknownKeyProblems } from './closest-match';
+
+/**
+ * Longest delay a timer can wait and largest value of a PostgreSQL `integer`: 2^31 − 1 ms
+ * (about 24.8 days). Node fires a `setTimeout`/`setInterval` with a longer delay after 1 ms, and
+ * such a value overflows an `int` parameter, so every millisecond option is capped here.
+ */
+export const MAX_TIMER_DELAY_MS = 2_147_483_647;
+
 /** How delays between attempts are randomised. */
 export enum JitterMode {
   /** Delay is uniformly random in `[0, exponential delay]` (AWS "full jitter"). */
@@ -16,11 +25,11 @@ export enum JitterMode {
 
 /** An exponential backoff policy. */
 export interface RetryPolicy {
-  /** Delay cap before jitter for the first retry, in milliseconds. @default 1000 */
+  /** Delay cap before jitter for the first retry, in milliseconds (at most {@link MAX_TIMER_DELAY_MS}). @default 1000 */
   readonly baseDelayMs: number;
-  /** Upper bound of any delay, in milliseconds. @default 300000 (5 minutes) */
+  /** Upper bound of any delay, in milliseconds (at most {@link MAX_TIMER_DELAY_MS}). @default 300000 (5 minutes) */
   readonly maxDelayMs: number;
-  /** Total number of attempts, the first one included. @default 10 */
+  /** Total number of attempts, the first one included (at most 2^31 − 1). @default 10 */
   readonly maxAttempts: number;
   /** Randomisation of each delay. @default JitterMode.Full */
   readonly jitter: JitterMode;
@@ -34,18 +43,42 @@ export const DEFAULT_RETRY_POLICY: RetryPolicy = Object.freeze({
   jitter: JitterMode.Full,
 });
 
-/** Returns the problems with a policy (empty when valid); each names the field and the fix. */
+/** Keys of a {@link RetryPolicy}: anything else in a policy is refused as a likely typo. */
+const RETRY_POLICY_KEYS: readonly string[] = Object.keys({
+  baseDelayMs: true,
+  maxDelayMs: true,
+  maxAttempts: true,
+  jitter: true,
+} satisfies Record<keyof RetryPolicy, true>);
+
+/**
+ * Returns the problems with a policy (empty when valid); each names the field and the fix.
+ * Refuses unknown keys (naming the closest known one), non-integers, and delays above
+ * {@link MAX_TIMER_DELAY_MS}.
+ */
 export function validateRetryPolicy(policy: Partial<RetryPolicy>, path = 'retry'): string[] {
-  const errors: string[] = [];
-  const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v);
-  if (policy.baseDelayMs !== undefined && (!isInt(policy.baseDelayMs) || policy.baseDelayMs < 0)) {
-    errors.push(`${path}.baseDelayMs must be an integer >= 0 (got ${String(policy.baseDelayMs)})`);
+  if (typeof policy !== 'object' || policy === null || Array.isArray(policy)) {
+    return [
+      `${path} must be an object such as { maxAttempts: 5, baseDelayMs: 1000 } (got ${Array.isArray(policy) ? 'an array' : String(policy)})`,
+    ];
   }
-  if (policy.maxDelayMs !== undefined && (!isInt(policy.maxDelayMs) || policy.maxDelayMs < 0)) {
-    errors.push(`${path}.maxDelayMs must be an integer >= 0 (got ${String(policy.maxDelayMs)})`);
+  const errors = unknownKeyProblems(policy, RETRY_POLICY_KEYS, path);
+  const isInt = (v: unknown, min: number, max: number): v is number =>
+    typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max;
+  if (policy.baseDelayMs !== undefined && !isInt(policy.baseDelayMs, 0, MAX_TIMER_DELAY_MS)) {
+    errors.push(
+      `${path}.baseDelayMs must be an integer from 0 to ${MAX_TIMER_DELAY_MS} (got ${String(policy.baseDelayMs)})`,
+    );
   }
-  if (policy.maxAttempts !== undefined && (!isInt(policy.maxAttempts) || policy.maxAttempts < 1)) {
-    errors.push(`${path}.maxAttempts must be an integer >= 1 (got ${String(policy.maxAttempts)})`);
+  if (policy.maxDelayMs !== undefined && !isInt(policy.maxDelayMs, 0, MAX_TIMER_DELAY_MS)) {
+    errors.push(
+      `${path}.maxDelayMs must be an integer from 0 to ${MAX_TIMER_DELAY_MS} (got ${String(policy.maxDelayMs)})`,
+    );
+  }
+  if (policy.maxAttempts !== undefined && !isInt(policy.maxAttempts, 1, MAX_TIMER_DELAY_MS)) {
+    errors.push(
+      `${path}.maxAttempts must be an integer from 1 to ${MAX_TIMER_DELAY_MS} (got ${String(policy.maxAttempts)})`,
+    );
   }
   if (
     policy.jitter !== undefined &&
@@ -56,9 +89,8 @@ export function validateRetryPolicy(policy: Partial<RetryPolicy>, path = 'retry'
     );
   }
   if (
-    errors.length === 0 &&
-    policy.baseDelayMs !== undefined &&
-    policy.maxDelayMs !== undefined &&
+    isInt(policy.baseDelayMs, 0, MAX_TIMER_DELAY_MS) &&
+    isInt(policy.maxDelayMs, 0, MAX_TIMER_DELAY_MS) &&
     policy.baseDelayMs > policy.maxDelayMs
   ) {
     errors.push(`${path}.baseDelayMs (${policy.baseDelayMs}) must not exceed maxDelayMs`);
@@ -80,7 +112,8 @@ function stripUndefined<T extends object>(value: T): Partial<T> {
 
 /**
  * Exponential delay before the retry that follows failed attempt number `attempt` (1-based):
- * `min(maxDelayMs, baseDelayMs * 2^(attempt - 1))`, then jittered.
+ * `min(maxDelayMs, baseDelayMs * 2^(attempt - 1))`, then jittered. Never above
+ * {@link MAX_TIMER_DELAY_MS}, even for a policy that skipped {@link validateRetryPolicy}.
  *
  * @param random - source of randomness in `[0, 1)`; injectable for tests.
  */
@@ -90,7 +123,11 @@ export function computeBackoffDelay(
   random: () => number = Math.random,
 ): number {
   const exponent = Math.max(0, Math.min(attempt - 1, 52));
-  const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** exponent);
+  const ceiling = Math.min(
+    policy.maxDelayMs,
+    policy.baseDelayMs * 2 ** exponent,
+    MAX_TIMER_DELAY_MS,
+  );
   switch (policy.jitter) {
     case JitterMode.None:
       return Math.round(ceiling);

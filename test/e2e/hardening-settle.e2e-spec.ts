@@ -10,7 +10,7 @@ import {
   type IntegrationEvent,
   type PublishEventInput,
 } from '../../src/integration';
-import { MAX_RETRY_DELAY_MS } from '../../src/integration/outbox/event-dispatcher';
+import { MAX_TIMER_DELAY_MS } from '../../src/utils/retry';
 import { OutboxRepository, SettleAction } from '../../src/integration/outbox/outbox.repository';
 import {
   createIntegrationApp,
@@ -155,7 +155,7 @@ describe('settle path and attempts accounting (hardening)', () => {
       expect(row(kind).delay_ms).toBe(60_000);
     // A valid but too long delay is clamped.
     expect(row('huge')).toMatchObject({
-      delay_ms: MAX_RETRY_DELAY_MS,
+      delay_ms: MAX_TIMER_DELAY_MS,
       last_error: 'come back in 30 days',
     });
     expect(row('nan').last_error).toBe(
@@ -235,7 +235,7 @@ describe('settle path and attempts accounting (hardening)', () => {
     );
     expect(new Set(settled)).toEqual(new Set(ids));
     const stored = await rows();
-    expect(ids.map((id) => stored.get(id)!.delay_ms)).toEqual([MAX_RETRY_DELAY_MS, 0, 0, 0, 1_500]);
+    expect(ids.map((id) => stored.get(id)!.delay_ms)).toEqual([MAX_TIMER_DELAY_MS, 0, 0, 0, 1_500]);
     expect([...stored.values()].every((r) => r.status === 'pending')).toBe(true);
   });
 

@@ -1,4 +1,5 @@
-import { SchedulerRegistry } from '@nestjs/schedule';
+import type { ModuleMetadata } from '@nestjs/common';
+import { ScheduleModule, SchedulerRegistry } from '@nestjs/schedule';
 import { Pool } from 'pg';
 import {
   DEFAULT_PROCESSOR_INTERVAL_NAME,
@@ -35,8 +36,9 @@ describe('OutboxProcessor', () => {
 
   const boot = async (
     integration: Partial<IntegrationModuleOptions>,
+    metadata?: ModuleMetadata,
   ): Promise<IntegrationTestApp> => {
-    const t = await createIntegrationApp(db.url, { orm: 'pg', integration });
+    const t = await createIntegrationApp(db.url, { orm: 'pg', integration, metadata });
     apps.push(t);
     return t;
   };
@@ -346,13 +348,16 @@ describe('OutboxProcessor', () => {
   });
 
   it('registers its polling interval in SchedulerRegistry and removes it on close', async () => {
-    const t = await boot({
-      processor: {
-        enabled: true,
-        idlePollIntervalMs: 50,
-        purge: { enabled: true, intervalMs: 1_000 },
+    const t = await boot(
+      {
+        processor: {
+          enabled: true,
+          idlePollIntervalMs: 50,
+          purge: { enabled: true, intervalMs: 1_000 },
+        },
       },
-    });
+      { imports: [ScheduleModule.forRoot()] },
+    );
     const registry = t.app.get(SchedulerRegistry);
     expect(registry.getIntervals()).toEqual(
       expect.arrayContaining([DEFAULT_PROCESSOR_INTERVAL_NAME]),
@@ -597,7 +602,10 @@ describe('OutboxProcessor', () => {
   });
 
   it('processor.enabled: false runs no loop, but processBatch and drain still work', async () => {
-    const t = await boot({ processor: { enabled: false, idlePollIntervalMs: 10 } });
+    const t = await boot(
+      { processor: { enabled: false, idlePollIntervalMs: 10 } },
+      { imports: [ScheduleModule.forRoot()] },
+    );
     await publishAll(t, [ev('manual')]);
     expect(t.app.get(SchedulerRegistry).getIntervals()).toEqual([]);
     expect(await statusCounts()).toEqual({ pending: 1 });

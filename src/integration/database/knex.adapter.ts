@@ -1,3 +1,5 @@
+import { InvalidDatabaseAdapterError } from '../errors/invalid-database-adapter.error';
+import { clientShape, describeClient, wrongClientFix } from './client-shape';
 import type {
   IntegrationDatabaseAdapter,
   ListenConnectionConfig,
@@ -56,10 +58,32 @@ function isKnexTransaction(handle: unknown): handle is KnexTransactionLike {
   return candidate.isTransaction === true && typeof candidate.raw === 'function';
 }
 
-/** Adapter for a Knex instance (client `pg`); handlers receive the Knex transaction as `ctx.tx`. */
+/**
+ * Adapter for a Knex instance (client `pg`); handlers receive the Knex transaction as `ctx.tx`.
+ * @throws InvalidDatabaseAdapterError when `knex` is not a Knex instance on PostgreSQL (e.g. a
+ * Prisma client, a pg Pool, a Knex transaction, or Knex configured for another database).
+ */
 export function knexAdapter<TTx extends KnexTransactionLike = KnexTransactionLike>(
   knex: KnexLike,
 ): IntegrationDatabaseAdapter<TTx> {
+  const shape = clientShape(knex);
+  if (shape !== 'knex') {
+    throw new InvalidDatabaseAdapterError(
+      'knexAdapter',
+      describeClient(knex),
+      shape === 'knex-transaction'
+        ? 'pass the Knex instance itself; the adapter opens the transactions and hands each handler its transaction as ctx.tx'
+        : wrongClientFix(shape, "pass your Knex instance (knex({ client: 'pg', connection }))"),
+    );
+  }
+  const dialect = (knex.client as { readonly dialect?: unknown } | undefined)?.dialect;
+  if (typeof dialect === 'string' && dialect !== 'postgresql') {
+    throw new InvalidDatabaseAdapterError(
+      'knexAdapter',
+      `a Knex instance for ${dialect}`,
+      "this module needs PostgreSQL: configure Knex with client: 'pg'",
+    );
+  }
   return {
     kind: 'knex',
     root: executor(knex),

@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { Pool, PoolClient, QueryConfig } from 'pg';
+import { InvalidDatabaseAdapterError } from '../errors/invalid-database-adapter.error';
 import { TransactionRequiredError } from '../errors/transaction-required.error';
+import { clientShape, describeClient, wrongClientFix } from './client-shape';
 import type {
   IntegrationDatabaseAdapter,
   ListenConnectionConfig,
@@ -103,11 +105,23 @@ function isInTransaction(handle: unknown): handle is PgClientLike {
  * Adapter for a `pg` Pool; handlers receive the pool client inside `BEGIN` as `ctx.tx`. On a
  * pool created with `pipeline: true` (pg 8.23+), consumers with `concurrency` > 1 run events of
  * different ordering keys side by side, their statements pipelined on the batch's connection.
+ * @throws InvalidDatabaseAdapterError when `pool` is not a pg Pool (e.g. a single pg Client, a
+ * Prisma client or a Knex instance).
  */
 export function pgAdapter(
   pool: Pool,
   options: PgAdapterOptions = {},
 ): IntegrationDatabaseAdapter<PoolClient> {
+  const shape = clientShape(pool);
+  if (shape !== 'pg-pool') {
+    throw new InvalidDatabaseAdapterError(
+      'pgAdapter',
+      describeClient(pool),
+      shape === 'pg-client'
+        ? 'pass a pg Pool (new Pool({ connectionString })); the adapter takes a connection from it for each transaction, which one Client cannot give'
+        : wrongClientFix(shape, 'pass a pg Pool (new Pool({ connectionString }))'),
+    );
+  }
   const prepared = options.preparedStatements ?? true;
   return {
     kind: 'pg',

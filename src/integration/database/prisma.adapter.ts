@@ -1,3 +1,5 @@
+import { InvalidDatabaseAdapterError } from '../errors/invalid-database-adapter.error';
+import { clientShape, describeClient, wrongClientFix } from './client-shape';
 import type {
   IntegrationDatabaseAdapter,
   ListenConnectionConfig,
@@ -53,11 +55,25 @@ function executor(client: PrismaTransactionLike): SqlExecutor {
   };
 }
 
-/** Adapter for a Prisma client; handlers receive the interactive-transaction client as `ctx.tx`. */
+/**
+ * Adapter for a Prisma client; handlers receive the interactive-transaction client as `ctx.tx`.
+ * @throws InvalidDatabaseAdapterError when `prisma` is not a Prisma client (e.g. a Knex
+ * instance, a pg Pool, or an interactive-transaction client).
+ */
 export function prismaAdapter<TTx extends PrismaTransactionLike = PrismaTransactionLike>(
   prisma: PrismaClientLike,
   options: PrismaAdapterOptions = {},
 ): IntegrationDatabaseAdapter<TTx> {
+  const shape = clientShape(prisma);
+  if (shape !== 'prisma') {
+    throw new InvalidDatabaseAdapterError(
+      'prismaAdapter',
+      describeClient(prisma),
+      shape === 'prisma-transaction'
+        ? 'pass the PrismaClient itself; the adapter opens the transactions and hands each handler its transaction client as ctx.tx'
+        : wrongClientFix(shape, 'pass your PrismaClient (or the service that extends it)'),
+    );
+  }
   return {
     kind: 'prisma',
     root: executor(prisma),

@@ -1,4 +1,5 @@
-import { MAX_RETRY_DELAY_MS, checkDispatchOutcome, describeValue } from './event-dispatcher';
+import { MAX_TIMER_DELAY_MS } from '../../utils/retry';
+import { checkDispatchOutcome, describeValue } from './event-dispatcher';
 import { clampDelay } from './outbox.repository';
 
 const INVALID = 'dispatcher returned an invalid outcome';
@@ -54,10 +55,10 @@ describe('checkDispatchOutcome (hardening #3)', () => {
     expect(checked.problem).toBe(error.slice(INVALID.length + 2).replace(/; its error: x$/, ''));
   });
 
-  it('clamps a delay above MAX_RETRY_DELAY_MS and says so', () => {
+  it('clamps a delay above MAX_TIMER_DELAY_MS and says so', () => {
     expect(checkDispatchOutcome({ status: 'failed', error: 'e', delayMs: 2_592_000_000 })).toEqual({
-      outcome: { status: 'failed', error: 'e', delayMs: MAX_RETRY_DELAY_MS },
-      problem: `delayMs 2592000000 clamped to ${MAX_RETRY_DELAY_MS} (MAX_RETRY_DELAY_MS)`,
+      outcome: { status: 'failed', error: 'e', delayMs: MAX_TIMER_DELAY_MS },
+      problem: `delayMs 2592000000 clamped to ${MAX_TIMER_DELAY_MS} (MAX_TIMER_DELAY_MS)`,
     });
   });
 });
@@ -82,6 +83,6 @@ describe('clampDelay (hardening #3)', () => {
     expect(clampDelay(Number.POSITIVE_INFINITY)).toBe(0);
     expect(clampDelay(-3)).toBe(0);
     expect(clampDelay(1.6)).toBe(2);
-    expect(clampDelay(2_592_000_000)).toBe(MAX_RETRY_DELAY_MS);
+    expect(clampDelay(2_592_000_000)).toBe(MAX_TIMER_DELAY_MS);
   });
 });

@@ -1,3 +1,4 @@
+import { MAX_TIMER_DELAY_MS } from '../../utils/retry';
 import type { OutboxEventRecord } from '../events/integration-event';
 
 /** Result of dispatching one event. */
@@ -46,12 +47,6 @@ export interface EventDispatcher {
   maxAttempts?(event: OutboxEventRecord): number;
 }
 
-/**
- * Longest retry delay a settle applies, in milliseconds: 2^31 − 1 (about 24.8 days), the
- * largest delay a Node.js timer accepts. A longer `delayMs` in a dispatch outcome is clamped to it.
- */
-export const MAX_RETRY_DELAY_MS = 2_147_483_647;
-
 /** Start of the error recorded for an invalid dispatch outcome. */
 const INVALID_OUTCOME = 'dispatcher returned an invalid outcome';
 
@@ -86,7 +81,7 @@ export function describeValue(value: unknown): string {
  * `final`: the processor's retry policy decides) whose `error` starts with "dispatcher
  * returned an invalid outcome" and says what was wrong: not an object, an unknown `status`, a
  * non-string `error`, a `delayMs` that is not a finite number >= 0, a non-boolean `final`. A
- * `delayMs` above {@link MAX_RETRY_DELAY_MS} is clamped to it (reported as a problem, the
+ * `delayMs` above {@link MAX_TIMER_DELAY_MS} is clamped to it (reported as a problem, the
  * outcome's error kept).
  */
 export function checkDispatchOutcome(value: unknown): CheckedDispatchOutcome {
@@ -115,9 +110,9 @@ export function checkDispatchOutcome(value: unknown): CheckedDispatchOutcome {
   if (delayMs !== undefined) {
     if (typeof delayMs !== 'number' || !Number.isFinite(delayMs) || delayMs < 0) {
       problems.push(`delayMs must be a finite number >= 0 (got ${describeValue(delayMs)})`);
-    } else if (delayMs > MAX_RETRY_DELAY_MS) {
-      delay = MAX_RETRY_DELAY_MS;
-      clamped = `delayMs ${delayMs} clamped to ${MAX_RETRY_DELAY_MS} (MAX_RETRY_DELAY_MS)`;
+    } else if (delayMs > MAX_TIMER_DELAY_MS) {
+      delay = MAX_TIMER_DELAY_MS;
+      clamped = `delayMs ${delayMs} clamped to ${MAX_TIMER_DELAY_MS} (MAX_TIMER_DELAY_MS)`;
     } else {
       delay = delayMs;
     }

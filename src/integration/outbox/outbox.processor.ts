@@ -2,11 +2,12 @@ import {
   Inject,
   Injectable,
   Logger,
+  Optional,
   type BeforeApplicationShutdown,
   type OnApplicationBootstrap,
 } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
-import { computeBackoffDelay } from '../../utils/retry';
+import { MAX_TIMER_DELAY_MS, computeBackoffDelay } from '../../utils/retry';
 import { DrainTimeoutError } from '../errors/drain-timeout.error';
 import { EventNotFoundError } from '../errors/event-not-found.error';
 import type { OutboxEventRecord } from '../events/integration-event';
@@ -15,9 +16,8 @@ import {
   INTEGRATION_OPTIONS,
   OUTBOX_DISPATCHER,
 } from '../integration.constants';
-import type { ResolvedIntegrationOptions } from '../integration.options';
+import { assertPurgeArguments, type ResolvedIntegrationOptions } from '../integration.options';
 import {
-  MAX_RETRY_DELAY_MS,
   checkDispatchOutcome,
   describeValue,
   errorMessage,
@@ -102,8 +102,9 @@ function add(a: DrainResult, b: BatchResult): DrainResult {
 /**
  * Delivers outbox events: claims due events in batches with a lease (`FOR UPDATE SKIP LOCKED`),
  * hands them to the dispatcher, and settles them (processed, retry with backoff, dead letter).
- * Safe with any number of instances on one database. Polls on an interval registered in
- * `SchedulerRegistry`, loops at once while batches are full, and is woken early by NOTIFY.
+ * Safe with any number of instances on one database. Polls on an interval (registered in the
+ * app's `SchedulerRegistry` when the app imports `ScheduleModule.forRoot()`), loops at once
+ * while batches are full, and is woken early by NOTIFY.
  */
 @Injectable()
 export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicationShutdown {
@@ -117,12 +118,15 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
   private readonly inflight = new Set<Promise<unknown>>();
   private listener?: OutboxNotificationListener;
   private totals: DrainResult = EMPTY;
+  /** The poll and purge intervals while started, by name (also in the registry, if any). */
+  private readonly intervals = new Map<string, NodeJS.Timeout>();
 
   constructor(
     @Inject(INTEGRATION_OPTIONS) private readonly options: ResolvedIntegrationOptions,
     private readonly repository: OutboxRepository,
     @Inject(OUTBOX_DISPATCHER) private readonly dispatcher: EventDispatcher,
-    private readonly schedulerRegistry: SchedulerRegistry,
+    // Present only when the app imports ScheduleModule.forRoot(): the module never does.
+    @Optional() private readonly schedulerRegistry?: SchedulerRegistry,
   ) {}
 
   /** The `locked_by` identity of this instance. */
@@ -165,18 +169,16 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
           : 'NOTIFY disabled: polling only',
       );
     }
-    this.schedulerRegistry.addInterval(
-      processor.intervalName,
-      setInterval(() => this.wake(), processor.idlePollIntervalMs),
-    );
+    this.addInterval(processor.intervalName, () => this.wake(), processor.idlePollIntervalMs);
     if (processor.purge.enabled) {
-      this.schedulerRegistry.addInterval(
+      this.addInterval(
         `${DEFAULT_PURGE_INTERVAL_NAME}:${processor.intervalName}`,
-        setInterval(() => {
+        () => {
           this.purgeProcessed().catch((error: unknown) =>
             this.logger.error(`Purge failed: ${errorMessage(error)}`),
           );
-        }, processor.purge.intervalMs),
+        },
+        processor.purge.intervalMs,
       );
     }
     this.logger.log(
@@ -195,8 +197,7 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
     this.started = false;
     this.stopping = true;
     const { processor } = this.options;
-    this.deleteInterval(processor.intervalName);
-    this.deleteInterval(`${DEFAULT_PURGE_INTERVAL_NAME}:${processor.intervalName}`);
+    this.clearIntervals();
     await this.listener?.close();
     this.listener = undefined;
 
@@ -375,7 +376,7 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
           this.logger.error(
             `Dispatcher returned ${problems.length} invalid or clamped outcome(s) in a batch of ${batch.length} ` +
               '(invalid ones are settled as failures, retried per processor.retry; delays above ' +
-              `MAX_RETRY_DELAY_MS are clamped): ${problems.join(' | ')}`,
+              `MAX_TIMER_DELAY_MS are clamped): ${problems.join(' | ')}`,
           );
         }
       }
@@ -541,7 +542,7 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
             attempt,
             action: SettleAction.Retry,
             delayMs: Math.min(
-              MAX_RETRY_DELAY_MS,
+              MAX_TIMER_DELAY_MS,
               outcome.delayMs ?? computeBackoffDelay(policy, attempt),
             ),
             error: outcome.error,
@@ -676,11 +677,15 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
 
   /**
    * Deletes processed events older than `olderThanMs` in batches of `batchSize` (never one
-   * unbounded DELETE); returns how many were deleted.
+   * unbounded DELETE); returns how many were deleted. Each argument defaults to
+   * `processor.purge` and follows its rules.
+   * @throws InvalidPurgeOptionsError before any SQL when an argument is invalid (e.g.
+   * `batchSize: 0`, `olderThanMs` above `MAX_PURGE_AGE_MS`, an unknown key).
    */
   async purgeProcessed(
     options: { olderThanMs?: number; batchSize?: number } = {},
   ): Promise<number> {
+    assertPurgeArguments(options);
     const { purge } = this.options.processor;
     const olderThanMs = options.olderThanMs ?? purge.olderThanMs;
     const batchSize = options.batchSize ?? purge.batchSize;
@@ -698,9 +703,26 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
     return total;
   }
 
-  private deleteInterval(name: string): void {
-    if (this.schedulerRegistry.doesExist('interval', name))
-      this.schedulerRegistry.deleteInterval(name);
+  /** Starts an interval; it is visible in the app's `SchedulerRegistry` when there is one. */
+  private addInterval(name: string, tick: () => void, ms: number): void {
+    const timer = setInterval(tick, ms);
+    this.intervals.set(name, timer);
+    this.schedulerRegistry?.addInterval(name, timer);
+  }
+
+  /** Stops the intervals this instance started, and removes them from the registry. */
+  private clearIntervals(): void {
+    for (const [name, timer] of this.intervals) {
+      clearInterval(timer);
+      // Only ours: the app may have deleted it, or reused the name since.
+      if (
+        this.schedulerRegistry?.doesExist('interval', name) &&
+        this.schedulerRegistry.getInterval(name) === timer
+      ) {
+        this.schedulerRegistry.deleteInterval(name);
+      }
+    }
+    this.intervals.clear();
   }
 
   /** Test hook: the LISTEN connection, if any. */

@@ -1,7 +1,7 @@
 import type { SqlExecutor } from '../database/sql-executor';
 import type { NormalizedEvent } from '../events/event-validation';
 import { OutboxStatus, type OutboxEventRecord } from '../events/integration-event';
-import { MAX_RETRY_DELAY_MS } from './event-dispatcher';
+import { MAX_TIMER_DELAY_MS } from '../../utils/retry';
 
 /** Columns as selected by {@link OUTBOX_COLUMNS}: types every driver returns the same way. */
 interface OutboxRow {
@@ -372,7 +372,7 @@ export class OutboxRepository {
    * `processing`, locked by `workerId`, at the claimed attempt; returns the ids changed (a
    * missing id means the lease was lost and someone else owns the event now).
    *
-   * A retry's delay is clamped to `[0, MAX_RETRY_DELAY_MS]` (a missing or non-finite one
+   * A retry's delay is clamped to `[0, MAX_TIMER_DELAY_MS]` (a missing or non-finite one
    * counts as 0) here and again in the SQL, which computes in `float8`: no delay can make the
    * statement fail.
    */
@@ -387,7 +387,7 @@ export class OutboxRepository {
          status = CASE x.action WHEN 'processed' THEN 'processed'
                                 WHEN 'dead_letter' THEN 'dead_letter' ELSE 'pending' END,
          available_at = CASE WHEN x.action = 'retry'
-                             THEN now() + least(greatest(coalesce(x.delay_ms, 0), 0), ${MAX_RETRY_DELAY_MS})
+                             THEN now() + least(greatest(coalesce(x.delay_ms, 0), 0), ${MAX_TIMER_DELAY_MS})
                                           * interval '1 millisecond'
                              WHEN x.action = 'release' THEN now()
                              ELSE e.available_at END,
@@ -530,10 +530,10 @@ export class OutboxRepository {
   }
 }
 
-/** A retry delay the settle can always apply: an integer in `[0, MAX_RETRY_DELAY_MS]`. */
+/** A retry delay the settle can always apply: an integer in `[0, MAX_TIMER_DELAY_MS]`. */
 export function clampDelay(delayMs: number | undefined): number {
   if (typeof delayMs !== 'number' || !Number.isFinite(delayMs) || delayMs <= 0) return 0;
-  return Math.min(MAX_RETRY_DELAY_MS, Math.round(delayMs));
+  return Math.min(MAX_TIMER_DELAY_MS, Math.round(delayMs));
 }
 
 /** Compares decimal sequence strings numerically. */
