@@ -244,6 +244,18 @@ describe('publish: headers, nesting and stored size (pg)', () => {
       return caught;
     });
 
+  it('publishMany refuses a non-array with InvalidEventError, keeping the transaction usable', async () => {
+    const caught = await inTransaction(t.orm, async (tx) => {
+      const error = await publisher
+        .publishMany(tx, event() as unknown as PublishEventInput[])
+        .catch((e: unknown) => e);
+      await execIn('pg', tx, 'select 1');
+      return error;
+    });
+    expect(caught).toBeInstanceOf(InvalidEventError);
+    expect((caught as InvalidEventError).field).toBe('events');
+  });
+
   it('accepts a finite number as aggregateId, stored as its string (hardening #9)', async () => {
     const id = await inTransaction(t.orm, (tx) =>
       publisher.publish(tx, event({ aggregateId: 42 as unknown as string })),

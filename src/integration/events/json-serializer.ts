@@ -71,103 +71,111 @@ export function serializeJson(
   field: string,
   fail: JsonErrorFactory,
 ): SerializedJson {
-  const parts: string[] = [];
+  let json = '';
   // Bytes jsonb's text adds over this JSON text: spaces after ':' and ',', numbers in full.
   let extra = 0;
   const ancestors = new Set<object>();
+  // Keys from the root to the value being written; the path string is built only for an error.
+  const keys: (string | number)[] = [];
+  const refuse = (reason: string, keyOnly?: string): Error => {
+    let path = field;
+    for (const key of keys) path += typeof key === 'number' ? `[${key}]` : `.${key}`;
+    return fail(keyOnly === undefined ? path : `${path} key ${JSON.stringify(keyOnly)}`, reason);
+  };
 
-  const write = (item: unknown, path: string, depth: number): void => {
+  const write = (item: unknown, depth: number): void => {
     switch (typeof item) {
       case 'string': {
         const reason = unstorableStringReason(item);
-        if (reason) throw fail(path, reason);
-        parts.push(JSON.stringify(item));
+        if (reason) throw refuse(reason);
+        json += JSON.stringify(item);
         return;
       }
       case 'number': {
         if (!Number.isFinite(item)) {
-          throw fail(path, `must be a finite number (got ${item}); JSON has no NaN or Infinity`);
+          throw refuse(`must be a finite number (got ${item}); JSON has no NaN or Infinity`);
         }
         const text = JSON.stringify(item);
-        extra += jsonbNumberLength(item) - text.length;
-        parts.push(text);
+        if (text.includes('e')) extra += jsonbNumberLength(item) - text.length;
+        json += text;
         return;
       }
       case 'boolean':
-        parts.push(item ? 'true' : 'false');
+        json += item ? 'true' : 'false';
         return;
       case 'bigint':
-        throw fail(path, 'is a BigInt, which JSON cannot represent: send it as a string');
+        throw refuse('is a BigInt, which JSON cannot represent: send it as a string');
       case 'undefined':
-        throw fail(path, 'is undefined, which JSON cannot represent: omit it or use null');
+        throw refuse('is undefined, which JSON cannot represent: omit it or use null');
       case 'function':
       case 'symbol':
-        throw fail(path, `is a ${typeof item}, which is not JSON`);
+        throw refuse(`is a ${typeof item}, which is not JSON`);
     }
     if (item === null) {
-      parts.push('null');
+      json += 'null';
       return;
     }
     const object = item as object;
     if (object instanceof Date) {
-      if (Number.isNaN(Date.prototype.getTime.call(object))) throw fail(path, 'is an invalid Date');
+      if (Number.isNaN(Date.prototype.getTime.call(object))) throw refuse('is an invalid Date');
       if ((object as { toJSON?: unknown }).toJSON !== Date.prototype.toJSON) {
-        throw fail(path, 'is a Date with its own toJSON: pass the value to store instead');
+        throw refuse('is a Date with its own toJSON: pass the value to store instead');
       }
-      parts.push(JSON.stringify(Date.prototype.toISOString.call(object)));
+      json += `"${Date.prototype.toISOString.call(object)}"`;
       return;
     }
     if (depth >= MAX_JSON_DEPTH) {
-      throw fail(
-        path,
+      throw refuse(
         `is nested more than ${MAX_JSON_DEPTH} levels deep (arrays and objects); flatten it`,
       );
     }
     if (ancestors.has(object)) {
-      throw fail(path, 'refers back to itself (a cycle), which JSON cannot represent');
+      throw refuse('refers back to itself (a cycle), which JSON cannot represent');
     }
     ancestors.add(object);
     if (Array.isArray(object)) {
       if (Object.hasOwn(object, 'toJSON')) {
-        throw fail(path, 'is an array with its own toJSON: pass the value to store instead');
+        throw refuse('is an array with its own toJSON: pass the value to store instead');
       }
       const items = object as unknown[];
       const length = items.length;
-      parts.push('[');
+      json += '[';
       for (let i = 0; i < length; i++) {
-        if (i > 0) parts.push(',');
-        write(items[i], `${path}[${i}]`, depth + 1);
+        if (i > 0) json += ',';
+        keys.push(i);
+        write(items[i], depth + 1);
+        keys.pop();
       }
-      parts.push(']');
-      extra += Math.max(0, length - 1);
+      json += ']';
+      if (length > 1) extra += length - 1;
     } else {
       const proto = Object.getPrototypeOf(object) as unknown;
       if (proto !== Object.prototype && proto !== null) {
-        throw fail(
-          path,
+        throw refuse(
           `is a ${describe(object)} instance; only plain objects, arrays and primitives are JSON (convert it first)`,
         );
       }
       const record = object as Record<string, unknown>;
       let members = 0;
-      parts.push('{');
+      json += '{';
       for (const key of Object.keys(record)) {
         const reason = unstorableStringReason(key);
-        if (reason) throw fail(`${path} key ${JSON.stringify(key)}`, reason);
+        if (reason) throw refuse(reason, key);
         const member = record[key];
         // Like JSON.stringify, an undefined property is simply absent.
         if (member === undefined) continue;
-        parts.push(members++ === 0 ? '' : ',', JSON.stringify(key), ':');
-        write(member, `${path}.${key}`, depth + 1);
+        json += `${members++ === 0 ? '' : ','}${JSON.stringify(key)}:`;
+        keys.push(key);
+        write(member, depth + 1);
+        keys.pop();
       }
-      parts.push('}');
+      json += '}';
       // ": " after each key and ", " between members.
-      extra += members + Math.max(0, members - 1);
+      if (members > 0) extra += 2 * members - 1;
     }
     ancestors.delete(object);
   };
 
-  write(value, field, 0);
-  const json = parts.join('');
+  write(value, 0);
   return { json, storedBytes: Buffer.byteLength(json, 'utf8') + extra };
 }
