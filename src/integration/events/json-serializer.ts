@@ -47,13 +47,6 @@ export function jsonbNumberLength(value: number): number {
   return sign + 1 - exponent + digits;
 }
 
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'array';
-  if (typeof value === 'object') return value.constructor?.name ?? 'object';
-  return typeof value;
-}
-
 /**
  * Serialises `value` to JSON in one pass, reading every property (getter) once, and refuses
  * what `JSON.stringify` would silently drop or mangle (functions, symbols, `undefined` in
@@ -152,7 +145,7 @@ export function serializeJson(
       const proto = Object.getPrototypeOf(object) as unknown;
       if (proto !== Object.prototype && proto !== null) {
         throw refuse(
-          `is a ${describe(object)} instance; only plain objects, arrays and primitives are JSON (convert it first)`,
+          `is a ${(object.constructor as { name?: string } | undefined)?.name ?? 'object'} instance; only plain objects, arrays and primitives are JSON (convert it first)`,
         );
       }
       const record = object as Record<string, unknown>;
