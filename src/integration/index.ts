@@ -55,6 +55,8 @@ export {
   MAX_TEXT_FIELD_LENGTH,
   MAX_HEADERS_BYTES,
 } from './events/event-validation';
+export { MAX_JSON_DEPTH } from './events/json-serializer';
+export { MIN_AVAILABLE_AT_MS, MAX_AVAILABLE_AT_MS } from './events/event-validation';
 export { uuidv7 } from './events/uuid';
 
 export { DomainEventPublisher, PUBLISH_CHUNK_SIZE } from './outbox/domain-event.publisher';
@@ -112,6 +114,7 @@ export {
   type CreateLinkInput,
   type IntegrationLink,
 } from './links/integration-link.types';
+export { MAX_LINK_METADATA_BYTES } from './links/integration-link.validation';
 
 export * from './errors';
 export { JitterMode, type RetryPolicy } from '../utils/retry';

@@ -1,6 +1,9 @@
 import { IntegrationError } from './integration.error';
 
-/** A serialised payload is larger than `outbox.maxPayloadBytes`; nothing was written. */
+/**
+ * A payload takes more than `outbox.maxPayloadBytes` bytes as PostgreSQL stores and returns it
+ * (its `jsonb` text); nothing was written.
+ */
 export class PayloadTooLargeError extends IntegrationError {
   override readonly name = 'PayloadTooLargeError';
 
@@ -10,7 +13,7 @@ export class PayloadTooLargeError extends IntegrationError {
     readonly index?: number,
   ) {
     super(
-      `Event payload${index === undefined ? '' : ` at index ${index}`} is ${sizeBytes} bytes of JSON, ` +
+      `Event payload${index === undefined ? '' : ` at index ${index}`} is ${sizeBytes} bytes as PostgreSQL stores it (jsonb text), ` +
         `over the ${limitBytes}-byte limit. Store large data elsewhere and publish a reference, ` +
         'or raise outbox.maxPayloadBytes.',
     );

@@ -1,6 +1,9 @@
 import { InvalidEventError } from '../errors/invalid-event.error';
 import { PayloadTooLargeError } from '../errors/payload-too-large.error';
 import type { PublishEventInput } from './integration-event';
+import { serializeJson, unstorableStringReason, type SerializedJson } from './json-serializer';
+
+export { unstorableStringReason } from './json-serializer';
 
 /**
  * Event names: two or more dot-separated segments of lowercase letters, digits, `_` or `-`,
@@ -11,8 +14,28 @@ export const EVENT_NAME_PATTERN = /^[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)+$/;
 
 /** Longest accepted name, aggregate type/id, keys and other short text fields. */
 export const MAX_TEXT_FIELD_LENGTH = 200;
-/** Largest accepted headers object, serialised. */
+/** Largest accepted headers object, in bytes of the `jsonb` text PostgreSQL stores and returns. */
 export const MAX_HEADERS_BYTES = 16 * 1024;
+
+/** Earliest accepted `availableAt`: 0001-01-01T00:00:00.000Z (ISO years before 1 are not storable). */
+export const MIN_AVAILABLE_AT_MS = Date.parse('0001-01-01T00:00:00.000Z');
+/** Latest accepted `availableAt`: 9999-12-31T23:59:59.999Z (later ISO years need 6 digits). */
+export const MAX_AVAILABLE_AT_MS = Date.parse('9999-12-31T23:59:59.999Z');
+
+/**
+ * The ordering key an event gets when none is given: `` `${aggregateType}:${aggregateId}` ``,
+ * prefixed with its tenant as `` `${tenantId.length}:${tenantId}:` `` when it has one, so equal
+ * aggregate ids of different tenants never wait on each other. The length prefix keeps tenants
+ * apart whatever characters their ids contain (`a:b` + `c` vs `a` + `b:c`).
+ */
+export function defaultOrderingKey(
+  aggregateType: string,
+  aggregateId: string,
+  tenantId: string | null,
+): string {
+  const key = `${aggregateType}:${aggregateId}`;
+  return tenantId === null ? key : `${tenantId.length}:${tenantId}:${key}`;
+}
 
 /** An event validated and serialised, ready for the INSERT. */
 export interface NormalizedEvent {
@@ -31,14 +54,6 @@ export interface NormalizedEvent {
   readonly causationId: string | null;
   readonly idempotencyKey: string | null;
   readonly availableAt: Date | null;
-}
-
-/** Returns why a string cannot be stored in PostgreSQL text/jsonb, or undefined when it can. */
-export function unstorableStringReason(value: string): string | undefined {
-  if (value.includes('\u0000'))
-    return 'contains a NUL character (\\u0000), which PostgreSQL cannot store';
-  if (!value.isWellFormed()) return 'contains a lone UTF-16 surrogate (not valid Unicode)';
-  return undefined;
 }
 
 function checkText(
@@ -75,92 +90,93 @@ function describe(value: unknown): string {
   return typeof value;
 }
 
-/**
- * Serialises a payload to JSON, refusing what JSON.stringify would silently drop or mangle
- * (functions, symbols, undefined in arrays, NaN/Infinity, Map/Set/class instances) and what it
- * cannot serialise (BigInt, cycles), and strings PostgreSQL's jsonb cannot store.
- * `Date` values are accepted and stored as ISO strings (their `toJSON`).
- */
-export function serializePayload(payload: unknown, field = 'payload', index?: number): string {
-  const stack = new Set<object>();
-  const check = (value: unknown, path: string): void => {
-    switch (typeof value) {
-      case 'string': {
-        const reason = unstorableStringReason(value);
-        if (reason) throw new InvalidEventError(path, reason, index);
-        return;
-      }
-      case 'number':
-        if (!Number.isFinite(value)) {
-          throw new InvalidEventError(
-            path,
-            `must be a finite number (got ${value}); JSON has no NaN or Infinity`,
-            index,
-          );
-        }
-        return;
-      case 'boolean':
-        return;
-      case 'bigint':
-        throw new InvalidEventError(
-          path,
-          'is a BigInt, which JSON cannot represent: send it as a string',
-          index,
-        );
-      case 'undefined':
-        throw new InvalidEventError(
-          path,
-          'is undefined, which JSON cannot represent: omit it or use null',
-          index,
-        );
-      case 'function':
-      case 'symbol':
-        throw new InvalidEventError(path, `is a ${typeof value}, which is not JSON`, index);
-      case 'object': {
-        if (value === null) return;
-        if (value instanceof Date) {
-          if (Number.isNaN(value.getTime()))
-            throw new InvalidEventError(path, 'is an invalid Date', index);
-          return;
-        }
-        if (stack.has(value))
-          throw new InvalidEventError(
-            path,
-            'refers back to itself (a cycle), which JSON cannot represent',
-            index,
-          );
-        stack.add(value);
-        if (Array.isArray(value)) {
-          value.forEach((item, i) => check(item, `${path}[${i}]`));
-        } else {
-          const proto = Object.getPrototypeOf(value) as unknown;
-          if (proto !== Object.prototype && proto !== null) {
-            throw new InvalidEventError(
-              path,
-              `is a ${describe(value)} instance; only plain objects, arrays and primitives are JSON (convert it first)`,
-              index,
-            );
-          }
-          for (const [key, item] of Object.entries(value as Record<string, unknown>)) {
-            const reason = unstorableStringReason(key);
-            if (reason)
-              throw new InvalidEventError(`${path} key ${JSON.stringify(key)}`, reason, index);
-            // Like JSON.stringify, an undefined property is simply absent.
-            if (item !== undefined) check(item, `${path}.${key}`);
-          }
-        }
-        stack.delete(value);
-        return;
-      }
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
+  const proto = Object.getPrototypeOf(value) as unknown;
+  return proto === Object.prototype || proto === null;
+}
+
+function checkAggregateId(value: unknown, index: number | undefined): string {
+  if (typeof value === 'number' && !Number.isFinite(value)) {
+    throw new InvalidEventError(
+      'aggregateId',
+      `must be a string or a finite number (got ${value})`,
+      index,
+    );
+  }
+  return checkText(typeof value === 'number' ? String(value) : value, 'aggregateId', index, {
+    required: true,
+  })!;
+}
+
+function checkAvailableAt(value: unknown, index: number | undefined): Date | null {
+  if (value === undefined || value === null) return null;
+  if (!(value instanceof Date))
+    throw new InvalidEventError('availableAt', 'must be a valid Date', index);
+  // The Date's own slot, not a getTime/toISOString the caller may have overridden.
+  const ms = Date.prototype.getTime.call(value);
+  if (Number.isNaN(ms)) throw new InvalidEventError('availableAt', 'must be a valid Date', index);
+  if (ms < MIN_AVAILABLE_AT_MS || ms > MAX_AVAILABLE_AT_MS) {
+    throw new InvalidEventError(
+      'availableAt',
+      `must be between 0001-01-01T00:00:00.000Z and 9999-12-31T23:59:59.999Z (got ${Date.prototype.toISOString.call(value)})`,
+      index,
+    );
+  }
+  return new Date(ms);
+}
+
+function serializeHeaders(
+  value: unknown,
+  correlationId: string | null,
+  causationId: string | null,
+  index: number | undefined,
+): string {
+  // A null prototype keeps a header named "__proto__" as an ordinary key.
+  const headers = Object.create(null) as Record<string, string>;
+  if (value !== undefined && value !== null) {
+    if (!isPlainObject(value)) {
+      throw new InvalidEventError(
+        'headers',
+        `must be a plain object of string values (got ${describe(value)})`,
+        index,
+      );
     }
-  };
-  check(payload, field);
-  return JSON.stringify(payload);
+    for (const key of Object.keys(value)) {
+      const item = value[key];
+      if (typeof item !== 'string') {
+        throw new InvalidEventError(
+          `headers.${key}`,
+          `must be a string (got ${describe(item)})`,
+          index,
+        );
+      }
+      const reason = unstorableStringReason(key) ?? unstorableStringReason(item);
+      if (reason) throw new InvalidEventError(`headers.${key}`, reason, index);
+      headers[key] = item;
+    }
+  }
+  if (correlationId) headers.correlationId = correlationId;
+  if (causationId) headers.causationId = causationId;
+  const { json, storedBytes } = serialize(headers, 'headers', index);
+  if (storedBytes > MAX_HEADERS_BYTES) {
+    throw new InvalidEventError(
+      'headers',
+      `must take at most ${MAX_HEADERS_BYTES} bytes as stored (jsonb text; got ${storedBytes})`,
+      index,
+    );
+  }
+  return json;
+}
+
+function serialize(value: unknown, field: string, index: number | undefined): SerializedJson {
+  return serializeJson(value, field, (path, reason) => new InvalidEventError(path, reason, index));
 }
 
 /**
  * Validates one event and serialises it. Throws {@link InvalidEventError} or
- * {@link PayloadTooLargeError} before anything is written.
+ * {@link PayloadTooLargeError} before anything is written. Every field of `input` is read once,
+ * and the payload and headers are serialised once: what is returned is what was validated.
  */
 export function normalizeEvent(
   input: PublishEventInput,
@@ -180,12 +196,7 @@ export function normalizeEvent(
     );
   }
   const aggregateType = checkText(input.aggregateType, 'aggregateType', index, { required: true })!;
-  const aggregateId = checkText(
-    typeof input.aggregateId === 'number' ? String(input.aggregateId) : input.aggregateId,
-    'aggregateId',
-    index,
-    { required: true },
-  )!;
+  const aggregateId = checkAggregateId(input.aggregateId as unknown, index);
   const version = input.version ?? 1;
   if (!Number.isInteger(version) || version < 1 || version > 2_147_483_647) {
     throw new InvalidEventError(
@@ -205,15 +216,8 @@ export function normalizeEvent(
   });
   const orderingKey =
     checkText(input.orderingKey, 'orderingKey', index, { required: false }) ??
-    `${aggregateType}:${aggregateId}`;
-
-  let availableAt: Date | null = null;
-  if (input.availableAt !== undefined && input.availableAt !== null) {
-    if (!(input.availableAt instanceof Date) || Number.isNaN(input.availableAt.getTime())) {
-      throw new InvalidEventError('availableAt', 'must be a valid Date', index);
-    }
-    availableAt = input.availableAt;
-  }
+    defaultOrderingKey(aggregateType, aggregateId, tenantId);
+  const availableAt = checkAvailableAt(input.availableAt as unknown, index);
 
   if (!('payload' in input)) {
     throw new InvalidEventError(
@@ -222,39 +226,11 @@ export function normalizeEvent(
       index,
     );
   }
-  const payloadJson = serializePayload(input.payload, 'payload', index);
-  const size = Buffer.byteLength(payloadJson, 'utf8');
-  if (size > options.maxPayloadBytes)
-    throw new PayloadTooLargeError(size, options.maxPayloadBytes, index);
+  const payload = serialize(input.payload, 'payload', index);
+  if (payload.storedBytes > options.maxPayloadBytes)
+    throw new PayloadTooLargeError(payload.storedBytes, options.maxPayloadBytes, index);
 
-  const headers: Record<string, string> = {};
-  if (input.headers !== undefined && input.headers !== null) {
-    if (typeof input.headers !== 'object' || Array.isArray(input.headers)) {
-      throw new InvalidEventError('headers', 'must be an object of string values', index);
-    }
-    for (const [key, value] of Object.entries(input.headers)) {
-      if (typeof value !== 'string') {
-        throw new InvalidEventError(
-          `headers.${key}`,
-          `must be a string (got ${describe(value)})`,
-          index,
-        );
-      }
-      const reason = unstorableStringReason(key) ?? unstorableStringReason(value);
-      if (reason) throw new InvalidEventError(`headers.${key}`, reason, index);
-      headers[key] = value;
-    }
-  }
-  if (correlationId) headers.correlationId = correlationId;
-  if (causationId) headers.causationId = causationId;
-  const headersJson = JSON.stringify(headers);
-  if (Buffer.byteLength(headersJson, 'utf8') > MAX_HEADERS_BYTES) {
-    throw new InvalidEventError(
-      'headers',
-      `must serialise to at most ${MAX_HEADERS_BYTES} bytes`,
-      index,
-    );
-  }
+  const headersJson = serializeHeaders(input.headers as unknown, correlationId, causationId, index);
 
   return {
     name,
@@ -263,7 +239,7 @@ export function normalizeEvent(
     aggregateType,
     aggregateId,
     orderingKey,
-    payloadJson,
+    payloadJson: payload.json,
     headersJson,
     tenantId,
     correlationId,

@@ -41,9 +41,12 @@ export interface PublishEventInput<N extends string = string> {
   readonly name: N;
   /** Type of the aggregate the event is about, e.g. `Vault`. */
   readonly aggregateType: string;
-  /** Id of that aggregate (1–200 characters). */
+  /** Id of that aggregate (1–200 characters; a finite number is stored as its string). */
   readonly aggregateId: string;
-  /** JSON-serialisable payload (plain objects, arrays, strings, finite numbers, booleans, null). */
+  /**
+   * JSON-serialisable payload (plain objects, arrays, strings, finite numbers, booleans, null,
+   * valid Dates), at most `MAX_JSON_DEPTH` levels deep and `outbox.maxPayloadBytes` as stored.
+   */
   readonly payload: EventPayload<N>;
   /** Schema version of the payload. @default 1 */
   readonly version?: number;
@@ -54,11 +57,18 @@ export interface PublishEventInput<N extends string = string> {
   readonly causationId?: string;
   /** Publishing the same key twice (per tenant) stores one event and returns its id both times. */
   readonly idempotencyKey?: string;
-  /** Events with the same key are delivered in publish order, one at a time. @default `${aggregateType}:${aggregateId}` */
+  /**
+   * Events with the same key are delivered in publish order, one at a time. Stored as given,
+   * also with a `tenantId` (include the tenant yourself when tenants must not wait on each other).
+   * @default `${aggregateType}:${aggregateId}`, or `${tenantId.length}:${tenantId}:${aggregateType}:${aggregateId}` with a tenant
+   */
   readonly orderingKey?: string;
-  /** Not delivered before this time (database clock compares it). @default now */
+  /**
+   * Not delivered before this time (database clock compares it); from year 1 to year 9999.
+   * @default now
+   */
   readonly availableAt?: Date;
-  /** Free-form string headers, e.g. `traceparent` or `actor`. */
+  /** Free-form string headers, e.g. `traceparent` or `actor`: a plain object of strings. */
   readonly headers?: Readonly<Record<string, string>>;
 }
 

@@ -1,6 +1,11 @@
 import { InvalidLinkError } from '../errors/invalid-link.error';
 import { LinkType, type CreateLinkInput } from './integration-link.types';
-import { checkLimit, normalizeLinkInput } from './integration-link.validation';
+import { MAX_JSON_DEPTH } from '../events/json-serializer';
+import {
+  MAX_LINK_METADATA_BYTES,
+  checkLimit,
+  normalizeLinkInput,
+} from './integration-link.validation';
 
 const base: CreateLinkInput = {
   source: { module: 'billing', entityType: 'Invoice', entityId: 'i-1' },
@@ -102,6 +107,37 @@ describe('normalizeLinkInput', () => {
     expect(() => normalizeLinkInput({ linkType: 'x' } as never)).toThrow(
       "Invalid integration link: linkType must be one of 'reference', 'cascade', 'aggregate_root' " +
         '(got "x"); use the LinkType enum',
+    );
+  });
+});
+
+describe('link metadata limits (hardening #9)', () => {
+  it('accepts metadata up to MAX_LINK_METADATA_BYTES as stored and refuses one byte more (hardening #9)', () => {
+    // {"k": "…"} is 9 bytes of jsonb text around the string.
+    const at = (bytes: number): CreateLinkInput => ({
+      ...base,
+      metadata: { k: 'x'.repeat(bytes - 9) },
+    });
+    expect(normalizeLinkInput(at(MAX_LINK_METADATA_BYTES)).metadataJson).toHaveLength(
+      MAX_LINK_METADATA_BYTES - 1,
+    );
+    expect(() => normalizeLinkInput(at(MAX_LINK_METADATA_BYTES + 1))).toThrow(
+      `over the ${MAX_LINK_METADATA_BYTES}-byte limit`,
+    );
+    expect(fieldOf(() => normalizeLinkInput(at(MAX_LINK_METADATA_BYTES + 1)))).toBe('metadata');
+  });
+
+  it('counts numbers as PostgreSQL returns them: 1,000 × 1e308 is refused (hardening #9)', () => {
+    const metadata = { n: Array.from({ length: 1_000 }, () => 1e308) };
+    expect(JSON.stringify(metadata).length).toBeLessThan(MAX_LINK_METADATA_BYTES);
+    expect(fieldOf(() => normalizeLinkInput({ ...base, metadata }))).toBe('metadata');
+  });
+
+  it('refuses metadata nested 5,000 levels deep with InvalidLinkError, not RangeError (hardening #9)', () => {
+    let deep: unknown = 1;
+    for (let i = 0; i < 5_000; i++) deep = [deep];
+    expect(fieldOf(() => normalizeLinkInput({ ...base, metadata: { deep } }))).toBe(
+      `metadata.deep${'[0]'.repeat(MAX_JSON_DEPTH - 1)}`,
     );
   });
 });

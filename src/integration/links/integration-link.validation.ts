@@ -1,10 +1,6 @@
-import { InvalidEventError } from '../errors/invalid-event.error';
 import { InvalidLinkError } from '../errors/invalid-link.error';
-import {
-  MAX_TEXT_FIELD_LENGTH,
-  serializePayload,
-  unstorableStringReason,
-} from '../events/event-validation';
+import { MAX_TEXT_FIELD_LENGTH } from '../events/event-validation';
+import { serializeJson, unstorableStringReason } from '../events/json-serializer';
 import { LinkType, type CreateLinkInput, type EntityRef } from './integration-link.types';
 
 /** A link validated and serialised, ready for the INSERT. */
@@ -16,6 +12,12 @@ export interface NormalizedLink {
   readonly metadataJson: string;
   readonly tenantId: string | null;
 }
+
+/**
+ * Largest accepted link `metadata`, in bytes of the `jsonb` text PostgreSQL stores and returns
+ * (64 KiB). Metadata describes a link; keep larger data with the entity it belongs to.
+ */
+export const MAX_LINK_METADATA_BYTES = 64 * 1024;
 
 const LINK_TYPES: ReadonlySet<string> = new Set(Object.values(LinkType));
 
@@ -81,7 +83,10 @@ export function checkTenantId(value: unknown, field = 'tenantId'): string | null
   return checkText(value, field);
 }
 
-/** Serialises metadata: absent means `{}`; otherwise a plain object of JSON values. */
+/**
+ * Serialises metadata: absent means `{}`; otherwise a plain object of JSON values, checked like
+ * an event payload (same rules, nesting depth) and at most {@link MAX_LINK_METADATA_BYTES}.
+ */
 function serializeMetadata(value: unknown): string {
   if (value === undefined || value === null) return '{}';
   if (typeof value !== 'object' || Array.isArray(value) || value instanceof Date) {
@@ -90,13 +95,19 @@ function serializeMetadata(value: unknown): string {
       `must be a plain object of JSON values (got ${describe(value)})`,
     );
   }
-  try {
-    return serializePayload(value, 'metadata');
-  } catch (error) {
-    // Same rules as event payloads; reported as a link error on the same path.
-    if (error instanceof InvalidEventError) throw new InvalidLinkError(error.field, error.reason);
-    throw error;
+  const { json, storedBytes } = serializeJson(
+    value,
+    'metadata',
+    (path, reason) => new InvalidLinkError(path, reason),
+  );
+  if (storedBytes > MAX_LINK_METADATA_BYTES) {
+    throw new InvalidLinkError(
+      'metadata',
+      `takes ${storedBytes} bytes as stored (jsonb text), over the ${MAX_LINK_METADATA_BYTES}-byte ` +
+        'limit: keep large data with the entity and put a reference in the metadata',
+    );
   }
+  return json;
 }
 
 function sameRef(a: EntityRef, b: EntityRef): boolean {

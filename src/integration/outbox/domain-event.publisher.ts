@@ -1,6 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { SqlExecutor } from '../database/sql-executor';
 import { CommitNotSupportedError } from '../errors/commit-not-supported.error';
+import { InvalidEventError } from '../errors/invalid-event.error';
 import { TransactionRequiredError } from '../errors/transaction-required.error';
 import { normalizeEvent, type NormalizedEvent } from '../events/event-validation';
 import type { PublishEventInput } from '../events/integration-event';
@@ -150,7 +151,12 @@ export class DomainEventPublisher {
   }
 
   private normalize(events: readonly PublishEventInput[]): NormalizedEvent[] {
-    if (!Array.isArray(events)) throw new TypeError('publishMany expects an array of events');
+    if (!Array.isArray(events)) {
+      throw new InvalidEventError(
+        'events',
+        `must be an array of events (got ${events === null ? 'null' : typeof events}); use publish for one event`,
+      );
+    }
     const settings = {
       maxPayloadBytes: this.options.outbox.maxPayloadBytes,
       defaultSourceModule: this.options.outbox.defaultSourceModule,
