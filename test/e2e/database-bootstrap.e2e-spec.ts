@@ -54,13 +54,17 @@ describe('migrations', () => {
     try {
       expect(await publicTables(db.url)).toEqual([]);
       const applied = await migrateLatest(db.url);
-      expect(applied).toEqual(['20261122000001_integration_tables', '20261122000002_vault_tables']);
+      expect(applied).toEqual([
+        '20261122000001_integration_tables',
+        '20261122000002_vault_tables',
+        '20261130000001_vault_idempotency_scope',
+      ]);
       expect(await publicTables(db.url)).toEqual(expect.arrayContaining(APP_TABLES));
 
       expect(await migrateLatest(db.url)).toEqual([]);
 
       const undone = await migrateRollback(db.url, true);
-      expect(undone).toHaveLength(2);
+      expect(undone).toHaveLength(3);
       expect(await publicTables(db.url)).toEqual(['knex_migrations', 'knex_migrations_lock']);
 
       await migrateLatest(db.url);
