@@ -1,5 +1,5 @@
 import { Module, ValidationPipe, type DynamicModule } from '@nestjs/common';
-import { APP_PIPE } from '@nestjs/core';
+import { APP_FILTER, APP_PIPE } from '@nestjs/core';
 import { DATABASE_URL } from './database/database.constants';
 import { DatabaseModule, type DatabaseModuleOptions } from './database/database.module';
 import { PrismaService } from './database/prisma.service';
@@ -7,6 +7,7 @@ import { HealthController } from './health.controller';
 import { IntegrationModule, prismaAdapter, type ProcessorOptions } from './integration';
 import { VaultLedgerModule } from './vault/ledger/vault-ledger.module';
 import { VaultNotificationsModule } from './vault/notifications/vault-notifications.module';
+import { PayloadTooLargeFilter } from './vault/validation/payload-too-large.filter';
 import { VaultModule } from './vault/vault.module';
 
 /** Options of the sample application. */
@@ -57,6 +58,7 @@ export class AppModule {
             transform: true,
           }),
         },
+        { provide: APP_FILTER, useClass: PayloadTooLargeFilter },
       ],
     };
   }

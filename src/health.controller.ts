@@ -1,4 +1,4 @@
-import { Controller, Get, HttpException, HttpStatus } from '@nestjs/common';
+import { Controller, Get, HttpException, HttpStatus, Logger } from '@nestjs/common';
 import { PrismaService } from './database/prisma.service';
 
 /** Shape of `GET /health`. */
@@ -7,13 +7,17 @@ export interface HealthReport {
   readonly database: {
     readonly status: 'up' | 'down';
     readonly latencyMs?: number;
-    readonly error?: string;
   };
 }
 
-/** Liveness and database reachability. */
+/**
+ * Liveness and database reachability. A failure answers 503 with the status only: the
+ * database's error text (host names, user names, server messages) goes to the log.
+ */
 @Controller('health')
 export class HealthController {
+  private readonly logger = new Logger('Health');
+
   constructor(private readonly prisma: PrismaService) {}
 
   @Get()
@@ -26,10 +30,10 @@ export class HealthController {
         database: { status: 'up', latencyMs: Math.round((performance.now() - started) * 10) / 10 },
       };
     } catch (error) {
-      const report: HealthReport = {
-        status: 'error',
-        database: { status: 'down', error: error instanceof Error ? error.message : String(error) },
-      };
+      this.logger.error(
+        `Database check failed: ${error instanceof Error ? error.message : String(error)}`,
+      );
+      const report: HealthReport = { status: 'error', database: { status: 'down' } };
       throw new HttpException(report, HttpStatus.SERVICE_UNAVAILABLE);
     }
   }

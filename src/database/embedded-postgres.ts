@@ -1,8 +1,9 @@
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, promises as fs, readFileSync } from 'node:fs';
+import { existsSync, promises as fs, readFileSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { arch, platform, tmpdir, userInfo } from 'node:os';
+import { arch, platform, userInfo } from 'node:os';
 import path from 'node:path';
+import { EmbeddedPostgresAccessError } from './embedded-postgres-access.error';
 
 /** Options of {@link EmbeddedPostgresServer}. */
 export interface EmbeddedPostgresOptions {
@@ -77,6 +78,7 @@ export class EmbeddedPostgresServer {
     if (this.child) return;
     const bins = await loadBinaries();
     const owner = runAsUser();
+    if (owner) await assertReachable(this.options.dataDir, owner);
     await this.initialise(bins, owner);
     await stopStalePostmaster(this.options.dataDir);
     this.resolvedPort = this.options.port === 0 ? await findFreePort() : this.options.port;
@@ -157,7 +159,8 @@ export class EmbeddedPostgresServer {
     await fs.mkdir(path.dirname(dataDir), { recursive: true });
     await fs.mkdir(dataDir, { recursive: true, mode: 0o700 });
     if (owner) await fs.chown(dataDir, owner.uid, owner.gid);
-    const pwFile = path.join(tmpdir(), `pg-init-pw-${process.pid}-${Date.now()}`);
+    // Beside the cluster, not in the temp dir: that may be one the server's user cannot enter.
+    const pwFile = path.join(path.dirname(dataDir), `.pg-init-pw-${process.pid}-${Date.now()}`);
     await fs.writeFile(pwFile, `${this.options.password ?? 'postgres'}\n`, { mode: 0o600 });
     if (owner) await fs.chown(pwFile, owner.uid, owner.gid);
     try {
@@ -189,8 +192,45 @@ export class EmbeddedPostgresServer {
 }
 
 interface Owner {
+  readonly name: string;
   readonly uid: number;
   readonly gid: number;
+}
+
+/**
+ * Fails with one {@link EmbeddedPostgresAccessError} when the server's user cannot reach the
+ * cluster directory, instead of initdb's bare EACCES. Creates the missing parents first (as
+ * traversable directories), never the cluster itself.
+ */
+async function assertReachable(dataDir: string, owner: Owner): Promise<void> {
+  const parent = path.dirname(path.resolve(dataDir));
+  await fs.mkdir(parent, { recursive: true, mode: 0o755 });
+  if (canEnter(parent, owner)) return;
+  const blocked: string[] = [];
+  for (let dir = parent; ; dir = path.dirname(dir)) {
+    if (!searchableBy(dir, owner)) blocked.unshift(dir);
+    if (dir === path.dirname(dir)) break;
+  }
+  // Mode bits found nothing (an ACL, say): name the directory the kernel refused.
+  throw new EmbeddedPostgresAccessError(dataDir, blocked.length ? blocked : [parent], owner.name);
+}
+
+/** Whether the mode bits of `dir` itself let `owner` search it (ancestors not considered). */
+function searchableBy(dir: string, owner: Owner): boolean {
+  const { mode, uid, gid } = statSync(dir);
+  if (uid === owner.uid) return (mode & 0o100) !== 0;
+  if (gid === owner.gid) return (mode & 0o010) !== 0;
+  return (mode & 0o001) !== 0;
+}
+
+/** Whether `owner` can enter `dir` (the kernel decides: modes, ACLs, groups all count). */
+function canEnter(dir: string, owner: Owner): boolean {
+  const result = spawnSync('/bin/sh', ['-c', 'cd -- "$1"', 'sh', dir], {
+    stdio: 'ignore',
+    uid: owner.uid,
+    gid: owner.gid,
+  });
+  return result.status === 0;
 }
 
 /** When running as root, the `postgres` system user (created if missing) owns and runs the server. */
@@ -200,7 +240,7 @@ function runAsUser(): Owner | undefined {
     try {
       const uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim());
       const gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());
-      return { uid, gid };
+      return { name: 'postgres', uid, gid };
     } catch {
       return undefined;
     }

@@ -7,7 +7,10 @@ import {
   VaultRuleViolationError,
 } from './vault.errors';
 
-/** Maps vault domain errors to HTTP: not found 404, conflict 409, rule violation 422. */
+/**
+ * Maps vault domain errors to HTTP: not found 404, conflict 409, rule violation 422; the body
+ * carries `field` when the error is about one request field.
+ */
 @Catch(VaultError)
 export class VaultHttpExceptionFilter implements ExceptionFilter {
   catch(error: VaultError, host: ArgumentsHost): void {
@@ -23,6 +26,11 @@ export class VaultHttpExceptionFilter implements ExceptionFilter {
       .switchToHttp()
       .getResponse<Response>()
       .status(status)
-      .json({ statusCode: status, error: error.name, message: error.message });
+      .json({
+        statusCode: status,
+        error: error.name,
+        message: error.message,
+        ...(error.field ? { field: error.field } : {}),
+      });
   }
 }

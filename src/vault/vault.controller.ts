@@ -2,7 +2,6 @@ import {
   Body,
   Controller,
   Get,
-  Headers,
   HttpCode,
   Param,
   ParseUUIDPipe,
@@ -13,6 +12,8 @@ import {
 import type { Response } from 'express';
 import { PrismaService } from '../database/prisma.service';
 import { LockVaultDto, MoveMoneyDto, OpenVaultDto, VersionedCommandDto } from './dto/vault.dto';
+import { publicErrorSummary } from './public-error';
+import { IdempotencyKey } from './validation/idempotency-key.decorator';
 import { VaultHttpExceptionFilter } from './vault-http.filter';
 import { VaultService } from './vault.service';
 import type { CommandOptions, VaultOperationResult, VaultView } from './vault.types';
@@ -20,8 +21,7 @@ import type { CommandOptions, VaultOperationResult, VaultView } from './vault.ty
 const uuid = new ParseUUIDPipe();
 
 function options(key: string | undefined, body?: VersionedCommandDto): CommandOptions {
-  const idempotencyKey = key?.trim() ? key.trim().slice(0, 200) : undefined;
-  return { idempotencyKey, expectedVersion: body?.expectedVersion };
+  return { idempotencyKey: key, expectedVersion: body?.expectedVersion };
 }
 
 /** Marks replayed idempotent results, so clients can tell. */
@@ -30,7 +30,10 @@ function reply(res: Response, result: VaultOperationResult): VaultOperationResul
   return result;
 }
 
-/** HTTP API of the vault sample. Mutations accept an `Idempotency-Key` header. */
+/**
+ * HTTP API of the vault sample. Mutations accept an `Idempotency-Key` header (at most 128
+ * printable ASCII characters), scoped to the vault's owner.
+ */
 @Controller('vaults')
 @UseFilters(VaultHttpExceptionFilter)
 export class VaultController {
@@ -42,7 +45,7 @@ export class VaultController {
   @Post()
   async open(
     @Body() body: OpenVaultDto,
-    @Headers('idempotency-key') key: string | undefined,
+    @IdempotencyKey() key: string | undefined,
     @Res({ passthrough: true }) res: Response,
   ): Promise<VaultOperationResult> {
     return reply(res, await this.vaults.open(body, options(key)));
@@ -57,7 +60,7 @@ export class VaultController {
   async deposit(
     @Param('id', uuid) id: string,
     @Body() body: MoveMoneyDto,
-    @Headers('idempotency-key') key: string | undefined,
+    @IdempotencyKey() key: string | undefined,
     @Res({ passthrough: true }) res: Response,
   ): Promise<VaultOperationResult> {
     return reply(res, await this.vaults.deposit(id, BigInt(body.amountMinor), options(key, body)));
@@ -67,7 +70,7 @@ export class VaultController {
   async withdraw(
     @Param('id', uuid) id: string,
     @Body() body: MoveMoneyDto,
-    @Headers('idempotency-key') key: string | undefined,
+    @IdempotencyKey() key: string | undefined,
     @Res({ passthrough: true }) res: Response,
   ): Promise<VaultOperationResult> {
     return reply(res, await this.vaults.withdraw(id, BigInt(body.amountMinor), options(key, body)));
@@ -78,7 +81,7 @@ export class VaultController {
   async lock(
     @Param('id', uuid) id: string,
     @Body() body: LockVaultDto,
-    @Headers('idempotency-key') key: string | undefined,
+    @IdempotencyKey() key: string | undefined,
     @Res({ passthrough: true }) res: Response,
   ): Promise<VaultOperationResult> {
     return reply(res, await this.vaults.lock(id, body.reason, options(key, body)));
@@ -89,7 +92,7 @@ export class VaultController {
   async unlock(
     @Param('id', uuid) id: string,
     @Body() body: VersionedCommandDto,
-    @Headers('idempotency-key') key: string | undefined,
+    @IdempotencyKey() key: string | undefined,
     @Res({ passthrough: true }) res: Response,
   ): Promise<VaultOperationResult> {
     return reply(res, await this.vaults.unlock(id, options(key, body)));
@@ -100,7 +103,7 @@ export class VaultController {
   async close(
     @Param('id', uuid) id: string,
     @Body() body: VersionedCommandDto,
-    @Headers('idempotency-key') key: string | undefined,
+    @IdempotencyKey() key: string | undefined,
     @Res({ passthrough: true }) res: Response,
   ): Promise<VaultOperationResult> {
     return reply(res, await this.vaults.close(id, options(key, body)));
@@ -114,7 +117,8 @@ export class VaultController {
       name: e.name,
       status: e.status,
       attemptCount: e.attemptCount,
-      lastError: e.lastError,
+      // Stored errors may carry file paths and source excerpts: the full text is for operators.
+      lastError: publicErrorSummary(e.lastError),
       payload: e.payload,
       createdAt: e.createdAt.toISOString(),
       processedAt: e.processedAt?.toISOString() ?? null,

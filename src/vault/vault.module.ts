@@ -1,4 +1,5 @@
-import { Module } from '@nestjs/common';
+import { Module, type MiddlewareConsumer, type NestModule } from '@nestjs/common';
+import { BodyDepthMiddleware } from './validation/body-depth.middleware';
 import { VaultController } from './vault.controller';
 import { VaultService } from './vault.service';
 
@@ -8,4 +9,8 @@ import { VaultService } from './vault.service';
   providers: [VaultService],
   exports: [VaultService],
 })
-export class VaultModule {}
+export class VaultModule implements NestModule {
+  configure(consumer: MiddlewareConsumer): void {
+    consumer.apply(BodyDepthMiddleware).forRoutes(VaultController);
+  }
+}

@@ -1,4 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
+import { createHash } from 'node:crypto';
 import { PrismaService } from '../database/prisma.service';
 import type { Prisma, Vault } from '../generated/prisma/client';
 import {
@@ -8,8 +9,14 @@ import {
   type OutboxEventRecord,
   type PublishEventInput,
 } from '../integration';
-import { VaultConflictError, VaultNotFoundError, VaultRuleViolationError } from './vault.errors';
+import {
+  VaultConflictError,
+  VaultIdempotencyKeyReusedError,
+  VaultNotFoundError,
+  VaultRuleViolationError,
+} from './vault.errors';
 import type { VaultEventName } from './vault.events';
+import { MAX_AMOUNT_MINOR, MAX_BALANCE_MINOR, MAX_VAULTS_PER_OWNER } from './vault.limits';
 import {
   VaultStatus,
   type CommandOptions,
@@ -34,6 +41,34 @@ const TRANSACTION_OPTIONS = { maxWait: 15_000, timeout: 30_000 } as const;
 
 /** Prisma's error code for a unique-constraint violation. */
 const UNIQUE_VIOLATION = 'P2002';
+
+/** First key of the advisory lock that serialises the commands opening vaults for one owner. */
+const OPEN_LOCK_CLASS = 0x7661; // 'va'
+
+/** What identifies a command for idempotency: who sends it, and its canonical content. */
+interface CommandRequest {
+  readonly kind: VaultOperationKind;
+  /** The vault acted on; `null` when opening (the vault does not exist yet). */
+  readonly vaultId: string | null;
+  readonly amount: bigint | null;
+  /** Every other request field the result depends on (name, currency, reason, …). */
+  readonly fields: Readonly<Record<string, string | number | null>>;
+}
+
+/** SHA-256 of a request's canonical JSON (sorted field names), stored with its key. */
+export function requestFingerprint(ownerId: string, request: CommandRequest): string {
+  const fields = Object.fromEntries(
+    Object.entries(request.fields).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+  );
+  const canonical = JSON.stringify([
+    ownerId,
+    request.kind,
+    request.vaultId,
+    request.amount?.toString() ?? null,
+    fields,
+  ]);
+  return createHash('sha256').update(canonical).digest('hex');
+}
 
 /** Converts a stored vault row for the API. */
 export function toVaultView(v: Vault): VaultView {
@@ -72,24 +107,47 @@ export class VaultService {
     options: CommandOptions = {},
   ): Promise<VaultOperationResult> {
     const vaultId = uuidv7();
-    return this.command('open', vaultId, null, options, async (tx) => {
-      const vault = await tx.vault.create({
-        data: { id: vaultId, ownerId: input.ownerId, name: input.name, currency: input.currency },
-      });
-      return {
-        vault,
-        event: {
-          name: 'vault.opened',
-          payload: {
-            vaultId,
-            ownerId: vault.ownerId,
-            name: vault.name,
-            currency: vault.currency,
-            version: vault.version,
+    const request: CommandRequest = {
+      kind: 'open',
+      vaultId: null,
+      amount: null,
+      fields: { name: input.name, currency: input.currency },
+    };
+    return this.command(
+      request,
+      options,
+      async (tx) => {
+        // One owner's openings queue here: the vault count below stays exact, and a retry of an
+        // opening still in flight waits for it and then finds its stored result.
+        await tx.$queryRaw`SELECT 1 AS locked FROM pg_advisory_xact_lock(${OPEN_LOCK_CLASS}::int, hashtext(${input.ownerId}))`;
+        return input.ownerId;
+      },
+      async (tx) => {
+        const count = await tx.vault.count({ where: { ownerId: input.ownerId } });
+        if (count >= MAX_VAULTS_PER_OWNER) {
+          throw new VaultRuleViolationError(
+            `Owner ${JSON.stringify(input.ownerId)} already has ${MAX_VAULTS_PER_OWNER} vaults, the most one owner may open`,
+            'ownerId',
+          );
+        }
+        const vault = await tx.vault.create({
+          data: { id: vaultId, ownerId: input.ownerId, name: input.name, currency: input.currency },
+        });
+        return {
+          vault,
+          event: {
+            name: 'vault.opened',
+            payload: {
+              vaultId,
+              ownerId: vault.ownerId,
+              name: vault.name,
+              currency: vault.currency,
+              version: vault.version,
+            },
           },
-        },
-      };
-    });
+        };
+      },
+    );
   }
 
   deposit(
@@ -164,9 +222,20 @@ export class VaultService {
     amount: bigint,
     options: CommandOptions,
   ): Promise<VaultOperationResult> {
-    if (amount <= 0n) throw new VaultRuleViolationError(`The ${kind} amount must be positive`);
+    if (amount <= 0n || amount > MAX_AMOUNT_MINOR) {
+      throw new VaultRuleViolationError(
+        `The ${kind} amount must be a positive integer of at most ${MAX_AMOUNT_MINOR} minor units`,
+        'amountMinor',
+      );
+    }
     const delta = kind === 'deposit' ? amount : -amount;
-    return this.command(kind, vaultId, amount, options, async (tx, operationId) => {
+    const request: CommandRequest = {
+      kind,
+      vaultId,
+      amount,
+      fields: { expectedVersion: options.expectedVersion ?? null },
+    };
+    return this.command(request, options, this.lockVault(vaultId), async (tx, operationId) => {
       // One conditional UPDATE: the row lock serialises concurrent commands, the WHERE enforces
       // the invariants, so parallel deposits and withdrawals never break the balance.
       const update = () =>
@@ -175,7 +244,8 @@ export class VaultService {
             id: vaultId,
             status: VaultStatus.Open,
             ...(options.expectedVersion === undefined ? {} : { version: options.expectedVersion }),
-            ...(kind === 'withdraw' ? { balanceMinor: { gte: amount } } : {}),
+            balanceMinor:
+              kind === 'withdraw' ? { gte: amount } : { lte: MAX_BALANCE_MINOR - amount },
           },
           data: {
             balanceMinor: { increment: delta },
@@ -214,7 +284,13 @@ export class VaultService {
     options: CommandOptions,
     reason?: string,
   ): Promise<VaultOperationResult> {
-    return this.command(kind, vaultId, null, options, async (tx) => {
+    const request: CommandRequest = {
+      kind,
+      vaultId,
+      amount: null,
+      fields: { expectedVersion: options.expectedVersion ?? null, reason: reason ?? null },
+    };
+    return this.command(request, options, this.lockVault(vaultId), async (tx) => {
       const update = () =>
         tx.vault.updateMany({
           where: {
@@ -291,6 +367,14 @@ export class VaultService {
     if (kind === 'withdraw' && amount !== null && vault.balanceMinor < amount) {
       throw new VaultRuleViolationError(
         `Insufficient balance: vault ${vaultId} holds ${vault.balanceMinor} minor units, cannot withdraw ${amount}`,
+        'amountMinor',
+      );
+    }
+    if (kind === 'deposit' && amount !== null && vault.balanceMinor + amount > MAX_BALANCE_MINOR) {
+      throw new VaultRuleViolationError(
+        `Vault ${vaultId} holds ${vault.balanceMinor} minor units: a deposit of ${amount} would pass ` +
+          `the most a vault may hold, ${MAX_BALANCE_MINOR}`,
+        'amountMinor',
       );
     }
     if (kind === 'close' && vault.balanceMinor !== 0n) {
@@ -302,21 +386,40 @@ export class VaultService {
   }
 
   /**
-   * Runs a command in one transaction: replays the stored result for a known idempotency key,
-   * otherwise applies the change, records the operation and publishes the event.
+   * With an idempotency key, a command first locks the vault's row and reads its owner (the
+   * key's scope): a retry of a command still in flight waits for it here, then finds its result.
+   */
+  private lockVault(vaultId: string): (tx: Tx) => Promise<string> {
+    return async (tx) => {
+      const rows = await tx.$queryRaw<{ owner_id: string }[]>`
+        SELECT owner_id FROM vault WHERE id = ${vaultId}::uuid FOR UPDATE`;
+      if (!rows[0]) throw new VaultNotFoundError(vaultId);
+      return rows[0].owner_id;
+    };
+  }
+
+  /**
+   * Runs a command in one transaction. With an idempotency key it first takes the lock that
+   * serialises the command with its retries (`scope`, which returns the owner the key belongs
+   * to), then replays the stored result of that owner's key, or refuses a key already used for
+   * another request; otherwise it applies the change, records the operation with the request's
+   * fingerprint and publishes the event.
    */
   private async command<N extends VaultEventName>(
-    kind: VaultOperationKind,
-    vaultId: string,
-    amount: bigint | null,
+    request: CommandRequest,
     options: CommandOptions,
+    scope: (tx: Tx) => Promise<string>,
     body: (tx: Tx, operationId: string) => Promise<CommandOutcome<N>>,
   ): Promise<VaultOperationResult> {
     const key = options.idempotencyKey;
+    let ownerId: string | undefined;
     try {
       return await this.prisma.$transaction(async (tx) => {
+        let fingerprint: string | null = null;
         if (key) {
-          const stored = await this.replay(tx, key, kind, kind === 'open' ? null : vaultId, amount);
+          ownerId = await scope(tx);
+          fingerprint = requestFingerprint(ownerId, request);
+          const stored = await this.replay(tx, ownerId, key, fingerprint, request);
           if (stored) return stored;
         }
         const operationId = uuidv7();
@@ -328,12 +431,12 @@ export class VaultService {
           payload: event.payload,
           sourceModule: 'vault',
           headers: { actor: vault.ownerId, operationId },
-          ...(key ? { idempotencyKey: `vault-op:${key}` } : {}),
+          ...(key ? { idempotencyKey: outboxIdempotencyKey(vault.ownerId, key) } : {}),
         });
         const result: VaultOperationResult = {
           operationId,
           eventId,
-          kind,
+          kind: request.kind,
           vault: toVaultView(vault),
           replayed: false,
         };
@@ -341,24 +444,22 @@ export class VaultService {
           data: {
             id: operationId,
             vaultId: vault.id,
-            kind,
-            amountMinor: amount,
+            ownerId: vault.ownerId,
+            kind: request.kind,
+            amountMinor: request.amount,
             idempotencyKey: key ?? null,
+            requestHash: fingerprint,
             result: result as unknown as Prisma.InputJsonValue,
           },
         });
         return result;
       }, TRANSACTION_OPTIONS);
     } catch (error) {
-      // Two requests with one key raced: the loser's insert hit the unique key. Return the winner's.
-      if (key && (error as { code?: string }).code === UNIQUE_VIOLATION) {
-        const stored = await this.replay(
-          this.prisma,
-          key,
-          kind,
-          kind === 'open' ? null : vaultId,
-          amount,
-        );
+      // The same owner's key raced on two locks (e.g. two vaults): the loser's insert hit the
+      // unique key. Same request: return the winner's result; another request: refuse it.
+      if (key && ownerId !== undefined && (error as { code?: string }).code === UNIQUE_VIOLATION) {
+        const fingerprint = requestFingerprint(ownerId, request);
+        const stored = await this.replay(this.prisma, ownerId, key, fingerprint, request);
         if (stored) return stored;
       }
       throw error;
@@ -367,23 +468,34 @@ export class VaultService {
 
   private async replay(
     db: Tx,
+    ownerId: string,
     key: string,
-    kind: VaultOperationKind,
-    vaultId: string | null,
-    amount: bigint | null,
+    fingerprint: string,
+    request: CommandRequest,
   ): Promise<VaultOperationResult | undefined> {
-    const stored = await db.vaultOperation.findUnique({ where: { idempotencyKey: key } });
+    const stored = await db.vaultOperation.findFirst({
+      where: { ownerId, idempotencyKey: key },
+    });
     if (!stored) return undefined;
-    if (
-      stored.kind !== kind ||
-      (vaultId !== null && stored.vaultId !== vaultId) ||
-      stored.amountMinor !== amount
-    ) {
-      throw new VaultRuleViolationError(
-        `Idempotency-Key ${JSON.stringify(key)} was already used for a different request (${stored.kind} on vault ${stored.vaultId})`,
-      );
-    }
-    this.logger.debug(`Replaying stored result of ${kind} for Idempotency-Key ${key}`);
+    const same =
+      stored.requestHash !== null
+        ? stored.requestHash === fingerprint
+        : // Rows from before fingerprints: compare what they recorded.
+          stored.kind === request.kind &&
+          (request.vaultId === null || stored.vaultId === request.vaultId) &&
+          stored.amountMinor === request.amount;
+    if (!same) throw new VaultIdempotencyKeyReusedError(key);
+    this.logger.debug(`Replaying stored result of ${request.kind} for Idempotency-Key ${key}`);
     return { ...(stored.result as unknown as VaultOperationResult), replayed: true };
   }
+}
+
+/**
+ * The outbox's idempotency key of a vault command: the owner's key, hashed with the owner so
+ * two owners' keys never meet and any key fits the outbox's length limit.
+ */
+function outboxIdempotencyKey(ownerId: string, key: string): string {
+  return `vault-op:${createHash('sha256')
+    .update(JSON.stringify([ownerId, key]))
+    .digest('hex')}`;
 }

@@ -49,6 +49,28 @@ describe('app (in process)', () => {
   });
 });
 
+describe('GET /health with the database down (hardening #20)', () => {
+  it('answers 503 with the status only, not the database error text (hardening #20)', async () => {
+    const db = await createTestDatabase();
+    const moduleRef = await Test.createTestingModule({
+      imports: [AppModule.forRoot({ url: db.url, processor: { enabled: false } })],
+    }).compile();
+    const app = moduleRef.createNestApplication({ logger: false });
+    await app.init();
+    try {
+      await request(app.getHttpServer()).get('/health').expect(200);
+      await db.drop(); // the server now answers every query with 'database "…" does not exist'
+      const res = await request(app.getHttpServer()).get('/health');
+      expect(res.status).toBe(503);
+      expect(res.body).toEqual({ status: 'error', database: { status: 'down' } });
+      expect(res.text).not.toContain(db.name);
+    } finally {
+      await app.close();
+      await db.drop();
+    }
+  });
+});
+
 describe('app (as `npm start` runs it)', () => {
   let dir: string;
 

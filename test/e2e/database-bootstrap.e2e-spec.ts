@@ -1,9 +1,15 @@
+import { existsSync } from 'node:fs';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { Client } from 'pg';
 import { migrateLatest, migrateRollback } from '../../db/migrator';
 import { bootstrapDatabase, waitForDatabase } from '../../src/database/database-bootstrap';
 import { databaseName, maskDatabaseUrl, withDatabase } from '../../src/database/database-url';
 import { DatabaseUnavailableError } from '../../src/database/database-unavailable.error';
-import { findFreePort } from '../../src/database/embedded-postgres';
+import { EmbeddedPostgresAccessError } from '../../src/database/embedded-postgres-access.error';
+import { EmbeddedPostgresServer, findFreePort } from '../../src/database/embedded-postgres';
+import { spawnApp } from '../support/app-process';
 import { JitterMode, resolveRetryPolicy } from '../../src/utils/retry';
 import { createTestDatabase } from '../support/test-database';
 
@@ -54,13 +60,17 @@ describe('migrations', () => {
     try {
       expect(await publicTables(db.url)).toEqual([]);
       const applied = await migrateLatest(db.url);
-      expect(applied).toEqual(['20261122000001_integration_tables', '20261122000002_vault_tables']);
+      expect(applied).toEqual([
+        '20261122000001_integration_tables',
+        '20261122000002_vault_tables',
+        '20261130000001_vault_idempotency_scope',
+      ]);
       expect(await publicTables(db.url)).toEqual(expect.arrayContaining(APP_TABLES));
 
       expect(await migrateLatest(db.url)).toEqual([]);
 
       const undone = await migrateRollback(db.url, true);
-      expect(undone).toHaveLength(2);
+      expect(undone).toHaveLength(3);
       expect(await publicTables(db.url)).toEqual(['knex_migrations', 'knex_migrations_lock']);
 
       await migrateLatest(db.url);
@@ -103,4 +113,52 @@ describe('start-up connection', () => {
       await db.drop();
     }
   });
+});
+
+describe('embedded PostgreSQL as root in a directory its user cannot enter (hardening #23)', () => {
+  // The server runs as another user only when this process is root (as on the CI machines).
+  const asRoot = process.getuid?.() === 0 ? it : it.skip;
+  let locked: string;
+
+  beforeAll(async () => {
+    locked = await mkdtemp(path.join(tmpdir(), 'ni-locked-')); // mode 0700, like /root
+  });
+  afterAll(async () => {
+    await rm(locked, { recursive: true, force: true });
+  });
+
+  asRoot(
+    'fails before initdb with one message naming the directory and the fix; the fix works (hardening #23)',
+    async () => {
+      const dataDir = path.join(locked, 'checkout', '.data', 'postgres');
+      const server = new EmbeddedPostgresServer({ dataDir, port: 0 });
+      const error = await server.start().catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(EmbeddedPostgresAccessError);
+      const e = error as EmbeddedPostgresAccessError;
+      expect(e.blockedDirs).toEqual([locked]);
+      expect(e.message).toContain(`which cannot enter ${locked}`);
+      expect(e.message).toContain('EMBEDDED_PG_DATA_DIR=');
+      expect(e.message).toContain(`chmod o+x ${locked}`);
+      expect(existsSync(dataDir)).toBe(false);
+
+      // `npm start` says the same, once, and exits 1.
+      const app = spawnApp({ DATABASE_URL: '', EMBEDDED_PG_DATA_DIR: dataDir, PORT: '0' });
+      const exit = await app.exited;
+      expect(exit.code).toBe(1);
+      expect(app.output().split(`which cannot enter ${locked}`)).toHaveLength(2);
+      expect(app.output()).not.toContain('EACCES');
+
+      // The advice in the message is enough.
+      await chmod(locked, 0o701);
+      const fixed = new EmbeddedPostgresServer({ dataDir, port: 0 });
+      await fixed.start();
+      try {
+        const client = new Client({ connectionString: fixed.url() });
+        await client.connect();
+        await client.end();
+      } finally {
+        await fixed.stop();
+      }
+    },
+  );
 });

@@ -160,7 +160,7 @@ describe('vault as real processes', () => {
       (
         await pool.query<{ idempotency_key: string; n: number }>(
           `select o.idempotency_key, count(e.id)::int as n from vault_operation o
-             left join outbox_event e on e.idempotency_key = 'vault-op:' || o.idempotency_key
+             left join outbox_event e on e.headers->>'operationId' = o.id::text
             where o.idempotency_key like $1 group by o.idempotency_key`,
           [`${prefix}-%`],
         )

@@ -17,17 +17,13 @@ export class VaultLedgerSubscriber {
     event: IntegrationEvent<VaultOpened>,
     ctx: HandlerContext<Prisma.TransactionClient>,
   ): Promise<void> {
-    await ctx.tx.vaultLedger.upsert({
-      where: {
-        ownerId_currency: { ownerId: event.payload.ownerId, currency: event.payload.currency },
-      },
-      create: {
-        ownerId: event.payload.ownerId,
-        currency: event.payload.currency,
-        balanceMinor: 0n,
-      },
-      update: {},
-    });
+    // Not a Prisma upsert with an empty update: Prisma runs that as a read and a plain INSERT,
+    // which fails when a concurrent delivery (another vault, same owner and currency) inserts
+    // between the two.
+    await ctx.tx.$executeRaw`
+      INSERT INTO vault_ledger (owner_id, currency, balance_minor)
+      VALUES (${event.payload.ownerId}, ${event.payload.currency}, 0)
+      ON CONFLICT (owner_id, currency) DO NOTHING`;
   }
 
   @OnIntegrationEvent('vault.deposited', { consumer: VAULT_LEDGER_CONSUMER })
@@ -51,17 +47,12 @@ export class VaultLedgerSubscriber {
     delta: bigint,
     tx: Prisma.TransactionClient,
   ): Promise<void> {
-    const event = { payload };
-    await tx.vaultLedger.upsert({
-      where: {
-        ownerId_currency: { ownerId: event.payload.ownerId, currency: event.payload.currency },
-      },
-      create: {
-        ownerId: event.payload.ownerId,
-        currency: event.payload.currency,
-        balanceMinor: delta,
-      },
-      update: { balanceMinor: { increment: delta }, updatedAt: new Date() },
-    });
+    // One statement, atomic under concurrent deliveries for the same owner and currency.
+    await tx.$executeRaw`
+      INSERT INTO vault_ledger (owner_id, currency, balance_minor)
+      VALUES (${payload.ownerId}, ${payload.currency}, ${delta}::bigint)
+      ON CONFLICT (owner_id, currency) DO UPDATE
+        SET balance_minor = vault_ledger.balance_minor + EXCLUDED.balance_minor,
+            updated_at = now()`;
   }
 }
