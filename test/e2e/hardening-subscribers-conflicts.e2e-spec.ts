@@ -2,11 +2,11 @@ import { Pool } from 'pg';
 import {
   EventSubscriberRegistry,
   JitterMode,
+  MAX_CONFLICT_RETRIES,
   OutboxProcessor,
   pgAdapter,
   type TransactionMode,
 } from '../../src/integration';
-import { MAX_CONFLICT_RETRIES } from '../../src/integration/subscribers/subscriber.dispatcher';
 import { isTransactionConflict } from '../../src/integration/subscribers/transaction-conflict';
 import {
   createIntegrationApp,
