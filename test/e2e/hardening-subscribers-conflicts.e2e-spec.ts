@@ -1,4 +1,4 @@
-import { Pool } from 'pg';
+import { Pool, type PoolClient } from 'pg';
 import {
   EventSubscriberRegistry,
   JitterMode,
@@ -136,6 +136,67 @@ describe('deadlocks and serialization failures in consumer transactions (hardeni
         { id: 2, n: 2 },
       ]);
     });
+  });
+
+  it('two batches of one consumer writing the ledger rows in opposite orders both commit, attempt_count 1 (hardening #14)', async () => {
+    const t = await createIntegrationApp(db.url, {
+      orm: 'pg',
+      integration: { processor: { batchSize: 1, retry: noRetryDelay } },
+    });
+    apps.push(t);
+    const bothHoldTheirFirstRow = barrier(2);
+    const calls = new Map<string, number>();
+    const failures: unknown[] = [];
+    t.app.get(EventSubscriberRegistry).register<{ rows: [number, number] }, PoolClient>({
+      pattern: 'ledger.moved',
+      consumer: 'ledger',
+      name: 'Ledger.move',
+      handle: async (e, ctx) => {
+        const n = calls.get(e.id) ?? 0;
+        calls.set(e.id, n + 1);
+        const [first, second] = e.payload.rows;
+        await ctx.tx.query(BUMP, [first]);
+        if (n === 0) await bothHoldTheirFirstRow();
+        try {
+          await ctx.tx.query(BUMP, [second]);
+        } catch (error) {
+          failures.push(error);
+          throw error;
+        }
+      },
+    });
+    await publishAll(t, [
+      {
+        name: 'ledger.moved',
+        aggregateType: 'Ledger',
+        aggregateId: 'x',
+        payload: { rows: [1, 2] },
+      },
+      {
+        name: 'ledger.moved',
+        aggregateType: 'Ledger',
+        aggregateId: 'y',
+        payload: { rows: [2, 1] },
+      },
+    ]);
+    const processor = t.app.get(OutboxProcessor);
+    // Two batches of one event each, in flight together as with processor.concurrency 2.
+    const results = await Promise.all([processor.processBatch(), processor.processBatch()]);
+    expect(results.map((r) => [r.claimed, r.processed, r.retried])).toEqual([
+      [1, 1, 0],
+      [1, 1, 0],
+    ]);
+    expect(failures).toHaveLength(1);
+    expect(isTransactionConflict(failures[0])).toBe(true);
+    expect([...calls.values()].sort()).toEqual([1, 2]);
+    expect(await rows('select status, attempt_count from outbox_event')).toEqual([
+      { status: 'processed', attempt_count: 1 },
+      { status: 'processed', attempt_count: 1 },
+    ]);
+    expect(await rows('select id, n from hs_ledger order by id')).toEqual([
+      { id: 1, n: 2 },
+      { id: 2, n: 2 },
+    ]);
   });
 
   it.each<TransactionMode>(['batch', 'per-event'])(
