@@ -199,6 +199,66 @@ describe('deadlocks and serialization failures in consumer transactions (hardeni
     ]);
   });
 
+  it('a conflict in the isolated pass re-runs that pass, keeping the failure the first pass found (hardening #14)', async () => {
+    const t = await createIntegrationApp(db.url, {
+      orm: 'pg',
+      integration: { processor: { retry: noRetryDelay } },
+    });
+    apps.push(t);
+    const calls = { broken: 0, victim: 0 };
+    t.app.get(EventSubscriberRegistry).register<{ role: 'broken' | 'victim' }, PoolClient>({
+      pattern: 'ledger.moved',
+      consumer: 'ledger',
+      name: 'Ledger.move',
+      handle: async (e, ctx) => {
+        const n = calls[e.payload.role]++;
+        // The first event fails for good: the batch goes to the isolated pass without it.
+        if (e.payload.role === 'broken') throw new Error('broken event');
+        await ctx.tx.query(BUMP, [1]);
+        // The second event's first run (in the isolated pass) is a deadlock victim.
+        if (n === 0) throw Object.assign(new Error('deadlock detected'), { code: '40P01' });
+      },
+    });
+    await publishAll(t, [
+      {
+        name: 'ledger.moved',
+        aggregateType: 'Ledger',
+        aggregateId: 'a',
+        payload: { role: 'broken' },
+      },
+      {
+        name: 'ledger.moved',
+        aggregateType: 'Ledger',
+        aggregateId: 'b',
+        payload: { role: 'victim' },
+      },
+    ]);
+    expect(await t.app.get(OutboxProcessor).processBatch()).toMatchObject({
+      claimed: 2,
+      processed: 1,
+      retried: 1,
+    });
+    // The broken event ran once (first pass), the victim twice (isolated pass, then its re-run).
+    expect(calls).toEqual({ broken: 1, victim: 2 });
+    expect(
+      await rows(
+        'select aggregate_id, status, attempt_count, last_error from outbox_event order by seq',
+      ),
+    ).toEqual([
+      {
+        aggregate_id: 'a',
+        status: 'pending',
+        attempt_count: 1,
+        last_error: '[ledger] Error: broken event',
+      },
+      { aggregate_id: 'b', status: 'processed', attempt_count: 1, last_error: null },
+    ]);
+    expect(await rows('select id, n from hs_ledger order by id')).toEqual([
+      { id: 1, n: 1 },
+      { id: 2, n: 0 },
+    ]);
+  });
+
   it.each<TransactionMode>(['batch', 'per-event'])(
     '%s: gives up after MAX_CONFLICT_RETRIES re-runs, then the conflict is an ordinary failure, one attempt counted (hardening #14)',
     async (transactional) => {
