@@ -95,6 +95,7 @@ export type {
   TransactionMode,
 } from './subscribers/handler.types';
 export { MAX_CONSUMER_CONCURRENCY } from './subscribers/handler.types';
+export { MAX_CONFLICT_RETRIES } from './subscribers/subscriber.dispatcher';
 
 export { InboxService } from './inbox/inbox.service';
 export {

@@ -49,13 +49,15 @@ export class InboxService<TTx = unknown> {
    * In one transaction: marks (eventId, consumer) processed and runs `fn(tx)`; both commit or
    * neither. When the pair is already processed or skipped, `fn` is not run. When `fn` throws,
    * the transaction rolls back, the failure is recorded (attempts, last error) outside it, and
-   * the error is rethrown.
+   * the error is rethrown, whatever `fn` threw (`undefined`, `null` and other non-errors too).
    */
   async runOnce<T>(key: InboxKey, fn: (tx: TTx) => Promise<T>): Promise<RunOnceResult<T>> {
     this.validate(key);
+    // A flag rather than `failure !== undefined`: `fn` may throw undefined, null or any value.
+    let failed = false;
     let failure: unknown;
     try {
-      return await this.options.database.transaction(async (tx, sql) => {
+      const outcome = await this.options.database.transaction(async (tx, sql) => {
         const claimed = await this.repository.claim(
           sql,
           key.eventId,
@@ -69,14 +71,19 @@ export class InboxService<TTx = unknown> {
         try {
           return { executed: true as const, result: await fn(tx) };
         } catch (error) {
+          failed = true;
           failure = error;
           throw error;
         }
       });
+      // Knex resolves (after rolling back) a transaction whose callback rejected with undefined.
+      if (!failed) return outcome;
     } catch (error) {
-      if (failure !== undefined) await this.markFailed(key.eventId, key.consumer, failure);
-      throw error;
+      if (!failed) throw error;
     }
+    await this.markFailed(key.eventId, key.consumer, failure);
+    // What `fn` threw, not the ORM's wrapping of it.
+    throw failure;
   }
 
   /** True when the consumer has processed (or skipped) the event. */

@@ -21,22 +21,47 @@ export function isWildcardPattern(pattern: string): boolean {
   return pattern.split('.').some((s) => s === '*' || s === '**');
 }
 
-/** Compiles a valid pattern into a predicate over event names. */
+/**
+ * Compiles a valid pattern into a predicate over event names. Matching takes at most
+ * (pattern segments × name segments) steps, whatever the pattern: no backtracking.
+ */
 export function compileEventPattern(pattern: string): (eventName: string) => boolean {
   if (!isWildcardPattern(pattern)) return (name) => name === pattern;
-  const parts = pattern.split('.');
-  return (name) => matchSegments(parts, 0, name.split('.'), 0);
+  // `**.**` matches exactly what `**` matches.
+  const parts = pattern.split('.').filter((s, i, all) => s !== '**' || all[i - 1] !== '**');
+  return (name) => matchEventSegments(parts, name.split('.'));
 }
 
-function matchSegments(pattern: string[], pi: number, name: string[], ni: number): boolean {
-  if (pi === pattern.length) return ni === name.length;
-  const part = pattern[pi];
-  if (part === '**') {
-    for (let skip = ni; skip <= name.length; skip++) {
-      if (matchSegments(pattern, pi + 1, name, skip)) return true;
+/**
+ * Whether the segments of a pattern match the segments of a name, in one pass over the pattern
+ * that tracks every name position the pattern so far can end at (O(pattern × name) time,
+ * O(name) memory). Exported for its spec; use {@link compileEventPattern}.
+ * @internal
+ */
+export function matchEventSegments(pattern: readonly string[], name: readonly string[]): boolean {
+  const n = name.length;
+  // reach[j]: the pattern's segments so far match the name's first j segments.
+  let reach = new Uint8Array(n + 1);
+  reach[0] = 1;
+  for (const part of pattern) {
+    const next = new Uint8Array(n + 1);
+    let any = 0;
+    if (part === '**') {
+      // Reaching position j, `**` may end at j or at any later position.
+      for (let j = 0; j <= n; j++) {
+        any |= reach[j]!;
+        next[j] = any;
+      }
+    } else {
+      for (let j = 1; j <= n; j++) {
+        if (reach[j - 1] && (part === '*' || part === name[j - 1])) {
+          next[j] = 1;
+          any = 1;
+        }
+      }
     }
-    return false;
+    if (!any) return false;
+    reach = next;
   }
-  if (ni === name.length) return false;
-  return (part === '*' || part === name[ni]) && matchSegments(pattern, pi + 1, name, ni + 1);
+  return reach[n] === 1;
 }

@@ -48,12 +48,10 @@ export class EventSubscriberExplorer implements OnModuleInit {
     for (const { name, meta } of methods) {
       const method = (instance as Record<string, IntegrationEventHandlerFn>)[name]!;
       for (const m of meta) {
+        // The decorator's options pass through whole, so every HandlerOptions field (present
+        // and future) reaches the registry and is validated there.
         this.registry.register({
-          pattern: m.pattern,
-          consumer: m.consumer,
-          priority: m.priority,
-          retry: m.retry,
-          transactional: m.transactional,
+          ...m,
           name: `${className}.${name}`,
           handle: (event, ctx) => method.call(instance, event, ctx),
         });

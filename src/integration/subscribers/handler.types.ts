@@ -21,7 +21,10 @@ export interface HandlerContext<TTx = unknown> {
   readonly consumer: string;
 }
 
-/** A handler function. */
+/**
+ * A handler function. `event` is the consumer's own deep-frozen copy: changing it (its payload,
+ * headers or dates) throws a `TypeError` in strict-mode code; copy what you need to change.
+ */
 export type IntegrationEventHandlerFn<TPayload = unknown, TTx = unknown> = (
   event: IntegrationEvent<TPayload>,
   ctx: HandlerContext<TTx>,
@@ -47,7 +50,10 @@ export interface HandlerOptions {
    * - `'per-event'`: one transaction per event;
    * - `false`: no transaction (effects outside the database): at-least-once, the inbox mark is
    *   written after the handler succeeds, so a crash in between repeats the handler.
-   * All handlers of one consumer must agree.
+   * All handlers of one consumer must agree. A transaction that hits a deadlock or serialization
+   * failure is run again at once (handlers included), up to `MAX_CONFLICT_RETRIES` times,
+   * without counting an attempt. In `'batch'` mode, write rows that other transactions also
+   * write in one consistent order (e.g. ascending key), or such deadlocks become likely.
    */
   readonly transactional?: TransactionMode;
   /**

@@ -22,6 +22,14 @@ import {
 } from '../outbox/event-dispatcher';
 import { EventSubscriberRegistry } from './event-subscriber.registry';
 import type { HandlerContext, RegisteredHandler } from './handler.types';
+import { immutableEvent } from './immutable-event';
+import { isTransactionConflict } from './transaction-conflict';
+
+/**
+ * How many times a consumer's work is run again, at once, after its transaction hit a deadlock
+ * or a serialization failure (no attempt counted); after that such a failure is an ordinary one.
+ */
+export const MAX_CONFLICT_RETRIES = 3;
 
 /** What one consumer did with one event of a batch. */
 type ConsumerResult =
@@ -54,11 +62,20 @@ class RetryIsolated extends Error {
   }
 }
 
+/** A deadlock or serialization failure: roll the consumer's transaction back and run it again. */
+class ConflictRetry extends Error {
+  constructor(override readonly cause: unknown) {
+    super('consumer transaction hit a deadlock or serialization failure');
+  }
+}
+
 /** What the savepoint-free first pass of a consumer batch ended with. */
 type OptimisticResult =
   | { readonly kind: 'done'; readonly results: Map<number, ConsumerResult> }
   | { readonly kind: 'aborted'; readonly index: number; readonly error: unknown }
-  | { readonly kind: 'isolate'; readonly failed?: { index: number; error: unknown } };
+  | { readonly kind: 'isolate'; readonly failed?: { index: number; error: unknown } }
+  /** A deadlock or serialization failure (only when asked to report them): run it again. */
+  | { readonly kind: 'conflict'; readonly error: unknown };
 
 const SAVEPOINT = 'ni_event';
 
@@ -70,6 +87,8 @@ interface FirstPassRun {
   readonly failed?: { index: number; error: unknown };
   /** A failure was seen but could not be blamed on an event: rerun them all, isolated. */
   readonly unattributed?: boolean;
+  /** Every error the lanes saw (unattributed failures only). */
+  readonly errors?: readonly unknown[];
   /** A handler timed out: abandon the transaction. */
   readonly aborted?: AbortBatch;
 }
@@ -243,49 +262,110 @@ export class SubscriberDispatcher implements EventDispatcher {
     };
     const handlersOf = (i: number): readonly RegisteredHandler[] =>
       plans[i]!.get(work.consumer) ?? [];
+    // The consumer's own read-only copy of each event, made once whatever the passes and reruns.
+    const views = new Map<number, OutboxEventRecord>();
+    const viewOf = (i: number): OutboxEventRecord => {
+      let view = views.get(i);
+      if (!view) views.set(i, (view = immutableEvent(events[i]!)));
+      return view;
+    };
+    let conflictsLeft = MAX_CONFLICT_RETRIES;
+    const conflictPause = async (error: unknown): Promise<void> => {
+      const retry = MAX_CONFLICT_RETRIES - --conflictsLeft;
+      this.logger(work.consumer).warn(
+        `transaction hit ${errorMessage(error)}; running it again (retry ${retry} of ` +
+          `${MAX_CONFLICT_RETRIES}, no attempt counted)`,
+      );
+      // Jittered, so that the transactions that collided do not collide again in lockstep.
+      await new Promise((resolve) => setTimeout(resolve, retry * (5 + Math.random() * 20)));
+    };
 
     if (mode === 'batch') {
       // Fast path: no SAVEPOINT per event and one inbox statement for the whole batch. The
       // first handler failure rolls all of it back; the batch then runs again with a SAVEPOINT
       // per event and the failed event already decided (its handler is not called twice).
-      const first = await this.runOptimistic(work, events, handlersOf, context);
+      let first = await this.runOptimistic(
+        work,
+        events,
+        viewOf,
+        handlersOf,
+        context,
+        conflictsLeft > 0,
+      );
+      while (first.kind === 'conflict') {
+        await conflictPause(first.error);
+        first = await this.runOptimistic(
+          work,
+          events,
+          viewOf,
+          handlersOf,
+          context,
+          conflictsLeft > 0,
+        );
+      }
       if (first.kind === 'done') return this.deferUndecided(work, first.results);
       if (first.kind === 'aborted') {
         fail(first.index, first.error);
         return this.deferUndecided(work, results);
       }
       if (first.failed) fail(first.failed.index, first.failed.error);
-      try {
-        await this.options.database.transaction(
-          async (tx, sql) => {
-            for (const i of work.indices) {
-              if (results.has(i) || !mayStart(i)) continue;
-              await sql.query(`SAVEPOINT ${SAVEPOINT}`);
-              try {
-                if (await this.claim(sql, events[i]!, work.consumer)) {
-                  await this.runHandlers(
-                    handlersOf(i),
-                    events[i]!,
-                    this.context(tx, work.consumer, events[i]!),
-                  );
-                  results.set(i, { kind: 'processed' });
-                } else {
-                  results.set(i, { kind: 'done' });
+      const decided = new Map(results);
+      const decidedKeys = new Map(failedKeys);
+      for (;;) {
+        const retryConflicts = conflictsLeft > 0;
+        try {
+          await this.options.database.transaction(
+            async (tx, sql) => {
+              for (const i of work.indices) {
+                if (results.has(i) || !mayStart(i)) continue;
+                await sql.query(`SAVEPOINT ${SAVEPOINT}`);
+                try {
+                  if (await this.claim(sql, events[i]!, work.consumer)) {
+                    await this.runHandlers(
+                      handlersOf(i),
+                      viewOf(i),
+                      this.context(tx, work.consumer, events[i]!),
+                    );
+                    results.set(i, { kind: 'processed' });
+                  } else {
+                    results.set(i, { kind: 'done' });
+                  }
+                  await sql.query(`RELEASE SAVEPOINT ${SAVEPOINT}`);
+                } catch (error) {
+                  // A timed-out handler may still use this transaction: abandon all of it.
+                  if (error instanceof HandlerTimeoutError) throw new AbortBatch(i, error);
+                  // Rolling back to the savepoint would keep the locks taken before it, which
+                  // the other transaction may be waiting for: run the whole transaction again.
+                  if (retryConflicts && isTransactionConflict(error))
+                    throw new ConflictRetry(error);
+                  await sql.query(`ROLLBACK TO SAVEPOINT ${SAVEPOINT}`);
+                  await sql.query(`RELEASE SAVEPOINT ${SAVEPOINT}`);
+                  fail(i, error);
                 }
-                await sql.query(`RELEASE SAVEPOINT ${SAVEPOINT}`);
-              } catch (error) {
-                // A timed-out handler may still use this transaction: abandon all of it.
-                if (error instanceof HandlerTimeoutError) throw new AbortBatch(i, error);
-                await sql.query(`ROLLBACK TO SAVEPOINT ${SAVEPOINT}`);
-                await sql.query(`RELEASE SAVEPOINT ${SAVEPOINT}`);
-                fail(i, error);
               }
-            }
-          },
-          { timeoutMs: this.transactionTimeout(work.indices.length) },
-        );
-      } catch (error) {
-        this.undoBatch(work, results, error);
+            },
+            { timeoutMs: this.transactionTimeout(work.indices.length) },
+          );
+        } catch (error) {
+          const conflict =
+            error instanceof ConflictRetry
+              ? error.cause
+              : retryConflicts && isTransactionConflict(error)
+                ? error
+                : undefined;
+          if (conflict === undefined) {
+            this.undoBatch(work, results, error);
+            break;
+          }
+          // Nothing of the rolled-back pass counts: back to what the first pass decided.
+          results.clear();
+          for (const [i, r] of decided) results.set(i, r);
+          failedKeys.clear();
+          for (const [key, i] of decidedKeys) failedKeys.set(key, i);
+          await conflictPause(conflict);
+          continue;
+        }
+        break;
       }
       return this.deferUndecided(work, results);
     }
@@ -295,14 +375,37 @@ export class SubscriberDispatcher implements EventDispatcher {
       const event = events[i]!;
       try {
         if (mode === 'per-event') {
-          const ran = await this.options.database.transaction(
-            async (tx, sql) => {
-              if (!(await this.claim(sql, event, work.consumer))) return false;
-              await this.runHandlers(handlersOf(i), event, this.context(tx, work.consumer, event));
-              return true;
-            },
-            { timeoutMs: this.transactionTimeout(1) },
-          );
+          let ran: boolean;
+          for (;;) {
+            // What the handlers threw, kept here: Knex resolves a transaction whose callback
+            // rejected with `undefined` (after rolling it back), which must not read as done.
+            let thrown: { readonly error: unknown } | undefined;
+            try {
+              ran = await this.options.database.transaction(
+                async (tx, sql) => {
+                  if (!(await this.claim(sql, event, work.consumer))) return false;
+                  try {
+                    await this.runHandlers(
+                      handlersOf(i),
+                      viewOf(i),
+                      this.context(tx, work.consumer, event),
+                    );
+                  } catch (error) {
+                    thrown = { error };
+                    throw error;
+                  }
+                  return true;
+                },
+                { timeoutMs: this.transactionTimeout(1) },
+              );
+            } catch (error) {
+              if (conflictsLeft === 0 || !isTransactionConflict(error)) throw error;
+              await conflictPause(error);
+              continue;
+            }
+            if (thrown) throw thrown.error;
+            break;
+          }
           results.set(i, { kind: ran ? 'processed' : 'done' });
         } else {
           // transactional: false: at-least-once; the inbox mark follows the handler's success.
@@ -317,7 +420,7 @@ export class SubscriberDispatcher implements EventDispatcher {
           }
           await this.runHandlers(
             handlersOf(i),
-            event,
+            viewOf(i),
             this.context(undefined, work.consumer, event),
           );
           await this.claim(this.options.database.root, event, work.consumer);
@@ -333,13 +436,17 @@ export class SubscriberDispatcher implements EventDispatcher {
   /**
    * Runs a consumer's events in one transaction without savepoints, then marks them all in
    * the inbox with one statement (an event already marked, e.g. by a concurrent delivery, rolls
-   * the whole transaction back). Stops at the first failure, rolled back.
+   * the whole transaction back). Stops at the first failure, rolled back. With
+   * `reportConflicts`, a deadlock or serialization failure is reported as such (`conflict`)
+   * instead of being blamed on an event.
    */
   private async runOptimistic(
     work: ConsumerWork,
     events: readonly OutboxEventRecord[],
+    viewOf: (i: number) => OutboxEventRecord,
     handlersOf: (i: number) => readonly RegisteredHandler[],
     context: DispatchContext,
+    reportConflicts: boolean,
   ): Promise<OptimisticResult> {
     const concurrency = this.concurrencyOf(work.consumer);
     let failed: { index: number; error: unknown } | undefined;
@@ -348,17 +455,17 @@ export class SubscriberDispatcher implements EventDispatcher {
       await this.options.database.transaction(
         async (tx, sql) => {
           const runEvent = (i: number): Promise<void> =>
-            this.runHandlers(
-              handlersOf(i),
-              events[i]!,
-              this.context(tx, work.consumer, events[i]!),
-            );
+            this.runHandlers(handlersOf(i), viewOf(i), this.context(tx, work.consumer, events[i]!));
           const run =
             concurrency > 1
               ? await this.runLanes(work, events, runEvent, context, concurrency)
               : await this.runInOrder(work, runEvent, context);
           ran = run.ran;
           if (run.aborted) throw run.aborted;
+          if (reportConflicts) {
+            const conflict = [run.failed?.error, ...(run.errors ?? [])].find(isTransactionConflict);
+            if (conflict !== undefined) throw new ConflictRetry(conflict);
+          }
           if (run.failed !== undefined || run.unattributed) {
             failed = run.failed;
             throw new RetryIsolated();
@@ -377,6 +484,9 @@ export class SubscriberDispatcher implements EventDispatcher {
       if (error instanceof RetryIsolated) return { kind: 'isolate', failed };
       if (error instanceof AbortBatch)
         return { kind: 'aborted', index: error.index, error: error.cause };
+      if (error instanceof ConflictRetry) return { kind: 'conflict', error: error.cause };
+      // E.g. a serialization failure at COMMIT, or a deadlock on the inbox statement.
+      if (reportConflicts && isTransactionConflict(error)) return { kind: 'conflict', error };
       const results = new Map<number, ConsumerResult>();
       this.undoBatch(work, results, error);
       return { kind: 'done', results };
@@ -431,6 +541,7 @@ export class SubscriberDispatcher implements EventDispatcher {
     }
     const queue = [...lanes.values()];
     const ran: number[] = [];
+    const errors: unknown[] = [];
     let failed = false;
     let aborted: AbortBatch | undefined;
     const halted = (): boolean => failed || aborted !== undefined || context.isStopping();
@@ -442,7 +553,10 @@ export class SubscriberDispatcher implements EventDispatcher {
             await runEvent(i);
           } catch (error) {
             if (error instanceof HandlerTimeoutError) aborted ??= new AbortBatch(i, error);
-            else failed = true;
+            else {
+              failed = true;
+              errors.push(error);
+            }
             return;
           }
           ran.push(i);
@@ -451,7 +565,7 @@ export class SubscriberDispatcher implements EventDispatcher {
     };
     await Promise.all(Array.from({ length: Math.min(concurrency, queue.length) }, worker));
     if (aborted) return { ran, aborted };
-    return failed ? { ran, unattributed: true } : { ran };
+    return failed ? { ran, unattributed: true, errors } : { ran };
   }
 
   /** A consumer's effective concurrency: 1 unless the adapter pipelines (warned once). */
