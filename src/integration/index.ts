@@ -65,6 +65,7 @@ export {
   type ProcessorStats,
 } from './outbox/outbox.processor';
 export type { DeadLetterFilter, OutboxStats } from './outbox/outbox.repository';
+export type { FindEventsByAggregateOptions } from './outbox/outbox-query.validation';
 export {
   perEventDispatcher,
   type EventDispatcher,

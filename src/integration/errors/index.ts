@@ -14,3 +14,5 @@ export { RequestScopedHandlerError } from './request-scoped-handler.error';
 export { HandlerTimeoutError } from './handler-timeout.error';
 export { HandlerNotIdempotentError } from './handler-not-idempotent.error';
 export { InvalidInboxKeyError } from './invalid-inbox-key.error';
+export { InvalidEventIdError } from './invalid-event-id.error';
+export { InvalidQueryError } from './invalid-query.error';

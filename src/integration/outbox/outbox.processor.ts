@@ -19,6 +19,12 @@ import type { ResolvedIntegrationOptions } from '../integration.options';
 import { errorMessage, type DispatchOutcome, type EventDispatcher } from './event-dispatcher';
 import { OutboxNotificationListener } from './outbox-notification.listener';
 import {
+  checkAggregateQuery,
+  checkDeadLetterFilter,
+  checkEventId,
+  type FindEventsByAggregateOptions,
+} from './outbox-query.validation';
+import {
   OutboxRepository,
   SettleAction,
   type DeadLetterFilter,
@@ -468,9 +474,11 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
   /**
    * Puts a dead-lettered event back to pending with its attempts reset.
    * @returns false when the event exists but is not a dead letter.
+   * @throws InvalidEventIdError when `eventId` is not a UUID, before any SQL runs.
    * @throws EventNotFoundError when no event has this id.
    */
   async replay(eventId: string): Promise<boolean> {
+    checkEventId(eventId);
     const root = this.options.database.root;
     const event = await this.repository.findById(root, eventId);
     if (!event) throw new EventNotFoundError(eventId);
@@ -482,9 +490,16 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
     return replayed;
   }
 
-  /** Replays every dead letter matching `filter`; returns how many. */
+  /**
+   * Replays every dead letter matching `filter` (oldest first, at most `filter.limit`); returns
+   * how many. Without `tenantId` it covers every tenant; `tenantId: null` only events without one.
+   *
+   * @throws InvalidQueryError for an unknown filter key (naming the closest known one), a
+   *   non-string field or a `limit` that is not an integer from 1 to 2147483647, before any SQL runs.
+   */
   async replayDeadLetters(filter: DeadLetterFilter = {}): Promise<number> {
-    const ids = await this.repository.replayDeadLetters(this.options.database.root, filter);
+    const checked = checkDeadLetterFilter(filter);
+    const ids = await this.repository.replayDeadLetters(this.options.database.root, checked);
     if (ids.length) {
       this.logger.log(`Replayed ${ids.length} dead-lettered event(s)`);
       this.wake();
@@ -492,13 +507,33 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
     return ids.length;
   }
 
-  /** Events of one aggregate in publish order, with their delivery state. */
-  findEventsByAggregate(aggregateType: string, aggregateId: string): Promise<OutboxEventRecord[]> {
-    return this.repository.findByAggregate(this.options.database.root, aggregateType, aggregateId);
+  /**
+   * Events of one aggregate in publish order, with their delivery state. The tenant is part of
+   * the aggregate's identity: without `options.tenantId` only events published without a
+   * tenant are returned, never another tenant's.
+   *
+   * @throws InvalidQueryError for an empty or non-string type or id, or an unknown option.
+   */
+  async findEventsByAggregate(
+    aggregateType: string,
+    aggregateId: string,
+    options: FindEventsByAggregateOptions = {},
+  ): Promise<OutboxEventRecord[]> {
+    const query = checkAggregateQuery(aggregateType, aggregateId, options);
+    return this.repository.findByAggregate(
+      this.options.database.root,
+      query.aggregateType,
+      query.aggregateId,
+      query.tenantId,
+    );
   }
 
-  /** Finds an event by id (any status). */
-  findEvent(eventId: string): Promise<OutboxEventRecord | undefined> {
+  /**
+   * Finds an event by id (any status); `undefined` when none has this id.
+   * @throws InvalidEventIdError when `eventId` is not a UUID, before any SQL runs.
+   */
+  async findEvent(eventId: string): Promise<OutboxEventRecord | undefined> {
+    checkEventId(eventId);
     return this.repository.findById(this.options.database.root, eventId);
   }
 
