@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
 import { ScheduleModule } from '@nestjs/schedule';
+import { IntegrationSchemaVerifier } from './database/integration-schema.verifier';
 import { InboxRepository } from './inbox/inbox.repository';
 import { InboxService } from './inbox/inbox.service';
 import {
@@ -60,6 +61,7 @@ import { SubscriberDispatcher } from './subscribers/subscriber.dispatcher';
       ): EventDispatcher => options.dispatcher ?? subscribers,
       inject: [INTEGRATION_OPTIONS, SubscriberDispatcher],
     },
+    IntegrationSchemaVerifier,
     OutboxRepository,
     DomainEventPublisher,
     OutboxProcessor,

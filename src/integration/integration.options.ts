@@ -87,6 +87,12 @@ export interface IntegrationModuleOptions<TTx = unknown> {
   readonly processor?: ProcessorOptions;
   /** Replaces the default dispatcher (registry + inbox). Mostly for tests and custom transports. */
   readonly dispatcher?: EventDispatcher;
+  /**
+   * Check at bootstrap that the module's tables and columns exist, and fail the app once with
+   * `IntegrationSchemaMissingError` naming what is missing. `false` for apps that create the
+   * tables after boot (e.g. a migration job that boots the module first). @default true
+   */
+  readonly verifySchema?: boolean;
 }
 
 /** Options after defaults, as the module's services see them. */
@@ -116,6 +122,7 @@ export interface ResolvedIntegrationOptions<TTx = unknown> {
     readonly purge: Required<PurgeOptions>;
   };
   readonly dispatcher?: EventDispatcher;
+  readonly verifySchema: boolean;
 }
 
 /** Retry defaults of the processor. */
@@ -163,6 +170,7 @@ export function resolveOptions<TTx>(
   const o = options.outbox ?? {};
   const p = options.processor ?? {};
   const purge = p.purge ?? {};
+  bool(options.verifySchema, 'verifySchema');
   bool(n.enabled, 'notify.enabled');
   if (
     n.channel !== undefined &&
@@ -239,6 +247,7 @@ export function resolveOptions<TTx>(
       },
     },
     dispatcher: options.dispatcher,
+    verifySchema: options.verifySchema ?? true,
   };
 }
 

@@ -6,9 +6,10 @@ import {
   type OnApplicationBootstrap,
 } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
-import { canRetry, computeBackoffDelay } from '../../utils/retry';
+import { canRetry, computeBackoffDelay, JitterMode } from '../../utils/retry';
 import { DrainTimeoutError } from '../errors/drain-timeout.error';
 import { EventNotFoundError } from '../errors/event-not-found.error';
+import { describeDatabaseError } from '../database/database-error';
 import type { OutboxEventRecord } from '../events/integration-event';
 import {
   DEFAULT_PURGE_INTERVAL_NAME,
@@ -67,6 +68,9 @@ interface ClaimedBatch {
   readonly events: OutboxEventRecord[];
   readonly heartbeat?: NodeJS.Timeout;
 }
+
+/** Longest backoff of the loop after failed claims (unless the poll interval is longer). */
+const CLAIM_BACKOFF_MAX_MS = 30_000;
 
 const EMPTY: DrainResult = Object.freeze({
   batches: 0,
@@ -239,15 +243,16 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
       let failed = false;
       for (;;) {
         while (running.size >= concurrency) await Promise.race(running);
-        if (this.stopping || failed) break;
+        if (this.stopping || failed || this.claimsPaused()) break;
         let claimed: ClaimedBatch;
         try {
           claimed = await this.track(this.claimBatch());
         } catch (error) {
-          // Never let the loop die: log, and the next poll tries again.
-          this.logger.error(`Outbox batch failed: ${errorMessage(error)}`);
+          // Never let the loop die: log one line, back off, and a later poll tries again.
+          this.claimFailed(error);
           break;
         }
+        this.claimSucceeded();
         if (claimed.events.length === 0) break;
         if (this.stopping) {
           await this.release(claimed);
@@ -259,7 +264,7 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
           },
           (error: unknown) => {
             failed = true;
-            this.logger.error(`Outbox batch failed: ${errorMessage(error)}`);
+            this.logger.error(`Outbox batch failed: ${describeDatabaseError(error)}`);
           },
         );
         running.add(work);
@@ -457,6 +462,47 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
         WHERE (status = 'pending' AND available_at <= now()) OR status = 'processing'`,
     );
     return rows[0]?.n ?? 0;
+  }
+
+  /** Consecutive failed claims of the loop (database unreachable, tables missing); 0 after a success. */
+  private claimFailures = 0;
+  /** `Date.now()` before which the loop does not claim again after a failure. */
+  private claimRetryAt = 0;
+
+  /** True while the loop backs off after failed claims. */
+  private claimsPaused(): boolean {
+    return this.claimFailures > 0 && Date.now() < this.claimRetryAt;
+  }
+
+  /**
+   * Logs a failed claim in one line (code and first line of the message, never the SQL) and
+   * backs off exponentially from the poll interval up to {@link CLAIM_BACKOFF_MAX_MS}, so an
+   * outage costs one line and one statement per backoff step rather than per poll or NOTIFY.
+   */
+  private claimFailed(error: unknown): void {
+    this.claimFailures++;
+    const { idlePollIntervalMs } = this.options.processor;
+    const delayMs = computeBackoffDelay(
+      {
+        baseDelayMs: idlePollIntervalMs,
+        maxDelayMs: Math.max(idlePollIntervalMs, CLAIM_BACKOFF_MAX_MS),
+        maxAttempts: Number.MAX_SAFE_INTEGER,
+        jitter: JitterMode.None,
+      },
+      this.claimFailures,
+    );
+    this.claimRetryAt = Date.now() + delayMs;
+    this.logger.error(
+      `Outbox claim failed (${this.claimFailures} in a row): ${describeDatabaseError(error)}; next claim in ${delayMs} ms`,
+    );
+  }
+
+  /** Ends a backoff after a successful claim (logged once). */
+  private claimSucceeded(): void {
+    if (this.claimFailures === 0) return;
+    this.logger.log(`Outbox claims succeed again after ${this.claimFailures} failure(s)`);
+    this.claimFailures = 0;
+    this.claimRetryAt = 0;
   }
 
   /** Counts by status, oldest due pending age, and this instance's totals. */
