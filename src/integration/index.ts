@@ -67,6 +67,7 @@ export {
   type ProcessorStats,
 } from './outbox/outbox.processor';
 export type { DeadLetterFilter, OutboxStats } from './outbox/outbox.repository';
+export type { FindEventsByAggregateOptions } from './outbox/outbox-query.validation';
 export {
   perEventDispatcher,
   type EventDispatcher,

@@ -1,5 +1,6 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
+import { IntegrationSchemaVerifier } from './database/integration-schema.verifier';
 import { InvalidIntegrationOptionsError } from './errors/invalid-options.error';
 import { InboxRepository } from './inbox/inbox.repository';
 import { InboxService } from './inbox/inbox.service';
@@ -66,6 +67,7 @@ import { SubscriberDispatcher } from './subscribers/subscriber.dispatcher';
       ): EventDispatcher => options.dispatcher ?? subscribers,
       inject: [INTEGRATION_OPTIONS, SubscriberDispatcher],
     },
+    IntegrationSchemaVerifier,
     OutboxRepository,
     DomainEventPublisher,
     OutboxProcessor,

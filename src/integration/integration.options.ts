@@ -97,6 +97,12 @@ export interface IntegrationModuleOptions<TTx = unknown> {
   readonly processor?: ProcessorOptions;
   /** Replaces the default dispatcher (registry + inbox). Mostly for tests and custom transports. */
   readonly dispatcher?: EventDispatcher;
+  /**
+   * Check at bootstrap that the module's tables and columns exist, and fail the app once with
+   * `IntegrationSchemaMissingError` naming what is missing. `false` for apps that create the
+   * tables after boot (e.g. a migration job that boots the module first). @default true
+   */
+  readonly verifySchema?: boolean;
 }
 
 /** Options after defaults, as the module's services see them. */
@@ -126,6 +132,7 @@ export interface ResolvedIntegrationOptions<TTx = unknown> {
     readonly purge: Required<PurgeOptions>;
   };
   readonly dispatcher?: EventDispatcher;
+  readonly verifySchema: boolean;
 }
 
 /** Retry defaults of the processor. */
@@ -147,9 +154,8 @@ const MAX_WORKER_ID_LENGTH = 200;
 /** The keys of `T`, checked by the compiler to be exactly those of the interface. */
 const keysOf = <T>(keys: Record<keyof T, true>): readonly string[] => Object.keys(keys);
 
-// Known keys per level: anything else is refused as a likely typo. `verifySchema` (a top-level
-// boolean checked where it is declared) is listed here so it is never refused as unknown.
-const TOP_LEVEL_KEYS = keysOf<IntegrationModuleOptions & { readonly verifySchema?: boolean }>({
+// Known keys per level: anything else is refused as a likely typo.
+const TOP_LEVEL_KEYS = keysOf<IntegrationModuleOptions>({
   database: true,
   notify: true,
   outbox: true,
@@ -305,6 +311,7 @@ export function resolveOptions<TTx>(
   const o = section<OutboxOptions>(options.outbox, 'outbox', OUTBOX_KEYS);
   const p = section<ProcessorOptions>(options.processor, 'processor', PROCESSOR_KEYS);
   const purge = section<PurgeOptions>(p.purge, 'processor.purge', PURGE_KEYS);
+  bool(options.verifySchema, 'verifySchema');
   bool(n.enabled, 'notify.enabled');
   if (
     n.channel !== undefined &&
@@ -379,6 +386,7 @@ export function resolveOptions<TTx>(
       },
     },
     dispatcher: options.dispatcher,
+    verifySchema: options.verifySchema ?? true,
   };
 }
 

@@ -298,7 +298,8 @@ describe.each<OrmKind>(['prisma', 'knex', 'pg'])('IntegrationLinkService with %s
     expect(await count()).toBe(3);
     expect([none.tenantId, t1.tenantId, t2.tenantId]).toEqual([null, 't1', 't2']);
 
-    expect(ids(await links.findOutbound(invoice1))).toEqual([none.id, t1.id, t2.id]);
+    // No tenant given means links without a tenant, never every tenant (hardening #11).
+    expect(ids(await links.findOutbound(invoice1))).toEqual([none.id]);
     expect(ids(await links.findOutbound(invoice1, undefined, 't1'))).toEqual([t1.id]);
     expect(ids(await links.findInbound(vault1, undefined, 't2'))).toEqual([t2.id]);
     expect(ids(await links.findInbound(vault1, undefined, null))).toEqual([none.id]);
@@ -310,7 +311,8 @@ describe.each<OrmKind>(['prisma', 'knex', 'pg'])('IntegrationLinkService with %s
     expect(
       await links.unlink(undefined, { source: invoice1, target: vault1, tenantId: null }),
     ).toBe(1);
-    expect(ids(await links.findOutbound(invoice1))).toEqual([t2.id]);
+    expect(await links.findOutbound(invoice1)).toEqual([]);
+    expect(ids(await links.findOutbound(invoice1, undefined, 't2'))).toEqual([t2.id]);
   });
 
   it('stores SQL-looking text, unicode and emoji verbatim', async () => {
@@ -337,12 +339,12 @@ describe.each<OrmKind>(['prisma', 'knex', 'pg'])('IntegrationLinkService with %s
       },
     ]);
     expect(await links.findOutbound(source, undefined, hostile)).toEqual([link]);
-    expect(await links.findBetween(target, source)).toEqual([link]);
+    expect(await links.findBetween(target, source, undefined, hostile)).toEqual([link]);
     expect(
       (await links.link(undefined, { source, target, linkType: 'reference', tenantId: hostile }))
         .id,
     ).toBe(link.id);
-    expect(await links.unlink(undefined, { source, target })).toBe(1);
+    expect(await links.unlink(undefined, { source, target, tenantId: hostile })).toBe(1);
   });
 
   it('throws TransactionRequiredError for a handle that is not a transaction of the ORM', async () => {

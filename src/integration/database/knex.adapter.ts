@@ -39,14 +39,30 @@ export function toKnexBindings(
   return { sql: converted, bindings };
 }
 
+/**
+ * Knex prefixes a failed statement's error message with the whole SQL text (`<sql> - <message>`);
+ * this module's statements are long and constant, so the prefix is removed to keep errors and
+ * logs to the server's message. Other errors are returned unchanged.
+ */
+export function withoutSqlText(error: unknown, knexSql: string): unknown {
+  if (!(error instanceof Error)) return error;
+  // Knex's pg client numbers the `?` placeholders ($1, $2, …) before it prefixes the message.
+  let n = 0;
+  const prefix = `${knexSql.replace(/\?/g, () => `$${++n}`)} - `;
+  if (error.message.startsWith(prefix)) error.message = error.message.slice(prefix.length);
+  return error;
+}
+
 function executor(knex: KnexLike): SqlExecutor {
   return {
     async query<TRow>(sql: string, params: readonly unknown[] = []): Promise<SqlResult<TRow>> {
       const q = toKnexBindings(sql, params);
-      const result = (await knex.raw(q.sql, q.bindings)) as {
-        rows: TRow[];
-        rowCount: number | null;
-      };
+      let result: { rows: TRow[]; rowCount: number | null };
+      try {
+        result = (await knex.raw(q.sql, q.bindings)) as typeof result;
+      } catch (error) {
+        throw withoutSqlText(error, q.sql);
+      }
       return { rows: result.rows, rowCount: result.rowCount ?? result.rows.length };
     },
   };

@@ -16,3 +16,7 @@ export { HandlerNotIdempotentError } from './handler-not-idempotent.error';
 export { InvalidInboxKeyError } from './invalid-inbox-key.error';
 export { InvalidPurgeOptionsError } from './invalid-purge-options.error';
 export { InvalidDatabaseAdapterError } from './invalid-database-adapter.error';
+export { InvalidEventIdError } from './invalid-event-id.error';
+export { InvalidQueryError } from './invalid-query.error';
+export { IntegrationSchemaMissingError } from './integration-schema-missing.error';
+export { IntegrationSchemaCheckFailedError } from './integration-schema-check-failed.error';

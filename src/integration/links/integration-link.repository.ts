@@ -65,14 +65,10 @@ function mapRow(row: LinkRow): IntegrationLink {
 }
 
 /**
- * Which tenants a query covers: `undefined` every tenant (and links without one), `null` only
- * links without a tenant, a string only that tenant's links.
+ * The tenant a query covers: a string, only that tenant's links; `null`, only links without a
+ * tenant. The tenant is part of a link's identity, so no query spans tenants.
  */
-export type TenantFilter = string | null | undefined;
-
-/** `[all tenants?, tenant]` parameters for `($n::boolean OR coalesce(tenant_id, '') = …)`. */
-const tenantParams = (tenant: TenantFilter): [boolean, string | null] =>
-  tenant === undefined ? [true, null] : [false, tenant];
+export type TenantFilter = string | null;
 
 /** Filter of {@link IntegrationLinkRepository.delete}. */
 export interface DeleteLinksFilter {
@@ -80,8 +76,8 @@ export interface DeleteLinksFilter {
   readonly target: EntityRef;
   /** Only links of this type. @default every type */
   readonly linkType?: LinkType;
-  /** See {@link TenantFilter}. @default every tenant */
-  readonly tenantId?: string | null;
+  /** See {@link TenantFilter}. */
+  readonly tenantId: TenantFilter;
 }
 
 /**
@@ -151,20 +147,20 @@ export class IntegrationLinkRepository {
     }
   }
 
-  /** Links whose source is `source`, optionally of one tenant. */
+  /** Links of one tenant whose source is `source`. */
   findOutbound(
     sql: SqlExecutor,
     source: EntityRef,
-    tenantId?: TenantFilter,
+    tenantId: TenantFilter,
   ): Promise<IntegrationLink[]> {
     return this.findByEnd(sql, 'source', source, tenantId);
   }
 
-  /** Links whose target is `target`, optionally of one tenant. */
+  /** Links of one tenant whose target is `target`. */
   findInbound(
     sql: SqlExecutor,
     target: EntityRef,
-    tenantId?: TenantFilter,
+    tenantId: TenantFilter,
   ): Promise<IntegrationLink[]> {
     return this.findByEnd(sql, 'target', target, tenantId);
   }
@@ -180,48 +176,55 @@ export class IntegrationLinkRepository {
       `SELECT ${LINK_COLUMNS} FROM integration_link
         WHERE ${end}_module = $1::text AND ${end}_entity_type = $2::text
           AND ${end}_entity_id = $3::text
-          AND ($4::boolean OR coalesce(tenant_id, '') = coalesce($5::text, ''))
+          AND coalesce(tenant_id, '') = coalesce($4::text, '')
         ${ORDER}`,
-      [ref.module, ref.entityType, ref.entityId, ...tenantParams(tenantId)],
+      [ref.module, ref.entityType, ref.entityId, tenantId],
     );
     return result.rows.map(mapRow);
   }
 
-  /** Links of one type, oldest first; at most `limit` (`null` / absent: all). */
+  /** Links of one type and tenant, oldest first; at most `limit` (`null` / absent: all). */
   async findByType(
     sql: SqlExecutor,
     linkType: LinkType,
+    tenantId: TenantFilter,
     limit?: number | null,
   ): Promise<IntegrationLink[]> {
     const result = await sql.query<LinkRow>(
       `SELECT ${LINK_COLUMNS} FROM integration_link
-        WHERE link_type = $1::text
+        WHERE link_type = $1::text AND coalesce(tenant_id, '') = coalesce($3::text, '')
         ${ORDER}
         LIMIT $2::int`,
-      [linkType, limit ?? null],
+      [linkType, limit ?? null, tenantId],
     );
     return result.rows.map(mapRow);
   }
 
-  /** Links between `a` and `b` in either direction (a → b and b → a), of every type and tenant. */
-  async findBetween(sql: SqlExecutor, a: EntityRef, b: EntityRef): Promise<IntegrationLink[]> {
+  /** Links of one tenant between `a` and `b` in either direction (a → b and b → a), of every type. */
+  async findBetween(
+    sql: SqlExecutor,
+    a: EntityRef,
+    b: EntityRef,
+    tenantId: TenantFilter,
+  ): Promise<IntegrationLink[]> {
     const result = await sql.query<LinkRow>(
       `SELECT ${LINK_COLUMNS} FROM integration_link
-        WHERE (source_module = $1::text AND source_entity_type = $2::text
-               AND source_entity_id = $3::text
-               AND target_module = $4::text AND target_entity_type = $5::text
-               AND target_entity_id = $6::text)
-           OR (source_module = $4::text AND source_entity_type = $5::text
-               AND source_entity_id = $6::text
-               AND target_module = $1::text AND target_entity_type = $2::text
-               AND target_entity_id = $3::text)
+        WHERE ((source_module = $1::text AND source_entity_type = $2::text
+                AND source_entity_id = $3::text
+                AND target_module = $4::text AND target_entity_type = $5::text
+                AND target_entity_id = $6::text)
+            OR (source_module = $4::text AND source_entity_type = $5::text
+                AND source_entity_id = $6::text
+                AND target_module = $1::text AND target_entity_type = $2::text
+                AND target_entity_id = $3::text))
+          AND coalesce(tenant_id, '') = coalesce($7::text, '')
         ${ORDER}`,
-      [a.module, a.entityType, a.entityId, b.module, b.entityType, b.entityId],
+      [a.module, a.entityType, a.entityId, b.module, b.entityType, b.entityId, tenantId],
     );
     return result.rows.map(mapRow);
   }
 
-  /** Deletes the links from `source` to `target` (one direction) matching the filter; returns how many. */
+  /** Deletes the links of one tenant from `source` to `target` (one direction) matching the filter; returns how many. */
   async delete(sql: SqlExecutor, filter: DeleteLinksFilter): Promise<number> {
     const { source, target } = filter;
     const result = await sql.query<{ n: number }>(
@@ -232,7 +235,7 @@ export class IntegrationLinkRepository {
             AND target_module = $4::text AND target_entity_type = $5::text
             AND target_entity_id = $6::text
             AND ($7::text IS NULL OR link_type = $7::text)
-            AND ($8::boolean OR coalesce(tenant_id, '') = coalesce($9::text, ''))
+            AND coalesce(tenant_id, '') = coalesce($8::text, '')
          RETURNING 1
        )
        SELECT count(*)::int AS n FROM gone`,
@@ -244,7 +247,7 @@ export class IntegrationLinkRepository {
         target.entityType,
         target.entityId,
         filter.linkType ?? null,
-        ...tenantParams(filter.tenantId),
+        filter.tenantId,
       ],
     );
     return result.rows[0]?.n ?? 0;

@@ -26,7 +26,10 @@ export interface UnlinkFilter {
   readonly target: EntityRef;
   /** Only links of this type. @default every type */
   readonly linkType?: LinkType | 'reference' | 'cascade' | 'aggregate_root';
-  /** Only links of this tenant (`null`: only links without a tenant). @default every tenant */
+  /**
+   * The tenant whose links to remove; `null` or absent: only links without a tenant. Another
+   * tenant's links are never removed. @default null
+   */
   readonly tenantId?: string | null;
 }
 
@@ -45,9 +48,10 @@ export interface BoundIntegrationLinks {
   findByType(
     linkType: LinkType | 'reference' | 'cascade' | 'aggregate_root',
     limit?: number,
+    tenantId?: string | null,
   ): Promise<IntegrationLink[]>;
   /** See {@link IntegrationLinkService.findBetween}. */
-  findBetween(a: EntityRef, b: EntityRef): Promise<IntegrationLink[]>;
+  findBetween(a: EntityRef, b: EntityRef, tenantId?: string | null): Promise<IntegrationLink[]>;
   /** See {@link IntegrationLinkService.unlink}. */
   unlink(filter: UnlinkFilter): Promise<number>;
 }
@@ -61,6 +65,10 @@ export interface BoundIntegrationLinks {
  * Every method takes an optional transaction handle of the configured ORM (a Prisma
  * interactive-transaction client, a Knex transaction, or a pg client inside `BEGIN`); without
  * one, the statement runs on its own. Input is validated before any SQL runs.
+ *
+ * The tenant is part of a link's identity: every finder and `unlink` covers exactly one tenant,
+ * the one given, and no tenant given (`undefined` or `null`) means links without a tenant, never
+ * every tenant.
  *
  * ```ts
  * await prisma.$transaction(async (tx) => {
@@ -98,9 +106,9 @@ export class IntegrationLinkService {
   }
 
   /**
-   * Links that start at `source`, oldest first.
+   * Links of one tenant that start at `source`, oldest first.
    *
-   * @param tenantId only this tenant's links (`null`: only links without a tenant). @default every tenant
+   * @param tenantId the tenant; `null` or absent: only links without a tenant. @default null
    */
   async findOutbound(
     source: EntityRef,
@@ -108,14 +116,13 @@ export class IntegrationLinkService {
     tenantId?: string | null,
   ): Promise<IntegrationLink[]> {
     const ref = checkEntityRef(source, 'source');
-    const tenant = tenantId === undefined ? undefined : checkTenantId(tenantId);
-    return this.repository.findOutbound(this.executor(tx), ref, tenant);
+    return this.repository.findOutbound(this.executor(tx), ref, checkTenantId(tenantId));
   }
 
   /**
-   * Links that point to `target`, oldest first.
+   * Links of one tenant that point to `target`, oldest first.
    *
-   * @param tenantId only this tenant's links (`null`: only links without a tenant). @default every tenant
+   * @param tenantId the tenant; `null` or absent: only links without a tenant. @default null
    */
   async findInbound(
     target: EntityRef,
@@ -123,41 +130,57 @@ export class IntegrationLinkService {
     tenantId?: string | null,
   ): Promise<IntegrationLink[]> {
     const ref = checkEntityRef(target, 'target');
-    const tenant = tenantId === undefined ? undefined : checkTenantId(tenantId);
-    return this.repository.findInbound(this.executor(tx), ref, tenant);
+    return this.repository.findInbound(this.executor(tx), ref, checkTenantId(tenantId));
   }
 
   /**
-   * Links of one type across all entities and tenants, oldest first.
+   * Links of one type and one tenant across all entities, oldest first.
    *
    * @param limit at most this many. @default all
+   * @param tenantId the tenant; `null` or absent: only links without a tenant. @default null
    */
   async findByType(
     linkType: LinkType | 'reference' | 'cascade' | 'aggregate_root',
     tx?: unknown,
     limit?: number,
+    tenantId?: string | null,
   ): Promise<IntegrationLink[]> {
     const type = checkLinkType(linkType);
     const max = checkLimit(limit);
-    return this.repository.findByType(this.executor(tx), type, max);
-  }
-
-  /** Links between `a` and `b` in either direction (a → b and b → a), oldest first. */
-  async findBetween(a: EntityRef, b: EntityRef, tx?: unknown): Promise<IntegrationLink[]> {
-    const first = checkEntityRef(a, 'a');
-    const second = checkEntityRef(b, 'b');
-    return this.repository.findBetween(this.executor(tx), first, second);
+    const tenant = checkTenantId(tenantId);
+    return this.repository.findByType(this.executor(tx), type, tenant, max);
   }
 
   /**
-   * Removes the links from `filter.source` to `filter.target` (that direction only), of every
-   * type unless `filter.linkType` is given.
+   * Links of one tenant between `a` and `b` in either direction (a → b and b → a), oldest first.
+   *
+   * @param tenantId the tenant; `null` or absent: only links without a tenant. @default null
+   */
+  async findBetween(
+    a: EntityRef,
+    b: EntityRef,
+    tx?: unknown,
+    tenantId?: string | null,
+  ): Promise<IntegrationLink[]> {
+    const first = checkEntityRef(a, 'a');
+    const second = checkEntityRef(b, 'b');
+    const tenant = checkTenantId(tenantId);
+    return this.repository.findBetween(this.executor(tx), first, second, tenant);
+  }
+
+  /**
+   * Removes the links of one tenant (`filter.tenantId`; absent: links without a tenant) from
+   * `filter.source` to `filter.target` (that direction only), of every type unless
+   * `filter.linkType` is given.
    *
    * @returns how many links were removed (0 when none matched).
    */
   async unlink(tx: unknown | undefined, filter: UnlinkFilter): Promise<number> {
     if (filter === null || typeof filter !== 'object') {
-      throw new InvalidLinkError('filter', 'must be an object { source, target, linkType? }');
+      throw new InvalidLinkError(
+        'filter',
+        'must be an object { source, target, linkType?, tenantId? }',
+      );
     }
     const source = checkEntityRef(filter.source, 'source');
     const target = checkEntityRef(filter.target, 'target');
@@ -165,7 +188,7 @@ export class IntegrationLinkService {
       filter.linkType === undefined || filter.linkType === null
         ? undefined
         : checkLinkType(filter.linkType);
-    const tenantId = filter.tenantId === undefined ? undefined : checkTenantId(filter.tenantId);
+    const tenantId = checkTenantId(filter.tenantId);
     return this.repository.delete(this.executor(tx), { source, target, linkType, tenantId });
   }
 
@@ -192,8 +215,8 @@ export class IntegrationLinkService {
       link: (input) => this.link(tx, input),
       findOutbound: (source, tenantId) => this.findOutbound(source, tx, tenantId),
       findInbound: (target, tenantId) => this.findInbound(target, tx, tenantId),
-      findByType: (linkType, limit) => this.findByType(linkType, tx, limit),
-      findBetween: (a, b) => this.findBetween(a, b, tx),
+      findByType: (linkType, limit, tenantId) => this.findByType(linkType, tx, limit, tenantId),
+      findBetween: (a, b, tenantId) => this.findBetween(a, b, tx, tenantId),
       unlink: (filter) => this.unlink(tx, filter),
     };
   }

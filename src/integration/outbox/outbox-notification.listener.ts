@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { Client, type ClientConfig } from 'pg';
 import { computeBackoffDelay, JitterMode, resolveRetryPolicy } from '../../utils/retry';
+import { describeDatabaseError } from '../database/database-error';
 import type { ListenConnectionConfig } from '../database/sql-executor';
 
 const RECONNECT_POLICY = resolveRetryPolicy({
@@ -84,9 +85,8 @@ export class OutboxNotificationListener {
     if (this.closed) return;
     this.failures++;
     const delay = computeBackoffDelay(RECONNECT_POLICY, this.failures);
-    const message = error instanceof Error ? error.message : String(error);
     this.logger.warn(
-      `LISTEN connection unavailable (${message}); polling continues, reconnecting in ${delay} ms`,
+      `LISTEN connection unavailable (${describeDatabaseError(error)}); polling continues, reconnecting in ${delay} ms`,
     );
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = undefined;

@@ -7,9 +7,10 @@ import {
   type OnApplicationBootstrap,
 } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
-import { MAX_TIMER_DELAY_MS, computeBackoffDelay } from '../../utils/retry';
+import { MAX_TIMER_DELAY_MS, computeBackoffDelay, JitterMode } from '../../utils/retry';
 import { DrainTimeoutError } from '../errors/drain-timeout.error';
 import { EventNotFoundError } from '../errors/event-not-found.error';
+import { describeDatabaseError } from '../database/database-error';
 import type { OutboxEventRecord } from '../events/integration-event';
 import {
   DEFAULT_PURGE_INTERVAL_NAME,
@@ -25,6 +26,12 @@ import {
   type EventDispatcher,
 } from './event-dispatcher';
 import { OutboxNotificationListener } from './outbox-notification.listener';
+import {
+  checkAggregateQuery,
+  checkDeadLetterFilter,
+  checkEventId,
+  type FindEventsByAggregateOptions,
+} from './outbox-query.validation';
 import {
   OutboxRepository,
   SettleAction,
@@ -74,6 +81,9 @@ interface ClaimedBatch {
   readonly events: ClaimedEvent[];
   readonly heartbeat?: NodeJS.Timeout;
 }
+
+/** Longest backoff of the loop after failed claims (unless the poll interval is longer). */
+const CLAIM_BACKOFF_MAX_MS = 30_000;
 
 const EMPTY: DrainResult = Object.freeze({
   batches: 0,
@@ -249,15 +259,16 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
       let failed = false;
       for (;;) {
         while (running.size >= concurrency) await Promise.race(running);
-        if (this.stopping || failed) break;
+        if (this.stopping || failed || this.claimsPaused()) break;
         let claimed: ClaimedBatch;
         try {
           claimed = await this.track(this.claimBatch());
         } catch (error) {
-          // Never let the loop die: log, and the next poll tries again.
-          this.logger.error(`Outbox batch failed: ${errorMessage(error)}`);
+          // Never let the loop die: log one line, back off, and a later poll tries again.
+          this.claimFailed(error);
           break;
         }
+        this.claimSucceeded();
         if (claimed.events.length === 0) break;
         if (this.stopping) {
           await this.release(claimed);
@@ -269,7 +280,7 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
           },
           (error: unknown) => {
             failed = true;
-            this.logger.error(`Outbox batch failed: ${errorMessage(error)}`);
+            this.logger.error(`Outbox batch failed: ${describeDatabaseError(error)}`);
           },
         );
         running.add(work);
@@ -626,6 +637,47 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
     return rows[0]?.n ?? 0;
   }
 
+  /** Consecutive failed claims of the loop (database unreachable, tables missing); 0 after a success. */
+  private claimFailures = 0;
+  /** `Date.now()` before which the loop does not claim again after a failure. */
+  private claimRetryAt = 0;
+
+  /** True while the loop backs off after failed claims. */
+  private claimsPaused(): boolean {
+    return this.claimFailures > 0 && Date.now() < this.claimRetryAt;
+  }
+
+  /**
+   * Logs a failed claim in one line (code and first line of the message, never the SQL) and
+   * backs off exponentially from the poll interval up to {@link CLAIM_BACKOFF_MAX_MS}, so an
+   * outage costs one line and one statement per backoff step rather than per poll or NOTIFY.
+   */
+  private claimFailed(error: unknown): void {
+    this.claimFailures++;
+    const { idlePollIntervalMs } = this.options.processor;
+    const delayMs = computeBackoffDelay(
+      {
+        baseDelayMs: idlePollIntervalMs,
+        maxDelayMs: Math.max(idlePollIntervalMs, CLAIM_BACKOFF_MAX_MS),
+        maxAttempts: Number.MAX_SAFE_INTEGER,
+        jitter: JitterMode.None,
+      },
+      this.claimFailures,
+    );
+    this.claimRetryAt = Date.now() + delayMs;
+    this.logger.error(
+      `Outbox claim failed (${this.claimFailures} in a row): ${describeDatabaseError(error)}; next claim in ${delayMs} ms`,
+    );
+  }
+
+  /** Ends a backoff after a successful claim (logged once). */
+  private claimSucceeded(): void {
+    if (this.claimFailures === 0) return;
+    this.logger.log(`Outbox claims succeed again after ${this.claimFailures} failure(s)`);
+    this.claimFailures = 0;
+    this.claimRetryAt = 0;
+  }
+
   /** Counts by status, oldest due pending age, and this instance's totals. */
   async getStats(): Promise<ProcessorStats> {
     const stats = await this.repository.stats(this.options.database.root);
@@ -641,9 +693,11 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
   /**
    * Puts a dead-lettered event back to pending with its attempts reset.
    * @returns false when the event exists but is not a dead letter.
+   * @throws InvalidEventIdError when `eventId` is not a UUID, before any SQL runs.
    * @throws EventNotFoundError when no event has this id.
    */
   async replay(eventId: string): Promise<boolean> {
+    checkEventId(eventId);
     const root = this.options.database.root;
     const event = await this.repository.findById(root, eventId);
     if (!event) throw new EventNotFoundError(eventId);
@@ -655,9 +709,16 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
     return replayed;
   }
 
-  /** Replays every dead letter matching `filter`; returns how many. */
+  /**
+   * Replays every dead letter matching `filter` (oldest first, at most `filter.limit`); returns
+   * how many. Without `tenantId` it covers every tenant; `tenantId: null` only events without one.
+   *
+   * @throws InvalidQueryError for an unknown filter key (naming the closest known one), a
+   *   non-string field or a `limit` that is not an integer from 1 to 2147483647, before any SQL runs.
+   */
   async replayDeadLetters(filter: DeadLetterFilter = {}): Promise<number> {
-    const ids = await this.repository.replayDeadLetters(this.options.database.root, filter);
+    const checked = checkDeadLetterFilter(filter);
+    const ids = await this.repository.replayDeadLetters(this.options.database.root, checked);
     if (ids.length) {
       this.logger.log(`Replayed ${ids.length} dead-lettered event(s)`);
       this.wake();
@@ -665,13 +726,33 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
     return ids.length;
   }
 
-  /** Events of one aggregate in publish order, with their delivery state. */
-  findEventsByAggregate(aggregateType: string, aggregateId: string): Promise<OutboxEventRecord[]> {
-    return this.repository.findByAggregate(this.options.database.root, aggregateType, aggregateId);
+  /**
+   * Events of one aggregate in publish order, with their delivery state. The tenant is part of
+   * the aggregate's identity: without `options.tenantId` only events published without a
+   * tenant are returned, never another tenant's.
+   *
+   * @throws InvalidQueryError for an empty or non-string type or id, or an unknown option.
+   */
+  async findEventsByAggregate(
+    aggregateType: string,
+    aggregateId: string,
+    options: FindEventsByAggregateOptions = {},
+  ): Promise<OutboxEventRecord[]> {
+    const query = checkAggregateQuery(aggregateType, aggregateId, options);
+    return this.repository.findByAggregate(
+      this.options.database.root,
+      query.aggregateType,
+      query.aggregateId,
+      query.tenantId,
+    );
   }
 
-  /** Finds an event by id (any status). */
-  findEvent(eventId: string): Promise<OutboxEventRecord | undefined> {
+  /**
+   * Finds an event by id (any status); `undefined` when none has this id.
+   * @throws InvalidEventIdError when `eventId` is not a UUID, before any SQL runs.
+   */
+  async findEvent(eventId: string): Promise<OutboxEventRecord | undefined> {
+    checkEventId(eventId);
     return this.repository.findById(this.options.database.root, eventId);
   }
 

@@ -2,6 +2,7 @@ import type { SqlExecutor } from '../database/sql-executor';
 import type { NormalizedEvent } from '../events/event-validation';
 import { OutboxStatus, type OutboxEventRecord } from '../events/integration-event';
 import { MAX_TIMER_DELAY_MS } from '../../utils/retry';
+import type { CheckedDeadLetterFilter } from './outbox-query.validation';
 
 /** Columns as selected by {@link OUTBOX_COLUMNS}: types every driver returns the same way. */
 interface OutboxRow {
@@ -165,13 +166,17 @@ export interface OutboxStats {
   readonly oldestPendingAgeMs: number;
 }
 
-/** Filter of `replayDeadLetters`. */
+/**
+ * Filter of `replayDeadLetters`: every given field must match (exact text). Unknown keys are
+ * refused with `InvalidQueryError`, so a misspelt key never widens the filter.
+ */
 export interface DeadLetterFilter {
   readonly eventName?: string;
   readonly aggregateType?: string;
   readonly aggregateId?: string;
-  readonly tenantId?: string;
-  /** At most this many (oldest first). @default all */
+  /** Only this tenant's events; `null`: only events without a tenant. @default every tenant */
+  readonly tenantId?: string | null;
+  /** At most this many (oldest first): an integer from 1 to 2147483647. @default all */
   readonly limit?: number;
 }
 
@@ -438,16 +443,22 @@ export class OutboxRepository {
     return result.rows[0] ? mapRow(result.rows[0]) : undefined;
   }
 
-  /** Events of one aggregate in publish order. */
+  /**
+   * Events of one aggregate of one tenant (`null`: events without a tenant) in publish order.
+   * The tenant is part of the aggregate's identity, as in the default ordering key.
+   */
   async findByAggregate(
     sql: SqlExecutor,
     aggregateType: string,
     aggregateId: string,
+    tenantId: string | null,
   ): Promise<OutboxEventRecord[]> {
     const result = await sql.query<OutboxRow>(
       `SELECT ${OUTBOX_COLUMNS} FROM outbox_event e
-        WHERE e.aggregate_type = $1 AND e.aggregate_id = $2 ORDER BY e.seq`,
-      [aggregateType, aggregateId],
+        WHERE e.aggregate_type = $1::text AND e.aggregate_id = $2::text
+          AND coalesce(e.tenant_id, '') = coalesce($3::text, '')
+        ORDER BY e.seq`,
+      [aggregateType, aggregateId, tenantId],
     );
     return result.rows.map(mapRow);
   }
@@ -465,27 +476,29 @@ export class OutboxRepository {
   }
 
   /** Replays the dead letters matching `filter`, oldest first; returns the ids replayed. */
-  async replayDeadLetters(sql: SqlExecutor, filter: DeadLetterFilter): Promise<string[]> {
+  async replayDeadLetters(sql: SqlExecutor, filter: CheckedDeadLetterFilter): Promise<string[]> {
     const result = await sql.query<{ id: string }>(
       `UPDATE outbox_event SET status = 'pending', attempt_count = 0, available_at = now(),
               locked_by = NULL, locked_until = NULL, updated_at = now()
         WHERE id IN (
           SELECT id FROM outbox_event
            WHERE status = 'dead_letter'
-             AND ($1::text IS NULL OR event_name = $1)
-             AND ($2::text IS NULL OR aggregate_type = $2)
-             AND ($3::text IS NULL OR aggregate_id = $3)
-             AND ($4::text IS NULL OR tenant_id = $4)
+             AND ($1::text IS NULL OR event_name = $1::text)
+             AND ($2::text IS NULL OR aggregate_type = $2::text)
+             AND ($3::text IS NULL OR aggregate_id = $3::text)
+             AND ($4::boolean OR coalesce(tenant_id, '') = coalesce($5::text, ''))
            ORDER BY seq
-           LIMIT $5::int)
+           LIMIT $6::int)
           AND status = 'dead_letter'
        RETURNING id::text AS id`,
       [
-        filter.eventName ?? null,
-        filter.aggregateType ?? null,
-        filter.aggregateId ?? null,
+        filter.eventName,
+        filter.aggregateType,
+        filter.aggregateId,
+        // undefined: every tenant; null: only events without a tenant.
+        filter.tenantId === undefined,
         filter.tenantId ?? null,
-        filter.limit ?? 2_147_483_647,
+        filter.limit,
       ],
     );
     return result.rows.map((r) => r.id);

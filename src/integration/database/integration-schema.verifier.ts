@@ -1,0 +1,125 @@
+import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
+import { IntegrationSchemaCheckFailedError } from '../errors/integration-schema-check-failed.error';
+import { IntegrationSchemaMissingError } from '../errors/integration-schema-missing.error';
+import { INTEGRATION_OPTIONS } from '../integration.constants';
+import type { ResolvedIntegrationOptions } from '../integration.options';
+import { describeDatabaseError } from './database-error';
+import type { SqlExecutor } from './sql-executor';
+
+/** The tables of this module and the columns its SQL uses (one migration creates them all). */
+export const INTEGRATION_TABLES: Readonly<Record<string, readonly string[]>> = Object.freeze({
+  outbox_event: [
+    'id',
+    'seq',
+    'event_name',
+    'event_version',
+    'source_module',
+    'aggregate_type',
+    'aggregate_id',
+    'ordering_key',
+    'payload',
+    'headers',
+    'tenant_id',
+    'correlation_id',
+    'causation_id',
+    'idempotency_key',
+    'status',
+    'attempt_count',
+    'available_at',
+    'locked_by',
+    'locked_until',
+    'last_error',
+    'created_at',
+    'updated_at',
+    'processed_at',
+  ],
+  inbox_event: [
+    'event_id',
+    'consumer_name',
+    'status',
+    'attempt_count',
+    'last_error',
+    'payload_hash',
+    'processed_at',
+    'created_at',
+    'updated_at',
+  ],
+  integration_link: [
+    'id',
+    'source_module',
+    'source_entity_type',
+    'source_entity_id',
+    'target_module',
+    'target_entity_type',
+    'target_entity_id',
+    'link_type',
+    'metadata',
+    'tenant_id',
+    'created_at',
+    'updated_at',
+  ],
+});
+
+/**
+ * Lists what is missing of {@link INTEGRATION_TABLES}, resolving table names through the
+ * connection's `search_path` as the module's statements do. One catalog query.
+ */
+export async function findMissingSchema(
+  sql: SqlExecutor,
+): Promise<{ tables: string[]; columns: string[] }> {
+  const wanted = Object.entries(INTEGRATION_TABLES).flatMap(([table, columns]) =>
+    columns.map((column) => ({ table_name: table, column_name: column })),
+  );
+  const { rows } = await sql.query<{
+    table_name: string;
+    column_name: string;
+    table_exists: boolean;
+  }>(
+    `SELECT x.table_name, x.column_name, to_regclass(x.table_name) IS NOT NULL AS table_exists
+       FROM jsonb_to_recordset($1::jsonb) AS x(table_name text, column_name text)
+      WHERE NOT EXISTS (
+              SELECT 1 FROM pg_catalog.pg_attribute a
+               WHERE a.attrelid = to_regclass(x.table_name) AND a.attname = x.column_name
+                 AND a.attnum > 0 AND NOT a.attisdropped)`,
+    [JSON.stringify(wanted)],
+  );
+  const tables = new Set<string>();
+  const columns: string[] = [];
+  for (const row of rows) {
+    if (row.table_exists) columns.push(`${row.table_name}.${row.column_name}`);
+    else tables.add(row.table_name);
+  }
+  const order = Object.keys(INTEGRATION_TABLES);
+  return {
+    tables: [...tables].sort((a, b) => order.indexOf(a) - order.indexOf(b)),
+    columns,
+  };
+}
+
+/**
+ * Fails the bootstrap once, before the processor starts (`onModuleInit` runs before any
+ * `onApplicationBootstrap`), when the module's tables or columns are missing: without it the
+ * app would boot and every poll and publish would fail on a missing relation.
+ * Off with `verifySchema: false`.
+ */
+@Injectable()
+export class IntegrationSchemaVerifier implements OnModuleInit {
+  constructor(@Inject(INTEGRATION_OPTIONS) private readonly options: ResolvedIntegrationOptions) {}
+
+  /**
+   * @throws IntegrationSchemaMissingError naming the missing tables / columns.
+   * @throws IntegrationSchemaCheckFailedError when the database cannot be queried.
+   */
+  async onModuleInit(): Promise<void> {
+    if (!this.options.verifySchema) return;
+    let missing: { tables: string[]; columns: string[] };
+    try {
+      missing = await findMissingSchema(this.options.database.root);
+    } catch (error) {
+      throw new IntegrationSchemaCheckFailedError(describeDatabaseError(error), { cause: error });
+    }
+    if (missing.tables.length || missing.columns.length) {
+      throw new IntegrationSchemaMissingError(missing.tables, missing.columns);
+    }
+  }
+}
