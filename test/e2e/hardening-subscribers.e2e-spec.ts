@@ -2,12 +2,14 @@ import { Injectable } from '@nestjs/common';
 import { Pool, type PoolClient } from 'pg';
 import {
   EventSubscriberRegistry,
+  INTEGRATION_DATABASE,
   InboxService,
   JitterMode,
   OnIntegrationEvent,
   OutboxProcessor,
   pgAdapter,
   type HandlerContext,
+  type IntegrationDatabaseAdapter,
   type IntegrationEvent,
   type PublishEventInput,
 } from '../../src/integration';
@@ -332,6 +334,25 @@ describe('hardening: subscribers, dispatcher, inbox', () => {
       ).toEqual([
         { consumer_name: 'each', status: 'failed', last_error: 'Non-Error thrown: undefined' },
       ]);
+    },
+  );
+
+  it.each<OrmKind>(['pg', 'knex', 'prisma'])(
+    'the %s adapter rolls back and rejects with exactly what the transaction callback threw, undefined included (hardening #15)',
+    async (orm) => {
+      const t = await createIntegrationApp(db.url, { orm });
+      apps.push(t);
+      const database = t.app.get<IntegrationDatabaseAdapter>(INTEGRATION_DATABASE);
+      for (const thrown of [undefined, null, 'text']) {
+        const run = database.transaction(async (_tx, sql) => {
+          await sql.query(EFFECT, ['adapter', orm, String(thrown)]);
+          throw thrown;
+        });
+        await expect(run).rejects.toBe(thrown);
+      }
+      expect(
+        (await pool.query("select * from hs_effect where consumer = 'adapter'")).rowCount,
+      ).toBe(0);
     },
   );
 

@@ -104,7 +104,26 @@ export function knexAdapter<TTx extends KnexTransactionLike = KnexTransactionLik
     kind: 'knex',
     root: executor(knex),
     forTransaction: (handle) => (isKnexTransaction(handle) ? executor(handle) : undefined),
-    transaction: (fn) => knex.transaction((trx) => fn(trx as TTx, executor(trx))),
+    transaction: async (fn) => {
+      // Knex rolls back and then *resolves* when the callback rejects with `undefined`: keep
+      // what the callback threw and rethrow it, so every caller sees the failure.
+      let failure: { readonly error: unknown } | undefined;
+      let result: Awaited<ReturnType<typeof fn>>;
+      try {
+        result = await knex.transaction(async (trx) => {
+          try {
+            return await fn(trx as TTx, executor(trx));
+          } catch (error) {
+            failure = { error };
+            throw error;
+          }
+        });
+      } catch (error) {
+        throw failure ? failure.error : error;
+      }
+      if (failure) throw failure.error;
+      return result;
+    },
     listenConfig: (): ListenConnectionConfig | undefined => {
       const connection = knex.client?.config?.connection;
       if (typeof connection === 'string') return { connectionString: connection };

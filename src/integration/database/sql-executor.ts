@@ -37,7 +37,10 @@ export interface IntegrationDatabaseAdapter<TTx = unknown> {
   readonly root: SqlExecutor;
   /** Executor bound to `handle` when it is a transaction of this ORM; `undefined` otherwise. */
   forTransaction(handle: unknown): SqlExecutor | undefined;
-  /** Runs `fn` in a new transaction; commits when it resolves, rolls back when it throws. */
+  /**
+   * Runs `fn` in a new transaction; commits when it resolves, rolls back when it throws and then
+   * rejects with exactly what `fn` threw (`undefined` and other non-errors included).
+   */
   transaction<T>(
     fn: (tx: TTx, sql: SqlExecutor) => Promise<T>,
     options?: TransactionOptions,

@@ -57,7 +57,7 @@ export class InboxService<TTx = unknown> {
     let failed = false;
     let failure: unknown;
     try {
-      const outcome = await this.options.database.transaction(async (tx, sql) => {
+      return await this.options.database.transaction(async (tx, sql) => {
         const claimed = await this.repository.claim(
           sql,
           key.eventId,
@@ -76,8 +76,6 @@ export class InboxService<TTx = unknown> {
           throw error;
         }
       });
-      // Knex resolves (after rolling back) a transaction whose callback rejected with undefined.
-      if (!failed) return outcome;
     } catch (error) {
       if (!failed) throw error;
     }

@@ -377,23 +377,15 @@ export class SubscriberDispatcher implements EventDispatcher {
         if (mode === 'per-event') {
           let ran: boolean;
           for (;;) {
-            // What the handlers threw, kept here: Knex resolves a transaction whose callback
-            // rejected with `undefined` (after rolling it back), which must not read as done.
-            let thrown: { readonly error: unknown } | undefined;
             try {
               ran = await this.options.database.transaction(
                 async (tx, sql) => {
                   if (!(await this.claim(sql, event, work.consumer))) return false;
-                  try {
-                    await this.runHandlers(
-                      handlersOf(i),
-                      viewOf(i),
-                      this.context(tx, work.consumer, event),
-                    );
-                  } catch (error) {
-                    thrown = { error };
-                    throw error;
-                  }
+                  await this.runHandlers(
+                    handlersOf(i),
+                    viewOf(i),
+                    this.context(tx, work.consumer, event),
+                  );
                   return true;
                 },
                 { timeoutMs: this.transactionTimeout(1) },
@@ -403,7 +395,6 @@ export class SubscriberDispatcher implements EventDispatcher {
               await conflictPause(error);
               continue;
             }
-            if (thrown) throw thrown.error;
             break;
           }
           results.set(i, { kind: ran ? 'processed' : 'done' });
