@@ -185,7 +185,7 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
         `${DEFAULT_PURGE_INTERVAL_NAME}:${processor.intervalName}`,
         () => {
           this.purgeProcessed().catch((error: unknown) =>
-            this.logger.error(`Purge failed: ${errorMessage(error)}`),
+            this.logger.error(`Purge failed: ${describeDatabaseError(error)}`),
           );
         },
         processor.purge.intervalMs,
@@ -322,7 +322,7 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
       )
       .catch((error: unknown) =>
         this.logger.warn(
-          `Could not release ${claimed.events.length} claimed event(s); they return after their lease: ${errorMessage(error)}`,
+          `Could not release ${claimed.events.length} claimed event(s); they return after their lease: ${describeDatabaseError(error)}`,
         ),
       );
   }
@@ -352,7 +352,7 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
         this.repository
           .extendLease(database.root, this.workerId, ids, processor.leaseMs)
           .catch((error: unknown) =>
-            this.logger.warn(`Lease extension failed: ${errorMessage(error)}`),
+            this.logger.warn(`Lease extension failed: ${describeDatabaseError(error)}`),
           );
       },
       Math.max(50, Math.floor(processor.leaseMs / 3)),
@@ -580,7 +580,7 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
       };
     } catch (error) {
       this.logger.error(
-        `Settling a batch of ${instructions.length} event(s) failed, settling them one by one: ${errorMessage(error)}`,
+        `Settling a batch of ${instructions.length} event(s) failed, settling them one by one: ${describeDatabaseError(error)}`,
       );
     }
     const ids = new Set<string>();
@@ -592,7 +592,7 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
       } catch (error) {
         unsettled.set(
           instruction.id,
-          `${instruction.id} (${instruction.action}): ${errorMessage(error)}`,
+          `${instruction.id} (${instruction.action}): ${describeDatabaseError(error)}`,
         );
       }
     }
