@@ -284,24 +284,12 @@ export class SubscriberDispatcher implements EventDispatcher {
       // Fast path: no SAVEPOINT per event and one inbox statement for the whole batch. The
       // first handler failure rolls all of it back; the batch then runs again with a SAVEPOINT
       // per event and the failed event already decided (its handler is not called twice).
-      let first = await this.runOptimistic(
-        work,
-        events,
-        viewOf,
-        handlersOf,
-        context,
-        conflictsLeft > 0,
-      );
+      const firstPass = () =>
+        this.runOptimistic(work, events, viewOf, handlersOf, context, conflictsLeft > 0);
+      let first = await firstPass();
       while (first.kind === 'conflict') {
         await conflictPause(first.error);
-        first = await this.runOptimistic(
-          work,
-          events,
-          viewOf,
-          handlersOf,
-          context,
-          conflictsLeft > 0,
-        );
+        first = await firstPass();
       }
       if (first.kind === 'done') return this.deferUndecided(work, first.results);
       if (first.kind === 'aborted') {
