@@ -14,6 +14,8 @@ describe('errorMessage', () => {
     const cyclic: Record<string, unknown> = {};
     cyclic.self = cyclic;
     expect(errorMessage(cyclic)).toBe('Non-Error thrown: [object Object]');
+    expect(errorMessage(Symbol('gone'))).toBe('Non-Error thrown: Symbol(gone)');
+    expect(errorMessage(() => 1)).toBe('Non-Error thrown: () => 1');
   });
 });
 

@@ -143,11 +143,14 @@ export function checkDispatchOutcome(value: unknown): CheckedDispatchOutcome {
 export function errorMessage(error: unknown): string {
   if (error instanceof Error) return `${error.name}: ${error.message}`;
   if (typeof error === 'string') return error;
+  let json: string | undefined;
   try {
-    return `Non-Error thrown: ${JSON.stringify(error)}`;
+    // undefined for values JSON cannot express (undefined, symbols, functions).
+    json = JSON.stringify(error) as string | undefined;
   } catch {
-    return `Non-Error thrown: ${String(error)}`;
+    // cyclic or throwing toJSON: fall through to String()
   }
+  return `Non-Error thrown: ${json ?? String(error)}`;
 }
 
 /**
