@@ -161,6 +161,12 @@ describe('hardening: module options, wiring and adapters', () => {
       const [id] = await publishAll(t, [ev('polled')]);
       // Neither NOTIFY nor a startup drain: only the poll timer can deliver it.
       await waitFor(() => seen.includes(id), 10_000, 'the poll timer to deliver the event');
+      // The handler has run; the batch's settle follows it.
+      await waitFor(
+        async () => (await outboxRows()).processed === 1,
+        10_000,
+        'the delivered event to be settled',
+      );
       expect(await outboxRows()).toEqual({ processed: 1 });
     });
 

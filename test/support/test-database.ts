@@ -58,6 +58,18 @@ export async function createTestDatabase(
       const client = new Client({ connectionString: adminUrl });
       await client.connect();
       try {
+        // `pool.end()` resolves before its connections have closed: give them a moment, since a
+        // connection that FORCE terminates mid-close makes its pool emit an 'error' nobody
+        // listens to any more, which ends the test file.
+        const deadline = Date.now() + 2_000;
+        while (Date.now() < deadline) {
+          const { rows } = await client.query<{ n: number }>(
+            'select count(*)::int as n from pg_stat_activity where datname = $1',
+            [name],
+          );
+          if (rows[0]!.n === 0) break;
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
         await client.query(`DROP DATABASE IF EXISTS ${client.escapeIdentifier(name)} WITH (FORCE)`);
       } finally {
         await client.end();
