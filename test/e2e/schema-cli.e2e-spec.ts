@@ -31,6 +31,15 @@ async function relationsIn(url: string, schema: string): Promise<string[]> {
   });
 }
 
+function hasPsql(): boolean {
+  try {
+    execFileSync('psql', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 async function withClient<T>(url: string, fn: (client: Client) => Promise<T>): Promise<T> {
   const client = new Client({ connectionString: url });
   await client.connect();
@@ -108,15 +117,20 @@ describe('the module schema from the package: CLI, SQL, Knex source (issue 12)',
     expect(run.code).toBe(0);
     expect(run.stderr).toBe('');
     expect(run.stdout).not.toContain('${');
-    const dir = mkdtempSync(path.join(tmpdir(), 'ni-sql-'));
-    try {
-      const file = path.join(dir, 'nestjs-integration.sql');
-      writeFileSync(file, run.stdout);
-      execFileSync('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-1', '-f', file, db.url], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
+    if (hasPsql()) {
+      const dir = mkdtempSync(path.join(tmpdir(), 'ni-sql-'));
+      try {
+        const file = path.join(dir, 'nestjs-integration.sql');
+        writeFileSync(file, run.stdout);
+        execFileSync('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-1', '-f', file, db.url], {
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    } else {
+      // No psql on this machine: the same text through pg's simple query protocol.
+      await withClient(db.url, (client) => client.query(run.stdout));
     }
     const created = await readSchemaSnapshot(db.url, { tables: MODULE_TABLES });
     expect(compareSnapshots(knexMigrated, created)).toEqual([]);

@@ -3,6 +3,7 @@ import {
   integrationKnexMigration,
   integrationMigrationStatus,
   integrationPrismaModels,
+  integrationTablesSql,
   IntegrationMigrationFailedError,
   migrateIntegrationTables,
   MIGRATIONS_TABLE,
@@ -165,6 +166,21 @@ describe('migration runner, CLI and Prisma fragment in process (issue 12)', () =
       expect(run.stdout).toMatch(/^Usage: nestjs-integration <command>/);
       expect(run.stderr).toBe('');
     }
+  });
+
+  it('sql and prisma print in process what the library renders (issue 12 schema)', async () => {
+    const sql = await cli(['sql', '--schema', 'integration']);
+    expect(sql.code).toBe(CliExitCode.Ok);
+    expect(sql.stdout).toBe(integrationTablesSql({ schema: 'integration' }));
+    expect(sql.stdout).toMatch(
+      /^-- nestjs-integration: the module's tables in schema "integration" \(1 migration\)\.\n\nCREATE SCHEMA IF NOT EXISTS "integration";\n\n-- migration 0001_integration_tables\n/,
+    );
+    expect(sql.stdout).toContain('CREATE TABLE "integration".outbox_event (');
+    expect(sql.stdout).not.toContain('${');
+    const plain = await cli(['sql']);
+    expect(plain.stdout).not.toContain('CREATE SCHEMA');
+    expect(plain.stdout).toContain('CREATE TABLE "public".outbox_event (');
+    expect((await cli(['prisma'])).stdout).toBe(integrationPrismaModels());
   });
 
   it('integrationKnexMigration refuses an id the package does not ship (issue 12 schema)', () => {
