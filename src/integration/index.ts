@@ -122,3 +122,33 @@ export * from './errors';
 export { JitterMode, type RetryPolicy } from '../utils/retry';
 export { MAX_TIMER_DELAY_MS } from '../utils/retry';
 export { MAX_PURGE_AGE_MS, type PurgeArguments } from './integration.options';
+
+export {
+  DEFAULT_INTEGRATION_SCHEMA,
+  SCHEMA_NAME_PATTERN,
+  validateSchemaName,
+  quoteSchemaName,
+} from './database/schema-name';
+export {
+  integrationTablesSql,
+  listIntegrationMigrations,
+  type IntegrationMigration,
+  type IntegrationMigrationOptions,
+} from './database/integration-migrations';
+export {
+  migrateIntegrationTables,
+  integrationMigrationStatus,
+  MIGRATIONS_TABLE,
+  type MigrationClientLike,
+  type MigrateResult,
+  type MigrationStatus,
+  type MigrationStatusEntry,
+} from './database/migration-runner';
+export {
+  integrationMigrationSource,
+  integrationKnexMigration,
+  type KnexRawLike,
+  type IntegrationKnexMigration,
+  type IntegrationKnexMigrationSource,
+} from './database/knex-migration-source';
+export { integrationPrismaModels } from './database/prisma-fragment';

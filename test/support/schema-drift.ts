@@ -148,3 +148,126 @@ export function compareSchema(models: DmmfModel[], columns: LiveColumn[]): strin
   }
   return problems;
 }
+
+/** The module's tables: what the SQL migrations, the CLI and the Knex source create. */
+export const MODULE_TABLES = ['outbox_event', 'inbox_event', 'integration_link'] as const;
+
+/**
+ * Everything PostgreSQL knows about some tables of one schema, one line per fact, keyed by
+ * table: columns in order (type, nullability, default, identity, generated, comment),
+ * indexes, constraints, identity sequences, triggers, persistence, options and comments.
+ * Definitions are printed with the schema on the search path, so two schemas with the same
+ * tables give the same snapshot.
+ */
+export type SchemaSnapshot = Record<string, string[]>;
+
+export async function readSchemaSnapshot(
+  url: string,
+  options: { schema?: string; tables?: readonly string[] } = {},
+): Promise<SchemaSnapshot> {
+  const schema = options.schema ?? 'public';
+  const client = new Client({ connectionString: url });
+  await client.connect();
+  try {
+    // Unqualified names in pg_get_*def output for objects of this schema.
+    await client.query(`SELECT set_config('search_path', $1, false)`, [
+      client.escapeIdentifier(schema),
+    ]);
+    const { rows: tables } = await client.query<{
+      oid: number;
+      relname: string;
+      relpersistence: string;
+      reloptions: string[] | null;
+      comment: string | null;
+    }>(
+      `SELECT c.oid, c.relname, c.relpersistence, c.reloptions, obj_description(c.oid, 'pg_class') AS comment
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = $1 AND c.relkind IN ('r', 'p')
+          AND ($2::text[] IS NULL OR c.relname = ANY($2))
+        ORDER BY c.relname`,
+      [schema, options.tables ?? null],
+    );
+    const snapshot: SchemaSnapshot = {};
+    for (const table of tables) {
+      const facts: string[] = [
+        `persistence ${table.relpersistence}`,
+        `options ${JSON.stringify(table.reloptions)}`,
+        `comment ${JSON.stringify(table.comment)}`,
+      ];
+      const { rows: columns } = await client.query<Record<string, unknown>>(
+        `SELECT a.attnum, a.attname, format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull,
+                pg_get_expr(d.adbin, d.adrelid) AS default, a.attidentity, a.attgenerated,
+                col_description(a.attrelid, a.attnum) AS comment,
+                (SELECT collname FROM pg_collation WHERE oid = a.attcollation) AS collation
+           FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+          WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
+          ORDER BY a.attnum`,
+        [table.oid],
+      );
+      let position = 0;
+      for (const c of columns) {
+        position += 1;
+        facts.push(
+          `column #${position} ${String(c.attname)} ${String(c.type)}${c.attnotnull ? ' NOT NULL' : ''}` +
+            ` default=${String(c.default)} identity=${String(c.attidentity) || '-'}` +
+            ` generated=${String(c.attgenerated) || '-'} collation=${String(c.collation)}` +
+            ` comment=${JSON.stringify(c.comment)}`,
+        );
+      }
+      const { rows: indexes } = await client.query<{ def: string }>(
+        `SELECT pg_get_indexdef(indexrelid, 0, true) AS def FROM pg_index WHERE indrelid = $1`,
+        [table.oid],
+      );
+      facts.push(...indexes.map((i) => `index ${i.def}`));
+      const { rows: constraints } = await client.query<{ def: string }>(
+        `SELECT conname || ' ' || contype::text || ' ' || pg_get_constraintdef(oid, true)
+                || CASE WHEN convalidated THEN '' ELSE ' NOT VALID' END AS def
+           FROM pg_constraint WHERE conrelid = $1`,
+        [table.oid],
+      );
+      facts.push(...constraints.map((c) => `constraint ${c.def}`));
+      const { rows: sequences } = await client.query<{ def: string }>(
+        `SELECT concat_ws(' ', s.relname, format_type(q.seqtypid, NULL), q.seqstart, q.seqincrement,
+                          q.seqmin, q.seqmax, q.seqcache, q.seqcycle, d.deptype) AS def
+           FROM pg_depend d
+           JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S'
+           JOIN pg_sequence q ON q.seqrelid = s.oid
+          WHERE d.refobjid = $1 AND d.classid = 'pg_class'::regclass`,
+        [table.oid],
+      );
+      facts.push(...sequences.map((s) => `sequence ${s.def}`));
+      const { rows: triggers } = await client.query<{ def: string }>(
+        `SELECT pg_get_triggerdef(oid, true) AS def FROM pg_trigger WHERE tgrelid = $1 AND NOT tgisinternal`,
+        [table.oid],
+      );
+      facts.push(...triggers.map((t) => `trigger ${t.def}`));
+      snapshot[table.relname] = [
+        ...facts.filter((f) => f.startsWith('column ')),
+        ...facts.filter((f) => !f.startsWith('column ')).sort(),
+      ];
+    }
+    return snapshot;
+  } finally {
+    await client.end();
+  }
+}
+
+/** Every difference between two snapshots (`expected` is the reference); empty when equal. */
+export function compareSnapshots(expected: SchemaSnapshot, actual: SchemaSnapshot): string[] {
+  const problems: string[] = [];
+  for (const table of new Set([...Object.keys(expected), ...Object.keys(actual)])) {
+    const want = expected[table];
+    const got = actual[table];
+    if (!want) {
+      problems.push(`table "${table}" is unexpected`);
+      continue;
+    }
+    if (!got) {
+      problems.push(`table "${table}" is missing`);
+      continue;
+    }
+    for (const fact of want) if (!got.includes(fact)) problems.push(`${table}: missing ${fact}`);
+    for (const fact of got) if (!want.includes(fact)) problems.push(`${table}: unexpected ${fact}`);
+  }
+  return problems;
+}

@@ -20,3 +20,6 @@ export { InvalidEventIdError } from './invalid-event-id.error';
 export { InvalidQueryError } from './invalid-query.error';
 export { IntegrationSchemaMissingError } from './integration-schema-missing.error';
 export { IntegrationSchemaCheckFailedError } from './integration-schema-check-failed.error';
+export { InvalidSchemaNameError } from './invalid-schema-name.error';
+export { IntegrationMigrationFailedError } from './integration-migration-failed.error';
+export { UnknownIntegrationMigrationError } from './unknown-integration-migration.error';
