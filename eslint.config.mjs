@@ -4,7 +4,15 @@ import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   {
-    ignores: ['dist/', 'coverage/', 'src/generated/', 'node_modules/', '.data/', 'bench/results/'],
+    ignores: [
+      'dist/',
+      'build/',
+      'coverage/',
+      'src/generated/',
+      'node_modules/',
+      '.data/',
+      'bench/results/',
+    ],
   },
   eslint.configs.recommended,
   ...tseslint.configs.recommended,

@@ -8,7 +8,7 @@ export const SCHEDULE_PACKAGE = '@nestjs/schedule';
  * registered there when the app imports `ScheduleModule.forRoot()`.
  */
 export interface IntervalRegistry {
-  addInterval(name: string, intervalId: NodeJS.Timeout): void;
+  addInterval(name: string, intervalId: unknown): void;
   doesExist(type: 'interval', name: string): boolean;
   getInterval(name: string): unknown;
   deleteInterval(name: string): void;
