@@ -2,7 +2,7 @@ import { Logger } from '@nestjs/common';
 import path from 'node:path';
 import { Client } from 'pg';
 import { migrateLatest } from '../../db/migrator';
-import { JitterMode, resolveRetryPolicy, retryAsync, type RetryPolicy } from 'nestjs-integration';
+import { JitterMode, resolveRetryPolicy, retryAsync, type RetryPolicy } from '../utils/retry';
 import { maskDatabaseUrl } from './database-url';
 import { DatabaseUnavailableError } from './database-unavailable.error';
 import { EmbeddedPostgresServer } from './embedded-postgres';
