@@ -165,10 +165,12 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
   /** Starts polling (and LISTEN); with `startupDrain`, begins on the backlog at once. */
   async start(): Promise<void> {
     if (this.started) return;
+    // Before anything starts: a broken @nestjs/schedule install fails start() with nothing running.
+    const schedulerRegistry = this.findSchedulerRegistry();
     this.started = true;
     this.stopping = false;
+    this.schedulerRegistry = schedulerRegistry;
     const { notify, processor } = this.options;
-    this.schedulerRegistry = this.findSchedulerRegistry();
     if (notify.enabled && notify.connection) {
       this.listener = new OutboxNotificationListener(
         notify.connection,
