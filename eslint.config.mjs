@@ -4,7 +4,15 @@ import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   {
-    ignores: ['dist/', 'coverage/', 'src/generated/', 'node_modules/', '.data/', 'bench/results/'],
+    ignores: [
+      'dist/',
+      'build/',
+      'coverage/',
+      'src/generated/',
+      'node_modules/',
+      '.data/',
+      'bench/results/',
+    ],
   },
   eslint.configs.recommended,
   ...tseslint.configs.recommended,
@@ -17,6 +25,50 @@ export default tseslint.config(
         { argsIgnorePattern: '^_', varsIgnorePattern: '^_' },
       ],
       'no-console': ['error', { allow: ['warn', 'error'] }],
+    },
+  },
+  {
+    // The vault app uses the library as users do: by package name, so it proves the public surface.
+    files: [
+      'src/*.ts',
+      'src/vault/**/*.ts',
+      'src/database/**/*.ts',
+      'src/utils/**/*.ts',
+      'db/**/*.ts',
+      'docs/examples/**/*.ts',
+    ],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^(\\.{1,2}/)+(src/)?integration(/|$)',
+              message:
+                "Import the library by its package name: 'nestjs-integration' or 'nestjs-integration/testing'.",
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // The library is packed alone: it cannot import itself by name (nor anything outside
+    // src/integration, which its own tsconfig's rootDir refuses at `npm run pack:module`).
+    files: ['src/integration/**/*.ts'],
+    ignores: ['**/*.spec.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^nestjs-integration(/|$)',
+              message: 'Inside the library, import its files by relative path.',
+            },
+          ],
+        },
+      ],
     },
   },
   {

@@ -13,6 +13,13 @@ module.exports = {
   roots: ['<rootDir>/src', '<rootDir>/test'],
   testMatch: ['**/*.spec.ts', '**/*.e2e-spec.ts'],
   transform: { '^.+\\.ts$': tsJest },
+  // The vault app imports the library by its package name, as users do; here the name maps to the
+  // sources so coverage counts src/integration (at run time Node resolves it through the root
+  // package.json's `exports`, a self-reference).
+  moduleNameMapper: {
+    '^nestjs-integration$': '<rootDir>/src/integration/index.ts',
+    '^nestjs-integration/testing$': '<rootDir>/src/integration/testing/index.ts',
+  },
   globalSetup: '<rootDir>/test/support/global-setup.ts',
   globalTeardown: '<rootDir>/test/support/global-teardown.ts',
   // Two cores: two workers, each test file on its own database cloned from a migrated template.
@@ -30,7 +37,6 @@ module.exports = {
   ],
   coverageReporters: ['text-summary', 'text', 'lcov'],
   coverageThreshold: {
-    './src/utils/': { lines: 95 },
     './src/integration/': { lines: 95 },
   },
 };

@@ -4,7 +4,7 @@ import { DATABASE_URL } from './database/database.constants';
 import { DatabaseModule, type DatabaseModuleOptions } from './database/database.module';
 import { PrismaService } from './database/prisma.service';
 import { HealthController } from './health.controller';
-import { IntegrationModule, prismaAdapter, type ProcessorOptions } from './integration';
+import { IntegrationModule, prismaAdapter, type ProcessorOptions } from 'nestjs-integration';
 import { VaultLedgerModule } from './vault/ledger/vault-ledger.module';
 import { VaultNotificationsModule } from './vault/notifications/vault-notifications.module';
 import { PayloadTooLargeFilter } from './vault/validation/payload-too-large.filter';

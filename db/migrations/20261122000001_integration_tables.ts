@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { integrationKnexMigration } from '../../src/integration';
+import { integrationKnexMigration } from 'nestjs-integration';
 
 /**
  * Tables of the integration module: outbox, inbox and cross-module links (DESIGN.md §3).

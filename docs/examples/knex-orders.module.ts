@@ -8,7 +8,7 @@ import {
   knexAdapter,
   type HandlerContext,
   type IntegrationEvent,
-} from '../../src/integration';
+} from 'nestjs-integration';
 
 export const KNEX = Symbol('KNEX');
 

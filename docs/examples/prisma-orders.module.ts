@@ -9,10 +9,10 @@ import {
   prismaAdapter,
   type HandlerContext,
   type IntegrationEvent,
-} from '../../src/integration';
+} from 'nestjs-integration';
 
 // 1. Describe your events once: publish() and handlers get the payload types by name.
-declare module '../../src/integration' {
+declare module 'nestjs-integration' {
   interface IntegrationEventMap {
     'ledger.entry-recorded': { ownerId: string; currency: string; amountMinor: string };
   }

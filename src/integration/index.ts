@@ -119,8 +119,16 @@ export {
 export { MAX_LINK_METADATA_BYTES } from './links/integration-link.validation';
 
 export * from './errors';
-export { JitterMode, type RetryPolicy } from '../utils/retry';
-export { MAX_TIMER_DELAY_MS } from '../utils/retry';
+export { JitterMode, type RetryPolicy } from './utils/retry';
+export { MAX_TIMER_DELAY_MS } from './utils/retry';
+export {
+  DEFAULT_RETRY_POLICY,
+  computeBackoffDelay,
+  resolveRetryPolicy,
+  retryAsync,
+  validateRetryPolicy,
+  type RetryAsyncOptions,
+} from './utils/retry';
 export { MAX_PURGE_AGE_MS, type PurgeArguments } from './integration.options';
 
 export {

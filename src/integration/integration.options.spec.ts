@@ -8,7 +8,7 @@ import {
   resolveOptions,
   type IntegrationModuleOptions,
 } from './integration.options';
-import { JitterMode, MAX_TIMER_DELAY_MS } from '../utils/retry';
+import { JitterMode, MAX_TIMER_DELAY_MS } from './utils/retry';
 
 // A stand-in adapter: option resolution never touches the database.
 const database: IntegrationDatabaseAdapter = {

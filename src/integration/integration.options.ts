@@ -1,14 +1,14 @@
 import { Inject } from '@nestjs/common';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { unknownKeyProblems } from '../utils/closest-match';
+import { unknownKeyProblems } from './utils/closest-match';
 import {
   JitterMode,
   MAX_TIMER_DELAY_MS,
   resolveRetryPolicy,
   validateRetryPolicy,
   type RetryPolicy,
-} from '../utils/retry';
+} from './utils/retry';
 import type { IntegrationDatabaseAdapter, ListenConnectionConfig } from './database/sql-executor';
 import { InvalidIntegrationOptionsError } from './errors/invalid-options.error';
 import { InvalidPurgeOptionsError } from './errors/invalid-purge-options.error';

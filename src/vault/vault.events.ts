@@ -29,7 +29,7 @@ export interface VaultStatusChanged {
   readonly reason?: string;
 }
 
-declare module '../integration' {
+declare module 'nestjs-integration' {
   interface IntegrationEventMap {
     'vault.opened': VaultOpened;
     'vault.deposited': VaultBalanceChanged;

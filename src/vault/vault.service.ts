@@ -8,7 +8,7 @@ import {
   uuidv7,
   type OutboxEventRecord,
   type PublishEventInput,
-} from '../integration';
+} from 'nestjs-integration';
 import {
   VaultConflictError,
   VaultIdempotencyKeyReusedError,

@@ -10,7 +10,7 @@ import { DatabaseUnavailableError } from '../../src/database/database-unavailabl
 import { EmbeddedPostgresAccessError } from '../../src/database/embedded-postgres-access.error';
 import { EmbeddedPostgresServer, findFreePort } from '../../src/database/embedded-postgres';
 import { spawnApp } from '../support/app-process';
-import { JitterMode, resolveRetryPolicy } from '../../src/utils/retry';
+import { JitterMode, resolveRetryPolicy } from '../../src/integration/utils/retry';
 import { createTestDatabase } from '../support/test-database';
 
 async function publicTables(url: string): Promise<string[]> {

@@ -10,7 +10,7 @@ import {
   type IntegrationEvent,
   type PublishEventInput,
 } from '../../src/integration';
-import { MAX_TIMER_DELAY_MS } from '../../src/utils/retry';
+import { MAX_TIMER_DELAY_MS } from '../../src/integration/utils/retry';
 import { OutboxRepository, SettleAction } from '../../src/integration/outbox/outbox.repository';
 import {
   createIntegrationApp,

@@ -2,7 +2,7 @@
  * Event types. Applications describe their events by augmenting {@link IntegrationEventMap}:
  *
  * ```ts
- * declare module 'nestjs-integration' {            // or the path you import the module from
+ * declare module 'nestjs-integration' {
  *   interface IntegrationEventMap {
  *     'vault.locked': { vaultId: string; reason: string };
  *   }

@@ -1,4 +1,4 @@
-import { MAX_TIMER_DELAY_MS } from '../../utils/retry';
+import { MAX_TIMER_DELAY_MS } from '../utils/retry';
 import { checkDispatchOutcome, describeValue } from './event-dispatcher';
 import { clampDelay } from './outbox.repository';
 

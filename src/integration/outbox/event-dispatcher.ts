@@ -1,4 +1,4 @@
-import { MAX_TIMER_DELAY_MS } from '../../utils/retry';
+import { MAX_TIMER_DELAY_MS } from '../utils/retry';
 import type { OutboxEventRecord } from '../events/integration-event';
 
 /** Result of dispatching one event. */

@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { Client, type ClientConfig } from 'pg';
-import { computeBackoffDelay, JitterMode, resolveRetryPolicy } from '../../utils/retry';
+import { computeBackoffDelay, JitterMode, resolveRetryPolicy } from '../utils/retry';
 import { describeDatabaseError } from '../database/database-error';
 import type { ListenConnectionConfig } from '../database/sql-executor';
 

@@ -2,12 +2,11 @@ import {
   Inject,
   Injectable,
   Logger,
-  Optional,
   type BeforeApplicationShutdown,
   type OnApplicationBootstrap,
 } from '@nestjs/common';
-import { SchedulerRegistry } from '@nestjs/schedule';
-import { MAX_TIMER_DELAY_MS, computeBackoffDelay, JitterMode } from '../../utils/retry';
+import { ModuleRef } from '@nestjs/core';
+import { MAX_TIMER_DELAY_MS, computeBackoffDelay, JitterMode } from '../utils/retry';
 import { DrainTimeoutError } from '../errors/drain-timeout.error';
 import { EventNotFoundError } from '../errors/event-not-found.error';
 import { describeDatabaseError } from '../database/database-error';
@@ -26,6 +25,7 @@ import {
   type EventDispatcher,
 } from './event-dispatcher';
 import { OutboxNotificationListener } from './outbox-notification.listener';
+import { loadSchedulerRegistryClass, type IntervalRegistry } from './scheduler-registry.loader';
 import {
   checkAggregateQuery,
   checkDeadLetterFilter,
@@ -130,13 +130,17 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
   private totals: DrainResult = EMPTY;
   /** The poll and purge intervals while started, by name (also in the registry, if any). */
   private readonly intervals = new Map<string, NodeJS.Timeout>();
+  /**
+   * The app's `SchedulerRegistry` while started, when `@nestjs/schedule` is installed and the app
+   * imports `ScheduleModule.forRoot()` (the module never does).
+   */
+  private schedulerRegistry?: IntervalRegistry;
 
   constructor(
     @Inject(INTEGRATION_OPTIONS) private readonly options: ResolvedIntegrationOptions,
     private readonly repository: OutboxRepository,
     @Inject(OUTBOX_DISPATCHER) private readonly dispatcher: EventDispatcher,
-    // Present only when the app imports ScheduleModule.forRoot(): the module never does.
-    @Optional() private readonly schedulerRegistry?: SchedulerRegistry,
+    private readonly moduleRef: ModuleRef,
   ) {}
 
   /** The `locked_by` identity of this instance. */
@@ -161,8 +165,11 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
   /** Starts polling (and LISTEN); with `startupDrain`, begins on the backlog at once. */
   async start(): Promise<void> {
     if (this.started) return;
+    // Before anything starts: a broken @nestjs/schedule install fails start() with nothing running.
+    const schedulerRegistry = this.findSchedulerRegistry();
     this.started = true;
     this.stopping = false;
+    this.schedulerRegistry = schedulerRegistry;
     const { notify, processor } = this.options;
     if (notify.enabled && notify.connection) {
       this.listener = new OutboxNotificationListener(
@@ -782,6 +789,21 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
     }
     if (total) this.logger.log(`Purged ${total} processed event(s) older than ${olderThanMs} ms`);
     return total;
+  }
+
+  /**
+   * The app's `SchedulerRegistry`, if any. `@nestjs/schedule` is an optional peer, so it is looked
+   * up by class at start-up instead of injected (an injected type would have to be imported).
+   */
+  private findSchedulerRegistry(): IntervalRegistry | undefined {
+    const type = loadSchedulerRegistryClass();
+    if (!type) return undefined;
+    try {
+      return this.moduleRef.get(type, { strict: false });
+    } catch {
+      // Not provided: the app does not import ScheduleModule.forRoot(), so the timers stay ours.
+      return undefined;
+    }
   }
 
   /** Starts an interval; it is visible in the app's `SchedulerRegistry` when there is one. */

@@ -1,7 +1,7 @@
 import type { SqlExecutor } from '../database/sql-executor';
 import type { NormalizedEvent } from '../events/event-validation';
 import { OutboxStatus, type OutboxEventRecord } from '../events/integration-event';
-import { MAX_TIMER_DELAY_MS } from '../../utils/retry';
+import { MAX_TIMER_DELAY_MS } from '../utils/retry';
 import type { CheckedDeadLetterFilter } from './outbox-query.validation';
 
 /** Columns as selected by {@link OUTBOX_COLUMNS}: types every driver returns the same way. */

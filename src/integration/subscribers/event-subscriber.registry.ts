@@ -1,5 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { resolveRetryPolicy, validateRetryPolicy, type RetryPolicy } from '../../utils/retry';
+import { resolveRetryPolicy, validateRetryPolicy, type RetryPolicy } from '../utils/retry';
 import { DuplicateHandlerError } from '../errors/duplicate-handler.error';
 import { InvalidEventPatternError } from '../errors/invalid-event-pattern.error';
 import { InvalidHandlerError } from '../errors/invalid-handler.error';

@@ -1,5 +1,5 @@
 import type { Logger } from '@nestjs/common';
-import type { RetryPolicy } from '../../utils/retry';
+import type { RetryPolicy } from '../utils/retry';
 import type { EventPayload, IntegrationEvent } from '../events/integration-event';
 import type { BoundIntegrationLinks } from '../links/integration-link.service';
 

@@ -5,7 +5,7 @@ import {
   computeBackoffDelay,
   resolveRetryPolicy,
   type RetryPolicy,
-} from '../../utils/retry';
+} from '../utils/retry';
 import type { SqlExecutor } from '../database/sql-executor';
 import { HandlerTimeoutError } from '../errors/handler-timeout.error';
 import type { OutboxEventRecord } from '../events/integration-event';

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { Prisma } from '../../generated/prisma/client';
-import { OnIntegrationEvent, type HandlerContext, type IntegrationEvent } from '../../integration';
+import { OnIntegrationEvent, type HandlerContext, type IntegrationEvent } from 'nestjs-integration';
 import type { VaultBalanceChanged, VaultOpened } from '../vault.events';
 
 /** Consumer name of the ledger module. */

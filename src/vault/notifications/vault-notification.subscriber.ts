@@ -6,7 +6,7 @@ import {
   uuidv7,
   type HandlerContext,
   type IntegrationEvent,
-} from '../../integration';
+} from 'nestjs-integration';
 import type { VaultBalanceChanged, VaultOpened, VaultStatusChanged } from '../vault.events';
 
 type VaultEventPayload = VaultOpened | VaultBalanceChanged | VaultStatusChanged;

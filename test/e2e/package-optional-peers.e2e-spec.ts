@@ -1,0 +1,76 @@
+import { Pool } from 'pg';
+import {
+  IntegrationModule,
+  OutboxProcessor,
+  perEventDispatcher,
+  type PublishEventInput,
+} from '../../src/integration';
+import {
+  createIntegrationApp,
+  publishAll,
+  type IntegrationTestApp,
+} from '../support/integration-app';
+import { createTestDatabase, type TestDatabase } from '../support/test-database';
+import { waitFor } from '../support/wait-for';
+
+// As in an app that never installed the optional peer: requiring it fails like Node does.
+jest.mock('@nestjs/schedule', () => {
+  throw Object.assign(new Error("Cannot find module '@nestjs/schedule' from 'app'"), {
+    code: 'MODULE_NOT_FOUND',
+  });
+});
+
+const ev = (key: string): PublishEventInput => ({
+  name: 'test.happened',
+  aggregateType: 'Thing',
+  aggregateId: key,
+  payload: {},
+});
+
+describe('package: optional peers (issue 12)', () => {
+  let db: TestDatabase;
+  let pool: Pool;
+  let t: IntegrationTestApp | undefined;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    pool = new Pool({ connectionString: db.url, max: 2 });
+  });
+  afterEach(async () => {
+    await t?.close();
+    t = undefined;
+  });
+  afterAll(async () => {
+    await pool.end();
+    await db.drop();
+  });
+
+  it('loads, boots and delivers on its own timers when @nestjs/schedule is not installed (package #schedule)', async () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- what the processor does
+    expect(() => require('@nestjs/schedule')).toThrow(/Cannot find module '@nestjs\/schedule'/);
+    expect(IntegrationModule).toBeDefined();
+    const seen: string[] = [];
+    t = await createIntegrationApp(db.url, {
+      orm: 'pg',
+      integration: {
+        notify: { enabled: false },
+        dispatcher: perEventDispatcher(async (event) => void seen.push(event.id)),
+        processor: {
+          enabled: true,
+          startupDrain: false,
+          idlePollIntervalMs: 20,
+          purge: { enabled: true, intervalMs: 1_000 },
+        },
+      },
+    });
+    expect(t.app.get(OutboxProcessor).isRunning).toBe(true);
+    const [id] = await publishAll(t, [ev('polled')]);
+    // Neither NOTIFY nor a startup drain: only the processor's own poll timer can deliver it.
+    await waitFor(() => seen.includes(id), 10_000, 'the poll timer to deliver the event');
+    const { rows } = await pool.query<{ status: string }>(
+      'select status from outbox_event where id = $1',
+      [id],
+    );
+    expect(rows).toEqual([{ status: 'processed' }]);
+  });
+});
