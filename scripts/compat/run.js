@@ -16,7 +16,8 @@
  * 6. `tsc -p tsconfig.json`, then `node dist/main.js`: the app publishes in a transaction, a
  *    handler in another module writes through ctx.tx and writes a link, the test kit
  *    (`nestjs-integration/testing`) drains, and the app asserts the effect row, the link row and
- *    the outbox row `processed` (exit 1 otherwise).
+ *    the outbox row `processed` (exit 1 otherwise); a warning or error logged by Nest fails the
+ *    entry too (LISTEN falling back to polling, say, would pass the assertions unnoticed).
  *
  * Node 24 comes from the npm package `node` (`npx -y -p node@24`). The database is DATABASE_URL's
  * server when set (one database per entry, dropped afterwards), otherwise an embedded PostgreSQL
@@ -262,6 +263,9 @@ async function runEntry(entry, tarball, server) {
         env: { ...env, DATABASE_URL: database.url },
       }),
     );
+    // A run that passes while the module warns (e.g. LISTEN failing, polling instead) hides a bug.
+    const warnings = output.split('\n').filter((line) => /^\[Nest\] .*\s(WARN|ERROR)\s/.test(line));
+    if (warnings.length) throw new StepError(`the app logged:\n${warnings.join('\n')}`);
     const versions = [
       '@nestjs/core',
       entry.orm === 'knex' ? 'knex' : '@prisma/client',
