@@ -220,6 +220,15 @@ async function runEntry(entry, tarball, server) {
     if (runtime !== `v${entry.node}` && !runtime.startsWith(`v${entry.node}.`)) {
       throw new StepError(`the app would run on ${runtime}, not Node ${entry.node}`);
     }
+    const majors = {
+      '@nestjs/core': entry.nest,
+      ...(entry.orm === 'prisma' ? { '@prisma/client': 7 } : { knex: 3 }),
+    };
+    for (const [name, major] of Object.entries(majors)) {
+      const version = installedVersion(dir, name);
+      if (!version.startsWith(`${major}.`))
+        throw new StepError(`${name}@${version} installed, not ${major}.x`);
+    }
     await timed('migrate', () =>
       step(
         'migrate',
