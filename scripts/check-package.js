@@ -180,10 +180,16 @@ function typecheck(dir) {
   }
 }
 
-function main() {
+/** Runs pack:module and returns the tarball's path (the last line it prints). */
+function packTarball() {
   const packed = run('pack', process.execPath, [path.join(__dirname, 'pack-module.js')]);
   const tarball = packed.trim().split('\n').pop();
   if (!tarball || !fs.existsSync(tarball)) fail(`pack:module printed no tarball (${tarball})`);
+  return tarball;
+}
+
+function main() {
+  const tarball = packTarball();
 
   checkContents(tarball);
   run('publint', bin('publint'), ['run', tarball, '--strict']);
@@ -200,4 +206,7 @@ function main() {
   console.log(`\n[check:package] ${tarball}: all checks passed`);
 }
 
-main();
+// scripts/compat/run.js reuses the helpers.
+if (require.main === module) main();
+
+module.exports = { run, fail, packTarball };

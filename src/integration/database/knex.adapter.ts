@@ -127,7 +127,12 @@ export function knexAdapter<TTx extends KnexTransactionLike = KnexTransactionLik
     listenConfig: (): ListenConnectionConfig | undefined => {
       const connection = knex.client?.config?.connection;
       if (typeof connection === 'string') return { connectionString: connection };
-      if (connection && typeof connection === 'object') return connection as ListenConnectionConfig;
+      if (connection && typeof connection === 'object') {
+        // Knex keeps the password it parsed from a URL non-enumerable (out of its logs), and the
+        // listener spreads this config: copy the password so the LISTEN connection gets it.
+        const config = connection as ListenConnectionConfig;
+        return config.password === undefined ? config : { ...config, password: config.password };
+      }
       return undefined;
     },
   };

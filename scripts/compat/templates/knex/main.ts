@@ -1,0 +1,84 @@
+// Compat app (Knex): publish in a transaction, handle in another module through ctx.tx, link, drain.
+import 'reflect-metadata';
+import { strict as assert } from 'node:assert';
+import { Injectable, Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import knex, { type Knex } from 'knex';
+import {
+  DomainEventPublisher,
+  IntegrationModule,
+  OnIntegrationEvent,
+  knexAdapter,
+  type HandlerContext,
+  type IntegrationEvent,
+} from 'nestjs-integration';
+import { drainUntilIdle } from 'nestjs-integration/testing';
+
+const db = knex({ client: 'pg', connection: process.env.DATABASE_URL });
+
+@Injectable()
+class OrderService {
+  constructor(private readonly publisher: DomainEventPublisher) {}
+  place(orderId: string): Promise<string> {
+    return db.transaction(async (trx) => {
+      await trx('orders').insert({ id: orderId });
+      const event = { aggregateType: 'Order', aggregateId: orderId, payload: { orderId } };
+      return this.publisher.publish(trx, { name: 'orders.placed', ...event });
+    });
+  }
+}
+@Module({ providers: [OrderService], exports: [OrderService] })
+class OrdersModule {}
+
+@Injectable()
+class ShippingSubscriber {
+  @OnIntegrationEvent('orders.placed', { consumer: 'shipping' })
+  async onPlaced(
+    event: IntegrationEvent<{ orderId: string }>,
+    ctx: HandlerContext<Knex.Transaction>,
+  ): Promise<void> {
+    const orderId = event.payload.orderId;
+    await ctx.tx('shipments').insert({ order_id: orderId });
+    await ctx.links.link({
+      source: { module: 'orders', entityType: 'Order', entityId: orderId },
+      target: { module: 'shipping', entityType: 'Shipment', entityId: orderId },
+      linkType: 'reference',
+    });
+  }
+}
+@Module({ providers: [ShippingSubscriber] })
+class ShippingModule {}
+
+@Module({
+  imports: [IntegrationModule.forRoot({ database: knexAdapter(db) }), OrdersModule, ShippingModule],
+})
+class AppModule {}
+
+async function main(): Promise<void> {
+  await db.raw('create table orders (id text primary key)');
+  await db.raw('create table shipments (order_id text primary key)');
+  const app = await NestFactory.createApplicationContext(AppModule, { logger: ['error', 'warn'] });
+  try {
+    const eventId = await app.get(OrderService).place('o-1');
+    await drainUntilIdle(app);
+    const shipments = await db('shipments').select('order_id');
+    assert.deepEqual(shipments, [{ order_id: 'o-1' }], 'the handler wrote its effect once');
+    const links = await db('integration_link').select('source_entity_id', 'target_entity_id');
+    assert.deepEqual(
+      links,
+      [{ source_entity_id: 'o-1', target_entity_id: 'o-1' }],
+      'the handler wrote a link',
+    );
+    const [outbox] = await db('outbox_event').where({ id: eventId }).select('status');
+    assert.equal(outbox?.status, 'processed', 'the outbox row is processed');
+    process.stdout.write(`compat app ok: Node ${process.version}, event ${eventId} processed\n`);
+  } finally {
+    await app.close();
+    await db.destroy();
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});

@@ -1,0 +1,87 @@
+// Compat app (Prisma 7): publish in a transaction, handle in another module through ctx.tx, link, drain.
+import 'reflect-metadata';
+import { strict as assert } from 'node:assert';
+import { Injectable, Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { PrismaPg } from '@prisma/adapter-pg';
+import {
+  DomainEventPublisher,
+  IntegrationModule,
+  OnIntegrationEvent,
+  prismaAdapter,
+  type HandlerContext,
+  type IntegrationEvent,
+} from 'nestjs-integration';
+import { drainUntilIdle } from 'nestjs-integration/testing';
+import { PrismaClient, type Prisma } from './generated/prisma/client.js';
+
+const url = process.env.DATABASE_URL;
+const prisma = new PrismaClient({ adapter: new PrismaPg({ connectionString: url }) });
+
+@Injectable()
+class OrderService {
+  constructor(private readonly publisher: DomainEventPublisher) {}
+  place(orderId: string): Promise<string> {
+    return prisma.$transaction(async (tx) => {
+      await tx.order.create({ data: { id: orderId } });
+      const event = { aggregateType: 'Order', aggregateId: orderId, payload: { orderId } };
+      return this.publisher.publish(tx, { name: 'orders.placed', ...event });
+    });
+  }
+}
+@Module({ providers: [OrderService], exports: [OrderService] })
+class OrdersModule {}
+
+@Injectable()
+class ShippingSubscriber {
+  @OnIntegrationEvent('orders.placed', { consumer: 'shipping' })
+  async onPlaced(
+    event: IntegrationEvent<{ orderId: string }>,
+    ctx: HandlerContext<Prisma.TransactionClient>,
+  ): Promise<void> {
+    const orderId = event.payload.orderId;
+    await ctx.tx.shipment.create({ data: { orderId } });
+    await ctx.links.link({
+      source: { module: 'orders', entityType: 'Order', entityId: orderId },
+      target: { module: 'shipping', entityType: 'Shipment', entityId: orderId },
+      linkType: 'reference',
+    });
+  }
+}
+@Module({ providers: [ShippingSubscriber] })
+class ShippingModule {}
+
+@Module({
+  imports: [
+    IntegrationModule.forRoot({ database: prismaAdapter(prisma, { listenUrl: url }) }),
+    OrdersModule,
+    ShippingModule,
+  ],
+})
+class AppModule {}
+
+async function main(): Promise<void> {
+  await prisma.$executeRawUnsafe('create table orders (id text primary key)');
+  await prisma.$executeRawUnsafe('create table shipments (order_id text primary key)');
+  const app = await NestFactory.createApplicationContext(AppModule, { logger: ['error', 'warn'] });
+  try {
+    const eventId = await app.get(OrderService).place('o-1');
+    await drainUntilIdle(app);
+    const shipments = await prisma.shipment.findMany();
+    assert.deepEqual(shipments, [{ orderId: 'o-1' }], 'the handler wrote its effect once');
+    const links = await prisma.integrationLink.findMany();
+    assert.equal(links.length, 1, 'the handler wrote one link');
+    assert.equal(links[0]?.targetEntityId, 'o-1', 'the link targets the shipment');
+    const outbox = await prisma.outboxEvent.findUnique({ where: { id: eventId } });
+    assert.equal(outbox?.status, 'processed', 'the outbox row is processed');
+    process.stdout.write(`compat app ok: Node ${process.version}, event ${eventId} processed\n`);
+  } finally {
+    await app.close();
+    await prisma.$disconnect();
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});
