@@ -103,6 +103,14 @@ export interface IntegrationModuleOptions<TTx = unknown> {
    * tables after boot (e.g. a migration job that boots the module first). @default true
    */
   readonly verifySchema?: boolean;
+  /**
+   * PostgreSQL schema that holds the module's tables (`outbox_event`, `inbox_event`,
+   * `integration_link`): every statement names them schema-qualified and quoted, so the
+   * connection's `search_path` plays no part. A plain lowercase identifier matching
+   * {@link SCHEMA_NAME_PATTERN}; the schema and its tables must exist (the check of
+   * `verifySchema` looks there). @default 'public'
+   */
+  readonly schema?: string;
 }
 
 /** Options after defaults, as the module's services see them. */
@@ -133,6 +141,7 @@ export interface ResolvedIntegrationOptions<TTx = unknown> {
   };
   readonly dispatcher?: EventDispatcher;
   readonly verifySchema: boolean;
+  readonly schema: string;
 }
 
 /** Retry defaults of the processor. */
@@ -144,6 +153,25 @@ export const DEFAULT_PROCESSOR_RETRY: RetryPolicy = resolveRetryPolicy({
 });
 
 const CHANNEL_PATTERN = /^[a-z_][a-z0-9_]{0,62}$/;
+
+/** Default of the `schema` option. */
+export const DEFAULT_INTEGRATION_SCHEMA = 'public';
+
+/**
+ * What the `schema` option accepts: a plain lowercase identifier of at most 63 characters
+ * (PostgreSQL's limit), so quoting it can never change its meaning.
+ */
+export const SCHEMA_NAME_PATTERN = /^[a-z_][a-z0-9_]{0,62}$/;
+
+/** Why `value` cannot be the `schema` option (at `path`), or undefined when it can. */
+export function schemaNameProblem(value: unknown, path = 'schema'): string | undefined {
+  if (typeof value === 'string' && SCHEMA_NAME_PATTERN.test(value)) return undefined;
+  return (
+    `${path} must be a lowercase identifier matching ${SCHEMA_NAME_PATTERN} (letters a-z, digits ` +
+    `and _, not starting with a digit, at most 63 characters), e.g. 'integration' (got ` +
+    `${typeof value === 'string' ? JSON.stringify(value) : describeValue(value)})`
+  );
+}
 
 /** Longest `processor.purge.olderThanMs` (100 years): far inside PostgreSQL's interval range. */
 export const MAX_PURGE_AGE_MS = 100 * 365 * 24 * 3_600_000;
@@ -162,6 +190,7 @@ const TOP_LEVEL_KEYS = keysOf<IntegrationModuleOptions>({
   processor: true,
   dispatcher: true,
   verifySchema: true,
+  schema: true,
 });
 const NOTIFY_KEYS = keysOf<NotifyOptions>({ enabled: true, channel: true, connection: true });
 const OUTBOX_KEYS = keysOf<OutboxOptions>({ maxPayloadBytes: true, defaultSourceModule: true });
@@ -312,6 +341,10 @@ export function resolveOptions<TTx>(
   const p = section<ProcessorOptions>(options.processor, 'processor', PROCESSOR_KEYS);
   const purge = section<PurgeOptions>(p.purge, 'processor.purge', PURGE_KEYS);
   bool(options.verifySchema, 'verifySchema');
+  if (options.schema !== undefined) {
+    const problem = schemaNameProblem(options.schema);
+    if (problem) problems.push(problem);
+  }
   bool(n.enabled, 'notify.enabled');
   if (
     n.channel !== undefined &&
@@ -387,6 +420,7 @@ export function resolveOptions<TTx>(
     },
     dispatcher: options.dispatcher,
     verifySchema: options.verifySchema ?? true,
+    schema: options.schema ?? DEFAULT_INTEGRATION_SCHEMA,
   };
 }
 

@@ -7,6 +7,7 @@ import {
   uuidv7,
   type SqlExecutor,
 } from '../../src/integration';
+import { IntegrationTables } from '../../src/integration/database/integration-tables';
 import { IntegrationLinkRepository } from '../../src/integration/links/integration-link.repository';
 import { IntegrationLinkService } from '../../src/integration/links/integration-link.service';
 import {
@@ -540,7 +541,7 @@ describe('IntegrationLinkService input validation (pg)', () => {
 describe('IntegrationLinkRepository.insert when the conflicting row disappears (pg)', () => {
   let db: TestDatabase;
   let pool: Pool;
-  const repository = new IntegrationLinkRepository();
+  const repository = new IntegrationLinkRepository(new IntegrationTables());
   const link = {
     source: invoice1,
     target: vault1,
