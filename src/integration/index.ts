@@ -122,3 +122,4 @@ export * from './errors';
 export { JitterMode, type RetryPolicy } from '../utils/retry';
 export { MAX_TIMER_DELAY_MS } from '../utils/retry';
 export { MAX_PURGE_AGE_MS, type PurgeArguments } from './integration.options';
+export { DEFAULT_INTEGRATION_SCHEMA, SCHEMA_NAME_PATTERN } from './integration.options';

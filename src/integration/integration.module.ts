@@ -88,6 +88,7 @@ import { SubscriberDispatcher } from './subscribers/subscriber.dispatcher';
   exports: [
     INTEGRATION_OPTIONS,
     INTEGRATION_DATABASE,
+    IntegrationTables,
     DomainEventPublisher,
     OutboxProcessor,
     EventSubscriberRegistry,

@@ -130,7 +130,7 @@ describe('database outage after start (hardening #12)', () => {
         for (const [i, line] of lines.entries()) {
           expect(line.message).toMatch(
             new RegExp(
-              `^Outbox claim failed \\(${i + 1} in a row\\): 42P01 relation "outbox_event" does not exist; next claim in \\d+ ms$`,
+              `^Outbox claim failed \\(${i + 1} in a row\\): 42P01 relation "public\\.outbox_event" does not exist; next claim in \\d+ ms$`,
             ),
           );
         }
