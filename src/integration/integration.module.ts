@@ -1,6 +1,7 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
 import { IntegrationSchemaVerifier } from './database/integration-schema.verifier';
+import { IntegrationTables } from './database/integration-tables';
 import { InvalidIntegrationOptionsError } from './errors/invalid-options.error';
 import { InboxRepository } from './inbox/inbox.repository';
 import { InboxService } from './inbox/inbox.service';
@@ -67,6 +68,11 @@ import { SubscriberDispatcher } from './subscribers/subscriber.dispatcher';
       ): EventDispatcher => options.dispatcher ?? subscribers,
       inject: [INTEGRATION_OPTIONS, SubscriberDispatcher],
     },
+    {
+      provide: IntegrationTables,
+      useFactory: (options: ResolvedIntegrationOptions) => new IntegrationTables(options.schema),
+      inject: [INTEGRATION_OPTIONS],
+    },
     IntegrationSchemaVerifier,
     OutboxRepository,
     DomainEventPublisher,
@@ -82,6 +88,7 @@ import { SubscriberDispatcher } from './subscribers/subscriber.dispatcher';
   exports: [
     INTEGRATION_OPTIONS,
     INTEGRATION_DATABASE,
+    IntegrationTables,
     DomainEventPublisher,
     OutboxProcessor,
     EventSubscriberRegistry,

@@ -11,6 +11,8 @@ import {
 } from './utils/retry';
 import type { IntegrationDatabaseAdapter, ListenConnectionConfig } from './database/sql-executor';
 import { InvalidIntegrationOptionsError } from './errors/invalid-options.error';
+import { InvalidSchemaNameError } from './errors/invalid-schema-name.error';
+import { DEFAULT_INTEGRATION_SCHEMA, validateSchemaName } from './database/schema-name';
 import { InvalidPurgeOptionsError } from './errors/invalid-purge-options.error';
 import { MAX_TEXT_FIELD_LENGTH } from './events/event-validation';
 import type { EventDispatcher } from './outbox/event-dispatcher';
@@ -103,6 +105,14 @@ export interface IntegrationModuleOptions<TTx = unknown> {
    * tables after boot (e.g. a migration job that boots the module first). @default true
    */
   readonly verifySchema?: boolean;
+  /**
+   * PostgreSQL schema that holds the module's tables (`outbox_event`, `inbox_event`,
+   * `integration_link`): every statement names them schema-qualified and quoted, so the
+   * connection's `search_path` plays no part. A plain lowercase identifier matching
+   * {@link SCHEMA_NAME_PATTERN}; the schema and its tables must exist (the check of
+   * `verifySchema` looks there). @default 'public'
+   */
+  readonly schema?: string;
 }
 
 /** Options after defaults, as the module's services see them. */
@@ -133,6 +143,7 @@ export interface ResolvedIntegrationOptions<TTx = unknown> {
   };
   readonly dispatcher?: EventDispatcher;
   readonly verifySchema: boolean;
+  readonly schema: string;
 }
 
 /** Retry defaults of the processor. */
@@ -144,6 +155,17 @@ export const DEFAULT_PROCESSOR_RETRY: RetryPolicy = resolveRetryPolicy({
 });
 
 const CHANNEL_PATTERN = /^[a-z_][a-z0-9_]{0,62}$/;
+
+/** Why `value` cannot be the `schema` option (at `path`), or undefined when it can. */
+export function schemaNameProblem(value: unknown, path = 'schema'): string | undefined {
+  try {
+    validateSchemaName(value);
+    return undefined;
+  } catch (error) {
+    if (!(error instanceof InvalidSchemaNameError)) throw error;
+    return `${path}: ${error.message}`;
+  }
+}
 
 /** Longest `processor.purge.olderThanMs` (100 years): far inside PostgreSQL's interval range. */
 export const MAX_PURGE_AGE_MS = 100 * 365 * 24 * 3_600_000;
@@ -162,6 +184,7 @@ const TOP_LEVEL_KEYS = keysOf<IntegrationModuleOptions>({
   processor: true,
   dispatcher: true,
   verifySchema: true,
+  schema: true,
 });
 const NOTIFY_KEYS = keysOf<NotifyOptions>({ enabled: true, channel: true, connection: true });
 const OUTBOX_KEYS = keysOf<OutboxOptions>({ maxPayloadBytes: true, defaultSourceModule: true });
@@ -312,6 +335,10 @@ export function resolveOptions<TTx>(
   const p = section<ProcessorOptions>(options.processor, 'processor', PROCESSOR_KEYS);
   const purge = section<PurgeOptions>(p.purge, 'processor.purge', PURGE_KEYS);
   bool(options.verifySchema, 'verifySchema');
+  if (options.schema !== undefined) {
+    const problem = schemaNameProblem(options.schema);
+    if (problem) problems.push(problem);
+  }
   bool(n.enabled, 'notify.enabled');
   if (
     n.channel !== undefined &&
@@ -387,6 +414,7 @@ export function resolveOptions<TTx>(
     },
     dispatcher: options.dispatcher,
     verifySchema: options.verifySchema ?? true,
+    schema: options.schema ?? DEFAULT_INTEGRATION_SCHEMA,
   };
 }
 

@@ -36,7 +36,7 @@ describe('schema check at bootstrap (hardening #12)', () => {
         expect(error.message).toContain(
           'missing table(s) outbox_event, inbox_event, integration_link',
         );
-        expect(error.message).toContain('npm run migrate:latest');
+        expect(error.message).toContain('npx nestjs-integration migrate --database-url');
         expect(error.message).toContain('verifySchema: false');
         expect(logger.lines.filter((l) => SQL_TEXT.test(l.message))).toEqual([]);
         // The processor never started: no claim was attempted.
@@ -130,7 +130,7 @@ describe('database outage after start (hardening #12)', () => {
         for (const [i, line] of lines.entries()) {
           expect(line.message).toMatch(
             new RegExp(
-              `^Outbox claim failed \\(${i + 1} in a row\\): 42P01 relation "outbox_event" does not exist; next claim in \\d+ ms$`,
+              `^Outbox claim failed \\(${i + 1} in a row\\): 42P01 relation "public\\.outbox_event" does not exist; next claim in \\d+ ms$`,
             ),
           );
         }

@@ -7,6 +7,7 @@ import {
   uuidv7,
   type SqlExecutor,
 } from '../../src/integration';
+import { IntegrationTables } from '../../src/integration/database/integration-tables';
 import { IntegrationLinkRepository } from '../../src/integration/links/integration-link.repository';
 import { IntegrationLinkService } from '../../src/integration/links/integration-link.service';
 import {
@@ -386,7 +387,7 @@ async function waitForBlockedInsert(pool: Pool): Promise<void> {
       const { rows } = await pool.query<{ n: number }>(
         `select count(*)::int as n from pg_stat_activity
           where datname = current_database() and pid <> pg_backend_pid()
-            and wait_event_type = 'Lock' and query ilike '%insert into integration_link%'`,
+            and wait_event_type = 'Lock' and query ilike '%insert into %integration_link%'`,
       );
       return rows[0]!.n === 1;
     },
@@ -540,7 +541,7 @@ describe('IntegrationLinkService input validation (pg)', () => {
 describe('IntegrationLinkRepository.insert when the conflicting row disappears (pg)', () => {
   let db: TestDatabase;
   let pool: Pool;
-  const repository = new IntegrationLinkRepository();
+  const repository = new IntegrationLinkRepository(new IntegrationTables());
   const link = {
     source: invoice1,
     target: vault1,
@@ -562,7 +563,11 @@ describe('IntegrationLinkRepository.insert when the conflicting row disappears (
   const deletingAfterConflict = (times: number): SqlExecutor => ({
     async query<TRow>(sql: string, params: readonly unknown[] = []) {
       const result = await pool.query(sql, [...params]);
-      if (sql.includes('INSERT INTO integration_link') && result.rows.length === 0 && times-- > 0)
+      if (
+        sql.includes('INSERT INTO "public"."integration_link"') &&
+        result.rows.length === 0 &&
+        times-- > 0
+      )
         await pool.query('delete from integration_link');
       return { rows: result.rows as TRow[], rowCount: result.rowCount ?? 0 };
     },
@@ -579,7 +584,7 @@ describe('IntegrationLinkRepository.insert when the conflicting row disappears (
   it('gives up with an error after three such conflicts in a row', async () => {
     const alwaysGone: SqlExecutor = {
       async query<TRow>(sql: string, params: readonly unknown[] = []) {
-        const isInsert = sql.includes('INSERT INTO integration_link');
+        const isInsert = sql.includes('INSERT INTO "public"."integration_link"');
         // Each INSERT conflicts with a row that is deleted before the SELECT can read it.
         if (isInsert) await repository.insert(pool, { ...link, metadataJson: '{}' }, uuidv7());
         const result = await pool.query(sql, [...params]);

@@ -3,7 +3,9 @@ import { IntegrationSchemaCheckFailedError } from '../errors/integration-schema-
 import { IntegrationSchemaMissingError } from '../errors/integration-schema-missing.error';
 import { INTEGRATION_OPTIONS } from '../integration.constants';
 import type { ResolvedIntegrationOptions } from '../integration.options';
+import { DEFAULT_INTEGRATION_SCHEMA } from './schema-name';
 import { describeDatabaseError } from './database-error';
+import { IntegrationTables } from './integration-tables';
 import type { SqlExecutor } from './sql-executor';
 
 /** The tables of this module and the columns its SQL uses (one migration creates them all). */
@@ -61,11 +63,13 @@ export const INTEGRATION_TABLES: Readonly<Record<string, readonly string[]>> = O
 });
 
 /**
- * Lists what is missing of {@link INTEGRATION_TABLES}, resolving table names through the
- * connection's `search_path` as the module's statements do. One catalog query.
+ * Lists what is missing of {@link INTEGRATION_TABLES} in `schema` (the module's statements name
+ * their tables qualified by it, so the connection's `search_path` plays no part). One catalog
+ * query; the schema travels as a parameter.
  */
 export async function findMissingSchema(
   sql: SqlExecutor,
+  schema: string = DEFAULT_INTEGRATION_SCHEMA,
 ): Promise<{ tables: string[]; columns: string[] }> {
   const wanted = Object.entries(INTEGRATION_TABLES).flatMap(([table, columns]) =>
     columns.map((column) => ({ table_name: table, column_name: column })),
@@ -75,13 +79,15 @@ export async function findMissingSchema(
     column_name: string;
     table_exists: boolean;
   }>(
-    `SELECT x.table_name, x.column_name, to_regclass(x.table_name) IS NOT NULL AS table_exists
+    `SELECT x.table_name, x.column_name, t.oid IS NOT NULL AS table_exists
        FROM jsonb_to_recordset($1::jsonb) AS x(table_name text, column_name text)
+       LEFT JOIN LATERAL (SELECT to_regclass(format('%I.%I', $2::text, x.table_name))::oid AS oid) t
+         ON true
       WHERE NOT EXISTS (
               SELECT 1 FROM pg_catalog.pg_attribute a
-               WHERE a.attrelid = to_regclass(x.table_name) AND a.attname = x.column_name
+               WHERE a.attrelid = t.oid AND a.attname = x.column_name
                  AND a.attnum > 0 AND NOT a.attisdropped)`,
-    [JSON.stringify(wanted)],
+    [JSON.stringify(wanted), schema],
   );
   const tables = new Set<string>();
   const columns: string[] = [];
@@ -104,7 +110,10 @@ export async function findMissingSchema(
  */
 @Injectable()
 export class IntegrationSchemaVerifier implements OnModuleInit {
-  constructor(@Inject(INTEGRATION_OPTIONS) private readonly options: ResolvedIntegrationOptions) {}
+  constructor(
+    @Inject(INTEGRATION_OPTIONS) private readonly options: ResolvedIntegrationOptions,
+    private readonly tables: IntegrationTables,
+  ) {}
 
   /**
    * @throws IntegrationSchemaMissingError naming the missing tables / columns.
@@ -114,12 +123,12 @@ export class IntegrationSchemaVerifier implements OnModuleInit {
     if (!this.options.verifySchema) return;
     let missing: { tables: string[]; columns: string[] };
     try {
-      missing = await findMissingSchema(this.options.database.root);
+      missing = await findMissingSchema(this.options.database.root, this.tables.schema);
     } catch (error) {
       throw new IntegrationSchemaCheckFailedError(describeDatabaseError(error), { cause: error });
     }
     if (missing.tables.length || missing.columns.length) {
-      throw new IntegrationSchemaMissingError(missing.tables, missing.columns);
+      throw new IntegrationSchemaMissingError(missing.tables, missing.columns, this.tables.schema);
     }
   }
 }

@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { IntegrationTables } from '../database/integration-tables';
 import type { SqlExecutor } from '../database/sql-executor';
 import { truncateError } from '../outbox/outbox.repository';
 import { InboxStatus, type InboxRecord } from './inbox.types';
@@ -41,9 +42,56 @@ export interface InboxFailure {
   readonly error: string;
 }
 
+/** Every statement of {@link InboxRepository} for one set of tables, built once per instance. */
+function inboxStatements(t: IntegrationTables) {
+  return {
+    claim: `INSERT INTO ${t.inbox} AS inbox_event (event_id, consumer_name, status, attempt_count, payload_hash, processed_at)
+       VALUES ($1::text, $2::text, 'processed', 1, $3::text, now())
+       ON CONFLICT (event_id, consumer_name) DO UPDATE
+         SET status = 'processed', attempt_count = inbox_event.attempt_count + 1,
+             payload_hash = coalesce(EXCLUDED.payload_hash, inbox_event.payload_hash),
+             last_error = NULL, processed_at = now(), updated_at = now()
+         WHERE inbox_event.status = 'failed'
+       RETURNING 1 AS claimed`,
+    claimMany: `INSERT INTO ${t.inbox} AS inbox_event (event_id, consumer_name, status, attempt_count, payload_hash, processed_at)
+       SELECT x.event_id, $1::text, 'processed', 1, x.payload_hash, now()
+         FROM jsonb_to_recordset($2::jsonb) AS x(event_id text, payload_hash text)
+        ORDER BY x.event_id
+       ON CONFLICT (event_id, consumer_name) DO UPDATE
+         SET status = 'processed', attempt_count = inbox_event.attempt_count + 1,
+             payload_hash = coalesce(EXCLUDED.payload_hash, inbox_event.payload_hash),
+             last_error = NULL, processed_at = now(), updated_at = now()
+         WHERE inbox_event.status = 'failed'
+       RETURNING event_id`,
+    markFailed: `INSERT INTO ${t.inbox} AS inbox_event (event_id, consumer_name, status, attempt_count, last_error)
+       SELECT x.event_id, x.consumer, 'failed', 1, x.error
+         FROM jsonb_to_recordset($1::jsonb) AS x(event_id text, consumer text, error text)
+       ON CONFLICT (event_id, consumer_name) DO UPDATE
+         SET attempt_count = inbox_event.attempt_count + 1, last_error = EXCLUDED.last_error,
+             updated_at = now()
+         WHERE inbox_event.status = 'failed'`,
+    markSkipped: `INSERT INTO ${t.inbox} AS inbox_event (event_id, consumer_name, status, attempt_count, last_error, processed_at)
+       VALUES ($1::text, $2::text, 'skipped', 0, $3::text, now())
+       ON CONFLICT (event_id, consumer_name) DO UPDATE
+         SET status = 'skipped', last_error = EXCLUDED.last_error, processed_at = now(), updated_at = now()
+         WHERE inbox_event.status <> 'processed'
+       RETURNING 1 AS ok`,
+    findByEvents: `SELECT ${COLUMNS} FROM ${t.inbox}
+        WHERE event_id IN (SELECT jsonb_array_elements_text($1::jsonb))
+        ORDER BY event_id, consumer_name`,
+    find: `SELECT ${COLUMNS} FROM ${t.inbox} WHERE event_id = $1::text AND consumer_name = $2::text`,
+  } as const;
+}
+
 /** All SQL of the inbox. */
 @Injectable()
 export class InboxRepository {
+  private readonly statements: ReturnType<typeof inboxStatements>;
+
+  constructor(tables: IntegrationTables) {
+    this.statements = inboxStatements(tables);
+  }
+
   /**
    * Marks (event, consumer) processed inside the caller's transaction, unless it already is
    * (processed or skipped). Returns true when this transaction now owns the mark: run the
@@ -56,17 +104,11 @@ export class InboxRepository {
     consumer: string,
     payloadHash: string | null,
   ): Promise<boolean> {
-    const result = await sql.query<{ claimed: number }>(
-      `INSERT INTO inbox_event (event_id, consumer_name, status, attempt_count, payload_hash, processed_at)
-       VALUES ($1::text, $2::text, 'processed', 1, $3::text, now())
-       ON CONFLICT (event_id, consumer_name) DO UPDATE
-         SET status = 'processed', attempt_count = inbox_event.attempt_count + 1,
-             payload_hash = coalesce(EXCLUDED.payload_hash, inbox_event.payload_hash),
-             last_error = NULL, processed_at = now(), updated_at = now()
-         WHERE inbox_event.status = 'failed'
-       RETURNING 1 AS claimed`,
-      [eventId, consumer, payloadHash],
-    );
+    const result = await sql.query<{ claimed: number }>(this.statements.claim, [
+      eventId,
+      consumer,
+      payloadHash,
+    ]);
     return result.rows.length === 1;
   }
 
@@ -81,46 +123,25 @@ export class InboxRepository {
     items: ReadonlyArray<{ readonly eventId: string; readonly payloadHash: string | null }>,
   ): Promise<Set<string>> {
     if (items.length === 0) return new Set();
-    const result = await sql.query<{ event_id: string }>(
-      `INSERT INTO inbox_event (event_id, consumer_name, status, attempt_count, payload_hash, processed_at)
-       SELECT x.event_id, $1::text, 'processed', 1, x.payload_hash, now()
-         FROM jsonb_to_recordset($2::jsonb) AS x(event_id text, payload_hash text)
-        ORDER BY x.event_id
-       ON CONFLICT (event_id, consumer_name) DO UPDATE
-         SET status = 'processed', attempt_count = inbox_event.attempt_count + 1,
-             payload_hash = coalesce(EXCLUDED.payload_hash, inbox_event.payload_hash),
-             last_error = NULL, processed_at = now(), updated_at = now()
-         WHERE inbox_event.status = 'failed'
-       RETURNING event_id`,
-      [
-        consumer,
-        JSON.stringify(items.map((i) => ({ event_id: i.eventId, payload_hash: i.payloadHash }))),
-      ],
-    );
+    const result = await sql.query<{ event_id: string }>(this.statements.claimMany, [
+      consumer,
+      JSON.stringify(items.map((i) => ({ event_id: i.eventId, payload_hash: i.payloadHash }))),
+    ]);
     return new Set(result.rows.map((r) => r.event_id));
   }
 
   /** Records failures (attempts + 1, last error) for pairs not already processed or skipped. */
   async markFailed(sql: SqlExecutor, failures: readonly InboxFailure[]): Promise<void> {
     if (failures.length === 0) return;
-    await sql.query(
-      `INSERT INTO inbox_event (event_id, consumer_name, status, attempt_count, last_error)
-       SELECT x.event_id, x.consumer, 'failed', 1, x.error
-         FROM jsonb_to_recordset($1::jsonb) AS x(event_id text, consumer text, error text)
-       ON CONFLICT (event_id, consumer_name) DO UPDATE
-         SET attempt_count = inbox_event.attempt_count + 1, last_error = EXCLUDED.last_error,
-             updated_at = now()
-         WHERE inbox_event.status = 'failed'`,
-      [
-        JSON.stringify(
-          failures.map((f) => ({
-            event_id: f.eventId,
-            consumer: f.consumer,
-            error: truncateError(f.error),
-          })),
-        ),
-      ],
-    );
+    await sql.query(this.statements.markFailed, [
+      JSON.stringify(
+        failures.map((f) => ({
+          event_id: f.eventId,
+          consumer: f.consumer,
+          error: truncateError(f.error),
+        })),
+      ),
+    ]);
   }
 
   /** Marks (event, consumer) skipped unless already processed; returns true when the row is now skipped. */
@@ -130,27 +151,20 @@ export class InboxRepository {
     consumer: string,
     reason: string | null,
   ): Promise<boolean> {
-    const result = await sql.query<{ ok: number }>(
-      `INSERT INTO inbox_event (event_id, consumer_name, status, attempt_count, last_error, processed_at)
-       VALUES ($1::text, $2::text, 'skipped', 0, $3::text, now())
-       ON CONFLICT (event_id, consumer_name) DO UPDATE
-         SET status = 'skipped', last_error = EXCLUDED.last_error, processed_at = now(), updated_at = now()
-         WHERE inbox_event.status <> 'processed'
-       RETURNING 1 AS ok`,
-      [eventId, consumer, reason === null ? null : truncateError(reason)],
-    );
+    const result = await sql.query<{ ok: number }>(this.statements.markSkipped, [
+      eventId,
+      consumer,
+      reason === null ? null : truncateError(reason),
+    ]);
     return result.rows.length === 1;
   }
 
   /** Rows of several events (all consumers). */
   async findByEvents(sql: SqlExecutor, eventIds: readonly string[]): Promise<InboxRecord[]> {
     if (eventIds.length === 0) return [];
-    const result = await sql.query<InboxRow>(
-      `SELECT ${COLUMNS} FROM inbox_event
-        WHERE event_id IN (SELECT jsonb_array_elements_text($1::jsonb))
-        ORDER BY event_id, consumer_name`,
-      [JSON.stringify(eventIds)],
-    );
+    const result = await sql.query<InboxRow>(this.statements.findByEvents, [
+      JSON.stringify(eventIds),
+    ]);
     return result.rows.map(mapRow);
   }
 
@@ -159,10 +173,7 @@ export class InboxRepository {
     eventId: string,
     consumer: string,
   ): Promise<InboxRecord | undefined> {
-    const result = await sql.query<InboxRow>(
-      `SELECT ${COLUMNS} FROM inbox_event WHERE event_id = $1::text AND consumer_name = $2::text`,
-      [eventId, consumer],
-    );
+    const result = await sql.query<InboxRow>(this.statements.find, [eventId, consumer]);
     return result.rows[0] ? mapRow(result.rows[0]) : undefined;
   }
 }

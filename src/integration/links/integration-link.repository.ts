@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { IntegrationTables } from '../database/integration-tables';
 import type { SqlExecutor } from '../database/sql-executor';
 import { LinkType, type EntityRef, type IntegrationLink } from './integration-link.types';
 import type { NormalizedLink } from './integration-link.validation';
@@ -80,13 +81,77 @@ export interface DeleteLinksFilter {
   readonly tenantId: TenantFilter;
 }
 
+/** Every statement of {@link IntegrationLinkRepository} for one set of tables, built once per instance. */
+function linkStatements(t: IntegrationTables) {
+  return {
+    insert: `INSERT INTO ${t.link} (tenant_id, source_module, source_entity_type,
+           source_entity_id, target_module, target_entity_type, target_entity_id, link_type,
+           id, metadata)
+         VALUES ($1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::text, $8::text,
+           $9::uuid, $10::jsonb)
+         ON CONFLICT ((coalesce(tenant_id, '')), source_module, source_entity_type,
+           source_entity_id, target_module, target_entity_type, target_entity_id, link_type)
+         DO NOTHING
+         RETURNING ${LINK_COLUMNS}`,
+    findExisting: `SELECT ${LINK_COLUMNS} FROM ${t.link}
+          WHERE coalesce(tenant_id, '') = coalesce($1::text, '')
+            AND source_module = $2::text AND source_entity_type = $3::text
+            AND source_entity_id = $4::text
+            AND target_module = $5::text AND target_entity_type = $6::text
+            AND target_entity_id = $7::text
+            AND link_type = $8::text`,
+    findBySource: `SELECT ${LINK_COLUMNS} FROM ${t.link}
+        WHERE source_module = $1::text AND source_entity_type = $2::text
+          AND source_entity_id = $3::text
+          AND coalesce(tenant_id, '') = coalesce($4::text, '')
+        ${ORDER}`,
+    findByTarget: `SELECT ${LINK_COLUMNS} FROM ${t.link}
+        WHERE target_module = $1::text AND target_entity_type = $2::text
+          AND target_entity_id = $3::text
+          AND coalesce(tenant_id, '') = coalesce($4::text, '')
+        ${ORDER}`,
+    findByType: `SELECT ${LINK_COLUMNS} FROM ${t.link}
+        WHERE link_type = $1::text AND coalesce(tenant_id, '') = coalesce($3::text, '')
+        ${ORDER}
+        LIMIT $2::int`,
+    findBetween: `SELECT ${LINK_COLUMNS} FROM ${t.link}
+        WHERE ((source_module = $1::text AND source_entity_type = $2::text
+                AND source_entity_id = $3::text
+                AND target_module = $4::text AND target_entity_type = $5::text
+                AND target_entity_id = $6::text)
+            OR (source_module = $4::text AND source_entity_type = $5::text
+                AND source_entity_id = $6::text
+                AND target_module = $1::text AND target_entity_type = $2::text
+                AND target_entity_id = $3::text))
+          AND coalesce(tenant_id, '') = coalesce($7::text, '')
+        ${ORDER}`,
+    delete: `WITH gone AS (
+         DELETE FROM ${t.link}
+          WHERE source_module = $1::text AND source_entity_type = $2::text
+            AND source_entity_id = $3::text
+            AND target_module = $4::text AND target_entity_type = $5::text
+            AND target_entity_id = $6::text
+            AND ($7::text IS NULL OR link_type = $7::text)
+            AND coalesce(tenant_id, '') = coalesce($8::text, '')
+         RETURNING 1
+       )
+       SELECT count(*)::int AS n FROM gone`,
+  } as const;
+}
+
 /**
  * All SQL of integration links. Every statement is parameterized with explicit casts;
- * identifiers are constants. Results are ordered by `created_at, id` (ids are UUIDv7, so links
+ * identifiers are constants or the tables of the validated `schema` option. Results are ordered by `created_at, id` (ids are UUIDv7, so links
  * created in one transaction keep their creation order).
  */
 @Injectable()
 export class IntegrationLinkRepository {
+  private readonly statements: ReturnType<typeof linkStatements>;
+
+  constructor(tables: IntegrationTables) {
+    this.statements = linkStatements(tables);
+  }
+
   /**
    * Inserts a link unless its mapping (tenant, source, target, type) exists. A conflict is
    * resolved with `ON CONFLICT DO NOTHING`, which never raises, so the caller's transaction
@@ -111,31 +176,15 @@ export class IntegrationLinkRepository {
       input.linkType,
     ];
     for (let attempt = 1; ; attempt++) {
-      const inserted = await sql.query<LinkRow>(
-        `INSERT INTO integration_link (tenant_id, source_module, source_entity_type,
-           source_entity_id, target_module, target_entity_type, target_entity_id, link_type,
-           id, metadata)
-         VALUES ($1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::text, $8::text,
-           $9::uuid, $10::jsonb)
-         ON CONFLICT ((coalesce(tenant_id, '')), source_module, source_entity_type,
-           source_entity_id, target_module, target_entity_type, target_entity_id, link_type)
-         DO NOTHING
-         RETURNING ${LINK_COLUMNS}`,
-        [...key, id, input.metadataJson],
-      );
+      const inserted = await sql.query<LinkRow>(this.statements.insert, [
+        ...key,
+        id,
+        input.metadataJson,
+      ]);
       if (inserted.rows[0]) return { link: mapRow(inserted.rows[0]), created: true };
 
       // A new statement: under READ COMMITTED it sees the row that caused the conflict.
-      const existing = await sql.query<LinkRow>(
-        `SELECT ${LINK_COLUMNS} FROM integration_link
-          WHERE coalesce(tenant_id, '') = coalesce($1::text, '')
-            AND source_module = $2::text AND source_entity_type = $3::text
-            AND source_entity_id = $4::text
-            AND target_module = $5::text AND target_entity_type = $6::text
-            AND target_entity_id = $7::text
-            AND link_type = $8::text`,
-        key,
-      );
+      const existing = await sql.query<LinkRow>(this.statements.findExisting, key);
       if (existing.rows[0]) return { link: mapRow(existing.rows[0]), created: false };
       // The conflicting row was deleted in between: try again.
       if (attempt >= INSERT_ATTEMPTS) {
@@ -165,7 +214,7 @@ export class IntegrationLinkRepository {
     return this.findByEnd(sql, 'target', target, tenantId);
   }
 
-  /** Links with `ref` at one end. The column prefix is one of two constants, never input. */
+  /** Links with `ref` at one end (one of two prebuilt statements). */
   private async findByEnd(
     sql: SqlExecutor,
     end: 'source' | 'target',
@@ -173,11 +222,7 @@ export class IntegrationLinkRepository {
     tenantId: TenantFilter,
   ): Promise<IntegrationLink[]> {
     const result = await sql.query<LinkRow>(
-      `SELECT ${LINK_COLUMNS} FROM integration_link
-        WHERE ${end}_module = $1::text AND ${end}_entity_type = $2::text
-          AND ${end}_entity_id = $3::text
-          AND coalesce(tenant_id, '') = coalesce($4::text, '')
-        ${ORDER}`,
+      this.statements[end === 'source' ? 'findBySource' : 'findByTarget'],
       [ref.module, ref.entityType, ref.entityId, tenantId],
     );
     return result.rows.map(mapRow);
@@ -190,13 +235,11 @@ export class IntegrationLinkRepository {
     tenantId: TenantFilter,
     limit?: number | null,
   ): Promise<IntegrationLink[]> {
-    const result = await sql.query<LinkRow>(
-      `SELECT ${LINK_COLUMNS} FROM integration_link
-        WHERE link_type = $1::text AND coalesce(tenant_id, '') = coalesce($3::text, '')
-        ${ORDER}
-        LIMIT $2::int`,
-      [linkType, limit ?? null, tenantId],
-    );
+    const result = await sql.query<LinkRow>(this.statements.findByType, [
+      linkType,
+      limit ?? null,
+      tenantId,
+    ]);
     return result.rows.map(mapRow);
   }
 
@@ -207,49 +250,31 @@ export class IntegrationLinkRepository {
     b: EntityRef,
     tenantId: TenantFilter,
   ): Promise<IntegrationLink[]> {
-    const result = await sql.query<LinkRow>(
-      `SELECT ${LINK_COLUMNS} FROM integration_link
-        WHERE ((source_module = $1::text AND source_entity_type = $2::text
-                AND source_entity_id = $3::text
-                AND target_module = $4::text AND target_entity_type = $5::text
-                AND target_entity_id = $6::text)
-            OR (source_module = $4::text AND source_entity_type = $5::text
-                AND source_entity_id = $6::text
-                AND target_module = $1::text AND target_entity_type = $2::text
-                AND target_entity_id = $3::text))
-          AND coalesce(tenant_id, '') = coalesce($7::text, '')
-        ${ORDER}`,
-      [a.module, a.entityType, a.entityId, b.module, b.entityType, b.entityId, tenantId],
-    );
+    const result = await sql.query<LinkRow>(this.statements.findBetween, [
+      a.module,
+      a.entityType,
+      a.entityId,
+      b.module,
+      b.entityType,
+      b.entityId,
+      tenantId,
+    ]);
     return result.rows.map(mapRow);
   }
 
   /** Deletes the links of one tenant from `source` to `target` (one direction) matching the filter; returns how many. */
   async delete(sql: SqlExecutor, filter: DeleteLinksFilter): Promise<number> {
     const { source, target } = filter;
-    const result = await sql.query<{ n: number }>(
-      `WITH gone AS (
-         DELETE FROM integration_link
-          WHERE source_module = $1::text AND source_entity_type = $2::text
-            AND source_entity_id = $3::text
-            AND target_module = $4::text AND target_entity_type = $5::text
-            AND target_entity_id = $6::text
-            AND ($7::text IS NULL OR link_type = $7::text)
-            AND coalesce(tenant_id, '') = coalesce($8::text, '')
-         RETURNING 1
-       )
-       SELECT count(*)::int AS n FROM gone`,
-      [
-        source.module,
-        source.entityType,
-        source.entityId,
-        target.module,
-        target.entityType,
-        target.entityId,
-        filter.linkType ?? null,
-        filter.tenantId,
-      ],
-    );
+    const result = await sql.query<{ n: number }>(this.statements.delete, [
+      source.module,
+      source.entityType,
+      source.entityId,
+      target.module,
+      target.entityType,
+      target.entityId,
+      filter.linkType ?? null,
+      filter.tenantId,
+    ]);
     return result.rows[0]?.n ?? 0;
   }
 }

@@ -637,11 +637,7 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
 
   /** Events due now or being processed. */
   private async busyCount(): Promise<number> {
-    const { rows } = await this.options.database.root.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM outbox_event
-        WHERE (status = 'pending' AND available_at <= now()) OR status = 'processing'`,
-    );
-    return rows[0]?.n ?? 0;
+    return this.repository.busyCount(this.options.database.root);
   }
 
   /** Consecutive failed claims of the loop (database unreachable, tables missing); 0 after a success. */

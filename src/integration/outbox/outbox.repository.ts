@@ -1,3 +1,5 @@
+import { Injectable } from '@nestjs/common';
+import { IntegrationTables } from '../database/integration-tables';
 import type { SqlExecutor } from '../database/sql-executor';
 import type { NormalizedEvent } from '../events/event-validation';
 import { OutboxStatus, type OutboxEventRecord } from '../events/integration-event';
@@ -149,12 +151,147 @@ const ASYNC_COMMIT = `(SELECT set_config('synchronous_commit', 'off', true)) AS 
 // Written as a scalar sub-select so PostgreSQL runs it per candidate row on the ordering index
 // (stopping at the LIMIT); as a plain NOT EXISTS it may become an anti-join that scans the
 // whole table, processed rows included, on every claim.
-const KEY_NOT_BLOCKED = `NOT (SELECT EXISTS (
-              SELECT 1 FROM outbox_event b
+const keyNotBlockedIn = (outbox: string): string => `NOT (SELECT EXISTS (
+              SELECT 1 FROM ${outbox} b
                WHERE b.ordering_key = o.ordering_key AND b.seq < o.seq
                  AND b.status IN ('pending', 'processing')
                  AND ((b.status = 'pending' AND b.available_at > now())
                    OR (b.status = 'processing' AND b.locked_until >= now()))))`;
+
+/** Every statement of {@link OutboxRepository} for one set of tables, built once per instance. */
+function outboxStatements(t: IntegrationTables) {
+  const keyNotBlocked = keyNotBlockedIn(t.outbox);
+  return {
+    insert: `WITH input AS (
+         SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(
+           ord int, id uuid, event_name text, event_version int, source_module text,
+           aggregate_type text, aggregate_id text, ordering_key text, payload text, headers text,
+           tenant_id text, correlation_id text, causation_id text, idempotency_key text,
+           available_at timestamptz)
+       ), ins AS (
+         INSERT INTO ${t.outbox} (id, event_name, event_version, source_module, aggregate_type,
+           aggregate_id, ordering_key, payload, headers, tenant_id, correlation_id, causation_id,
+           idempotency_key, available_at)
+         SELECT id, event_name, event_version, source_module, aggregate_type, aggregate_id,
+           ordering_key, payload::jsonb, headers::jsonb, tenant_id, correlation_id, causation_id,
+           idempotency_key, coalesce(available_at, now())
+         FROM input ORDER BY ord
+         ON CONFLICT ((coalesce(tenant_id, '')), idempotency_key) WHERE idempotency_key IS NOT NULL
+         DO NOTHING
+         RETURNING id
+       ), notify AS (
+         SELECT pg_notify($2::text, '') AS sent WHERE $2::text IS NOT NULL AND EXISTS (SELECT 1 FROM ins)
+       )
+       SELECT ins.id::text AS id FROM ins LEFT JOIN notify ON true`,
+    resolveInsertedIds: `SELECT coalesce(o.tenant_id, '') AS tenant, o.idempotency_key, o.id::text AS id
+         FROM ${t.outbox} o
+         JOIN jsonb_to_recordset($1::jsonb) AS k(tenant text, idempotency_key text)
+           ON coalesce(o.tenant_id, '') = k.tenant AND o.idempotency_key = k.idempotency_key`,
+    claim: `WITH due AS (
+         SELECT o.id, o.ordering_key, o.seq, false AS lease_expired FROM ${t.outbox} o
+          WHERE o.status = 'pending' AND o.available_at <= now()
+            -- Skip rows whose key is blocked for sure (an earlier event leased elsewhere or
+            -- waiting for a retry) before the LIMIT, so a blocked key cannot starve the others.
+            AND ${keyNotBlocked}
+          ORDER BY o.seq LIMIT $2
+          FOR UPDATE OF o SKIP LOCKED
+       ), expired AS (
+         SELECT o.id, o.ordering_key, o.seq, true AS lease_expired FROM ${t.outbox} o
+          WHERE o.status = 'processing' AND o.locked_until < now()
+            AND ${keyNotBlocked}
+          ORDER BY o.seq LIMIT $2
+          FOR UPDATE OF o SKIP LOCKED
+       ), locked AS (
+         SELECT * FROM due UNION ALL SELECT * FROM expired
+       ), gap AS (
+         -- Per key: its first unfinished event that this claim did not lock (if any). Only the
+         -- locked events before it may go (earlier ones are delivered first). Read per key on
+         -- the ordering index, stopping at that event: linear in the batch, never a scan of
+         -- the backlog (an anti-join against all unfinished events is planned as a full scan).
+         SELECT k.ordering_key,
+                (SELECT p.seq FROM ${t.outbox} p
+                  WHERE p.ordering_key = k.ordering_key AND p.status IN ('pending', 'processing')
+                    AND p.id NOT IN (SELECT x.id FROM locked x)
+                  ORDER BY p.seq LIMIT 1) AS gap_seq
+           FROM (SELECT DISTINCT ordering_key FROM locked) k
+       ), eligible AS (
+         SELECT l.id, l.lease_expired FROM locked l JOIN gap g ON g.ordering_key = l.ordering_key
+          WHERE g.gap_seq IS NULL OR l.seq < g.gap_seq
+          ORDER BY l.seq LIMIT $2
+       )
+       UPDATE ${t.outbox} e
+          SET status = 'processing', locked_by = $1,
+              locked_until = now() + $3::int * interval '1 millisecond',
+              attempt_count = e.attempt_count + 1, updated_at = now()
+         FROM eligible, ${ASYNC_COMMIT}
+        WHERE e.id = eligible.id
+       RETURNING ${OUTBOX_COLUMNS}, eligible.lease_expired,
+         -- Scalar sub-select: probed per row on the inbox key (never a hash of the whole inbox).
+         (SELECT EXISTS (SELECT 1 FROM ${t.inbox} i WHERE i.event_id = e.id::text)) AS has_inbox`,
+    extendLease: `UPDATE ${t.outbox} SET locked_until = now() + $3::int * interval '1 millisecond'
+        WHERE id IN (SELECT value::uuid FROM jsonb_array_elements_text($2::jsonb))
+          AND locked_by = $1 AND status = 'processing'
+       RETURNING id::text AS id`,
+    settle: `UPDATE ${t.outbox} e SET
+         status = CASE x.action WHEN 'processed' THEN 'processed'
+                                WHEN 'dead_letter' THEN 'dead_letter' ELSE 'pending' END,
+         available_at = CASE WHEN x.action = 'retry'
+                             THEN now() + least(greatest(coalesce(x.delay_ms, 0), 0), ${MAX_TIMER_DELAY_MS})
+                                          * interval '1 millisecond'
+                             WHEN x.action = 'release' THEN now()
+                             ELSE e.available_at END,
+         attempt_count = CASE WHEN x.action = 'release' THEN greatest(e.attempt_count - 1, 0)
+                              ELSE e.attempt_count END,
+         last_error = CASE WHEN x.action IN ('retry', 'dead_letter') THEN x.error
+                           WHEN x.action = 'processed' THEN NULL ELSE e.last_error END,
+         processed_at = CASE WHEN x.action = 'processed' THEN now() ELSE NULL END,
+         locked_by = NULL, locked_until = NULL, updated_at = now()
+       FROM jsonb_to_recordset($2::jsonb) AS x(id uuid, attempt int, action text, delay_ms float8, error text),
+            ${ASYNC_COMMIT}
+       WHERE e.id = x.id AND e.locked_by = $1 AND e.attempt_count = x.attempt AND e.status = 'processing'
+       RETURNING e.id::text AS id`,
+    releaseAll: `UPDATE ${t.outbox} SET status = 'pending', attempt_count = greatest(attempt_count - 1, 0),
+              available_at = now(), locked_by = NULL, locked_until = NULL, updated_at = now()
+        WHERE locked_by = $1 AND status = 'processing'
+       RETURNING id::text AS id`,
+    findById: `SELECT ${OUTBOX_COLUMNS} FROM ${t.outbox} e WHERE e.id = $1::uuid`,
+    findByAggregate: `SELECT ${OUTBOX_COLUMNS} FROM ${t.outbox} e
+        WHERE e.aggregate_type = $1::text AND e.aggregate_id = $2::text
+          AND coalesce(e.tenant_id, '') = coalesce($3::text, '')
+        ORDER BY e.seq`,
+    replay: `UPDATE ${t.outbox} SET status = 'pending', attempt_count = 0, available_at = now(),
+              locked_by = NULL, locked_until = NULL, updated_at = now()
+        WHERE id = $1::uuid AND status = 'dead_letter'
+       RETURNING id::text AS id`,
+    replayDeadLetters: `UPDATE ${t.outbox} SET status = 'pending', attempt_count = 0, available_at = now(),
+              locked_by = NULL, locked_until = NULL, updated_at = now()
+        WHERE id IN (
+          SELECT id FROM ${t.outbox}
+           WHERE status = 'dead_letter'
+             AND ($1::text IS NULL OR event_name = $1::text)
+             AND ($2::text IS NULL OR aggregate_type = $2::text)
+             AND ($3::text IS NULL OR aggregate_id = $3::text)
+             AND ($4::boolean OR coalesce(tenant_id, '') = coalesce($5::text, ''))
+           ORDER BY seq
+           LIMIT $6::int)
+          AND status = 'dead_letter'
+       RETURNING id::text AS id`,
+    stats: `SELECT status, count(*)::int AS n,
+              (extract(epoch from (now() - min(created_at) FILTER (WHERE available_at <= now()))) * 1000)::float8 AS oldest_ms
+         FROM ${t.outbox} GROUP BY status`,
+    purgeProcessedBatch: `WITH doomed AS (
+         SELECT id FROM ${t.outbox}
+          WHERE status = 'processed' AND processed_at < now() - $1::bigint * interval '1 millisecond'
+          ORDER BY processed_at LIMIT $2::int
+          FOR UPDATE SKIP LOCKED
+       ), gone AS (
+         DELETE FROM ${t.outbox} e USING doomed WHERE e.id = doomed.id RETURNING 1
+       )
+       SELECT count(*)::int AS n FROM gone`,
+    busyCount: `SELECT count(*)::int AS n FROM ${t.outbox}
+        WHERE (status = 'pending' AND available_at <= now()) OR status = 'processing'`,
+  } as const;
+}
 
 /** Counts by status plus the age of the oldest due pending event. */
 export interface OutboxStats {
@@ -184,10 +321,18 @@ export interface DeadLetterFilter {
 export const MAX_ERROR_LENGTH = 4_000;
 
 /**
- * All SQL of the outbox. Every statement is parameterized; identifiers are constants.
+ * All SQL of the outbox. Every statement is parameterized; identifiers are constants or the
+ * tables of the validated `schema` option, built into the statements once per instance.
  * Times (availability, leases, backoff) come from the database clock, never the app's.
  */
+@Injectable()
 export class OutboxRepository {
+  private readonly statements: ReturnType<typeof outboxStatements>;
+
+  constructor(tables: IntegrationTables) {
+    this.statements = outboxStatements(tables);
+  }
+
   /**
    * Inserts events in one statement and, in the same statement, sends a NOTIFY that PostgreSQL
    * delivers only if the caller's transaction commits. Events whose (tenant, idempotency key)
@@ -230,27 +375,7 @@ export class OutboxRepository {
     }));
     // payload/headers travel as JSON text inside the JSON array, parsed once by PostgreSQL.
     return {
-      sql: `WITH input AS (
-         SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(
-           ord int, id uuid, event_name text, event_version int, source_module text,
-           aggregate_type text, aggregate_id text, ordering_key text, payload text, headers text,
-           tenant_id text, correlation_id text, causation_id text, idempotency_key text,
-           available_at timestamptz)
-       ), ins AS (
-         INSERT INTO outbox_event (id, event_name, event_version, source_module, aggregate_type,
-           aggregate_id, ordering_key, payload, headers, tenant_id, correlation_id, causation_id,
-           idempotency_key, available_at)
-         SELECT id, event_name, event_version, source_module, aggregate_type, aggregate_id,
-           ordering_key, payload::jsonb, headers::jsonb, tenant_id, correlation_id, causation_id,
-           idempotency_key, coalesce(available_at, now())
-         FROM input ORDER BY ord
-         ON CONFLICT ((coalesce(tenant_id, '')), idempotency_key) WHERE idempotency_key IS NOT NULL
-         DO NOTHING
-         RETURNING id
-       ), notify AS (
-         SELECT pg_notify($2::text, '') AS sent WHERE $2::text IS NOT NULL AND EXISTS (SELECT 1 FROM ins)
-       )
-       SELECT ins.id::text AS id FROM ins LEFT JOIN notify ON true`,
+      sql: this.statements.insert,
       params: [JSON.stringify(records), notifyChannel],
       records,
     };
@@ -272,10 +397,7 @@ export class OutboxRepository {
     const insertedIds = new Set(inserted.map((r) => r.id));
     const missing = records.filter((r) => !insertedIds.has(r.id));
     const lookup = await sql.query<{ tenant: string; idempotency_key: string; id: string }>(
-      `SELECT coalesce(o.tenant_id, '') AS tenant, o.idempotency_key, o.id::text AS id
-         FROM outbox_event o
-         JOIN jsonb_to_recordset($1::jsonb) AS k(tenant text, idempotency_key text)
-           ON coalesce(o.tenant_id, '') = k.tenant AND o.idempotency_key = k.idempotency_key`,
+      this.statements.resolveInsertedIds,
       [
         JSON.stringify(
           missing.map((r) => ({ tenant: r.tenant_id ?? '', idempotency_key: r.idempotency_key })),
@@ -305,50 +427,11 @@ export class OutboxRepository {
     batchSize: number,
     leaseMs: number,
   ): Promise<ClaimedEvent[]> {
-    const result = await sql.query<OutboxRow & { lease_expired: boolean }>(
-      `WITH due AS (
-         SELECT o.id, o.ordering_key, o.seq, false AS lease_expired FROM outbox_event o
-          WHERE o.status = 'pending' AND o.available_at <= now()
-            -- Skip rows whose key is blocked for sure (an earlier event leased elsewhere or
-            -- waiting for a retry) before the LIMIT, so a blocked key cannot starve the others.
-            AND ${KEY_NOT_BLOCKED}
-          ORDER BY o.seq LIMIT $2
-          FOR UPDATE OF o SKIP LOCKED
-       ), expired AS (
-         SELECT o.id, o.ordering_key, o.seq, true AS lease_expired FROM outbox_event o
-          WHERE o.status = 'processing' AND o.locked_until < now()
-            AND ${KEY_NOT_BLOCKED}
-          ORDER BY o.seq LIMIT $2
-          FOR UPDATE OF o SKIP LOCKED
-       ), locked AS (
-         SELECT * FROM due UNION ALL SELECT * FROM expired
-       ), gap AS (
-         -- Per key: its first unfinished event that this claim did not lock (if any). Only the
-         -- locked events before it may go (earlier ones are delivered first). Read per key on
-         -- the ordering index, stopping at that event: linear in the batch, never a scan of
-         -- the backlog (an anti-join against all unfinished events is planned as a full scan).
-         SELECT k.ordering_key,
-                (SELECT p.seq FROM outbox_event p
-                  WHERE p.ordering_key = k.ordering_key AND p.status IN ('pending', 'processing')
-                    AND p.id NOT IN (SELECT x.id FROM locked x)
-                  ORDER BY p.seq LIMIT 1) AS gap_seq
-           FROM (SELECT DISTINCT ordering_key FROM locked) k
-       ), eligible AS (
-         SELECT l.id, l.lease_expired FROM locked l JOIN gap g ON g.ordering_key = l.ordering_key
-          WHERE g.gap_seq IS NULL OR l.seq < g.gap_seq
-          ORDER BY l.seq LIMIT $2
-       )
-       UPDATE outbox_event e
-          SET status = 'processing', locked_by = $1,
-              locked_until = now() + $3::int * interval '1 millisecond',
-              attempt_count = e.attempt_count + 1, updated_at = now()
-         FROM eligible, ${ASYNC_COMMIT}
-        WHERE e.id = eligible.id
-       RETURNING ${OUTBOX_COLUMNS}, eligible.lease_expired,
-         -- Scalar sub-select: probed per row on the inbox key (never a hash of the whole inbox).
-         (SELECT EXISTS (SELECT 1 FROM inbox_event i WHERE i.event_id = e.id::text)) AS has_inbox`,
-      [workerId, batchSize, leaseMs],
-    );
+    const result = await sql.query<OutboxRow & { lease_expired: boolean }>(this.statements.claim, [
+      workerId,
+      batchSize,
+      leaseMs,
+    ]);
     return result.rows
       .map((row) => ({ ...mapRow(row), leaseExpired: row.lease_expired }))
       .sort((a, b) => compareSeq(a.seq, b.seq));
@@ -362,13 +445,11 @@ export class OutboxRepository {
     leaseMs: number,
   ): Promise<string[]> {
     if (ids.length === 0) return [];
-    const result = await sql.query<{ id: string }>(
-      `UPDATE outbox_event SET locked_until = now() + $3::int * interval '1 millisecond'
-        WHERE id IN (SELECT value::uuid FROM jsonb_array_elements_text($2::jsonb))
-          AND locked_by = $1 AND status = 'processing'
-       RETURNING id::text AS id`,
-      [workerId, JSON.stringify(ids), leaseMs],
-    );
+    const result = await sql.query<{ id: string }>(this.statements.extendLease, [
+      workerId,
+      JSON.stringify(ids),
+      leaseMs,
+    ]);
     return result.rows.map((r) => r.id);
   }
 
@@ -387,59 +468,29 @@ export class OutboxRepository {
     instructions: readonly SettleInstruction[],
   ): Promise<string[]> {
     if (instructions.length === 0) return [];
-    const result = await sql.query<{ id: string }>(
-      `UPDATE outbox_event e SET
-         status = CASE x.action WHEN 'processed' THEN 'processed'
-                                WHEN 'dead_letter' THEN 'dead_letter' ELSE 'pending' END,
-         available_at = CASE WHEN x.action = 'retry'
-                             THEN now() + least(greatest(coalesce(x.delay_ms, 0), 0), ${MAX_TIMER_DELAY_MS})
-                                          * interval '1 millisecond'
-                             WHEN x.action = 'release' THEN now()
-                             ELSE e.available_at END,
-         attempt_count = CASE WHEN x.action = 'release' THEN greatest(e.attempt_count - 1, 0)
-                              ELSE e.attempt_count END,
-         last_error = CASE WHEN x.action IN ('retry', 'dead_letter') THEN x.error
-                           WHEN x.action = 'processed' THEN NULL ELSE e.last_error END,
-         processed_at = CASE WHEN x.action = 'processed' THEN now() ELSE NULL END,
-         locked_by = NULL, locked_until = NULL, updated_at = now()
-       FROM jsonb_to_recordset($2::jsonb) AS x(id uuid, attempt int, action text, delay_ms float8, error text),
-            ${ASYNC_COMMIT}
-       WHERE e.id = x.id AND e.locked_by = $1 AND e.attempt_count = x.attempt AND e.status = 'processing'
-       RETURNING e.id::text AS id`,
-      [
-        workerId,
-        JSON.stringify(
-          instructions.map((i) => ({
-            id: i.id,
-            attempt: i.attempt,
-            action: i.action,
-            delay_ms: clampDelay(i.delayMs),
-            error:
-              i.error === undefined || i.error === null ? null : truncateError(String(i.error)),
-          })),
-        ),
-      ],
-    );
+    const result = await sql.query<{ id: string }>(this.statements.settle, [
+      workerId,
+      JSON.stringify(
+        instructions.map((i) => ({
+          id: i.id,
+          attempt: i.attempt,
+          action: i.action,
+          delay_ms: clampDelay(i.delayMs),
+          error: i.error === undefined || i.error === null ? null : truncateError(String(i.error)),
+        })),
+      ),
+    ]);
     return result.rows.map((r) => r.id);
   }
 
   /** Puts every event `workerId` holds back to pending (attempt not counted); returns how many. */
   async releaseAll(sql: SqlExecutor, workerId: string): Promise<number> {
-    const result = await sql.query<{ id: string }>(
-      `UPDATE outbox_event SET status = 'pending', attempt_count = greatest(attempt_count - 1, 0),
-              available_at = now(), locked_by = NULL, locked_until = NULL, updated_at = now()
-        WHERE locked_by = $1 AND status = 'processing'
-       RETURNING id::text AS id`,
-      [workerId],
-    );
+    const result = await sql.query<{ id: string }>(this.statements.releaseAll, [workerId]);
     return result.rows.length;
   }
 
   async findById(sql: SqlExecutor, id: string): Promise<OutboxEventRecord | undefined> {
-    const result = await sql.query<OutboxRow>(
-      `SELECT ${OUTBOX_COLUMNS} FROM outbox_event e WHERE e.id = $1::uuid`,
-      [id],
-    );
+    const result = await sql.query<OutboxRow>(this.statements.findById, [id]);
     return result.rows[0] ? mapRow(result.rows[0]) : undefined;
   }
 
@@ -453,62 +504,37 @@ export class OutboxRepository {
     aggregateId: string,
     tenantId: string | null,
   ): Promise<OutboxEventRecord[]> {
-    const result = await sql.query<OutboxRow>(
-      `SELECT ${OUTBOX_COLUMNS} FROM outbox_event e
-        WHERE e.aggregate_type = $1::text AND e.aggregate_id = $2::text
-          AND coalesce(e.tenant_id, '') = coalesce($3::text, '')
-        ORDER BY e.seq`,
-      [aggregateType, aggregateId, tenantId],
-    );
+    const result = await sql.query<OutboxRow>(this.statements.findByAggregate, [
+      aggregateType,
+      aggregateId,
+      tenantId,
+    ]);
     return result.rows.map(mapRow);
   }
 
   /** Dead letter → pending with attempts reset. Returns false when the event is not a dead letter. */
   async replay(sql: SqlExecutor, id: string): Promise<boolean> {
-    const result = await sql.query<{ id: string }>(
-      `UPDATE outbox_event SET status = 'pending', attempt_count = 0, available_at = now(),
-              locked_by = NULL, locked_until = NULL, updated_at = now()
-        WHERE id = $1::uuid AND status = 'dead_letter'
-       RETURNING id::text AS id`,
-      [id],
-    );
+    const result = await sql.query<{ id: string }>(this.statements.replay, [id]);
     return result.rows.length === 1;
   }
 
   /** Replays the dead letters matching `filter`, oldest first; returns the ids replayed. */
   async replayDeadLetters(sql: SqlExecutor, filter: CheckedDeadLetterFilter): Promise<string[]> {
-    const result = await sql.query<{ id: string }>(
-      `UPDATE outbox_event SET status = 'pending', attempt_count = 0, available_at = now(),
-              locked_by = NULL, locked_until = NULL, updated_at = now()
-        WHERE id IN (
-          SELECT id FROM outbox_event
-           WHERE status = 'dead_letter'
-             AND ($1::text IS NULL OR event_name = $1::text)
-             AND ($2::text IS NULL OR aggregate_type = $2::text)
-             AND ($3::text IS NULL OR aggregate_id = $3::text)
-             AND ($4::boolean OR coalesce(tenant_id, '') = coalesce($5::text, ''))
-           ORDER BY seq
-           LIMIT $6::int)
-          AND status = 'dead_letter'
-       RETURNING id::text AS id`,
-      [
-        filter.eventName,
-        filter.aggregateType,
-        filter.aggregateId,
-        // undefined: every tenant; null: only events without a tenant.
-        filter.tenantId === undefined,
-        filter.tenantId ?? null,
-        filter.limit,
-      ],
-    );
+    const result = await sql.query<{ id: string }>(this.statements.replayDeadLetters, [
+      filter.eventName,
+      filter.aggregateType,
+      filter.aggregateId,
+      // undefined: every tenant; null: only events without a tenant.
+      filter.tenantId === undefined,
+      filter.tenantId ?? null,
+      filter.limit,
+    ]);
     return result.rows.map((r) => r.id);
   }
 
   async stats(sql: SqlExecutor): Promise<OutboxStats> {
     const result = await sql.query<{ status: string; n: number; oldest_ms: number | null }>(
-      `SELECT status, count(*)::int AS n,
-              (extract(epoch from (now() - min(created_at) FILTER (WHERE available_at <= now()))) * 1000)::float8 AS oldest_ms
-         FROM outbox_event GROUP BY status`,
+      this.statements.stats,
     );
     const count = (s: OutboxStatus): number => result.rows.find((r) => r.status === s)?.n ?? 0;
     const pending = result.rows.find((r) => r.status === OutboxStatus.Pending);
@@ -521,24 +547,22 @@ export class OutboxRepository {
     };
   }
 
+  /** Events due now or being processed (by any instance). */
+  async busyCount(sql: SqlExecutor): Promise<number> {
+    const { rows } = await sql.query<{ n: number }>(this.statements.busyCount);
+    return rows[0]?.n ?? 0;
+  }
+
   /** Deletes up to `batchSize` processed events older than `olderThanMs`; returns how many. */
   async purgeProcessedBatch(
     sql: SqlExecutor,
     olderThanMs: number,
     batchSize: number,
   ): Promise<number> {
-    const result = await sql.query<{ n: number }>(
-      `WITH doomed AS (
-         SELECT id FROM outbox_event
-          WHERE status = 'processed' AND processed_at < now() - $1::bigint * interval '1 millisecond'
-          ORDER BY processed_at LIMIT $2::int
-          FOR UPDATE SKIP LOCKED
-       ), gone AS (
-         DELETE FROM outbox_event e USING doomed WHERE e.id = doomed.id RETURNING 1
-       )
-       SELECT count(*)::int AS n FROM gone`,
-      [olderThanMs, batchSize],
-    );
+    const result = await sql.query<{ n: number }>(this.statements.purgeProcessedBatch, [
+      olderThanMs,
+      batchSize,
+    ]);
     return result.rows[0]?.n ?? 0;
   }
 }

@@ -1,0 +1,479 @@
+import { Injectable, type Provider } from '@nestjs/common';
+import type { Knex } from 'knex';
+import { Client, Pool } from 'pg';
+import { up as integrationTablesUp } from '../../db/migrations/20261122000001_integration_tables';
+import {
+  DomainEventPublisher,
+  InboxService,
+  InboxStatus,
+  IntegrationLinkService,
+  IntegrationSchemaMissingError,
+  InvalidIntegrationOptionsError,
+  JitterMode,
+  LinkType,
+  OnIntegrationEvent,
+  OutboxProcessor,
+  OutboxStatus,
+  pgAdapter,
+  type HandlerContext,
+  type IntegrationEvent,
+  type PublishEventInput,
+} from '../../src/integration';
+import { drainUntilIdle } from '../../src/integration/testing';
+import {
+  createIntegrationApp,
+  createOrm,
+  inTransaction,
+  publishAll,
+  type IntegrationTestApp,
+  type OrmKind,
+} from '../support/integration-app';
+import { execIn } from '../support/orm-sql';
+import { createTestDatabase, type TestDatabase } from '../support/test-database';
+import { waitFor } from '../support/wait-for';
+
+const TABLES = ['outbox_event', 'inbox_event', 'integration_link'] as const;
+
+/** The SQL of the module's migration, as its `up` sends it. */
+async function integrationTablesSql(): Promise<string> {
+  const parts: string[] = [];
+  const knex = {
+    raw: (sql: string) => {
+      parts.push(sql);
+      return Promise.resolve();
+    },
+  };
+  await integrationTablesUp(knex as unknown as Knex);
+  return parts.join(';\n');
+}
+
+/**
+ * Creates the module's tables in each of `schemas` (the migration's SQL run with that
+ * search_path), then drops the `public` ones: a statement that names a table unqualified fails.
+ */
+async function moveTablesTo(url: string, schemas: readonly string[]): Promise<void> {
+  const sql = await integrationTablesSql();
+  const client = new Client({ connectionString: url });
+  await client.connect();
+  try {
+    for (const schema of schemas) {
+      await client.query(`CREATE SCHEMA ${schema}`);
+      await client.query(`SET search_path TO ${schema}`);
+      await client.query(sql);
+      await client.query('RESET search_path');
+    }
+    await client.query(`DROP TABLE ${TABLES.map((t) => `public.${t}`).join(', ')}`);
+    await client.query(
+      'CREATE TABLE public.schema_effect (label text NOT NULL, event_id text NOT NULL)',
+    );
+  } finally {
+    await client.end();
+  }
+}
+
+/** Per-app switches the consumer reads (no process-global state). */
+class Behaviour {
+  constructor(readonly label: string) {}
+  readonly failOnce = new Set<string>();
+  readonly failAlways = new Set<string>();
+}
+
+function consumerFor(kind: OrmKind, behaviour: Behaviour): Provider[] {
+  @Injectable()
+  class SchemaConsumer {
+    constructor(readonly behaviour: Behaviour) {}
+
+    @OnIntegrationEvent('thing.*', { consumer: 'schema-audit' })
+    async handle(event: IntegrationEvent, ctx: HandlerContext) {
+      if (this.behaviour.failAlways.has(event.aggregateId)) throw new Error('always fails');
+      if (this.behaviour.failOnce.delete(event.aggregateId)) throw new Error('fails once');
+      await execIn(kind, ctx.tx, 'insert into public.schema_effect values ($1, $2)', [
+        this.behaviour.label,
+        event.id,
+      ]);
+      await ctx.links.link({
+        source: { module: 'audit', entityType: 'Entry', entityId: event.id },
+        target: { module: 'things', entityType: 'Thing', entityId: event.aggregateId },
+        linkType: LinkType.Reference,
+      });
+    }
+  }
+  return [{ provide: Behaviour, useValue: behaviour }, SchemaConsumer];
+}
+
+const thing = (aggregateId: string, over: Partial<PublishEventInput> = {}): PublishEventInput => ({
+  name: 'thing.happened',
+  aggregateType: 'Thing',
+  aggregateId,
+  payload: { aggregateId },
+  ...over,
+});
+
+const RETRY = { maxAttempts: 2, baseDelayMs: 0, maxDelayMs: 0, jitter: JitterMode.None };
+
+async function rows<T>(url: string, sql: string): Promise<T[]> {
+  const client = new Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query(sql)).rows as T[];
+  } finally {
+    await client.end();
+  }
+}
+
+describe.each<OrmKind>(['prisma', 'knex', 'pg'])(
+  'tables in a schema the user names, with %s (issue 12: schema)',
+  (kind) => {
+    let db: TestDatabase;
+    let t: IntegrationTestApp;
+    const behaviour = new Behaviour(kind);
+
+    beforeAll(async () => {
+      db = await createTestDatabase();
+      await moveTablesTo(db.url, ['integration']);
+      t = await createIntegrationApp(db.url, {
+        orm: kind,
+        integration: { schema: 'integration', processor: { retry: RETRY } },
+        metadata: { providers: consumerFor(kind, behaviour) },
+      });
+    });
+    afterAll(async () => {
+      await t?.close();
+      await db?.drop();
+    });
+
+    it(`publishes, claims, settles, retries, dead-letters, replays and purges in schema "integration" with ${kind} (issue 12: schema)`, async () => {
+      const publisher = t.app.get(DomainEventPublisher);
+      const processor = t.app.get(OutboxProcessor);
+      behaviour.failOnce.add('retried');
+      behaviour.failAlways.add('dead');
+
+      const [ok, retried, dead] = await publishAll(t, [
+        thing('ok', { idempotencyKey: 'k-1' }),
+        thing('retried'),
+        thing('dead'),
+      ]);
+      // The same idempotency key again: the stored event's id comes back (the lookup statement).
+      const again = await inTransaction(t.orm, (tx) =>
+        publisher.publish(tx, thing('ok', { idempotencyKey: 'k-1' })),
+      );
+      expect(again).toBe(ok);
+      const standalone = await publisher.publishStandalone(thing('standalone'));
+      const ids = [ok!, retried!, dead!, standalone];
+      if (kind === 'pg') {
+        const client = await t.orm.pool!.connect();
+        try {
+          await client.query('BEGIN');
+          ids.push(await publisher.publishAndCommit(client, thing('committed')));
+        } finally {
+          client.release();
+        }
+      }
+
+      await drainUntilIdle(t.app);
+
+      const outbox = await rows<{ id: string; status: string; attempt_count: number }>(
+        db.url,
+        'select id::text, status, attempt_count from integration.outbox_event order by seq',
+      );
+      expect(outbox.map((r) => r.id)).toEqual(ids);
+      expect(Object.fromEntries(outbox.map((r) => [r.id, r.status]))).toEqual(
+        Object.fromEntries(
+          ids.map((id) => [id, id === dead ? OutboxStatus.DeadLetter : OutboxStatus.Processed]),
+        ),
+      );
+      expect((await processor.findEvent(retried!))?.attemptCount).toBe(2);
+      expect(await processor.getStats()).toMatchObject({
+        processed: ids.length - 1,
+        deadLetter: 1,
+      });
+      const byAggregate = await processor.findEventsByAggregate('Thing', 'dead');
+      expect(byAggregate.map((e) => e.id)).toEqual([dead]);
+
+      // Inbox and links were written in the schema too, by the handler through ctx.tx.
+      const inbox = await t.app.get(InboxService).findByEvent(retried!);
+      expect(inbox).toEqual([
+        expect.objectContaining({ consumer: 'schema-audit', status: InboxStatus.Processed }),
+      ]);
+      const links = await t.app
+        .get(IntegrationLinkService)
+        .findInbound({ module: 'things', entityType: 'Thing', entityId: 'retried' });
+      expect(links.map((l) => l.source.entityId)).toEqual([retried]);
+      expect(
+        await rows(db.url, 'select count(*)::int as n from integration.integration_link'),
+      ).toEqual([{ n: ids.length - 1 }]);
+
+      // Replay the dead letter once it can succeed.
+      behaviour.failAlways.clear();
+      expect(await processor.replay(dead!)).toBe(true);
+      await drainUntilIdle(t.app);
+      expect((await processor.findEvent(dead!))?.status).toBe(OutboxStatus.Processed);
+      expect(await processor.replayDeadLetters()).toBe(0);
+
+      expect(await rows(db.url, 'select count(*)::int as n from public.schema_effect')).toEqual([
+        { n: ids.length },
+      ]);
+      expect(await processor.purgeProcessed({ olderThanMs: 0 })).toBe(ids.length);
+      expect(await rows(db.url, 'select count(*)::int as n from integration.outbox_event')).toEqual(
+        [{ n: 0 }],
+      );
+    });
+
+    it(`runs runOnce and writes links in schema "integration" with ${kind} (issue 12: schema)`, async () => {
+      const inbox = t.app.get(InboxService);
+      const key = { eventId: `external-${kind}`, consumer: 'webhooks' };
+      const first = await inbox.runOnce(key, (tx) =>
+        execIn(kind, tx, 'insert into public.schema_effect values ($1, $2)', ['runOnce', kind]),
+      );
+      const second = await inbox.runOnce(key, () => Promise.reject(new Error('never runs')));
+      expect([first.executed, second.executed]).toEqual([true, false]);
+      await expect(
+        inbox.runOnce({ eventId: `failing-${kind}`, consumer: 'webhooks' }, () =>
+          Promise.reject(new Error('webhook failed')),
+        ),
+      ).rejects.toThrow('webhook failed');
+      expect(await inbox.getStatus(`failing-${kind}`, 'webhooks')).toBe(InboxStatus.Failed);
+      expect(await inbox.markSkipped(`skipped-${kind}`, 'webhooks', 'not ours')).toBe(true);
+      expect(
+        await rows(
+          db.url,
+          `select event_id, status from integration.inbox_event where consumer_name = 'webhooks' order by event_id`,
+        ),
+      ).toEqual([
+        { event_id: `external-${kind}`, status: 'processed' },
+        { event_id: `failing-${kind}`, status: 'failed' },
+        { event_id: `skipped-${kind}`, status: 'skipped' },
+      ]);
+
+      const links = t.app.get(IntegrationLinkService);
+      const source = { module: 'billing', entityType: 'Invoice', entityId: kind };
+      const target = { module: 'vault', entityType: 'Vault', entityId: kind };
+      const created = await links.link(undefined, { source, target, linkType: LinkType.Cascade });
+      const repeated = await links.link(undefined, { source, target, linkType: LinkType.Cascade });
+      expect(repeated.id).toBe(created.id);
+      expect((await links.findOutbound(source)).map((l) => l.id)).toEqual([created.id]);
+      expect((await links.findBetween(target, source)).map((l) => l.id)).toEqual([created.id]);
+      expect((await links.findByType(LinkType.Cascade)).map((l) => l.target.entityId)).toEqual([
+        kind,
+      ]);
+      expect(await links.unlink(undefined, { source, target })).toBe(1);
+    });
+  },
+);
+
+describe('schema check and refusals for the schema option (issue 12: schema)', () => {
+  let db: TestDatabase;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    await moveTablesTo(db.url, ['integration']);
+  });
+  afterAll(async () => {
+    await db?.drop();
+  });
+
+  /** Boots on an ORM of its own and expects the boot to fail; returns the error. */
+  const failedBoot = async (kind: OrmKind, schema?: string): Promise<unknown> => {
+    const orm = createOrm(kind, db.url);
+    try {
+      return await createIntegrationApp(db.url, {
+        orm: kind,
+        integration: { database: orm.adapter, ...(schema === undefined ? {} : { schema }) },
+      }).then(
+        async (booted) => {
+          await booted.close();
+          throw new Error(`booted with schema ${schema}`);
+        },
+        (error: unknown) => error,
+      );
+    } finally {
+      await orm.close();
+    }
+  };
+
+  it('checks the tables in the configured schema and names it in IntegrationSchemaMissingError (issue 12: schema)', async () => {
+    // The tables are in "integration" only: the default schema is refused, naming public.
+    const error = (await failedBoot('pg')) as IntegrationSchemaMissingError;
+    expect(error).toBeInstanceOf(IntegrationSchemaMissingError);
+    expect(error.schema).toBe('public');
+    expect(error.missingTables).toEqual([...TABLES]);
+    expect(error.message).toContain('looked up in schema "public"');
+    expect(error.message).toContain('set `schema` to it');
+
+    // A schema that does not exist at all: every table missing, that schema named.
+    const missing = (await failedBoot('pg', 'nowhere')) as IntegrationSchemaMissingError;
+    expect(missing).toBeInstanceOf(IntegrationSchemaMissingError);
+    expect([missing.schema, missing.missingTables]).toEqual(['nowhere', [...TABLES]]);
+
+    // A column missing in the configured schema is named as table.column.
+    await rows(db.url, 'alter table integration.integration_link drop column metadata');
+    try {
+      const columns = (await failedBoot('knex', 'integration')) as IntegrationSchemaMissingError;
+      expect(columns).toBeInstanceOf(IntegrationSchemaMissingError);
+      expect([columns.schema, columns.missingTables, columns.missingColumns]).toEqual([
+        'integration',
+        [],
+        ['integration_link.metadata'],
+      ]);
+    } finally {
+      await rows(
+        db.url,
+        `alter table integration.integration_link add column metadata jsonb not null default '{}'`,
+      );
+    }
+    const booted = await createIntegrationApp(db.url, {
+      orm: 'prisma',
+      integration: { schema: 'integration' },
+    });
+    await booted.close();
+  });
+
+  it.each([['Integration'], ['integration; drop table x'], ['1st'], [''], ['x'.repeat(64)], [7]])(
+    'refuses the schema name %p at bootstrap with InvalidIntegrationOptionsError, before any SQL (issue 12: schema)',
+    async (schema) => {
+      const orm = createOrm('pg', db.url);
+      const statements: string[] = [];
+      const query = orm.pool!.query.bind(orm.pool!);
+      orm.pool!.query = ((...args: Parameters<Pool['query']>) => {
+        statements.push(String(args[0]));
+        return query(...args);
+      }) as Pool['query'];
+      try {
+        const error = await createIntegrationApp(db.url, {
+          orm: 'pg',
+          integration: { database: orm.adapter, schema: schema as string },
+        }).then(
+          (booted) => booted.close(),
+          (e: unknown) => e,
+        );
+        expect(error).toBeInstanceOf(InvalidIntegrationOptionsError);
+        expect((error as Error).message).toContain('schema: Invalid schema name');
+        expect(statements).toEqual([]);
+      } finally {
+        await orm.close();
+      }
+    },
+  );
+});
+
+describe('two apps with different schemas on one database and one pg pool (issue 12: schema)', () => {
+  let db: TestDatabase;
+  let pool: Pool;
+  const apps: IntegrationTestApp[] = [];
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    await moveTablesTo(db.url, ['alpha', 'beta']);
+    pool = new Pool({ connectionString: db.url, max: 6 });
+    pool.on('error', () => undefined);
+  });
+  afterAll(async () => {
+    for (const app of apps) await app.close();
+    await pool?.end();
+    await db?.drop();
+  });
+
+  it('each app sees only its own events, inbox rows and links; prepared statements of the two never collide (issue 12: schema)', async () => {
+    // Both on the same pool with prepared statements on: one connection serves both apps' texts.
+    const boot = async (schema: string): Promise<IntegrationTestApp> => {
+      const app = await createIntegrationApp(db.url, {
+        orm: 'pg',
+        integration: {
+          schema,
+          database: pgAdapter(pool, { preparedStatements: true }),
+          processor: { enabled: true, idlePollIntervalMs: 50, workerId: schema },
+        },
+        metadata: { providers: consumerFor('pg', new Behaviour(schema)) },
+      });
+      apps.push(app);
+      return app;
+    };
+    const alpha = await boot('alpha');
+    const beta = await boot('beta');
+
+    const alphaIds = await alpha.app.get(DomainEventPublisher).publishStandalone(thing('a-1'));
+    const betaIds = await beta.app.get(DomainEventPublisher).publishStandalone(thing('b-1'));
+    const effects = () =>
+      rows<{ label: string; event_id: string }>(
+        db.url,
+        'select label, event_id from public.schema_effect order by label',
+      );
+    await waitFor(async () => (await effects()).length === 2, 10_000, 'both apps to handle');
+    expect(await effects()).toEqual([
+      { label: 'alpha', event_id: alphaIds },
+      { label: 'beta', event_id: betaIds },
+    ]);
+
+    const alphaProcessor = alpha.app.get(OutboxProcessor);
+    const betaProcessor = beta.app.get(OutboxProcessor);
+    expect(await alphaProcessor.findEvent(betaIds)).toBeUndefined();
+    expect(await betaProcessor.findEvent(alphaIds)).toBeUndefined();
+    await waitFor(
+      async () =>
+        (await alphaProcessor.findEvent(alphaIds))?.status === OutboxStatus.Processed &&
+        (await betaProcessor.findEvent(betaIds))?.status === OutboxStatus.Processed,
+      10_000,
+      'both events settled',
+    );
+    for (const [schema, id] of [
+      ['alpha', alphaIds],
+      ['beta', betaIds],
+    ] as const) {
+      expect(await rows(db.url, `select id::text, locked_by from ${schema}.outbox_event`)).toEqual([
+        { id, locked_by: null },
+      ]);
+      expect(await rows(db.url, `select event_id from ${schema}.inbox_event`)).toEqual([
+        { event_id: id },
+      ]);
+      expect(await rows(db.url, `select source_entity_id from ${schema}.integration_link`)).toEqual(
+        [{ source_entity_id: id }],
+      );
+    }
+    expect(await alpha.app.get(InboxService).findByEvent(betaIds)).toEqual([]);
+  });
+
+  it('two apps on one connection run their own prepared statements and drain only their own events (issue 12: schema)', async () => {
+    // max 1: every statement of both apps goes through the same connection, so a statement
+    // name shared by two texts would fail ("prepared statement … already exists" or the
+    // wrong table) instead of passing by luck of the pool.
+    const single = new Pool({ connectionString: db.url, max: 1 });
+    single.on('error', () => undefined);
+    const boot = async (schema: string): Promise<IntegrationTestApp> => {
+      const app = await createIntegrationApp(db.url, {
+        orm: 'pg',
+        integration: {
+          schema,
+          database: pgAdapter(single, { preparedStatements: true }),
+          notify: { enabled: false },
+        },
+        metadata: { providers: consumerFor('pg', new Behaviour(`${schema}-single`)) },
+      });
+      apps.push(app);
+      return app;
+    };
+    try {
+      const alpha = await boot('alpha');
+      const beta = await boot('beta');
+      const a = await alpha.app.get(DomainEventPublisher).publishStandalone(thing('a-2'));
+      const b = await beta.app.get(DomainEventPublisher).publishStandalone(thing('b-2'));
+      expect(await alpha.app.get(OutboxProcessor).findEvent(b)).toBeUndefined();
+      expect(await beta.app.get(OutboxProcessor).findEvent(a)).toBeUndefined();
+
+      expect(await drainUntilIdle(alpha.app)).toMatchObject({ claimed: 1, processed: 1 });
+      expect((await beta.app.get(OutboxProcessor).findEvent(b))?.status).toBe(OutboxStatus.Pending);
+      expect(await drainUntilIdle(beta.app)).toMatchObject({ claimed: 1, processed: 1 });
+      expect(
+        await rows(
+          db.url,
+          `select label, event_id from public.schema_effect where label like '%-single' order by label`,
+        ),
+      ).toEqual([
+        { label: 'alpha-single', event_id: a },
+        { label: 'beta-single', event_id: b },
+      ]);
+    } finally {
+      for (const app of apps.splice(-2)) await app.close();
+      await single.end();
+    }
+  });
+});
