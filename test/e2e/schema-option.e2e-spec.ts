@@ -1,7 +1,5 @@
 import { Injectable, type Provider } from '@nestjs/common';
-import type { Knex } from 'knex';
 import { Client, Pool } from 'pg';
-import { up as integrationTablesUp } from '../../db/migrations/20261122000001_integration_tables';
 import {
   DomainEventPublisher,
   InboxService,
@@ -9,6 +7,7 @@ import {
   IntegrationLinkService,
   IntegrationSchemaMissingError,
   InvalidIntegrationOptionsError,
+  integrationTablesSql,
   JitterMode,
   LinkType,
   OnIntegrationEvent,
@@ -34,34 +33,15 @@ import { waitFor } from '../support/wait-for';
 
 const TABLES = ['outbox_event', 'inbox_event', 'integration_link'] as const;
 
-/** The SQL of the module's migration, as its `up` sends it. */
-async function integrationTablesSql(): Promise<string> {
-  const parts: string[] = [];
-  const knex = {
-    raw: (sql: string) => {
-      parts.push(sql);
-      return Promise.resolve();
-    },
-  };
-  await integrationTablesUp(knex as unknown as Knex);
-  return parts.join(';\n');
-}
-
 /**
- * Creates the module's tables in each of `schemas` (the migration's SQL run with that
- * search_path), then drops the `public` ones: a statement that names a table unqualified fails.
+ * Creates the module's tables in each of `schemas` (the package's SQL for that schema), then
+ * drops the `public` ones: a statement that names a table unqualified fails.
  */
 async function moveTablesTo(url: string, schemas: readonly string[]): Promise<void> {
-  const sql = await integrationTablesSql();
   const client = new Client({ connectionString: url });
   await client.connect();
   try {
-    for (const schema of schemas) {
-      await client.query(`CREATE SCHEMA ${schema}`);
-      await client.query(`SET search_path TO ${schema}`);
-      await client.query(sql);
-      await client.query('RESET search_path');
-    }
+    for (const schema of schemas) await client.query(integrationTablesSql({ schema }));
     await client.query(`DROP TABLE ${TABLES.map((t) => `public.${t}`).join(', ')}`);
     await client.query(
       'CREATE TABLE public.schema_effect (label text NOT NULL, event_id text NOT NULL)',
@@ -367,8 +347,12 @@ describe('two apps with different schemas on one database and one pg pool (issue
     pool = new Pool({ connectionString: db.url, max: 6 });
     pool.on('error', () => undefined);
   });
+  // Each test's apps stop before the next test: a running processor of one test would
+  // otherwise claim the next test's events in the same schemas.
+  afterEach(async () => {
+    for (const app of apps.splice(0)) await app.close();
+  });
   afterAll(async () => {
-    for (const app of apps) await app.close();
     await pool?.end();
     await db?.drop();
   });
