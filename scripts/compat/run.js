@@ -19,7 +19,7 @@
  *    the outbox row `processed` (exit 1 otherwise); a warning or error logged by Nest fails the
  *    entry too (LISTEN falling back to polling, say, would pass the assertions unnoticed).
  *
- * Node 24 comes from the npm package `node` (`npx -y -p node@24`). The database is DATABASE_URL's
+ * Node 22 and 24 come from the npm package `node` (`npx -y -p node@24`). The database is DATABASE_URL's
  * server when set (one database per entry, dropped afterwards), otherwise an embedded PostgreSQL
  * started as the test suite does (dist/src/database/embedded-postgres.js; builds if missing).
  *
@@ -39,10 +39,15 @@ const schemaEngineStub = path.join(root, 'scripts', 'schema-engine-stub.js');
 /** A step that takes longer than this has hung (an install is about a minute). */
 const STEP_TIMEOUT_MS = 5 * 60_000;
 
-/** The supported runtimes: Nest 11 on Node 20, Nest 12 (ESM-only) on Node 24; Knex and Prisma 7. */
+/**
+ * The supported runtimes: Nest 11 on Node 20, Nest 12 (ESM-only) on Node 24, and Node 22 with
+ * each Nest; Knex and Prisma 7.
+ */
 const MATRIX = [
   { name: 'node20-nest11-knex', node: 20, nest: 11, orm: 'knex' },
   { name: 'node20-nest11-prisma7', node: 20, nest: 11, orm: 'prisma' },
+  { name: 'node22-nest11-prisma7', node: 22, nest: 11, orm: 'prisma' },
+  { name: 'node22-nest12-knex', node: 22, nest: 12, orm: 'knex' },
   { name: 'node24-nest12-knex', node: 24, nest: 12, orm: 'knex' },
   { name: 'node24-nest12-prisma7', node: 24, nest: 12, orm: 'prisma' },
 ];
