@@ -3,6 +3,7 @@ import { Test } from '@nestjs/testing';
 import { Pool, type PoolClient } from 'pg';
 import {
   ConflictingConsumerError,
+  DuplicateHandlerError,
   EventSubscriberRegistry,
   IntegrationConsumer,
   IntegrationModule,
@@ -343,6 +344,35 @@ describe('class-level consumers: @IntegrationConsumer (issue 13)', () => {
     }
   });
 
+  it('one method of a consumer class may take several patterns; the same pattern twice is a duplicate (issue 13 #patterns)', async () => {
+    @Injectable()
+    @IntegrationConsumer('multi')
+    class Multi {
+      @OnIntegrationEvent('ic.opened')
+      @OnIntegrationEvent('ic.closed')
+      async onEither(e: IntegrationEvent, ctx: HandlerContext<PoolClient>): Promise<void> {
+        await ctx.tx.query(EFFECT, ['multi', e.id, e.name]);
+      }
+    }
+    const t = await createIntegrationApp(db.url, { orm: 'pg', metadata: { providers: [Multi] } });
+    apps.push(t);
+    expect(
+      t.app
+        .get(EventSubscriberRegistry)
+        .getHandlers('ic.closed')
+        .map((h) => h.name),
+    ).toEqual(['Multi.onEither(ic.closed)']);
+    await publishAll(t, [
+      event('ic.opened', 'm1'),
+      event('ic.closed', 'm1'),
+      event('ic.other', 'm1'),
+    ]);
+    await t.app.get(OutboxProcessor).processBatch();
+    expect(
+      (await pool.query("select note from ic_effect where consumer = 'multi' order by seq")).rows,
+    ).toEqual([{ note: 'ic.opened' }, { note: 'ic.closed' }]);
+  });
+
   describe('refused at bootstrap, before anything is written (issue 13 #refusals)', () => {
     const bootstrap = async (providers: Provider[]): Promise<unknown> => {
       const orm = createOrm('pg', db.url);
@@ -428,6 +458,17 @@ describe('class-level consumers: @IntegrationConsumer (issue 13)', () => {
       expect((error as Error).message).toContain(
         'Consumer "shared" is declared by First and again by Second',
       );
+    });
+
+    it('one pattern twice on one method of a consumer class', async () => {
+      @Injectable()
+      @IntegrationConsumer('twice')
+      class Twice {
+        @OnIntegrationEvent('ic.a')
+        @OnIntegrationEvent('ic.a', { priority: 2 })
+        handle(): void {}
+      }
+      expect(await bootstrap([Twice])).toBeInstanceOf(DuplicateHandlerError);
     });
 
     it('invalid class-level options', async () => {

@@ -101,7 +101,11 @@ export class EventSubscriberExplorer implements OnModuleInit {
         this.registry.register({
           ...m,
           consumer: consumer ? consumer.consumer : m.consumer!,
-          name: `${className}.${name}`,
+          // In a consumer class one method may take several patterns: each is its own handler.
+          name:
+            consumer && meta.length > 1
+              ? `${className}.${name}(${m.pattern})`
+              : `${className}.${name}`,
           handle: (event, ctx) => method.call(instance, event, ctx),
         });
         count++;
