@@ -373,6 +373,25 @@ describe('class-level consumers: @IntegrationConsumer (issue 13)', () => {
     ).toEqual([{ note: 'ic.opened' }, { note: 'ic.closed' }]);
   });
 
+  it('a consumer class without handler methods is declared and logged (issue 13 #empty)', async () => {
+    @Injectable()
+    @IntegrationConsumer('empty', { transactional: false })
+    class Empty {}
+    const warn = jest.spyOn(Logger.prototype, 'warn');
+    try {
+      const t = await createIntegrationApp(db.url, { orm: 'pg', metadata: { providers: [Empty] } });
+      apps.push(t);
+      expect(warn.mock.calls.map(([m]) => String(m))).toContain(
+        'Empty declares consumer "empty" but has no @OnIntegrationEvent methods',
+      );
+      const registry = t.app.get(EventSubscriberRegistry);
+      expect(registry.getConsumerSettings('empty')?.transactional).toBe(false);
+      expect(registry.getConsumers()).toEqual([]);
+    } finally {
+      warn.mockRestore();
+    }
+  });
+
   describe('refused at bootstrap, before anything is written (issue 13 #refusals)', () => {
     const bootstrap = async (providers: Provider[]): Promise<unknown> => {
       const orm = createOrm('pg', db.url);
