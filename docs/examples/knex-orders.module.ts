@@ -3,6 +3,7 @@ import { Inject, Injectable, Module } from '@nestjs/common';
 import knexFactory, { type Knex } from 'knex';
 import {
   DomainEventPublisher,
+  IntegrationConsumer,
   IntegrationModule,
   OnIntegrationEvent,
   knexAdapter,
@@ -34,9 +35,11 @@ export class OrderService {
   }
 }
 
+// One consumer per class: its settings (transactional, retry, concurrency) are given once here.
 @Injectable()
+@IntegrationConsumer('shipping')
 export class ShippingSubscriber {
-  @OnIntegrationEvent('orders.placed', { consumer: 'shipping' })
+  @OnIntegrationEvent('orders.placed')
   async onPlaced(
     event: IntegrationEvent<{ orderId: string }>,
     ctx: HandlerContext<Knex.Transaction>,

@@ -4,11 +4,12 @@ import { PrismaPg } from '@prisma/adapter-pg';
 import { PrismaClient, type Prisma } from '../../src/generated/prisma/client';
 import {
   DomainEventPublisher,
+  IntegrationConsumer,
   IntegrationModule,
   OnIntegrationEvent,
   prismaAdapter,
+  type EventsMatching,
   type HandlerContext,
-  type IntegrationEvent,
 } from 'nestjs-integration';
 
 // 1. Describe your events once: publish() and handlers get the payload types by name.
@@ -51,12 +52,15 @@ export class LedgerService {
   }
 }
 
-// 4. Handle it in another module: effects written through ctx.tx commit with the inbox mark.
+// 4. Handle it in another module: one consumer per class, its options given once; effects
+//    written through ctx.tx commit with the inbox mark. EventsMatching<'ledger.*'> is the union
+//    of the map's ledger.* events: `event.name` narrows `event.payload`, no casts.
 @Injectable()
+@IntegrationConsumer('statements', { retry: { maxAttempts: 5 } })
 export class StatementSubscriber {
-  @OnIntegrationEvent('ledger.*', { consumer: 'statements' })
+  @OnIntegrationEvent('ledger.*')
   async onLedgerEvent(
-    event: IntegrationEvent<{ ownerId: string; amountMinor: string }>,
+    event: EventsMatching<'ledger.*'>,
     ctx: HandlerContext<Prisma.TransactionClient>,
   ): Promise<void> {
     ctx.logger.log(`statement line for ${event.payload.ownerId}: ${event.payload.amountMinor}`);

@@ -44,6 +44,9 @@ export {
   type IntegrationEventMap,
   type KnownEventName,
   type EventPayload,
+  type EventsMatching,
+  type NamedIntegrationEvent,
+  type PatternMatches,
   type JsonValue,
   type PublishEventInput,
   type IntegrationEvent,
@@ -80,6 +83,10 @@ export {
   type IntegrationHandlerMetadata,
 } from './subscribers/on-integration-event.decorator';
 export {
+  IntegrationConsumer,
+  type IntegrationConsumerMetadata,
+} from './subscribers/integration-consumer.decorator';
+export {
   EventSubscriberRegistry,
   CONSUMER_NAME_PATTERN,
   type ConsumerSettings,
@@ -89,6 +96,8 @@ export { compileEventPattern, isValidEventPattern } from './subscribers/event-pa
 export type {
   HandlerContext,
   HandlerOptions,
+  ConsumerOptions,
+  IntegrationHandlerOptions,
   HandlerDefinition,
   HandlerFor,
   RegisteredHandler,

@@ -12,3 +12,5 @@ export const DEFAULT_PROCESSOR_INTERVAL_NAME = 'integration.outbox.poll';
 export const DEFAULT_PURGE_INTERVAL_NAME = 'integration.outbox.purge';
 /** Metadata key written by `@OnIntegrationEvent`. */
 export const INTEGRATION_HANDLER_METADATA = 'nestjs-integration:handler';
+/** Metadata key written by `@IntegrationConsumer`. */
+export const INTEGRATION_CONSUMER_METADATA = 'nestjs-integration:consumer';

@@ -613,7 +613,6 @@ describe('subscriber edge cases (pg)', () => {
     expect(registry.getConsumerSettings('x')).toEqual({
       consumer: 'x',
       transactional: 'batch',
-      explicitMode: false,
       concurrency: 1,
       retry: undefined,
     });

@@ -2,9 +2,8 @@ import type { INestApplication } from '@nestjs/common';
 import { Pool } from 'pg';
 import request from 'supertest';
 import { PrismaService } from '../../src/database/prisma.service';
-import { OutboxProcessor, type HandlerContext, type IntegrationEvent } from '../../src/integration';
+import { OutboxProcessor, type EventsMatching, type HandlerContext } from '../../src/integration';
 import { VaultLedgerSubscriber } from '../../src/vault/ledger/vault-ledger.subscriber';
-import type { VaultOpened } from '../../src/vault/vault.events';
 import { checkVaultConsistency, createVaultApp } from '../support/vault-app';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
 import { gate, waitFor } from '../support/wait-for';
@@ -419,7 +418,7 @@ describe('vault API hardening', () => {
         id: vaultId,
         name: 'vault.opened',
         payload: { vaultId, ownerId: 'kim21', name: 'n', currency: 'EUR', version: 0 },
-      }) as unknown as IntegrationEvent<VaultOpened>;
+      }) as unknown as EventsMatching<'vault.opened'>;
     const first = gate();
     const inserted = gate();
     const tx1 = prisma.$transaction(async (tx) => {

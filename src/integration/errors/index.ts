@@ -23,3 +23,5 @@ export { IntegrationSchemaCheckFailedError } from './integration-schema-check-fa
 export { InvalidSchemaNameError } from './invalid-schema-name.error';
 export { IntegrationMigrationFailedError } from './integration-migration-failed.error';
 export { UnknownIntegrationMigrationError } from './unknown-integration-migration.error';
+export { ConflictingConsumerError } from './conflicting-consumer.error';
+export { MisplacedHandlerOptionError } from './misplaced-handler-option.error';

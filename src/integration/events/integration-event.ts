@@ -99,6 +99,76 @@ export interface IntegrationEvent<TPayload = unknown> {
   readonly createdAt: Date;
 }
 
+/**
+ * An event of one known name: `name` is the literal, so a union of these is discriminated by
+ * `event.name` and `switch (event.name)` narrows `event.payload` without casts.
+ */
+export interface NamedIntegrationEvent<N extends string> extends IntegrationEvent<EventPayload<N>> {
+  readonly name: N;
+}
+
+/** Splits a dotted name or pattern into its segments (type level). */
+type Segments<S extends string> = S extends `${infer Head}.${infer Tail}`
+  ? [Head, ...Segments<Tail>]
+  : [S];
+
+/** Whether pattern segments match name segments: `*` one segment, `**` any number (none included). */
+type SegmentsMatch<P extends readonly string[], N extends readonly string[]> = P extends [
+  infer Head extends string,
+  ...infer Rest extends string[],
+]
+  ? Head extends '**'
+    ? SegmentsMatch<Rest, N> extends true
+      ? true
+      : N extends [string, ...infer NameRest extends string[]]
+        ? SegmentsMatch<P, NameRest>
+        : false
+    : N extends [infer Name extends string, ...infer NameRest extends string[]]
+      ? Head extends '*'
+        ? SegmentsMatch<Rest, NameRest>
+        : Name extends Head
+          ? SegmentsMatch<Rest, NameRest>
+          : false
+      : false
+  : N extends []
+    ? true
+    : false;
+
+/**
+ * Whether event name `N` matches pattern `P` by the rules of `compileEventPattern`
+ * (`*` one segment, `**` any number of segments): `PatternMatches<'vault.*', 'vault.locked'>`
+ * is `true`.
+ */
+export type PatternMatches<P extends string, N extends string> = SegmentsMatch<
+  Segments<P>,
+  Segments<N>
+>;
+
+/**
+ * The events a handler of pattern `P` receives: a union of {@link NamedIntegrationEvent} over the
+ * names of {@link IntegrationEventMap} that match `P`, discriminated by `name`:
+ *
+ * ```ts
+ * onVaultEvent(event: EventsMatching<'vault.*'>) {
+ *   switch (event.name) {
+ *     case 'vault.opened': return event.payload.currency; // VaultOpened
+ *   }
+ * }
+ * ```
+ *
+ * When no known name matches (the map is not augmented, or the pattern names events it does not
+ * list), it is `IntegrationEvent<unknown>`. The union lists known names only: an event published
+ * under a name missing from the map still reaches a matching wildcard handler at run time, so
+ * keep the map complete for the names your patterns cover (a `default:` branch sees the rest).
+ */
+export type EventsMatching<P extends string> = [KnownEventsMatching<P>] extends [never]
+  ? IntegrationEvent<unknown>
+  : KnownEventsMatching<P>;
+
+type KnownEventsMatching<P extends string> = {
+  [N in KnownEventName]: PatternMatches<P, N> extends true ? NamedIntegrationEvent<N> : never;
+}[KnownEventName];
+
 /** An outbox row with its delivery state. */
 export interface OutboxEventRecord<TPayload = unknown> extends IntegrationEvent<TPayload> {
   readonly status: OutboxStatus;

@@ -45,7 +45,6 @@ describe('EventSubscriberRegistry validation', () => {
     expect(registry.getConsumerSettings('c')).toEqual({
       consumer: 'c',
       transactional: 'per-event',
-      explicitMode: true,
       retry: { maxAttempts: 3 },
       concurrency: 1,
     });

@@ -1,6 +1,6 @@
 import type { Logger } from '@nestjs/common';
 import type { RetryPolicy } from '../utils/retry';
-import type { EventPayload, IntegrationEvent } from '../events/integration-event';
+import type { EventsMatching, IntegrationEvent } from '../events/integration-event';
 import type { BoundIntegrationLinks } from '../links/integration-link.service';
 
 /** How a consumer's handlers are wrapped in transactions. */
@@ -30,15 +30,11 @@ export type IntegrationEventHandlerFn<TPayload = unknown, TTx = unknown> = (
   ctx: HandlerContext<TTx>,
 ) => unknown;
 
-/** Options of `@OnIntegrationEvent` and of programmatic registration. */
-export interface HandlerOptions {
-  /**
-   * Name of the consumer this handler belongs to. Each consumer processes each event exactly
-   * once (its own inbox row); several consumers may handle one event independently.
-   */
-  readonly consumer: string;
-  /** Handlers of one consumer run by descending priority, then registration order. @default 0 */
-  readonly priority?: number;
+/**
+ * A consumer's settings, declared once: by `@IntegrationConsumer(name, options)` on a class, or
+ * by `EventSubscriberRegistry.registerConsumer(name, options)`.
+ */
+export interface ConsumerOptions {
   /**
    * Backoff and attempts for this consumer's failures (merged over `processor.retry`). The
    * attempt number is the event's; the event is dead-lettered when any failing consumer has
@@ -72,6 +68,26 @@ export interface HandlerOptions {
   readonly concurrency?: number;
 }
 
+/** Method-level options of `@OnIntegrationEvent` inside an `@IntegrationConsumer` class. */
+export interface IntegrationHandlerOptions {
+  /** Handlers of one consumer run by descending priority, then registration order. @default 0 */
+  readonly priority?: number;
+}
+
+/**
+ * Options of programmatic registration, and of the deprecated `@OnIntegrationEvent(pattern,
+ * { consumer, ... })` form: the handler names its consumer. Consumer settings given here merge
+ * field by field with the consumer's other handlers (each field set twice must agree); prefer
+ * declaring them once with `registerConsumer` or `@IntegrationConsumer`.
+ */
+export interface HandlerOptions extends ConsumerOptions, IntegrationHandlerOptions {
+  /**
+   * Name of the consumer this handler belongs to. Each consumer processes each event exactly
+   * once (its own inbox row); several consumers may handle one event independently.
+   */
+  readonly consumer: string;
+}
+
 /** Largest `concurrency` of a consumer. */
 export const MAX_CONSUMER_CONCURRENCY = 1_000;
 
@@ -92,8 +108,11 @@ export interface RegisteredHandler extends HandlerDefinition {
   readonly matches: (eventName: string) => boolean;
 }
 
-/** Handler type for a known event name: `IntegrationEventHandlerFn<EventPayload<'vault.locked'>>`. */
-export type HandlerFor<N extends string, TTx = unknown> = IntegrationEventHandlerFn<
-  EventPayload<N>,
-  TTx
->;
+/**
+ * Handler type for an event name or pattern: its event is {@link EventsMatching} the pattern, so
+ * a `'vault.*'` handler narrows `event.payload` by `switch (event.name)`.
+ */
+export type HandlerFor<P extends string, TTx = unknown> = (
+  event: EventsMatching<P>,
+  ctx: HandlerContext<TTx>,
+) => unknown;

@@ -1,7 +1,12 @@
 import { Injectable } from '@nestjs/common';
 import type { Prisma } from '../../generated/prisma/client';
-import { OnIntegrationEvent, type HandlerContext, type IntegrationEvent } from 'nestjs-integration';
-import type { VaultBalanceChanged, VaultOpened } from '../vault.events';
+import {
+  IntegrationConsumer,
+  OnIntegrationEvent,
+  type EventsMatching,
+  type HandlerContext,
+} from 'nestjs-integration';
+import type { VaultBalanceChanged } from '../vault.events';
 
 /** Consumer name of the ledger module. */
 export const VAULT_LEDGER_CONSUMER = 'vault-ledger';
@@ -11,10 +16,11 @@ export const VAULT_LEDGER_CONSUMER = 'vault-ledger';
  * equal to the sum of that owner's vault balances.
  */
 @Injectable()
+@IntegrationConsumer(VAULT_LEDGER_CONSUMER)
 export class VaultLedgerSubscriber {
-  @OnIntegrationEvent('vault.opened', { consumer: VAULT_LEDGER_CONSUMER })
+  @OnIntegrationEvent('vault.opened')
   async onOpened(
-    event: IntegrationEvent<VaultOpened>,
+    event: EventsMatching<'vault.opened'>,
     ctx: HandlerContext<Prisma.TransactionClient>,
   ): Promise<void> {
     // Not a Prisma upsert with an empty update: Prisma runs that as a read and a plain INSERT,
@@ -26,17 +32,17 @@ export class VaultLedgerSubscriber {
       ON CONFLICT (owner_id, currency) DO NOTHING`;
   }
 
-  @OnIntegrationEvent('vault.deposited', { consumer: VAULT_LEDGER_CONSUMER })
+  @OnIntegrationEvent('vault.deposited')
   async onDeposited(
-    event: IntegrationEvent<VaultBalanceChanged>,
+    event: EventsMatching<'vault.deposited'>,
     ctx: HandlerContext<Prisma.TransactionClient>,
   ): Promise<void> {
     await this.apply(event.payload, BigInt(event.payload.amountMinor), ctx.tx);
   }
 
-  @OnIntegrationEvent('vault.withdrawn', { consumer: VAULT_LEDGER_CONSUMER })
+  @OnIntegrationEvent('vault.withdrawn')
   async onWithdrawn(
-    event: IntegrationEvent<VaultBalanceChanged>,
+    event: EventsMatching<'vault.withdrawn'>,
     ctx: HandlerContext<Prisma.TransactionClient>,
   ): Promise<void> {
     await this.apply(event.payload, -BigInt(event.payload.amountMinor), ctx.tx);

@@ -1,37 +1,40 @@
 import { Injectable } from '@nestjs/common';
 import type { Prisma } from '../../generated/prisma/client';
 import {
+  IntegrationConsumer,
   LinkType,
   OnIntegrationEvent,
   uuidv7,
+  type EventsMatching,
   type HandlerContext,
-  type IntegrationEvent,
 } from 'nestjs-integration';
-import type { VaultBalanceChanged, VaultOpened, VaultStatusChanged } from '../vault.events';
+import '../vault.events';
 
-type VaultEventPayload = VaultOpened | VaultBalanceChanged | VaultStatusChanged;
+/** Every vault event, discriminated by `name` (payload types come from the event map). */
+export type VaultEvent = EventsMatching<'vault.*'>;
 
 /** Consumer name of the notifications module. */
 export const VAULT_NOTIFICATIONS_CONSUMER = 'vault-notifications';
 
 /** The human-readable line of a notification. */
-export function notificationMessage(event: IntegrationEvent<VaultEventPayload>): string {
-  const p = event.payload;
+export function notificationMessage(event: VaultEvent): string {
+  // Typed before the switch narrows it: a vault.* name missing from the event map still arrives.
+  const name: string = event.name;
   switch (event.name) {
     case 'vault.opened':
-      return `Vault "${(p as VaultOpened).name}" opened in ${(p as VaultOpened).currency}`;
+      return `Vault "${event.payload.name}" opened in ${event.payload.currency}`;
     case 'vault.deposited':
-      return `Deposited ${(p as VaultBalanceChanged).amountMinor} (balance ${(p as VaultBalanceChanged).balanceMinor})`;
+      return `Deposited ${event.payload.amountMinor} (balance ${event.payload.balanceMinor})`;
     case 'vault.withdrawn':
-      return `Withdrew ${(p as VaultBalanceChanged).amountMinor} (balance ${(p as VaultBalanceChanged).balanceMinor})`;
+      return `Withdrew ${event.payload.amountMinor} (balance ${event.payload.balanceMinor})`;
     case 'vault.locked':
-      return `Vault locked${(p as VaultStatusChanged).reason ? `: ${(p as VaultStatusChanged).reason}` : ''}`;
+      return `Vault locked${event.payload.reason ? `: ${event.payload.reason}` : ''}`;
     case 'vault.unlocked':
       return 'Vault unlocked';
     case 'vault.closed':
       return 'Vault closed';
     default:
-      return event.name;
+      return name;
   }
 }
 
@@ -41,10 +44,11 @@ export function notificationMessage(event: IntegrationEvent<VaultEventPayload>):
  * integration link (no foreign key to the vault table).
  */
 @Injectable()
+@IntegrationConsumer(VAULT_NOTIFICATIONS_CONSUMER)
 export class VaultNotificationSubscriber {
-  @OnIntegrationEvent('vault.*', { consumer: VAULT_NOTIFICATIONS_CONSUMER })
+  @OnIntegrationEvent('vault.*')
   async onVaultEvent(
-    event: IntegrationEvent<VaultEventPayload>,
+    event: VaultEvent,
     ctx: HandlerContext<Prisma.TransactionClient>,
   ): Promise<void> {
     const id = uuidv7();

@@ -6,15 +6,23 @@ import { NestFactory } from '@nestjs/core';
 import knex, { type Knex } from 'knex';
 import {
   DomainEventPublisher,
+  IntegrationConsumer,
   IntegrationModule,
   OnIntegrationEvent,
   knexAdapter,
+  type EventsMatching,
   type HandlerContext,
-  type IntegrationEvent,
 } from 'nestjs-integration';
 import { drainUntilIdle } from 'nestjs-integration/testing';
 
 const db = knex({ client: 'pg', connection: process.env.DATABASE_URL });
+
+// The event map augmentation reaches the packed type declarations.
+declare module 'nestjs-integration' {
+  interface IntegrationEventMap {
+    'orders.placed': { orderId: string };
+  }
+}
 
 @Injectable()
 class OrderService {
@@ -31,10 +39,11 @@ class OrderService {
 class OrdersModule {}
 
 @Injectable()
+@IntegrationConsumer('shipping', { transactional: 'batch' })
 class ShippingSubscriber {
-  @OnIntegrationEvent('orders.placed', { consumer: 'shipping' })
+  @OnIntegrationEvent('orders.placed')
   async onPlaced(
-    event: IntegrationEvent<{ orderId: string }>,
+    event: EventsMatching<'orders.*'>,
     ctx: HandlerContext<Knex.Transaction>,
   ): Promise<void> {
     const orderId = event.payload.orderId;

@@ -6,17 +6,25 @@ import { NestFactory } from '@nestjs/core';
 import { PrismaPg } from '@prisma/adapter-pg';
 import {
   DomainEventPublisher,
+  IntegrationConsumer,
   IntegrationModule,
   OnIntegrationEvent,
   prismaAdapter,
+  type EventsMatching,
   type HandlerContext,
-  type IntegrationEvent,
 } from 'nestjs-integration';
 import { drainUntilIdle } from 'nestjs-integration/testing';
 import { PrismaClient, type Prisma } from './generated/prisma/client.js';
 
 const url = process.env.DATABASE_URL;
 const prisma = new PrismaClient({ adapter: new PrismaPg({ connectionString: url }) });
+
+// The event map augmentation reaches the packed type declarations.
+declare module 'nestjs-integration' {
+  interface IntegrationEventMap {
+    'orders.placed': { orderId: string };
+  }
+}
 
 @Injectable()
 class OrderService {
@@ -33,10 +41,11 @@ class OrderService {
 class OrdersModule {}
 
 @Injectable()
+@IntegrationConsumer('shipping', { transactional: 'batch' })
 class ShippingSubscriber {
-  @OnIntegrationEvent('orders.placed', { consumer: 'shipping' })
+  @OnIntegrationEvent('orders.placed')
   async onPlaced(
-    event: IntegrationEvent<{ orderId: string }>,
+    event: EventsMatching<'orders.*'>,
     ctx: HandlerContext<Prisma.TransactionClient>,
   ): Promise<void> {
     const orderId = event.payload.orderId;
