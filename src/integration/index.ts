@@ -5,7 +5,6 @@
 export { IntegrationModule } from './integration.module';
 export type { IntegrationModuleExtras } from './integration.module-definition';
 export {
-  resolveOptions,
   InjectIntegrationOptions,
   DEFAULT_PROCESSOR_RETRY,
   type IntegrationModuleOptions,
@@ -16,9 +15,6 @@ export {
   type PurgeOptions,
 } from './integration.options';
 export {
-  INTEGRATION_OPTIONS,
-  INTEGRATION_DATABASE,
-  OUTBOX_DISPATCHER,
   DEFAULT_NOTIFY_CHANNEL,
   DEFAULT_PROCESSOR_INTERVAL_NAME,
 } from './integration.constants';
@@ -84,8 +80,6 @@ export {
   CONSUMER_NAME_PATTERN,
   type ConsumerSettings,
 } from './subscribers/event-subscriber.registry';
-export { SubscriberDispatcher } from './subscribers/subscriber.dispatcher';
-export { compileEventPattern, isValidEventPattern } from './subscribers/event-pattern';
 export type {
   HandlerContext,
   HandlerOptions,
@@ -123,10 +117,8 @@ export { JitterMode, type RetryPolicy } from './utils/retry';
 export { MAX_TIMER_DELAY_MS } from './utils/retry';
 export {
   DEFAULT_RETRY_POLICY,
-  computeBackoffDelay,
   resolveRetryPolicy,
   retryAsync,
-  validateRetryPolicy,
   type RetryAsyncOptions,
 } from './utils/retry';
 export { MAX_PURGE_AGE_MS, type PurgeArguments } from './integration.options';
@@ -135,7 +127,6 @@ export {
   DEFAULT_INTEGRATION_SCHEMA,
   SCHEMA_NAME_PATTERN,
   validateSchemaName,
-  quoteSchemaName,
 } from './database/schema-name';
 export {
   integrationTablesSql,

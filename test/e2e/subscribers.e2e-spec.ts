@@ -17,13 +17,13 @@ import {
   OnIntegrationEvent,
   OutboxProcessor,
   RequestScopedHandlerError,
-  SubscriberDispatcher,
   TransactionRequiredError,
   type HandlerContext,
   type IntegrationEvent,
   type IntegrationModuleOptions,
   type PublishEventInput,
 } from '../../src/integration';
+import { SubscriberDispatcher } from '../../src/integration/subscribers/subscriber.dispatcher';
 import { OutboxRepository } from '../../src/integration/outbox/outbox.repository';
 import { assertHandlerIdempotent, drainUntilIdle } from '../../src/integration/testing';
 import {
