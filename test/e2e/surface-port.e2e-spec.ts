@@ -79,6 +79,21 @@ describe('database port: savepoint and listen (surface #2)', () => {
       expect(await values(kind)).toEqual([1, 3, 5]);
     });
 
+    it('savepoint rolls back a function that swallowed its own SQL error, and the transaction goes on (surface #2)', async () => {
+      await orm.adapter.transaction(async (_tx, sql) => {
+        await expect(
+          sql.savepoint(async () => {
+            await sql.query('insert into surface_probe (kind, v) values ($1, 20)', [kind]);
+            await sql.query('select 1/0').catch(() => undefined);
+          }),
+        ).rejects.toThrow(/current transaction is aborted/);
+        await sql.query('insert into surface_probe (kind, v) values ($1, 21)', [kind]);
+      });
+      const rows = await values(kind);
+      expect(rows).toContain(21);
+      expect(rows).not.toContain(20);
+    });
+
     it('savepoint with abandonOn leaves the savepoint alone and rethrows (surface #2)', async () => {
       const abandon = new Error('abandon');
       await orm.adapter.transaction(async (_tx, sql) => {

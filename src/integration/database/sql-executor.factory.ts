@@ -16,17 +16,18 @@ export function sqlExecutor(query: QueryFn): TransactionSqlExecutor {
     query,
     async savepoint<T>(fn: () => Promise<T>, options?: SavepointOptions): Promise<T> {
       await query(`SAVEPOINT ${SAVEPOINT}`);
-      let result: T;
       try {
-        result = await fn();
+        const result = await fn();
+        // Fails when `fn` resolved but left the transaction aborted (it swallowed an SQL error):
+        // that is `fn`'s failure too, and rolling back to the savepoint recovers the transaction.
+        await query(`RELEASE SAVEPOINT ${SAVEPOINT}`);
+        return result;
       } catch (error) {
         if (options?.abandonOn?.(error)) throw error;
         await query(`ROLLBACK TO SAVEPOINT ${SAVEPOINT}`);
         await query(`RELEASE SAVEPOINT ${SAVEPOINT}`);
         throw error;
       }
-      await query(`RELEASE SAVEPOINT ${SAVEPOINT}`);
-      return result;
     },
   };
 }

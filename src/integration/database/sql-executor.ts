@@ -21,13 +21,14 @@ export interface SqlExecutor {
  */
 export interface TransactionSqlExecutor extends SqlExecutor {
   /**
-   * Runs `fn` inside a SAVEPOINT of this executor's transaction: releases it when `fn` resolves;
-   * when `fn` throws, rolls back to it (undoing `fn`'s statements only, the transaction stays
-   * usable), releases it and rethrows exactly what `fn` threw. Savepoints nest. Only on an
-   * executor bound to a transaction (PostgreSQL refuses SAVEPOINT outside one). The three
-   * adapters build their executors with one shared implementation (`sqlExecutor`).
-   * @throws whatever `fn` threw; or the error of the SAVEPOINT / ROLLBACK TO / RELEASE statement
-   * when that failed, and the transaction is then unusable.
+   * Runs `fn` inside a SAVEPOINT of this executor's transaction and releases it. When `fn`
+   * throws, or resolves but left the transaction aborted (it swallowed an SQL error, so the
+   * RELEASE fails), rolls back to the savepoint (undoing `fn`'s statements only; the transaction
+   * stays usable), releases it and rethrows that error exactly (non-errors included). Savepoints
+   * nest. Only on an executor bound to a transaction (PostgreSQL refuses SAVEPOINT outside one).
+   * The three adapters share one implementation (`sqlExecutor`).
+   * @throws the error of `fn` (or of the RELEASE after it); or, when the SAVEPOINT or ROLLBACK TO
+   * statement itself failed, that error, and the transaction is then unusable.
    */
   savepoint<T>(fn: () => Promise<T>, options?: SavepointOptions): Promise<T>;
 }
@@ -35,9 +36,10 @@ export interface TransactionSqlExecutor extends SqlExecutor {
 /** Options of {@link TransactionSqlExecutor.savepoint}. */
 export interface SavepointOptions {
   /**
-   * When it returns true for what `fn` threw, the savepoint is left as it is (no ROLLBACK TO,
-   * no RELEASE) and the error is rethrown: the caller abandons the whole transaction, e.g.
-   * because code that timed out may still be using it.
+   * Called once with the error of `fn` (or of the RELEASE after it), before anything is rolled
+   * back; never with the error of the SAVEPOINT or ROLLBACK TO statements. When it returns true
+   * the savepoint is left as it is (no ROLLBACK TO, no RELEASE) and the error is rethrown: the
+   * caller abandons the whole transaction, e.g. because code that timed out may still use it.
    * @default never
    */
   readonly abandonOn?: (error: unknown) => boolean;

@@ -310,31 +310,31 @@ export class SubscriberDispatcher implements EventDispatcher {
                 const abandon = (error: unknown): boolean =>
                   error instanceof HandlerTimeoutError ||
                   (retryConflicts && isTransactionConflict(error));
-                let thrown: { readonly error: unknown } | undefined;
+                let failed: { readonly error: unknown } | undefined;
                 try {
                   await sql.savepoint(
                     async () => {
-                      try {
-                        if (await this.claim(sql, events[i]!, work.consumer)) {
-                          await this.runHandlers(
-                            handlersOf(i),
-                            viewOf(i),
-                            this.context(tx, work.consumer, events[i]!),
-                          );
-                          results.set(i, { kind: 'processed' });
-                        } else {
-                          results.set(i, { kind: 'done' });
-                        }
-                      } catch (error) {
-                        thrown = { error };
-                        throw error;
+                      if (await this.claim(sql, events[i]!, work.consumer)) {
+                        await this.runHandlers(
+                          handlersOf(i),
+                          viewOf(i),
+                          this.context(tx, work.consumer, events[i]!),
+                        );
+                        results.set(i, { kind: 'processed' });
+                      } else {
+                        results.set(i, { kind: 'done' });
                       }
                     },
-                    { abandonOn: abandon },
+                    {
+                      abandonOn: (error) => {
+                        failed = { error };
+                        return abandon(error);
+                      },
+                    },
                   );
                 } catch (error) {
-                  // The savepoint statements themselves failed: the transaction is unusable.
-                  if (thrown?.error !== error) throw error;
+                  // SAVEPOINT or ROLLBACK TO itself failed: the transaction is unusable.
+                  if (failed?.error !== error) throw error;
                   if (error instanceof HandlerTimeoutError) throw new AbortBatch(i, error);
                   if (abandon(error)) throw new ConflictRetry(error);
                   fail(i, error);
