@@ -14,10 +14,7 @@ export {
   type ProcessorOptions,
   type PurgeOptions,
 } from './integration.options';
-export {
-  DEFAULT_NOTIFY_CHANNEL,
-  DEFAULT_PROCESSOR_INTERVAL_NAME,
-} from './integration.constants';
+export { DEFAULT_NOTIFY_CHANNEL, DEFAULT_PROCESSOR_INTERVAL_NAME } from './integration.constants';
 
 export type {
   IntegrationDatabaseAdapter,
@@ -98,6 +95,7 @@ export {
   type InboxRecord,
   type InboxKey,
   type RunOnceResult,
+  type InboxCallOptions,
 } from './inbox/inbox.types';
 
 export {
@@ -109,6 +107,8 @@ export {
   type EntityRef,
   type CreateLinkInput,
   type IntegrationLink,
+  type LinkQueryOptions,
+  type LinkTypeQueryOptions,
 } from './links/integration-link.types';
 export { MAX_LINK_METADATA_BYTES } from './links/integration-link.validation';
 
