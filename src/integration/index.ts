@@ -22,6 +22,10 @@ export type {
   SqlResult,
   ListenConnectionConfig,
   TransactionOptions,
+  TransactionSqlExecutor,
+  SavepointOptions,
+  ListenOptions,
+  ListenHandle,
 } from './database/sql-executor';
 export {
   prismaAdapter,
