@@ -701,7 +701,7 @@ describe('subscriber edge cases (pg)', () => {
     await expect(inbox.isProcessed('x\u0000', 'billing')).rejects.toBeInstanceOf(
       InvalidInboxKeyError,
     );
-    await expect(inbox.isProcessed('x', 'billing', {})).rejects.toBeInstanceOf(
+    await expect(inbox.isProcessed('x', 'billing', { tx: {} })).rejects.toBeInstanceOf(
       TransactionRequiredError,
     );
     await inTransaction(t.orm, async (tx) => {
