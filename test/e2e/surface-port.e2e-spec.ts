@@ -1,6 +1,7 @@
 import { PrismaPg } from '@prisma/adapter-pg';
 import { Pool } from 'pg';
 import {
+  EventSubscriberRegistry,
   OutboxProcessor,
   pgAdapter,
   prismaAdapter,
@@ -11,6 +12,7 @@ import { PrismaClient } from '../../src/generated/prisma/client';
 import {
   createIntegrationApp,
   createOrm,
+  publishAll,
   type IntegrationTestApp,
   type OrmClients,
   type OrmKind,
@@ -178,6 +180,54 @@ describe('database port: savepoint and listen (surface #2)', () => {
       const processor = t.app.get(OutboxProcessor);
       await waitFor(() => processor.notificationListener?.listening, 10_000, 'LISTEN');
       expect(channels).toEqual(['integration_outbox']);
+    });
+
+    it('the dispatcher’s isolated pass runs each event in the port’s savepoint (surface #2)', async () => {
+      appPool = new Pool({ connectionString: db.url, max: 4 });
+      const inner = pgAdapter(appPool);
+      let savepoints = 0;
+      const adapter: IntegrationDatabaseAdapter = {
+        ...inner,
+        transaction: (fn, options) =>
+          inner.transaction(
+            (tx, sql) =>
+              fn(tx, {
+                query: (text, params) => sql.query(text, params),
+                savepoint: (body, savepointOptions) => {
+                  savepoints++;
+                  return sql.savepoint(body, savepointOptions);
+                },
+              }),
+            options,
+          ),
+      };
+      t = await createIntegrationApp(db.url, {
+        integration: {
+          database: adapter,
+          processor: { retry: { maxAttempts: 3, baseDelayMs: 0, maxDelayMs: 0 } },
+        },
+      });
+      t.app.get(EventSubscriberRegistry).register<{ n: number }, unknown>({
+        pattern: 'probe.happened',
+        consumer: 'probe',
+        name: 'Probe.handle',
+        handle: async (event) => {
+          if (event.payload.n === 1) throw new Error('n = 1 fails');
+        },
+      });
+      await publishAll(
+        t,
+        [0, 1, 2].map((n) => ({
+          name: 'probe.happened',
+          aggregateType: 'Probe',
+          aggregateId: `k${n}`,
+          payload: { n },
+        })),
+      );
+      const result = await t.app.get(OutboxProcessor).processBatch();
+      expect(result).toMatchObject({ claimed: 3, processed: 2, retried: 1 });
+      // The first pass failed on n = 1; the second ran the two others, each in a savepoint.
+      expect(savepoints).toBe(2);
     });
   });
 });
