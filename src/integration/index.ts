@@ -5,7 +5,6 @@
 export { IntegrationModule } from './integration.module';
 export type { IntegrationModuleExtras } from './integration.module-definition';
 export {
-  resolveOptions,
   InjectIntegrationOptions,
   DEFAULT_PROCESSOR_RETRY,
   type IntegrationModuleOptions,
@@ -15,13 +14,7 @@ export {
   type ProcessorOptions,
   type PurgeOptions,
 } from './integration.options';
-export {
-  INTEGRATION_OPTIONS,
-  INTEGRATION_DATABASE,
-  OUTBOX_DISPATCHER,
-  DEFAULT_NOTIFY_CHANNEL,
-  DEFAULT_PROCESSOR_INTERVAL_NAME,
-} from './integration.constants';
+export { DEFAULT_NOTIFY_CHANNEL, DEFAULT_PROCESSOR_INTERVAL_NAME } from './integration.constants';
 
 export type {
   IntegrationDatabaseAdapter,
@@ -29,6 +22,10 @@ export type {
   SqlResult,
   ListenConnectionConfig,
   TransactionOptions,
+  TransactionSqlExecutor,
+  SavepointOptions,
+  ListenOptions,
+  ListenHandle,
 } from './database/sql-executor';
 export {
   prismaAdapter,
@@ -91,8 +88,6 @@ export {
   CONSUMER_NAME_PATTERN,
   type ConsumerSettings,
 } from './subscribers/event-subscriber.registry';
-export { SubscriberDispatcher } from './subscribers/subscriber.dispatcher';
-export { compileEventPattern, isValidEventPattern } from './subscribers/event-pattern';
 export type {
   HandlerContext,
   HandlerOptions,
@@ -113,6 +108,7 @@ export {
   type InboxRecord,
   type InboxKey,
   type RunOnceResult,
+  type InboxCallOptions,
 } from './inbox/inbox.types';
 
 export {
@@ -124,6 +120,8 @@ export {
   type EntityRef,
   type CreateLinkInput,
   type IntegrationLink,
+  type LinkQueryOptions,
+  type LinkTypeQueryOptions,
 } from './links/integration-link.types';
 export { MAX_LINK_METADATA_BYTES } from './links/integration-link.validation';
 
@@ -132,10 +130,8 @@ export { JitterMode, type RetryPolicy } from './utils/retry';
 export { MAX_TIMER_DELAY_MS } from './utils/retry';
 export {
   DEFAULT_RETRY_POLICY,
-  computeBackoffDelay,
   resolveRetryPolicy,
   retryAsync,
-  validateRetryPolicy,
   type RetryAsyncOptions,
 } from './utils/retry';
 export { MAX_PURGE_AGE_MS, type PurgeArguments } from './integration.options';
@@ -144,7 +140,6 @@ export {
   DEFAULT_INTEGRATION_SCHEMA,
   SCHEMA_NAME_PATTERN,
   validateSchemaName,
-  quoteSchemaName,
 } from './database/schema-name';
 export {
   integrationTablesSql,

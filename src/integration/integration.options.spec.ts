@@ -1,3 +1,4 @@
+import { sqlExecutor } from './database/sql-executor.factory';
 import { InvalidIntegrationOptionsError } from './errors/invalid-options.error';
 import { InvalidPurgeOptionsError } from './errors/invalid-purge-options.error';
 import type { IntegrationDatabaseAdapter } from './database/sql-executor';
@@ -15,7 +16,11 @@ const database: IntegrationDatabaseAdapter = {
   kind: 'fake',
   root: { query: async () => ({ rows: [], rowCount: 0 }) },
   forTransaction: () => undefined,
-  transaction: async (fn) => fn(undefined, { query: async () => ({ rows: [], rowCount: 0 }) }),
+  transaction: async (fn) =>
+    fn(
+      undefined,
+      sqlExecutor(async () => ({ rows: [], rowCount: 0 })),
+    ),
   listenConfig: () => ({ connectionString: 'postgres://x@127.0.0.1/db' }),
 };
 

@@ -7,10 +7,8 @@ export {
   DEFAULT_RETRY_POLICY,
   JitterMode,
   MAX_TIMER_DELAY_MS,
-  computeBackoffDelay,
   resolveRetryPolicy,
   retryAsync,
-  validateRetryPolicy,
   type RetryAsyncOptions,
   type RetryPolicy,
 } from 'nestjs-integration';

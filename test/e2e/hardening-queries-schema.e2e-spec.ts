@@ -6,8 +6,8 @@ import {
   InvalidIntegrationOptionsError,
   pgAdapter,
   perEventDispatcher,
-  resolveOptions,
 } from '../../src/integration';
+import { resolveOptions } from '../../src/integration/integration.options';
 import {
   bootWithLogger as boot,
   CaptureLogger,

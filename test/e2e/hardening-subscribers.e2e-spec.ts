@@ -2,7 +2,6 @@ import { Injectable } from '@nestjs/common';
 import { Pool, type PoolClient } from 'pg';
 import {
   EventSubscriberRegistry,
-  INTEGRATION_DATABASE,
   InboxService,
   JitterMode,
   OnIntegrationEvent,
@@ -13,6 +12,7 @@ import {
   type IntegrationEvent,
   type PublishEventInput,
 } from '../../src/integration';
+import { INTEGRATION_DATABASE } from '../../src/integration/integration.constants';
 import { execIn } from '../support/orm-sql';
 import { gate } from '../support/wait-for';
 import {

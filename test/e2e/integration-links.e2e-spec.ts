@@ -353,7 +353,8 @@ describe.each<OrmKind>(['prisma', 'knex', 'pg'])('IntegrationLinkService with %s
     const notTx: unknown[] = [{}, 'tx', 42, root];
     for (const handle of notTx) {
       await expect(links.link(handle, input())).rejects.toBeInstanceOf(TransactionRequiredError);
-      await expect(links.findOutbound(invoice1, handle)).rejects.toBeInstanceOf(
+      // `{}` alone is now an empty options object: the handle goes in `{ tx }`.
+      await expect(links.findOutbound(invoice1, { tx: handle })).rejects.toBeInstanceOf(
         TransactionRequiredError,
       );
       await expect(

@@ -17,13 +17,13 @@ import {
   OnIntegrationEvent,
   OutboxProcessor,
   RequestScopedHandlerError,
-  SubscriberDispatcher,
   TransactionRequiredError,
   type HandlerContext,
   type IntegrationEvent,
   type IntegrationModuleOptions,
   type PublishEventInput,
 } from '../../src/integration';
+import { SubscriberDispatcher } from '../../src/integration/subscribers/subscriber.dispatcher';
 import { OutboxRepository } from '../../src/integration/outbox/outbox.repository';
 import { assertHandlerIdempotent, drainUntilIdle } from '../../src/integration/testing';
 import {
@@ -700,7 +700,7 @@ describe('subscriber edge cases (pg)', () => {
     await expect(inbox.isProcessed('x\u0000', 'billing')).rejects.toBeInstanceOf(
       InvalidInboxKeyError,
     );
-    await expect(inbox.isProcessed('x', 'billing', {})).rejects.toBeInstanceOf(
+    await expect(inbox.isProcessed('x', 'billing', { tx: {} })).rejects.toBeInstanceOf(
       TransactionRequiredError,
     );
     await inTransaction(t.orm, async (tx) => {

@@ -1,3 +1,4 @@
+import { sqlExecutor } from './sql-executor.factory';
 import { InvalidIntegrationOptionsError } from '../errors/invalid-options.error';
 import { InvalidSchemaNameError } from '../errors/invalid-schema-name.error';
 import { resolveOptions, schemaNameProblem } from '../integration.options';
@@ -10,7 +11,11 @@ const database: IntegrationDatabaseAdapter = {
   kind: 'fake',
   root: { query: async () => ({ rows: [], rowCount: 0 }) },
   forTransaction: () => undefined,
-  transaction: async (fn) => fn(undefined, { query: async () => ({ rows: [], rowCount: 0 }) }),
+  transaction: async (fn) =>
+    fn(
+      undefined,
+      sqlExecutor(async () => ({ rows: [], rowCount: 0 })),
+    ),
   listenConfig: () => undefined,
 };
 

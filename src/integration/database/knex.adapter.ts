@@ -3,9 +3,11 @@ import { clientShape, describeClient, wrongClientFix } from './client-shape';
 import type {
   IntegrationDatabaseAdapter,
   ListenConnectionConfig,
-  SqlExecutor,
   SqlResult,
+  TransactionSqlExecutor,
 } from './sql-executor';
+import { sqlExecutor } from './sql-executor.factory';
+import { withPgListen } from './pg-listener';
 
 /** The part of a Knex instance or transaction this module uses (structural: no import of knex). */
 export interface KnexLike {
@@ -53,9 +55,9 @@ export function withoutSqlText(error: unknown, knexSql: string): unknown {
   return error;
 }
 
-function executor(knex: KnexLike): SqlExecutor {
-  return {
-    async query<TRow>(sql: string, params: readonly unknown[] = []): Promise<SqlResult<TRow>> {
+function executor(knex: KnexLike): TransactionSqlExecutor {
+  return sqlExecutor(
+    async <TRow>(sql: string, params: readonly unknown[] = []): Promise<SqlResult<TRow>> => {
       const q = toKnexBindings(sql, params);
       let result: { rows: TRow[]; rowCount: number | null };
       try {
@@ -65,7 +67,7 @@ function executor(knex: KnexLike): SqlExecutor {
       }
       return { rows: result.rows, rowCount: result.rowCount ?? result.rows.length };
     },
-  };
+  );
 }
 
 function isKnexTransaction(handle: unknown): handle is KnexTransactionLike {
@@ -100,7 +102,7 @@ export function knexAdapter<TTx extends KnexTransactionLike = KnexTransactionLik
       "this module needs PostgreSQL: configure Knex with client: 'pg'",
     );
   }
-  return {
+  return withPgListen({
     kind: 'knex',
     root: executor(knex),
     forTransaction: (handle) => (isKnexTransaction(handle) ? executor(handle) : undefined),
@@ -135,5 +137,5 @@ export function knexAdapter<TTx extends KnexTransactionLike = KnexTransactionLik
       }
       return undefined;
     },
-  };
+  });
 }

@@ -8,7 +8,10 @@ import type {
   ListenConnectionConfig,
   SqlExecutor,
   SqlResult,
+  TransactionSqlExecutor,
 } from './sql-executor';
+import { sqlExecutor } from './sql-executor.factory';
+import { withPgListen } from './pg-listener';
 
 /** The part of a `pg` client this module uses. */
 export interface PgClientLike {
@@ -44,16 +47,16 @@ function statementName(sql: string): string {
   return name;
 }
 
-function executor(client: PgClientLike, prepared: boolean): SqlExecutor {
-  return {
-    async query<TRow>(sql: string, params: readonly unknown[] = []): Promise<SqlResult<TRow>> {
+function executor(client: PgClientLike, prepared: boolean): TransactionSqlExecutor {
+  return sqlExecutor(
+    async <TRow>(sql: string, params: readonly unknown[] = []): Promise<SqlResult<TRow>> => {
       const result =
         prepared && params.length > 0
           ? await client.query({ name: statementName(sql), text: sql, values: [...params] })
           : await client.query(sql, [...params]);
       return { rows: result.rows as TRow[], rowCount: result.rowCount ?? result.rows.length };
     },
-  };
+  );
 }
 
 /**
@@ -123,7 +126,7 @@ export function pgAdapter(
     );
   }
   const prepared = options.preparedStatements ?? true;
-  return {
+  return withPgListen({
     kind: 'pg',
     pipelining: pool.options.pipeline === true,
     root: executor(pool as unknown as PgClientLike, prepared),
@@ -167,5 +170,5 @@ export function pgAdapter(
         ssl: o.ssl,
       };
     },
-  };
+  });
 }

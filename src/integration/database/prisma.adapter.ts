@@ -3,9 +3,11 @@ import { clientShape, describeClient, wrongClientFix } from './client-shape';
 import type {
   IntegrationDatabaseAdapter,
   ListenConnectionConfig,
-  SqlExecutor,
   SqlResult,
+  TransactionSqlExecutor,
 } from './sql-executor';
+import { sqlExecutor } from './sql-executor.factory';
+import { withPgListen } from './pg-listener';
 
 /**
  * The part of a Prisma client this module uses. Structural, so the module never imports the
@@ -46,13 +48,13 @@ function isPrismaTransaction(handle: unknown): handle is PrismaTransactionLike {
   );
 }
 
-function executor(client: PrismaTransactionLike): SqlExecutor {
-  return {
-    async query<TRow>(sql: string, params: readonly unknown[] = []): Promise<SqlResult<TRow>> {
+function executor(client: PrismaTransactionLike): TransactionSqlExecutor {
+  return sqlExecutor(
+    async <TRow>(sql: string, params: readonly unknown[] = []): Promise<SqlResult<TRow>> => {
       const rows = await client.$queryRawUnsafe<TRow[]>(sql, ...params);
       return { rows, rowCount: rows.length };
     },
-  };
+  );
 }
 
 /**
@@ -74,7 +76,7 @@ export function prismaAdapter<TTx extends PrismaTransactionLike = PrismaTransact
         : wrongClientFix(shape, 'pass your PrismaClient (or the service that extends it)'),
     );
   }
-  return {
+  return withPgListen({
     kind: 'prisma',
     root: executor(prisma),
     forTransaction: (handle) => (isPrismaTransaction(handle) ? executor(handle) : undefined),
@@ -85,5 +87,5 @@ export function prismaAdapter<TTx extends PrismaTransactionLike = PrismaTransact
       }),
     listenConfig: (): ListenConnectionConfig | undefined =>
       options.listenUrl ? { connectionString: options.listenUrl } : undefined,
-  };
+  });
 }

@@ -15,6 +15,36 @@ export interface SqlExecutor {
   ): Promise<SqlResult<TRow>>;
 }
 
+/**
+ * A {@link SqlExecutor} bound to a transaction: what `transaction(fn)` passes to `fn` and what
+ * `forTransaction` returns. Adds the savepoint primitive.
+ */
+export interface TransactionSqlExecutor extends SqlExecutor {
+  /**
+   * Runs `fn` inside a SAVEPOINT of this executor's transaction and releases it. When `fn`
+   * throws, or resolves but left the transaction aborted (it swallowed an SQL error, so the
+   * RELEASE fails), rolls back to the savepoint (undoing `fn`'s statements only; the transaction
+   * stays usable), releases it and rethrows that error exactly (non-errors included). Savepoints
+   * nest. Only on an executor bound to a transaction (PostgreSQL refuses SAVEPOINT outside one).
+   * The three adapters share one implementation (`sqlExecutor`).
+   * @throws the error of `fn` (or of the RELEASE after it); or, when the SAVEPOINT or ROLLBACK TO
+   * statement itself failed, that error, and the transaction is then unusable.
+   */
+  savepoint<T>(fn: () => Promise<T>, options?: SavepointOptions): Promise<T>;
+}
+
+/** Options of {@link TransactionSqlExecutor.savepoint}. */
+export interface SavepointOptions {
+  /**
+   * Called once with the error of `fn` (or of the RELEASE after it), before anything is rolled
+   * back; never with the error of the SAVEPOINT or ROLLBACK TO statements. When it returns true
+   * the savepoint is left as it is (no ROLLBACK TO, no RELEASE) and the error is rethrown: the
+   * caller abandons the whole transaction, e.g. because code that timed out may still use it.
+   * @default never
+   */
+  readonly abandonOn?: (error: unknown) => boolean;
+}
+
 /** Settings of a dedicated connection for LISTEN (see `pg.ClientConfig`). */
 export interface ListenConnectionConfig {
   readonly connectionString?: string;
@@ -36,17 +66,27 @@ export interface IntegrationDatabaseAdapter<TTx = unknown> {
   /** Executor on the root client (its own implicit transaction per statement). */
   readonly root: SqlExecutor;
   /** Executor bound to `handle` when it is a transaction of this ORM; `undefined` otherwise. */
-  forTransaction(handle: unknown): SqlExecutor | undefined;
+  forTransaction(handle: unknown): TransactionSqlExecutor | undefined;
   /**
    * Runs `fn` in a new transaction; commits when it resolves, rolls back when it throws and then
    * rejects with exactly what `fn` threw (`undefined` and other non-errors included).
    */
   transaction<T>(
-    fn: (tx: TTx, sql: SqlExecutor) => Promise<T>,
+    fn: (tx: TTx, sql: TransactionSqlExecutor) => Promise<T>,
     options?: TransactionOptions,
   ): Promise<T>;
   /** Connection settings for the LISTEN connection; `undefined` when unknown (polling only). */
   listenConfig(): ListenConnectionConfig | undefined;
+  /**
+   * Opens a dedicated connection that LISTENs on `channel` and calls `onNotify` for each
+   * notification on it, reconnecting with backoff after a drop (and calling `onNotify` once
+   * reconnected, since notifications may have been missed). Returns at once, connecting in the
+   * background; `undefined` when no connection settings are known (`options.connection`, else
+   * `listenConfig()`), i.e. polling only. The three adapters share one pg-based implementation.
+   * Absent on a custom adapter: the processor uses that same implementation with the
+   * `notify.connection` settings.
+   */
+  listen?(channel: string, onNotify: () => void, options?: ListenOptions): ListenHandle | undefined;
   /**
    * True when statements issued concurrently on one transaction are pipelined (sent without
    * waiting for the previous result), which lets a consumer with `concurrency` > 1 run events
@@ -70,4 +110,26 @@ export interface IntegrationDatabaseAdapter<TTx = unknown> {
 export interface TransactionOptions {
   /** Longest the transaction may stay open (Prisma's interactive-transaction timeout). */
   readonly timeoutMs?: number;
+}
+
+/** Options of {@link IntegrationDatabaseAdapter.listen}. */
+export interface ListenOptions {
+  /** Connection settings to use instead of the adapter's `listenConfig()`. */
+  readonly connection?: ListenConnectionConfig;
+  /** The connection is listening; `reconnected` after a drop or failed attempt. */
+  readonly onUp?: (reconnected: boolean) => void;
+  /** Connecting failed or the connection dropped; the next attempt is in `retryInMs`. */
+  readonly onDown?: (error: unknown, retryInMs: number) => void;
+}
+
+/** A LISTEN connection opened by {@link IntegrationDatabaseAdapter.listen}. */
+export interface ListenHandle {
+  /** True while the connection is established and listening. */
+  readonly listening: boolean;
+  /** Settles once the first connection attempt ended, whether or not it succeeded. */
+  readonly ready: Promise<void>;
+  /** Stops listening and reconnecting, and closes the connection. */
+  close(): Promise<void>;
+  /** The PostgreSQL backend pid of the connection while listening (diagnostics and tests). */
+  backendPid(): Promise<number | undefined>;
 }

@@ -7,7 +7,14 @@ import type { ResolvedIntegrationOptions } from '../integration.options';
 import { errorMessage } from '../outbox/event-dispatcher';
 import type { SqlExecutor } from '../database/sql-executor';
 import { InboxRepository } from './inbox.repository';
-import type { InboxKey, InboxRecord, InboxStatus, RunOnceResult } from './inbox.types';
+import { isCallOptions } from '../utils/call-options';
+import type {
+  InboxCallOptions,
+  InboxKey,
+  InboxRecord,
+  InboxStatus,
+  RunOnceResult,
+} from './inbox.types';
 
 function check(
   field: 'eventId' | 'consumer' | 'payloadHash',
@@ -85,16 +92,32 @@ export class InboxService<TTx = unknown> {
   }
 
   /** True when the consumer has processed (or skipped) the event. */
-  async isProcessed(eventId: string, consumer: string, tx?: unknown): Promise<boolean> {
+  isProcessed(eventId: string, consumer: string, options?: InboxCallOptions): Promise<boolean>;
+  /** @deprecated Pass the transaction last, in the options: `{ tx }`. */
+  isProcessed(eventId: string, consumer: string, tx: unknown): Promise<boolean>;
+  async isProcessed(eventId: string, consumer: string, options?: unknown): Promise<boolean> {
     this.validate({ eventId, consumer });
-    const row = await this.repository.find(this.executor(tx), eventId, consumer);
+    const row = await this.repository.find(this.executor(txOf(options)), eventId, consumer);
     return row !== undefined && row.status !== 'failed';
   }
 
   /** Records a failed attempt (attempts + 1, last error), unless already processed or skipped. */
-  async markFailed(eventId: string, consumer: string, error: unknown, tx?: unknown): Promise<void> {
+  markFailed(
+    eventId: string,
+    consumer: string,
+    error: unknown,
+    options?: InboxCallOptions,
+  ): Promise<void>;
+  /** @deprecated Pass the transaction last, in the options: `{ tx }`. */
+  markFailed(eventId: string, consumer: string, error: unknown, tx: unknown): Promise<void>;
+  async markFailed(
+    eventId: string,
+    consumer: string,
+    error: unknown,
+    options?: unknown,
+  ): Promise<void> {
     this.validate({ eventId, consumer });
-    await this.repository.markFailed(this.executor(tx), [
+    await this.repository.markFailed(this.executor(txOf(options)), [
       { eventId, consumer, error: errorMessage(error) },
     ]);
   }
@@ -103,30 +126,52 @@ export class InboxService<TTx = unknown> {
    * Marks the event skipped for the consumer (it will not run it), unless already processed.
    * @returns false when the consumer had already processed it.
    */
+  markSkipped(
+    eventId: string,
+    consumer: string,
+    options?: InboxCallOptions & { readonly reason?: string },
+  ): Promise<boolean>;
+  /** @deprecated Pass the reason and the transaction in the options: `{ reason, tx }`. */
+  markSkipped(eventId: string, consumer: string, reason?: string, tx?: unknown): Promise<boolean>;
   async markSkipped(
     eventId: string,
     consumer: string,
-    reason?: string,
-    tx?: unknown,
+    reasonOrOptions?: unknown,
+    legacyTx?: unknown,
   ): Promise<boolean> {
     this.validate({ eventId, consumer });
-    return this.repository.markSkipped(this.executor(tx), eventId, consumer, reason ?? null);
+    const o =
+      legacyTx === undefined && isCallOptions(reasonOrOptions, ['reason', 'tx'])
+        ? reasonOrOptions
+        : { reason: reasonOrOptions, tx: legacyTx };
+    const reason = typeof o.reason === 'string' ? o.reason : null;
+    return this.repository.markSkipped(this.executor(o.tx), eventId, consumer, reason);
   }
 
   /** Every consumer's row for an event. */
-  async findByEvent(eventId: string, tx?: unknown): Promise<InboxRecord[]> {
+  findByEvent(eventId: string, options?: InboxCallOptions): Promise<InboxRecord[]>;
+  /** @deprecated Pass the transaction last, in the options: `{ tx }`. */
+  findByEvent(eventId: string, tx: unknown): Promise<InboxRecord[]>;
+  async findByEvent(eventId: string, options?: unknown): Promise<InboxRecord[]> {
     this.validate({ eventId, consumer: 'any' });
-    return this.repository.findByEvents(this.executor(tx), [eventId]);
+    return this.repository.findByEvents(this.executor(txOf(options)), [eventId]);
   }
 
   /** Status of one pair, if any. */
+  getStatus(
+    eventId: string,
+    consumer: string,
+    options?: InboxCallOptions,
+  ): Promise<InboxStatus | undefined>;
+  /** @deprecated Pass the transaction last, in the options: `{ tx }`. */
+  getStatus(eventId: string, consumer: string, tx: unknown): Promise<InboxStatus | undefined>;
   async getStatus(
     eventId: string,
     consumer: string,
-    tx?: unknown,
+    options?: unknown,
   ): Promise<InboxStatus | undefined> {
     this.validate({ eventId, consumer });
-    return (await this.repository.find(this.executor(tx), eventId, consumer))?.status;
+    return (await this.repository.find(this.executor(txOf(options)), eventId, consumer))?.status;
   }
 
   private executor(tx: unknown): SqlExecutor {
@@ -142,4 +187,12 @@ export class InboxService<TTx = unknown> {
     check('consumer', key.consumer, true);
     check('payloadHash', key.payloadHash, false);
   }
+}
+
+/**
+ * The transaction of a trailing `{ tx }` options object, or the handle itself when given
+ * positionally (the older call shape).
+ */
+function txOf(options: unknown): unknown {
+  return isCallOptions(options, ['tx']) ? options.tx : options;
 }

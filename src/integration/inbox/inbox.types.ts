@@ -32,3 +32,12 @@ export interface InboxKey {
 export type RunOnceResult<T> =
   | { readonly executed: true; readonly result: T }
   | { readonly executed: false; readonly status: InboxStatus };
+
+/**
+ * Trailing options of the `InboxService` methods that may run in the caller's transaction
+ * (`isProcessed`, `markFailed`, `markSkipped`, `findByEvent`, `getStatus`).
+ */
+export interface InboxCallOptions {
+  /** Transaction handle of the configured ORM; absent or `null`: on its own. @default none */
+  readonly tx?: unknown;
+}

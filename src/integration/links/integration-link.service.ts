@@ -5,12 +5,15 @@ import { TransactionRequiredError } from '../errors/transaction-required.error';
 import { uuidv7 } from '../events/uuid';
 import { INTEGRATION_OPTIONS } from '../integration.constants';
 import type { ResolvedIntegrationOptions } from '../integration.options';
+import { isCallOptions } from '../utils/call-options';
 import { IntegrationLinkRepository } from './integration-link.repository';
 import type {
   CreateLinkInput,
   EntityRef,
   IntegrationLink,
+  LinkQueryOptions,
   LinkType,
+  LinkTypeQueryOptions,
 } from './integration-link.types';
 import {
   checkEntityRef,
@@ -108,64 +111,100 @@ export class IntegrationLinkService {
   /**
    * Links of one tenant that start at `source`, oldest first.
    *
-   * @param tenantId the tenant; `null` or absent: only links without a tenant. @default null
+   * @param options `{ tx, tenantId }` (see `LinkQueryOptions`): the transaction handle (absent:
+   * on its own) and the tenant (`null` or absent: only links without a tenant).
    */
+  findOutbound(source: EntityRef, options?: LinkQueryOptions): Promise<IntegrationLink[]>;
+  /** @deprecated Pass the transaction last, in the options: `findOutbound(source, { tx, tenantId })`. */
+  findOutbound(
+    source: EntityRef,
+    tx: unknown,
+    tenantId?: string | null,
+  ): Promise<IntegrationLink[]>;
   async findOutbound(
     source: EntityRef,
-    tx?: unknown,
+    txOrOptions?: unknown,
     tenantId?: string | null,
   ): Promise<IntegrationLink[]> {
+    const o = queryOptions(txOrOptions, tenantId);
     const ref = checkEntityRef(source, 'source');
-    return this.repository.findOutbound(this.executor(tx), ref, checkTenantId(tenantId));
+    return this.repository.findOutbound(this.executor(o.tx), ref, checkTenantId(o.tenantId));
   }
 
   /**
    * Links of one tenant that point to `target`, oldest first.
    *
-   * @param tenantId the tenant; `null` or absent: only links without a tenant. @default null
+   * @param options `{ tx, tenantId }` (see `LinkQueryOptions`): the transaction handle (absent:
+   * on its own) and the tenant (`null` or absent: only links without a tenant).
    */
+  findInbound(target: EntityRef, options?: LinkQueryOptions): Promise<IntegrationLink[]>;
+  /** @deprecated Pass the transaction last, in the options: `findInbound(target, { tx, tenantId })`. */
+  findInbound(target: EntityRef, tx: unknown, tenantId?: string | null): Promise<IntegrationLink[]>;
   async findInbound(
     target: EntityRef,
-    tx?: unknown,
+    txOrOptions?: unknown,
     tenantId?: string | null,
   ): Promise<IntegrationLink[]> {
+    const o = queryOptions(txOrOptions, tenantId);
     const ref = checkEntityRef(target, 'target');
-    return this.repository.findInbound(this.executor(tx), ref, checkTenantId(tenantId));
+    return this.repository.findInbound(this.executor(o.tx), ref, checkTenantId(o.tenantId));
   }
 
   /**
    * Links of one type and one tenant across all entities, oldest first.
    *
-   * @param limit at most this many. @default all
-   * @param tenantId the tenant; `null` or absent: only links without a tenant. @default null
+   * @param options `{ tx, limit, tenantId }` (see `LinkTypeQueryOptions`): the transaction
+   * handle (absent: on its own), at most `limit` links (default all), and the tenant.
    */
+  findByType(
+    linkType: LinkType | 'reference' | 'cascade' | 'aggregate_root',
+    options?: LinkTypeQueryOptions,
+  ): Promise<IntegrationLink[]>;
+  /** @deprecated Pass the transaction last, in the options: `findByType(type, { tx, limit, tenantId })`. */
+  findByType(
+    linkType: LinkType | 'reference' | 'cascade' | 'aggregate_root',
+    tx: unknown,
+    limit?: number,
+    tenantId?: string | null,
+  ): Promise<IntegrationLink[]>;
   async findByType(
     linkType: LinkType | 'reference' | 'cascade' | 'aggregate_root',
-    tx?: unknown,
+    txOrOptions?: unknown,
     limit?: number,
     tenantId?: string | null,
   ): Promise<IntegrationLink[]> {
+    const o = queryOptions(txOrOptions, tenantId, limit);
     const type = checkLinkType(linkType);
-    const max = checkLimit(limit);
-    const tenant = checkTenantId(tenantId);
-    return this.repository.findByType(this.executor(tx), type, tenant, max);
+    const max = checkLimit(o.limit);
+    const tenant = checkTenantId(o.tenantId);
+    return this.repository.findByType(this.executor(o.tx), type, tenant, max);
   }
 
   /**
    * Links of one tenant between `a` and `b` in either direction (a → b and b → a), oldest first.
    *
-   * @param tenantId the tenant; `null` or absent: only links without a tenant. @default null
+   * @param options `{ tx, tenantId }` (see `LinkQueryOptions`): the transaction handle (absent:
+   * on its own) and the tenant (`null` or absent: only links without a tenant).
    */
+  findBetween(a: EntityRef, b: EntityRef, options?: LinkQueryOptions): Promise<IntegrationLink[]>;
+  /** @deprecated Pass the transaction last, in the options: `findBetween(a, b, { tx, tenantId })`. */
+  findBetween(
+    a: EntityRef,
+    b: EntityRef,
+    tx: unknown,
+    tenantId?: string | null,
+  ): Promise<IntegrationLink[]>;
   async findBetween(
     a: EntityRef,
     b: EntityRef,
-    tx?: unknown,
+    txOrOptions?: unknown,
     tenantId?: string | null,
   ): Promise<IntegrationLink[]> {
+    const o = queryOptions(txOrOptions, tenantId);
     const first = checkEntityRef(a, 'a');
     const second = checkEntityRef(b, 'b');
-    const tenant = checkTenantId(tenantId);
-    return this.repository.findBetween(this.executor(tx), first, second, tenant);
+    const tenant = checkTenantId(o.tenantId);
+    return this.repository.findBetween(this.executor(o.tx), first, second, tenant);
   }
 
   /**
@@ -213,10 +252,10 @@ export class IntegrationLinkService {
     }
     return {
       link: (input) => this.link(tx, input),
-      findOutbound: (source, tenantId) => this.findOutbound(source, tx, tenantId),
-      findInbound: (target, tenantId) => this.findInbound(target, tx, tenantId),
-      findByType: (linkType, limit, tenantId) => this.findByType(linkType, tx, limit, tenantId),
-      findBetween: (a, b, tenantId) => this.findBetween(a, b, tx, tenantId),
+      findOutbound: (source, tenantId) => this.findOutbound(source, { tx, tenantId }),
+      findInbound: (target, tenantId) => this.findInbound(target, { tx, tenantId }),
+      findByType: (linkType, limit, tenantId) => this.findByType(linkType, { tx, limit, tenantId }),
+      findBetween: (a, b, tenantId) => this.findBetween(a, b, { tx, tenantId }),
       unlink: (filter) => this.unlink(tx, filter),
     };
   }
@@ -229,4 +268,22 @@ export class IntegrationLinkService {
       throw new TransactionRequiredError(this.options.database.kind, 'IntegrationLinkService');
     return sql;
   }
+}
+
+const QUERY_OPTION_KEYS = ['tx', 'tenantId', 'limit'] as const;
+
+/** The finders' options, from `{ tx, tenantId, limit }` or from the older positional shape. */
+function queryOptions(
+  txOrOptions: unknown,
+  tenantId: string | null | undefined,
+  limit?: number,
+): { readonly tx?: unknown; readonly tenantId?: string | null; readonly limit?: number } {
+  if (
+    tenantId === undefined &&
+    limit === undefined &&
+    isCallOptions(txOrOptions, QUERY_OPTION_KEYS)
+  ) {
+    return txOrOptions as LinkTypeQueryOptions;
+  }
+  return { tx: txOrOptions, tenantId, limit };
 }

@@ -59,3 +59,20 @@ export interface IntegrationLink {
   readonly createdAt: Date;
   readonly updatedAt: Date;
 }
+
+/**
+ * Options of the finders of `IntegrationLinkService` (`findOutbound`, `findInbound`,
+ * `findBetween`): an optional transaction goes last, in the options.
+ */
+export interface LinkQueryOptions {
+  /** Transaction handle of the configured ORM; absent or `null`: on its own. @default none */
+  readonly tx?: unknown;
+  /** The tenant; `null` or absent: only links without a tenant. @default null */
+  readonly tenantId?: string | null;
+}
+
+/** Options of `IntegrationLinkService.findByType`. */
+export interface LinkTypeQueryOptions extends LinkQueryOptions {
+  /** At most this many. @default all */
+  readonly limit?: number;
+}

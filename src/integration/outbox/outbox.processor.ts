@@ -24,7 +24,8 @@ import {
   type DispatchOutcome,
   type EventDispatcher,
 } from './event-dispatcher';
-import { OutboxNotificationListener } from './outbox-notification.listener';
+import { pgListen } from '../database/pg-listener';
+import type { ListenHandle } from '../database/sql-executor';
 import { loadSchedulerRegistryClass, type IntervalRegistry } from './scheduler-registry.loader';
 import {
   checkAggregateQuery,
@@ -126,7 +127,7 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
   /** Resolves the loop's wait for in-flight batches when a wake-up arrives. */
   private onWake?: () => void;
   private readonly inflight = new Set<Promise<unknown>>();
-  private listener?: OutboxNotificationListener;
+  private listener?: ListenHandle;
   private totals: DrainResult = EMPTY;
   /** The poll and purge intervals while started, by name (also in the registry, if any). */
   private readonly intervals = new Map<string, NodeJS.Timeout>();
@@ -172,13 +173,19 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
     this.schedulerRegistry = schedulerRegistry;
     const { notify, processor } = this.options;
     if (notify.enabled && notify.connection) {
-      this.listener = new OutboxNotificationListener(
-        notify.connection,
-        notify.channel,
-        () => this.wake(),
-        this.logger,
-      );
-      await this.listener.start();
+      // A custom adapter without `listen` gets the same pg-based implementation the adapters use.
+      const listen = this.options.database.listen ?? pgListen(() => undefined);
+      this.listener = listen(notify.channel, () => this.wake(), {
+        connection: notify.connection,
+        onUp: (reconnected) => {
+          if (reconnected) this.logger.log(`LISTEN ${notify.channel} re-established`);
+        },
+        onDown: (error, retryInMs) =>
+          this.logger.warn(
+            `LISTEN connection unavailable (${describeDatabaseError(error)}); polling continues, reconnecting in ${retryInMs} ms`,
+          ),
+      });
+      await this.listener?.ready;
     } else {
       this.logger.log(
         notify.enabled
@@ -825,7 +832,7 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
   }
 
   /** Test hook: the LISTEN connection, if any. */
-  get notificationListener(): OutboxNotificationListener | undefined {
+  get notificationListener(): ListenHandle | undefined {
     return this.listener;
   }
 }

@@ -77,8 +77,6 @@ type OptimisticResult =
   /** A deadlock or serialization failure (only when asked to report them): run it again. */
   | { readonly kind: 'conflict'; readonly error: unknown };
 
-const SAVEPOINT = 'ni_event';
-
 /** What a first pass over a consumer's events did (inside its transaction). */
 interface FirstPassRun {
   /** Events whose handlers all succeeded. */
@@ -306,28 +304,39 @@ export class SubscriberDispatcher implements EventDispatcher {
             async (tx, sql) => {
               for (const i of work.indices) {
                 if (results.has(i) || !mayStart(i)) continue;
-                await sql.query(`SAVEPOINT ${SAVEPOINT}`);
+                // A timed-out handler may still use this transaction: abandon all of it.
+                // Rolling back to the savepoint would keep the locks taken before it, which
+                // the other transaction may be waiting for: run the whole transaction again.
+                const abandon = (error: unknown): boolean =>
+                  error instanceof HandlerTimeoutError ||
+                  (retryConflicts && isTransactionConflict(error));
+                let failed: { readonly error: unknown } | undefined;
                 try {
-                  if (await this.claim(sql, events[i]!, work.consumer)) {
-                    await this.runHandlers(
-                      handlersOf(i),
-                      viewOf(i),
-                      this.context(tx, work.consumer, events[i]!),
-                    );
-                    results.set(i, { kind: 'processed' });
-                  } else {
-                    results.set(i, { kind: 'done' });
-                  }
-                  await sql.query(`RELEASE SAVEPOINT ${SAVEPOINT}`);
+                  await sql.savepoint(
+                    async () => {
+                      if (await this.claim(sql, events[i]!, work.consumer)) {
+                        await this.runHandlers(
+                          handlersOf(i),
+                          viewOf(i),
+                          this.context(tx, work.consumer, events[i]!),
+                        );
+                        results.set(i, { kind: 'processed' });
+                      } else {
+                        results.set(i, { kind: 'done' });
+                      }
+                    },
+                    {
+                      abandonOn: (error) => {
+                        failed = { error };
+                        return abandon(error);
+                      },
+                    },
+                  );
                 } catch (error) {
-                  // A timed-out handler may still use this transaction: abandon all of it.
+                  // SAVEPOINT or ROLLBACK TO itself failed: the transaction is unusable.
+                  if (failed?.error !== error) throw error;
                   if (error instanceof HandlerTimeoutError) throw new AbortBatch(i, error);
-                  // Rolling back to the savepoint would keep the locks taken before it, which
-                  // the other transaction may be waiting for: run the whole transaction again.
-                  if (retryConflicts && isTransactionConflict(error))
-                    throw new ConflictRetry(error);
-                  await sql.query(`ROLLBACK TO SAVEPOINT ${SAVEPOINT}`);
-                  await sql.query(`RELEASE SAVEPOINT ${SAVEPOINT}`);
+                  if (abandon(error)) throw new ConflictRetry(error);
                   fail(i, error);
                 }
               }

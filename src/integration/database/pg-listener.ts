@@ -1,8 +1,11 @@
-import { Logger } from '@nestjs/common';
 import { Client, type ClientConfig } from 'pg';
 import { computeBackoffDelay, JitterMode, resolveRetryPolicy } from '../utils/retry';
-import { describeDatabaseError } from '../database/database-error';
-import type { ListenConnectionConfig } from '../database/sql-executor';
+import type {
+  IntegrationDatabaseAdapter,
+  ListenConnectionConfig,
+  ListenHandle,
+  ListenOptions,
+} from './sql-executor';
 
 const RECONNECT_POLICY = resolveRetryPolicy({
   baseDelayMs: 250,
@@ -12,34 +15,30 @@ const RECONNECT_POLICY = resolveRetryPolicy({
 });
 
 /**
- * A dedicated connection that LISTENs on the outbox channel and calls `onNotify` for each
+ * A dedicated pg connection that LISTENs on `channel` and calls `onNotify` for each
  * notification. If the connection drops it reconnects with backoff (and calls `onNotify` once
  * connected again, since notifications may have been missed meanwhile). Polling covers any gap.
  */
-export class OutboxNotificationListener {
+class PgListener implements ListenHandle {
   private client?: Client;
   private closed = false;
   private reconnectTimer?: NodeJS.Timeout;
   private failures = 0;
-  private connecting?: Promise<void>;
+  private connecting: Promise<void>;
+  readonly ready: Promise<void>;
 
   constructor(
     private readonly config: ListenConnectionConfig,
     private readonly channel: string,
     private readonly onNotify: () => void,
-    private readonly logger: Logger,
-  ) {}
-
-  /** True while a LISTEN connection is established. */
-  get listening(): boolean {
-    return this.client !== undefined;
+    private readonly options: ListenOptions,
+  ) {
+    this.connecting = this.connect();
+    this.ready = this.connecting;
   }
 
-  /** Connects and LISTENs; on failure schedules reconnects and resolves anyway. */
-  start(): Promise<void> {
-    this.closed = false;
-    this.connecting = this.connect();
-    return this.connecting;
+  get listening(): boolean {
+    return this.client !== undefined;
   }
 
   private async connect(): Promise<void> {
@@ -65,11 +64,10 @@ export class OutboxNotificationListener {
       return;
     }
     this.client = client;
-    if (this.failures > 0) {
-      this.logger.log(`LISTEN ${this.channel} re-established`);
-      this.onNotify();
-    }
+    const reconnected = this.failures > 0;
     this.failures = 0;
+    this.options.onUp?.(reconnected);
+    if (reconnected) this.onNotify();
   }
 
   private handleDrop(client: Client, error: unknown): void {
@@ -85,21 +83,18 @@ export class OutboxNotificationListener {
     if (this.closed) return;
     this.failures++;
     const delay = computeBackoffDelay(RECONNECT_POLICY, this.failures);
-    this.logger.warn(
-      `LISTEN connection unavailable (${describeDatabaseError(error)}); polling continues, reconnecting in ${delay} ms`,
-    );
+    this.options.onDown?.(error, delay);
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = undefined;
       this.connecting = this.connect();
     }, delay);
   }
 
-  /** Stops listening and reconnecting. */
   async close(): Promise<void> {
     this.closed = true;
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     this.reconnectTimer = undefined;
-    await this.connecting?.catch(() => undefined);
+    await this.connecting.catch(() => undefined);
     const client = this.client;
     this.client = undefined;
     if (client) {
@@ -109,10 +104,30 @@ export class OutboxNotificationListener {
     }
   }
 
-  /** Test hook: the pg backend pid of the LISTEN connection (to terminate it in tests). */
   async backendPid(): Promise<number | undefined> {
     if (!this.client) return undefined;
     const { rows } = await this.client.query<{ pid: number }>('select pg_backend_pid() as pid');
     return rows[0]?.pid;
   }
+}
+
+/**
+ * The one implementation of {@link IntegrationDatabaseAdapter.listen}, shared by the adapters:
+ * a dedicated `pg` connection from `options.connection`, else from `defaultConfig()` (the
+ * adapter's `listenConfig()`); `undefined` when neither gives settings (polling only).
+ */
+export function pgListen(
+  defaultConfig: () => ListenConnectionConfig | undefined,
+): NonNullable<IntegrationDatabaseAdapter['listen']> {
+  return (channel, onNotify, options = {}) => {
+    const config = options.connection ?? defaultConfig();
+    return config ? new PgListener(config, channel, onNotify, options) : undefined;
+  };
+}
+
+/** `adapter` with `listen` on its own `listenConfig()`, through {@link pgListen}. */
+export function withPgListen<TTx>(
+  adapter: IntegrationDatabaseAdapter<TTx>,
+): IntegrationDatabaseAdapter<TTx> {
+  return { ...adapter, listen: pgListen(() => adapter.listenConfig()) };
 }
