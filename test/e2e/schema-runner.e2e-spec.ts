@@ -1,10 +1,11 @@
-import { Client } from 'pg';
+import { Client, Pool } from 'pg';
 import {
   integrationKnexMigration,
   integrationMigrationStatus,
   integrationPrismaModels,
   integrationTablesSql,
   IntegrationMigrationFailedError,
+  InvalidMigrationClientError,
   migrateIntegrationTables,
   MIGRATIONS_TABLE,
   UnknownIntegrationMigrationError,
@@ -67,6 +68,22 @@ describe('migration runner, CLI and Prisma fragment in process (issue 12)', () =
       ],
       unknown: [],
     });
+  });
+
+  it('refuses a pg Pool before sending anything: its queries would not share one transaction (issue 12 schema)', async () => {
+    const db = await emptyDatabase();
+    const pool = new Pool({ connectionString: db.url, max: 2 });
+    try {
+      await expect(migrateIntegrationTables(pool, { schema: 'pooled' })).rejects.toThrow(
+        InvalidMigrationClientError,
+      );
+      expect(pool.totalCount).toBe(0); // not one connection opened
+    } finally {
+      await pool.end();
+    }
+    const client = await connect(db.url);
+    const { rows } = await client.query("select 1 from pg_namespace where nspname = 'pooled'");
+    expect(rows).toEqual([]);
   });
 
   it('a failing migration rolls the whole run back and says why (issue 12 schema)', async () => {

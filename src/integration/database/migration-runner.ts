@@ -1,3 +1,4 @@
+import { InvalidMigrationClientError } from '../errors/invalid-migration-client.error';
 import { IntegrationMigrationFailedError } from '../errors/integration-migration-failed.error';
 import {
   listIntegrationMigrations,
@@ -60,18 +61,31 @@ export function migrationLockKeys(schema: string): readonly [number, number] {
 }
 
 /**
+ * Refuses a connection pool: its queries may each run on another connection, so the runner's
+ * BEGIN, advisory lock and statements would not share one transaction. (A pg `Pool` counts its
+ * connections; a `Client` or a checked-out `PoolClient` does not.)
+ */
+function assertOneConnection(client: MigrationClientLike): void {
+  const counts = client as { totalCount?: unknown; idleCount?: unknown };
+  if (typeof counts.totalCount === 'number' && typeof counts.idleCount === 'number') {
+    throw new InvalidMigrationClientError('a pg Pool');
+  }
+}
+
+/**
  * Applies the module's migrations that `schema` lacks, in one transaction under a
  * transaction-level advisory lock: a second runner started meanwhile waits, then finds nothing
  * to do. Creates the schema when missing, and records each migration in
  * {@link MIGRATIONS_TABLE}. Idempotent. A failure rolls everything back and throws
  * {@link IntegrationMigrationFailedError}; an invalid schema name throws
- * `InvalidSchemaNameError` before any statement is sent.
+ * `InvalidSchemaNameError`, and a pool `InvalidMigrationClientError`, before any statement is sent.
  */
 export async function migrateIntegrationTables(
   client: MigrationClientLike,
   options: IntegrationMigrationOptions = {},
 ): Promise<MigrateResult> {
   const schema = validateSchemaName(options.schema);
+  assertOneConnection(client);
   const quoted = quoteSchemaName(schema);
   const migrations = listIntegrationMigrations();
   await client.query('BEGIN');

@@ -23,5 +23,6 @@ export { IntegrationSchemaCheckFailedError } from './integration-schema-check-fa
 export { InvalidSchemaNameError } from './invalid-schema-name.error';
 export { IntegrationMigrationFailedError } from './integration-migration-failed.error';
 export { UnknownIntegrationMigrationError } from './unknown-integration-migration.error';
+export { InvalidMigrationClientError } from './invalid-migration-client.error';
 export { ConflictingConsumerError } from './conflicting-consumer.error';
 export { MisplacedHandlerOptionError } from './misplaced-handler-option.error';
