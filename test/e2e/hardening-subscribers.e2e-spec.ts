@@ -1,70 +1,24 @@
 import { Injectable } from '@nestjs/common';
-import { Pool, type PoolClient } from 'pg';
+import type { PoolClient } from 'pg';
 import {
   EventSubscriberRegistry,
   InboxService,
-  JitterMode,
   OnIntegrationEvent,
   OutboxProcessor,
   pgAdapter,
   type HandlerContext,
   type IntegrationDatabaseAdapter,
   type IntegrationEvent,
-  type PublishEventInput,
 } from '../../src/integration';
 import { INTEGRATION_DATABASE } from '../../src/integration/integration.constants';
 import { execIn } from '../support/orm-sql';
 import { gate } from '../support/wait-for';
-import {
-  createIntegrationApp,
-  publishAll,
-  type IntegrationTestApp,
-  type OrmKind,
-} from '../support/integration-app';
-import { createTestDatabase, type TestDatabase } from '../support/test-database';
-
-const noRetryDelay = { maxAttempts: 5, baseDelayMs: 0, maxDelayMs: 0, jitter: JitterMode.None };
-
-const event = (name: string, key: string, payload: object = { key }): PublishEventInput => ({
-  name,
-  aggregateType: 'Thing',
-  aggregateId: key,
-  payload,
-});
+import { createIntegrationApp, publishAll, type OrmKind } from '../support/integration-app';
+import { noRetryDelay, thingEvent, useEffectFixture } from '../support/effect-fixture';
 
 describe('hardening: subscribers, dispatcher, inbox', () => {
-  let db: TestDatabase;
-  let pool: Pool;
-  let pipelined: Pool;
-  const apps: IntegrationTestApp[] = [];
-
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    pool = new Pool({ connectionString: db.url, max: 3 });
-    pipelined = new Pool({ connectionString: db.url, max: 8, pipeline: true });
-    pipelined.on('error', () => undefined);
-    await pool.query(
-      'create table hs_effect (seq serial primary key, consumer text not null, event_id text not null, note text)',
-    );
-  });
-  afterEach(async () => {
-    while (apps.length) await apps.pop()!.close();
-    await pool.query('truncate hs_effect, outbox_event, inbox_event');
-  });
-  afterAll(async () => {
-    await pipelined.end();
-    await pool.end();
-    await db.drop();
-  });
-
-  const EFFECT = 'insert into hs_effect (consumer, event_id, note) values ($1, $2, $3)';
-  const status = async (name: string) =>
-    (
-      await pool.query<{ status: string; attempt_count: number }>(
-        'select status, attempt_count from outbox_event where event_name = $1 order by seq',
-        [name],
-      )
-    ).rows;
+  const fx = useEffectFixture('hs_effect');
+  const { apps, effectSql: EFFECT, status } = fx;
 
   describe('every documented option of @OnIntegrationEvent takes effect (hardening #1)', () => {
     /** What the decorated handlers saw. */
@@ -126,10 +80,10 @@ describe('hardening: subscribers, dispatcher, inbox', () => {
 
     it('passes consumer, priority, retry, transactional and concurrency through the decorator (hardening #1)', async () => {
       const seen = new Seen();
-      const t = await createIntegrationApp(db.url, {
+      const t = await createIntegrationApp(fx.db.url, {
         orm: 'pg',
         integration: {
-          database: pgAdapter(pipelined),
+          database: pgAdapter(fx.pipelined),
           processor: { batchSize: 500, retry: noRetryDelay },
         },
         metadata: { providers: [{ provide: Seen, useValue: seen }, DecoratedOptions] },
@@ -159,24 +113,24 @@ describe('hardening: subscribers, dispatcher, inbox', () => {
       ]);
 
       const lanes = Array.from({ length: 6 }, (_, n) =>
-        Array.from({ length: 12 }, (_, k) => event('opt.lane', `k${k}`, { n })),
+        Array.from({ length: 12 }, (_, k) => thingEvent('opt.lane', `k${k}`, { n })),
       ).flat();
       await publishAll(t, [
         ...lanes,
-        event('opt.ordered', 'o1'),
-        event('opt.fragile', 'f1'),
-        event('opt.outside', 'x1'),
-        event('opt.each', 'e1'),
-        event('opt.each', 'e2'),
+        thingEvent('opt.ordered', 'o1'),
+        thingEvent('opt.fragile', 'f1'),
+        thingEvent('opt.outside', 'x1'),
+        thingEvent('opt.each', 'e1'),
+        thingEvent('opt.each', 'e2'),
       ]);
       const result = await t.app.get(OutboxProcessor).processBatch();
       expect(result).toMatchObject({ claimed: 77, processed: 76, deadLettered: 1 });
 
       // concurrency: lanes of different keys ran side by side.
       expect(seen.maxInFlight).toBe(8);
-      expect((await pool.query("select * from hs_effect where consumer = 'lanes'")).rowCount).toBe(
-        72,
-      );
+      expect(
+        (await fx.pool.query("select * from hs_effect where consumer = 'lanes'")).rowCount,
+      ).toBe(72);
       // priority: the higher one first.
       expect(seen.order).toEqual(['high:o1', 'low:o1']);
       // retry: the consumer's one attempt dead-letters at once (the processor would allow 5).
@@ -186,7 +140,7 @@ describe('hardening: subscribers, dispatcher, inbox', () => {
       expect(seen.outsideTx).toEqual([undefined]);
       expect(seen.eachTxids.size).toBe(2);
       // consumer: each consumer has its own inbox rows.
-      const inbox = await pool.query<{ consumer_name: string; status: string; n: number }>(
+      const inbox = await fx.pool.query<{ consumer_name: string; status: string; n: number }>(
         `select consumer_name, status, count(*)::int as n from inbox_event
           group by consumer_name, status order by consumer_name`,
       );
@@ -270,7 +224,7 @@ describe('hardening: subscribers, dispatcher, inbox', () => {
 
     it('a consumer cannot change what another consumer sees; attempts throw TypeError (hardening #5)', async () => {
       const exchange = new Exchange();
-      const t = await createIntegrationApp(db.url, {
+      const t = await createIntegrationApp(fx.db.url, {
         orm: 'pg',
         integration: { processor: { retry: noRetryDelay } },
         metadata: { providers: [{ provide: Exchange, useValue: exchange }, Mutator, Reader] },
@@ -278,7 +232,7 @@ describe('hardening: subscribers, dispatcher, inbox', () => {
       apps.push(t);
       const payload: Order = { amount: 10, items: ['a', 'b'], customer: { id: 'c1' } };
       await publishAll(t, [
-        { ...event('order.placed', 'o1', payload), headers: { actor: 'alice' } },
+        { ...thingEvent('order.placed', 'o1', payload), headers: { actor: 'alice' } },
       ]);
 
       expect(await t.app.get(OutboxProcessor).processBatch()).toMatchObject({ processed: 1 });
@@ -290,7 +244,9 @@ describe('hardening: subscribers, dispatcher, inbox', () => {
         'headers.actor',
         'createdAt.setTime',
       ]);
-      const stored = await pool.query<{ created_at: Date }>('select created_at from outbox_event');
+      const stored = await fx.pool.query<{ created_at: Date }>(
+        'select created_at from outbox_event',
+      );
       const original = {
         payload,
         headers: expect.objectContaining({ actor: 'alice' }) as unknown,
@@ -304,7 +260,7 @@ describe('hardening: subscribers, dispatcher, inbox', () => {
   it.each<OrmKind>(['pg', 'knex', 'prisma'])(
     'a per-event handler throwing undefined fails its event, never settles it as done, with %s (hardening #15)',
     async (orm) => {
-      const t = await createIntegrationApp(db.url, {
+      const t = await createIntegrationApp(fx.db.url, {
         orm,
         integration: { processor: { retry: noRetryDelay } },
       });
@@ -319,18 +275,18 @@ describe('hardening: subscribers, dispatcher, inbox', () => {
           throw undefined;
         },
       });
-      await publishAll(t, [event('thing.happened', 't1')]);
+      await publishAll(t, [thingEvent('thing.happened', 't1')]);
       expect(await t.app.get(OutboxProcessor).processBatch()).toMatchObject({
         claimed: 1,
         processed: 0,
         retried: 1,
       });
-      expect((await pool.query('select * from hs_effect')).rowCount).toBe(0);
-      expect((await pool.query('select status, last_error from outbox_event')).rows).toEqual([
+      expect((await fx.pool.query('select * from hs_effect')).rowCount).toBe(0);
+      expect((await fx.pool.query('select status, last_error from outbox_event')).rows).toEqual([
         { status: 'pending', last_error: '[each] Non-Error thrown: undefined' },
       ]);
       expect(
-        (await pool.query('select consumer_name, status, last_error from inbox_event')).rows,
+        (await fx.pool.query('select consumer_name, status, last_error from inbox_event')).rows,
       ).toEqual([
         { consumer_name: 'each', status: 'failed', last_error: 'Non-Error thrown: undefined' },
       ]);
@@ -340,7 +296,7 @@ describe('hardening: subscribers, dispatcher, inbox', () => {
   it.each<OrmKind>(['pg', 'knex', 'prisma'])(
     'the %s adapter rolls back and rejects with exactly what the transaction callback threw, undefined included (hardening #15)',
     async (orm) => {
-      const t = await createIntegrationApp(db.url, { orm });
+      const t = await createIntegrationApp(fx.db.url, { orm });
       apps.push(t);
       const database = t.app.get<IntegrationDatabaseAdapter>(INTEGRATION_DATABASE);
       for (const thrown of [undefined, null, 'text']) {
@@ -351,7 +307,7 @@ describe('hardening: subscribers, dispatcher, inbox', () => {
         await expect(run).rejects.toBe(thrown);
       }
       expect(
-        (await pool.query("select * from hs_effect where consumer = 'adapter'")).rowCount,
+        (await fx.pool.query("select * from hs_effect where consumer = 'adapter'")).rowCount,
       ).toBe(0);
     },
   );
@@ -367,7 +323,7 @@ describe('hardening: subscribers, dispatcher, inbox', () => {
       ])(
         'fn throwing %s: rolled back, row failed with a readable last_error, rethrown as is (hardening #15)',
         async (_label, thrown, lastError) => {
-          const t = await createIntegrationApp(db.url, { orm });
+          const t = await createIntegrationApp(fx.db.url, { orm });
           apps.push(t);
           const inbox = t.app.get(InboxService);
           const key = { eventId: `m-${orm}`, consumer: 'webhooks' };

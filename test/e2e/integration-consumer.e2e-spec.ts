@@ -1,6 +1,6 @@
 import { Injectable, Logger, type Provider } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
-import { Pool, type PoolClient } from 'pg';
+import type { PoolClient } from 'pg';
 import {
   ConflictingConsumerError,
   DuplicateHandlerError,
@@ -8,65 +8,19 @@ import {
   IntegrationConsumer,
   IntegrationModule,
   InvalidHandlerError,
-  JitterMode,
   MisplacedHandlerOptionError,
   OnIntegrationEvent,
   OutboxProcessor,
   pgAdapter,
   type HandlerContext,
   type IntegrationEvent,
-  type PublishEventInput,
 } from '../../src/integration';
-import {
-  createIntegrationApp,
-  createOrm,
-  publishAll,
-  type IntegrationTestApp,
-} from '../support/integration-app';
-import { createTestDatabase, type TestDatabase } from '../support/test-database';
-
-const noRetryDelay = { maxAttempts: 5, baseDelayMs: 0, maxDelayMs: 0, jitter: JitterMode.None };
-
-const event = (name: string, key: string, payload: object = { key }): PublishEventInput => ({
-  name,
-  aggregateType: 'Thing',
-  aggregateId: key,
-  payload,
-});
+import { createIntegrationApp, createOrm, publishAll } from '../support/integration-app';
+import { noRetryDelay, thingEvent, useEffectFixture } from '../support/effect-fixture';
 
 describe('class-level consumers: @IntegrationConsumer (issue 13)', () => {
-  let db: TestDatabase;
-  let pool: Pool;
-  let pipelined: Pool;
-  const apps: IntegrationTestApp[] = [];
-
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    pool = new Pool({ connectionString: db.url, max: 3 });
-    pipelined = new Pool({ connectionString: db.url, max: 8, pipeline: true });
-    pipelined.on('error', () => undefined);
-    await pool.query(
-      'create table ic_effect (seq serial primary key, consumer text not null, event_id text not null, note text)',
-    );
-  });
-  afterEach(async () => {
-    while (apps.length) await apps.pop()!.close();
-    await pool.query('truncate ic_effect, outbox_event, inbox_event');
-  });
-  afterAll(async () => {
-    await pipelined.end();
-    await pool.end();
-    await db.drop();
-  });
-
-  const EFFECT = 'insert into ic_effect (consumer, event_id, note) values ($1, $2, $3)';
-  const status = async (name: string) =>
-    (
-      await pool.query<{ status: string; attempt_count: number }>(
-        'select status, attempt_count from outbox_event where event_name = $1 order by seq',
-        [name],
-      )
-    ).rows;
+  const fx = useEffectFixture('ic_effect');
+  const { apps, effectSql: EFFECT, status } = fx;
 
   /** What the handlers saw. */
   class Seen {
@@ -180,10 +134,10 @@ describe('class-level consumers: @IntegrationConsumer (issue 13)', () => {
 
   it('consumer options on the class take effect: transactional, retry, concurrency; priorities within the class (issue 13 #class-options)', async () => {
     const seen = new Seen();
-    const t = await createIntegrationApp(db.url, {
+    const t = await createIntegrationApp(fx.db.url, {
       orm: 'pg',
       integration: {
-        database: pgAdapter(pipelined),
+        database: pgAdapter(fx.pipelined),
         processor: { batchSize: 500, retry: noRetryDelay },
       },
       metadata: {
@@ -226,23 +180,23 @@ describe('class-level consumers: @IntegrationConsumer (issue 13)', () => {
     );
 
     const lanes = Array.from({ length: 6 }, (_, n) =>
-      Array.from({ length: 12 }, (_, k) => event('ic.lane', `k${k}`, { n })),
+      Array.from({ length: 12 }, (_, k) => thingEvent('ic.lane', `k${k}`, { n })),
     ).flat();
     await publishAll(t, [
       ...lanes,
-      event('ic.ordered', 'o1'),
-      event('ic.fragile', 'f1'),
-      event('ic.outside', 'x1'),
-      event('ic.each', 'e1'),
-      event('ic.each', 'e2'),
-      event('ic.split', 's1'),
+      thingEvent('ic.ordered', 'o1'),
+      thingEvent('ic.fragile', 'f1'),
+      thingEvent('ic.outside', 'x1'),
+      thingEvent('ic.each', 'e1'),
+      thingEvent('ic.each', 'e2'),
+      thingEvent('ic.split', 's1'),
     ]);
     const result = await t.app.get(OutboxProcessor).processBatch();
     expect(result).toMatchObject({ claimed: 78, processed: 77, deadLettered: 1 });
 
     // concurrency: lanes of different keys ran side by side.
     expect(seen.maxInFlight).toBe(8);
-    expect((await pool.query("select * from ic_effect where consumer = 'lanes'")).rowCount).toBe(
+    expect((await fx.pool.query("select * from ic_effect where consumer = 'lanes'")).rowCount).toBe(
       72,
     );
     // priority within the class: higher first, then the default 0.
@@ -256,12 +210,12 @@ describe('class-level consumers: @IntegrationConsumer (issue 13)', () => {
     // Two classes of one consumer: both handlers ran (priority across the classes), one inbox row.
     expect(
       (
-        await pool.query<{ note: string }>(
+        await fx.pool.query<{ note: string }>(
           "select note from ic_effect where consumer = 'split' order by seq",
         )
       ).rows,
     ).toEqual([{ note: 'A' }, { note: 'B' }]);
-    const inbox = await pool.query<{ consumer_name: string; status: string; n: number }>(
+    const inbox = await fx.pool.query<{ consumer_name: string; status: string; n: number }>(
       `select consumer_name, status, count(*)::int as n from inbox_event
         group by consumer_name, status order by consumer_name`,
     );
@@ -277,7 +231,7 @@ describe('class-level consumers: @IntegrationConsumer (issue 13)', () => {
   });
 
   it('programmatic registration: registerConsumer once, then handlers that name the consumer (issue 13 #programmatic)', async () => {
-    const t = await createIntegrationApp(db.url, {
+    const t = await createIntegrationApp(fx.db.url, {
       orm: 'pg',
       integration: { processor: { retry: noRetryDelay } },
     });
@@ -296,7 +250,7 @@ describe('class-level consumers: @IntegrationConsumer (issue 13)', () => {
         throw new Error('always fails');
       },
     });
-    await publishAll(t, [event('ic.prog', 'p1')]);
+    await publishAll(t, [thingEvent('ic.prog', 'p1')]);
     const processor = t.app.get(OutboxProcessor);
     await processor.processBatch();
     await processor.processBatch();
@@ -319,7 +273,7 @@ describe('class-level consumers: @IntegrationConsumer (issue 13)', () => {
     }
     const warn = jest.spyOn(Logger.prototype, 'warn');
     try {
-      const t = await createIntegrationApp(db.url, {
+      const t = await createIntegrationApp(fx.db.url, {
         orm: 'pg',
         metadata: { providers: [Legacy] },
       });
@@ -333,10 +287,10 @@ describe('class-level consumers: @IntegrationConsumer (issue 13)', () => {
       expect(t.app.get(EventSubscriberRegistry).getConsumerSettings('legacy')?.transactional).toBe(
         'per-event',
       );
-      await publishAll(t, [event('ic.legacy', 'l1')]);
+      await publishAll(t, [thingEvent('ic.legacy', 'l1')]);
       await t.app.get(OutboxProcessor).processBatch();
       expect(
-        (await pool.query("select note from ic_effect where consumer = 'legacy' order by seq"))
+        (await fx.pool.query("select note from ic_effect where consumer = 'legacy' order by seq"))
           .rows,
       ).toEqual([{ note: 'one' }, { note: 'two' }]);
     } finally {
@@ -354,7 +308,10 @@ describe('class-level consumers: @IntegrationConsumer (issue 13)', () => {
         await ctx.tx.query(EFFECT, ['multi', e.id, e.name]);
       }
     }
-    const t = await createIntegrationApp(db.url, { orm: 'pg', metadata: { providers: [Multi] } });
+    const t = await createIntegrationApp(fx.db.url, {
+      orm: 'pg',
+      metadata: { providers: [Multi] },
+    });
     apps.push(t);
     expect(
       t.app
@@ -363,13 +320,14 @@ describe('class-level consumers: @IntegrationConsumer (issue 13)', () => {
         .map((h) => h.name),
     ).toEqual(['Multi.onEither(ic.closed)']);
     await publishAll(t, [
-      event('ic.opened', 'm1'),
-      event('ic.closed', 'm1'),
-      event('ic.other', 'm1'),
+      thingEvent('ic.opened', 'm1'),
+      thingEvent('ic.closed', 'm1'),
+      thingEvent('ic.other', 'm1'),
     ]);
     await t.app.get(OutboxProcessor).processBatch();
     expect(
-      (await pool.query("select note from ic_effect where consumer = 'multi' order by seq")).rows,
+      (await fx.pool.query("select note from ic_effect where consumer = 'multi' order by seq"))
+        .rows,
     ).toEqual([{ note: 'ic.opened' }, { note: 'ic.closed' }]);
   });
 
@@ -379,7 +337,10 @@ describe('class-level consumers: @IntegrationConsumer (issue 13)', () => {
     class Empty {}
     const warn = jest.spyOn(Logger.prototype, 'warn');
     try {
-      const t = await createIntegrationApp(db.url, { orm: 'pg', metadata: { providers: [Empty] } });
+      const t = await createIntegrationApp(fx.db.url, {
+        orm: 'pg',
+        metadata: { providers: [Empty] },
+      });
       apps.push(t);
       expect(warn.mock.calls.map(([m]) => String(m))).toContain(
         'Empty declares consumer "empty" but has no @OnIntegrationEvent methods',
@@ -394,7 +355,7 @@ describe('class-level consumers: @IntegrationConsumer (issue 13)', () => {
 
   describe('refused at bootstrap, before anything is written (issue 13 #refusals)', () => {
     const bootstrap = async (providers: Provider[]): Promise<unknown> => {
-      const orm = createOrm('pg', db.url);
+      const orm = createOrm('pg', fx.db.url);
       try {
         const moduleRef = await Test.createTestingModule({
           imports: [
@@ -415,7 +376,7 @@ describe('class-level consumers: @IntegrationConsumer (issue 13)', () => {
     };
     const rows = async () =>
       (
-        await pool.query<{ n: number }>(
+        await fx.pool.query<{ n: number }>(
           'select (select count(*) from outbox_event) + (select count(*) from inbox_event) as n',
         )
       ).rows[0]!.n;
