@@ -7,7 +7,7 @@ import {
   type DeadLetterFilter,
   type PublishEventInput,
 } from '../../src/integration';
-import { closestKey } from '../../src/integration/outbox/outbox-query.validation';
+import { closestMatch as closestKey } from '../../src/integration/utils/closest-match';
 import {
   bootWithLogger as boot,
   CaptureLogger,

@@ -2,6 +2,7 @@ import { InvalidEventIdError } from '../errors/invalid-event-id.error';
 import { InvalidQueryError } from '../errors/invalid-query.error';
 import { MAX_TEXT_FIELD_LENGTH, unstorableStringReason } from '../events/event-validation';
 import { isUuid } from '../events/uuid';
+import { closestMatch } from '../utils/closest-match';
 import type { DeadLetterFilter } from './outbox.repository';
 
 /** Largest `limit` a query accepts (PostgreSQL `int`). */
@@ -40,38 +41,6 @@ function describe(value: unknown): string {
   return `${typeof value} ${String(value)}`;
 }
 
-const squash = (key: string): string => key.toLowerCase().replace(/[^a-z0-9]/g, '');
-
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      current[j] = Math.min(
-        previous[j]! + 1,
-        current[j - 1]! + 1,
-        previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
-      );
-    }
-    previous = current;
-  }
-  return previous[b.length]!;
-}
-
-/**
- * The known key that `key` most likely meant: the same key in another spelling (`tenant_id`),
- * one that contains it (`name` → `eventName`), or the nearest by edit distance.
- */
-export function closestKey(key: string, known: readonly string[]): string {
-  const wanted = squash(key);
-  return (
-    known.find((k) => squash(k) === wanted) ??
-    known.find((k) => wanted.length >= 2 && squash(k).includes(wanted)) ??
-    known.find((k) => squash(k).length >= 2 && wanted.includes(squash(k))) ??
-    [...known].sort((x, y) => editDistance(wanted, squash(x)) - editDistance(wanted, squash(y)))[0]!
-  );
-}
-
 /** Refuses anything but a plain object whose own keys are all in `known`. */
 function checkKeys(
   method: string,
@@ -87,7 +56,7 @@ function checkKeys(
       throw new InvalidQueryError(
         method,
         `${field}.${key}`,
-        `is not a known key (did you mean '${closestKey(key, known)}'?); ` +
+        `is not a known key (did you mean '${closestMatch(key, known)}'?); ` +
           `known keys: ${known.join(', ')}`,
       );
     }

@@ -19,12 +19,22 @@ export function levenshtein(a: string, b: string): number {
   return previous[b.length];
 }
 
+/** A name without case or separators: `tenant_id`, `tenantId` and `TenantID` are one. */
+const squash = (name: string): string => name.toLowerCase().replace(/[^a-z0-9]/g, '');
+
 /**
- * The candidate nearest to `word`: smallest edit distance ignoring case (a difference in case
- * only is the likeliest slip, e.g. `batchsize` for `batchSize`), then the exact-case distance,
- * then the candidates' order. `undefined` when there are no candidates.
+ * The candidate `word` most likely meant, in this order: the same name in another spelling
+ * (`batchsize`, `tenant_id`), one that contains it (`name` → `eventName`) or that it contains
+ * (`tenantIdentifier` → `tenantId`), else the smallest edit distance ignoring case, then the
+ * exact-case distance, then the candidates' order. `undefined` when there are no candidates.
  */
 export function closestMatch(word: string, candidates: readonly string[]): string | undefined {
+  const wanted = squash(word);
+  const respelt =
+    candidates.find((c) => squash(c) === wanted) ??
+    candidates.find((c) => wanted.length >= 2 && squash(c).includes(wanted)) ??
+    candidates.find((c) => squash(c).length >= 2 && wanted.includes(squash(c)));
+  if (respelt !== undefined) return respelt;
   let best: string | undefined;
   let bestScore = [Infinity, Infinity];
   const lower = word.toLowerCase();
