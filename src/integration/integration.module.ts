@@ -30,6 +30,18 @@ import { IntegrationLinkService } from './links/integration-link.service';
 import { EventSubscriberExplorer } from './subscribers/event-subscriber.explorer';
 import { EventSubscriberRegistry } from './subscribers/event-subscriber.registry';
 import { SubscriberDispatcher } from './subscribers/subscriber.dispatcher';
+import { ConsumerDirectoryRepository } from './consumers/consumer-directory.repository';
+import { ConsumerDirectory } from './consumers/consumer-directory.service';
+import { DeliveryAdminService } from './admin/delivery-admin.service';
+import { DeliveryMark } from './processing/delivery-mark';
+import { DeliveryPipeline } from './processing/delivery-pipeline';
+import { DeliveryProcessor } from './processing/delivery.processor';
+import { DeliveryRepository } from './processing/delivery.repository';
+import { EventSequencer } from './processing/event-sequencer.repository';
+import { HandlerInvoker } from './processing/handler-invoker';
+import { IntegrationLifecycle } from './processing/integration-lifecycle';
+import { ConsumerRunners } from './processing/runners/consumer-runners';
+import { SettlePolicy } from './processing/settle-policy';
 
 /**
  * Reliable integration events on PostgreSQL: outbox publisher, processor, subscribers, inbox and
@@ -84,6 +96,19 @@ import { SubscriberDispatcher } from './subscribers/subscriber.dispatcher';
     InboxService,
     IntegrationLinkRepository,
     IntegrationLinkService,
+    // Per-consumer delivery (deliveryModel: 'per-consumer').
+    ConsumerDirectoryRepository,
+    ConsumerDirectory,
+    EventSequencer,
+    DeliveryRepository,
+    DeliveryMark,
+    HandlerInvoker,
+    ConsumerRunners,
+    SettlePolicy,
+    IntegrationLifecycle,
+    DeliveryPipeline,
+    DeliveryProcessor,
+    DeliveryAdminService,
   ],
   exports: [
     INTEGRATION_OPTIONS,
@@ -95,6 +120,10 @@ import { SubscriberDispatcher } from './subscribers/subscriber.dispatcher';
     SubscriberDispatcher,
     InboxService,
     IntegrationLinkService,
+    ConsumerDirectory,
+    IntegrationLifecycle,
+    DeliveryProcessor,
+    DeliveryAdminService,
   ],
 })
 export class IntegrationModule extends ConfigurableIntegrationModule {

@@ -16,6 +16,7 @@ import { DEFAULT_INTEGRATION_SCHEMA, validateSchemaName } from './database/schem
 import { InvalidPurgeOptionsError } from './errors/invalid-purge-options.error';
 import { MAX_TEXT_FIELD_LENGTH } from './events/event-validation';
 import type { EventDispatcher } from './outbox/event-dispatcher';
+import type { IntegrationLifecycleObserver } from './processing/lifecycle-events';
 import {
   DEFAULT_NOTIFY_CHANNEL,
   DEFAULT_PROCESSOR_INTERVAL_NAME,
@@ -113,7 +114,22 @@ export interface IntegrationModuleOptions<TTx = unknown> {
    * `verifySchema` looks there). @default 'public'
    */
   readonly schema?: string;
+  /**
+   * How deliveries are tracked:
+   * - `'per-event'` (today's default): one delivery state per event, shared by its consumers
+   *   (`OutboxProcessor`);
+   * - `'per-consumer'`: one delivery state per (event, consumer) in `integration_delivery`,
+   *   consumers known cluster-wide, delivery in commit order (`DeliveryProcessor`). Needs
+   *   migration `0002_per_consumer_delivery`. Becomes the only model when issue 13 completes.
+   * @default 'per-event'
+   */
+  readonly deliveryModel?: DeliveryModel;
+  /** Receive the delivery pipeline's lifecycle events (per-consumer model). @default [] */
+  readonly observers?: readonly IntegrationLifecycleObserver[];
 }
+
+/** How deliveries are tracked: see {@link IntegrationModuleOptions.deliveryModel}. */
+export type DeliveryModel = 'per-event' | 'per-consumer';
 
 /** Options after defaults, as the module's services see them. */
 export interface ResolvedIntegrationOptions<TTx = unknown> {
@@ -144,6 +160,8 @@ export interface ResolvedIntegrationOptions<TTx = unknown> {
   readonly dispatcher?: EventDispatcher;
   readonly verifySchema: boolean;
   readonly schema: string;
+  readonly deliveryModel: DeliveryModel;
+  readonly observers: readonly IntegrationLifecycleObserver[];
 }
 
 /** Retry defaults of the processor. */
@@ -185,6 +203,8 @@ const TOP_LEVEL_KEYS = keysOf<IntegrationModuleOptions>({
   dispatcher: true,
   verifySchema: true,
   schema: true,
+  deliveryModel: true,
+  observers: true,
 });
 const NOTIFY_KEYS = keysOf<NotifyOptions>({ enabled: true, channel: true, connection: true });
 const OUTBOX_KEYS = keysOf<OutboxOptions>({ maxPayloadBytes: true, defaultSourceModule: true });
@@ -379,6 +399,30 @@ export function resolveOptions<TTx>(
   if (options.dispatcher !== undefined && typeof options.dispatcher?.dispatchBatch !== 'function') {
     problems.push('dispatcher must implement dispatchBatch(events, context)');
   }
+  if (
+    options.deliveryModel !== undefined &&
+    options.deliveryModel !== 'per-event' &&
+    options.deliveryModel !== 'per-consumer'
+  ) {
+    problems.push(
+      `deliveryModel must be 'per-event' or 'per-consumer' (got ${String(options.deliveryModel)})`,
+    );
+  }
+  if (
+    options.observers !== undefined &&
+    (!Array.isArray(options.observers) ||
+      !options.observers.every(
+        (o: unknown) =>
+          typeof o === 'object' && o !== null && typeof (o as { onEvent?: unknown }).onEvent === 'function',
+      ))
+  ) {
+    problems.push('observers must be an array of objects with an onEvent(event) method');
+  }
+  if (options.deliveryModel === 'per-consumer' && options.dispatcher !== undefined) {
+    problems.push(
+      "dispatcher is not used with deliveryModel 'per-consumer': register a consumer instead (EventSubscriberRegistry.registerConsumer + register, or @IntegrationConsumer)",
+    );
+  }
   if (problems.length) throw new InvalidIntegrationOptionsError(problems);
 
   const leaseMs = p.leaseMs ?? 30_000;
@@ -415,6 +459,8 @@ export function resolveOptions<TTx>(
     dispatcher: options.dispatcher,
     verifySchema: options.verifySchema ?? true,
     schema: options.schema ?? DEFAULT_INTEGRATION_SCHEMA,
+    deliveryModel: options.deliveryModel ?? 'per-event',
+    observers: options.observers ?? [],
   };
 }
 

@@ -6,7 +6,7 @@ import {
   type OnApplicationBootstrap,
 } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
-import { MAX_TIMER_DELAY_MS, computeBackoffDelay, JitterMode } from '../utils/retry';
+import { MAX_TIMER_DELAY_MS, computeBackoffDelay } from '../utils/retry';
 import { DrainTimeoutError } from '../errors/drain-timeout.error';
 import { EventNotFoundError } from '../errors/event-not-found.error';
 import { describeDatabaseError } from '../database/database-error';
@@ -24,9 +24,10 @@ import {
   type DispatchOutcome,
   type EventDispatcher,
 } from './event-dispatcher';
-import { pgListen } from '../database/pg-listener';
 import type { ListenHandle } from '../database/sql-executor';
-import { loadSchedulerRegistryClass, type IntervalRegistry } from './scheduler-registry.loader';
+import { ClaimBackoff } from '../processing/claim-backoff';
+import { ProcessorTimers } from '../processing/processor-timers';
+import { startWakeListener } from '../processing/wake-listener';
 import {
   checkAggregateQuery,
   checkDeadLetterFilter,
@@ -83,9 +84,6 @@ interface ClaimedBatch {
   readonly heartbeat?: NodeJS.Timeout;
 }
 
-/** Longest backoff of the loop after failed claims (unless the poll interval is longer). */
-const CLAIM_BACKOFF_MAX_MS = 30_000;
-
 const EMPTY: DrainResult = Object.freeze({
   batches: 0,
   claimed: 0,
@@ -129,20 +127,20 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
   private readonly inflight = new Set<Promise<unknown>>();
   private listener?: ListenHandle;
   private totals: DrainResult = EMPTY;
-  /** The poll and purge intervals while started, by name (also in the registry, if any). */
-  private readonly intervals = new Map<string, NodeJS.Timeout>();
-  /**
-   * The app's `SchedulerRegistry` while started, when `@nestjs/schedule` is installed and the app
-   * imports `ScheduleModule.forRoot()` (the module never does).
-   */
-  private schedulerRegistry?: IntervalRegistry;
+  /** The poll and purge intervals while started (also in the app's SchedulerRegistry, if any). */
+  private readonly timers: ProcessorTimers;
+  /** The loop's pause after failed claims. */
+  private readonly backoff: ClaimBackoff;
 
   constructor(
     @Inject(INTEGRATION_OPTIONS) private readonly options: ResolvedIntegrationOptions,
     private readonly repository: OutboxRepository,
     @Inject(OUTBOX_DISPATCHER) private readonly dispatcher: EventDispatcher,
-    private readonly moduleRef: ModuleRef,
-  ) {}
+    moduleRef: ModuleRef,
+  ) {
+    this.timers = new ProcessorTimers(moduleRef);
+    this.backoff = new ClaimBackoff(options.processor.idlePollIntervalMs);
+  }
 
   /** The `locked_by` identity of this instance. */
   get workerId(): string {
@@ -155,6 +153,8 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
   }
 
   async onApplicationBootstrap(): Promise<void> {
+    // The per-consumer model runs DeliveryProcessor instead.
+    if (this.options.deliveryModel !== 'per-event') return;
     if (this.options.processor.enabled) await this.start();
     else this.logger.log('Outbox processor disabled (processor.enabled: false)');
   }
@@ -167,35 +167,14 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
   async start(): Promise<void> {
     if (this.started) return;
     // Before anything starts: a broken @nestjs/schedule install fails start() with nothing running.
-    const schedulerRegistry = this.findSchedulerRegistry();
+    this.timers.open();
     this.started = true;
     this.stopping = false;
-    this.schedulerRegistry = schedulerRegistry;
-    const { notify, processor } = this.options;
-    if (notify.enabled && notify.connection) {
-      // A custom adapter without `listen` gets the same pg-based implementation the adapters use.
-      const listen = this.options.database.listen ?? pgListen(() => undefined);
-      this.listener = listen(notify.channel, () => this.wake(), {
-        connection: notify.connection,
-        onUp: (reconnected) => {
-          if (reconnected) this.logger.log(`LISTEN ${notify.channel} re-established`);
-        },
-        onDown: (error, retryInMs) =>
-          this.logger.warn(
-            `LISTEN connection unavailable (${describeDatabaseError(error)}); polling continues, reconnecting in ${retryInMs} ms`,
-          ),
-      });
-      await this.listener?.ready;
-    } else {
-      this.logger.log(
-        notify.enabled
-          ? 'No LISTEN connection configured (e.g. prismaAdapter without listenUrl): polling only'
-          : 'NOTIFY disabled: polling only',
-      );
-    }
-    this.addInterval(processor.intervalName, () => this.wake(), processor.idlePollIntervalMs);
+    const { processor } = this.options;
+    this.listener = await startWakeListener(this.options, () => this.wake(), this.logger);
+    this.timers.add(processor.intervalName, () => this.wake(), processor.idlePollIntervalMs);
     if (processor.purge.enabled) {
-      this.addInterval(
+      this.timers.add(
         `${DEFAULT_PURGE_INTERVAL_NAME}:${processor.intervalName}`,
         () => {
           this.purgeProcessed().catch((error: unknown) =>
@@ -221,7 +200,7 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
     this.started = false;
     this.stopping = true;
     const { processor } = this.options;
-    this.clearIntervals();
+    this.timers.clear();
     await this.listener?.close();
     this.listener = undefined;
 
@@ -273,16 +252,20 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
       let failed = false;
       for (;;) {
         while (running.size >= concurrency) await Promise.race(running);
-        if (this.stopping || failed || this.claimsPaused()) break;
+        if (this.stopping || failed || this.backoff.paused) break;
         let claimed: ClaimedBatch;
         try {
           claimed = await this.track(this.claimBatch());
         } catch (error) {
           // Never let the loop die: log one line, back off, and a later poll tries again.
-          this.claimFailed(error);
+          const { failures, delayMs } = this.backoff.failed();
+          this.logger.error(
+            `Outbox claim failed (${failures} in a row): ${describeDatabaseError(error)}; next claim in ${delayMs} ms`,
+          );
           break;
         }
-        this.claimSucceeded();
+        const ended = this.backoff.succeeded();
+        if (ended > 0) this.logger.log(`Outbox claims succeed again after ${ended} failure(s)`);
         if (claimed.events.length === 0) break;
         if (this.stopping) {
           await this.release(claimed);
@@ -647,47 +630,6 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
     return this.repository.busyCount(this.options.database.root);
   }
 
-  /** Consecutive failed claims of the loop (database unreachable, tables missing); 0 after a success. */
-  private claimFailures = 0;
-  /** `Date.now()` before which the loop does not claim again after a failure. */
-  private claimRetryAt = 0;
-
-  /** True while the loop backs off after failed claims. */
-  private claimsPaused(): boolean {
-    return this.claimFailures > 0 && Date.now() < this.claimRetryAt;
-  }
-
-  /**
-   * Logs a failed claim in one line (code and first line of the message, never the SQL) and
-   * backs off exponentially from the poll interval up to {@link CLAIM_BACKOFF_MAX_MS}, so an
-   * outage costs one line and one statement per backoff step rather than per poll or NOTIFY.
-   */
-  private claimFailed(error: unknown): void {
-    this.claimFailures++;
-    const { idlePollIntervalMs } = this.options.processor;
-    const delayMs = computeBackoffDelay(
-      {
-        baseDelayMs: idlePollIntervalMs,
-        maxDelayMs: Math.max(idlePollIntervalMs, CLAIM_BACKOFF_MAX_MS),
-        maxAttempts: Number.MAX_SAFE_INTEGER,
-        jitter: JitterMode.None,
-      },
-      this.claimFailures,
-    );
-    this.claimRetryAt = Date.now() + delayMs;
-    this.logger.error(
-      `Outbox claim failed (${this.claimFailures} in a row): ${describeDatabaseError(error)}; next claim in ${delayMs} ms`,
-    );
-  }
-
-  /** Ends a backoff after a successful claim (logged once). */
-  private claimSucceeded(): void {
-    if (this.claimFailures === 0) return;
-    this.logger.log(`Outbox claims succeed again after ${this.claimFailures} failure(s)`);
-    this.claimFailures = 0;
-    this.claimRetryAt = 0;
-  }
-
   /** Counts by status, oldest due pending age, and this instance's totals. */
   async getStats(): Promise<ProcessorStats> {
     const stats = await this.repository.stats(this.options.database.root);
@@ -792,43 +734,6 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
     }
     if (total) this.logger.log(`Purged ${total} processed event(s) older than ${olderThanMs} ms`);
     return total;
-  }
-
-  /**
-   * The app's `SchedulerRegistry`, if any. `@nestjs/schedule` is an optional peer, so it is looked
-   * up by class at start-up instead of injected (an injected type would have to be imported).
-   */
-  private findSchedulerRegistry(): IntervalRegistry | undefined {
-    const type = loadSchedulerRegistryClass();
-    if (!type) return undefined;
-    try {
-      return this.moduleRef.get(type, { strict: false });
-    } catch {
-      // Not provided: the app does not import ScheduleModule.forRoot(), so the timers stay ours.
-      return undefined;
-    }
-  }
-
-  /** Starts an interval; it is visible in the app's `SchedulerRegistry` when there is one. */
-  private addInterval(name: string, tick: () => void, ms: number): void {
-    const timer = setInterval(tick, ms);
-    this.intervals.set(name, timer);
-    this.schedulerRegistry?.addInterval(name, timer);
-  }
-
-  /** Stops the intervals this instance started, and removes them from the registry. */
-  private clearIntervals(): void {
-    for (const [name, timer] of this.intervals) {
-      clearInterval(timer);
-      // Only ours: the app may have deleted it, or reused the name since.
-      if (
-        this.schedulerRegistry?.doesExist('interval', name) &&
-        this.schedulerRegistry.getInterval(name) === timer
-      ) {
-        this.schedulerRegistry.deleteInterval(name);
-      }
-    }
-    this.intervals.clear();
   }
 
   /** Test hook: the LISTEN connection, if any. */

@@ -1,0 +1,307 @@
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type BeforeApplicationShutdown,
+  type OnApplicationBootstrap,
+} from '@nestjs/common';
+import { ModuleRef } from '@nestjs/core';
+import { ConsumerDirectory } from '../consumers/consumer-directory.service';
+import { describeDatabaseError } from '../database/database-error';
+import type { ListenHandle } from '../database/sql-executor';
+import { DrainTimeoutError } from '../errors/drain-timeout.error';
+import { INTEGRATION_OPTIONS } from '../integration.constants';
+import type { ResolvedIntegrationOptions } from '../integration.options';
+import { ClaimBackoff } from './claim-backoff';
+import {
+  addBatchResults,
+  DeliveryPipeline,
+  EMPTY_BATCH_RESULT,
+  type ClaimedBatch,
+  type DeliveryBatchResult,
+} from './delivery-pipeline';
+import { DeliveryRepository } from './delivery.repository';
+import { EventSequencer } from './event-sequencer.repository';
+import { IntegrationLifecycle } from './integration-lifecycle';
+import { ProcessorTimers } from './processor-timers';
+import { startWakeListener } from './wake-listener';
+
+/** Where the processor's lifecycle stands. The one piece of state its methods branch on. */
+export enum ProcessorState {
+  /** Not started, or stopped: no loop, no timer, no LISTEN. Manual cycles still work. */
+  Stopped = 'stopped',
+  /** Polling and listening; cycles run when woken. */
+  Running = 'running',
+  /** `stop()` is waiting for in-flight batches: nothing new starts. */
+  Stopping = 'stopping',
+}
+
+/** Totals of a {@link DeliveryProcessor.drain}: the batch counts plus how many batches. */
+export interface DeliveryDrainResult extends DeliveryBatchResult {
+  readonly batches: number;
+}
+
+/**
+ * The delivery loop's lifecycle (per-consumer delivery): start (announce this instance's
+ * consumers, LISTEN, the poll interval), run cycles when woken — a NOTIFY, the poll, or a full
+ * batch — up to `processor.concurrency` batches at once, and stop (wait for in-flight batches,
+ * release what is left, remove this instance's host rows). Each cycle is the
+ * {@link DeliveryPipeline}'s: sequence, claim, run, settle.
+ */
+@Injectable()
+export class DeliveryProcessor implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private readonly logger = new Logger('DeliveryProcessor');
+  private stateValue = ProcessorState.Stopped;
+  /** The running loop, if any (at most one). */
+  private loopPromise?: Promise<void>;
+  /** A wake-up arrived while the loop ran: it goes round again. */
+  private wakeRequested = false;
+  /** Resolves the loop's wait for in-flight batches when a wake-up arrives. */
+  private onWake?: () => void;
+  /** Batches and claims in flight (what {@link stop} waits for). */
+  private readonly inflight = new Set<Promise<unknown>>();
+  private listener?: ListenHandle;
+  private readonly timers: ProcessorTimers;
+  private readonly backoff: ClaimBackoff;
+  /** The consumers this instance delivers to, once announced. */
+  private hosted?: readonly string[];
+
+  constructor(
+    @Inject(INTEGRATION_OPTIONS) private readonly options: ResolvedIntegrationOptions,
+    private readonly pipeline: DeliveryPipeline,
+    private readonly directory: ConsumerDirectory,
+    private readonly deliveries: DeliveryRepository,
+    private readonly sequencer: EventSequencer,
+    private readonly lifecycle: IntegrationLifecycle,
+    moduleRef: ModuleRef,
+  ) {
+    this.timers = new ProcessorTimers(moduleRef);
+    this.backoff = new ClaimBackoff(options.processor.idlePollIntervalMs);
+  }
+
+  /** The lease owner recorded on claimed deliveries. */
+  get workerId(): string {
+    return this.options.processor.workerId;
+  }
+
+  /** Where the lifecycle stands. */
+  get state(): ProcessorState {
+    return this.stateValue;
+  }
+
+  /** True while the LISTEN connection is up. */
+  get listening(): boolean {
+    return this.listener?.listening ?? false;
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    if (this.options.deliveryModel !== 'per-consumer') return;
+    if (this.options.processor.enabled) await this.start();
+    else this.logger.log('Delivery processor disabled (processor.enabled: false)');
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.stop();
+  }
+
+  /** Starts polling, LISTEN and the consumers' heartbeat; with `startupDrain`, runs at once. */
+  async start(): Promise<void> {
+    if (this.stateValue !== ProcessorState.Stopped) return;
+    this.timers.open();
+    this.stateValue = ProcessorState.Running;
+    const { processor } = this.options;
+    this.listener = await startWakeListener(this.options, () => this.wake(), this.logger, {
+      onUp: (reconnected) => this.lifecycle.emit({ type: 'listener.up', reconnected }),
+      onDown: (error, retryInMs) =>
+        this.lifecycle.emit({ type: 'listener.down', error, retryInMs }),
+    });
+    this.timers.add(processor.intervalName, () => this.wake(), processor.idlePollIntervalMs);
+    // Announced now so the cluster knows this instance's consumers at once; after a failure
+    // (database down at boot) the first cycle announces them.
+    await this.hostedConsumers().catch((error: unknown) =>
+      this.logger.warn(`Could not announce this instance's consumers yet: ${describeDatabaseError(error)}`),
+    );
+    this.directory.startHeartbeat(Math.max(processor.idlePollIntervalMs, 5_000));
+    this.logger.log(
+      `Delivery processor ${this.workerId} started (batch ${processor.batchSize}, lease ${processor.leaseMs} ms, ` +
+        `poll ${processor.idlePollIntervalMs} ms${this.listening ? ', LISTEN on' : ''})`,
+    );
+    this.lifecycle.emit({ type: 'processor.started', workerId: this.workerId });
+    if (processor.startupDrain) this.wake();
+  }
+
+  /**
+   * Stops claiming, waits up to `shutdownTimeoutMs` for in-flight batches, then releases what
+   * this instance still holds so another instance takes it at once.
+   */
+  async stop(): Promise<void> {
+    if (this.stateValue !== ProcessorState.Running) return;
+    this.stateValue = ProcessorState.Stopping;
+    this.timers.clear();
+    await this.listener?.close();
+    this.listener = undefined;
+    const { shutdownTimeoutMs } = this.options.processor;
+    const work = Promise.allSettled([...this.inflight, this.loopPromise ?? Promise.resolve()]);
+    let timer: NodeJS.Timeout | undefined;
+    const finished = await Promise.race([
+      work.then(() => true),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), shutdownTimeoutMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (!finished) {
+      const released = await this.deliveries
+        .releaseAll(this.options.database.root, this.workerId)
+        .catch(() => 0);
+      this.logger.warn(
+        `Shutdown timeout (${shutdownTimeoutMs} ms) with work in flight: released ${released} claimed deliveries`,
+      );
+    }
+    await this.directory.stop();
+    this.hosted = undefined;
+    this.stateValue = ProcessorState.Stopped;
+    this.logger.log(`Delivery processor ${this.workerId} stopped`);
+    this.lifecycle.emit({ type: 'processor.stopped', workerId: this.workerId });
+  }
+
+  /** Asks the loop to run now (coalesced: at most one loop, which goes round again if asked meanwhile). */
+  wake(): void {
+    if (this.stateValue !== ProcessorState.Running) return;
+    if (this.loopPromise) {
+      this.wakeRequested = true;
+      this.onWake?.();
+      return;
+    }
+    this.loopPromise = this.loop().finally(() => {
+      this.loopPromise = undefined;
+    });
+  }
+
+  /**
+   * One cycle by hand (scripts, tests): sequence, claim one batch, run and settle it.
+   * Works whether or not the loop runs.
+   */
+  async runCycle(): Promise<DeliveryBatchResult> {
+    return this.track(
+      (async () => {
+        const hosted = await this.hostedConsumers();
+        await this.pipeline.sequence();
+        const batch = await this.pipeline.claim(hosted);
+        return this.pipeline.complete(batch, () => this.isStopping());
+      })(),
+    );
+  }
+
+  /**
+   * Runs cycles until nothing is left for this instance's consumers: no committed event waits
+   * for the sequencer, no delivery of theirs is due or leased. For tests, scripts and the CLI.
+   *
+   * @throws DrainTimeoutError when not idle within `timeoutMs` (default 30 s).
+   */
+  async drain(options: { timeoutMs?: number } = {}): Promise<DeliveryDrainResult> {
+    const timeoutMs = options.timeoutMs ?? 30_000;
+    const deadline = Date.now() + timeoutMs;
+    let totals: DeliveryDrainResult = { ...EMPTY_BATCH_RESULT, batches: 0 };
+    for (;;) {
+      const result = await this.runCycle();
+      totals = { ...addBatchResults(totals, result), batches: totals.batches + (result.claimed > 0 ? 1 : 0) };
+      if (result.claimed > 0 && Date.now() < deadline) continue;
+      const busy = await this.busyCount();
+      if (busy === 0) return totals;
+      if (Date.now() >= deadline) throw new DrainTimeoutError(timeoutMs, busy);
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+  }
+
+  /** Events waiting for the sequencer plus due or leased deliveries of the hosted consumers. */
+  private async busyCount(): Promise<number> {
+    const root = this.options.database.root;
+    const [unsequenced, deliveries] = await Promise.all([
+      this.sequencer.pendingCount(root),
+      this.deliveries.busyCount(root, await this.hostedConsumers()),
+    ]);
+    return unsequenced + deliveries;
+  }
+
+  private isStopping(): boolean {
+    return this.stateValue === ProcessorState.Stopping;
+  }
+
+  /** Announces this instance's consumers once (again after a failure); returns the active ones. */
+  private async hostedConsumers(): Promise<readonly string[]> {
+    const hosted = this.hosted ?? (await this.directory.announceHosted());
+    this.hosted = hosted;
+    return hosted;
+  }
+
+  /**
+   * Cycles while batches come back full, up to `processor.concurrency` batches at once: a new
+   * batch is claimed as soon as a slot is free (the claim skips keys with a delivery in
+   * flight, so per-key order holds). Returns when nothing more was found and every batch it
+   * started is settled.
+   */
+  private async loop(): Promise<void> {
+    const { batchSize, concurrency } = this.options.processor;
+    const running = new Set<Promise<void>>();
+    do {
+      this.wakeRequested = false;
+      let failed = false;
+      for (;;) {
+        while (running.size >= concurrency) await Promise.race(running);
+        if (this.isStopping() || failed || this.backoff.paused) break;
+        let batch: ClaimedBatch;
+        try {
+          batch = await this.track(this.sequenceAndClaim());
+        } catch (error) {
+          const { failures, delayMs } = this.backoff.failed();
+          this.logger.error(
+            `Delivery claim failed (${failures} in a row): ${describeDatabaseError(error)}; next claim in ${delayMs} ms`,
+          );
+          break;
+        }
+        const ended = this.backoff.succeeded();
+        if (ended > 0) this.logger.log(`Delivery claims succeed again after ${ended} failure(s)`);
+        if (batch.deliveries.length === 0) break;
+        if (this.isStopping()) {
+          await this.pipeline.release(batch);
+          break;
+        }
+        const work: Promise<void> = this.track(
+          this.pipeline.complete(batch, () => this.isStopping()),
+        ).then(
+          () => undefined,
+          (error: unknown) => {
+            failed = true;
+            this.logger.error(`Delivery batch failed: ${describeDatabaseError(error)}`);
+          },
+        );
+        running.add(work);
+        void work.then(() => running.delete(work));
+        if (batch.deliveries.length < batchSize) break;
+      }
+      // Let in-flight batches finish, unless a wake-up may bring work for a free slot sooner.
+      while (running.size > 0 && !this.wakeRequested && !this.isStopping()) {
+        await Promise.race([...running, new Promise<void>((resolve) => (this.onWake = resolve))]);
+        this.onWake = undefined;
+      }
+    } while (this.wakeRequested && !this.isStopping());
+    await Promise.all(running);
+  }
+
+  private async sequenceAndClaim(): Promise<ClaimedBatch> {
+    const hosted = await this.hostedConsumers();
+    await this.pipeline.sequence();
+    return this.pipeline.claim(hosted);
+  }
+
+  /** Keeps `work` in the set {@link stop} waits for. */
+  private track<T>(work: Promise<T>): Promise<T> {
+    this.inflight.add(work);
+    void work.then(
+      () => this.inflight.delete(work),
+      () => this.inflight.delete(work),
+    );
+    return work;
+  }
+}
