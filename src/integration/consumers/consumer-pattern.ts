@@ -18,19 +18,21 @@ export function consumerPatternRegex(patterns: readonly string[]): string {
     if (!isValidEventPattern(pattern)) {
       throw new InvalidEventPatternError(String(pattern), 'consumerPatternRegex');
     }
-    return pattern
-      .split('.')
-      // `**.**` matches what `**` matches; one group is enough and backtracks less.
-      .filter((s, i, all) => s !== '**' || all[i - 1] !== '**')
-      .map((segment) => {
-        if (segment === '**') return '(?:\\.[^.]+)*';
-        if (segment === '*') return '\\.[^.]+';
-        // A valid literal segment is `[a-z][a-z0-9_-]*`: none of these characters is special
-        // in either syntax outside a bracket expression (`-` only is, inside one), so the
-        // segment needs no escaping; only the separating dot does.
-        return `\\.${segment}`;
-      })
-      .join('');
+    return (
+      pattern
+        .split('.')
+        // `**.**` matches what `**` matches; one group is enough and backtracks less.
+        .filter((s, i, all) => s !== '**' || all[i - 1] !== '**')
+        .map((segment) => {
+          if (segment === '**') return '(?:\\.[^.]+)*';
+          if (segment === '*') return '\\.[^.]+';
+          // A valid literal segment is `[a-z][a-z0-9_-]*`: none of these characters is special
+          // in either syntax outside a bracket expression (`-` only is, inside one), so the
+          // segment needs no escaping; only the separating dot does.
+          return `\\.${segment}`;
+        })
+        .join('')
+    );
   });
   if (alternatives.length === 0) return '^$';
   return `^(?:${alternatives.join('|')})$`;
