@@ -36,4 +36,3 @@ export function generatePatternsAndNames(
     names: Array.from({ length: count }, () => segments(2, 6, LITERALS)),
   };
 }
-
