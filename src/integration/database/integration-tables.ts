@@ -13,6 +13,12 @@ export class IntegrationTables {
   readonly inbox: string;
   /** `"schema"."integration_link"`. */
   readonly link: string;
+  /** `"schema"."integration_consumer"`. */
+  readonly consumer: string;
+  /** `"schema"."integration_consumer_host"`. */
+  readonly consumerHost: string;
+  /** `"schema"."integration_delivery"`. */
+  readonly delivery: string;
 
   /**
    * @param schema The schema holding the tables. @default 'public'
@@ -26,5 +32,8 @@ export class IntegrationTables {
     this.outbox = qualified('outbox_event');
     this.inbox = qualified('inbox_event');
     this.link = qualified('integration_link');
+    this.consumer = qualified('integration_consumer');
+    this.consumerHost = qualified('integration_consumer_host');
+    this.delivery = qualified('integration_delivery');
   }
 }

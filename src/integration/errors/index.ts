@@ -26,3 +26,5 @@ export { UnknownIntegrationMigrationError } from './unknown-integration-migratio
 export { InvalidMigrationClientError } from './invalid-migration-client.error';
 export { ConflictingConsumerError } from './conflicting-consumer.error';
 export { MisplacedHandlerOptionError } from './misplaced-handler-option.error';
+export { InvalidConsumerNameError } from './invalid-consumer-name.error';
+export { UnknownConsumerError } from './unknown-consumer.error';

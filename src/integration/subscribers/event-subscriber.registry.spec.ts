@@ -97,4 +97,16 @@ describe('EventSubscriberRegistry validation', () => {
     registry.register(def({ name: 'narrow', concurrency: 2 }));
     expect(registry.getConsumerSettings('c')?.concurrency).toBe(2);
   });
+
+  it("getConsumerPatterns: a consumer's distinct patterns in registration order", () => {
+    registry.register(def({ consumer: 'billing', name: 'b1', pattern: 'billing.*' }));
+    registry.register(def({ consumer: 'audit', name: 'a1', pattern: '**' }));
+    registry.register(def({ consumer: 'billing', name: 'b2', pattern: 'invoice.**' }));
+    registry.register(def({ consumer: 'billing', name: 'b3', pattern: 'billing.*' }));
+    expect(registry.getConsumerPatterns('billing')).toEqual(['billing.*', 'invoice.**']);
+    expect(registry.getConsumerPatterns('audit')).toEqual(['**']);
+    expect(registry.getConsumerPatterns('nobody')).toEqual([]);
+    registry.unregister({ consumer: 'billing', name: 'b2' });
+    expect(registry.getConsumerPatterns('billing')).toEqual(['billing.*']);
+  });
 });

@@ -234,6 +234,18 @@ export class EventSubscriberRegistry {
     return [...new Set([...this.handlers.values()].map((h) => h.consumer))];
   }
 
+  /**
+   * The distinct event patterns of a consumer's handlers, in registration order; empty for a
+   * consumer without handlers (what the consumer directory announces).
+   */
+  getConsumerPatterns(consumer: string): string[] {
+    const patterns = [...this.handlers.values()]
+      .filter((h) => h.consumer === consumer)
+      .sort((a, b) => a.order - b.order)
+      .map((h) => h.pattern);
+    return [...new Set(patterns)];
+  }
+
   /** Settings of a consumer (transaction mode, retry policy, concurrency). */
   getConsumerSettings(consumer: string): ConsumerSettings | undefined {
     return this.consumers.get(consumer)?.settings;
