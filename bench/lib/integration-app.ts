@@ -2,12 +2,14 @@ import { Module, type INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { Pool, PoolClient } from 'pg';
 import {
+  DeliveryProcessor,
   DomainEventPublisher,
   EventSubscriberRegistry,
   IntegrationModule,
   OutboxProcessor,
   pgAdapter,
   type IntegrationDatabaseAdapter,
+  type DeliveryModel,
   type IntegrationEvent,
   type ProcessorOptions,
   type TransactionMode,
@@ -23,13 +25,20 @@ export interface BenchAppOptions {
   readonly transactional?: TransactionMode;
   /** The consumers' `concurrency` (events of different keys at once in a batch transaction). */
   readonly eventConcurrency?: number;
+  /** The library's delivery model. @default the library's default */
+  readonly deliveryModel?: DeliveryModel;
+}
+
+/** What the bench does with either model's processor. */
+export interface BenchProcessor {
+  start(): Promise<void>;
 }
 
 /** A Nest application context with IntegrationModule on a pg pool (the processor is started by hand). */
 export interface BenchApp {
   readonly app: INestApplicationContext;
   readonly publisher: DomainEventPublisher;
-  readonly processor: OutboxProcessor;
+  readonly processor: BenchProcessor;
   /** (event id, handler start, consumer transaction commit), ms since the epoch; when recording. */
   readonly observed: Array<[string, number, number]>;
   handled(): number;
@@ -82,6 +91,7 @@ export async function createBenchApp(
       IntegrationModule.forRoot({
         database,
         notify: { enabled: options.listen },
+        ...(options.deliveryModel ? { deliveryModel: options.deliveryModel } : {}),
         processor: { ...options.processor, enabled: false },
       }),
     ],
@@ -114,7 +124,8 @@ export async function createBenchApp(
   return {
     app,
     publisher: app.get(DomainEventPublisher),
-    processor: app.get(OutboxProcessor),
+    processor:
+      options.deliveryModel === 'per-consumer' ? app.get(DeliveryProcessor) : app.get(OutboxProcessor),
     observed,
     handled: () => handled,
     close: () => app.close(),

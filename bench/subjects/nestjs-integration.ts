@@ -1,4 +1,4 @@
-import type { ProcessorOptions, TransactionMode } from '../../src/integration';
+import type { DeliveryModel, ProcessorOptions, TransactionMode } from '../../src/integration';
 import { createBenchApp, eventFor } from '../lib/integration-app';
 import { waitUntilDrained } from '../lib/drain-watch';
 import { benchPool, type BenchDatabase, type BenchServer } from '../lib/server';
@@ -32,6 +32,8 @@ export interface OwnRunOptions {
    * transaction; above 1 on a pool created with `pipeline: true` (default 1: one at a time).
    */
   readonly eventConcurrency?: number;
+  /** The delivery model (issue 13 compares both in one run). @default the library's default */
+  readonly deliveryModel?: DeliveryModel;
 }
 
 const DEFAULT_POOL = 10;
@@ -78,7 +80,12 @@ export async function startProcessors(
     Array.from({ length: instances }, (_, i) =>
       startWorker<ProcessorWorkerResult, ProcessorSample>(
         workerScript('processor'),
-        { ...rest, url: db.url, processor: processorOptions(run, i) } satisfies ProcessorWorkerArgs,
+        {
+          ...rest,
+          url: db.url,
+          processor: processorOptions(run, i),
+          ...(run.deliveryModel ? { deliveryModel: run.deliveryModel } : {}),
+        } satisfies ProcessorWorkerArgs,
         {
           execArgv: [
             '--expose-gc',
@@ -121,7 +128,9 @@ export async function drainOwn(
         workers,
         options.events * options.consumers,
         pool,
-        `SELECT count(*) AS n FROM outbox_event WHERE status <> 'processed'`,
+        run.deliveryModel === 'per-consumer'
+          ? `SELECT count(*) AS n FROM integration_delivery WHERE status <> 'processed'`
+          : `SELECT count(*) AS n FROM outbox_event WHERE status <> 'processed'`,
       );
       workers.forEach((w) => w.stop());
       const results = await Promise.all(workers.map((w) => w.result));
