@@ -13,6 +13,8 @@ export class IntegrationTables {
   readonly inbox: string;
   /** `"schema"."integration_link"`. */
   readonly link: string;
+  /** `"schema"."integration_delivery"`. */
+  readonly delivery: string;
 
   /**
    * @param schema The schema holding the tables. @default 'public'
@@ -26,5 +28,6 @@ export class IntegrationTables {
     this.outbox = qualified('outbox_event');
     this.inbox = qualified('inbox_event');
     this.link = qualified('integration_link');
+    this.delivery = qualified('integration_delivery');
   }
 }
