@@ -25,7 +25,8 @@ import type {
 } from '../../src/integration/subscribers/handler.types';
 import { isTransactionConflict } from '../../src/integration/subscribers/transaction-conflict';
 import { useEffectFixture, thingEvent } from '../support/effect-fixture';
-import { createIntegrationApp, publishAll } from '../support/integration-app';
+import { createIntegrationApp, publishAll, type OrmKind } from '../support/integration-app';
+import { execIn } from '../support/orm-sql';
 import { gate, waitFor } from '../support/wait-for';
 
 const WORKER = 'runner-worker';
@@ -57,8 +58,11 @@ describe('delivery runners (delivery core v2, issue 13)', () => {
   });
 
   /** The runners of a fresh app (pg adapter, on a pipelined pool when asked). */
-  async function setUp(options: { pipelined?: boolean; handlerTimeoutMs?: number } = {}) {
+  async function setUp(
+    options: { pipelined?: boolean; handlerTimeoutMs?: number; orm?: OrmKind } = {},
+  ) {
     const t = await createIntegrationApp(fx.db.url, {
+      orm: options.orm ?? 'pg',
       integration: {
         ...(options.pipelined ? { database: pgAdapter(fx.pipelined) } : {}),
         processor: { handlerTimeoutMs: options.handlerTimeoutMs ?? 30_000 },
@@ -325,6 +329,28 @@ describe('delivery runners (delivery core v2, issue 13)', () => {
     });
   });
 
+  describe.each<[OrmKind, TransactionMode]>([
+    ['knex', 'batch'],
+    ['knex', 'per-event'],
+    ['prisma', 'batch'],
+    ['prisma', 'per-event'],
+  ])('with %s, transactional %p', (orm, mode) => {
+    it('commits effects with the processed mark, and a failing handler leaves neither', async () => {
+      quietWarnings();
+      const { runners, seed } = await setUp({ orm });
+      const deliveries = (await seed(['a', 'b'])).get('c1')!;
+      const facts = await runners.runnerFor(mode).run(
+        batchOf(deliveries, mode, async (event, ctx) => {
+          await execIn(orm, ctx.tx, fx.effectSql, [ctx.consumer, event.id, event.payload.key]);
+          if (event.payload.key === 'a#0') throw new Error('a is broken');
+        }),
+      );
+      expect(kinds(facts)).toEqual(['failed', 'handled']);
+      expect(await effects()).toEqual(['b#1']);
+      expect((await deliveryRows()).map((r) => r.status)).toEqual(['processing', 'processed']);
+    });
+  });
+
   describe.each<TransactionMode>(['batch', 'per-event', false])('transactional %p', (mode) => {
     it('runs a key in order and leaves its later deliveries not started after a failure', async () => {
       quietWarnings();
@@ -535,6 +561,33 @@ describe('delivery runners (delivery core v2, issue 13)', () => {
         { id: 1, n: 2 },
         { id: 2, n: 2 },
       ]);
+    });
+  });
+
+  describe('transactional per-event', () => {
+    it('fails only the delivery whose handler timed out (its transaction rolled back); the others commit', async () => {
+      quietWarnings();
+      const { runners, seed } = await setUp({ handlerTimeoutMs: 200 });
+      const deliveries = (await seed(['a', 'b', 'c'])).get('c1')!;
+      const stuck = gate();
+      try {
+        const facts = await runners.runnerFor('per-event').run(
+          batchOf(deliveries, 'per-event', async (event, ctx) => {
+            await effect(event, ctx, fx.pool);
+            if (event.payload.key === 'b#1') await stuck.promise;
+          }),
+        );
+        expect(kinds(facts)).toEqual(['handled', 'failed', 'handled']);
+        expect((facts[1] as { error: string }).error).toMatch(/^HandlerTimeoutError: /);
+        expect(await effects()).toEqual(['a#0', 'c#2']);
+        expect((await deliveryRows()).map((r) => r.status)).toEqual([
+          'processed',
+          'processing',
+          'processed',
+        ]);
+      } finally {
+        stuck.open();
+      }
     });
   });
 
