@@ -111,3 +111,25 @@ describe('deepFrozenCopy (hardening #5)', () => {
     expect(Object.isFrozen(copy.nothing)).toBe(true);
   });
 });
+
+describe('immutableEvent of a plain event (delivery core v2, issue 13)', () => {
+  it('copies exactly the event fields, frozen, without the outbox record fields', () => {
+    const {
+      status: _status,
+      attemptCount: _attemptCount,
+      availableAt: _availableAt,
+      lockedBy: _lockedBy,
+      lockedUntil: _lockedUntil,
+      lastError: _lastError,
+      updatedAt: _updatedAt,
+      processedAt: _processedAt,
+      hasInboxRecords: _hasInboxRecords,
+      ...event
+    } = record();
+    const view = immutableEvent(event);
+    expect(Object.keys(view).sort()).toEqual(Object.keys(event).sort());
+    expect(view).toEqual(event);
+    expect(Object.isFrozen(view.payload.vault.tags)).toBe(true);
+    expect(() => view.createdAt.setTime(0)).toThrow(TypeError);
+  });
+});

@@ -1,5 +1,5 @@
 import { types } from 'node:util';
-import type { OutboxEventRecord } from '../events/integration-event';
+import type { IntegrationEvent, OutboxEventRecord } from '../events/integration-event';
 
 /**
  * A `Date` whose setters throw: `Object.freeze` cannot stop `setTime` and the other setters,
@@ -124,14 +124,60 @@ function recordView(e: OutboxEventRecord): OutboxEventRecord {
   });
 }
 
+/** The fields of an {@link IntegrationEvent} (what a claimed delivery carries). */
+const EVENT_FIELDS: ReadonlySet<string> = new Set([
+  'id',
+  'seq',
+  'name',
+  'version',
+  'sourceModule',
+  'aggregateType',
+  'aggregateId',
+  'orderingKey',
+  'payload',
+  'headers',
+  'tenantId',
+  'correlationId',
+  'causationId',
+  'idempotencyKey',
+  'createdAt',
+]);
+
+/** {@link recordView} for an event without the outbox's delivery fields (v2 deliveries). */
+function eventView(e: IntegrationEvent): IntegrationEvent {
+  return Object.freeze({
+    id: e.id,
+    seq: e.seq,
+    name: e.name,
+    version: e.version,
+    sourceModule: e.sourceModule,
+    aggregateType: e.aggregateType,
+    aggregateId: e.aggregateId,
+    orderingKey: e.orderingKey,
+    payload: frozenCopy(e.payload),
+    headers: frozenCopy(e.headers) as IntegrationEvent['headers'],
+    tenantId: e.tenantId,
+    correlationId: e.correlationId,
+    causationId: e.causationId,
+    idempotencyKey: e.idempotencyKey,
+    createdAt: frozenCopy(e.createdAt) as Date,
+  });
+}
+
 /**
  * The read-only copy of an event that one consumer's handlers receive, so that no consumer can
  * change what another one sees: payload, headers and dates included, see
  * {@link deepFrozenCopy}. Assigning to it throws a `TypeError` in strict-mode code (every ES
  * module and TypeScript output), and so does any setter of its dates; sloppy-mode code has the
- * assignment silently ignored.
+ * assignment silently ignored. Takes an outbox record (the outbox pipeline) or a plain event
+ * (a v2 delivery's event) and returns a copy of the same fields.
  */
-export function immutableEvent(event: OutboxEventRecord): OutboxEventRecord {
-  for (const key in event) if (!RECORD_FIELDS.has(key)) return deepFrozenCopy(event);
-  return recordView(event);
+export function immutableEvent<T extends IntegrationEvent>(event: T): T {
+  let plainEvent = true;
+  for (const key in event) {
+    if (!RECORD_FIELDS.has(key)) return deepFrozenCopy(event);
+    if (!EVENT_FIELDS.has(key)) plainEvent = false;
+  }
+  // A plain event must not gain the record's fields as `undefined` keys.
+  return (plainEvent ? eventView(event) : recordView(event as unknown as OutboxEventRecord)) as T;
 }

@@ -23,13 +23,10 @@ import {
 import { EventSubscriberRegistry } from './event-subscriber.registry';
 import type { HandlerContext, RegisteredHandler } from './handler.types';
 import { immutableEvent } from './immutable-event';
-import { isTransactionConflict } from './transaction-conflict';
+import { isTransactionConflict, MAX_CONFLICT_RETRIES } from './transaction-conflict';
 
-/**
- * How many times a consumer's work is run again, at once, after its transaction hit a deadlock
- * or a serialization failure (no attempt counted); after that such a failure is an ordinary one.
- */
-export const MAX_CONFLICT_RETRIES = 3;
+// Moved beside isTransactionConflict (the v2 runners share it); re-exported for the public barrel.
+export { MAX_CONFLICT_RETRIES } from './transaction-conflict';
 
 /** What one consumer did with one event of a batch. */
 type ConsumerResult =

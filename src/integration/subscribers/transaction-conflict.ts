@@ -1,3 +1,9 @@
+/**
+ * How many times a consumer's work is run again, at once, after its transaction hit a deadlock
+ * or a serialization failure (no attempt counted); after that such a failure is an ordinary one.
+ */
+export const MAX_CONFLICT_RETRIES = 3;
+
 /** SQLSTATEs of a transaction PostgreSQL rolled back to resolve a conflict: run it again. */
 const CONFLICT_SQLSTATES: ReadonlySet<string> = new Set([
   '40P01', // deadlock_detected

@@ -1,0 +1,66 @@
+import { Injectable } from '@nestjs/common';
+import { IntegrationTables } from '../database/integration-tables';
+import type { SqlExecutor } from '../database/sql-executor';
+import type { ClaimedDelivery } from './delivery.types';
+
+/** The statement of {@link DeliveryMark} for one set of tables, built once per instance. */
+function markStatement(t: IntegrationTables): string {
+  // Fenced by worker and attempt: a delivery whose lease expired and was claimed again (by this
+  // instance or another) is not this claim's to mark. Rows are locked in key order so two
+  // overlapping marks cannot deadlock.
+  return `WITH target AS (
+      SELECT d.consumer_name, d.event_id
+        FROM ${t.delivery} AS d
+        JOIN jsonb_to_recordset($2::jsonb) AS x(event_id uuid, consumer_name text, attempt integer)
+          ON d.consumer_name = x.consumer_name AND d.event_id = x.event_id
+       WHERE d.status = 'processing' AND d.locked_by = $1::text AND d.attempt_count = x.attempt
+       ORDER BY d.consumer_name, d.event_id
+         FOR UPDATE OF d
+    )
+    UPDATE ${t.delivery} AS d
+       SET status = 'processed', processed_at = now(), updated_at = now(), last_error = NULL,
+           locked_by = NULL, locked_until = NULL
+      FROM target
+     WHERE d.consumer_name = target.consumer_name AND d.event_id = target.event_id
+    RETURNING d.event_id::text AS event_id`;
+}
+
+/**
+ * The processed mark of deliveries: the one primitive every runner is built on. Written inside
+ * the handlers' transaction, it commits (or rolls back) together with their effects, which is
+ * what makes those effects exactly once; the row locks it takes keep other instances off the
+ * deliveries while that transaction runs.
+ */
+@Injectable()
+export class DeliveryMark {
+  private readonly statement: string;
+
+  constructor(tables: IntegrationTables) {
+    this.statement = markStatement(tables);
+  }
+
+  /**
+   * Marks `deliveries` processed (processed_at now, last error and lock cleared) in one
+   * statement, each only while this worker's claim of that attempt still holds it.
+   * @returns the ids of the events marked; a delivery missing from it has lost its lease: its
+   * handlers must not run (or their writes must roll back).
+   */
+  async mark(
+    sql: SqlExecutor,
+    workerId: string,
+    deliveries: readonly ClaimedDelivery[],
+  ): Promise<Set<string>> {
+    if (deliveries.length === 0) return new Set();
+    const result = await sql.query<{ event_id: string }>(this.statement, [
+      workerId,
+      JSON.stringify(
+        deliveries.map((d) => ({
+          event_id: d.eventId,
+          consumer_name: d.consumer,
+          attempt: d.attempt,
+        })),
+      ),
+    ]);
+    return new Set(result.rows.map((r) => r.event_id));
+  }
+}
