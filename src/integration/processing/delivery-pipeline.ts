@@ -253,7 +253,7 @@ export class DeliveryPipeline {
       deliveries.map(() => ({ kind: 'failed', error, durationMs: 0 }));
     let facts: readonly DeliveryFact[];
     try {
-      facts = await this.runners.for(settings.transactional).run({
+      facts = await this.runners.runnerFor(settings.transactional).run({
         consumer,
         settings,
         workerId: this.options.processor.workerId,

@@ -1,0 +1,109 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { EventNotFoundError } from '../errors/event-not-found.error';
+import type { OutboxEventRecord } from '../events/integration-event';
+import { INTEGRATION_OPTIONS } from '../integration.constants';
+import type { ResolvedIntegrationOptions } from '../integration.options';
+import { checkEventId, checkText } from '../outbox/outbox-query.validation';
+import { OutboxRepository } from '../outbox/outbox.repository';
+import {
+  checkReplayFilter,
+  type ReplayDeliveriesFilter,
+} from '../processing/delivery-query.validation';
+import { DeliveryRepository, type ConsumerDeliveryStats } from '../processing/delivery.repository';
+import type { DeliveryRecord } from '../processing/delivery.types';
+import { EventSequencer } from '../processing/event-sequencer.repository';
+
+/** One event with every consumer's delivery of it. */
+export interface EventDeliveries {
+  /** The event as published (its per-event status columns belong to the per-event model). */
+  readonly event: OutboxEventRecord;
+  /** One per consumer the event was fanned out to (none until the sequencer saw it). */
+  readonly deliveries: readonly DeliveryRecord[];
+}
+
+/** The delivery state of the cluster, per consumer. */
+export interface DeliveryStats {
+  /** Committed events the sequencer has not fanned out yet. */
+  readonly unsequenced: number;
+  readonly consumers: readonly ConsumerDeliveryStats[];
+}
+
+/**
+ * Operator queries and actions on per-consumer deliveries: find an event with its deliveries,
+ * statistics per consumer, replay dead letters (one consumer's delivery, one event, or a
+ * filter). Reads and writes on its own connection (no transaction handle), never through the
+ * processor: services that only look at deliveries inject this, not the processor. A replay
+ * sends a NOTIFY so a processor of any instance picks it up at once.
+ */
+@Injectable()
+export class DeliveryAdminService {
+  private readonly logger = new Logger('DeliveryAdmin');
+
+  constructor(
+    @Inject(INTEGRATION_OPTIONS) private readonly options: ResolvedIntegrationOptions,
+    private readonly deliveries: DeliveryRepository,
+    private readonly outbox: OutboxRepository,
+    private readonly sequencer: EventSequencer,
+  ) {}
+
+  /**
+   * Puts the dead-lettered deliveries of one event back to pending (attempts reset): every
+   * consumer's, or only `options.consumer`'s. Returns how many.
+   * @throws InvalidEventIdError when `eventId` is not a UUID, before any SQL.
+   * @throws InvalidQueryError when `options.consumer` is not a short text.
+   * @throws EventNotFoundError when no event has this id.
+   */
+  async replay(eventId: string, options: { consumer?: string } = {}): Promise<number> {
+    checkEventId(eventId);
+    const consumer =
+      options.consumer === undefined ? undefined : checkText('replay', 'consumer', options.consumer);
+    const root = this.options.database.root;
+    if (!(await this.outbox.findById(root, eventId))) throw new EventNotFoundError(eventId);
+    return this.replayChecked({ eventId, ...(consumer === undefined ? {} : { consumer }) });
+  }
+
+  /**
+   * Replays the dead-lettered deliveries matching `filter` (oldest position first, at most
+   * `filter.limit`); returns how many. Without `tenantId` it covers every tenant.
+   * @throws InvalidQueryError for an unknown key (naming the closest one) or an invalid value.
+   */
+  async replayDeadLetters(filter: ReplayDeliveriesFilter = {}): Promise<number> {
+    return this.replayChecked(filter);
+  }
+
+  /** The event and each consumer's delivery of it; `undefined` when no event has this id. */
+  async findEvent(eventId: string): Promise<EventDeliveries | undefined> {
+    checkEventId(eventId);
+    const root = this.options.database.root;
+    const event = await this.outbox.findById(root, eventId);
+    if (!event) return undefined;
+    return { event, deliveries: await this.deliveries.findByEvent(root, eventId) };
+  }
+
+  /** Deliveries per consumer and status, the oldest due one's age, and what awaits sequencing. */
+  async getStats(): Promise<DeliveryStats> {
+    const root = this.options.database.root;
+    const [unsequenced, consumers] = await Promise.all([
+      this.sequencer.pendingCount(root),
+      this.deliveries.stats(root),
+    ]);
+    return { unsequenced, consumers };
+  }
+
+  private async replayChecked(filter: unknown): Promise<number> {
+    const checked = checkReplayFilter(filter, 'replayDeadLetters');
+    const root = this.options.database.root;
+    const replayed = await this.deliveries.replay(root, checked);
+    if (replayed.length === 0) return 0;
+    const consumers = [...new Set(replayed.map((k) => k.consumer))].sort();
+    this.logger.log(
+      `Replayed ${replayed.length} dead-lettered deliveries (consumers: ${consumers.join(', ')})`,
+    );
+    const { notify } = this.options;
+    if (notify.enabled) {
+      // Wake the processors now rather than at their next poll (a lost NOTIFY costs one poll).
+      await root.query('SELECT pg_notify($1::text, $2::text)', [notify.channel, '']).catch(() => undefined);
+    }
+    return replayed.length;
+  }
+}
