@@ -130,14 +130,19 @@ function deliveryStatements(t: IntegrationTables) {
           ORDER BY d.position, d.consumer_name
           LIMIT $8::int`;
   return {
+    // The due scan runs per hosted consumer on the claim index (consumer_name, position), each
+    // reading in position order and stopping at the batch size: with `= ANY (consumers)` the
+    // planner cannot read positions in order across consumers and sorts every pending row.
     claim: `WITH due AS (
-         SELECT d.consumer_name, d.event_id, d.ordering_key, d.position, d.attempt_count,
-                false AS lease_expired
-           FROM ${t.delivery} d
-          WHERE d.consumer_name = ANY (${consumersParam}) AND d.status = 'pending' AND d.available_at <= now()
-            AND ${keyNotBlocked}
-          ORDER BY d.position LIMIT $3::int
-          FOR UPDATE OF d SKIP LOCKED
+         SELECT c.*, false AS lease_expired
+           FROM (SELECT DISTINCT value AS name FROM jsonb_array_elements_text($2::jsonb)) h
+          CROSS JOIN LATERAL (
+            SELECT d.consumer_name, d.event_id, d.ordering_key, d.position, d.attempt_count
+              FROM ${t.delivery} d
+             WHERE d.consumer_name = h.name AND d.status = 'pending' AND d.available_at <= now()
+               AND ${keyNotBlocked}
+             ORDER BY d.position LIMIT $3::int
+             FOR UPDATE OF d SKIP LOCKED) c
        ), expired AS (
          SELECT d.consumer_name, d.event_id, d.ordering_key, d.position, d.attempt_count,
                 true AS lease_expired

@@ -17,10 +17,9 @@ export interface SequenceResult {
 /** Every statement of {@link EventSequencer} for one set of tables, built once per instance. */
 function sequencerStatements(t: IntegrationTables) {
   // Events not yet fanned out as of the horizon `h`: their transaction was still running at `h`
-  // (in its xip) or had not started (>= its xmax). `tx_id >= xmin(h)` adds nothing logically;
-  // it is the range the (tx_id, seq) index can scan in order, stopping at the LIMIT.
-  const newSince = (h: string, xip: string): string => `o.tx_id >= pg_snapshot_xmin(${h})
-          AND (o.tx_id >= pg_snapshot_xmax(${h}) OR o.tx_id = ANY (${xip}))`;
+  // (in its xip) or had not started (>= its xmax).
+  const newSince = (h: string, xip: string): string =>
+    `(o.tx_id >= pg_snapshot_xmax(${h}) OR o.tx_id = ANY (${xip}))`;
   return {
     // hashtext is computed by the server: the key is the same for every instance (and every
     // driver) that uses this schema, and different for another schema's sequencer.
@@ -29,12 +28,18 @@ function sequencerStatements(t: IntegrationTables) {
     run: `WITH st AS (
          SELECT coalesce(s.window_snapshot, pg_current_snapshot()) AS win,
                 s.horizon AS h, ARRAY(SELECT pg_snapshot_xip(s.horizon)) AS xip,
-                s.after_tx, s.after_seq, s.next_position
+                s.after_tx, s.after_seq, s.next_position,
+                -- Adds nothing logically (every new event is at or past it): it is the lower
+                -- bound of the (tx_id, seq) index scan, which then reads in order and stops at
+                -- the LIMIT instead of walking the history already fanned out.
+                CASE WHEN s.after_tx IS NULL THEN pg_snapshot_xmin(s.horizon)
+                     ELSE greatest(s.after_tx, pg_snapshot_xmin(s.horizon)) END AS scan_from
            FROM ${t.sequencer} s WHERE s.id = 1
        ), ev AS (
          SELECT o.id, o.event_name, o.ordering_key, o.available_at, o.tx_id, o.seq
            FROM ${t.outbox} o, st
-          WHERE ${newSince('st.h', 'st.xip')}
+          WHERE o.tx_id >= (SELECT scan_from FROM st)
+            AND ${newSince('st.h', 'st.xip')}
             AND pg_visible_in_snapshot(o.tx_id, st.win)
             AND (st.after_tx IS NULL OR (o.tx_id, o.seq) > (st.after_tx, st.after_seq))
           ORDER BY o.tx_id, o.seq
@@ -71,7 +76,8 @@ function sequencerStatements(t: IntegrationTables) {
     // an unfinished window.
     pendingCount: `SELECT count(*)::int AS n
          FROM ${t.sequencer} s
-         JOIN ${t.outbox} o ON ${newSince('s.horizon', 'ARRAY(SELECT pg_snapshot_xip(s.horizon))')}
+         JOIN ${t.outbox} o ON o.tx_id >= pg_snapshot_xmin(s.horizon)
+          AND ${newSince('s.horizon', 'ARRAY(SELECT pg_snapshot_xip(s.horizon))')}
         WHERE s.id = 1
           AND (s.window_snapshot IS NULL OR NOT pg_visible_in_snapshot(o.tx_id, s.window_snapshot)
                OR (o.tx_id, o.seq) > (s.after_tx, s.after_seq))`,
