@@ -17,6 +17,7 @@ import {
   type SettleInstruction,
 } from '../../src/integration/processing/delivery.types';
 import { EventSequencer } from '../../src/integration/processing/event-sequencer.repository';
+import { createOrm, type OrmKind } from '../support/integration-app';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
 import { waitFor } from '../support/wait-for';
 
@@ -140,6 +141,86 @@ describe('per-consumer delivery SQL: sequencer and delivery repository (issue 13
     await pool.end();
     await db.drop();
   });
+
+  it.each<[OrmKind]>([['prisma'], ['knex'], ['pg']])(
+    'returns the same values through the %s adapter',
+    async (kind) => {
+      const orm = createOrm(kind, db.url);
+      try {
+        const sql = orm.adapter.root;
+        await consumer('a', THING_ALL);
+        await consumer('b', THING_CREATED);
+        const e1 = await publish('K', { tenant: 't1' });
+        const e2 = await publish('K', { name: 'thing.deleted' });
+        expect(await sequencer.pendingCount(sql)).toBe(2);
+        expect(await sequencer.sequence(orm.adapter, 1)).toEqual({
+          locked: true,
+          events: 1,
+          deliveries: 2,
+          more: true,
+        });
+        expect(await sequencer.sequence(orm.adapter, 5)).toEqual({
+          locked: true,
+          events: 1,
+          deliveries: 1,
+          more: false,
+        });
+        const batch = await repo.claim(sql, 'w1', ['a', 'b', 'a'], 10, 60_000);
+        expect(batch.map((c) => [c.consumer, c.eventId, c.position, c.attempt])).toEqual([
+          ['a', e1, '1', 1],
+          ['b', e1, '1', 1],
+          ['a', e2, '2', 1],
+        ]);
+        expect(batch[0]).toMatchObject({
+          orderingKey: 'K',
+          leaseExpired: false,
+          lastError: null,
+          event: {
+            id: e1,
+            seq: expect.stringMatching(/^\d+$/),
+            name: 'thing.created',
+            version: 1,
+            sourceModule: null,
+            aggregateType: 'Thing',
+            aggregateId: 'K',
+            orderingKey: 'K',
+            payload: { key: 'K' },
+            headers: {},
+            tenantId: 't1',
+            correlationId: null,
+            causationId: null,
+            idempotencyKey: null,
+          },
+        });
+        expect(batch[0]!.event.createdAt).toBeInstanceOf(Date);
+        expect(await repo.extendLease(sql, 'w1', batch, 60_000)).toBe(3);
+        expect(
+          await repo.settle(sql, 'w1', [
+            settleOne(batch[0]!, { action: 'dead-letter', error: 'no' }),
+            settleOne(batch[1]!, { action: 'retry', delayMs: 10, error: 'later' }),
+          ]),
+        ).toHaveLength(2);
+        const records = await repo.findByEvent(sql, e1);
+        expect(records.map((r) => [r.consumer, r.status, r.position, r.attemptCount])).toEqual([
+          ['a', DeliveryStatus.DeadLetter, '1', 1],
+          ['b', DeliveryStatus.Pending, '1', 1],
+        ]);
+        expect(records[0]!.updatedAt).toBeInstanceOf(Date);
+        expect(records[0]!.lockedUntil).toBeNull();
+        expect(await repo.replay(sql, checkReplayFilter({ tenantId: 't1' }))).toEqual([
+          { eventId: e1, consumer: 'a' },
+        ]);
+        expect(await repo.busyCount(sql, ['a'])).toBe(2);
+        expect(await repo.releaseAll(sql, 'w1')).toBe(1);
+        expect((await repo.stats(sql)).map((st) => [st.consumer, st.pending])).toEqual([
+          ['a', 2],
+          ['b', 1],
+        ]);
+      } finally {
+        await orm.close();
+      }
+    },
+  );
 
   describe('sequencer', () => {
     it('gives an event whose transaction commits later a later position, whatever the INSERT order', async () => {
