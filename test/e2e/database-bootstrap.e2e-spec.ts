@@ -28,7 +28,11 @@ async function publicTables(url: string): Promise<string[]> {
 
 const APP_TABLES = [
   'inbox_event',
+  'integration_consumer',
+  'integration_consumer_host',
+  'integration_delivery',
   'integration_link',
+  'integration_sequencer',
   'outbox_event',
   'vault',
   'vault_ledger',
@@ -64,13 +68,14 @@ describe('migrations', () => {
         '20261122000001_integration_tables',
         '20261122000002_vault_tables',
         '20261130000001_vault_idempotency_scope',
+        '20261201000001_per_consumer_delivery',
       ]);
       expect(await publicTables(db.url)).toEqual(expect.arrayContaining(APP_TABLES));
 
       expect(await migrateLatest(db.url)).toEqual([]);
 
       const undone = await migrateRollback(db.url, true);
-      expect(undone).toHaveLength(3);
+      expect(undone).toHaveLength(4);
       expect(await publicTables(db.url)).toEqual(['knex_migrations', 'knex_migrations_lock']);
 
       await migrateLatest(db.url);

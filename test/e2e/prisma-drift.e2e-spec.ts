@@ -53,6 +53,32 @@ describe('Prisma schema vs migrated database', () => {
     }
   });
 
+  it('checks Unsupported("xid8") / Unsupported("pg_snapshot") fields and list types too', async () => {
+    const other = await createTestDatabase();
+    const client = new Client({ connectionString: other.url });
+    await client.connect();
+    try {
+      await client.query('ALTER TABLE outbox_event DROP COLUMN tx_id');
+      await client.query('ALTER TABLE integration_sequencer ALTER COLUMN horizon DROP NOT NULL');
+      await client.query(
+        'ALTER TABLE integration_sequencer ALTER COLUMN after_tx TYPE xid USING NULL',
+      );
+      await client.query(
+        "ALTER TABLE integration_consumer ALTER COLUMN patterns TYPE text USING array_to_string(patterns, ',')",
+      );
+      const problems = compareSchema(readPrismaModels(), await readLiveColumns(other.url));
+      expect(problems).toEqual([
+        'OutboxEvent.txId (outbox_event.tx_id): column does not exist',
+        'IntegrationConsumer.patterns (integration_consumer.patterns): Prisma expects _text, database has text',
+        'IntegrationSequencer.horizon (integration_sequencer.horizon): Prisma says required, column is NULL',
+        'IntegrationSequencer.afterTx (integration_sequencer.after_tx): Prisma expects xid8, database has xid',
+      ]);
+    } finally {
+      await client.end();
+      await other.drop();
+    }
+  });
+
   it('reports a table without a model and a column without a field', async () => {
     const other = await createTestDatabase();
     const client = new Client({ connectionString: other.url });

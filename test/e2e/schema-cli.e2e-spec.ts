@@ -16,8 +16,10 @@ import {
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
 import { waitFor } from '../support/wait-for';
 
-const APPLIED = 'Applied 0001_integration_tables to schema "public"\n';
-const NOTHING = 'Nothing to apply: schema "public" is up to date (1 applied)\n';
+const APPLIED =
+  'Applied 0001_integration_tables to schema "public"\n' +
+  'Applied 0002_per_consumer_delivery to schema "public"\n';
+const NOTHING = 'Nothing to apply: schema "public" is up to date (2 applied)\n';
 
 /** Relations (tables, indexes, sequences…) of `schema`, as "name kind". */
 async function relationsIn(url: string, schema: string): Promise<string[]> {
@@ -143,7 +145,9 @@ describe('the module schema from the package: CLI, SQL, Knex source (issue 12)',
     const before = await runCliProcess(['status'], { DATABASE_URL: db.url });
     expect(before).toEqual({
       code: 0,
-      stdout: 'Schema "public": 0 applied, 1 pending\n  0001_integration_tables  pending\n',
+      stdout:
+        'Schema "public": 0 applied, 2 pending\n  0001_integration_tables  pending\n' +
+        '  0002_per_consumer_delivery  pending\n',
       stderr: '',
     });
     expect(await relationsIn(db.url, 'public')).toEqual([]); // status only reads
@@ -155,13 +159,16 @@ describe('the module schema from the package: CLI, SQL, Knex source (issue 12)',
     const after = await runCliProcess(['status', '--database-url', db.url]);
     expect(after.code).toBe(0);
     expect(after.stdout).toMatch(
-      /^Schema "public": 1 applied, 0 pending\n {2}0001_integration_tables {2}applied \d{4}-\d\d-\d\dT[\d:.]+Z\n$/,
+      /^Schema "public": 2 applied, 0 pending\n {2}0001_integration_tables {2}applied \d{4}-\d\d-\d\dT[\d:.]+Z\n {2}0002_per_consumer_delivery {2}applied \d{4}-\d\d-\d\dT[\d:.]+Z\n$/,
     );
     const rows = await withClient(
       db.url,
       async (c) => (await c.query(`SELECT version, name FROM ${MIGRATIONS_TABLE}`)).rows,
     );
-    expect(rows).toEqual([{ version: '0001', name: 'integration_tables' }]);
+    expect(rows).toEqual([
+      { version: '0001', name: 'integration_tables' },
+      { version: '0002', name: 'per_consumer_delivery' },
+    ]);
   });
 
   it('two migrate processes started together: one applies, the other waits and finds nothing to do (issue 12 acceptance #4)', async () => {
@@ -195,7 +202,7 @@ describe('the module schema from the package: CLI, SQL, Knex source (issue 12)',
       expect(results.map((r) => r.stderr)).toEqual(['', '']);
       expect(results.map((r) => r.stdout).sort()).toEqual([APPLIED, NOTHING]);
       const { rows } = await holder.query(`SELECT version FROM ${MIGRATIONS_TABLE}`);
-      expect(rows).toEqual([{ version: '0001' }]);
+      expect(rows).toEqual([{ version: '0001' }, { version: '0002' }]);
     } finally {
       await holder.end();
     }
@@ -212,14 +219,20 @@ describe('the module schema from the package: CLI, SQL, Knex source (issue 12)',
     ]);
     expect(run).toEqual({
       code: 0,
-      stdout: 'Applied 0001_integration_tables to schema "integration"\n',
+      stdout:
+        'Applied 0001_integration_tables to schema "integration"\n' +
+        'Applied 0002_per_consumer_delivery to schema "integration"\n',
       stderr: '',
     });
     expect(await relationsIn(db.url, 'public')).toEqual([]);
     const tables = (await relationsIn(db.url, 'integration')).filter((r) => r.endsWith(' r'));
     expect(tables).toEqual([
       'inbox_event r',
+      'integration_consumer r',
+      'integration_consumer_host r',
+      'integration_delivery r',
       'integration_link r',
+      'integration_sequencer r',
       `${MIGRATIONS_TABLE} r`,
       'outbox_event r',
     ]);
@@ -236,9 +249,9 @@ describe('the module schema from the package: CLI, SQL, Knex source (issue 12)',
       '--schema',
       'integration',
     ]);
-    expect(status.stdout).toMatch(/^Schema "integration": 1 applied, 0 pending\n/);
+    expect(status.stdout).toMatch(/^Schema "integration": 2 applied, 0 pending\n/);
     const publicStatus = await runCliProcess(['status', '--database-url', db.url]);
-    expect(publicStatus.stdout).toMatch(/^Schema "public": 0 applied, 1 pending\n/);
+    expect(publicStatus.stdout).toMatch(/^Schema "public": 0 applied, 2 pending\n/);
   });
 
   it('sql --schema integration applied through pg creates the schema and its tables, nothing in public (issue 12 schema)', async () => {
@@ -285,7 +298,7 @@ describe('the module schema from the package: CLI, SQL, Knex source (issue 12)',
       };
       try {
         const [, applied] = (await knex.migrate.latest(config)) as [number, string[]];
-        expect(applied).toEqual(['0001_integration_tables']);
+        expect(applied).toEqual(['0001_integration_tables', '0002_per_consumer_delivery']);
         const created = await readSchemaSnapshot(db.url, { schema, tables: MODULE_TABLES });
         expect(compareSnapshots(knexMigrated, created)).toEqual([]);
         const [, again] = (await knex.migrate.latest(config)) as [number, string[]];

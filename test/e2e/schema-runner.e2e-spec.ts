@@ -58,13 +58,14 @@ describe('migration runner, CLI and Prisma fragment in process (issue 12)', () =
       migrateIntegrationTables(a, { schema: 'integration' }),
       migrateIntegrationTables(b, { schema: 'integration' }),
     ]);
-    expect(results.map((r) => r.applied.length).sort()).toEqual([0, 1]);
-    expect(results.map((r) => r.alreadyApplied.length).sort()).toEqual([0, 1]);
+    expect(results.map((r) => r.applied.length).sort()).toEqual([0, 2]);
+    expect(results.map((r) => r.alreadyApplied.length).sort()).toEqual([0, 2]);
     const status = await integrationMigrationStatus(a, { schema: 'integration' });
     expect(status).toEqual({
       schema: 'integration',
       migrations: [
         { id: '0001_integration_tables', state: 'applied', appliedAt: expect.any(Date) },
+        { id: '0002_per_consumer_delivery', state: 'applied', appliedAt: expect.any(Date) },
       ],
       unknown: [],
     });
@@ -136,12 +137,14 @@ describe('migration runner, CLI and Prisma fragment in process (issue 12)', () =
     const db = await emptyDatabase();
     expect(await cli(['migrate'], { DATABASE_URL: db.url })).toEqual({
       code: CliExitCode.Ok,
-      stdout: 'Applied 0001_integration_tables to schema "public"\n',
+      stdout:
+        'Applied 0001_integration_tables to schema "public"\n' +
+        'Applied 0002_per_consumer_delivery to schema "public"\n',
       stderr: '',
     });
     expect((await cli(['migrate', '--database-url', db.url])).stdout).toMatch(/^Nothing to apply/);
     expect((await cli(['status'], { DATABASE_URL: db.url })).stdout).toMatch(
-      /1 applied, 0 pending/,
+      /2 applied, 0 pending/,
     );
   });
 
@@ -190,7 +193,7 @@ describe('migration runner, CLI and Prisma fragment in process (issue 12)', () =
     expect(sql.code).toBe(CliExitCode.Ok);
     expect(sql.stdout).toBe(integrationTablesSql({ schema: 'integration' }));
     expect(sql.stdout).toMatch(
-      /^-- nestjs-integration: the module's tables in schema "integration" \(1 migration\)\.\n\nCREATE SCHEMA IF NOT EXISTS "integration";\n\n-- migration 0001_integration_tables\n/,
+      /^-- nestjs-integration: the module's tables in schema "integration" \(2 migrations\)\.\n\nCREATE SCHEMA IF NOT EXISTS "integration";\n\n-- migration 0001_integration_tables\n/,
     );
     expect(sql.stdout).toContain('CREATE TABLE "integration".outbox_event (');
     expect(sql.stdout).not.toContain('${');
@@ -202,7 +205,9 @@ describe('migration runner, CLI and Prisma fragment in process (issue 12)', () =
 
   it('integrationKnexMigration refuses an id the package does not ship (issue 12 schema)', () => {
     expect(() => integrationKnexMigration('0002_nope')).toThrow(UnknownIntegrationMigrationError);
-    expect(() => integrationKnexMigration('0002_nope')).toThrow(/ships 0001_integration_tables/);
+    expect(() => integrationKnexMigration('0002_nope')).toThrow(
+      /ships 0001_integration_tables, 0002_per_consumer_delivery\./,
+    );
   });
 
   it('the Prisma fragment has exactly the models of prisma/schema.prisma for the module tables (issue 12 schema)', async () => {
@@ -214,7 +219,11 @@ describe('migration runner, CLI and Prisma fragment in process (issue 12)', () =
     );
     expect(fragment.map((m) => m.name).sort()).toEqual([
       'InboxEvent',
+      'IntegrationConsumer',
+      'IntegrationConsumerHost',
+      'IntegrationDelivery',
       'IntegrationLink',
+      'IntegrationSequencer',
       'OutboxEvent',
     ]);
     expect(fragment).toEqual(repository);

@@ -27,7 +27,11 @@ export interface LiveColumn {
   nullable: boolean;
 }
 
-/** Parses a Prisma schema with Prisma's schema engine (WebAssembly build). */
+/**
+ * Parses a Prisma schema with Prisma's schema engine (WebAssembly build). The DMMF leaves out
+ * `Unsupported("…")` fields (e.g. `xid8`, `pg_snapshot`), so those are read from the schema text
+ * and added as `unsupported` fields whose `type` is the PostgreSQL type.
+ */
 export function readPrismaModels(
   schema = readFileSync(path.resolve(__dirname, '../../prisma/schema.prisma'), 'utf8'),
 ): DmmfModel[] {
@@ -36,7 +40,33 @@ export function readPrismaModels(
   ) as {
     datamodel: { models: DmmfModel[] };
   };
-  return dmmf.datamodel.models;
+  const unsupported = readUnsupportedFields(schema);
+  return dmmf.datamodel.models.map((model) => ({
+    ...model,
+    fields: [...model.fields, ...(unsupported.get(model.name) ?? [])],
+  }));
+}
+
+/** The `Unsupported("type")` fields of each model, from the schema text. */
+function readUnsupportedFields(schema: string): Map<string, DmmfField[]> {
+  const byModel = new Map<string, DmmfField[]>();
+  for (const block of schema.matchAll(/^model\s+(\w+)\s*\{([\s\S]*?)^\}/gm)) {
+    const fields: DmmfField[] = [];
+    for (const line of block[2]!.split('\n')) {
+      const field = /^\s*(\w+)\s+Unsupported\("([^"]+)"\)(\[\])?(\?)?(.*)$/.exec(line);
+      if (!field) continue;
+      fields.push({
+        name: field[1]!,
+        dbName: /@map\("([^"]+)"\)/.exec(field[5]!)?.[1] ?? null,
+        kind: 'unsupported',
+        isList: field[3] !== undefined,
+        isRequired: field[4] === undefined,
+        type: field[2]!,
+      });
+    }
+    if (fields.length > 0) byModel.set(block[1]!, fields);
+  }
+  return byModel;
 }
 
 /** Reads every column of the public schema (Knex's own bookkeeping tables excluded). */
@@ -66,8 +96,13 @@ export async function readLiveColumns(url: string): Promise<LiveColumn[]> {
   }
 }
 
-/** The PostgreSQL type (udt_name) a Prisma scalar maps to. */
+/**
+ * The PostgreSQL type (udt_name) a Prisma field maps to: `Unsupported("xid8")` is `xid8`; a
+ * list is the array type (`String[]` is `_text`).
+ */
 export function expectedUdt(field: DmmfField): string {
+  if (field.isList) return `_${expectedUdt({ ...field, isList: false })}`;
+  if (field.kind === 'unsupported') return field.type;
   const native = field.nativeType?.[0];
   if (native) {
     const byNative: Record<string, string> = {
@@ -150,7 +185,15 @@ export function compareSchema(models: DmmfModel[], columns: LiveColumn[]): strin
 }
 
 /** The module's tables: what the SQL migrations, the CLI and the Knex source create. */
-export const MODULE_TABLES = ['outbox_event', 'inbox_event', 'integration_link'] as const;
+export const MODULE_TABLES = [
+  'outbox_event',
+  'inbox_event',
+  'integration_link',
+  'integration_consumer',
+  'integration_consumer_host',
+  'integration_delivery',
+  'integration_sequencer',
+] as const;
 
 /**
  * Everything PostgreSQL knows about some tables of one schema, one line per fact, keyed by

@@ -30,9 +30,14 @@ describe('schema option (issue 12: schema)', () => {
       outbox: '"public"."outbox_event"',
       inbox: '"public"."inbox_event"',
       link: '"public"."integration_link"',
+      delivery: '"public"."integration_delivery"',
+      consumer: '"public"."integration_consumer"',
+      consumerHost: '"public"."integration_consumer_host"',
+      sequencer: '"public"."integration_sequencer"',
     });
     // A keyword stays usable as a schema name because it is quoted.
     expect(new IntegrationTables('user').outbox).toBe('"user"."outbox_event"');
+    expect(new IntegrationTables('user').sequencer).toBe('"user"."integration_sequencer"');
   });
 
   it.each([

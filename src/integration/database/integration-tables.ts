@@ -13,12 +13,14 @@ export class IntegrationTables {
   readonly inbox: string;
   /** `"schema"."integration_link"`. */
   readonly link: string;
-  /** `"schema"."integration_consumer"`. */
-  readonly consumer: string;
-  /** `"schema"."integration_consumer_host"`. */
-  readonly consumerHost: string;
-  /** `"schema"."integration_delivery"`. */
+  /** `"schema"."integration_delivery"`: one row per (event, consumer). */
   readonly delivery: string;
+  /** `"schema"."integration_consumer"`: the consumers known to the cluster. */
+  readonly consumer: string;
+  /** `"schema"."integration_consumer_host"`: which instances host which consumers. */
+  readonly consumerHost: string;
+  /** `"schema"."integration_sequencer"`: the sequencer's progress (one row). */
+  readonly sequencer: string;
 
   /**
    * @param schema The schema holding the tables. @default 'public'
@@ -32,8 +34,9 @@ export class IntegrationTables {
     this.outbox = qualified('outbox_event');
     this.inbox = qualified('inbox_event');
     this.link = qualified('integration_link');
+    this.delivery = qualified('integration_delivery');
     this.consumer = qualified('integration_consumer');
     this.consumerHost = qualified('integration_consumer_host');
-    this.delivery = qualified('integration_delivery');
+    this.sequencer = qualified('integration_sequencer');
   }
 }

@@ -41,8 +41,11 @@ function describe(value: unknown): string {
   return `${typeof value} ${String(value)}`;
 }
 
-/** Refuses anything but a plain object whose own keys are all in `known`. */
-function checkKeys(
+/**
+ * Refuses anything but a plain object whose own keys are all in `known` (an unknown key names
+ * the closest known one). Shared by the query validators of the outbox and the deliveries.
+ */
+export function checkKeys(
   method: string,
   field: string,
   value: unknown,
@@ -64,8 +67,8 @@ function checkKeys(
   return value as Record<string, unknown>;
 }
 
-/** A short storable text (1–200 characters) or, when `optional`, absent. */
-function checkText(method: string, field: string, value: unknown): string {
+/** A short storable text (1–200 characters), else `InvalidQueryError` naming `method` and `field`. */
+export function checkText(method: string, field: string, value: unknown): string {
   if (typeof value !== 'string') {
     throw new InvalidQueryError(method, field, `must be a string (got ${describe(value)})`);
   }
@@ -105,10 +108,13 @@ export interface CheckedDeadLetterFilter {
 /**
  * Validates a `replayDeadLetters` filter: only known keys (a misspelt key would otherwise
  * widen the filter to every dead letter), strings for the text fields, `limit` an integer from
- * 1 to {@link MAX_QUERY_LIMIT}.
+ * 1 to {@link MAX_QUERY_LIMIT}. `method` names the API in errors (another query that takes
+ * these fields reuses the check).
  */
-export function checkDeadLetterFilter(filter: unknown): CheckedDeadLetterFilter {
-  const method = 'replayDeadLetters';
+export function checkDeadLetterFilter(
+  filter: unknown,
+  method = 'replayDeadLetters',
+): CheckedDeadLetterFilter {
   const f = checkKeys(method, 'filter', filter ?? {}, DEAD_LETTER_FILTER_KEYS);
   const optional = (key: 'eventName' | 'aggregateType' | 'aggregateId'): string | null =>
     f[key] === undefined ? null : checkText(method, `filter.${key}`, f[key]);

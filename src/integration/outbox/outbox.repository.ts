@@ -2,14 +2,20 @@ import { Injectable } from '@nestjs/common';
 import { IntegrationTables } from '../database/integration-tables';
 import type { SqlExecutor } from '../database/sql-executor';
 import type { NormalizedEvent } from '../events/event-validation';
-import { OutboxStatus, type OutboxEventRecord } from '../events/integration-event';
+import {
+  OutboxStatus,
+  type IntegrationEvent,
+  type OutboxEventRecord,
+} from '../events/integration-event';
 import { MAX_TIMER_DELAY_MS } from '../utils/retry';
 import type { CheckedDeadLetterFilter } from './outbox-query.validation';
 
-/** Columns as selected by {@link OUTBOX_COLUMNS}: types every driver returns the same way. */
-interface OutboxRow {
+/**
+ * The event's own columns as selected by {@link EVENT_COLUMNS} (and {@link OUTBOX_COLUMNS}):
+ * types every driver returns the same way.
+ */
+export interface EventRow {
   id: string;
-  has_inbox?: boolean;
   seq: string;
   event_name: string;
   event_version: number;
@@ -23,19 +29,46 @@ interface OutboxRow {
   correlation_id: string | null;
   causation_id: string | null;
   idempotency_key: string | null;
+  created_at: number;
+}
+
+/** Columns as selected by {@link OUTBOX_COLUMNS}: types every driver returns the same way. */
+interface OutboxRow extends EventRow {
+  has_inbox?: boolean;
   status: string;
   attempt_count: number;
   available_at: number;
   locked_by: string | null;
   locked_until: number | null;
   last_error: string | null;
-  created_at: number;
   updated_at: number;
   processed_at: number | null;
 }
 
 const ms = (column: string): string =>
   `(extract(epoch from ${column}) * 1000)::float8 AS ${column.replace(/^e\./, '')}`;
+
+/**
+ * The columns of the event itself (what {@link IntegrationEvent} holds) of the outbox row
+ * aliased `e`, cast like {@link OUTBOX_COLUMNS}; read them with {@link mapEventRow}.
+ */
+export const EVENT_COLUMNS = [
+  'e.id::text AS id',
+  'e.seq::text AS seq',
+  'e.event_name',
+  'e.event_version',
+  'e.source_module',
+  'e.aggregate_type',
+  'e.aggregate_id',
+  'e.ordering_key',
+  'e.payload::text AS payload',
+  'e.headers::text AS headers',
+  'e.tenant_id',
+  'e.correlation_id',
+  'e.causation_id',
+  'e.idempotency_key',
+  ms('e.created_at'),
+].join(', ');
 
 /** Every column, cast so Prisma, Knex and pg return identical JavaScript values. */
 export const OUTBOX_COLUMNS = [
@@ -66,7 +99,8 @@ export const OUTBOX_COLUMNS = [
 
 const toDate = (v: number | null): Date | null => (v === null ? null : new Date(v));
 
-function mapRow(row: OutboxRow): OutboxEventRecord {
+/** The event of a row selected with {@link EVENT_COLUMNS} (or {@link OUTBOX_COLUMNS}). */
+export function mapEventRow(row: EventRow): IntegrationEvent {
   return {
     id: row.id,
     seq: row.seq,
@@ -82,13 +116,19 @@ function mapRow(row: OutboxRow): OutboxEventRecord {
     correlationId: row.correlation_id,
     causationId: row.causation_id,
     idempotencyKey: row.idempotency_key,
+    createdAt: new Date(row.created_at),
+  };
+}
+
+function mapRow(row: OutboxRow): OutboxEventRecord {
+  return {
+    ...mapEventRow(row),
     status: row.status as OutboxStatus,
     attemptCount: row.attempt_count,
     availableAt: new Date(row.available_at),
     lockedBy: row.locked_by,
     lockedUntil: toDate(row.locked_until),
     lastError: row.last_error,
-    createdAt: new Date(row.created_at),
     updatedAt: new Date(row.updated_at),
     processedAt: toDate(row.processed_at),
     ...(row.has_inbox === undefined ? {} : { hasInboxRecords: row.has_inbox }),

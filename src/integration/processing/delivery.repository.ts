@@ -1,0 +1,421 @@
+import { Injectable } from '@nestjs/common';
+import { IntegrationTables } from '../database/integration-tables';
+import type { SqlExecutor } from '../database/sql-executor';
+import { checkEventId } from '../outbox/outbox-query.validation';
+import {
+  clampDelay,
+  compareSeq,
+  EVENT_COLUMNS,
+  mapEventRow,
+  truncateError,
+  type EventRow,
+} from '../outbox/outbox.repository';
+import { MAX_TIMER_DELAY_MS } from '../utils/retry';
+import type { CheckedReplayFilter } from './delivery-query.validation';
+import {
+  DeliveryStatus,
+  type ClaimedDelivery,
+  type DeliveryRecord,
+  type SettleInstruction,
+} from './delivery.types';
+
+/** Delivery columns as {@link DELIVERY_COLUMNS} selects them (prefixed `d_`, apart from the event's). */
+interface DeliveryRow {
+  d_event_id: string;
+  d_consumer: string;
+  d_position: string;
+  d_ordering_key: string;
+  d_status: string;
+  d_attempt_count: number;
+  d_claim_count: number;
+  d_available_at: number;
+  d_locked_by: string | null;
+  d_locked_until: number | null;
+  d_last_error: string | null;
+  d_created_at: number;
+  d_updated_at: number;
+  d_processed_at: number | null;
+}
+
+const ms = (column: string): string =>
+  `(extract(epoch from d.${column}) * 1000)::float8 AS d_${column}`;
+
+/** Every delivery column of the row aliased `d`, cast so Prisma, Knex and pg agree. */
+const DELIVERY_COLUMNS = [
+  'd.event_id::text AS d_event_id',
+  'd.consumer_name AS d_consumer',
+  'd.position::text AS d_position',
+  'd.ordering_key AS d_ordering_key',
+  'd.status AS d_status',
+  'd.attempt_count AS d_attempt_count',
+  'd.claim_count AS d_claim_count',
+  ms('available_at'),
+  'd.locked_by AS d_locked_by',
+  ms('locked_until'),
+  'd.last_error AS d_last_error',
+  ms('created_at'),
+  ms('updated_at'),
+  ms('processed_at'),
+].join(', ');
+
+const compareText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+const toDate = (v: number | null): Date | null => (v === null ? null : new Date(v));
+
+function mapDelivery(row: DeliveryRow): DeliveryRecord {
+  return {
+    eventId: row.d_event_id,
+    consumer: row.d_consumer,
+    position: row.d_position,
+    orderingKey: row.d_ordering_key,
+    status: row.d_status as DeliveryStatus,
+    attemptCount: row.d_attempt_count,
+    claimCount: row.d_claim_count,
+    availableAt: new Date(row.d_available_at),
+    lockedBy: row.d_locked_by,
+    lockedUntil: toDate(row.d_locked_until),
+    lastError: row.d_last_error,
+    createdAt: new Date(row.d_created_at),
+    updatedAt: new Date(row.d_updated_at),
+    processedAt: toDate(row.d_processed_at),
+  };
+}
+
+/** One consumer's deliveries by status, with the age of its oldest due pending delivery. */
+export interface ConsumerDeliveryStats {
+  readonly consumer: string;
+  readonly pending: number;
+  readonly processing: number;
+  readonly processed: number;
+  readonly deadLetter: number;
+  readonly skipped: number;
+  /** Age in ms (since the delivery was created) of the oldest due pending delivery; 0 when none. */
+  readonly oldestPendingAgeMs: number;
+}
+
+/** A delivery's key: which consumer's delivery of which event. */
+export interface DeliveryKey {
+  readonly eventId: string;
+  readonly consumer: string;
+}
+
+/** See the outbox repository's ASYNC_COMMIT: a lost claim or settle is harmless (redelivered). */
+const ASYNC_COMMIT = `(SELECT set_config('synchronous_commit', 'off', true)) AS async_commit`;
+
+// A delivery `d` is behind an earlier unfinished delivery of its consumer and key that keeps it
+// from being claimed now, for sure: leased (valid lease; an expired one is a retry), waiting for
+// its next attempt, or a retry (it goes alone, see the claim). Written as a scalar sub-select
+// so PostgreSQL probes integration_delivery_key_idx per candidate (stopping at the LIMIT)
+// instead of planning an anti-join over the whole table.
+const keyNotBlockedIn = (delivery: string): string => `NOT (SELECT EXISTS (
+              SELECT 1 FROM ${delivery} b
+               WHERE b.consumer_name = d.consumer_name AND b.ordering_key = d.ordering_key
+                 AND b.position < d.position AND b.status IN ('pending', 'processing')
+                 AND (b.status = 'processing' OR b.available_at > now() OR b.attempt_count > 0)))`;
+
+/** Every statement of {@link DeliveryRepository} for one set of tables, built once per instance. */
+function deliveryStatements(t: IntegrationTables) {
+  const keyNotBlocked = keyNotBlockedIn(t.delivery);
+  // Lists travel as one JSON parameter: every driver sends it the same way.
+  const consumersParam = 'ARRAY(SELECT jsonb_array_elements_text($2::jsonb))';
+  const deadLetterSelect = `SELECT d.consumer_name, d.event_id FROM ${t.delivery} d
+           JOIN ${t.outbox} e ON e.id = d.event_id
+          WHERE d.status = 'dead_letter'
+            AND ($1::uuid IS NULL OR d.event_id = $1::uuid)
+            AND ($2::text IS NULL OR d.consumer_name = $2::text)
+            AND ($3::text IS NULL OR e.event_name = $3::text)
+            AND ($4::text IS NULL OR e.aggregate_type = $4::text)
+            AND ($5::text IS NULL OR e.aggregate_id = $5::text)
+            AND ($6::boolean OR coalesce(e.tenant_id, '') = coalesce($7::text, ''))
+          ORDER BY d.position, d.consumer_name
+          LIMIT $8::int`;
+  return {
+    // The due scan runs per hosted consumer on the claim index (consumer_name, position), each
+    // reading in position order and stopping at the batch size: with `= ANY (consumers)` the
+    // planner cannot read positions in order across consumers and sorts every pending row.
+    claim: `WITH due AS (
+         SELECT c.*, false AS lease_expired
+           FROM (SELECT DISTINCT value AS name FROM jsonb_array_elements_text($2::jsonb)) h
+          CROSS JOIN LATERAL (
+            SELECT d.consumer_name, d.event_id, d.ordering_key, d.position, d.attempt_count
+              FROM ${t.delivery} d
+             WHERE d.consumer_name = h.name AND d.status = 'pending' AND d.available_at <= now()
+               AND ${keyNotBlocked}
+             ORDER BY d.position LIMIT $3::int
+             FOR UPDATE OF d SKIP LOCKED) c
+       ), expired AS (
+         SELECT d.consumer_name, d.event_id, d.ordering_key, d.position, d.attempt_count,
+                true AS lease_expired
+           FROM ${t.delivery} d
+          WHERE d.consumer_name = ANY (${consumersParam}) AND d.status = 'processing' AND d.locked_until < now()
+            AND ${keyNotBlocked}
+          ORDER BY d.position LIMIT $3::int
+          FOR UPDATE OF d SKIP LOCKED
+       ), locked AS (
+         SELECT * FROM due UNION ALL SELECT * FROM expired
+       ), gap AS (
+         -- Per (consumer, key): its first unfinished delivery that this claim did not lock, if
+         -- any. Only the locked deliveries before it may go (earlier ones are delivered first).
+         -- Read per key on the key index, stopping at that delivery: linear in the batch.
+         SELECT k.consumer_name, k.ordering_key,
+                (SELECT p.position FROM ${t.delivery} p
+                  WHERE p.consumer_name = k.consumer_name AND p.ordering_key = k.ordering_key
+                    AND p.status IN ('pending', 'processing')
+                    AND (p.consumer_name, p.event_id) NOT IN (SELECT x.consumer_name, x.event_id FROM locked x)
+                  ORDER BY p.position LIMIT 1) AS gap_position
+           FROM (SELECT DISTINCT consumer_name, ordering_key FROM locked) k
+       ), ranked AS (
+         SELECT l.consumer_name, l.event_id, l.position, l.lease_expired,
+                row_number() OVER w AS rank,
+                first_value(l.lease_expired OR l.attempt_count > 0) OVER w AS head_is_retry
+           FROM locked l
+           JOIN gap g ON g.consumer_name = l.consumer_name AND g.ordering_key = l.ordering_key
+          WHERE g.gap_position IS NULL OR l.position < g.gap_position
+         WINDOW w AS (PARTITION BY l.consumer_name, l.ordering_key ORDER BY l.position)
+       ), eligible AS (
+         -- No churn: a retried head goes alone; its followers wait until it succeeded, so a
+         -- failing key is not claimed and released over and over.
+         SELECT * FROM ranked WHERE rank = 1 OR NOT head_is_retry
+          ORDER BY position LIMIT $3::int
+       )
+       UPDATE ${t.delivery} d
+          SET status = 'processing', locked_by = $1,
+              locked_until = now() + $4::int * interval '1 millisecond',
+              attempt_count = d.attempt_count + 1, claim_count = d.claim_count + 1,
+              updated_at = now()
+         FROM eligible JOIN ${t.outbox} e ON e.id = eligible.event_id, ${ASYNC_COMMIT}
+        WHERE d.consumer_name = eligible.consumer_name AND d.event_id = eligible.event_id
+       RETURNING ${DELIVERY_COLUMNS}, eligible.lease_expired, ${EVENT_COLUMNS}`,
+    // The sub-select skips rows another transaction holds (a consumer transaction marking the
+    // delivery processed): waiting for it would stall the heartbeat, and its row lock protects
+    // the delivery meanwhile.
+    extendLease: `UPDATE ${t.delivery} d SET locked_until = now() + $3::int * interval '1 millisecond'
+        WHERE (d.consumer_name, d.event_id) IN (
+          SELECT x.consumer_name, x.event_id FROM ${t.delivery} x
+            JOIN jsonb_to_recordset($2::jsonb) AS k(event_id uuid, consumer text)
+              ON x.event_id = k.event_id AND x.consumer_name = k.consumer
+           WHERE x.locked_by = $1 AND x.status = 'processing'
+           FOR UPDATE OF x SKIP LOCKED)
+          AND d.locked_by = $1 AND d.status = 'processing'
+       RETURNING 1`,
+    settle: `UPDATE ${t.delivery} d SET
+         status = CASE x.action WHEN 'processed' THEN 'processed'
+                                WHEN 'dead-letter' THEN 'dead_letter' ELSE 'pending' END,
+         available_at = CASE WHEN x.action = 'retry'
+                             THEN now() + least(greatest(coalesce(x.delay_ms, 0), 0), ${MAX_TIMER_DELAY_MS})
+                                          * interval '1 millisecond'
+                             WHEN x.action = 'release' THEN now()
+                             ELSE d.available_at END,
+         attempt_count = CASE WHEN x.action = 'release' THEN greatest(d.attempt_count - 1, 0)
+                              ELSE d.attempt_count END,
+         last_error = CASE WHEN x.action IN ('retry', 'dead-letter') THEN x.error
+                           WHEN x.action = 'processed' THEN NULL ELSE d.last_error END,
+         processed_at = CASE WHEN x.action = 'processed' THEN now() ELSE NULL END,
+         locked_by = NULL, locked_until = NULL, updated_at = now()
+       FROM jsonb_to_recordset($2::jsonb)
+              AS x(event_id uuid, consumer text, attempt int, action text, delay_ms float8, error text),
+            ${ASYNC_COMMIT}
+       WHERE d.event_id = x.event_id AND d.consumer_name = x.consumer
+         AND d.locked_by = $1 AND d.attempt_count = x.attempt AND d.status = 'processing'
+       RETURNING d.event_id::text AS event_id, d.consumer_name AS consumer`,
+    releaseAll: `UPDATE ${t.delivery} SET status = 'pending', attempt_count = greatest(attempt_count - 1, 0),
+              available_at = now(), locked_by = NULL, locked_until = NULL, updated_at = now()
+        WHERE locked_by = $1 AND status = 'processing'
+       RETURNING 1`,
+    findByEvent: `SELECT ${DELIVERY_COLUMNS} FROM ${t.delivery} d
+        WHERE d.event_id = $1::uuid ORDER BY d.consumer_name`,
+    replay: `UPDATE ${t.delivery} d SET status = 'pending', attempt_count = 0, available_at = now(),
+              locked_by = NULL, locked_until = NULL, updated_at = now()
+        FROM (${deadLetterSelect}) r
+        WHERE d.consumer_name = r.consumer_name AND d.event_id = r.event_id AND d.status = 'dead_letter'
+       RETURNING d.event_id::text AS event_id, d.consumer_name AS consumer, d.position::text AS position`,
+    stats: `SELECT c.consumer,
+              count(d.status) FILTER (WHERE d.status = 'pending')::int AS pending,
+              count(d.status) FILTER (WHERE d.status = 'processing')::int AS processing,
+              count(d.status) FILTER (WHERE d.status = 'processed')::int AS processed,
+              count(d.status) FILTER (WHERE d.status = 'dead_letter')::int AS dead_letter,
+              count(d.status) FILTER (WHERE d.status = 'skipped')::int AS skipped,
+              (extract(epoch from (now() - min(d.created_at)
+                 FILTER (WHERE d.status = 'pending' AND d.available_at <= now()))) * 1000)::float8 AS oldest_ms
+         FROM (SELECT name AS consumer FROM ${t.consumer}
+               UNION SELECT DISTINCT consumer_name FROM ${t.delivery}) c
+         LEFT JOIN ${t.delivery} d ON d.consumer_name = c.consumer
+        GROUP BY c.consumer ORDER BY c.consumer`,
+    busyCount: `SELECT count(*)::int AS n FROM ${t.delivery}
+        WHERE ($1::jsonb IS NULL OR consumer_name = ANY (ARRAY(SELECT jsonb_array_elements_text($1::jsonb))))
+          AND ((status = 'pending' AND available_at <= now()) OR status = 'processing')`,
+  } as const;
+}
+
+/**
+ * All SQL of per-consumer delivery state (`integration_delivery`): claim, lease, settle,
+ * release, replay and the counts. Every statement is parameterized and built once per
+ * instance from the validated tables; times (availability, leases, backoff) come from the
+ * database clock, never the app's.
+ */
+@Injectable()
+export class DeliveryRepository {
+  private readonly statements: ReturnType<typeof deliveryStatements>;
+
+  constructor(tables: IntegrationTables) {
+    this.statements = deliveryStatements(tables);
+  }
+
+  /**
+   * Claims up to `batchSize` deliveries of `consumers` for `workerId` with a lease of
+   * `leaseMs`, in one statement: pending deliveries that are due and processing ones whose
+   * lease expired, locked with `FOR UPDATE SKIP LOCKED` so concurrent claims never take the
+   * same delivery. Per (consumer, ordering key), a delivery is only claimed when every earlier
+   * unfinished delivery of that consumer and key is claimed with it, so each consumer sees
+   * each key in commit order and on one worker at a time; another consumer's deliveries of the
+   * same key are independent. A retry (an earlier attempt failed or its lease expired) at the
+   * head of its key is claimed alone. Sorted by position.
+   */
+  async claim(
+    sql: SqlExecutor,
+    workerId: string,
+    consumers: readonly string[],
+    batchSize: number,
+    leaseMs: number,
+  ): Promise<ClaimedDelivery[]> {
+    if (consumers.length === 0) return [];
+    const result = await sql.query<DeliveryRow & EventRow & { lease_expired: boolean }>(
+      this.statements.claim,
+      [workerId, JSON.stringify(consumers), batchSize, leaseMs],
+    );
+    return result.rows
+      .map((row): ClaimedDelivery => ({
+        eventId: row.d_event_id,
+        consumer: row.d_consumer,
+        position: row.d_position,
+        orderingKey: row.d_ordering_key,
+        attempt: row.d_attempt_count,
+        leaseExpired: row.lease_expired,
+        lastError: row.d_last_error,
+        event: mapEventRow(row),
+      }))
+      .sort((a, b) => compareSeq(a.position, b.position) || compareText(a.consumer, b.consumer));
+  }
+
+  /**
+   * Extends the lease of deliveries `workerId` still holds (processing, locked by it); never
+   * waits for a row another transaction holds (it is skipped). Returns how many were extended.
+   */
+  async extendLease(
+    sql: SqlExecutor,
+    workerId: string,
+    deliveries: readonly Pick<ClaimedDelivery, 'eventId' | 'consumer'>[],
+    leaseMs: number,
+  ): Promise<number> {
+    if (deliveries.length === 0) return 0;
+    const result = await sql.query(this.statements.extendLease, [
+      workerId,
+      JSON.stringify(deliveries.map((d) => ({ event_id: d.eventId, consumer: d.consumer }))),
+      leaseMs,
+    ]);
+    return result.rows.length;
+  }
+
+  /**
+   * Applies settle decisions in one statement. Fenced: a delivery changes only while it is
+   * still `processing`, locked by `workerId`, at the instruction's attempt; returns the keys
+   * changed (a missing one lost its lease: someone else owns it now). Every decision clears the
+   * lease. Errors are truncated and retry delays clamped to `[0, MAX_TIMER_DELAY_MS]`.
+   */
+  async settle(
+    sql: SqlExecutor,
+    workerId: string,
+    instructions: readonly SettleInstruction[],
+  ): Promise<DeliveryKey[]> {
+    if (instructions.length === 0) return [];
+    const result = await sql.query<{ event_id: string; consumer: string }>(this.statements.settle, [
+      workerId,
+      JSON.stringify(
+        instructions.map((i) => {
+          const d = i.decision;
+          return {
+            event_id: i.eventId,
+            consumer: i.consumer,
+            attempt: i.attempt,
+            action: d.action,
+            delay_ms: d.action === 'retry' ? clampDelay(d.delayMs) : null,
+            error:
+              d.action === 'retry' || d.action === 'dead-letter'
+                ? truncateError(String(d.error))
+                : null,
+          };
+        }),
+      ),
+    ]);
+    return result.rows.map((r) => ({ eventId: r.event_id, consumer: r.consumer }));
+  }
+
+  /** Puts every delivery `workerId` holds back to pending (attempt not counted); returns how many. */
+  async releaseAll(sql: SqlExecutor, workerId: string): Promise<number> {
+    const result = await sql.query(this.statements.releaseAll, [workerId]);
+    return result.rows.length;
+  }
+
+  /**
+   * Every consumer's delivery of one event, by consumer name.
+   * @throws InvalidEventIdError when `eventId` is not a UUID (before any SQL).
+   */
+  async findByEvent(sql: SqlExecutor, eventId: string): Promise<DeliveryRecord[]> {
+    const id = checkEventId(eventId);
+    const result = await sql.query<DeliveryRow>(this.statements.findByEvent, [id]);
+    return result.rows.map(mapDelivery);
+  }
+
+  /**
+   * Dead-lettered deliveries matching `filter` (see `checkReplayFilter`) back to pending, with
+   * attempts reset, oldest position first, at most `filter.limit`. Returns the keys replayed.
+   */
+  async replay(sql: SqlExecutor, filter: CheckedReplayFilter): Promise<DeliveryKey[]> {
+    const result = await sql.query<{ event_id: string; consumer: string; position: string }>(
+      this.statements.replay,
+      [
+        filter.eventId ?? null,
+        filter.consumer ?? null,
+        filter.eventName ?? null,
+        filter.aggregateType ?? null,
+        filter.aggregateId ?? null,
+        filter.allTenants,
+        filter.tenantId ?? null,
+        filter.limit,
+      ],
+    );
+    return result.rows
+      .sort((a, b) => compareSeq(a.position, b.position) || compareText(a.consumer, b.consumer))
+      .map((r) => ({ eventId: r.event_id, consumer: r.consumer }));
+  }
+
+  /** Per consumer (registered or with deliveries), by name: counts per status and backlog age. */
+  async stats(sql: SqlExecutor): Promise<ConsumerDeliveryStats[]> {
+    const { rows } = await sql.query<{
+      consumer: string;
+      pending: number;
+      processing: number;
+      processed: number;
+      dead_letter: number;
+      skipped: number;
+      oldest_ms: number | null;
+    }>(this.statements.stats);
+    return rows.map((r) => ({
+      consumer: r.consumer,
+      pending: r.pending,
+      processing: r.processing,
+      processed: r.processed,
+      deadLetter: r.dead_letter,
+      skipped: r.skipped,
+      oldestPendingAgeMs: Math.max(0, Math.round(r.oldest_ms ?? 0)),
+    }));
+  }
+
+  /** Deliveries due now or being processed (by any instance), optionally of some consumers only. */
+  async busyCount(sql: SqlExecutor, consumers?: readonly string[]): Promise<number> {
+    const { rows } = await sql.query<{ n: number }>(this.statements.busyCount, [
+      consumers === undefined ? null : JSON.stringify(consumers),
+    ]);
+    return rows[0]?.n ?? 0;
+  }
+}

@@ -1,0 +1,780 @@
+import { randomUUID } from 'node:crypto';
+import { Pool, type PoolClient } from 'pg';
+import { pgAdapter } from '../../src/integration';
+import { IntegrationTables } from '../../src/integration/database/integration-tables';
+import type {
+  IntegrationDatabaseAdapter,
+  SqlExecutor,
+} from '../../src/integration/database/sql-executor';
+import { InvalidEventIdError } from '../../src/integration/errors/invalid-event-id.error';
+import { InvalidQueryError } from '../../src/integration/errors/invalid-query.error';
+import { MAX_ERROR_LENGTH } from '../../src/integration/outbox/outbox.repository';
+import { checkReplayFilter } from '../../src/integration/processing/delivery-query.validation';
+import { DeliveryRepository } from '../../src/integration/processing/delivery.repository';
+import {
+  DeliveryStatus,
+  type ClaimedDelivery,
+  type SettleInstruction,
+} from '../../src/integration/processing/delivery.types';
+import { EventSequencer } from '../../src/integration/processing/event-sequencer.repository';
+import { createOrm, type OrmKind } from '../support/integration-app';
+import { createTestDatabase, type TestDatabase } from '../support/test-database';
+import { waitFor } from '../support/wait-for';
+
+/** Matches `thing` and every name below it (what a consumer of `thing.**` registers). */
+const THING_ALL = '^(?:\\.thing(?:\\.[^.]+)*)$';
+const THING_CREATED = '^(?:\\.thing\\.created)$';
+
+interface DeliveryRow {
+  event_id: string;
+  consumer_name: string;
+  position: number;
+  status: string;
+  attempt_count: number;
+  claim_count: number;
+  locked_by: string | null;
+  last_error: string | null;
+  processed: boolean;
+  /** available_at - updated_at (both the settle's now()), in ms. */
+  delay_ms: number;
+  lease_ms: number | null;
+}
+
+/** A SqlExecutor on one connection (to hold row locks or a transaction open). */
+const on = (client: PoolClient): SqlExecutor => ({
+  query: async <T>(text: string, params?: readonly unknown[]) => {
+    const r = await client.query(text, params as unknown[]);
+    return { rows: r.rows as T[], rowCount: r.rowCount ?? 0 };
+  },
+});
+
+describe('per-consumer delivery SQL: sequencer and delivery repository (issue 13)', () => {
+  let db: TestDatabase;
+  let pool: Pool;
+  let adapter: IntegrationDatabaseAdapter;
+  const tables = new IntegrationTables();
+  const sequencer = new EventSequencer(tables);
+  const repo = new DeliveryRepository(tables);
+  const clients: PoolClient[] = [];
+
+  const connect = async (): Promise<PoolClient> => {
+    const client = await pool.connect();
+    clients.push(client);
+    return client;
+  };
+  const consumer = async (name: string, regex: string, status = 'active'): Promise<void> => {
+    await pool.query(
+      `insert into integration_consumer (name, patterns, pattern_regex, status) values ($1, $2, $3, $4)`,
+      [name, ['thing.**'], regex, status],
+    );
+  };
+  /** Inserts one event (on `client`, or committed at once on the pool); returns its id. */
+  const publish = async (
+    key: string,
+    options: { name?: string; client?: PoolClient; tenant?: string; aggregateId?: string } = {},
+  ): Promise<string> => {
+    const id = randomUUID();
+    await (options.client ?? pool).query(
+      `insert into outbox_event (id, event_name, aggregate_type, aggregate_id, ordering_key, payload, tenant_id)
+       values ($1, $2, 'Thing', $3, $4, $5, $6)`,
+      [
+        id,
+        options.name ?? 'thing.created',
+        options.aggregateId ?? key,
+        key,
+        JSON.stringify({ key }),
+        options.tenant ?? null,
+      ],
+    );
+    return id;
+  };
+  const fanOut = async (): Promise<void> => {
+    while ((await sequencer.sequence(adapter, 100)).more);
+  };
+  const deliveries = async (): Promise<DeliveryRow[]> =>
+    (
+      await pool.query<DeliveryRow>(
+        `select event_id::text, consumer_name, position::int, status, attempt_count, claim_count,
+                locked_by, last_error, processed_at is not null as processed,
+                round(extract(epoch from available_at - updated_at) * 1000)::float8 as delay_ms,
+                round(extract(epoch from locked_until - updated_at) * 1000)::float8 as lease_ms
+           from integration_delivery order by position, consumer_name`,
+      )
+    ).rows;
+  const row = async (eventId: string, consumerName = 'a'): Promise<DeliveryRow> => {
+    const found = (await deliveries()).find(
+      (d) => d.event_id === eventId && d.consumer_name === consumerName,
+    );
+    if (!found) throw new Error(`no delivery of ${eventId} to ${consumerName}`);
+    return found;
+  };
+  const positionOf = async (eventId: string): Promise<number> => (await row(eventId)).position;
+  const claimed = (list: readonly ClaimedDelivery[]): string[] =>
+    list.map((c) => `${c.consumer}:${c.eventId}`);
+  const settleOne = (
+    c: Pick<ClaimedDelivery, 'eventId' | 'consumer' | 'attempt'>,
+    decision: SettleInstruction['decision'],
+  ): SettleInstruction => ({
+    eventId: c.eventId,
+    consumer: c.consumer,
+    attempt: c.attempt,
+    decision,
+  });
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    pool = new Pool({ connectionString: db.url, max: 8 });
+    adapter = pgAdapter(pool);
+  });
+  afterEach(async () => {
+    for (const client of clients.splice(0)) {
+      await client.query('rollback').catch(() => undefined);
+      client.release();
+    }
+    await pool.query(
+      `truncate outbox_event, integration_delivery, integration_consumer;
+       update integration_sequencer set horizon = pg_current_snapshot(), window_snapshot = null,
+              after_tx = null, after_seq = null, next_position = 1`,
+    );
+  });
+  afterAll(async () => {
+    await pool.end();
+    await db.drop();
+  });
+
+  it.each<[OrmKind]>([['prisma'], ['knex'], ['pg']])(
+    'returns the same values through the %s adapter',
+    async (kind) => {
+      const orm = createOrm(kind, db.url);
+      try {
+        const sql = orm.adapter.root;
+        await consumer('a', THING_ALL);
+        await consumer('b', THING_CREATED);
+        const e1 = await publish('K', { tenant: 't1' });
+        const e2 = await publish('K', { name: 'thing.deleted' });
+        expect(await sequencer.pendingCount(sql)).toBe(2);
+        expect(await sequencer.sequence(orm.adapter, 1)).toEqual({
+          locked: true,
+          events: 1,
+          deliveries: 2,
+          more: true,
+        });
+        expect(await sequencer.sequence(orm.adapter, 5)).toEqual({
+          locked: true,
+          events: 1,
+          deliveries: 1,
+          more: false,
+        });
+        const batch = await repo.claim(sql, 'w1', ['a', 'b', 'a'], 10, 60_000);
+        expect(batch.map((c) => [c.consumer, c.eventId, c.position, c.attempt])).toEqual([
+          ['a', e1, '1', 1],
+          ['b', e1, '1', 1],
+          ['a', e2, '2', 1],
+        ]);
+        expect(batch[0]).toMatchObject({
+          orderingKey: 'K',
+          leaseExpired: false,
+          lastError: null,
+          event: {
+            id: e1,
+            seq: expect.stringMatching(/^\d+$/),
+            name: 'thing.created',
+            version: 1,
+            sourceModule: null,
+            aggregateType: 'Thing',
+            aggregateId: 'K',
+            orderingKey: 'K',
+            payload: { key: 'K' },
+            headers: {},
+            tenantId: 't1',
+            correlationId: null,
+            causationId: null,
+            idempotencyKey: null,
+          },
+        });
+        expect(batch[0]!.event.createdAt).toBeInstanceOf(Date);
+        expect(await repo.extendLease(sql, 'w1', batch, 60_000)).toBe(3);
+        expect(
+          await repo.settle(sql, 'w1', [
+            settleOne(batch[0]!, { action: 'dead-letter', error: 'no' }),
+            settleOne(batch[1]!, { action: 'retry', delayMs: 10, error: 'later' }),
+          ]),
+        ).toHaveLength(2);
+        const records = await repo.findByEvent(sql, e1);
+        expect(records.map((r) => [r.consumer, r.status, r.position, r.attemptCount])).toEqual([
+          ['a', DeliveryStatus.DeadLetter, '1', 1],
+          ['b', DeliveryStatus.Pending, '1', 1],
+        ]);
+        expect(records[0]!.updatedAt).toBeInstanceOf(Date);
+        expect(records[0]!.lockedUntil).toBeNull();
+        expect(await repo.replay(sql, checkReplayFilter({ tenantId: 't1' }))).toEqual([
+          { eventId: e1, consumer: 'a' },
+        ]);
+        expect(await repo.busyCount(sql, ['a'])).toBe(2);
+        expect(await repo.releaseAll(sql, 'w1')).toBe(1);
+        expect((await repo.stats(sql)).map((st) => [st.consumer, st.pending])).toEqual([
+          ['a', 2],
+          ['b', 1],
+        ]);
+      } finally {
+        await orm.close();
+      }
+    },
+  );
+
+  describe('sequencer', () => {
+    it('gives an event whose transaction commits later a later position, whatever the INSERT order', async () => {
+      await consumer('a', THING_ALL);
+      const t1 = await connect();
+      await t1.query('begin');
+      const e1 = await publish('K', { client: t1 });
+      const e2 = await publish('K'); // T2: inserted after e1, committed first
+      expect(await sequencer.sequence(adapter, 100)).toEqual({
+        locked: true,
+        events: 1,
+        deliveries: 1,
+        more: false,
+      });
+      expect((await deliveries()).map((d) => d.event_id)).toEqual([e2]);
+      await t1.query('commit');
+      expect(await sequencer.sequence(adapter, 100)).toMatchObject({ events: 1, deliveries: 1 });
+      expect(await positionOf(e1)).toBeGreaterThan(await positionOf(e2));
+      // seq says the opposite: it is taken at INSERT.
+      const { rows } = await pool.query<{ id: string }>(
+        'select id::text from outbox_event order by seq',
+      );
+      expect(rows.map((r) => r.id)).toEqual([e1, e2]);
+    });
+
+    it('orders events that became visible in the same run by (transaction id, seq)', async () => {
+      await consumer('a', THING_ALL);
+      const [t1, t2] = [await connect(), await connect()];
+      await t1.query('begin');
+      await t2.query('begin');
+      const e1 = await publish('K', { client: t1 }); // T1 takes the smaller transaction id
+      const e2 = await publish('K', { client: t2 });
+      const e3 = await publish('K', { client: t1 }); // inserted after e2
+      await t2.query('commit');
+      await t1.query('commit');
+      await sequencer.sequence(adapter, 100);
+      expect((await deliveries()).map((d) => [d.event_id, d.position])).toEqual([
+        [e1, 1],
+        [e3, 2],
+        [e2, 3],
+      ]);
+    });
+
+    it('a rolled-back transaction leaves no row and blocks nothing; an open one holds nothing back', async () => {
+      await consumer('a', THING_ALL);
+      const rolledBack = await connect();
+      await rolledBack.query('begin');
+      await publish('K', { client: rolledBack });
+      await rolledBack.query('rollback');
+      const open = await connect();
+      await open.query('begin');
+      const late = await publish('K', { client: open });
+      const e2 = await publish('K');
+      const e3 = await publish('L');
+      expect(await sequencer.pendingCount(adapter.root)).toBe(2);
+      expect(await sequencer.sequence(adapter, 100)).toMatchObject({ events: 2, more: false });
+      expect((await deliveries()).map((d) => d.event_id)).toEqual([e2, e3]);
+      expect(await sequencer.pendingCount(adapter.root)).toBe(0);
+      await open.query('commit');
+      expect(await sequencer.pendingCount(adapter.root)).toBe(1);
+      expect(await sequencer.sequence(adapter, 100)).toMatchObject({ events: 1 });
+      expect((await deliveries()).map((d) => [d.event_id, d.position])).toEqual([
+        [e2, 1],
+        [e3, 2],
+        [late, 3],
+      ]);
+      expect(await sequencer.sequence(adapter, 100)).toMatchObject({ events: 0, more: false });
+    });
+
+    it('takes a large backlog in windows: contiguous positions in order, more until done', async () => {
+      await consumer('a', THING_ALL);
+      const ids: string[] = [];
+      for (let i = 0; i < 5; i++) ids.push(await publish(`K${i}`));
+      expect(await sequencer.sequence(adapter, 2)).toEqual({
+        locked: true,
+        events: 2,
+        deliveries: 2,
+        more: true,
+      });
+      const window = await pool.query<{ open: boolean }>(
+        'select window_snapshot is not null as open from integration_sequencer',
+      );
+      expect(window.rows).toEqual([{ open: true }]);
+      // Committed after the window was fixed: it waits for the next window.
+      const later = await publish('K9');
+      expect(await sequencer.pendingCount(adapter.root)).toBe(4);
+      expect(await sequencer.sequence(adapter, 2)).toMatchObject({ events: 2, more: true });
+      expect(await sequencer.sequence(adapter, 2)).toMatchObject({ events: 1, more: false });
+      expect(await sequencer.sequence(adapter, 2)).toMatchObject({ events: 1, more: false });
+      expect(await sequencer.sequence(adapter, 2)).toMatchObject({ events: 0, more: false });
+      expect((await deliveries()).map((d) => [d.event_id, d.position])).toEqual(
+        [...ids, later].map((id, i) => [id, i + 1]),
+      );
+      const seqRow = await pool.query(
+        `select window_snapshot is null as closed, after_tx is null as no_tx, next_position::int
+           from integration_sequencer`,
+      );
+      expect(seqRow.rows).toEqual([{ closed: true, no_tx: true, next_position: 7 }]);
+    });
+
+    it('never blocks on another sequencer: locked:false while one runs, and concurrent runs never duplicate', async () => {
+      await consumer('a', THING_ALL);
+      const ids: string[] = [];
+      for (let i = 0; i < 30; i++) ids.push(await publish(`K${i % 7}`));
+      const holder = await connect();
+      await holder.query('begin');
+      const held = await holder.query<{ locked: boolean }>(
+        `select pg_try_advisory_xact_lock(hashtext('nestjs-integration:sequencer:' || 'public')) as locked`,
+      );
+      expect(held.rows).toEqual([{ locked: true }]);
+      expect(await sequencer.sequence(adapter, 10)).toEqual({
+        locked: false,
+        events: 0,
+        deliveries: 0,
+        more: false,
+      });
+      await holder.query('commit');
+
+      const results = await Promise.all(
+        Array.from({ length: 6 }, () => sequencer.sequence(adapter, 4)),
+      );
+      for (;;) {
+        const r = await sequencer.sequence(adapter, 4);
+        results.push(r);
+        if (r.locked && !r.more) break;
+      }
+      const events = results.reduce((n, r) => n + r.events, 0);
+      expect(events).toBe(30);
+      const rows = await deliveries();
+      expect(rows.map((d) => d.position)).toEqual(ids.map((_, i) => i + 1));
+      expect(rows.map((d) => d.event_id)).toEqual(ids);
+    });
+
+    it('fans out only to active consumers whose pattern matches', async () => {
+      await consumer('a', THING_ALL);
+      await consumer('b', THING_CREATED);
+      await consumer('retired', THING_ALL, 'retired');
+      await consumer('other', '^(?:\\.other(?:\\.[^.]+)*)$');
+      const created = await publish('K');
+      const deleted = await publish('K', { name: 'thing.deleted' });
+      const unrelated = await publish('K', { name: 'things.created' });
+      expect(await sequencer.sequence(adapter, 100)).toMatchObject({ events: 3, deliveries: 3 });
+      expect((await deliveries()).map((d) => [d.event_id, d.consumer_name, d.position])).toEqual([
+        [created, 'a', 1],
+        [created, 'b', 1],
+        [deleted, 'a', 2],
+      ]);
+      // The unmatched event still took its place in commit order.
+      expect(unrelated).toBeDefined();
+      expect(await sequencer.pendingCount(adapter.root)).toBe(0);
+    });
+  });
+
+  describe('claim', () => {
+    it('claims per (consumer, key) in order, one worker per key, and only hosted consumers', async () => {
+      await consumer('a', THING_ALL);
+      await consumer('b', THING_ALL);
+      const [e1, e2, e3] = [await publish('K'), await publish('K'), await publish('K')];
+      const e4 = await publish('L');
+      await fanOut();
+      const first = await repo.claim(adapter.root, 'w1', ['a'], 2, 60_000);
+      expect(claimed(first)).toEqual([`a:${e1}`, `a:${e2}`]);
+      expect(first[0]).toMatchObject({
+        position: '1',
+        orderingKey: 'K',
+        attempt: 1,
+        leaseExpired: false,
+        lastError: null,
+        event: { id: e1, name: 'thing.created', aggregateId: 'K', payload: { key: 'K' } },
+      });
+      expect(first[0]!.event.createdAt).toBeInstanceOf(Date);
+      // e3 waits behind e1 and e2 (leased to w1); the other key goes to w2.
+      expect(claimed(await repo.claim(adapter.root, 'w2', ['a'], 10, 60_000))).toEqual([`a:${e4}`]);
+      expect(claimed(await repo.claim(adapter.root, 'w3', ['a'], 10, 60_000))).toEqual([]);
+      // b's deliveries of the same keys are its own.
+      expect(claimed(await repo.claim(adapter.root, 'w3', ['b'], 10, 60_000))).toEqual([
+        `b:${e1}`,
+        `b:${e2}`,
+        `b:${e3}`,
+        `b:${e4}`,
+      ]);
+      expect(await repo.claim(adapter.root, 'w3', [], 10, 60_000)).toEqual([]);
+      expect(await row(e3)).toMatchObject({ status: 'pending', claim_count: 0 });
+      expect(await row(e1)).toMatchObject({
+        status: 'processing',
+        locked_by: 'w1',
+        lease_ms: 60_000,
+      });
+    });
+
+    it('gap rule: a key whose earlier delivery it could not lock is not claimed past it', async () => {
+      await consumer('a', THING_ALL);
+      const [e1, e2, e3] = [await publish('K'), await publish('K'), await publish('K')];
+      const e4 = await publish('L');
+      await fanOut();
+      const holder = await connect();
+      await holder.query('begin');
+      await holder.query(
+        `select 1 from integration_delivery where event_id = $1 and consumer_name = 'a' for update`,
+        [e1],
+      );
+      expect(claimed(await repo.claim(adapter.root, 'w1', ['a'], 10, 60_000))).toEqual([`a:${e4}`]);
+      expect((await row(e2)).status).toBe('pending');
+      expect((await row(e3)).claim_count).toBe(0);
+      await holder.query('commit');
+      expect(claimed(await repo.claim(adapter.root, 'w1', ['a'], 10, 60_000))).toEqual([
+        `a:${e1}`,
+        `a:${e2}`,
+        `a:${e3}`,
+      ]);
+    });
+
+    it("a consumer's failing key does not block another consumer's deliveries of that key", async () => {
+      await consumer('a', THING_ALL);
+      await consumer('b', THING_ALL);
+      const [e1, e2] = [await publish('K'), await publish('K')];
+      await fanOut();
+      const [c1] = await repo.claim(adapter.root, 'w1', ['a'], 1, 60_000);
+      expect(
+        await repo.settle(adapter.root, 'w1', [
+          settleOne(c1!, { action: 'retry', delayMs: 60_000, error: 'boom' }),
+        ]),
+      ).toEqual([{ eventId: e1, consumer: 'a' }]);
+      expect(claimed(await repo.claim(adapter.root, 'w2', ['a', 'b'], 10, 60_000))).toEqual([
+        `b:${e1}`,
+        `b:${e2}`,
+      ]);
+    });
+
+    it('no churn: a retried head is claimed alone, its followers after it succeeded', async () => {
+      await consumer('a', THING_ALL);
+      const [e1, e2, e3] = [await publish('K'), await publish('K'), await publish('K')];
+      const other = await publish('L');
+      await fanOut();
+      const batch = await repo.claim(adapter.root, 'w1', ['a'], 10, 60_000);
+      expect(batch).toHaveLength(4);
+      const byId = new Map(batch.map((c) => [c.eventId, c]));
+      await repo.settle(adapter.root, 'w1', [
+        settleOne(byId.get(e1)!, { action: 'retry', delayMs: 0, error: 'boom' }),
+        settleOne(byId.get(e2)!, { action: 'release' }),
+        settleOne(byId.get(e3)!, { action: 'release' }),
+        settleOne(byId.get(other)!, { action: 'processed' }),
+      ]);
+      const retried = await repo.claim(adapter.root, 'w1', ['a'], 10, 60_000);
+      expect(claimed(retried)).toEqual([`a:${e1}`]);
+      expect(retried[0]).toMatchObject({ attempt: 2, leaseExpired: false, lastError: 'boom' });
+      expect(await row(e2)).toMatchObject({ status: 'pending', claim_count: 1, attempt_count: 0 });
+      // Still failing: released again and again, the followers are never claimed meanwhile.
+      await repo.settle(adapter.root, 'w1', [
+        settleOne(retried[0]!, { action: 'retry', delayMs: 0, error: 'boom again' }),
+      ]);
+      expect(claimed(await repo.claim(adapter.root, 'w1', ['a'], 10, 60_000))).toEqual([`a:${e1}`]);
+      expect((await row(e3)).claim_count).toBe(1);
+      const [head] = await repo.claim(adapter.root, 'w9', ['a'], 10, 60_000);
+      expect(head).toBeUndefined(); // e1 is leased: nothing else of K may go
+      await repo.settle(adapter.root, 'w1', [
+        settleOne({ eventId: e1, consumer: 'a', attempt: 3 }, { action: 'processed' }),
+      ]);
+      expect(claimed(await repo.claim(adapter.root, 'w1', ['a'], 10, 60_000))).toEqual([
+        `a:${e2}`,
+        `a:${e3}`,
+      ]);
+    });
+
+    it('re-claims a delivery whose lease expired, marked leaseExpired, alone at the head of its key', async () => {
+      await consumer('a', THING_ALL);
+      const [e1, e2] = [await publish('K'), await publish('K')];
+      await fanOut();
+      expect(await repo.claim(adapter.root, 'w1', ['a'], 10, 50)).toHaveLength(2);
+      await waitFor(
+        async () =>
+          (await pool.query('select 1 from integration_delivery where locked_until >= now()'))
+            .rowCount === 0,
+        10_000,
+        'the leases to expire',
+      );
+      const again = await repo.claim(adapter.root, 'w2', ['a'], 10, 60_000);
+      expect(claimed(again)).toEqual([`a:${e1}`]);
+      expect(again[0]).toMatchObject({ attempt: 2, leaseExpired: true });
+      expect(await row(e1)).toMatchObject({ locked_by: 'w2', claim_count: 2 });
+      // w1's late settle is fenced out.
+      expect(
+        await repo.settle(adapter.root, 'w1', [
+          settleOne({ eventId: e1, consumer: 'a', attempt: 1 }, { action: 'processed' }),
+        ]),
+      ).toEqual([]);
+      await repo.settle(adapter.root, 'w2', [settleOne(again[0]!, { action: 'processed' })]);
+      const rest = await repo.claim(adapter.root, 'w2', ['a'], 10, 60_000);
+      expect(claimed(rest)).toEqual([`a:${e2}`]);
+      expect(rest[0]).toMatchObject({ attempt: 2, leaseExpired: true });
+    });
+
+    it('two concurrent claims never take the same delivery (SKIP LOCKED, no waiting)', async () => {
+      await consumer('a', THING_ALL);
+      for (let i = 0; i < 12; i++) await publish(`K${i}`);
+      await fanOut();
+      const t1 = await connect();
+      await t1.query('begin');
+      const inTx = await repo.claim(on(t1), 'w1', ['a'], 5, 60_000);
+      expect(inTx).toHaveLength(5);
+      // t1's claim is not committed: its rows are locked, and the second claim skips them.
+      const outside = await repo.claim(adapter.root, 'w2', ['a'], 12, 60_000);
+      expect(outside).toHaveLength(7);
+      await t1.query('commit');
+      const ids = [...inTx, ...outside].map((c) => c.eventId);
+      expect(new Set(ids).size).toBe(12);
+      const both = await Promise.all([
+        repo.claim(adapter.root, 'w3', ['a'], 12, 60_000),
+        repo.claim(adapter.root, 'w4', ['a'], 12, 60_000),
+      ]);
+      expect(both.flat()).toEqual([]);
+      expect((await deliveries()).every((d) => d.claim_count === 1)).toBe(true);
+    });
+  });
+
+  describe('settle, lease, release', () => {
+    it('is fenced by worker and attempt, and writes each decision', async () => {
+      await consumer('a', THING_ALL);
+      const ids = [await publish('A'), await publish('B'), await publish('C'), await publish('D')];
+      await fanOut();
+      const batch = await repo.claim(adapter.root, 'w1', ['a'], 10, 60_000);
+      const [p, r, d, rel] = batch;
+      const before = await deliveries();
+      expect(
+        await repo.settle(adapter.root, 'intruder', [settleOne(p!, { action: 'processed' })]),
+      ).toEqual([]);
+      expect(
+        await repo.settle(adapter.root, 'w1', [
+          settleOne({ ...p!, attempt: 2 }, { action: 'processed' }),
+        ]),
+      ).toEqual([]);
+      expect(await deliveries()).toEqual(before);
+      await pool.query(
+        `update integration_delivery set last_error = 'earlier' where event_id = $1`,
+        [rel!.eventId],
+      );
+      const changed = await repo.settle(adapter.root, 'w1', [
+        settleOne(p!, { action: 'processed' }),
+        settleOne(r!, {
+          action: 'retry',
+          delayMs: 1_500.4,
+          error: 'x'.repeat(MAX_ERROR_LENGTH + 10),
+        }),
+        settleOne(d!, { action: 'dead-letter', error: 'fatal\u0000' }),
+        settleOne(rel!, { action: 'release' }),
+      ]);
+      expect(changed.map((k) => k.eventId).sort()).toEqual([...ids].sort());
+      const rows = await deliveries();
+      expect(rows.map((x) => x.locked_by)).toEqual([null, null, null, null]);
+      expect(rows.map((x) => x.lease_ms)).toEqual([null, null, null, null]);
+      expect(rows[0]).toMatchObject({
+        status: 'processed',
+        processed: true,
+        last_error: null,
+        attempt_count: 1,
+      });
+      expect(rows[1]).toMatchObject({
+        status: 'pending',
+        processed: false,
+        delay_ms: 1_500,
+        attempt_count: 1,
+      });
+      expect(rows[1]!.last_error).toHaveLength(MAX_ERROR_LENGTH);
+      expect(rows[2]).toMatchObject({
+        status: 'dead_letter',
+        last_error: 'fatal\\0',
+        attempt_count: 1,
+      });
+      expect(rows[3]).toMatchObject({
+        status: 'pending',
+        attempt_count: 0,
+        last_error: 'earlier',
+        delay_ms: 0,
+      });
+      // Settled once: a second settle of the same claims changes nothing.
+      expect(
+        await repo.settle(adapter.root, 'w1', [settleOne(p!, { action: 'processed' })]),
+      ).toEqual([]);
+      expect(await repo.settle(adapter.root, 'w1', [])).toEqual([]);
+    });
+
+    it("extendLease extends only the worker's own leases and skips rows held by an open transaction", async () => {
+      await consumer('a', THING_ALL);
+      const [e1, e2] = [await publish('A'), await publish('B')];
+      await fanOut();
+      const batch = await repo.claim(adapter.root, 'w1', ['a'], 10, 1_000);
+      const holder = await connect();
+      await holder.query('begin');
+      await holder.query(`select 1 from integration_delivery where event_id = $1 for update`, [e1]);
+      expect(await repo.extendLease(adapter.root, 'w1', batch, 120_000)).toBe(1);
+      expect((await row(e2)).lease_ms).toBeGreaterThan(100_000);
+      expect((await row(e1)).lease_ms).toBe(1_000);
+      await holder.query('commit');
+      expect(await repo.extendLease(adapter.root, 'w2', batch, 120_000)).toBe(0);
+      expect(await repo.extendLease(adapter.root, 'w1', [], 120_000)).toBe(0);
+      expect(await repo.extendLease(adapter.root, 'w1', batch, 120_000)).toBe(2);
+    });
+
+    it('releaseAll puts back everything a worker holds, attempts restored', async () => {
+      await consumer('a', THING_ALL);
+      await consumer('b', THING_ALL);
+      await publish('A');
+      await publish('B');
+      await fanOut();
+      await repo.claim(adapter.root, 'w1', ['a'], 10, 60_000);
+      await repo.claim(adapter.root, 'w2', ['b'], 10, 60_000);
+      expect(await repo.releaseAll(adapter.root, 'w1')).toBe(2);
+      const rows = await deliveries();
+      expect(rows.filter((d) => d.consumer_name === 'a')).toEqual(
+        rows
+          .filter((d) => d.consumer_name === 'a')
+          .map((d) => ({
+            ...d,
+            status: 'pending',
+            attempt_count: 0,
+            locked_by: null,
+            claim_count: 1,
+          })),
+      );
+      expect(rows.filter((d) => d.status === 'processing')).toHaveLength(2);
+    });
+  });
+
+  describe('replay, finders and counts', () => {
+    it('replays dead letters per consumer, per event and by event fields, oldest first', async () => {
+      await consumer('a', THING_ALL);
+      await consumer('b', THING_ALL);
+      const e1 = await publish('A', { tenant: 't1', aggregateId: 'agg-1' });
+      const e2 = await publish('B', { name: 'thing.deleted' });
+      const e3 = await publish('C', { tenant: 't2', aggregateId: 'agg-1' });
+      await fanOut();
+      await pool.query(`update integration_delivery set status = 'dead_letter', attempt_count = 3`);
+      const keys = (list: ReadonlyArray<{ eventId: string; consumer: string }>): string[] =>
+        list.map((k) => `${k.consumer}:${k.eventId}`);
+
+      expect(
+        keys(await repo.replay(adapter.root, checkReplayFilter({ consumer: 'a', limit: 2 }))),
+      ).toEqual([`a:${e1}`, `a:${e2}`]);
+      expect(await row(e1)).toMatchObject({ status: 'pending', attempt_count: 0 });
+      expect(keys(await repo.replay(adapter.root, checkReplayFilter({ eventId: e2 })))).toEqual([
+        `b:${e2}`,
+      ]);
+      expect(keys(await repo.replay(adapter.root, checkReplayFilter({ tenantId: 't2' })))).toEqual([
+        `a:${e3}`,
+        `b:${e3}`,
+      ]);
+      expect(
+        keys(
+          await repo.replay(
+            adapter.root,
+            checkReplayFilter({ aggregateId: 'agg-1', eventName: 'thing.created' }),
+          ),
+        ),
+      ).toEqual([`b:${e1}`]);
+      expect(await repo.replay(adapter.root, checkReplayFilter({}))).toEqual([]);
+      expect((await deliveries()).every((d) => d.status === 'pending')).toBe(true);
+
+      await pool.query(`update integration_delivery set status = 'dead_letter'`);
+      expect(keys(await repo.replay(adapter.root, checkReplayFilter({ tenantId: null })))).toEqual([
+        `a:${e2}`,
+        `b:${e2}`,
+      ]);
+      expect(await repo.replay(adapter.root, checkReplayFilter(undefined))).toHaveLength(4);
+    });
+
+    it('checks a replay filter before any SQL, naming the closest key', () => {
+      expect(() => checkReplayFilter({ consumerName: 'a' })).toThrow(InvalidQueryError);
+      expect(() => checkReplayFilter({ consumerName: 'a' })).toThrow(/did you mean 'consumer'/);
+      expect(() => checkReplayFilter({ eventId: 'nope' })).toThrow(InvalidEventIdError);
+      expect(() => checkReplayFilter({ consumer: '' })).toThrow(/filter\.consumer/);
+      expect(() => checkReplayFilter({ limit: 0 })).toThrow(/replayDeliveries: filter\.limit/);
+      expect(checkReplayFilter({ tenantId: null, limit: 3 })).toEqual({
+        tenantId: null,
+        allTenants: false,
+        limit: 3,
+      });
+    });
+
+    it("finds an event's deliveries, counts per consumer, and what is busy", async () => {
+      await consumer('a', THING_ALL);
+      await consumer('b', THING_CREATED);
+      await consumer('idle', '^(?:\\.nothing)$');
+      const e1 = await publish('A');
+      const e2 = await publish('B', { name: 'thing.deleted' });
+      await publish('C');
+      await fanOut();
+      const records = await repo.findByEvent(adapter.root, e1);
+      expect(records.map((r) => [r.consumer, r.status, r.position])).toEqual([
+        ['a', DeliveryStatus.Pending, '1'],
+        ['b', DeliveryStatus.Pending, '1'],
+      ]);
+      expect(records[0]).toMatchObject({
+        eventId: e1,
+        orderingKey: 'A',
+        attemptCount: 0,
+        claimCount: 0,
+        lockedBy: null,
+        lockedUntil: null,
+        lastError: null,
+        processedAt: null,
+      });
+      expect(records[0]!.availableAt).toBeInstanceOf(Date);
+      await expect(repo.findByEvent(adapter.root, 'x')).rejects.toThrow(InvalidEventIdError);
+
+      const [c] = await repo.claim(adapter.root, 'w1', ['a'], 1, 60_000);
+      await repo.settle(adapter.root, 'w1', [settleOne(c!, { action: 'processed' })]);
+      await repo.claim(adapter.root, 'w1', ['a'], 1, 60_000); // e2: processing
+      await pool.query(
+        `update integration_delivery set status = 'dead_letter' where consumer_name = 'b' and event_id = $1`,
+        [e1],
+      );
+      await pool.query(`update integration_delivery set created_at = now() - interval '5 seconds'`);
+      expect((await repo.findByEvent(adapter.root, e2)).map((r) => r.status)).toEqual([
+        DeliveryStatus.Processing,
+      ]);
+      const stats = await repo.stats(adapter.root);
+      expect(stats.map((s) => ({ ...s, oldestPendingAgeMs: s.oldestPendingAgeMs > 0 }))).toEqual([
+        {
+          consumer: 'a',
+          pending: 1,
+          processing: 1,
+          processed: 1,
+          deadLetter: 0,
+          skipped: 0,
+          oldestPendingAgeMs: true,
+        },
+        {
+          consumer: 'b',
+          pending: 1,
+          processing: 0,
+          processed: 0,
+          deadLetter: 1,
+          skipped: 0,
+          oldestPendingAgeMs: true,
+        },
+        {
+          consumer: 'idle',
+          pending: 0,
+          processing: 0,
+          processed: 0,
+          deadLetter: 0,
+          skipped: 0,
+          oldestPendingAgeMs: false,
+        },
+      ]);
+      expect(stats[0]!.oldestPendingAgeMs).toBeGreaterThanOrEqual(5_000);
+      expect(stats[1]!.oldestPendingAgeMs).toBeGreaterThanOrEqual(5_000);
+      expect(await repo.busyCount(adapter.root)).toBe(3);
+      expect(await repo.busyCount(adapter.root, ['a'])).toBe(2);
+      expect(await repo.busyCount(adapter.root, ['b', 'idle'])).toBe(1);
+      await pool.query(
+        `update integration_delivery set available_at = now() + interval '1 hour' where status = 'pending'`,
+      );
+      expect(await repo.busyCount(adapter.root)).toBe(1);
+    });
+  });
+});
