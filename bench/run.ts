@@ -484,7 +484,8 @@ async function main(): Promise<void> {
           pass: after.drain2a.eventsPerSec.median >= 0.9 * before.drain2a.eventsPerSec.median,
         },
         {
-          target: 'Issue 13: drain 2b (3 consumers) deliveries/s per-consumer not lower than per-event',
+          target:
+            'Issue 13: drain 2b (3 consumers) deliveries/s per-consumer not lower than per-event',
           measured: ratio(
             after.drain2b.deliveriesPerSec.median,
             before.drain2b.deliveriesPerSec.median,

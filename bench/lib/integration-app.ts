@@ -125,7 +125,9 @@ export async function createBenchApp(
     app,
     publisher: app.get(DomainEventPublisher),
     processor:
-      options.deliveryModel === 'per-consumer' ? app.get(DeliveryProcessor) : app.get(OutboxProcessor),
+      options.deliveryModel === 'per-consumer'
+        ? app.get(DeliveryProcessor)
+        : app.get(OutboxProcessor),
     observed,
     handled: () => handled,
     close: () => app.close(),

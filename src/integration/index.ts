@@ -13,6 +13,7 @@ export {
   type OutboxOptions,
   type ProcessorOptions,
   type PurgeOptions,
+  type DeliveryModel,
 } from './integration.options';
 export { DEFAULT_NOTIFY_CHANNEL, DEFAULT_PROCESSOR_INTERVAL_NAME } from './integration.constants';
 
@@ -74,6 +75,45 @@ export {
   type DispatchOutcome,
   type DispatchContext,
 } from './outbox/event-dispatcher';
+
+export {
+  DeliveryProcessor,
+  ProcessorState,
+  type DeliveryDrainResult,
+} from './processing/delivery.processor';
+export type { DeliveryBatchResult } from './processing/delivery-pipeline';
+export {
+  DeliveryStatus,
+  type DeliveryRecord,
+  type ClaimedDelivery,
+  type DeliveryFact,
+  type DeliveryFactKind,
+  type SettleDecision,
+} from './processing/delivery.types';
+export type {
+  IntegrationLifecycleEvent,
+  IntegrationLifecycleEventType,
+  IntegrationLifecycleObserver,
+  LifecycleEventOf,
+} from './processing/lifecycle-events';
+export { IntegrationLifecycle } from './processing/integration-lifecycle';
+export {
+  DeliveryAdminService,
+  type EventDeliveries,
+  type DeliveryStats,
+} from './admin/delivery-admin.service';
+export type { ReplayDeliveriesFilter } from './processing/delivery-query.validation';
+export type { ConsumerDeliveryStats } from './processing/delivery.repository';
+export { ConsumerDirectory } from './consumers/consumer-directory.service';
+export {
+  ConsumerStatus,
+  CONSUMER_HOST_ALIVE_MS,
+  type ConsumerInfo,
+  type ConsumerHostInfo,
+  type ConsumerDeliveryCounts,
+  type RetireConsumerResult,
+} from './consumers/consumer.types';
+export type { RetireConsumerOptions } from './consumers/consumer-directory.validation';
 
 export {
   OnIntegrationEvent,

@@ -40,7 +40,10 @@ import { DeliveryRepository } from './processing/delivery.repository';
 import { EventSequencer } from './processing/event-sequencer.repository';
 import { HandlerInvoker } from './processing/handler-invoker';
 import { IntegrationLifecycle } from './processing/integration-lifecycle';
+import { BatchRunner } from './processing/runners/batch.runner';
 import { ConsumerRunners } from './processing/runners/consumer-runners';
+import { PerEventRunner } from './processing/runners/per-event.runner';
+import { UntransactedRunner } from './processing/runners/untransacted.runner';
 import { SettlePolicy } from './processing/settle-policy';
 
 /**
@@ -103,6 +106,9 @@ import { SettlePolicy } from './processing/settle-policy';
     DeliveryRepository,
     DeliveryMark,
     HandlerInvoker,
+    BatchRunner,
+    PerEventRunner,
+    UntransactedRunner,
     ConsumerRunners,
     SettlePolicy,
     IntegrationLifecycle,

@@ -413,7 +413,9 @@ export function resolveOptions<TTx>(
     (!Array.isArray(options.observers) ||
       !options.observers.every(
         (o: unknown) =>
-          typeof o === 'object' && o !== null && typeof (o as { onEvent?: unknown }).onEvent === 'function',
+          typeof o === 'object' &&
+          o !== null &&
+          typeof (o as { onEvent?: unknown }).onEvent === 'function',
       ))
   ) {
     problems.push('observers must be an array of objects with an onEvent(event) method');

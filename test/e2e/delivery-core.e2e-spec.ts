@@ -12,7 +12,11 @@ import {
   type IntegrationEvent,
   type IntegrationLifecycleEvent,
 } from '../../src/integration';
-import { createIntegrationApp, publishAll, type IntegrationTestApp } from '../support/integration-app';
+import {
+  createIntegrationApp,
+  publishAll,
+  type IntegrationTestApp,
+} from '../support/integration-app';
 import { thingEvent } from '../support/effect-fixture';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
 import { waitFor } from '../support/wait-for';
@@ -39,7 +43,9 @@ class ConsumerA {
 }
 
 @Injectable()
-@IntegrationConsumer('b', { retry: { maxAttempts: 2, baseDelayMs: 3_600_000, maxDelayMs: 3_600_000 } })
+@IntegrationConsumer('b', {
+  retry: { maxAttempts: 2, baseDelayMs: 3_600_000, maxDelayMs: 3_600_000 },
+})
 class ConsumerB {
   constructor(private readonly faults: Faults) {}
 
@@ -51,7 +57,9 @@ class ConsumerB {
 }
 
 const things = (from: number, to: number, key = 'K') =>
-  Array.from({ length: to - from + 1 }, (_, i) => thingEvent('thing.happened', key, { n: from + i }));
+  Array.from({ length: to - from + 1 }, (_, i) =>
+    thingEvent('thing.happened', key, { n: from + i }),
+  );
 
 describe('per-consumer delivery (issue 13 acceptance)', () => {
   let db: TestDatabase;
@@ -144,7 +152,9 @@ describe('per-consumer delivery (issue 13 acceptance)', () => {
     // Replaying b's dead letter delivers to b only.
     faults.failB.clear();
     const [{ id }] = (
-      await pool.query<{ id: string }>("select id::text from outbox_event where (payload->>'n')::int = 1")
+      await pool.query<{ id: string }>(
+        "select id::text from outbox_event where (payload->>'n')::int = 1",
+      )
     ).rows as [{ id: string }];
     expect(await app.app.get(DeliveryAdminService).replay(id, { consumer: 'b' })).toBe(1);
     await processor.drain();
@@ -162,7 +172,9 @@ describe('per-consumer delivery (issue 13 acceptance)', () => {
     const appB = await boot([ConsumerB], { workerId: 'host-b', start: true });
 
     await publishAll(appB, things(1, 30, 'K1'));
-    await waitFor(async () => (await effects('a')).length === 30 && (await effects('b')).length === 30);
+    await waitFor(
+      async () => (await effects('a')).length === 30 && (await effects('b')).length === 30,
+    );
 
     // Instance A restarts while events keep coming: B goes on, A catches up.
     unsubscribe();
@@ -180,7 +192,8 @@ describe('per-consumer delivery (issue 13 acceptance)', () => {
     const touchedB = seenByA.filter(
       (e) =>
         (e.type === 'deliveries.claimed' && e.deliveries.some((d) => d.consumer === 'b')) ||
-        ((e.type === 'delivery.settled' || e.type === 'delivery.handled') && e.delivery.consumer === 'b'),
+        ((e.type === 'delivery.settled' || e.type === 'delivery.handled') &&
+          e.delivery.consumer === 'b'),
     );
     expect(seenByA.some((e) => e.type === 'deliveries.claimed')).toBe(true);
     expect(touchedB).toEqual([]);
@@ -194,7 +207,7 @@ describe('per-consumer delivery (issue 13 acceptance)', () => {
     await publishAll(appA, things(51, 55, 'K1'));
     await waitFor(async () => (await effects('a')).length === 55);
     const waiting = await pool.query(
-      "select status from integration_delivery d join outbox_event o on o.id = d.event_id where consumer_name = 'b' and (o.payload->>'n')::int > 50",
+      "select d.status from integration_delivery d join outbox_event o on o.id = d.event_id where d.consumer_name = 'b' and (o.payload->>'n')::int > 50",
     );
     expect(waiting.rows.map((r) => r.status)).toEqual(Array(5).fill('pending'));
 

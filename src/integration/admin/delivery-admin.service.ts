@@ -56,7 +56,9 @@ export class DeliveryAdminService {
   async replay(eventId: string, options: { consumer?: string } = {}): Promise<number> {
     checkEventId(eventId);
     const consumer =
-      options.consumer === undefined ? undefined : checkText('replay', 'consumer', options.consumer);
+      options.consumer === undefined
+        ? undefined
+        : checkText('replay', 'consumer', options.consumer);
     const root = this.options.database.root;
     if (!(await this.outbox.findById(root, eventId))) throw new EventNotFoundError(eventId);
     return this.replayChecked({ eventId, ...(consumer === undefined ? {} : { consumer }) });
@@ -102,7 +104,9 @@ export class DeliveryAdminService {
     const { notify } = this.options;
     if (notify.enabled) {
       // Wake the processors now rather than at their next poll (a lost NOTIFY costs one poll).
-      await root.query('SELECT pg_notify($1::text, $2::text)', [notify.channel, '']).catch(() => undefined);
+      await root
+        .query('SELECT pg_notify($1::text, $2::text)', [notify.channel, ''])
+        .catch(() => undefined);
     }
     return replayed.length;
   }

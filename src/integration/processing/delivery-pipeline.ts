@@ -3,7 +3,10 @@ import { describeDatabaseError } from '../database/database-error';
 import { INTEGRATION_OPTIONS } from '../integration.constants';
 import type { ResolvedIntegrationOptions } from '../integration.options';
 import { errorMessage } from '../outbox/event-dispatcher';
-import { resolveConsumerOptions, type ResolvedConsumerOptions } from '../subscribers/consumer-options';
+import {
+  resolveConsumerOptions,
+  type ResolvedConsumerOptions,
+} from '../subscribers/consumer-options';
 import { EventSubscriberRegistry } from '../subscribers/event-subscriber.registry';
 import type { RegisteredHandler } from '../subscribers/handler.types';
 import { DeliveryRepository } from './delivery.repository';
@@ -54,7 +57,10 @@ export const EMPTY_BATCH_RESULT: DeliveryBatchResult = Object.freeze({
 });
 
 /** Adds two batch results field by field. */
-export function addBatchResults(a: DeliveryBatchResult, b: DeliveryBatchResult): DeliveryBatchResult {
+export function addBatchResults(
+  a: DeliveryBatchResult,
+  b: DeliveryBatchResult,
+): DeliveryBatchResult {
   return {
     claimed: a.claimed + b.claimed,
     processed: a.processed + b.processed,
@@ -299,8 +305,7 @@ export class DeliveryPipeline {
         count('unsettled');
         continue;
       }
-      const lost =
-        decision.action === 'none' ? false : !changed.has(key);
+      const lost = decision.action === 'none' ? false : !changed.has(key);
       if (lost) {
         count('leaseLost');
         this.lifecycle.emit({ type: 'delivery.lease-lost', delivery });
@@ -347,7 +352,9 @@ export class DeliveryPipeline {
     const problems: string[] = [];
     for (const instruction of instructions) {
       try {
-        for (const k of await this.deliveries.settle(database.root, processor.workerId, [instruction]))
+        for (const k of await this.deliveries.settle(database.root, processor.workerId, [
+          instruction,
+        ]))
           changed.add(keyOf(k));
       } catch (error) {
         failed.add(keyOf(instruction));
@@ -368,4 +375,3 @@ export class DeliveryPipeline {
     return settings ?? resolveConsumerOptions({});
   }
 }
-

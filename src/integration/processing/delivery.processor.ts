@@ -119,7 +119,9 @@ export class DeliveryProcessor implements OnApplicationBootstrap, BeforeApplicat
     // Announced now so the cluster knows this instance's consumers at once; after a failure
     // (database down at boot) the first cycle announces them.
     await this.hostedConsumers().catch((error: unknown) =>
-      this.logger.warn(`Could not announce this instance's consumers yet: ${describeDatabaseError(error)}`),
+      this.logger.warn(
+        `Could not announce this instance's consumers yet: ${describeDatabaseError(error)}`,
+      ),
     );
     this.directory.startHeartbeat(Math.max(processor.idlePollIntervalMs, 5_000));
     this.logger.log(
@@ -205,7 +207,10 @@ export class DeliveryProcessor implements OnApplicationBootstrap, BeforeApplicat
     let totals: DeliveryDrainResult = { ...EMPTY_BATCH_RESULT, batches: 0 };
     for (;;) {
       const result = await this.runCycle();
-      totals = { ...addBatchResults(totals, result), batches: totals.batches + (result.claimed > 0 ? 1 : 0) };
+      totals = {
+        ...addBatchResults(totals, result),
+        batches: totals.batches + (result.claimed > 0 ? 1 : 0),
+      };
       if (result.claimed > 0 && Date.now() < deadline) continue;
       const busy = await this.busyCount();
       if (busy === 0) return totals;

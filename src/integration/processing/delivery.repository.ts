@@ -241,9 +241,12 @@ function deliveryStatements(t: IntegrationTables) {
                UNION SELECT DISTINCT consumer_name FROM ${t.delivery}) c
          LEFT JOIN ${t.delivery} d ON d.consumer_name = c.consumer
         GROUP BY c.consumer ORDER BY c.consumer`,
-    busyCount: `SELECT count(*)::int AS n FROM ${t.delivery}
-        WHERE ($1::jsonb IS NULL OR consumer_name = ANY (ARRAY(SELECT jsonb_array_elements_text($1::jsonb))))
-          AND ((status = 'pending' AND available_at <= now()) OR status = 'processing')`,
+    // What a claim could take now, or what is leased: a due delivery behind a blocked one of its
+    // key (e.g. a failure waiting for its retry) is not work anyone can do yet.
+    busyCount: `SELECT count(*)::int AS n FROM ${t.delivery} d
+        WHERE ($1::jsonb IS NULL OR d.consumer_name = ANY (ARRAY(SELECT jsonb_array_elements_text($1::jsonb))))
+          AND ((d.status = 'pending' AND d.available_at <= now() AND ${keyNotBlocked})
+               OR d.status = 'processing')`,
   } as const;
 }
 
@@ -411,7 +414,11 @@ export class DeliveryRepository {
     }));
   }
 
-  /** Deliveries due now or being processed (by any instance), optionally of some consumers only. */
+  /**
+   * Deliveries a claim could take now or that are being processed (by any instance), optionally
+   * of some consumers only. A due delivery held back by its key (an earlier one leased, waiting
+   * for its retry, or retried) does not count.
+   */
   async busyCount(sql: SqlExecutor, consumers?: readonly string[]): Promise<number> {
     const { rows } = await sql.query<{ n: number }>(this.statements.busyCount, [
       consumers === undefined ? null : JSON.stringify(consumers),

@@ -2,10 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { INTEGRATION_OPTIONS } from '../integration.constants';
 import type { ResolvedIntegrationOptions } from '../integration.options';
 import { errorMessage } from '../outbox/event-dispatcher';
-import type {
-  IntegrationLifecycleEvent,
-  IntegrationLifecycleObserver,
-} from './lifecycle-events';
+import type { IntegrationLifecycleEvent, IntegrationLifecycleObserver } from './lifecycle-events';
 
 /**
  * Where the delivery pipeline's lifecycle events go: the observers of the module option
