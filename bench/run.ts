@@ -21,7 +21,6 @@ import {
 } from './lib/report';
 import { medianPercentiles, summarize, type Percentiles, type Summary } from './lib/stats';
 import type { BenchSubject, DrainFigures, LatencyFigures } from './lib/workload';
-import type { DeliveryModel } from '../src/integration';
 import {
   bareLoopCeiling,
   commitCeiling,
@@ -40,7 +39,6 @@ import { claimLatency, type ClaimRun } from './scenarios/scale';
 import {
   THROUGHPUT_PROFILE,
   drainOwn,
-  latencyOwn,
   ownSubject,
   type OwnRunOptions,
 } from './subjects/nestjs-integration';
@@ -49,7 +47,6 @@ const SCENARIOS = [
   'limit',
   'drain',
   'latency',
-  'model',
   'publish',
   'peers',
   'scale',
@@ -392,112 +389,6 @@ async function main(): Promise<void> {
           pass: d.commitsPerDelivery.median <= 0.1,
         });
       }
-    }
-
-    // ── 3b. Delivery model: per-event (before issue 13) against per-consumer, one run ───────
-    if (only.has('model')) {
-      const MODELS: readonly DeliveryModel[] = ['per-event', 'per-consumer'];
-      interface ModelFigures {
-        readonly model: DeliveryModel;
-        readonly drainDefaults: DrainResult;
-        readonly drain2a: DrainResult;
-        readonly drain2b: DrainResult;
-        readonly latency500: LatencyResult;
-      }
-      const figures: ModelFigures[] = [];
-      for (const model of MODELS) {
-        const drainWith = (consumers: number, run: OwnRunOptions, label: string) =>
-          repeat(plan.repeats, `3b ${model}: ${label}`, () =>
-            drainOwn(server, {
-              events: plan.drainEvents,
-              consumers,
-              instances: 1,
-              run: { ...run, deliveryModel: model },
-            }),
-          );
-        const drainDefaultsRuns = await drainWith(1, {}, '2a defaults');
-        const drain2aRuns = await drainWith(1, THROUGHPUT_PROFILE, '2a throughput profile');
-        const drain2bRuns = await drainWith(3, THROUGHPUT_PROFILE, '2b (3 consumers)');
-        const latencyRuns = await repeat(plan.repeats, `3b ${model}: latency 500/s LISTEN`, () =>
-          latencyOwn(server, {
-            rate: 500,
-            durationMs: plan.latencyMs,
-            listen: true,
-            maxWaitMs: plan.latencyMaxWaitMs,
-            run: { deliveryModel: model },
-          }),
-        );
-        figures.push({
-          model,
-          drainDefaults: drainResult(1, 1, drainDefaultsRuns),
-          drain2a: drainResult(1, 1, drain2aRuns),
-          drain2b: drainResult(3, 1, drain2bRuns),
-          latency500: latencyResult(ownSubject, 500, true, latencyRuns),
-        });
-      }
-      results.model = figures;
-      const [before, after] = figures as [ModelFigures, ModelFigures];
-      const ratio = (a: number, b: number): string => `${fmt(a / b, 3)}×`;
-      tables.push({
-        title: '3b. Delivery model: per-event (before issue 13) and per-consumer (after), same run',
-        header: ['Figure', 'per-event', 'per-consumer', 'after / before'],
-        note: 'Drains: 1 instance, the scenario-2 settings. Latency: library defaults, LISTEN, commit → handler start.',
-        rows: [
-          ['2a defaults, events/s', before.drainDefaults, after.drainDefaults],
-          ['2a throughput profile, events/s', before.drain2a, after.drain2a],
-        ]
-          .map(([label, b, a]) => {
-            const bd = b as DrainResult;
-            const ad = a as DrainResult;
-            return [
-              label as string,
-              med(bd.eventsPerSec),
-              med(ad.eventsPerSec),
-              ratio(ad.eventsPerSec.median, bd.eventsPerSec.median),
-            ];
-          })
-          .concat([
-            [
-              '2b (3 consumers) throughput profile, deliveries/s',
-              med(before.drain2b.deliveriesPerSec),
-              med(after.drain2b.deliveriesPerSec),
-              ratio(after.drain2b.deliveriesPerSec.median, before.drain2b.deliveriesPerSec.median),
-            ],
-            [
-              'latency 500/s LISTEN, p50 ms',
-              ms(before.latency500.toStart.p50),
-              ms(after.latency500.toStart.p50),
-              ratio(after.latency500.toStart.p50, before.latency500.toStart.p50),
-            ],
-            [
-              'latency 500/s LISTEN, p99 ms',
-              ms(before.latency500.toStart.p99),
-              ms(after.latency500.toStart.p99),
-              ratio(after.latency500.toStart.p99, before.latency500.toStart.p99),
-            ],
-          ]),
-      });
-      checks.push(
-        {
-          target: 'Issue 13: drain 2a (throughput profile) per-consumer within 10 % of per-event',
-          measured: ratio(after.drain2a.eventsPerSec.median, before.drain2a.eventsPerSec.median),
-          pass: after.drain2a.eventsPerSec.median >= 0.9 * before.drain2a.eventsPerSec.median,
-        },
-        {
-          target:
-            'Issue 13: drain 2b (3 consumers) deliveries/s per-consumer not lower than per-event',
-          measured: ratio(
-            after.drain2b.deliveriesPerSec.median,
-            before.drain2b.deliveriesPerSec.median,
-          ),
-          pass: after.drain2b.deliveriesPerSec.median >= before.drain2b.deliveriesPerSec.median,
-        },
-        {
-          target: 'Issue 13: latency 500/s p50 per-consumer ≤ 1.2× per-event',
-          measured: ratio(after.latency500.toStart.p50, before.latency500.toStart.p50),
-          pass: after.latency500.toStart.p50 <= 1.2 * before.latency500.toStart.p50,
-        },
-      );
     }
 
     // ── 3. Latency ─────────────────────────────────────────────────────────────────────────

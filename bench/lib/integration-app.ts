@@ -2,14 +2,12 @@ import { Module, type INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { Pool, PoolClient } from 'pg';
 import {
-  DeliveryProcessor,
   DomainEventPublisher,
   EventSubscriberRegistry,
   IntegrationModule,
   OutboxProcessor,
   pgAdapter,
   type IntegrationDatabaseAdapter,
-  type DeliveryModel,
   type IntegrationEvent,
   type ProcessorOptions,
   type TransactionMode,
@@ -25,20 +23,13 @@ export interface BenchAppOptions {
   readonly transactional?: TransactionMode;
   /** The consumers' `concurrency` (events of different keys at once in a batch transaction). */
   readonly eventConcurrency?: number;
-  /** The library's delivery model. @default the library's default */
-  readonly deliveryModel?: DeliveryModel;
-}
-
-/** What the bench does with either model's processor. */
-export interface BenchProcessor {
-  start(): Promise<void>;
 }
 
 /** A Nest application context with IntegrationModule on a pg pool (the processor is started by hand). */
 export interface BenchApp {
   readonly app: INestApplicationContext;
   readonly publisher: DomainEventPublisher;
-  readonly processor: BenchProcessor;
+  readonly processor: OutboxProcessor;
   /** (event id, handler start, consumer transaction commit), ms since the epoch; when recording. */
   readonly observed: Array<[string, number, number]>;
   handled(): number;
@@ -91,7 +82,6 @@ export async function createBenchApp(
       IntegrationModule.forRoot({
         database,
         notify: { enabled: options.listen },
-        ...(options.deliveryModel ? { deliveryModel: options.deliveryModel } : {}),
         processor: { ...options.processor, enabled: false },
       }),
     ],
@@ -124,10 +114,7 @@ export async function createBenchApp(
   return {
     app,
     publisher: app.get(DomainEventPublisher),
-    processor:
-      options.deliveryModel === 'per-consumer'
-        ? app.get(DeliveryProcessor)
-        : app.get(OutboxProcessor),
+    processor: app.get(OutboxProcessor),
     observed,
     handled: () => handled,
     close: () => app.close(),

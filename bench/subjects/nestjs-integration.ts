@@ -1,4 +1,4 @@
-import type { DeliveryModel, ProcessorOptions, TransactionMode } from '../../src/integration';
+import type { ProcessorOptions, TransactionMode } from '../../src/integration';
 import { createBenchApp, eventFor } from '../lib/integration-app';
 import { waitUntilDrained } from '../lib/drain-watch';
 import { benchPool, type BenchDatabase, type BenchServer } from '../lib/server';
@@ -32,8 +32,6 @@ export interface OwnRunOptions {
    * transaction; above 1 on a pool created with `pipeline: true` (default 1: one at a time).
    */
   readonly eventConcurrency?: number;
-  /** The delivery model (issue 13 compares both in one run). @default the library's default */
-  readonly deliveryModel?: DeliveryModel;
 }
 
 const DEFAULT_POOL = 10;
@@ -84,7 +82,6 @@ export async function startProcessors(
           ...rest,
           url: db.url,
           processor: processorOptions(run, i),
-          ...(run.deliveryModel ? { deliveryModel: run.deliveryModel } : {}),
         } satisfies ProcessorWorkerArgs,
         {
           execArgv: [
@@ -128,9 +125,7 @@ export async function drainOwn(
         workers,
         options.events * options.consumers,
         pool,
-        run.deliveryModel === 'per-consumer'
-          ? `SELECT count(*) AS n FROM integration_delivery WHERE status <> 'processed'`
-          : `SELECT count(*) AS n FROM outbox_event WHERE status <> 'processed'`,
+        `SELECT count(*) AS n FROM integration_delivery WHERE status <> 'processed'`,
       );
       workers.forEach((w) => w.stop());
       const results = await Promise.all(workers.map((w) => w.result));

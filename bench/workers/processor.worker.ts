@@ -1,4 +1,4 @@
-import type { DeliveryModel, ProcessorOptions, TransactionMode } from '../../src/integration';
+import type { ProcessorOptions, TransactionMode } from '../../src/integration';
 import { createBenchApp } from '../lib/integration-app';
 import { benchPool } from '../lib/server';
 import { RssSampler, workerMain, type WorkerSample } from '../lib/worker';
@@ -13,8 +13,6 @@ export interface ProcessorWorkerArgs {
   readonly transactional?: TransactionMode;
   /** The bench consumer's `concurrency`; above 1 the pool is created with `pipeline: true`. */
   readonly eventConcurrency?: number;
-  /** The library's delivery model. @default the library's default */
-  readonly deliveryModel?: DeliveryModel;
   /** Record (event id, start, commit) per delivery and return them. */
   readonly record: boolean;
   readonly sampleEveryMs: number;
@@ -42,7 +40,6 @@ workerMain<ProcessorWorkerArgs, ProcessorWorkerResult>(async (args, io) => {
     processor: args.processor,
     transactional: args.transactional,
     eventConcurrency: args.eventConcurrency,
-    deliveryModel: args.deliveryModel,
     record: args.record,
   });
   const memory = new RssSampler();

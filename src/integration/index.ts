@@ -13,7 +13,6 @@ export {
   type OutboxOptions,
   type ProcessorOptions,
   type PurgeOptions,
-  type DeliveryModel,
 } from './integration.options';
 export { DEFAULT_NOTIFY_CHANNEL, DEFAULT_PROCESSOR_INTERVAL_NAME } from './integration.constants';
 
@@ -38,7 +37,6 @@ export { knexAdapter, type KnexLike, type KnexTransactionLike } from './database
 export { pgAdapter, type PgAdapterOptions } from './database/pg.adapter';
 
 export {
-  OutboxStatus,
   type IntegrationEventMap,
   type KnownEventName,
   type EventPayload,
@@ -61,27 +59,9 @@ export { MIN_AVAILABLE_AT_MS, MAX_AVAILABLE_AT_MS } from './events/event-validat
 export { uuidv7 } from './events/uuid';
 
 export { DomainEventPublisher, PUBLISH_CHUNK_SIZE } from './outbox/domain-event.publisher';
-export {
-  OutboxProcessor,
-  type BatchResult,
-  type DrainResult,
-  type ProcessorStats,
-} from './outbox/outbox.processor';
-export type { DeadLetterFilter, OutboxStats } from './outbox/outbox.repository';
 export type { FindEventsByAggregateOptions } from './outbox/outbox-query.validation';
-export {
-  perEventDispatcher,
-  type EventDispatcher,
-  type DispatchOutcome,
-  type DispatchContext,
-} from './outbox/event-dispatcher';
-
-export {
-  DeliveryProcessor,
-  ProcessorState,
-  type DeliveryDrainResult,
-} from './processing/delivery.processor';
-export type { DeliveryBatchResult } from './processing/delivery-pipeline';
+export { OutboxProcessor, ProcessorState, type DrainResult } from './processing/outbox.processor';
+export type { BatchResult, DeliverNowResult } from './processing/delivery-pipeline';
 export {
   DeliveryStatus,
   type DeliveryRecord,
@@ -98,10 +78,10 @@ export type {
 } from './processing/lifecycle-events';
 export { IntegrationLifecycle } from './processing/integration-lifecycle';
 export {
-  DeliveryAdminService,
+  IntegrationAdminService,
   type EventDeliveries,
   type DeliveryStats,
-} from './admin/delivery-admin.service';
+} from './admin/integration-admin.service';
 export type { ReplayDeliveriesFilter } from './processing/delivery-query.validation';
 export type { ConsumerDeliveryStats } from './processing/delivery.repository';
 export { ConsumerDirectory } from './consumers/consumer-directory.service';
@@ -140,7 +120,7 @@ export type {
   TransactionMode,
 } from './subscribers/handler.types';
 export { MAX_CONSUMER_CONCURRENCY } from './subscribers/handler.types';
-export { MAX_CONFLICT_RETRIES } from './subscribers/subscriber.dispatcher';
+export { MAX_CONFLICT_RETRIES } from './subscribers/transaction-conflict';
 
 export { InboxService } from './inbox/inbox.service';
 export {

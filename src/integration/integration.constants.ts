@@ -2,8 +2,6 @@
 export const INTEGRATION_OPTIONS = Symbol('INTEGRATION_OPTIONS');
 /** Injection token of the database adapter. */
 export const INTEGRATION_DATABASE = Symbol('INTEGRATION_DATABASE');
-/** Injection token of the event dispatcher used by the outbox processor. */
-export const OUTBOX_DISPATCHER = Symbol('OUTBOX_DISPATCHER');
 /** Default LISTEN/NOTIFY channel. */
 export const DEFAULT_NOTIFY_CHANNEL = 'integration_outbox';
 /** Default name of the processor's interval in `SchedulerRegistry`. */

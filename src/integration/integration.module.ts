@@ -5,11 +5,7 @@ import { IntegrationTables } from './database/integration-tables';
 import { InvalidIntegrationOptionsError } from './errors/invalid-options.error';
 import { InboxRepository } from './inbox/inbox.repository';
 import { InboxService } from './inbox/inbox.service';
-import {
-  INTEGRATION_DATABASE,
-  INTEGRATION_OPTIONS,
-  OUTBOX_DISPATCHER,
-} from './integration.constants';
+import { INTEGRATION_DATABASE, INTEGRATION_OPTIONS } from './integration.constants';
 import {
   ConfigurableIntegrationModule,
   RAW_INTEGRATION_OPTIONS,
@@ -22,20 +18,17 @@ import {
   type ResolvedIntegrationOptions,
 } from './integration.options';
 import { DomainEventPublisher } from './outbox/domain-event.publisher';
-import type { EventDispatcher } from './outbox/event-dispatcher';
-import { OutboxProcessor } from './outbox/outbox.processor';
 import { OutboxRepository } from './outbox/outbox.repository';
 import { IntegrationLinkRepository } from './links/integration-link.repository';
 import { IntegrationLinkService } from './links/integration-link.service';
 import { EventSubscriberExplorer } from './subscribers/event-subscriber.explorer';
 import { EventSubscriberRegistry } from './subscribers/event-subscriber.registry';
-import { SubscriberDispatcher } from './subscribers/subscriber.dispatcher';
 import { ConsumerDirectoryRepository } from './consumers/consumer-directory.repository';
 import { ConsumerDirectory } from './consumers/consumer-directory.service';
-import { DeliveryAdminService } from './admin/delivery-admin.service';
+import { IntegrationAdminService } from './admin/integration-admin.service';
 import { DeliveryMark } from './processing/delivery-mark';
 import { DeliveryPipeline } from './processing/delivery-pipeline';
-import { DeliveryProcessor } from './processing/delivery.processor';
+import { OutboxProcessor } from './processing/outbox.processor';
 import { DeliveryRepository } from './processing/delivery.repository';
 import { EventSequencer } from './processing/event-sequencer.repository';
 import { HandlerInvoker } from './processing/handler-invoker';
@@ -76,14 +69,6 @@ import { SettlePolicy } from './processing/settle-policy';
       inject: [INTEGRATION_OPTIONS],
     },
     {
-      provide: OUTBOX_DISPATCHER,
-      useFactory: (
-        options: ResolvedIntegrationOptions,
-        subscribers: SubscriberDispatcher,
-      ): EventDispatcher => options.dispatcher ?? subscribers,
-      inject: [INTEGRATION_OPTIONS, SubscriberDispatcher],
-    },
-    {
       provide: IntegrationTables,
       useFactory: (options: ResolvedIntegrationOptions) => new IntegrationTables(options.schema),
       inject: [INTEGRATION_OPTIONS],
@@ -91,15 +76,13 @@ import { SettlePolicy } from './processing/settle-policy';
     IntegrationSchemaVerifier,
     OutboxRepository,
     DomainEventPublisher,
-    OutboxProcessor,
     EventSubscriberRegistry,
     EventSubscriberExplorer,
-    SubscriberDispatcher,
     InboxRepository,
     InboxService,
     IntegrationLinkRepository,
     IntegrationLinkService,
-    // Per-consumer delivery (deliveryModel: 'per-consumer').
+    // Delivery: consumers known cluster-wide, sequencer, claim, runners, settle, lifecycle.
     ConsumerDirectoryRepository,
     ConsumerDirectory,
     EventSequencer,
@@ -113,23 +96,21 @@ import { SettlePolicy } from './processing/settle-policy';
     SettlePolicy,
     IntegrationLifecycle,
     DeliveryPipeline,
-    DeliveryProcessor,
-    DeliveryAdminService,
+    OutboxProcessor,
+    IntegrationAdminService,
   ],
   exports: [
     INTEGRATION_OPTIONS,
     INTEGRATION_DATABASE,
     IntegrationTables,
     DomainEventPublisher,
-    OutboxProcessor,
     EventSubscriberRegistry,
-    SubscriberDispatcher,
     InboxService,
     IntegrationLinkService,
     ConsumerDirectory,
     IntegrationLifecycle,
-    DeliveryProcessor,
-    DeliveryAdminService,
+    OutboxProcessor,
+    IntegrationAdminService,
   ],
 })
 export class IntegrationModule extends ConfigurableIntegrationModule {

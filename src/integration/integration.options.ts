@@ -15,7 +15,6 @@ import { InvalidSchemaNameError } from './errors/invalid-schema-name.error';
 import { DEFAULT_INTEGRATION_SCHEMA, validateSchemaName } from './database/schema-name';
 import { InvalidPurgeOptionsError } from './errors/invalid-purge-options.error';
 import { MAX_TEXT_FIELD_LENGTH } from './events/event-validation';
-import type { EventDispatcher } from './outbox/event-dispatcher';
 import type { IntegrationLifecycleObserver } from './processing/lifecycle-events';
 import {
   DEFAULT_NOTIFY_CHANNEL,
@@ -98,8 +97,6 @@ export interface IntegrationModuleOptions<TTx = unknown> {
   readonly notify?: NotifyOptions;
   readonly outbox?: OutboxOptions;
   readonly processor?: ProcessorOptions;
-  /** Replaces the default dispatcher (registry + inbox). Mostly for tests and custom transports. */
-  readonly dispatcher?: EventDispatcher;
   /**
    * Check at bootstrap that the module's tables and columns exist, and fail the app once with
    * `IntegrationSchemaMissingError` naming what is missing. `false` for apps that create the
@@ -114,22 +111,9 @@ export interface IntegrationModuleOptions<TTx = unknown> {
    * `verifySchema` looks there). @default 'public'
    */
   readonly schema?: string;
-  /**
-   * How deliveries are tracked:
-   * - `'per-event'` (today's default): one delivery state per event, shared by its consumers
-   *   (`OutboxProcessor`);
-   * - `'per-consumer'`: one delivery state per (event, consumer) in `integration_delivery`,
-   *   consumers known cluster-wide, delivery in commit order (`DeliveryProcessor`). Needs
-   *   migration `0002_per_consumer_delivery`. Becomes the only model when issue 13 completes.
-   * @default 'per-event'
-   */
-  readonly deliveryModel?: DeliveryModel;
-  /** Receive the delivery pipeline's lifecycle events (per-consumer model). @default [] */
+  /** Receive the delivery pipeline's lifecycle events (see `IntegrationLifecycle`). @default [] */
   readonly observers?: readonly IntegrationLifecycleObserver[];
 }
-
-/** How deliveries are tracked: see {@link IntegrationModuleOptions.deliveryModel}. */
-export type DeliveryModel = 'per-event' | 'per-consumer';
 
 /** Options after defaults, as the module's services see them. */
 export interface ResolvedIntegrationOptions<TTx = unknown> {
@@ -157,10 +141,8 @@ export interface ResolvedIntegrationOptions<TTx = unknown> {
     readonly intervalName: string;
     readonly purge: Required<PurgeOptions>;
   };
-  readonly dispatcher?: EventDispatcher;
   readonly verifySchema: boolean;
   readonly schema: string;
-  readonly deliveryModel: DeliveryModel;
   readonly observers: readonly IntegrationLifecycleObserver[];
 }
 
@@ -200,10 +182,8 @@ const TOP_LEVEL_KEYS = keysOf<IntegrationModuleOptions>({
   notify: true,
   outbox: true,
   processor: true,
-  dispatcher: true,
   verifySchema: true,
   schema: true,
-  deliveryModel: true,
   observers: true,
 });
 const NOTIFY_KEYS = keysOf<NotifyOptions>({ enabled: true, channel: true, connection: true });
@@ -396,18 +376,6 @@ export function resolveOptions<TTx>(
   if (p.retry !== undefined) problems.push(...validateRetryPolicy(p.retry, 'processor.retry'));
   bool(purge.enabled, 'processor.purge.enabled');
   problems.push(...purgeProblems(purge, 'processor.purge'));
-  if (options.dispatcher !== undefined && typeof options.dispatcher?.dispatchBatch !== 'function') {
-    problems.push('dispatcher must implement dispatchBatch(events, context)');
-  }
-  if (
-    options.deliveryModel !== undefined &&
-    options.deliveryModel !== 'per-event' &&
-    options.deliveryModel !== 'per-consumer'
-  ) {
-    problems.push(
-      `deliveryModel must be 'per-event' or 'per-consumer' (got ${String(options.deliveryModel)})`,
-    );
-  }
   if (
     options.observers !== undefined &&
     (!Array.isArray(options.observers) ||
@@ -419,11 +387,6 @@ export function resolveOptions<TTx>(
       ))
   ) {
     problems.push('observers must be an array of objects with an onEvent(event) method');
-  }
-  if (options.deliveryModel === 'per-consumer' && options.dispatcher !== undefined) {
-    problems.push(
-      "dispatcher is not used with deliveryModel 'per-consumer': register a consumer instead (EventSubscriberRegistry.registerConsumer + register, or @IntegrationConsumer)",
-    );
   }
   if (problems.length) throw new InvalidIntegrationOptionsError(problems);
 
@@ -458,10 +421,8 @@ export function resolveOptions<TTx>(
         batchSize: purge.batchSize ?? 1_000,
       },
     },
-    dispatcher: options.dispatcher,
     verifySchema: options.verifySchema ?? true,
     schema: options.schema ?? DEFAULT_INTEGRATION_SCHEMA,
-    deliveryModel: options.deliveryModel ?? 'per-event',
     observers: options.observers ?? [],
   };
 }

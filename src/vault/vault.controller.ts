@@ -109,19 +109,22 @@ export class VaultController {
     return reply(res, await this.vaults.close(id, options(key, body)));
   }
 
-  /** The vault's outbox events with their delivery status. */
+  /** The vault's outbox events, each with every consumer's delivery of it. */
   @Get(':id/events')
   async events(@Param('id', uuid) id: string) {
-    return (await this.vaults.events(id)).map((e) => ({
-      id: e.id,
-      name: e.name,
-      status: e.status,
-      attemptCount: e.attemptCount,
-      // Stored errors may carry file paths and source excerpts: the full text is for operators.
-      lastError: publicErrorSummary(e.lastError),
-      payload: e.payload,
-      createdAt: e.createdAt.toISOString(),
-      processedAt: e.processedAt?.toISOString() ?? null,
+    return (await this.vaults.events(id)).map(({ event, deliveries }) => ({
+      id: event.id,
+      name: event.name,
+      payload: event.payload,
+      createdAt: event.createdAt.toISOString(),
+      deliveries: deliveries.map((d) => ({
+        consumer: d.consumer,
+        status: d.status,
+        attemptCount: d.attemptCount,
+        // Stored errors may carry file paths and source excerpts: the full text is for operators.
+        lastError: publicErrorSummary(d.lastError),
+        processedAt: d.processedAt?.toISOString() ?? null,
+      })),
     }));
   }
 

@@ -4,9 +4,9 @@ import { PrismaService } from '../database/prisma.service';
 import type { Prisma, Vault } from '../generated/prisma/client';
 import {
   DomainEventPublisher,
-  OutboxProcessor,
+  IntegrationAdminService,
   uuidv7,
-  type OutboxEventRecord,
+  type EventDeliveries,
   type PublishEventInput,
 } from 'nestjs-integration';
 import {
@@ -99,7 +99,7 @@ export class VaultService {
   constructor(
     private readonly prisma: PrismaService,
     private readonly publisher: DomainEventPublisher,
-    private readonly processor: OutboxProcessor,
+    private readonly admin: IntegrationAdminService,
   ) {}
 
   open(
@@ -210,10 +210,10 @@ export class VaultService {
     return toVaultView(vault);
   }
 
-  /** The vault's outbox events, in publish order, with their delivery status. */
-  async events(vaultId: string): Promise<OutboxEventRecord[]> {
+  /** The vault's outbox events, in publish order, each with every consumer's delivery. */
+  async events(vaultId: string): Promise<EventDeliveries[]> {
     await this.get(vaultId);
-    return this.processor.findEventsByAggregate('Vault', vaultId);
+    return this.admin.findEventsByAggregate('Vault', vaultId);
   }
 
   private move(

@@ -2,8 +2,8 @@ import { Injectable, type Provider } from '@nestjs/common';
 import { Pool, type PoolClient } from 'pg';
 import {
   ConsumerDirectory,
-  DeliveryAdminService,
-  DeliveryProcessor,
+  IntegrationAdminService,
+  OutboxProcessor,
   DomainEventPublisher,
   IntegrationConsumer,
   IntegrationLifecycle,
@@ -75,7 +75,6 @@ describe('per-consumer delivery (issue 13 acceptance)', () => {
     const providers: Provider[] = [{ provide: Faults, useValue: faults }, ...consumers];
     const app = await createIntegrationApp(db.url, {
       integration: {
-        deliveryModel: 'per-consumer',
         processor: {
           enabled: options.start ?? false,
           workerId: options.workerId,
@@ -127,7 +126,7 @@ describe('per-consumer delivery (issue 13 acceptance)', () => {
 
   it('1. a failing consumer does not hold back another one on the same key; it retries, dead-letters and is replayed alone', async () => {
     const app = await boot([ConsumerA, ConsumerB], { workerId: 'w1' });
-    const processor = app.app.get(DeliveryProcessor);
+    const processor = app.app.get(OutboxProcessor);
     faults.failB.add(1);
     await publishAll(app, things(1, 50));
 
@@ -156,7 +155,7 @@ describe('per-consumer delivery (issue 13 acceptance)', () => {
         "select id::text from outbox_event where (payload->>'n')::int = 1",
       )
     ).rows as [{ id: string }];
-    expect(await app.app.get(DeliveryAdminService).replay(id, { consumer: 'b' })).toBe(1);
+    expect(await app.app.get(IntegrationAdminService).replay(id, { consumer: 'b' })).toBe(1);
     await processor.drain();
     expect((await effects('b')).slice(-1)).toEqual([1]);
     expect(await effects('a')).toHaveLength(50);
@@ -227,7 +226,7 @@ describe('per-consumer delivery (issue 13 acceptance)', () => {
 
   it('3. delivery follows commit order: a transaction that began first and committed last is delivered last; a rollback blocks nothing', async () => {
     const app = await boot([ConsumerA], { workerId: 'w3' });
-    const processor = app.app.get(DeliveryProcessor);
+    const processor = app.app.get(OutboxProcessor);
     const publisher = app.app.get(DomainEventPublisher);
     const t1 = await pool.connect();
     const t2 = await pool.connect();
@@ -264,7 +263,6 @@ describe('per-consumer delivery (issue 13 acceptance)', () => {
     const providers: Provider[] = [{ provide: Faults, useValue: faults }, ConsumerA];
     const app = await createIntegrationApp(db.url, {
       integration: {
-        deliveryModel: 'per-consumer',
         observers: [{ onEvent: (e) => events.push(e) }],
         processor: { enabled: true, workerId: 'w4', idlePollIntervalMs: 50 },
       },

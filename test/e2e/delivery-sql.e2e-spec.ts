@@ -8,7 +8,7 @@ import type {
 } from '../../src/integration/database/sql-executor';
 import { InvalidEventIdError } from '../../src/integration/errors/invalid-event-id.error';
 import { InvalidQueryError } from '../../src/integration/errors/invalid-query.error';
-import { MAX_ERROR_LENGTH } from '../../src/integration/outbox/outbox.repository';
+import { MAX_ERROR_LENGTH } from '../../src/integration/database/stored-values';
 import { checkReplayFilter } from '../../src/integration/processing/delivery-query.validation';
 import { DeliveryRepository } from '../../src/integration/processing/delivery.repository';
 import {

@@ -27,14 +27,6 @@ export type EventPayload<N extends string> = N extends KnownEventName
   ? IntegrationEventMap[N]
   : unknown;
 
-/** Lifecycle of an outbox row. */
-export enum OutboxStatus {
-  Pending = 'pending',
-  Processing = 'processing',
-  Processed = 'processed',
-  DeadLetter = 'dead_letter',
-}
-
 /** What `DomainEventPublisher.publish` takes. */
 export interface PublishEventInput<N extends string = string> {
   /** Dot-separated lowercase name, e.g. `vault.locked` (see `EVENT_NAME_PATTERN`). */
@@ -169,20 +161,10 @@ type KnownEventsMatching<P extends string> = {
   [N in KnownEventName]: PatternMatches<P, N> extends true ? NamedIntegrationEvent<N> : never;
 }[KnownEventName];
 
-/** An outbox row with its delivery state. */
+/**
+ * An event as stored in the outbox: the event plus `availableAt` (not delivered before). What
+ * each consumer did with it is its delivery (`DeliveryRecord`, `IntegrationAdminService.findEvent`).
+ */
 export interface OutboxEventRecord<TPayload = unknown> extends IntegrationEvent<TPayload> {
-  readonly status: OutboxStatus;
-  /** Attempts started so far (the current one included while processing). */
-  readonly attemptCount: number;
   readonly availableAt: Date;
-  readonly lockedBy: string | null;
-  readonly lockedUntil: Date | null;
-  readonly lastError: string | null;
-  readonly updatedAt: Date;
-  readonly processedAt: Date | null;
-  /**
-   * Set by the processor's claim: whether the inbox already holds rows for this event (a
-   * redelivery or a replay). `undefined` when not known (events not read by a claim).
-   */
-  readonly hasInboxRecords?: boolean;
 }

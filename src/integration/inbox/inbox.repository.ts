@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { IntegrationTables } from '../database/integration-tables';
 import type { SqlExecutor } from '../database/sql-executor';
-import { truncateError } from '../outbox/outbox.repository';
+import { truncateError } from '../database/stored-values';
 import { InboxStatus, type InboxRecord } from './inbox.types';
 
 interface InboxRow {

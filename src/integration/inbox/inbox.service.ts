@@ -4,7 +4,7 @@ import { TransactionRequiredError } from '../errors/transaction-required.error';
 import { unstorableStringReason } from '../events/event-validation';
 import { INTEGRATION_OPTIONS } from '../integration.constants';
 import type { ResolvedIntegrationOptions } from '../integration.options';
-import { errorMessage } from '../outbox/event-dispatcher';
+import { errorMessage } from '../utils/describe';
 import type { SqlExecutor } from '../database/sql-executor';
 import { InboxRepository } from './inbox.repository';
 import { isCallOptions } from '../utils/call-options';

@@ -3,12 +3,11 @@ import { InvalidQueryError } from '../errors/invalid-query.error';
 import { MAX_TEXT_FIELD_LENGTH, unstorableStringReason } from '../events/event-validation';
 import { isUuid } from '../events/uuid';
 import { closestMatch } from '../utils/closest-match';
-import type { DeadLetterFilter } from './outbox.repository';
 
 /** Largest `limit` a query accepts (PostgreSQL `int`). */
 export const MAX_QUERY_LIMIT = 2_147_483_647;
 
-/** Options of `OutboxProcessor.findEventsByAggregate`. */
+/** Options of `IntegrationAdminService.findEventsByAggregate`. */
 export interface FindEventsByAggregateOptions {
   /**
    * The tenant whose events to return: the tenant is part of the aggregate's identity, so
@@ -16,6 +15,17 @@ export interface FindEventsByAggregateOptions {
    * only events published without a tenant. @default null
    */
   readonly tenantId?: string | null;
+}
+
+/** The event fields of a dead-letter replay filter (`ReplayDeliveriesFilter` adds the delivery's). */
+export interface DeadLetterFilter {
+  readonly eventName?: string;
+  readonly aggregateType?: string;
+  readonly aggregateId?: string;
+  /** Only this tenant's events; `null`: only events without a tenant. @default every tenant */
+  readonly tenantId?: string | null;
+  /** At most this many (oldest first): an integer from 1 to 2147483647. @default all */
+  readonly limit?: number;
 }
 
 const DEAD_LETTER_FILTER_KEYS = [

@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { describeDatabaseError } from '../database/database-error';
 import { INTEGRATION_OPTIONS } from '../integration.constants';
 import type { ResolvedIntegrationOptions } from '../integration.options';
-import { errorMessage } from '../outbox/event-dispatcher';
+import { errorMessage } from '../utils/describe';
 import {
   resolveConsumerOptions,
   type ResolvedConsumerOptions,
@@ -22,7 +22,7 @@ import { ConsumerRunners } from './runners/consumer-runners';
 import { SettlePolicy } from './settle-policy';
 
 /** What one claim → run → settle cycle did, counted per delivery. */
-export interface DeliveryBatchResult {
+export interface BatchResult {
   /** Deliveries claimed. */
   readonly claimed: number;
   /** Processed (their handlers' writes committed with the mark). */
@@ -46,7 +46,7 @@ export interface ClaimedBatch {
 }
 
 /** A batch result with nothing in it. */
-export const EMPTY_BATCH_RESULT: DeliveryBatchResult = Object.freeze({
+export const EMPTY_BATCH_RESULT: BatchResult = Object.freeze({
   claimed: 0,
   processed: 0,
   retried: 0,
@@ -58,9 +58,9 @@ export const EMPTY_BATCH_RESULT: DeliveryBatchResult = Object.freeze({
 
 /** Adds two batch results field by field. */
 export function addBatchResults(
-  a: DeliveryBatchResult,
-  b: DeliveryBatchResult,
-): DeliveryBatchResult {
+  a: BatchResult,
+  b: BatchResult,
+): BatchResult {
   return {
     claimed: a.claimed + b.claimed,
     processed: a.processed + b.processed,
@@ -72,11 +72,20 @@ export function addBatchResults(
   };
 }
 
-/** One delivery on its way through a cycle: what ran, and what the policy decided. */
+/** One delivery on its way through a cycle: what ran (if it ran), and what the policy decided. */
 interface Outcome {
   readonly delivery: ClaimedDelivery;
+  readonly fact?: DeliveryFact;
   readonly decision: SettleDecision;
 }
+
+/** What {@link DeliveryPipeline.deliverNow} did with one delivery. */
+export type DeliverNowResult =
+  | { readonly kind: 'ran'; readonly fact: DeliveryFact; readonly decision: SettleDecision }
+  /** Not taken: finished already (processed, skipped) or leased by someone else right now. */
+  | { readonly kind: 'not-taken' }
+  /** Not run: past its allowed attempts, dead-lettered without running. */
+  | { readonly kind: 'dead-lettered' };
 
 const keyOf = (d: Pick<ClaimedDelivery, 'eventId' | 'consumer'>): string =>
   `${d.consumer}\u0000${d.eventId}`;
@@ -149,7 +158,7 @@ export class DeliveryPipeline {
   }
 
   /** Runs a claimed batch, consumer by consumer at once, and settles it. */
-  async complete(batch: ClaimedBatch, isStopping: () => boolean): Promise<DeliveryBatchResult> {
+  async complete(batch: ClaimedBatch, isStopping: () => boolean): Promise<BatchResult> {
     try {
       if (batch.deliveries.length === 0) return EMPTY_BATCH_RESULT;
       const byConsumer = new Map<string, ClaimedDelivery[]>();
@@ -167,6 +176,29 @@ export class DeliveryPipeline {
     } finally {
       clearInterval(batch.heartbeat);
     }
+  }
+
+  /**
+   * Runs one consumer's delivery of one event now, whatever its due time, and settles it: a
+   * redelivery by hand (the test kit's `assertHandlerIdempotent`). Sequences first, so an event
+   * just published has its deliveries.
+   */
+  async deliverNow(eventId: string, consumer: string): Promise<DeliverNowResult> {
+    await this.sequence();
+    const { database, processor } = this.options;
+    const delivery = await this.deliveries.takeOne(
+      database.root,
+      processor.workerId,
+      eventId,
+      consumer,
+      processor.leaseMs,
+    );
+    if (!delivery) return { kind: 'not-taken' };
+    const [outcome] = await this.runConsumer(consumer, [delivery], () => false);
+    await this.settle([outcome!]);
+    return outcome!.fact
+      ? { kind: 'ran', fact: outcome!.fact, decision: outcome!.decision }
+      : { kind: 'dead-lettered' };
   }
 
   /** Gives a claimed batch back untouched (pending at once, attempt not counted). */
@@ -242,6 +274,7 @@ export class DeliveryPipeline {
       this.lifecycle.emit({ type: 'delivery.handled', delivery, fact });
       return {
         delivery,
+        fact,
         decision: this.policy.decide(delivery, fact, retry, settings.transactional),
       };
     });
@@ -285,7 +318,7 @@ export class DeliveryPipeline {
    * database refuses cannot strand the others. A decision whose fence no longer matches is a
    * lost lease.
    */
-  private async settle(outcomes: readonly Outcome[]): Promise<DeliveryBatchResult> {
+  private async settle(outcomes: readonly Outcome[]): Promise<BatchResult> {
     const writes = outcomes.filter((o) => o.decision.action !== 'none');
     const instructions: SettleInstruction[] = writes.map(({ delivery, decision }) => ({
       eventId: delivery.eventId,
@@ -295,8 +328,8 @@ export class DeliveryPipeline {
     }));
     const { changed, failed } = await this.write(instructions);
 
-    let result: DeliveryBatchResult = { ...EMPTY_BATCH_RESULT, claimed: outcomes.length };
-    const count = (field: keyof DeliveryBatchResult): void => {
+    let result: BatchResult = { ...EMPTY_BATCH_RESULT, claimed: outcomes.length };
+    const count = (field: keyof BatchResult): void => {
       result = { ...result, [field]: result[field] + 1 };
     };
     for (const { delivery, decision } of outcomes) {

@@ -3,13 +3,11 @@ import { IntegrationTables } from '../database/integration-tables';
 import type { SqlExecutor } from '../database/sql-executor';
 import { checkEventId } from '../outbox/outbox-query.validation';
 import {
-  clampDelay,
-  compareSeq,
   EVENT_COLUMNS,
   mapEventRow,
-  truncateError,
   type EventRow,
 } from '../outbox/outbox.repository';
+import { clampDelay, compareSeq, truncateError } from '../database/stored-values';
 import { MAX_TIMER_DELAY_MS } from '../utils/retry';
 import type { CheckedReplayFilter } from './delivery-query.validation';
 import {
@@ -186,6 +184,18 @@ function deliveryStatements(t: IntegrationTables) {
          FROM eligible JOIN ${t.outbox} e ON e.id = eligible.event_id, ${ASYNC_COMMIT}
         WHERE d.consumer_name = eligible.consumer_name AND d.event_id = eligible.event_id
        RETURNING ${DELIVERY_COLUMNS}, eligible.lease_expired, ${EVENT_COLUMNS}`,
+    // One delivery taken now, whatever its due time (a redelivery by hand: test kits, tools);
+    // never one that is finished or validly leased by anyone.
+    takeOne: `UPDATE ${t.delivery} d
+          SET status = 'processing', locked_by = $1,
+              locked_until = now() + $4::int * interval '1 millisecond',
+              attempt_count = d.attempt_count + 1, claim_count = d.claim_count + 1,
+              updated_at = now()
+         FROM ${t.outbox} e, (SELECT d0.status = 'processing' AS lease_expired FROM ${t.delivery} d0
+                               WHERE d0.event_id = $2::uuid AND d0.consumer_name = $3::text) prior
+        WHERE d.event_id = $2::uuid AND d.consumer_name = $3::text AND e.id = d.event_id
+          AND (d.status IN ('pending', 'dead_letter') OR (d.status = 'processing' AND d.locked_until < now()))
+       RETURNING ${DELIVERY_COLUMNS}, prior.lease_expired, ${EVENT_COLUMNS}`,
     // The sub-select skips rows another transaction holds (a consumer transaction marking the
     // delivery processed): waiting for it would stall the heartbeat, and its row lock protects
     // the delivery meanwhile.
@@ -222,6 +232,9 @@ function deliveryStatements(t: IntegrationTables) {
               available_at = now(), locked_by = NULL, locked_until = NULL, updated_at = now()
         WHERE locked_by = $1 AND status = 'processing'
        RETURNING 1`,
+    findByEvents: `SELECT ${DELIVERY_COLUMNS} FROM ${t.delivery} d
+        WHERE d.event_id IN (SELECT value::uuid FROM jsonb_array_elements_text($1::jsonb))
+        ORDER BY d.position, d.consumer_name`,
     findByEvent: `SELECT ${DELIVERY_COLUMNS} FROM ${t.delivery} d
         WHERE d.event_id = $1::uuid ORDER BY d.consumer_name`,
     replay: `UPDATE ${t.delivery} d SET status = 'pending', attempt_count = 0, available_at = now(),
@@ -248,6 +261,22 @@ function deliveryStatements(t: IntegrationTables) {
           AND ((d.status = 'pending' AND d.available_at <= now() AND ${keyNotBlocked})
                OR d.status = 'processing')`,
   } as const;
+}
+
+/** A claimed delivery's row: its columns, whether the lease had expired, and its event. */
+type ClaimedRow = DeliveryRow & EventRow & { lease_expired: boolean };
+
+function mapClaimed(row: ClaimedRow): ClaimedDelivery {
+  return {
+    eventId: row.d_event_id,
+    consumer: row.d_consumer,
+    position: row.d_position,
+    orderingKey: row.d_ordering_key,
+    attempt: row.d_attempt_count,
+    leaseExpired: row.lease_expired,
+    lastError: row.d_last_error,
+    event: mapEventRow(row),
+  };
 }
 
 /**
@@ -282,22 +311,33 @@ export class DeliveryRepository {
     leaseMs: number,
   ): Promise<ClaimedDelivery[]> {
     if (consumers.length === 0) return [];
-    const result = await sql.query<DeliveryRow & EventRow & { lease_expired: boolean }>(
+    const result = await sql.query<ClaimedRow>(
       this.statements.claim,
       [workerId, JSON.stringify(consumers), batchSize, leaseMs],
     );
     return result.rows
-      .map((row): ClaimedDelivery => ({
-        eventId: row.d_event_id,
-        consumer: row.d_consumer,
-        position: row.d_position,
-        orderingKey: row.d_ordering_key,
-        attempt: row.d_attempt_count,
-        leaseExpired: row.lease_expired,
-        lastError: row.d_last_error,
-        event: mapEventRow(row),
-      }))
+      .map(mapClaimed)
       .sort((a, b) => compareSeq(a.position, b.position) || compareText(a.consumer, b.consumer));
+  }
+
+  /**
+   * Takes one delivery now, whatever its due time, unless it is finished or validly leased:
+   * a redelivery by hand (the test kit's `assertHandlerIdempotent`). `undefined` when it cannot.
+   */
+  async takeOne(
+    sql: SqlExecutor,
+    workerId: string,
+    eventId: string,
+    consumer: string,
+    leaseMs: number,
+  ): Promise<ClaimedDelivery | undefined> {
+    const result = await sql.query<ClaimedRow>(this.statements.takeOne, [
+      workerId,
+      eventId,
+      consumer,
+      leaseMs,
+    ]);
+    return result.rows[0] ? mapClaimed(result.rows[0]) : undefined;
   }
 
   /**
@@ -363,6 +403,15 @@ export class DeliveryRepository {
    * Every consumer's delivery of one event, by consumer name.
    * @throws InvalidEventIdError when `eventId` is not a UUID (before any SQL).
    */
+  /** The deliveries of several events (ids already checked), in position then consumer order. */
+  async findByEvents(sql: SqlExecutor, eventIds: readonly string[]): Promise<DeliveryRecord[]> {
+    if (eventIds.length === 0) return [];
+    const result = await sql.query<DeliveryRow>(this.statements.findByEvents, [
+      JSON.stringify(eventIds),
+    ]);
+    return result.rows.map(mapDelivery);
+  }
+
   async findByEvent(sql: SqlExecutor, eventId: string): Promise<DeliveryRecord[]> {
     const id = checkEventId(eventId);
     const result = await sql.query<DeliveryRow>(this.statements.findByEvent, [id]);

@@ -5,7 +5,7 @@ import type { IntegrationEvent } from '../events/integration-event';
 import { INTEGRATION_OPTIONS } from '../integration.constants';
 import type { ResolvedIntegrationOptions } from '../integration.options';
 import { IntegrationLinkService } from '../links/integration-link.service';
-import { errorMessage } from '../outbox/event-dispatcher';
+import { errorMessage } from '../utils/describe';
 import type { HandlerContext, RegisteredHandler } from '../subscribers/handler.types';
 import { immutableEvent } from '../subscribers/immutable-event';
 import type { ClaimedDelivery } from './delivery.types';

@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { INTEGRATION_OPTIONS } from '../integration.constants';
 import type { ResolvedIntegrationOptions } from '../integration.options';
-import { errorMessage } from '../outbox/event-dispatcher';
+import { errorMessage } from '../utils/describe';
 import type { IntegrationLifecycleEvent, IntegrationLifecycleObserver } from './lifecycle-events';
 
 /**

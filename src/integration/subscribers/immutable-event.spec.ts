@@ -1,4 +1,4 @@
-import { OutboxStatus, type OutboxEventRecord } from '../events/integration-event';
+import type { IntegrationEvent } from '../events/integration-event';
 import { deepFrozenCopy, immutableEvent } from './immutable-event';
 
 interface Payload {
@@ -7,7 +7,7 @@ interface Payload {
   vault: { id: string; tags: Array<string | { deep: number }> };
 }
 
-const record = (extra: object = {}): OutboxEventRecord<Payload> => ({
+const record = (extra: object = {}): IntegrationEvent<Payload> => ({
   id: 'e1',
   seq: '1',
   name: 'vault.locked',
@@ -23,24 +23,14 @@ const record = (extra: object = {}): OutboxEventRecord<Payload> => ({
   causationId: null,
   idempotencyKey: null,
   createdAt: new Date('2026-11-30T12:00:00Z'),
-  status: OutboxStatus.Processing,
-  attemptCount: 1,
-  availableAt: new Date('2026-11-30T12:00:00Z'),
-  lockedBy: 'w1',
-  lockedUntil: new Date('2026-11-30T12:00:30Z'),
-  lastError: null,
-  updatedAt: new Date('2026-11-30T12:00:01Z'),
-  processedAt: null,
-  hasInboxRecords: false,
   ...extra,
 });
 
-const view = (source: OutboxEventRecord<Payload>) =>
-  immutableEvent(source) as OutboxEventRecord<Payload>;
+const view = (source: IntegrationEvent<Payload>) => immutableEvent(source);
 
 describe('immutableEvent (hardening #5)', () => {
   it.each([
-    ['a record as the outbox reads it', record()],
+    ['an event as a delivery carries it', record()],
     ['a record with a field of its own (generic path)', record({ custom: { x: 1 } })],
   ])('copies %s deeply: equal, sharing no object with it (hardening #5)', (_label, source) => {
     const copy = view(source);
@@ -49,15 +39,13 @@ describe('immutableEvent (hardening #5)', () => {
     expect(copy.payload).not.toBe(source.payload);
     expect(copy.payload.vault.tags[1]).not.toBe(source.payload.vault.tags[1]);
     expect(copy.headers).not.toBe(source.headers);
-    for (const key of ['createdAt', 'availableAt', 'lockedUntil', 'updatedAt'] as const) {
-      expect(copy[key]).toBeInstanceOf(Date);
-      expect(copy[key]).not.toBe(source[key]);
-      expect(copy[key]!.getTime()).toBe(source[key]!.getTime());
-    }
+    expect(copy.createdAt).toBeInstanceOf(Date);
+    expect(copy.createdAt).not.toBe(source.createdAt);
+    expect(copy.createdAt.getTime()).toBe(source.createdAt.getTime());
   });
 
   it.each([
-    ['a record as the outbox reads it', record],
+    ['an event as a delivery carries it', record],
     ['a record with a field of its own (generic path)', () => record({ custom: { x: 1 } })],
   ])('refuses every change of %s with a TypeError, dates included (hardening #5)', (_l, make) => {
     const source = make();
@@ -69,12 +57,12 @@ describe('immutableEvent (hardening #5)', () => {
       () => copy.payload.vault.tags.push('b'),
       () => ((copy.payload.vault.tags[1] as { deep: number }).deep = 2),
       () => ((copy.headers as Record<string, string>).extra = 'x'),
-      () => delete (copy as { lastError?: string | null }).lastError,
+      () => delete (copy as { tenantId?: string | null }).tenantId,
       () => copy.createdAt.setTime(0),
-      () => copy.lockedUntil!.setUTCFullYear(2000),
+      () => copy.createdAt.setUTCFullYear(2000),
     ];
     for (const attempt of attempts) expect(attempt).toThrow(TypeError);
-    expect(() => copy.updatedAt.setMonth(1)).toThrow(/read-only.*new Date\(event\.createdAt\)/);
+    expect(() => copy.createdAt.setMonth(1)).toThrow(/read-only.*new Date\(event\.createdAt\)/);
     expect(copy).toEqual(make());
     expect(source).toEqual(make());
     // A copy of a date is an ordinary, mutable one.
@@ -109,27 +97,5 @@ describe('deepFrozenCopy (hardening #5)', () => {
     expect(copy.map).not.toBe(map);
     expect(copy.map.get('k')).toBe(1);
     expect(Object.isFrozen(copy.nothing)).toBe(true);
-  });
-});
-
-describe('immutableEvent of a plain event (delivery core v2, issue 13)', () => {
-  it('copies exactly the event fields, frozen, without the outbox record fields', () => {
-    const {
-      status: _status,
-      attemptCount: _attemptCount,
-      availableAt: _availableAt,
-      lockedBy: _lockedBy,
-      lockedUntil: _lockedUntil,
-      lastError: _lastError,
-      updatedAt: _updatedAt,
-      processedAt: _processedAt,
-      hasInboxRecords: _hasInboxRecords,
-      ...event
-    } = record();
-    const view = immutableEvent(event);
-    expect(Object.keys(view).sort()).toEqual(Object.keys(event).sort());
-    expect(view).toEqual(event);
-    expect(Object.isFrozen(view.payload.vault.tags)).toBe(true);
-    expect(() => view.createdAt.setTime(0)).toThrow(TypeError);
   });
 });

@@ -1,5 +1,5 @@
 import { types } from 'node:util';
-import type { IntegrationEvent, OutboxEventRecord } from '../events/integration-event';
+import type { IntegrationEvent } from '../events/integration-event';
 
 /**
  * A `Date` whose setters throw: `Object.freeze` cannot stop `setTime` and the other setters,
@@ -63,67 +63,6 @@ function frozenCopy(value: unknown): unknown {
   return Object.freeze(copy);
 }
 
-/** The fields {@link recordView} copies; a record with any other field takes the generic path. */
-const RECORD_FIELDS: ReadonlySet<string> = new Set([
-  'id',
-  'seq',
-  'name',
-  'version',
-  'sourceModule',
-  'aggregateType',
-  'aggregateId',
-  'orderingKey',
-  'payload',
-  'headers',
-  'tenantId',
-  'correlationId',
-  'causationId',
-  'idempotencyKey',
-  'createdAt',
-  'status',
-  'attemptCount',
-  'availableAt',
-  'lockedBy',
-  'lockedUntil',
-  'lastError',
-  'updatedAt',
-  'processedAt',
-  'hasInboxRecords',
-]);
-
-/**
- * The record as one object literal: V8 freezes an object of a fixed shape several times faster
- * than one built key by key, and this runs once per (event, consumer) on the hot path.
- */
-function recordView(e: OutboxEventRecord): OutboxEventRecord {
-  return Object.freeze({
-    id: e.id,
-    seq: e.seq,
-    name: e.name,
-    version: e.version,
-    sourceModule: e.sourceModule,
-    aggregateType: e.aggregateType,
-    aggregateId: e.aggregateId,
-    orderingKey: e.orderingKey,
-    payload: frozenCopy(e.payload),
-    headers: frozenCopy(e.headers) as OutboxEventRecord['headers'],
-    tenantId: e.tenantId,
-    correlationId: e.correlationId,
-    causationId: e.causationId,
-    idempotencyKey: e.idempotencyKey,
-    createdAt: frozenCopy(e.createdAt) as Date,
-    status: e.status,
-    attemptCount: e.attemptCount,
-    availableAt: frozenCopy(e.availableAt) as Date,
-    lockedBy: e.lockedBy,
-    lockedUntil: frozenCopy(e.lockedUntil) as Date | null,
-    lastError: e.lastError,
-    updatedAt: frozenCopy(e.updatedAt) as Date,
-    processedAt: frozenCopy(e.processedAt) as Date | null,
-    hasInboxRecords: e.hasInboxRecords,
-  });
-}
-
 /** The fields of an {@link IntegrationEvent} (what a claimed delivery carries). */
 const EVENT_FIELDS: ReadonlySet<string> = new Set([
   'id',
@@ -143,7 +82,10 @@ const EVENT_FIELDS: ReadonlySet<string> = new Set([
   'createdAt',
 ]);
 
-/** {@link recordView} for an event without the outbox's delivery fields (v2 deliveries). */
+/**
+ * The event as one object literal: V8 freezes an object of a fixed shape several times faster
+ * than one built key by key, and this runs once per (event, consumer) on the hot path.
+ */
 function eventView(e: IntegrationEvent): IntegrationEvent {
   return Object.freeze({
     id: e.id,
@@ -169,15 +111,10 @@ function eventView(e: IntegrationEvent): IntegrationEvent {
  * change what another one sees: payload, headers and dates included, see
  * {@link deepFrozenCopy}. Assigning to it throws a `TypeError` in strict-mode code (every ES
  * module and TypeScript output), and so does any setter of its dates; sloppy-mode code has the
- * assignment silently ignored. Takes an outbox record (the outbox pipeline) or a plain event
- * (a v2 delivery's event) and returns a copy of the same fields.
+ * assignment silently ignored. An event with fields beyond {@link IntegrationEvent}'s is copied
+ * whole (the generic path).
  */
 export function immutableEvent<T extends IntegrationEvent>(event: T): T {
-  let plainEvent = true;
-  for (const key in event) {
-    if (!RECORD_FIELDS.has(key)) return deepFrozenCopy(event);
-    if (!EVENT_FIELDS.has(key)) plainEvent = false;
-  }
-  // A plain event must not gain the record's fields as `undefined` keys.
-  return (plainEvent ? eventView(event) : recordView(event as unknown as OutboxEventRecord)) as T;
+  for (const key in event) if (!EVENT_FIELDS.has(key)) return deepFrozenCopy(event);
+  return eventView(event) as T;
 }

@@ -1,14 +1,14 @@
 import type { INestApplicationContext } from '@nestjs/common';
 import { isDeepStrictEqual } from 'node:util';
+import { IntegrationAdminService } from '../admin/integration-admin.service';
 import { EventNotFoundError } from '../errors/event-not-found.error';
 import { HandlerNotIdempotentError } from '../errors/handler-not-idempotent.error';
 import { InvalidHandlerError } from '../errors/invalid-handler.error';
 import type { PublishEventInput } from '../events/integration-event';
 import { DomainEventPublisher } from '../outbox/domain-event.publisher';
-import type { DispatchOutcome } from '../outbox/event-dispatcher';
-import { OutboxProcessor, type DrainResult } from '../outbox/outbox.processor';
+import type { DeliverNowResult } from '../processing/delivery-pipeline';
+import { OutboxProcessor, type DrainResult } from '../processing/outbox.processor';
 import { EventSubscriberRegistry } from '../subscribers/event-subscriber.registry';
-import { SubscriberDispatcher } from '../subscribers/subscriber.dispatcher';
 
 /** Options of {@link assertHandlerIdempotent}. */
 export interface AssertHandlerIdempotentOptions {
@@ -27,17 +27,19 @@ export interface IdempotencyReport {
   readonly eventId: string;
   readonly deliveries: number;
   readonly mutations: number;
-  readonly outcomes: readonly DispatchOutcome[];
+  /** Per delivery: whether the consumer ran (and what happened), or why not. */
+  readonly outcomes: readonly DeliverNowResult[];
 }
 
 /**
- * Delivers one event `times` times to `consumer` (as redeliveries after a crash would) and
- * asserts that exactly one observable state change happened: the projection-offset contract.
- * Fails loudly with {@link HandlerNotIdempotentError} on zero changes (the handler changed
- * nothing `observe` sees, or the consumer had already processed the event) or on several, e.g.
- * a handler that writes through another connection instead of `ctx.tx` and then fails, so its
- * retry repeats the write. A handler whose first delivery succeeds is protected by the inbox
- * from then on, whatever it does, so this cannot catch every misuse of `ctx.tx`.
+ * Delivers one event `times` times to `consumer` (as redeliveries after a crash would: each
+ * takes the delivery over whatever its due time) and asserts that exactly one observable state
+ * change happened: the projection-offset contract. Fails loudly with
+ * {@link HandlerNotIdempotentError} on zero changes (the handler changed nothing `observe`
+ * sees, or the consumer had already processed the event) or on several, e.g. a handler that
+ * writes through another connection instead of `ctx.tx` and then fails, so its retry repeats
+ * the write. A delivery whose handlers succeeded is marked processed in their transaction and
+ * never runs again, whatever the handler does, so this cannot catch every misuse of `ctx.tx`.
  */
 export async function assertHandlerIdempotent(
   app: INestApplicationContext,
@@ -45,31 +47,25 @@ export async function assertHandlerIdempotent(
 ): Promise<IdempotencyReport> {
   const times = options.times ?? 5;
   if (!Number.isInteger(times) || times < 2) throw new RangeError('times must be an integer >= 2');
-  const processor = app.get(OutboxProcessor);
-  const dispatcher = app.get(SubscriberDispatcher);
   const registry = app.get(EventSubscriberRegistry);
+  const processor = app.get(OutboxProcessor);
   const eventId =
     typeof options.event === 'string'
       ? options.event
       : await app.get(DomainEventPublisher).publishStandalone(options.event);
-  const record = await processor.findEvent(eventId);
-  if (!record) throw new EventNotFoundError(eventId);
-  if (!registry.getHandlersByConsumer(record.name).has(options.consumer)) {
+  const found = await app.get(IntegrationAdminService).findEvent(eventId);
+  if (!found) throw new EventNotFoundError(eventId);
+  if (!registry.getHandlersByConsumer(found.event.name).has(options.consumer)) {
     throw new InvalidHandlerError(
       `consumer "${options.consumer}"`,
-      `has no handler matching ${record.name}; registered consumers: ${registry.getConsumers().join(', ') || 'none'}`,
+      `has no handler matching ${found.event.name}; registered consumers: ${registry.getConsumers().join(', ') || 'none'}`,
     );
   }
 
   const snapshots: unknown[] = [await options.observe()];
-  const outcomes: DispatchOutcome[] = [];
-  const deliver = (n: number): Promise<DispatchOutcome> =>
-    dispatcher.deliverTo(
-      { ...record, attemptCount: record.attemptCount + n + 1 },
-      options.consumer,
-    );
+  const outcomes: DeliverNowResult[] = [];
   for (let n = 0; n < times; n++) {
-    outcomes.push(await deliver(n));
+    outcomes.push(await processor.deliverNow(eventId, options.consumer));
     snapshots.push(await options.observe());
   }
   let mutations = 0;
@@ -80,7 +76,7 @@ export async function assertHandlerIdempotent(
   return { eventId, deliveries: times, mutations, outcomes };
 }
 
-/** Processes the outbox until nothing is due or in flight (`OutboxProcessor.drain`). */
+/** Processes until nothing is due or in flight for this app's consumers (`OutboxProcessor.drain`). */
 export function drainUntilIdle(
   app: INestApplicationContext,
   options: { timeoutMs?: number } = {},

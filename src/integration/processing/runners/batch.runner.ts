@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 import type { TransactionSqlExecutor } from '../../database/sql-executor';
 import { INTEGRATION_OPTIONS } from '../../integration.constants';
 import type { ResolvedIntegrationOptions } from '../../integration.options';
-import { errorMessage } from '../../outbox/event-dispatcher';
+import { errorMessage } from '../../utils/describe';
 import { DeliveryMark } from '../delivery-mark';
 import type { DeliveryFact } from '../delivery.types';
 import { HandlerInvoker, type HandlerOutcome } from '../handler-invoker';

@@ -1,5 +1,5 @@
 import type { Logger } from '@nestjs/common';
-import { errorMessage } from '../../outbox/event-dispatcher';
+import { errorMessage } from '../../utils/describe';
 import {
   isTransactionConflict,
   MAX_CONFLICT_RETRIES,

@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { performance } from 'node:perf_hooks';
 import { INTEGRATION_OPTIONS } from '../../integration.constants';
 import type { ResolvedIntegrationOptions } from '../../integration.options';
-import { errorMessage } from '../../outbox/event-dispatcher';
+import { errorMessage } from '../../utils/describe';
 import { DeliveryMark } from '../delivery-mark';
 import type { ClaimedDelivery, DeliveryFact } from '../delivery.types';
 import { HandlerInvoker, type HandlerOutcome } from '../handler-invoker';

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { errorMessage } from '../../outbox/event-dispatcher';
+import { errorMessage } from '../../utils/describe';
 import type { DeliveryFact } from '../delivery.types';
 import { HandlerInvoker } from '../handler-invoker';
 import type { ConsumerBatch, ConsumerRunner } from './consumer-runner';

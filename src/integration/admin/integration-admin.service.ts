@@ -2,8 +2,13 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { EventNotFoundError } from '../errors/event-not-found.error';
 import type { OutboxEventRecord } from '../events/integration-event';
 import { INTEGRATION_OPTIONS } from '../integration.constants';
-import type { ResolvedIntegrationOptions } from '../integration.options';
-import { checkEventId, checkText } from '../outbox/outbox-query.validation';
+import { assertPurgeArguments, type PurgeArguments, type ResolvedIntegrationOptions } from '../integration.options';
+import {
+  checkAggregateQuery,
+  checkEventId,
+  checkText,
+  type FindEventsByAggregateOptions,
+} from '../outbox/outbox-query.validation';
 import { OutboxRepository } from '../outbox/outbox.repository';
 import {
   checkReplayFilter,
@@ -29,15 +34,15 @@ export interface DeliveryStats {
 }
 
 /**
- * Operator queries and actions on per-consumer deliveries: find an event with its deliveries,
+ * Operator queries and actions: find an event with its deliveries, an aggregate's events,
  * statistics per consumer, replay dead letters (one consumer's delivery, one event, or a
- * filter). Reads and writes on its own connection (no transaction handle), never through the
+ * filter), purge finished events. Reads and writes on its own connection (no transaction handle), never through the
  * processor: services that only look at deliveries inject this, not the processor. A replay
  * sends a NOTIFY so a processor of any instance picks it up at once.
  */
 @Injectable()
-export class DeliveryAdminService {
-  private readonly logger = new Logger('DeliveryAdmin');
+export class IntegrationAdminService {
+  private readonly logger = new Logger('IntegrationAdmin');
 
   constructor(
     @Inject(INTEGRATION_OPTIONS) private readonly options: ResolvedIntegrationOptions,
@@ -80,6 +85,58 @@ export class DeliveryAdminService {
     const event = await this.outbox.findById(root, eventId);
     if (!event) return undefined;
     return { event, deliveries: await this.deliveries.findByEvent(root, eventId) };
+  }
+
+  /**
+   * Events of one aggregate of one tenant (`null`: events without a tenant) in publish order,
+   * each with every consumer's delivery. The tenant is part of the aggregate's identity:
+   * without `options.tenantId` only events published without a tenant are returned, never
+   * another tenant's.
+   * @throws InvalidQueryError for an empty or non-string type or id, or an unknown option.
+   */
+  async findEventsByAggregate(
+    aggregateType: string,
+    aggregateId: string,
+    options: FindEventsByAggregateOptions = {},
+  ): Promise<EventDeliveries[]> {
+    const query = checkAggregateQuery(aggregateType, aggregateId, options);
+    const root = this.options.database.root;
+    const events = await this.outbox.findByAggregate(
+      root,
+      query.aggregateType,
+      query.aggregateId,
+      query.tenantId,
+    );
+    const deliveries = await this.deliveries.findByEvents(
+      root,
+      events.map((e) => e.id),
+    );
+    return events.map((event) => ({
+      event,
+      deliveries: deliveries.filter((d) => d.eventId === event.id),
+    }));
+  }
+
+  /**
+   * Deletes finished events older than `olderThanMs` (every delivery processed or skipped, or
+   * none), with their deliveries, in batches of `batchSize` (never one unbounded DELETE);
+   * returns how many events. Each argument defaults to `processor.purge`. Dead letters and
+   * everything still pending stay.
+   * @throws InvalidPurgeOptionsError before any SQL when an argument is invalid.
+   */
+  async purgeProcessed(options: PurgeArguments = {}): Promise<number> {
+    assertPurgeArguments(options);
+    const { purge } = this.options.processor;
+    const olderThanMs = options.olderThanMs ?? purge.olderThanMs;
+    const batchSize = options.batchSize ?? purge.batchSize;
+    let total = 0;
+    for (;;) {
+      const n = await this.outbox.purgeFinishedBatch(this.options.database.root, olderThanMs, batchSize);
+      total += n;
+      if (n < batchSize) break;
+    }
+    if (total) this.logger.log(`Purged ${total} finished event(s) older than ${olderThanMs} ms`);
+    return total;
   }
 
   /** Deliveries per consumer and status, the oldest due one's age, and what awaits sequencing. */

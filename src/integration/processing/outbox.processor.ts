@@ -6,19 +6,21 @@ import {
   type OnApplicationBootstrap,
 } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
+import { IntegrationAdminService } from '../admin/integration-admin.service';
 import { ConsumerDirectory } from '../consumers/consumer-directory.service';
 import { describeDatabaseError } from '../database/database-error';
 import type { ListenHandle } from '../database/sql-executor';
 import { DrainTimeoutError } from '../errors/drain-timeout.error';
-import { INTEGRATION_OPTIONS } from '../integration.constants';
+import { DEFAULT_PURGE_INTERVAL_NAME, INTEGRATION_OPTIONS } from '../integration.constants';
 import type { ResolvedIntegrationOptions } from '../integration.options';
 import { ClaimBackoff } from './claim-backoff';
 import {
   addBatchResults,
   DeliveryPipeline,
   EMPTY_BATCH_RESULT,
+  type BatchResult,
   type ClaimedBatch,
-  type DeliveryBatchResult,
+  type DeliverNowResult,
 } from './delivery-pipeline';
 import { DeliveryRepository } from './delivery.repository';
 import { EventSequencer } from './event-sequencer.repository';
@@ -36,21 +38,21 @@ export enum ProcessorState {
   Stopping = 'stopping',
 }
 
-/** Totals of a {@link DeliveryProcessor.drain}: the batch counts plus how many batches. */
-export interface DeliveryDrainResult extends DeliveryBatchResult {
+/** Totals of a {@link OutboxProcessor.drain}: the batch counts plus how many batches. */
+export interface DrainResult extends BatchResult {
   readonly batches: number;
 }
 
 /**
- * The delivery loop's lifecycle (per-consumer delivery): start (announce this instance's
+ * The delivery loop's lifecycle: start (announce this instance's
  * consumers, LISTEN, the poll interval), run cycles when woken — a NOTIFY, the poll, or a full
  * batch — up to `processor.concurrency` batches at once, and stop (wait for in-flight batches,
  * release what is left, remove this instance's host rows). Each cycle is the
  * {@link DeliveryPipeline}'s: sequence, claim, run, settle.
  */
 @Injectable()
-export class DeliveryProcessor implements OnApplicationBootstrap, BeforeApplicationShutdown {
-  private readonly logger = new Logger('DeliveryProcessor');
+export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private readonly logger = new Logger('OutboxProcessor');
   private stateValue = ProcessorState.Stopped;
   /** The running loop, if any (at most one). */
   private loopPromise?: Promise<void>;
@@ -73,6 +75,7 @@ export class DeliveryProcessor implements OnApplicationBootstrap, BeforeApplicat
     private readonly deliveries: DeliveryRepository,
     private readonly sequencer: EventSequencer,
     private readonly lifecycle: IntegrationLifecycle,
+    private readonly admin: IntegrationAdminService,
     moduleRef: ModuleRef,
   ) {
     this.timers = new ProcessorTimers(moduleRef);
@@ -95,9 +98,8 @@ export class DeliveryProcessor implements OnApplicationBootstrap, BeforeApplicat
   }
 
   async onApplicationBootstrap(): Promise<void> {
-    if (this.options.deliveryModel !== 'per-consumer') return;
     if (this.options.processor.enabled) await this.start();
-    else this.logger.log('Delivery processor disabled (processor.enabled: false)');
+    else this.logger.log('Outbox processor disabled (processor.enabled: false)');
   }
 
   async beforeApplicationShutdown(): Promise<void> {
@@ -116,6 +118,17 @@ export class DeliveryProcessor implements OnApplicationBootstrap, BeforeApplicat
         this.lifecycle.emit({ type: 'listener.down', error, retryInMs }),
     });
     this.timers.add(processor.intervalName, () => this.wake(), processor.idlePollIntervalMs);
+    if (processor.purge.enabled) {
+      this.timers.add(
+        `${DEFAULT_PURGE_INTERVAL_NAME}:${processor.intervalName}`,
+        () => {
+          this.admin
+            .purgeProcessed()
+            .catch((error: unknown) => this.logger.error(`Purge failed: ${describeDatabaseError(error)}`));
+        },
+        processor.purge.intervalMs,
+      );
+    }
     // Announced now so the cluster knows this instance's consumers at once; after a failure
     // (database down at boot) the first cycle announces them.
     await this.hostedConsumers().catch((error: unknown) =>
@@ -125,7 +138,7 @@ export class DeliveryProcessor implements OnApplicationBootstrap, BeforeApplicat
     );
     this.directory.startHeartbeat(Math.max(processor.idlePollIntervalMs, 5_000));
     this.logger.log(
-      `Delivery processor ${this.workerId} started (batch ${processor.batchSize}, lease ${processor.leaseMs} ms, ` +
+      `Outbox processor ${this.workerId} started (batch ${processor.batchSize}, lease ${processor.leaseMs} ms, ` +
         `poll ${processor.idlePollIntervalMs} ms${this.listening ? ', LISTEN on' : ''})`,
     );
     this.lifecycle.emit({ type: 'processor.started', workerId: this.workerId });
@@ -163,7 +176,7 @@ export class DeliveryProcessor implements OnApplicationBootstrap, BeforeApplicat
     await this.directory.stop();
     this.hosted = undefined;
     this.stateValue = ProcessorState.Stopped;
-    this.logger.log(`Delivery processor ${this.workerId} stopped`);
+    this.logger.log(`Outbox processor ${this.workerId} stopped`);
     this.lifecycle.emit({ type: 'processor.stopped', workerId: this.workerId });
   }
 
@@ -180,11 +193,16 @@ export class DeliveryProcessor implements OnApplicationBootstrap, BeforeApplicat
     });
   }
 
+  /** True while started (running or stopping). */
+  get isRunning(): boolean {
+    return this.stateValue !== ProcessorState.Stopped;
+  }
+
   /**
    * One cycle by hand (scripts, tests): sequence, claim one batch, run and settle it.
    * Works whether or not the loop runs.
    */
-  async runCycle(): Promise<DeliveryBatchResult> {
+  async processBatch(): Promise<BatchResult> {
     return this.track(
       (async () => {
         const hosted = await this.hostedConsumers();
@@ -196,17 +214,27 @@ export class DeliveryProcessor implements OnApplicationBootstrap, BeforeApplicat
   }
 
   /**
+   * Runs one consumer's delivery of one event now, whatever its due time, and settles it (after
+   * announcing this instance's consumers, so the event is fanned out to them): a redelivery by
+   * hand, for test kits and tools. See {@link DeliveryPipeline.deliverNow}.
+   */
+  async deliverNow(eventId: string, consumer: string): Promise<DeliverNowResult> {
+    await this.hostedConsumers();
+    return this.track(this.pipeline.deliverNow(eventId, consumer));
+  }
+
+  /**
    * Runs cycles until nothing is left for this instance's consumers: no committed event waits
    * for the sequencer, no delivery of theirs is due or leased. For tests, scripts and the CLI.
    *
    * @throws DrainTimeoutError when not idle within `timeoutMs` (default 30 s).
    */
-  async drain(options: { timeoutMs?: number } = {}): Promise<DeliveryDrainResult> {
+  async drain(options: { timeoutMs?: number } = {}): Promise<DrainResult> {
     const timeoutMs = options.timeoutMs ?? 30_000;
     const deadline = Date.now() + timeoutMs;
-    let totals: DeliveryDrainResult = { ...EMPTY_BATCH_RESULT, batches: 0 };
+    let totals: DrainResult = { ...EMPTY_BATCH_RESULT, batches: 0 };
     for (;;) {
-      const result = await this.runCycle();
+      const result = await this.processBatch();
       totals = {
         ...addBatchResults(totals, result),
         batches: totals.batches + (result.claimed > 0 ? 1 : 0),
@@ -261,12 +289,12 @@ export class DeliveryProcessor implements OnApplicationBootstrap, BeforeApplicat
         } catch (error) {
           const { failures, delayMs } = this.backoff.failed();
           this.logger.error(
-            `Delivery claim failed (${failures} in a row): ${describeDatabaseError(error)}; next claim in ${delayMs} ms`,
+            `Outbox claim failed (${failures} in a row): ${describeDatabaseError(error)}; next claim in ${delayMs} ms`,
           );
           break;
         }
         const ended = this.backoff.succeeded();
-        if (ended > 0) this.logger.log(`Delivery claims succeed again after ${ended} failure(s)`);
+        if (ended > 0) this.logger.log(`Outbox claims succeed again after ${ended} failure(s)`);
         if (batch.deliveries.length === 0) break;
         if (this.isStopping()) {
           await this.pipeline.release(batch);
@@ -278,7 +306,7 @@ export class DeliveryProcessor implements OnApplicationBootstrap, BeforeApplicat
           () => undefined,
           (error: unknown) => {
             failed = true;
-            this.logger.error(`Delivery batch failed: ${describeDatabaseError(error)}`);
+            this.logger.error(`Outbox batch failed: ${describeDatabaseError(error)}`);
           },
         );
         running.add(work);
