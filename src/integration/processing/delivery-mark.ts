@@ -8,14 +8,19 @@ function markStatement(t: IntegrationTables): string {
   // Fenced by worker and attempt: a delivery whose lease expired and was claimed again (by this
   // instance or another) is not this claim's to mark. Rows are locked in key order so two
   // overlapping marks cannot deadlock.
+  // The input drives the join (LATERAL, one primary-key probe per delivery): on a table without
+  // statistics yet (a fresh deployment's first minutes) the planner otherwise starts from the
+  // processing rows and re-reads the JSON input for each of them.
   return `WITH target AS (
       SELECT d.consumer_name, d.event_id
-        FROM ${t.delivery} AS d
-        JOIN jsonb_to_recordset($2::jsonb) AS x(event_id uuid, consumer_name text, attempt integer)
-          ON d.consumer_name = x.consumer_name AND d.event_id = x.event_id
-       WHERE d.status = 'processing' AND d.locked_by = $1::text AND d.attempt_count = x.attempt
-       ORDER BY d.consumer_name, d.event_id
-         FOR UPDATE OF d
+        FROM (SELECT * FROM jsonb_to_recordset($2::jsonb)
+                AS x(event_id uuid, consumer_name text, attempt integer)
+               ORDER BY x.consumer_name, x.event_id) AS x
+       CROSS JOIN LATERAL (
+         SELECT d.consumer_name, d.event_id FROM ${t.delivery} AS d
+          WHERE d.consumer_name = x.consumer_name AND d.event_id = x.event_id
+            AND d.status = 'processing' AND d.locked_by = $1::text AND d.attempt_count = x.attempt
+            FOR UPDATE OF d) AS d
     )
     UPDATE ${t.delivery} AS d
        SET status = 'processed', processed_at = now(), updated_at = now(), last_error = NULL,

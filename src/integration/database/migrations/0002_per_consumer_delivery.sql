@@ -60,7 +60,9 @@ CREATE TABLE ${schema}.integration_delivery (
   created_at    timestamptz NOT NULL DEFAULT now(),
   updated_at    timestamptz NOT NULL DEFAULT now(),
   processed_at  timestamptz,
-  PRIMARY KEY (consumer_name, event_id)
+  -- Event first: it also serves "every consumer's delivery of one event" (finders, purge),
+  -- and a lookup by (event, consumer) can only use this index, whatever the statistics say.
+  PRIMARY KEY (event_id, consumer_name)
 );
 -- Claim: pending deliveries of the hosted consumers in commit order.
 CREATE INDEX integration_delivery_claim_idx ON ${schema}.integration_delivery (consumer_name, position)
@@ -68,12 +70,12 @@ CREATE INDEX integration_delivery_claim_idx ON ${schema}.integration_delivery (c
 -- Lease recovery.
 CREATE INDEX integration_delivery_lease_idx ON ${schema}.integration_delivery (locked_until)
   WHERE status = 'processing';
--- Per (consumer, key) order: a key's earlier unfinished deliveries.
+-- Per (consumer, key) order: a key's earlier unfinished deliveries. The key leads so that a
+-- lookup by consumer alone can never use this index (a planner without statistics, in a fresh
+-- deployment's first minutes, would otherwise scan a consumer's whole backlog per delivery).
 CREATE INDEX integration_delivery_key_idx
-  ON ${schema}.integration_delivery (consumer_name, ordering_key, position)
+  ON ${schema}.integration_delivery (ordering_key, consumer_name, position)
   WHERE status IN ('pending', 'processing');
--- Every consumer's delivery of one event (finders, purge).
-CREATE INDEX integration_delivery_event_idx ON ${schema}.integration_delivery (event_id);
 CREATE INDEX integration_delivery_dead_letter_idx
   ON ${schema}.integration_delivery (consumer_name, updated_at) WHERE status = 'dead_letter';
 
