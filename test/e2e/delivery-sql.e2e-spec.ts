@@ -327,10 +327,11 @@ describe('per-consumer delivery SQL: sequencer and delivery repository (issue 13
       for (let i = 0; i < 30; i++) ids.push(await publish(`K${i % 7}`));
       const holder = await connect();
       await holder.query('begin');
-      const held = await holder.query<{ locked: boolean }>(
-        `select pg_try_advisory_xact_lock(hashtext('nestjs-integration:sequencer:' || 'public')) as locked`,
+      // Another run in progress holds the sequencer's row.
+      const held = await holder.query<{ id: number }>(
+        'select id from integration_sequencer where id = 1 for update',
       );
-      expect(held.rows).toEqual([{ locked: true }]);
+      expect(held.rows).toEqual([{ id: 1 }]);
       expect(await sequencer.sequence(adapter, 10)).toEqual({
         locked: false,
         events: 0,

@@ -57,10 +57,7 @@ export const EMPTY_BATCH_RESULT: BatchResult = Object.freeze({
 });
 
 /** Adds two batch results field by field. */
-export function addBatchResults(
-  a: BatchResult,
-  b: BatchResult,
-): BatchResult {
+export function addBatchResults(a: BatchResult, b: BatchResult): BatchResult {
   return {
     claimed: a.claimed + b.claimed,
     processed: a.processed + b.processed,

@@ -2,11 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { IntegrationTables } from '../database/integration-tables';
 import type { SqlExecutor } from '../database/sql-executor';
 import { checkEventId } from '../outbox/outbox-query.validation';
-import {
-  EVENT_COLUMNS,
-  mapEventRow,
-  type EventRow,
-} from '../outbox/outbox.repository';
+import { EVENT_COLUMNS, mapEventRow, type EventRow } from '../outbox/outbox.repository';
 import { clampDelay, compareSeq, truncateError } from '../database/stored-values';
 import { MAX_TIMER_DELAY_MS } from '../utils/retry';
 import type { CheckedReplayFilter } from './delivery-query.validation';
@@ -324,10 +320,12 @@ export class DeliveryRepository {
     leaseMs: number,
   ): Promise<ClaimedDelivery[]> {
     if (consumers.length === 0) return [];
-    const result = await sql.query<ClaimedRow>(
-      this.statements.claim,
-      [workerId, JSON.stringify(consumers), batchSize, leaseMs],
-    );
+    const result = await sql.query<ClaimedRow>(this.statements.claim, [
+      workerId,
+      JSON.stringify(consumers),
+      batchSize,
+      leaseMs,
+    ]);
     return result.rows
       .map(mapClaimed)
       .sort((a, b) => compareSeq(a.position, b.position) || compareText(a.consumer, b.consumer));

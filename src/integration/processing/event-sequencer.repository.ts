@@ -14,6 +14,9 @@ export interface SequenceResult {
   readonly more: boolean;
 }
 
+/** Makes the statement's own transaction commit asynchronously (see the outbox repository). */
+const ASYNC_COMMIT = `(SELECT set_config('synchronous_commit', 'off', true)) AS async_commit`;
+
 /** Every statement of {@link EventSequencer} for one set of tables, built once per instance. */
 function sequencerStatements(t: IntegrationTables) {
   // Events not yet fanned out as of the horizon `h`: their transaction was still running at `h`
@@ -21,11 +24,15 @@ function sequencerStatements(t: IntegrationTables) {
   const newSince = (h: string, xip: string): string =>
     `(o.tx_id >= pg_snapshot_xmax(${h}) OR o.tx_id = ANY (${xip}))`;
   return {
-    // hashtext is computed by the server: the key is the same for every instance (and every
-    // driver) that uses this schema, and different for another schema's sequencer.
-    lock: `SELECT pg_try_advisory_xact_lock(hashtext('nestjs-integration:sequencer:' || $1::text)) AS locked,
-              set_config('synchronous_commit', 'off', true) AS async_commit`,
-    run: `WITH st AS (
+    // One statement, its own (asynchronously committed) transaction. The sequencer row is the
+    // mutex: FOR UPDATE SKIP LOCKED returns nothing while another run holds it, and otherwise
+    // (READ COMMITTED re-reads a row locked after a concurrent update) its latest version, even
+    // when this statement's snapshot was taken before the previous run committed. `fresh` then
+    // checks that this snapshot sees everything the stored window/horizon saw: a statement
+    // whose snapshot is older does nothing (it would skip events it cannot see yet).
+    run: `WITH locked AS (
+         SELECT s.* FROM ${t.sequencer} s WHERE s.id = 1 FOR UPDATE SKIP LOCKED
+       ), st AS (
          SELECT coalesce(s.window_snapshot, pg_current_snapshot()) AS win,
                 s.horizon AS h, ARRAY(SELECT pg_snapshot_xip(s.horizon)) AS xip,
                 s.after_tx, s.after_seq, s.next_position,
@@ -34,11 +41,18 @@ function sequencerStatements(t: IntegrationTables) {
                 -- the LIMIT instead of walking the history already fanned out.
                 CASE WHEN s.after_tx IS NULL THEN pg_snapshot_xmin(s.horizon)
                      ELSE greatest(s.after_tx, pg_snapshot_xmin(s.horizon)) END AS scan_from
-           FROM ${t.sequencer} s WHERE s.id = 1
+           FROM locked s
+       ), fresh AS (
+         SELECT st.* FROM st
+          WHERE pg_snapshot_xmax(pg_current_snapshot()) >= pg_snapshot_xmax(st.win)
+            AND pg_snapshot_xmax(pg_current_snapshot()) >= pg_snapshot_xmax(st.h)
+            AND NOT EXISTS (SELECT 1 FROM pg_snapshot_xip(pg_current_snapshot()) AS r(xid)
+                             WHERE pg_visible_in_snapshot(r.xid, st.win)
+                                OR pg_visible_in_snapshot(r.xid, st.h))
        ), ev AS (
          SELECT o.id, o.event_name, o.ordering_key, o.available_at, o.tx_id, o.seq
-           FROM ${t.outbox} o, st
-          WHERE o.tx_id >= (SELECT scan_from FROM st)
+           FROM ${t.outbox} o, fresh st
+          WHERE o.tx_id >= st.scan_from
             AND ${newSince('st.h', 'st.xip')}
             AND pg_visible_in_snapshot(o.tx_id, st.win)
             AND (st.after_tx IS NULL OR (o.tx_id, o.seq) > (st.after_tx, st.after_seq))
@@ -46,7 +60,7 @@ function sequencerStatements(t: IntegrationTables) {
           LIMIT $1::int
        ), numbered AS (
          SELECT ev.*, st.next_position + row_number() OVER (ORDER BY ev.tx_id, ev.seq) - 1 AS position
-           FROM ev, st
+           FROM ev, fresh st
        ), ins AS (
          INSERT INTO ${t.delivery} (event_id, consumer_name, position, ordering_key, available_at)
          SELECT n.id, c.name, n.position, n.ordering_key, n.available_at
@@ -68,7 +82,7 @@ function sequencerStatements(t: IntegrationTables) {
               after_tx = CASE WHEN run.n < $1::int THEN NULL ELSE run.last_tx END,
               after_seq = CASE WHEN run.n < $1::int THEN NULL ELSE run.last_seq END,
               updated_at = now()
-         FROM st, run
+         FROM fresh st, run, ${ASYNC_COMMIT}
         WHERE s.id = 1
        RETURNING run.n AS events, (SELECT count(*)::int FROM ins) AS deliveries,
                  run.n >= $1::int AS more`,
@@ -99,8 +113,8 @@ function sequencerStatements(t: IntegrationTables) {
  * publish order. A transaction still open holds nothing back: it is simply not visible yet,
  * and its events get positions in the run after it commits.
  *
- * Runs are serialized by a transaction-level advisory lock per schema, and never wait for it:
- * an instance that finds another one sequencing returns at once. A run that cannot take all new
+ * Runs are serialized by the lock of the sequencer's row (one per schema), and never wait for
+ * it: an instance that finds another one sequencing returns at once. A run that cannot take all new
  * events (its `limit`) fixes its snapshot as the `window_snapshot` and continues after the last
  * (tx_id, seq) it took; the horizon moves only when a window is done. Runs commit
  * asynchronously: a run lost in a crash is simply redone (its rows and its progress go
@@ -110,31 +124,25 @@ function sequencerStatements(t: IntegrationTables) {
 export class EventSequencer {
   private readonly statements: ReturnType<typeof sequencerStatements>;
 
-  constructor(private readonly tables: IntegrationTables) {
+  constructor(tables: IntegrationTables) {
     this.statements = sequencerStatements(tables);
   }
 
   /**
-   * One run in its own transaction; returns what it did. Never blocks: when another instance
-   * is sequencing (`pg_try_advisory_xact_lock` fails) it returns `{ locked: false }` with zeros.
+   * One run, one statement; returns what it did. Never blocks: when another instance is
+   * sequencing (its row is locked) it returns `{ locked: false }` with zeros.
    * @param limit Most events fanned out by this run (an integer ≥ 1).
    */
   async sequence(db: IntegrationDatabaseAdapter, limit: number): Promise<SequenceResult> {
-    return db.transaction(async (_tx, sql) => {
-      const lock = await sql.query<{ locked: boolean }>(this.statements.lock, [this.tables.schema]);
-      if (lock.rows[0]?.locked !== true) {
-        return { locked: false, events: 0, deliveries: 0, more: false };
-      }
-      // A statement of its own, after the lock: in READ COMMITTED its snapshot is taken now,
-      // so it sees the previous run's commit (the lock was released only at that commit).
-      const run = await sql.query<{ events: number; deliveries: number; more: boolean }>(
-        this.statements.run,
-        [limit],
-      );
-      const row = run.rows[0];
-      if (!row) throw new Error(`${this.tables.sequencer} has no row: run the 0002 migration`);
-      return { locked: true, events: row.events, deliveries: row.deliveries, more: row.more };
-    });
+    const run = await db.root.query<{ events: number; deliveries: number; more: boolean }>(
+      this.statements.run,
+      [limit],
+    );
+    const row = run.rows[0];
+    // No row: another run holds the sequencer row, or this statement's snapshot is older than
+    // the stored progress (the next run will see more).
+    if (!row) return { locked: false, events: 0, deliveries: 0, more: false };
+    return { locked: true, events: row.events, deliveries: row.deliveries, more: row.more };
   }
 
   /**

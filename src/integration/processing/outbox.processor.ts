@@ -124,7 +124,9 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
         () => {
           this.admin
             .purgeProcessed()
-            .catch((error: unknown) => this.logger.error(`Purge failed: ${describeDatabaseError(error)}`));
+            .catch((error: unknown) =>
+              this.logger.error(`Purge failed: ${describeDatabaseError(error)}`),
+            );
         },
         processor.purge.intervalMs,
       );
