@@ -6,6 +6,8 @@ import { Client, Pool } from 'pg';
 import {
   DEFAULT_PROCESSOR_INTERVAL_NAME,
   EventSubscriberRegistry,
+  IntegrationAdminService,
+  IntegrationConsumer,
   IntegrationModule,
   InvalidDatabaseAdapterError,
   InvalidHandlerError,
@@ -13,10 +15,11 @@ import {
   InvalidPurgeOptionsError,
   knexAdapter,
   MAX_PURGE_AGE_MS,
+  OnIntegrationEvent,
   OutboxProcessor,
-  perEventDispatcher,
   pgAdapter,
   prismaAdapter,
+  type IntegrationEvent,
   type IntegrationModuleOptions,
   type KnexLike,
   type PrismaClientLike,
@@ -55,6 +58,33 @@ class HostJob {
 @Module({ imports: [ScheduleModule.forRoot()], providers: [HostJob] })
 class HostModule {}
 
+/** A catch-all consumer that records the ids it is given (discovered before the processor starts). */
+@Injectable()
+@IntegrationConsumer('all')
+class SeenConsumer {
+  readonly seen: string[] = [];
+
+  @OnIntegrationEvent('**')
+  async handle(event: IntegrationEvent): Promise<void> {
+    this.seen.push(event.id);
+  }
+}
+
+@Module({ providers: [SeenConsumer] })
+class SeenModule {}
+
+/** Registers a catch-all consumer by hand (before the first processBatch or drain announces it). */
+function registerCatchAll(t: IntegrationTestApp): void {
+  const registry = t.app.get(EventSubscriberRegistry);
+  registry.registerConsumer('all');
+  registry.register({
+    consumer: 'all',
+    pattern: '**',
+    name: 'All.handle',
+    handle: async () => undefined,
+  });
+}
+
 /** Boots an app and expects bootstrap to fail; returns the error. */
 async function bootstrapError(imports: unknown[]): Promise<unknown> {
   let app: INestApplication | undefined;
@@ -88,11 +118,13 @@ describe('hardening: module options, wiring and adapters', () => {
     apps.push(t);
     return t;
   };
-  const outboxRows = async (): Promise<Record<string, number>> => {
+  /** Delivery rows per status, and how many events the log holds. */
+  const deliveryRows = async (): Promise<Record<string, number>> => {
     const { rows } = await pool.query<{ status: string; n: number }>(
-      'select status, count(*)::int as n from outbox_event group by status',
+      `select status, count(*)::int as n from integration_delivery group by status
+       union all select 'events', count(*)::int from outbox_event`,
     );
-    return Object.fromEntries(rows.map((r) => [r.status, r.n]));
+    return Object.fromEntries(rows.filter((r) => r.n > 0).map((r) => [r.status, r.n]));
   };
   const orm = (kind: OrmClients['kind']): OrmClients => {
     const clients = createOrm(kind, db.url);
@@ -108,7 +140,9 @@ describe('hardening: module options, wiring and adapters', () => {
     while (apps.length) await apps.pop()!.close();
     jest.useRealTimers();
     while (orms.length) await orms.pop()!.close();
-    await pool.query('truncate outbox_event, inbox_event');
+    await pool.query(
+      'truncate outbox_event, inbox_event, integration_delivery, integration_consumer, integration_consumer_host',
+    );
   });
   afterAll(async () => {
     await pool.end();
@@ -146,28 +180,31 @@ describe('hardening: module options, wiring and adapters', () => {
     });
 
     it('delivers events on its own timers when the app does not import ScheduleModule (hardening #2)', async () => {
-      const seen: string[] = [];
-      const t = await boot({
-        notify: { enabled: false },
-        dispatcher: perEventDispatcher(async (event) => void seen.push(event.id)),
-        processor: {
-          enabled: true,
-          startupDrain: false,
-          idlePollIntervalMs: 20,
-          purge: { enabled: true, intervalMs: 1_000 },
+      const t = await boot(
+        {
+          notify: { enabled: false },
+          processor: {
+            enabled: true,
+            startupDrain: false,
+            idlePollIntervalMs: 20,
+            purge: { enabled: true, intervalMs: 1_000 },
+          },
         },
-      });
+        [SeenModule],
+      );
+      const { seen } = t.app.get(SeenConsumer);
       expect(() => t.app.get(SchedulerRegistry)).toThrow();
       const [id] = await publishAll(t, [ev('polled')]);
       // Neither NOTIFY nor a startup drain: only the poll timer can deliver it.
-      await waitFor(() => seen.includes(id), 10_000, 'the poll timer to deliver the event');
-      // The handler has run; the batch's settle follows it.
+      await waitFor(() => seen.includes(id!), 10_000, 'the poll timer to deliver the event');
+      // The handler has run; its delivery is marked processed in the handler's transaction.
       await waitFor(
-        async () => (await outboxRows()).processed === 1,
+        async () => (await deliveryRows()).processed === 1,
         10_000,
-        'the delivered event to be settled',
+        'the delivery to be processed',
       );
-      expect(await outboxRows()).toEqual({ processed: 1 });
+      expect(await deliveryRows()).toEqual({ events: 1, processed: 1 });
+      expect(seen).toEqual([id]);
     });
 
     it('clears its own timers on stop when there is no SchedulerRegistry (hardening #2)', async () => {
@@ -185,7 +222,8 @@ describe('hardening: module options, wiring and adapters', () => {
       const processor = t.app.get(OutboxProcessor);
       const before = jest.getTimerCount();
       await processor.start();
-      expect(jest.getTimerCount()).toBe(before + 2);
+      // The poll interval, the purge interval and the consumers' heartbeat (a timeout it re-arms).
+      expect(jest.getTimerCount()).toBe(before + 3);
       await processor.stop();
       expect(jest.getTimerCount()).toBe(before);
     });
@@ -227,10 +265,13 @@ describe('hardening: module options, wiring and adapters', () => {
 
     it('purgeProcessed refuses a bad batchSize or olderThanMs before any DELETE (hardening #4)', async () => {
       const t = await boot({});
+      registerCatchAll(t);
       const processor = t.app.get(OutboxProcessor);
+      const admin = t.app.get(IntegrationAdminService);
+      await processor.drain();
       await publishAll(t, [ev('a'), ev('b'), ev('c')]);
       await processor.drain();
-      expect(await outboxRows()).toEqual({ processed: 3 });
+      expect(await deliveryRows()).toEqual({ events: 3, processed: 3 });
       const bad: unknown[] = [
         { batchSize: 0, olderThanMs: 0 },
         { batchSize: -1, olderThanMs: 0 },
@@ -243,30 +284,34 @@ describe('hardening: module options, wiring and adapters', () => {
       ];
       for (const options of bad) {
         await expect(
-          processor.purgeProcessed(options as { batchSize?: number }),
+          admin.purgeProcessed(options as { batchSize?: number }),
         ).rejects.toBeInstanceOf(InvalidPurgeOptionsError);
       }
       // Every purgeable row is still there: none of those calls deleted anything.
-      expect(await outboxRows()).toEqual({ processed: 3 });
+      expect(await deliveryRows()).toEqual({ events: 3, processed: 3 });
       // The largest accepted age is valid interval arithmetic for PostgreSQL.
-      expect(await processor.purgeProcessed({ olderThanMs: MAX_PURGE_AGE_MS })).toBe(0);
-      expect(await processor.purgeProcessed({ olderThanMs: 0, batchSize: 100_000 })).toBe(3);
-      expect(await outboxRows()).toEqual({});
+      expect(await admin.purgeProcessed({ olderThanMs: MAX_PURGE_AGE_MS })).toBe(0);
+      expect(await admin.purgeProcessed({ olderThanMs: 0, batchSize: 100_000 })).toBe(3);
+      expect(await deliveryRows()).toEqual({});
     });
 
     it('purges with the largest accepted processor.purge.olderThanMs (hardening #4)', async () => {
       const t = await boot({ processor: { purge: { olderThanMs: MAX_PURGE_AGE_MS } } });
+      registerCatchAll(t);
       const processor = t.app.get(OutboxProcessor);
+      const admin = t.app.get(IntegrationAdminService);
+      await processor.drain();
       await publishAll(t, [ev('a')]);
       await processor.drain();
-      // A row processed 99 years ago is inside the window; one from 101 years ago is not.
-      await pool.query(`update outbox_event set processed_at = now() - interval '101 years'`);
-      expect(await processor.purgeProcessed()).toBe(1);
+      expect(await deliveryRows()).toEqual({ events: 1, processed: 1 });
+      // A finished event from 101 years ago is past the window; one from 99 years ago is not.
+      await pool.query(`update outbox_event set created_at = now() - interval '101 years'`);
+      expect(await admin.purgeProcessed()).toBe(1);
       await publishAll(t, [ev('b')]);
       await processor.drain();
-      await pool.query(`update outbox_event set processed_at = now() - interval '99 years'`);
-      expect(await processor.purgeProcessed()).toBe(0);
-      expect(await outboxRows()).toEqual({ processed: 1 });
+      await pool.query(`update outbox_event set created_at = now() - interval '99 years'`);
+      expect(await admin.purgeProcessed()).toBe(0);
+      expect(await deliveryRows()).toEqual({ events: 1, processed: 1 });
     });
   });
 

@@ -1,11 +1,11 @@
 import { Pool } from 'pg';
 import {
   DomainEventPublisher,
+  EventSubscriberRegistry,
   InvalidEventError,
   JitterMode,
   OutboxProcessor,
   PayloadTooLargeError,
-  perEventDispatcher,
   type IntegrationEvent,
   type PublishEventInput,
 } from '../../src/integration';
@@ -29,6 +29,19 @@ const event = (over: Partial<PublishEventInput> = {}): PublishEventInput => ({
 });
 
 const DEFAULT_MAX_PAYLOAD_BYTES = 256 * 1024;
+
+/**
+ * Registers the catch-all consumer `all` running `handle` (before the processor's first
+ * processBatch announces it, so the events it sequences are fanned out to it).
+ */
+const registerCatchAll = (
+  t: IntegrationTestApp,
+  handle: (event: IntegrationEvent) => Promise<void>,
+): void => {
+  const registry = t.app.get(EventSubscriberRegistry);
+  registry.registerConsumer('all');
+  registry.register({ consumer: 'all', pattern: '**', name: 'All.handle', handle });
+};
 
 /** A value whose property `key` returns `first` on the first read and `later` afterwards. */
 const changingGetter = (key: string, first: unknown, later: unknown): Record<string, unknown> => {
@@ -234,7 +247,9 @@ describe('publish: headers, nesting and stored size (pg)', () => {
     await db.drop();
   });
   beforeEach(async () => {
-    await pool.query('truncate outbox_event');
+    await pool.query(
+      'truncate outbox_event, integration_delivery, integration_consumer, integration_consumer_host',
+    );
   });
 
   const refusal = async (input: PublishEventInput): Promise<unknown> =>
@@ -294,10 +309,8 @@ describe('publish: headers, nesting and stored size (pg)', () => {
     expect(rows).toEqual([{ h: 'proto-value' }]);
 
     const seen: IntegrationEvent[] = [];
-    const processing = await createIntegrationApp(db.url, {
-      orm: 'pg',
-      integration: { dispatcher: perEventDispatcher(async (e) => void seen.push(e)) },
-    });
+    const processing = await createIntegrationApp(db.url, { orm: 'pg' });
+    registerCatchAll(processing, async (e) => void seen.push(e));
     try {
       expect(await processing.app.get(OutboxProcessor).processBatch()).toMatchObject({
         processed: 1,
@@ -402,9 +415,6 @@ describe('default ordering key per tenant (pg, processor)', () => {
     const t = await createIntegrationApp(db.url, {
       orm: 'pg',
       integration: {
-        dispatcher: perEventDispatcher(async (e) => {
-          if (e.tenantId === 'tenant-a') throw new Error('tenant A downstream unavailable');
-        }),
         processor: {
           retry: {
             baseDelayMs: 60_000,
@@ -414,6 +424,10 @@ describe('default ordering key per tenant (pg, processor)', () => {
           },
         },
       },
+    });
+    // The consumer keeps the processor's retry policy (it declares none of its own).
+    registerCatchAll(t, async (e) => {
+      if (e.tenantId === 'tenant-a') throw new Error('tenant A downstream unavailable');
     });
     try {
       const publisher = t.app.get(DomainEventPublisher);
@@ -430,20 +444,26 @@ describe('default ordering key per tenant (pg, processor)', () => {
       const processor = t.app.get(OutboxProcessor);
       expect(await processor.processBatch()).toMatchObject({ retried: 1, processed: 1 });
       const { rows } = await pool.query(
-        'select tenant_id, ordering_key, status, attempt_count from outbox_event order by seq',
+        `select o.tenant_id, o.ordering_key, d.ordering_key as delivery_key, d.status, d.attempt_count,
+                d.available_at > now() + interval '30 seconds' as waits
+           from integration_delivery d join outbox_event o on o.id = d.event_id order by o.seq`,
       );
       expect(rows).toEqual([
         {
           tenant_id: 'tenant-a',
           ordering_key: '8:tenant-a:Order:1',
+          delivery_key: '8:tenant-a:Order:1',
           status: 'pending',
           attempt_count: 1,
+          waits: true,
         },
         {
           tenant_id: 'tenant-b',
           ordering_key: '8:tenant-b:Order:1',
+          delivery_key: '8:tenant-b:Order:1',
           status: 'processed',
           attempt_count: 1,
+          waits: false,
         },
       ]);
     } finally {

@@ -1,11 +1,12 @@
 import { Pool } from 'pg';
 import {
   DomainEventPublisher,
+  EventSubscriberRegistry,
   IntegrationSchemaCheckFailedError,
   IntegrationSchemaMissingError,
   InvalidIntegrationOptionsError,
+  OutboxProcessor,
   pgAdapter,
-  perEventDispatcher,
 } from '../../src/integration';
 import { resolveOptions } from '../../src/integration/integration.options';
 import {
@@ -115,10 +116,19 @@ describe('database outage after start (hardening #12)', () => {
       const seen: string[] = [];
       const t = await boot(orm, logger, {
         notify: { enabled: false },
-        dispatcher: perEventDispatcher(async (e) => void seen.push(e.id)),
-        processor: { enabled: true, idlePollIntervalMs: 20 },
+        processor: { enabled: false, idlePollIntervalMs: 20 },
       });
       try {
+        // A catch-all consumer, registered before the processor starts (it announces it then).
+        const registry = t.app.get(EventSubscriberRegistry);
+        registry.registerConsumer('all');
+        registry.register({
+          consumer: 'all',
+          pattern: '**',
+          name: 'All.handle',
+          handle: async (e) => void seen.push(e.id),
+        });
+        await t.app.get(OutboxProcessor).start();
         const publisher = t.app.get(DomainEventPublisher);
         const first = await publisher.publishStandalone(ev());
         await waitFor(() => seen.includes(first), 10_000, 'the first event');

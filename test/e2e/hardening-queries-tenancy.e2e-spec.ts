@@ -1,7 +1,7 @@
 import {
   DomainEventPublisher,
+  IntegrationAdminService,
   LinkType,
-  OutboxProcessor,
   type EntityRef,
   type IntegrationLink,
 } from '../../src/integration';
@@ -33,13 +33,13 @@ describe('tenant identity of finders and links (hardening #11)', () => {
 
   it("findEventsByAggregate returns one tenant's aggregate: none given means events without a tenant (hardening #11)", async () => {
     const publisher = t.app.get(DomainEventPublisher);
-    const processor = t.app.get(OutboxProcessor);
+    const admin = t.app.get(IntegrationAdminService);
     const a1 = await publisher.publishStandalone(ev({ tenantId: 'A' }));
     const b1 = await publisher.publishStandalone(ev({ tenantId: 'B' }));
     const n1 = await publisher.publishStandalone(ev());
     const a2 = await publisher.publishStandalone(ev({ tenantId: 'A', name: 'order.paid' }));
     const ids = async (options?: { tenantId?: string | null }): Promise<string[]> =>
-      (await processor.findEventsByAggregate('Order', '1', options)).map((e) => e.id);
+      (await admin.findEventsByAggregate('Order', '1', options)).map((e) => e.event.id);
     expect(await ids()).toEqual([n1]);
     expect(await ids({ tenantId: null })).toEqual([n1]);
     expect(await ids({})).toEqual([n1]);

@@ -2,6 +2,8 @@ import { Client, Pool, type PoolClient } from 'pg';
 import {
   CommitNotSupportedError,
   DomainEventPublisher,
+  EventSubscriberRegistry,
+  IntegrationAdminService,
   InvalidEventError,
   OutboxProcessor,
   PUBLISH_CHUNK_SIZE,
@@ -35,12 +37,28 @@ describe.each<OrmKind>(['prisma', 'knex', 'pg'])('DomainEventPublisher with %s',
 
   const count = async (): Promise<number> =>
     (await pool.query<{ n: number }>('select count(*)::int as n from outbox_event')).rows[0]!.n;
+  /** The catch-all consumer's delivery statuses, in commit order. */
+  const deliveries = async (): Promise<string[]> =>
+    (
+      await pool.query<{ status: string }>(
+        'select status from integration_delivery order by position',
+      )
+    ).rows.map((r) => r.status);
 
   beforeAll(async () => {
     db = await createTestDatabase();
     t = await createIntegrationApp(db.url, { orm });
     publisher = t.app.get(DomainEventPublisher);
     pool = new Pool({ connectionString: db.url, max: 2 });
+    // A consumer of every event, known before the processor's first batch announces it.
+    const registry = t.app.get(EventSubscriberRegistry);
+    registry.registerConsumer('all');
+    registry.register({
+      consumer: 'all',
+      pattern: '**',
+      name: 'All.handle',
+      handle: async () => undefined,
+    });
   });
   afterAll(async () => {
     await pool.end();
@@ -48,7 +66,8 @@ describe.each<OrmKind>(['prisma', 'knex', 'pg'])('DomainEventPublisher with %s',
     await db.drop();
   });
   beforeEach(async () => {
-    await pool.query('truncate outbox_event, vault_ledger');
+    // The consumer stays registered: this app announces it once.
+    await pool.query('truncate outbox_event, integration_delivery, vault_ledger');
   });
 
   it('a rolled-back transaction leaves no event; a committed one leaves exactly its event', async () => {
@@ -64,7 +83,7 @@ describe.each<OrmKind>(['prisma', 'knex', 'pg'])('DomainEventPublisher with %s',
       publisher.publish(tx, event({ aggregateId: 'v-2' })),
     );
     const { rows } = await pool.query(
-      'select id::text, event_name, aggregate_id, payload, status, ordering_key from outbox_event',
+      'select id::text, event_name, aggregate_id, payload, ordering_key from outbox_event',
     );
     expect(rows).toEqual([
       {
@@ -72,10 +91,12 @@ describe.each<OrmKind>(['prisma', 'knex', 'pg'])('DomainEventPublisher with %s',
         event_name: 'vault.opened',
         aggregate_id: 'v-2',
         payload: { owner: 'alice' },
-        status: 'pending',
         ordering_key: 'Vault:v-2',
       },
     ]);
+    // Committed and waiting for the sequencer: no delivery exists yet.
+    expect((await t.app.get(IntegrationAdminService).getStats()).unsequenced).toBe(1);
+    expect(await deliveries()).toEqual([]);
   });
 
   it('an uncommitted event is invisible to the processor', async () => {
@@ -84,8 +105,11 @@ describe.each<OrmKind>(['prisma', 'knex', 'pg'])('DomainEventPublisher with %s',
       await publisher.publish(tx, event());
       const result = await processor.processBatch();
       expect(result.claimed).toBe(0);
+      // Not even fanned out: the sequencer does not see an open transaction's event.
+      expect(await deliveries()).toEqual([]);
     });
-    expect((await processor.processBatch()).claimed).toBe(1);
+    expect(await processor.processBatch()).toMatchObject({ claimed: 1, processed: 1 });
+    expect(await deliveries()).toEqual(['processed']);
   });
 
   it('publishes with the business write in the same transaction', async () => {
@@ -431,8 +455,10 @@ describe.each([
     );
     expect(status).toBe('I');
     expect(await rows()).toEqual({ orders: ['one'], events: ['one'] });
-    const stored = await pool.query('select id::text as id, status from outbox_event');
-    expect(stored.rows).toEqual([{ id, status: 'pending' }]);
+    const stored = await pool.query('select id::text as id from outbox_event');
+    expect(stored.rows).toEqual([{ id }]);
+    // Committed: the sequencer sees it (and would fan it out at its next run).
+    expect((await t.app.get(IntegrationAdminService).getStats()).unsequenced).toBe(1);
   });
 
   it('invalid input throws before anything is sent; the transaction is still open', async () => {

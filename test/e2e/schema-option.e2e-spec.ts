@@ -1,9 +1,12 @@
 import { Injectable, type Provider } from '@nestjs/common';
 import { Client, Pool } from 'pg';
 import {
+  DeliveryStatus,
   DomainEventPublisher,
   InboxService,
   InboxStatus,
+  IntegrationAdminService,
+  IntegrationConsumer,
   IntegrationLinkService,
   IntegrationSchemaMissingError,
   InvalidIntegrationOptionsError,
@@ -11,8 +14,6 @@ import {
   JitterMode,
   LinkType,
   OnIntegrationEvent,
-  OutboxProcessor,
-  OutboxStatus,
   pgAdapter,
   type HandlerContext,
   type IntegrationEvent,
@@ -31,7 +32,16 @@ import { execIn } from '../support/orm-sql';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
 import { waitFor } from '../support/wait-for';
 
+/** The tables the bootstrap schema check names when they are missing. */
 const TABLES = ['outbox_event', 'inbox_event', 'integration_link'] as const;
+/** Every table of the module's migrations (moved out of `public` below). */
+const ALL_TABLES = [
+  ...TABLES,
+  'integration_delivery',
+  'integration_consumer',
+  'integration_consumer_host',
+  'integration_sequencer',
+] as const;
 
 /**
  * Creates the module's tables in each of `schemas` (the package's SQL for that schema), then
@@ -42,7 +52,7 @@ async function moveTablesTo(url: string, schemas: readonly string[]): Promise<vo
   await client.connect();
   try {
     for (const schema of schemas) await client.query(integrationTablesSql({ schema }));
-    await client.query(`DROP TABLE ${TABLES.map((t) => `public.${t}`).join(', ')}`);
+    await client.query(`DROP TABLE ${ALL_TABLES.map((t) => `public.${t}`).join(', ')}`);
     await client.query(
       'CREATE TABLE public.schema_effect (label text NOT NULL, event_id text NOT NULL)',
     );
@@ -60,10 +70,11 @@ class Behaviour {
 
 function consumerFor(kind: OrmKind, behaviour: Behaviour): Provider[] {
   @Injectable()
+  @IntegrationConsumer('schema-audit')
   class SchemaConsumer {
     constructor(readonly behaviour: Behaviour) {}
 
-    @OnIntegrationEvent('thing.*', { consumer: 'schema-audit' })
+    @OnIntegrationEvent('thing.*')
     async handle(event: IntegrationEvent, ctx: HandlerContext) {
       if (this.behaviour.failAlways.has(event.aggregateId)) throw new Error('always fails');
       if (this.behaviour.failOnce.delete(event.aggregateId)) throw new Error('fails once');
@@ -124,7 +135,7 @@ describe.each<OrmKind>(['prisma', 'knex', 'pg'])(
 
     it(`publishes, claims, settles, retries, dead-letters, replays and purges in schema "integration" with ${kind} (issue 12: schema)`, async () => {
       const publisher = t.app.get(DomainEventPublisher);
-      const processor = t.app.get(OutboxProcessor);
+      const admin = t.app.get(IntegrationAdminService);
       behaviour.failOnce.add('retried');
       behaviour.failAlways.add('dead');
 
@@ -152,29 +163,41 @@ describe.each<OrmKind>(['prisma', 'knex', 'pg'])(
 
       await drainUntilIdle(t.app);
 
-      const outbox = await rows<{ id: string; status: string; attempt_count: number }>(
+      const outbox = await rows<{ id: string }>(
         db.url,
-        'select id::text, status, attempt_count from integration.outbox_event order by seq',
+        'select id::text from integration.outbox_event order by seq',
       );
       expect(outbox.map((r) => r.id)).toEqual(ids);
-      expect(Object.fromEntries(outbox.map((r) => [r.id, r.status]))).toEqual(
-        Object.fromEntries(
-          ids.map((id) => [id, id === dead ? OutboxStatus.DeadLetter : OutboxStatus.Processed]),
-        ),
+      const deliveries = await rows<{ id: string; consumer_name: string; status: string }>(
+        db.url,
+        'select event_id::text as id, consumer_name, status from integration.integration_delivery order by position',
       );
-      expect((await processor.findEvent(retried!))?.attemptCount).toBe(2);
-      expect(await processor.getStats()).toMatchObject({
-        processed: ids.length - 1,
-        deadLetter: 1,
-      });
-      const byAggregate = await processor.findEventsByAggregate('Thing', 'dead');
-      expect(byAggregate.map((e) => e.id)).toEqual([dead]);
-
-      // Inbox and links were written in the schema too, by the handler through ctx.tx.
-      const inbox = await t.app.get(InboxService).findByEvent(retried!);
-      expect(inbox).toEqual([
-        expect.objectContaining({ consumer: 'schema-audit', status: InboxStatus.Processed }),
+      expect(deliveries).toEqual(
+        ids.map((id) => ({
+          id,
+          consumer_name: 'schema-audit',
+          status: id === dead ? DeliveryStatus.DeadLetter : DeliveryStatus.Processed,
+        })),
+      );
+      expect((await admin.findEvent(retried!))?.deliveries).toEqual([
+        expect.objectContaining({
+          consumer: 'schema-audit',
+          status: DeliveryStatus.Processed,
+          attemptCount: 2,
+        }),
       ]);
+      expect(await admin.getStats()).toMatchObject({
+        unsequenced: 0,
+        consumers: [{ consumer: 'schema-audit', processed: ids.length - 1, deadLetter: 1 }],
+      });
+      const byAggregate = await admin.findEventsByAggregate('Thing', 'dead');
+      expect(byAggregate.map((e) => [e.event.id, e.deliveries.map((d) => d.status)])).toEqual([
+        [dead, [DeliveryStatus.DeadLetter]],
+      ]);
+
+      // The delivery row is the exactly-once mark of outbox events: no inbox row is written.
+      expect(await t.app.get(InboxService).findByEvent(retried!)).toEqual([]);
+      // Links were written in the schema too, by the handler through ctx.tx.
       const links = await t.app
         .get(IntegrationLinkService)
         .findInbound({ module: 'things', entityType: 'Thing', entityId: 'retried' });
@@ -185,18 +208,23 @@ describe.each<OrmKind>(['prisma', 'knex', 'pg'])(
 
       // Replay the dead letter once it can succeed.
       behaviour.failAlways.clear();
-      expect(await processor.replay(dead!)).toBe(true);
+      expect(await admin.replay(dead!)).toBe(1);
       await drainUntilIdle(t.app);
-      expect((await processor.findEvent(dead!))?.status).toBe(OutboxStatus.Processed);
-      expect(await processor.replayDeadLetters()).toBe(0);
+      expect((await admin.findEvent(dead!))?.deliveries.map((d) => d.status)).toEqual([
+        DeliveryStatus.Processed,
+      ]);
+      expect(await admin.replayDeadLetters()).toBe(0);
 
       expect(await rows(db.url, 'select count(*)::int as n from public.schema_effect')).toEqual([
         { n: ids.length },
       ]);
-      expect(await processor.purgeProcessed({ olderThanMs: 0 })).toBe(ids.length);
-      expect(await rows(db.url, 'select count(*)::int as n from integration.outbox_event')).toEqual(
-        [{ n: 0 }],
-      );
+      expect(await admin.purgeProcessed({ olderThanMs: 0 })).toBe(ids.length);
+      expect(
+        await rows(
+          db.url,
+          'select (select count(*) from integration.outbox_event)::int as events, (select count(*) from integration.integration_delivery)::int as deliveries',
+        ),
+      ).toEqual([{ events: 0, deliveries: 0 }]);
     });
 
     it(`runs runOnce and writes links in schema "integration" with ${kind} (issue 12: schema)`, async () => {
@@ -388,32 +416,44 @@ describe('two apps with different schemas on one database and one pg pool (issue
       { label: 'beta', event_id: betaIds },
     ]);
 
-    const alphaProcessor = alpha.app.get(OutboxProcessor);
-    const betaProcessor = beta.app.get(OutboxProcessor);
-    expect(await alphaProcessor.findEvent(betaIds)).toBeUndefined();
-    expect(await betaProcessor.findEvent(alphaIds)).toBeUndefined();
+    const alphaAdmin = alpha.app.get(IntegrationAdminService);
+    const betaAdmin = beta.app.get(IntegrationAdminService);
+    expect(await alphaAdmin.findEvent(betaIds)).toBeUndefined();
+    expect(await betaAdmin.findEvent(alphaIds)).toBeUndefined();
+    const processed = async (admin: IntegrationAdminService, id: string): Promise<boolean> =>
+      (await admin.findEvent(id))?.deliveries[0]?.status === DeliveryStatus.Processed;
     await waitFor(
-      async () =>
-        (await alphaProcessor.findEvent(alphaIds))?.status === OutboxStatus.Processed &&
-        (await betaProcessor.findEvent(betaIds))?.status === OutboxStatus.Processed,
+      async () => (await processed(alphaAdmin, alphaIds)) && (await processed(betaAdmin, betaIds)),
       10_000,
-      'both events settled',
+      'both deliveries processed',
     );
     for (const [schema, id] of [
       ['alpha', alphaIds],
       ['beta', betaIds],
     ] as const) {
-      expect(await rows(db.url, `select id::text, locked_by from ${schema}.outbox_event`)).toEqual([
-        { id, locked_by: null },
-      ]);
-      expect(await rows(db.url, `select event_id from ${schema}.inbox_event`)).toEqual([
-        { event_id: id },
-      ]);
+      expect(await rows(db.url, `select id::text from ${schema}.outbox_event`)).toEqual([{ id }]);
+      expect(
+        await rows(
+          db.url,
+          `select event_id::text as id, consumer_name, status, locked_by from ${schema}.integration_delivery`,
+        ),
+      ).toEqual([{ id, consumer_name: 'schema-audit', status: 'processed', locked_by: null }]);
       expect(await rows(db.url, `select source_entity_id from ${schema}.integration_link`)).toEqual(
         [{ source_entity_id: id }],
       );
     }
-    expect(await alpha.app.get(InboxService).findByEvent(betaIds)).toEqual([]);
+    expect(await alphaAdmin.findEventsByAggregate('Thing', 'b-1')).toEqual([]);
+    expect(await betaAdmin.findEventsByAggregate('Thing', 'a-1')).toEqual([]);
+    // Inbox rows (messages from outside the outbox) stay in the schema of the app that wrote them.
+    const key = { eventId: 'external-alpha', consumer: 'webhooks' };
+    expect((await alpha.app.get(InboxService).runOnce(key, async () => 'done')).executed).toBe(
+      true,
+    );
+    expect(await rows(db.url, 'select event_id from alpha.inbox_event')).toEqual([
+      { event_id: 'external-alpha' },
+    ]);
+    expect(await rows(db.url, 'select event_id from beta.inbox_event')).toEqual([]);
+    expect(await beta.app.get(InboxService).findByEvent('external-alpha')).toEqual([]);
   });
 
   it('two apps on one connection run their own prepared statements and drain only their own events (issue 12: schema)', async () => {
@@ -440,11 +480,13 @@ describe('two apps with different schemas on one database and one pg pool (issue
       const beta = await boot('beta');
       const a = await alpha.app.get(DomainEventPublisher).publishStandalone(thing('a-2'));
       const b = await beta.app.get(DomainEventPublisher).publishStandalone(thing('b-2'));
-      expect(await alpha.app.get(OutboxProcessor).findEvent(b)).toBeUndefined();
-      expect(await beta.app.get(OutboxProcessor).findEvent(a)).toBeUndefined();
+      const betaAdmin = beta.app.get(IntegrationAdminService);
+      expect(await alpha.app.get(IntegrationAdminService).findEvent(b)).toBeUndefined();
+      expect(await betaAdmin.findEvent(a)).toBeUndefined();
 
       expect(await drainUntilIdle(alpha.app)).toMatchObject({ claimed: 1, processed: 1 });
-      expect((await beta.app.get(OutboxProcessor).findEvent(b))?.status).toBe(OutboxStatus.Pending);
+      // Alpha's drain neither sequenced nor delivered beta's event.
+      expect(await betaAdmin.findEvent(b)).toMatchObject({ event: { id: b }, deliveries: [] });
       expect(await drainUntilIdle(beta.app)).toMatchObject({ claimed: 1, processed: 1 });
       expect(
         await rows(
