@@ -1,5 +1,6 @@
 import { Pool, type PoolClient } from 'pg';
 import {
+  ConsumerDirectory,
   EventSubscriberRegistry,
   JitterMode,
   OutboxProcessor,
@@ -13,6 +14,7 @@ import {
   publishAll,
   type IntegrationTestApp,
 } from '../support/integration-app';
+import { DeliveryPipeline } from '../../src/integration/processing/delivery-pipeline';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
 
 interface Payload {
@@ -54,7 +56,9 @@ describe('consumer concurrency (events of different keys side by side in one bat
   });
   afterEach(async () => {
     while (apps.length) await apps.pop()!.close();
-    await pool.query('truncate lane_effect, outbox_event, inbox_event');
+    await pool.query(
+      'truncate lane_effect, outbox_event, inbox_event, integration_delivery, integration_consumer, integration_consumer_host',
+    );
   });
   afterAll(async () => {
     await pipelined.end();
@@ -88,10 +92,26 @@ describe('consumer concurrency (events of different keys side by side in one bat
   const effects = async (): Promise<Array<{ key: string; n: number }>> =>
     (await pool.query<{ key: string; n: number }>('select key, n from lane_effect order by seq'))
       .rows;
-  const inbox = async (): Promise<Array<{ status: string; n: number }>> =>
+  /** How many deliveries of the consumer are in each status. */
+  const deliveries = async (): Promise<Array<{ status: string; n: number }>> =>
     (
       await pool.query<{ status: string; n: number }>(
-        'select status, count(*)::int as n from inbox_event group by status order by status',
+        'select status, count(*)::int as n from integration_delivery group by status order by status',
+      )
+    ).rows;
+  /** Deliveries with an error, with their event's key and payload. */
+  const failedDeliveries = async () =>
+    (
+      await pool.query<{
+        status: string;
+        attempt_count: number;
+        last_error: string;
+        aggregate_id: string;
+        payload: Payload;
+      }>(
+        `select d.status, d.attempt_count, d.last_error, o.aggregate_id, o.payload
+           from integration_delivery d join outbox_event o on o.id = d.event_id
+          where d.last_error is not null order by o.seq`,
       )
     ).rows;
 
@@ -121,7 +141,7 @@ describe('consumer concurrency (events of different keys side by side in one bat
         Array.from({ length: 12 }, (_, n) => n),
       );
     }
-    expect(await inbox()).toEqual([{ status: 'processed', n: 144 }]);
+    expect(await deliveries()).toEqual([{ status: 'processed', n: 144 }]);
   });
 
   it('a failing statement aborts every lane; the isolated pass blames its event alone and the rest commit once', async () => {
@@ -141,16 +161,15 @@ describe('consumer concurrency (events of different keys side by side in one bat
       claimed: 120,
       processed: 113,
       retried: 1,
-      deferred: 6,
+      released: 6,
     });
-    const failed = await pool.query<{ last_error: string; payload: Payload }>(
-      "select last_error, payload from outbox_event where status = 'pending' and attempt_count = 1 and last_error is not null",
-    );
-    expect(failed.rows).toHaveLength(1);
-    expect(failed.rows[0]!.payload.n).toBe(13);
-    expect(failed.rows[0]!.last_error).toMatch(/check constraint/);
-    // Once per pass; the events behind it on its key never ran (its lane stopped, then deferred).
-    const key = failed.rows[0]!.payload.key;
+    const failed = await failedDeliveries();
+    expect(failed).toHaveLength(1);
+    expect(failed[0]).toMatchObject({ status: 'pending', attempt_count: 1 });
+    expect(failed[0]!.payload.n).toBe(13);
+    expect(failed[0]!.last_error).toMatch(/check constraint/);
+    // Once per pass; the events behind it on its key never ran (its lane stopped, then released).
+    const key = failed[0]!.payload.key;
     expect(key).toBe('k3');
     expect(calls.get('k3/13')).toBe(2);
     expect(calls.get('k3/14')).toBeUndefined();
@@ -181,17 +200,16 @@ describe('consumer concurrency (events of different keys side by side in one bat
     await publishAll(t, interleaved(4, 10));
     const result = await processor.processBatch();
     const runningAtReturn = running;
-    expect(result).toMatchObject({ claimed: 40, processed: 33, retried: 1, deferred: 6 });
+    expect(result).toMatchObject({ claimed: 40, processed: 33, retried: 1, released: 6 });
     expect(runningAtReturn).toBe(0);
     expect(calls.get('k2/3')).toBe(2);
     for (let n = 4; n < 10; n++) expect(calls.get(`k2/${n}`)).toBeUndefined();
     const rows = await effects();
     expect(rows.filter((r) => r.key === 'k2').map((r) => r.n)).toEqual([0, 1, 2]);
     expect(rows).toHaveLength(33);
-    const lastError = await pool.query<{ last_error: string }>(
-      "select last_error from outbox_event where aggregate_id = 'k2' and last_error is not null",
-    );
-    expect(lastError.rows).toEqual([{ last_error: '[lanes] Error: k2 refuses event 3' }]);
+    expect((await failedDeliveries()).map((d) => [d.aggregate_id, d.last_error])).toEqual([
+      ['k2', 'Error: k2 refuses event 3'],
+    ]);
   });
 
   it('a handler that swallows its own SQL error is found by the isolated pass, not the lane that saw it', async () => {
@@ -211,11 +229,8 @@ describe('consumer concurrency (events of different keys side by side in one bat
       retried: 1,
     });
     expect((await effects()).map((r) => r.key).sort()).toEqual(['k1', 'k2']);
-    const blamed = await pool.query<{ aggregate_id: string; last_error: string }>(
-      'select aggregate_id, last_error from outbox_event where last_error is not null',
-    );
-    expect(blamed.rows).toEqual([
-      { aggregate_id: 'k0', last_error: expect.stringMatching(/aborted/) },
+    expect((await failedDeliveries()).map((d) => [d.aggregate_id, d.last_error])).toEqual([
+      ['k0', expect.stringMatching(/aborted/)],
     ]);
   });
 
@@ -245,13 +260,13 @@ describe('consumer concurrency (events of different keys side by side in one bat
       claimed: 12,
       processed: 0,
       retried: 1,
-      deferred: 11,
+      released: 11,
     });
     expect(await effects()).toEqual([]);
     hang = false;
     await processor.drain({ timeoutMs: 30_000 });
     expect(await effects()).toHaveLength(12);
-    expect(await inbox()).toEqual([{ status: 'processed', n: 12 }]);
+    expect(await deliveries()).toEqual([{ status: 'processed', n: 12 }]);
   });
 
   it('without a pipelining adapter the consumer runs one event at a time', async () => {
@@ -275,7 +290,7 @@ describe('consumer concurrency (events of different keys side by side in one bat
     expect(await effects()).toHaveLength(20);
   });
 
-  it('drains with several batches in flight and redeliveries skipped by the inbox', async () => {
+  it('drains with several batches in flight and never runs deliveries already processed again', async () => {
     const { t, processor } = await boot(
       async (e, ctx) => {
         await ctx.tx.query(EFFECT, [e.id, e.payload.key, e.payload.n]);
@@ -283,19 +298,19 @@ describe('consumer concurrency (events of different keys side by side in one bat
       { concurrency: 16, batchSize: 50 },
     );
     const ids = await publishAll(t, interleaved(40, 5));
-    // Three events were handled before (their inbox marks exist): they must not run again.
-    await pool.query(
-      `insert into inbox_event (event_id, consumer_name, status, attempt_count, processed_at)
-       select unnest($1::text[]), 'lanes', 'processed', 1, now()`,
+    // Fan the events out, then three deliveries were handled before: they must not run again.
+    await t.app.get(ConsumerDirectory).announceHosted();
+    await t.app.get(DeliveryPipeline).sequence();
+    const done = await pool.query(
+      `update integration_delivery set status = 'processed', attempt_count = 1, processed_at = now()
+        where consumer_name = 'lanes' and event_id = any($1::uuid[])`,
       [ids.slice(0, 3)],
     );
-    await pool.query(
-      "update outbox_event set attempt_count = 1, status = 'pending' where id = any($1::uuid[])",
-      [ids.slice(0, 3)],
-    );
+    expect(done.rowCount).toBe(3);
     const result = await processor.drain({ timeoutMs: 30_000 });
-    expect(result).toMatchObject({ claimed: 200, processed: 200 });
+    expect(result).toMatchObject({ claimed: 197, processed: 197 });
+    expect(result.batches).toBeGreaterThan(1);
     expect(await effects()).toHaveLength(197);
-    expect(await inbox()).toEqual([{ status: 'processed', n: 200 }]);
+    expect(await deliveries()).toEqual([{ status: 'processed', n: 200 }]);
   });
 });

@@ -51,7 +51,9 @@ describe('deadlocks and serialization failures in consumer transactions (hardeni
   });
   afterEach(async () => {
     while (apps.length) await apps.pop()!.close();
-    await pool.query('truncate hs_ledger, outbox_event, inbox_event');
+    await pool.query(
+      'truncate hs_ledger, outbox_event, inbox_event, integration_delivery, integration_consumer, integration_consumer_host',
+    );
   });
   afterAll(async () => {
     await pipelined.end();
@@ -60,6 +62,13 @@ describe('deadlocks and serialization failures in consumer transactions (hardeni
   });
 
   const rows = async (sql: string) => (await pool.query(sql)).rows;
+  /** Every delivery, in publish order then by consumer. */
+  const deliveryRows = () =>
+    rows(
+      `select d.consumer_name, o.aggregate_id, d.status, d.attempt_count, d.last_error
+         from integration_delivery d join outbox_event o on o.id = d.event_id
+        order by o.seq, d.consumer_name`,
+    );
 
   describe.each<[OrmKind, TransactionMode, string]>([
     ['pg', 'batch', ''],
@@ -109,9 +118,10 @@ describe('deadlocks and serialization failures in consumer transactions (hardeni
         { name: 'ledger.moved', aggregateType: 'Ledger', aggregateId: 'l1', payload: {} },
       ]);
 
+      // One delivery per consumer, claimed in one batch and run side by side.
       expect(await t.app.get(OutboxProcessor).processBatch()).toMatchObject({
-        claimed: 1,
-        processed: 1,
+        claimed: 2,
+        processed: 2,
         retried: 0,
         deadLettered: 0,
       });
@@ -119,16 +129,21 @@ describe('deadlocks and serialization failures in consumer transactions (hardeni
       expect(failures).toHaveLength(1);
       expect(isTransactionConflict(failures[0])).toBe(true);
       expect(calls.a + calls.b).toBe(3);
-      expect(await rows('select status, attempt_count, last_error from outbox_event')).toEqual([
-        { status: 'processed', attempt_count: 1, last_error: null },
-      ]);
-      expect(
-        await rows(
-          'select consumer_name, status, attempt_count from inbox_event order by consumer_name',
-        ),
-      ).toEqual([
-        { consumer_name: 'ledger-a', status: 'processed', attempt_count: 1 },
-        { consumer_name: 'ledger-b', status: 'processed', attempt_count: 1 },
+      expect(await deliveryRows()).toEqual([
+        {
+          consumer_name: 'ledger-a',
+          aggregate_id: 'l1',
+          status: 'processed',
+          attempt_count: 1,
+          last_error: null,
+        },
+        {
+          consumer_name: 'ledger-b',
+          aggregate_id: 'l1',
+          status: 'processed',
+          attempt_count: 1,
+          last_error: null,
+        },
       ]);
       // Each consumer bumped each row once: no effect lost, none doubled.
       expect(await rows('select id, n from hs_ledger order by id')).toEqual([
@@ -189,9 +204,9 @@ describe('deadlocks and serialization failures in consumer transactions (hardeni
     expect(failures).toHaveLength(1);
     expect(isTransactionConflict(failures[0])).toBe(true);
     expect([...calls.values()].sort()).toEqual([1, 2]);
-    expect(await rows('select status, attempt_count from outbox_event')).toEqual([
-      { status: 'processed', attempt_count: 1 },
-      { status: 'processed', attempt_count: 1 },
+    expect((await deliveryRows()).map((r) => [r.aggregate_id, r.status, r.attempt_count])).toEqual([
+      ['x', 'processed', 1],
+      ['y', 'processed', 1],
     ]);
     expect(await rows('select id, n from hs_ledger order by id')).toEqual([
       { id: 1, n: 2 },
@@ -240,18 +255,21 @@ describe('deadlocks and serialization failures in consumer transactions (hardeni
     });
     // The broken event ran once (first pass), the victim twice (isolated pass, then its re-run).
     expect(calls).toEqual({ broken: 1, victim: 2 });
-    expect(
-      await rows(
-        'select aggregate_id, status, attempt_count, last_error from outbox_event order by seq',
-      ),
-    ).toEqual([
+    expect(await deliveryRows()).toEqual([
       {
+        consumer_name: 'ledger',
         aggregate_id: 'a',
         status: 'pending',
         attempt_count: 1,
-        last_error: '[ledger] Error: broken event',
+        last_error: 'Error: broken event',
       },
-      { aggregate_id: 'b', status: 'processed', attempt_count: 1, last_error: null },
+      {
+        consumer_name: 'ledger',
+        aggregate_id: 'b',
+        status: 'processed',
+        attempt_count: 1,
+        last_error: null,
+      },
     ]);
     expect(await rows('select id, n from hs_ledger order by id')).toEqual([
       { id: 1, n: 1 },
@@ -288,15 +306,14 @@ describe('deadlocks and serialization failures in consumer transactions (hardeni
         retried: 1,
       });
       expect(calls).toBe(1 + MAX_CONFLICT_RETRIES);
-      expect(await rows('select status, attempt_count, last_error from outbox_event')).toEqual([
+      expect(await deliveryRows()).toEqual([
         {
+          consumer_name: 'always-deadlocked',
+          aggregate_id: 'l1',
           status: 'pending',
           attempt_count: 1,
-          last_error: '[always-deadlocked] Error: deadlock detected',
+          last_error: 'Error: deadlock detected',
         },
-      ]);
-      expect(await rows('select status, attempt_count from inbox_event')).toEqual([
-        { status: 'failed', attempt_count: 1 },
       ]);
     },
   );

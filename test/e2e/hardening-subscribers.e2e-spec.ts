@@ -135,18 +135,20 @@ describe('hardening: subscribers, dispatcher, inbox', () => {
       expect(seen.order).toEqual(['high:o1', 'low:o1']);
       // retry: the consumer's one attempt dead-letters at once (the processor would allow 5).
       expect(seen.fragileCalls).toBe(1);
-      expect(await status('opt.fragile')).toEqual([{ status: 'dead_letter', attempt_count: 1 }]);
+      expect(await status('opt.fragile')).toEqual([
+        { consumer: 'fragile', status: 'dead_letter', attempt_count: 1 },
+      ]);
       // transactional: false runs without a transaction; 'per-event' one transaction per event.
       expect(seen.outsideTx).toEqual([undefined]);
       expect(seen.eachTxids.size).toBe(2);
-      // consumer: each consumer has its own inbox rows.
-      const inbox = await fx.pool.query<{ consumer_name: string; status: string; n: number }>(
-        `select consumer_name, status, count(*)::int as n from inbox_event
+      // consumer: each consumer has its own deliveries.
+      const deliveries = await fx.pool.query<{ consumer_name: string; status: string; n: number }>(
+        `select consumer_name, status, count(*)::int as n from integration_delivery
           group by consumer_name, status order by consumer_name`,
       );
-      expect(inbox.rows).toEqual([
+      expect(deliveries.rows).toEqual([
         { consumer_name: 'each', status: 'processed', n: 2 },
-        { consumer_name: 'fragile', status: 'failed', n: 1 },
+        { consumer_name: 'fragile', status: 'dead_letter', n: 1 },
         { consumer_name: 'lanes', status: 'processed', n: 72 },
         { consumer_name: 'ordered', status: 'processed', n: 1 },
         { consumer_name: 'outside', status: 'processed', n: 1 },
@@ -235,7 +237,11 @@ describe('hardening: subscribers, dispatcher, inbox', () => {
         { ...thingEvent('order.placed', 'o1', payload), headers: { actor: 'alice' } },
       ]);
 
-      expect(await t.app.get(OutboxProcessor).processBatch()).toMatchObject({ processed: 1 });
+      // One delivery per consumer (mutator, reader), both handled.
+      expect(await t.app.get(OutboxProcessor).processBatch()).toMatchObject({
+        claimed: 2,
+        processed: 2,
+      });
       expect(exchange.refused).toEqual([
         'payload.amount',
         'payload.items.push',
@@ -282,13 +288,19 @@ describe('hardening: subscribers, dispatcher, inbox', () => {
         retried: 1,
       });
       expect((await fx.pool.query('select * from hs_effect')).rowCount).toBe(0);
-      expect((await fx.pool.query('select status, last_error from outbox_event')).rows).toEqual([
-        { status: 'pending', last_error: '[each] Non-Error thrown: undefined' },
-      ]);
       expect(
-        (await fx.pool.query('select consumer_name, status, last_error from inbox_event')).rows,
+        (
+          await fx.pool.query(
+            'select consumer_name, status, attempt_count, last_error from integration_delivery',
+          )
+        ).rows,
       ).toEqual([
-        { consumer_name: 'each', status: 'failed', last_error: 'Non-Error thrown: undefined' },
+        {
+          consumer_name: 'each',
+          status: 'pending',
+          attempt_count: 1,
+          last_error: 'Non-Error thrown: undefined',
+        },
       ]);
     },
   );

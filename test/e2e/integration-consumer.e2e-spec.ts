@@ -192,7 +192,9 @@ describe('class-level consumers: @IntegrationConsumer (issue 13)', () => {
       thingEvent('ic.split', 's1'),
     ]);
     const result = await t.app.get(OutboxProcessor).processBatch();
-    expect(result).toMatchObject({ claimed: 78, processed: 77, deadLettered: 1 });
+    // Counts are per delivery: lanes 72, ordered 78 (its 'ic.*' matches every event), fragile,
+    // outside and split 1 each, each 2.
+    expect(result).toMatchObject({ claimed: 155, processed: 154, deadLettered: 1 });
 
     // concurrency: lanes of different keys ran side by side.
     expect(seen.maxInFlight).toBe(8);
@@ -203,11 +205,14 @@ describe('class-level consumers: @IntegrationConsumer (issue 13)', () => {
     expect(seen.order).toEqual(['high:o1', 'low:o1', 'any:o1']);
     // retry: the class's one attempt dead-letters at once (the processor would allow 5).
     expect(seen.fragileCalls).toBe(1);
-    expect(await status('ic.fragile')).toEqual([{ status: 'dead_letter', attempt_count: 1 }]);
+    expect(await status('ic.fragile')).toEqual([
+      { consumer: 'fragile', status: 'dead_letter', attempt_count: 1 },
+      { consumer: 'ordered', status: 'processed', attempt_count: 1 },
+    ]);
     // transactional: false runs without a transaction; 'per-event' one transaction per event.
     expect(seen.outsideTx).toEqual([undefined]);
     expect(seen.eachTxids.size).toBe(2);
-    // Two classes of one consumer: both handlers ran (priority across the classes), one inbox row.
+    // Two classes of one consumer: both handlers ran (priority across the classes), one delivery.
     expect(
       (
         await fx.pool.query<{ note: string }>(
@@ -215,13 +220,13 @@ describe('class-level consumers: @IntegrationConsumer (issue 13)', () => {
         )
       ).rows,
     ).toEqual([{ note: 'A' }, { note: 'B' }]);
-    const inbox = await fx.pool.query<{ consumer_name: string; status: string; n: number }>(
-      `select consumer_name, status, count(*)::int as n from inbox_event
+    const deliveries = await fx.pool.query<{ consumer_name: string; status: string; n: number }>(
+      `select consumer_name, status, count(*)::int as n from integration_delivery
         group by consumer_name, status order by consumer_name`,
     );
-    expect(inbox.rows).toEqual([
+    expect(deliveries.rows).toEqual([
       { consumer_name: 'each', status: 'processed', n: 2 },
-      { consumer_name: 'fragile', status: 'failed', n: 1 },
+      { consumer_name: 'fragile', status: 'dead_letter', n: 1 },
       { consumer_name: 'lanes', status: 'processed', n: 72 },
       // Ordered.any ('ic.*') makes `ordered` a consumer of all 78 events.
       { consumer_name: 'ordered', status: 'processed', n: 78 },
@@ -255,7 +260,9 @@ describe('class-level consumers: @IntegrationConsumer (issue 13)', () => {
     await processor.processBatch();
     await processor.processBatch();
     expect(calls).toBe(2);
-    expect(await status('ic.prog')).toEqual([{ status: 'dead_letter', attempt_count: 2 }]);
+    expect(await status('ic.prog')).toEqual([
+      { consumer: 'prog', status: 'dead_letter', attempt_count: 2 },
+    ]);
   });
 
   it('the deprecated @OnIntegrationEvent(pattern, { consumer }) form still works, with one warning per class (issue 13 #legacy)', async () => {
@@ -377,7 +384,9 @@ describe('class-level consumers: @IntegrationConsumer (issue 13)', () => {
     const rows = async () =>
       (
         await fx.pool.query<{ n: number }>(
-          'select (select count(*) from outbox_event) + (select count(*) from inbox_event) as n',
+          `select (select count(*) from outbox_event) + (select count(*) from inbox_event)
+                + (select count(*) from integration_delivery)
+                + (select count(*) from integration_consumer) as n`,
         )
       ).rows[0]!.n;
 

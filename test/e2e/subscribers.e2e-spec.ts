@@ -2,12 +2,14 @@ import { Injectable, Scope, type Provider } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { Pool, type PoolClient } from 'pg';
 import {
+  ConsumerDirectory,
   DomainEventPublisher,
   DuplicateHandlerError,
   EventSubscriberRegistry,
   HandlerNotIdempotentError,
   InboxService,
   InboxStatus,
+  IntegrationAdminService,
   IntegrationModule,
   InvalidEventPatternError,
   InvalidHandlerError,
@@ -23,8 +25,9 @@ import {
   type IntegrationModuleOptions,
   type PublishEventInput,
 } from '../../src/integration';
-import { SubscriberDispatcher } from '../../src/integration/subscribers/subscriber.dispatcher';
-import { OutboxRepository } from '../../src/integration/outbox/outbox.repository';
+import { DeliveryPipeline } from '../../src/integration/processing/delivery-pipeline';
+import { DeliveryRepository } from '../../src/integration/processing/delivery.repository';
+import { ConsumerRunners } from '../../src/integration/processing/runners/consumer-runners';
 import { assertHandlerIdempotent, drainUntilIdle } from '../../src/integration/testing';
 import {
   createIntegrationApp,
@@ -138,7 +141,9 @@ describe.each<OrmKind>(['prisma', 'knex', 'pg'])('subscribers and inbox with %s'
   });
   afterEach(async () => {
     await t.close();
-    await pool.query('truncate test_effect, outbox_event, inbox_event, integration_link');
+    await pool.query(
+      'truncate test_effect, outbox_event, inbox_event, integration_link, integration_delivery, integration_consumer, integration_consumer_host',
+    );
   });
   afterAll(async () => {
     await pool.end();
@@ -150,7 +155,8 @@ describe.each<OrmKind>(['prisma', 'knex', 'pg'])('subscribers and inbox with %s'
 
   it('one vault.closed event runs both consumers once', async () => {
     const id = await publish(closed('v1'));
-    expect(await drainUntilIdle(t.app)).toMatchObject({ processed: 1 });
+    // One delivery per consumer.
+    expect(await drainUntilIdle(t.app)).toMatchObject({ claimed: 2, processed: 2 });
     expect(await effects()).toEqual([
       { consumer: 'audit', event_id: id, note: 'vault.closed' },
       { consumer: 'notifications', event_id: id, note: 'attempt 1' },
@@ -192,19 +198,24 @@ describe.each<OrmKind>(['prisma', 'knex', 'pg'])('subscribers and inbox with %s'
     ]);
   });
 
-  it('consumer B failing twice then succeeding: A once, B once, inbox rows show attempts', async () => {
+  it('consumer B failing twice then succeeding: A once, B once, delivery rows show attempts', async () => {
     behaviour.failNotifications = 2;
     const id = await publish(closed('v3'));
     const processor = t.app.get(OutboxProcessor);
-    expect(await processor.processBatch()).toMatchObject({ retried: 1 });
-    expect(await processor.processBatch()).toMatchObject({ retried: 1 });
-    expect(await processor.processBatch()).toMatchObject({ processed: 1 });
+    // First cycle: audit's delivery is processed, notifications' fails; then notifications alone.
+    expect(await processor.processBatch()).toMatchObject({ claimed: 2, processed: 1, retried: 1 });
+    expect(await processor.processBatch()).toMatchObject({ claimed: 1, retried: 1 });
+    expect(await processor.processBatch()).toMatchObject({ claimed: 1, processed: 1 });
     expect((await effects()).map((e) => e.consumer).sort()).toEqual(['audit', 'notifications']);
     expect(behaviour.order.filter((o) => o.startsWith('audit'))).toEqual(['audit:vault.closed']);
-    const inbox = await t.app.get(InboxService).findByEvent(id);
-    expect(inbox.map((r) => [r.consumer, r.status, r.attemptCount, r.lastError])).toEqual([
-      ['audit', InboxStatus.Processed, 1, null],
-      ['notifications', InboxStatus.Processed, 3, null],
+    const { deliveries } = (await t.app.get(IntegrationAdminService).findEvent(id))!;
+    expect(
+      [...deliveries]
+        .sort((a, b) => a.consumer.localeCompare(b.consumer))
+        .map((r) => [r.consumer, r.status, r.attemptCount]),
+    ).toEqual([
+      ['audit', 'processed', 1],
+      ['notifications', 'processed', 3],
     ]);
     // The link written in the failed attempts rolled back with them: one link remains.
     expect((await pool.query('select count(*)::int as n from integration_link')).rows[0].n).toBe(1);
@@ -230,20 +241,48 @@ describe.each<OrmKind>(['prisma', 'knex', 'pg'])('subscribers and inbox with %s'
 
   it('crash between the handler commit and the settle: redelivery does not repeat the effect', async () => {
     const id = await publish(closed('crash'));
-    const repo = t.app.get(OutboxRepository);
     const root = t.orm.adapter.root;
-    const claimed = await repo.claim(root, 'dying-worker', 10, 60_000);
-    expect(claimed.map((e) => e.id)).toEqual([id]);
-    // The dying worker dispatches (handlers and inbox marks commit) and dies before settling.
-    await t.app
-      .get(SubscriberDispatcher)
-      .dispatchBatch(claimed, { workerId: 'dying-worker', isStopping: () => false });
+    const consumers = await t.app.get(ConsumerDirectory).announceHosted();
+    await t.app.get(DeliveryPipeline).sequence();
+    const claimed = await t.app
+      .get(DeliveryRepository)
+      .claim(root, 'dying-worker', consumers, 10, 60_000);
+    expect(claimed.map((d) => [d.eventId, d.consumer])).toEqual([
+      [id, 'audit'],
+      [id, 'notifications'],
+    ]);
+    // The dying worker runs each consumer's handlers (their effects commit with the processed
+    // mark of the delivery) and dies before settling anything.
+    const registry = t.app.get(EventSubscriberRegistry);
+    for (const consumer of consumers) {
+      const settings = registry.getConsumerSettings(consumer)!;
+      const facts = await t.app
+        .get(ConsumerRunners)
+        .runnerFor(settings.transactional)
+        .run({
+          consumer,
+          settings,
+          workerId: 'dying-worker',
+          deliveries: claimed.filter((d) => d.consumer === consumer),
+          handlersOf: (d) => registry.getHandlersByConsumer(d.event.name).get(consumer) ?? [],
+          isStopping: () => false,
+        });
+      expect(facts.map((f) => f.kind)).toEqual(['handled']);
+    }
     expect(await effects()).toHaveLength(2);
-    await pool.query("update outbox_event set locked_until = now() - interval '1 second'");
-    expect(await drainUntilIdle(t.app)).toMatchObject({ claimed: 1, processed: 1 });
+    // Its leases run out: nothing is redelivered, nothing runs twice.
+    await pool.query("update integration_delivery set locked_until = now() - interval '1 second'");
+    expect(await drainUntilIdle(t.app)).toMatchObject({ claimed: 0, processed: 0 });
     expect(await effects()).toHaveLength(2);
-    expect((await pool.query('select status, attempt_count from outbox_event')).rows).toEqual([
-      { status: 'processed', attempt_count: 2 },
+    expect(
+      (
+        await pool.query(
+          'select consumer_name, status, attempt_count from integration_delivery order by consumer_name',
+        )
+      ).rows,
+    ).toEqual([
+      { consumer_name: 'audit', status: 'processed', attempt_count: 1 },
+      { consumer_name: 'notifications', status: 'processed', attempt_count: 1 },
     ]);
   });
 
@@ -252,19 +291,19 @@ describe.each<OrmKind>(['prisma', 'knex', 'pg'])('subscribers and inbox with %s'
     const id = await publish(closed('dead'));
     const processor = t.app.get(OutboxProcessor);
     for (let i = 0; i < 5; i++) await processor.processBatch();
-    const row = (
-      await pool.query('select status, last_error from outbox_event where id = $1', [id])
-    ).rows[0];
-    expect(row.status).toBe('dead_letter');
-    expect(row.last_error).toBe('[notifications] Error: mail server down');
-    const inbox = await t.app.get(InboxService).findByEvent(id);
-    expect(inbox.map((r) => [r.consumer, r.status, r.attemptCount])).toEqual([
-      ['audit', InboxStatus.Processed, 1],
-      ['notifications', InboxStatus.Failed, 5],
+    const admin = t.app.get(IntegrationAdminService);
+    const { deliveries } = (await admin.findEvent(id))!;
+    expect(
+      [...deliveries]
+        .sort((a, b) => a.consumer.localeCompare(b.consumer))
+        .map((r) => [r.consumer, r.status, r.attemptCount, r.lastError]),
+    ).toEqual([
+      ['audit', 'processed', 1, null],
+      ['notifications', 'dead_letter', 5, 'Error: mail server down'],
     ]);
     behaviour.failNotifications = 0;
     behaviour.order = [];
-    await processor.replay(id);
+    expect(await admin.replay(id)).toBe(1);
     await drainUntilIdle(t.app);
     expect(behaviour.order).toEqual(['notifications:first', 'notifications:second']);
     expect(await effects('audit')).toHaveLength(1);
@@ -285,7 +324,9 @@ describe('subscriber edge cases (pg)', () => {
   });
   afterEach(async () => {
     while (apps.length) await apps.pop()!.close();
-    await pool.query('truncate test_effect, outbox_event, inbox_event, integration_link');
+    await pool.query(
+      'truncate test_effect, outbox_event, inbox_event, integration_link, integration_delivery, integration_consumer, integration_consumer_host',
+    );
   });
   afterAll(async () => {
     await pool.end();
@@ -304,18 +345,26 @@ describe('subscriber edge cases (pg)', () => {
     apps.push(t);
     return t;
   };
+  /** `[consumer] last_error` of every delivery, in publish order. */
   const lastErrors = async () =>
-    (await pool.query('select last_error from outbox_event order by seq')).rows.map(
-      (r) => r.last_error,
-    );
+    (
+      await pool.query(
+        `select '[' || d.consumer_name || '] ' || d.last_error as e from integration_delivery d
+           join outbox_event o on o.id = d.event_id order by o.seq, d.consumer_name`,
+      )
+    ).rows.map((r) => r.e);
 
   it('events with no matching consumer are settled as processed at once', async () => {
     const t = await boot([]);
-    await t.app.get(DomainEventPublisher).publishStandalone(closed('nobody'));
-    expect(await t.app.get(OutboxProcessor).processBatch()).toMatchObject({
-      claimed: 1,
-      processed: 1,
-    });
+    const id = await t.app.get(DomainEventPublisher).publishStandalone(closed('nobody'));
+    // Sequenced with no delivery: nothing to claim, nothing waits, and it counts as finished.
+    expect(await t.app.get(OutboxProcessor).processBatch()).toMatchObject({ claimed: 0 });
+    const admin = t.app.get(IntegrationAdminService);
+    expect(await admin.findEvent(id)).toMatchObject({ deliveries: [] });
+    expect(await admin.getStats()).toEqual({ unsequenced: 0, consumers: [] });
+    expect(await drainUntilIdle(t.app)).toMatchObject({ claimed: 0, batches: 0 });
+    expect(await admin.purgeProcessed({ olderThanMs: 0 })).toBe(1);
+    expect(await admin.findEvent(id)).toBeUndefined();
   });
 
   it('non-Error throws, rejections and hangs are recorded with a readable error; the loop goes on', async () => {
@@ -375,7 +424,7 @@ describe('subscriber edge cases (pg)', () => {
     ]);
   });
 
-  it("transactional: 'per-event' and false deliver once each, recording the inbox mark", async () => {
+  it("transactional: 'per-event' and false deliver once each, marking their deliveries processed", async () => {
     const t = await boot([]);
     const registry = t.app.get(EventSubscriberRegistry);
     registry.register({
@@ -411,8 +460,17 @@ describe('subscriber edge cases (pg)', () => {
       { consumer: 'external', n: 2 },
       { consumer: 'per-event', n: 2 },
     ]);
-    for (const id of ids)
-      expect(await t.app.get(InboxService).isProcessed(id, 'external')).toBe(true);
+    for (const id of ids) {
+      const { deliveries } = (await t.app.get(IntegrationAdminService).findEvent(id))!;
+      expect(
+        [...deliveries]
+          .sort((a, b) => a.consumer.localeCompare(b.consumer))
+          .map((d) => [d.consumer, d.status, d.attemptCount]),
+      ).toEqual([
+        ['external', 'processed', 1],
+        ['per-event', 'processed', 1],
+      ]);
+    }
     // Both modes still deliver exactly once per (event, consumer) under replays.
     for (const consumer of ['per-event', 'external']) {
       const report = await assertHandlerIdempotent(t.app, {
@@ -510,8 +568,11 @@ describe('subscriber edge cases (pg)', () => {
       );
     expect((await pool.query('select count(*)::int as n from test_deferred')).rows[0].n).toBe(0);
     expect(
-      (await pool.query("select count(*)::int as n from inbox_event where status = 'processed'"))
-        .rows[0].n,
+      (
+        await pool.query(
+          "select count(*)::int as n from integration_delivery where status = 'processed'",
+        )
+      ).rows[0].n,
     ).toBe(0);
     await pool.query('drop table test_deferred');
   });
@@ -563,7 +624,7 @@ describe('subscriber edge cases (pg)', () => {
       claimed: 3,
       processed: 0,
       retried: 1,
-      deferred: 2,
+      released: 2,
     });
     expect(seen).toEqual(['a', 'b']); // c never ran, and was not settled as processed
     expect((await pool.query('select count(*)::int as n from test_effect')).rows[0].n).toBe(0);
@@ -722,11 +783,12 @@ describe('subscriber edge cases (pg)', () => {
       },
     });
     const id = await t.app.get(DomainEventPublisher).publishStandalone(closed('c'));
-    const record = (await t.app.get(OutboxProcessor).findEvent(id))!;
-    const dispatcher = t.app.get(SubscriberDispatcher);
-    await Promise.all([1, 2, 3].map(() => dispatcher.deliverTo(record, 'once')));
+    const processor = t.app.get(OutboxProcessor);
+    const results = await Promise.all([1, 2, 3].map(() => processor.deliverNow(id, 'once')));
     expect((await pool.query('select count(*)::int as n from test_effect')).rows[0].n).toBe(1);
-    expect(runs).toBeGreaterThanOrEqual(1);
+    expect(runs).toBe(1);
+    expect(results.filter((r) => r.kind === 'ran')).toHaveLength(1);
+    expect(results.filter((r) => r.kind === 'not-taken')).toHaveLength(2);
   });
 });
 

@@ -18,6 +18,13 @@ export const thingEvent = (
   payload: object = { key },
 ): PublishEventInput => ({ name, aggregateType: 'Thing', aggregateId: key, payload });
 
+/** One row of {@link EffectFixture.status}: a delivery of an event to one consumer. */
+export interface DeliveryStatusRow {
+  readonly consumer: string;
+  readonly status: string;
+  readonly attempt_count: number;
+}
+
 /** What {@link useEffectFixture} provides to the tests of a describe block. */
 export interface EffectFixture {
   readonly db: TestDatabase;
@@ -29,8 +36,11 @@ export interface EffectFixture {
   readonly apps: IntegrationTestApp[];
   /** `insert into <table> (consumer, event_id, note) values ($1, $2, $3)`. */
   readonly effectSql: string;
-  /** Status and attempt count of every event named `name`, in publish order. */
-  status(name: string): Promise<Array<{ status: string; attempt_count: number }>>;
+  /**
+   * Consumer, status and attempt count of every delivery of the events named `name`, in publish
+   * order, then by consumer.
+   */
+  status(name: string): Promise<DeliveryStatusRow[]>;
 }
 
 /**
@@ -59,7 +69,11 @@ export function useEffectFixture(table: string): EffectFixture {
   });
   afterEach(async () => {
     while (apps.length) await apps.pop()!.close();
-    await ready(pool).query(`truncate ${table}, outbox_event, inbox_event`);
+    // The consumer registry persists across apps: a consumer left registered by one test would
+    // get deliveries of the next test's events that nobody handles.
+    await ready(pool).query(
+      `truncate ${table}, outbox_event, inbox_event, integration_delivery, integration_consumer, integration_consumer_host`,
+    );
   });
   afterAll(async () => {
     await pipelined?.end();
@@ -81,8 +95,10 @@ export function useEffectFixture(table: string): EffectFixture {
     effectSql: `insert into ${table} (consumer, event_id, note) values ($1, $2, $3)`,
     status: async (name) =>
       (
-        await ready(pool).query<{ status: string; attempt_count: number }>(
-          'select status, attempt_count from outbox_event where event_name = $1 order by seq',
+        await ready(pool).query<DeliveryStatusRow>(
+          `select d.consumer_name as consumer, d.status, d.attempt_count
+             from integration_delivery d join outbox_event o on o.id = d.event_id
+            where o.event_name = $1 order by o.seq, d.consumer_name`,
           [name],
         )
       ).rows,

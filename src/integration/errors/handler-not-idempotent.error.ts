@@ -18,7 +18,7 @@ export class HandlerNotIdempotentError extends IntegrationError {
         )}. ${
           mutations === 0
             ? 'The handler changed nothing that observe() sees: check observe() and that the handler writes through ctx.tx.'
-            : 'Write effects through ctx.tx (so they commit with the inbox mark), not through another connection.'
+            : 'Write effects through ctx.tx (so they commit with the processed mark of the delivery), not through another connection.'
         }`,
     );
   }

@@ -4,7 +4,10 @@ import { HandlerTimeoutError } from '../errors/handler-timeout.error';
 import type { IntegrationEvent } from '../events/integration-event';
 import { INTEGRATION_OPTIONS } from '../integration.constants';
 import type { ResolvedIntegrationOptions } from '../integration.options';
-import { IntegrationLinkService } from '../links/integration-link.service';
+import {
+  IntegrationLinkService,
+  type BoundIntegrationLinks,
+} from '../links/integration-link.service';
 import { errorMessage } from '../utils/describe';
 import type { HandlerContext, RegisteredHandler } from '../subscribers/handler.types';
 import { immutableEvent } from '../subscribers/immutable-event';
@@ -58,10 +61,22 @@ export class HandlerInvoker {
   ): Promise<HandlerOutcome> {
     const started = performance.now();
     const event = this.viewOf(delivery);
+    const logger = this.loggerFor(delivery.consumer);
+    let links: BoundIntegrationLinks;
+    try {
+      links = this.links.bind(tx);
+    } catch (error) {
+      // The transaction is no longer usable (e.g. aborted by another lane's failed statement):
+      // a failure of this delivery like any statement on it, never an exception of the runner.
+      logger.warn(
+        `${event.name} ${event.id} (attempt ${delivery.attempt}) not started: ${errorMessage(error)}`,
+      );
+      return { kind: 'failed', error, timedOut: false, durationMs: performance.now() - started };
+    }
     const ctx: HandlerContext = {
       tx,
-      links: this.links.bind(tx),
-      logger: this.loggerFor(delivery.consumer),
+      links,
+      logger,
       attempt: delivery.attempt,
       consumer: delivery.consumer,
     };
