@@ -9,6 +9,7 @@ import path from 'node:path';
 import { pgBossSubject } from './peers/pg-boss';
 import { transactionalOutboxSubject } from './peers/pg-transactional-outbox';
 import { writeCharts } from './lib/charts';
+import { runBaseline } from './lib/baseline';
 import { BenchServer, EMBEDDED_BENCH_SETTINGS, describeMachine } from './lib/server';
 import {
   fmt,
@@ -43,15 +44,7 @@ import {
   type OwnRunOptions,
 } from './subjects/nestjs-integration';
 
-const SCENARIOS = [
-  'limit',
-  'drain',
-  'latency',
-  'publish',
-  'peers',
-  'scale',
-  'sweep',
-] as const;
+const SCENARIOS = ['limit', 'drain', 'latency', 'publish', 'peers', 'scale', 'sweep'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 interface Plan {
@@ -113,8 +106,13 @@ const QUICK: Plan = {
   latencyMaxWaitMs: 5_000,
 };
 
-function parseArgs(argv: readonly string[]): { plan: Plan; only: Set<Scenario> } {
+function parseArgs(argv: readonly string[]): {
+  plan: Plan;
+  only: Set<Scenario>;
+  baseline?: string;
+} {
   let plan = FULL;
+  let baseline: string | undefined;
   let only = new Set<Scenario>(SCENARIOS);
   let repeats: number | undefined;
   for (const arg of argv) {
@@ -127,16 +125,19 @@ function parseArgs(argv: readonly string[]): { plan: Plan; only: Set<Scenario> }
           `Unknown scenario(s) ${unknown.join(', ')}; known: ${SCENARIOS.join(', ')}`,
         );
       only = new Set(names as Scenario[]);
+    } else if (arg.startsWith('--baseline=')) {
+      baseline = arg.slice('--baseline='.length);
+      if (!/^[\w./~^-]+$/.test(baseline)) throw new Error('--baseline must be a git revision');
     } else if (arg.startsWith('--repeats=')) {
       repeats = Number(arg.slice('--repeats='.length));
       if (!Number.isInteger(repeats) || repeats < 1)
         throw new Error('--repeats must be a positive integer');
     } else
       throw new Error(
-        `Unknown argument ${arg}. Usage: npm run bench [-- --quick] [--only=${SCENARIOS.join(',')}] [--repeats=N]`,
+        `Unknown argument ${arg}. Usage: npm run bench [-- --quick] [--only=${SCENARIOS.join(',')}] [--repeats=N] [--baseline=<git rev>]`,
       );
   }
-  return { plan: repeats ? { ...plan, repeats } : plan, only };
+  return { plan: repeats ? { ...plan, repeats } : plan, only, ...(baseline ? { baseline } : {}) };
 }
 
 function log(message: string): void {
@@ -211,7 +212,7 @@ function latencyResult(
 }
 
 async function main(): Promise<void> {
-  const { plan, only } = parseArgs(process.argv.slice(2));
+  const { plan, only, baseline } = parseArgs(process.argv.slice(2));
   const startedAt = new Date();
   const server = await BenchServer.start();
   const results: Record<string, unknown> = {};
@@ -423,6 +424,94 @@ async function main(): Promise<void> {
           target: 'Latency 500/s with LISTEN: p99 commit→handler start ≤ 10× a single commit',
           measured: `${ms(l500.toStart.p99)} ms = ${fmt(l500.toStart.p99 / commit1.median, 2)}×`,
           pass: l500.toStart.p99 <= 10 * commit1.median,
+        });
+      }
+    }
+
+    // ── Before/after: another revision's drain and latency, same server, same run ───────────
+    if (baseline) {
+      const before = await runBaseline(baseline, server.adminUrl, {
+        repeats: plan.repeats,
+        quick: plan.quick,
+        log,
+      });
+      results.baseline = before;
+      const ownDrain = (results.drain ?? []) as DrainResult[];
+      type DrainFigure = {
+        readonly consumers: number;
+        readonly instances: number;
+        readonly eventsPerSec: { readonly median: number };
+        readonly deliveriesPerSec: { readonly median: number };
+      };
+      const drainOf = (
+        list: readonly DrainFigure[],
+        c: number,
+        i: number,
+      ): DrainFigure | undefined => list.find((d) => d.consumers === c && d.instances === i);
+      const rows: string[][] = [];
+      const ratio = (after: number, was: number): string => `${fmt(after / was, 3)}×`;
+      for (const [c, i, label] of [
+        [1, 1, '2a, 1 instance, events/s'],
+        [1, 2, '2a, 2 instances, events/s'],
+        [3, 1, '2b (3 consumers), 1 instance, deliveries/s'],
+        [3, 2, '2b (3 consumers), 2 instances, deliveries/s'],
+      ] as const) {
+        const was = drainOf(before.drain ?? [], c, i);
+        const now = drainOf(ownDrain, c, i);
+        if (!was || !now) continue;
+        const pick = (d: {
+          eventsPerSec: { median: number };
+          deliveriesPerSec: { median: number };
+        }) => (c === 1 ? d.eventsPerSec.median : d.deliveriesPerSec.median);
+        rows.push([label, fmt(pick(was)), fmt(pick(now)), ratio(pick(now), pick(was))]);
+      }
+      for (const l of latencies.filter((x) => x.listen)) {
+        const was = before.latency?.find((b) => b.listen && b.rate === l.rate);
+        if (!was) continue;
+        rows.push([
+          `latency ${l.rate}/s LISTEN, p50 ms`,
+          ms(was.toStart.p50),
+          ms(l.toStart.p50),
+          ratio(l.toStart.p50, was.toStart.p50),
+        ]);
+        rows.push([
+          `latency ${l.rate}/s LISTEN, p99 ms`,
+          ms(was.toStart.p99),
+          ms(l.toStart.p99),
+          ratio(l.toStart.p99, was.toStart.p99),
+        ]);
+      }
+      tables.push({
+        title: `Before/after: ${baseline} (${before.commit.slice(0, 12)}) and this checkout, same server, same run`,
+        header: ['Figure', 'before', 'after', 'after / before'],
+        note: 'Drains: the throughput profile of scenario 2. Latency: library defaults, commit → handler start. The baseline ran its own scenarios 2 and 3 from its own build.',
+        rows,
+      });
+      const was2a = drainOf(before.drain ?? [], 1, 1);
+      const now2a = drainOf(ownDrain, 1, 1);
+      if (was2a && now2a) {
+        checks.push({
+          target: `Drain 2a (1 instance) within 10 % of ${baseline}`,
+          measured: ratio(now2a.eventsPerSec.median, was2a.eventsPerSec.median),
+          pass: now2a.eventsPerSec.median >= 0.9 * was2a.eventsPerSec.median,
+        });
+      }
+      const was2b = drainOf(before.drain ?? [], 3, 1);
+      const now2b = drainOf(ownDrain, 3, 1);
+      if (was2b && now2b) {
+        checks.push({
+          target: `Drain 2b (3 consumers, 1 instance) deliveries/s not lower than ${baseline}`,
+          measured: ratio(now2b.deliveriesPerSec.median, was2b.deliveriesPerSec.median),
+          pass: now2b.deliveriesPerSec.median >= was2b.deliveriesPerSec.median,
+        });
+      }
+      const l500 = latencies.find((l) => l.listen && l.rate === 500);
+      const was500 = before.latency?.find((b) => b.listen && b.rate === 500);
+      if (l500 && was500) {
+        checks.push({
+          target: `Latency 500/s with LISTEN: p50 ≤ 1.2× ${baseline}'s`,
+          measured: ratio(l500.toStart.p50, was500.toStart.p50),
+          pass: l500.toStart.p50 <= 1.2 * was500.toStart.p50,
         });
       }
     }

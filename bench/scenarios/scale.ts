@@ -63,7 +63,9 @@ export async function claimLatency(
         if (claimed.length !== 100) throw new Error(`claimed ${claimed.length} of 100`);
         // Deleted, not settled: the tables keep exactly `retained` processed rows.
         const ids = claimed.map((d) => d.eventId);
-        await pool.query('DELETE FROM integration_delivery WHERE event_id = ANY($1::uuid[])', [ids]);
+        await pool.query('DELETE FROM integration_delivery WHERE event_id = ANY($1::uuid[])', [
+          ids,
+        ]);
         await pool.query('DELETE FROM outbox_event WHERE id = ANY($1::uuid[])', [ids]);
         t = nowMs();
         const none = await repository.claim(root, 'scale', ['scale'], 100, 30_000);

@@ -9,7 +9,9 @@ const { migrateLatest } = require('/work/main/dist/db/migrator');
   await pool.query(`insert into integration_delivery (event_id, consumer_name, position, ordering_key, status, locked_by, attempt_count)
     select id, 'c', row_number() over (order by seq), ordering_key, 'processing', 'w', 1 from outbox_event`);
   await pool.query('analyze');
-  const ids = (await pool.query(`select event_id::text from integration_delivery order by position limit 500`)).rows.map(r => ({event_id: r.event_id, consumer_name: 'c', attempt: 1}));
+  const ids = (
+    await pool.query(`select event_id::text from integration_delivery order by position limit 500`)
+  ).rows.map((r) => ({ event_id: r.event_id, consumer_name: 'c', attempt: 1 }));
   const sql = `EXPLAIN (ANALYZE, BUFFERS) WITH target AS (
       SELECT d.consumer_name, d.event_id FROM integration_delivery AS d
         JOIN jsonb_to_recordset($2::jsonb) AS x(event_id uuid, consumer_name text, attempt integer)
@@ -21,6 +23,8 @@ const { migrateLatest } = require('/work/main/dist/db/migrator');
   const c = await pool.connect();
   await c.query('begin');
   const r = await c.query(sql, ['w', JSON.stringify(ids)]);
-  console.log(r.rows.map(x => x['QUERY PLAN']).join('\n'));
-  await c.query('rollback'); c.release(); await pool.end();
+  console.log(r.rows.map((x) => x['QUERY PLAN']).join('\n'));
+  await c.query('rollback');
+  c.release();
+  await pool.end();
 })();

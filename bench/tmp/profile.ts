@@ -50,18 +50,30 @@ async function main(): Promise<void> {
     while (bench.handled() < target) await new Promise((r) => setTimeout(r, 5));
     const secs = (nowMs() - t0) / 1000;
     const ids = (
-      await admin.query<{ event_id: string }>('select event_id::text from integration_delivery limit 500')
+      await admin.query<{ event_id: string }>(
+        'select event_id::text from integration_delivery limit 500',
+      )
     ).rows.map((r) => ({ event_id: r.event_id, consumer_name: 'consumer-1', attempt: 1 }));
     const markSql = (bench.app.get(DeliveryMark) as unknown as { statement: string }).statement;
     const plan = await admin.query('EXPLAIN ' + markSql, ['p', JSON.stringify(ids)]);
     console.log(plan.rows.map((r: Record<string, string>) => r['QUERY PLAN']).join('\n'));
-    console.log((await admin.query("select relpages, reltuples from pg_class where relname = 'integration_delivery'")).rows);
+    console.log(
+      (
+        await admin.query(
+          "select relpages, reltuples from pg_class where relname = 'integration_delivery'",
+        )
+      ).rows,
+    );
     await bench.close();
     await pool.end();
     await admin.end();
-    console.log(`${events} events in ${secs.toFixed(2)} s = ${(target / secs).toFixed(0)} deliveries/s`);
+    console.log(
+      `${events} events in ${secs.toFixed(2)} s = ${(target / secs).toFixed(0)} deliveries/s`,
+    );
     for (const [k, v] of Object.entries(totals))
-      console.log(`${k.padEnd(18)} n=${String(v.n).padStart(5)} total=${v.ms.toFixed(0)} ms avg=${(v.ms / v.n).toFixed(2)} ms`);
+      console.log(
+        `${k.padEnd(18)} n=${String(v.n).padStart(5)} total=${v.ms.toFixed(0)} ms avg=${(v.ms / v.n).toFixed(2)} ms`,
+      );
   });
   await server.stop?.();
 }
