@@ -31,7 +31,15 @@ import { execIn } from '../support/orm-sql';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
 import { waitFor } from '../support/wait-for';
 
-const TABLES = ['outbox_event', 'inbox_event', 'integration_link'] as const;
+const TABLES = [
+  'outbox_event',
+  'inbox_event',
+  'integration_link',
+  'integration_consumer',
+  'integration_consumer_host',
+  'integration_delivery',
+  'integration_sequencer',
+] as const;
 
 /**
  * Creates the module's tables in each of `schemas` (the package's SQL for that schema), then
