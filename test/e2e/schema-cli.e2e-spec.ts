@@ -256,7 +256,7 @@ describe('the module schema from the package: CLI, SQL, Knex source (issue 12)',
     ]);
     expect(status.stdout).toMatch(/^Schema "integration": 3 applied, 0 pending\n/);
     const publicStatus = await runCliProcess(['status', '--database-url', db.url]);
-    expect(publicStatus.stdout).toMatch(/^Schema "public": 0 applied, 2 pending\n/);
+    expect(publicStatus.stdout).toMatch(/^Schema "public": 0 applied, 3 pending\n/);
   });
 
   it('sql --schema integration applied through pg creates the schema and its tables, nothing in public (issue 12 schema)', async () => {

@@ -11,6 +11,8 @@ import {
   UnknownIntegrationMigrationError,
 } from '../../src/integration';
 import { CliExitCode, runCli } from '../../src/integration/cli/cli';
+import { findMissingSchema } from '../../src/integration/database/integration-schema.verifier';
+import { pgAdapter } from '../../src/integration/database/pg.adapter';
 import {
   compareSchema,
   MODULE_TABLES,
@@ -101,6 +103,28 @@ describe('migration runner, CLI and Prisma fragment in process (issue 12)', () =
       applied: ['0003_per_consumer_only'],
       alreadyApplied: ['0001_integration_tables', '0002_per_consumer_delivery'],
     });
+  });
+
+  it('the schema check names what 0002 adds on a database migrated to 0001 only (issue 13 upgrade)', async () => {
+    const db = await emptyDatabase();
+    const client = await connect(db.url);
+    await migrateIntegrationTables(client, { to: '0001_integration_tables' });
+    const pool = new Pool({ connectionString: db.url, max: 1 });
+    try {
+      expect(await findMissingSchema(pgAdapter(pool).root)).toEqual({
+        tables: [
+          'integration_consumer',
+          'integration_consumer_host',
+          'integration_delivery',
+          'integration_sequencer',
+        ],
+        columns: ['outbox_event.tx_id'],
+      });
+      await migrateIntegrationTables(client);
+      expect(await findMissingSchema(pgAdapter(pool).root)).toEqual({ tables: [], columns: [] });
+    } finally {
+      await pool.end();
+    }
   });
 
   it('to: an id the package does not ship is refused before any statement (issue 13 upgrade)', async () => {
