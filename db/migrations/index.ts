@@ -3,6 +3,7 @@ import * as integrationTables from './20261122000001_integration_tables';
 import * as vaultTables from './20261122000002_vault_tables';
 import * as vaultIdempotencyScope from './20261130000001_vault_idempotency_scope';
 import * as perConsumerDelivery from './20261201000001_per_consumer_delivery';
+import * as perConsumerOnly from './20261201000002_per_consumer_only';
 
 /** Every migration, in order. Add new files here: the list is explicit so the same source works
  * in compiled JavaScript, under Jest and from the CLI, with no runtime TypeScript loader. */
@@ -11,4 +12,5 @@ export const migrations: ReadonlyArray<readonly [string, Knex.Migration]> = [
   ['20261122000002_vault_tables', vaultTables],
   ['20261130000001_vault_idempotency_scope', vaultIdempotencyScope],
   ['20261201000001_per_consumer_delivery', perConsumerDelivery],
+  ['20261201000002_per_consumer_only', perConsumerOnly],
 ];

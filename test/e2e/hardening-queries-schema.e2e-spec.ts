@@ -32,10 +32,19 @@ describe('schema check at bootstrap (hardening #12)', () => {
         const attempt = boot(orm, logger, { processor: { enabled: true } });
         await expect(attempt).rejects.toBeInstanceOf(IntegrationSchemaMissingError);
         const error = (await attempt.catch((e: unknown) => e)) as IntegrationSchemaMissingError;
-        expect(error.missingTables).toEqual(['outbox_event', 'inbox_event', 'integration_link']);
+        expect(error.missingTables).toEqual([
+          'outbox_event',
+          'inbox_event',
+          'integration_link',
+          'integration_consumer',
+          'integration_consumer_host',
+          'integration_delivery',
+          'integration_sequencer',
+        ]);
         expect(error.missingColumns).toEqual([]);
         expect(error.message).toContain(
-          'missing table(s) outbox_event, inbox_event, integration_link',
+          'missing table(s) outbox_event, inbox_event, integration_link, integration_consumer, ' +
+            'integration_consumer_host, integration_delivery, integration_sequencer',
         );
         expect(error.message).toContain('npx nestjs-integration migrate --database-url');
         expect(error.message).toContain('verifySchema: false');

@@ -24,8 +24,8 @@ describe('Prisma schema vs migrated database', () => {
       path.resolve(__dirname, '../../prisma/schema.prisma'),
       'utf8',
     ).replace(
-      '  lastError      String?   @map("last_error")',
-      '  lastError      String?   @map("last_error")\n  priority       Int       @default(0)',
+      '  idempotencyKey String?   @map("idempotency_key")',
+      '  idempotencyKey String?   @map("idempotency_key")\n  priority       Int       @default(0)',
     );
     const problems = compareSchema(readPrismaModels(schema), await readLiveColumns(db.url));
     expect(problems).toEqual([

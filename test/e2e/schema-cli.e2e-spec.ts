@@ -18,8 +18,9 @@ import { waitFor } from '../support/wait-for';
 
 const APPLIED =
   'Applied 0001_integration_tables to schema "public"\n' +
-  'Applied 0002_per_consumer_delivery to schema "public"\n';
-const NOTHING = 'Nothing to apply: schema "public" is up to date (2 applied)\n';
+  'Applied 0002_per_consumer_delivery to schema "public"\n' +
+  'Applied 0003_per_consumer_only to schema "public"\n';
+const NOTHING = 'Nothing to apply: schema "public" is up to date (3 applied)\n';
 
 /** Relations (tables, indexes, sequences…) of `schema`, as "name kind". */
 async function relationsIn(url: string, schema: string): Promise<string[]> {
@@ -87,7 +88,7 @@ describe('the module schema from the package: CLI, SQL, Knex source (issue 12)',
     expect((await runCliProcess(['migrate', '--database-url', db.url])).code).toBe(0);
     await withClient(db.url, async (client) => {
       await client.query(`ALTER TABLE inbox_event ALTER COLUMN attempt_count SET DEFAULT 1`);
-      await client.query(`DROP INDEX outbox_event_claim_idx`);
+      await client.query(`DROP INDEX outbox_event_created_idx`);
       await client.query(
         `ALTER TABLE integration_link DROP CONSTRAINT integration_link_type_check`,
       );
@@ -104,7 +105,9 @@ describe('the module schema from the package: CLI, SQL, Knex source (issue 12)',
         expect.stringMatching(
           /^inbox_event: unexpected column #4 attempt_count integer NOT NULL default=1 /,
         ),
-        expect.stringMatching(/^outbox_event: missing index CREATE INDEX outbox_event_claim_idx /),
+        expect.stringMatching(
+          /^outbox_event: missing index CREATE INDEX outbox_event_created_idx /,
+        ),
         expect.stringMatching(
           /^integration_link: missing constraint integration_link_type_check c CHECK/,
         ),
@@ -146,8 +149,8 @@ describe('the module schema from the package: CLI, SQL, Knex source (issue 12)',
     expect(before).toEqual({
       code: 0,
       stdout:
-        'Schema "public": 0 applied, 2 pending\n  0001_integration_tables  pending\n' +
-        '  0002_per_consumer_delivery  pending\n',
+        'Schema "public": 0 applied, 3 pending\n  0001_integration_tables  pending\n' +
+        '  0002_per_consumer_delivery  pending\n  0003_per_consumer_only  pending\n',
       stderr: '',
     });
     expect(await relationsIn(db.url, 'public')).toEqual([]); // status only reads
@@ -159,7 +162,7 @@ describe('the module schema from the package: CLI, SQL, Knex source (issue 12)',
     const after = await runCliProcess(['status', '--database-url', db.url]);
     expect(after.code).toBe(0);
     expect(after.stdout).toMatch(
-      /^Schema "public": 2 applied, 0 pending\n {2}0001_integration_tables {2}applied \d{4}-\d\d-\d\dT[\d:.]+Z\n {2}0002_per_consumer_delivery {2}applied \d{4}-\d\d-\d\dT[\d:.]+Z\n$/,
+      /^Schema "public": 3 applied, 0 pending\n {2}0001_integration_tables {2}applied \d{4}-\d\d-\d\dT[\d:.]+Z\n {2}0002_per_consumer_delivery {2}applied \d{4}-\d\d-\d\dT[\d:.]+Z\n {2}0003_per_consumer_only {2}applied \d{4}-\d\d-\d\dT[\d:.]+Z\n$/,
     );
     const rows = await withClient(
       db.url,
@@ -168,6 +171,7 @@ describe('the module schema from the package: CLI, SQL, Knex source (issue 12)',
     expect(rows).toEqual([
       { version: '0001', name: 'integration_tables' },
       { version: '0002', name: 'per_consumer_delivery' },
+      { version: '0003', name: 'per_consumer_only' },
     ]);
   });
 
@@ -202,7 +206,7 @@ describe('the module schema from the package: CLI, SQL, Knex source (issue 12)',
       expect(results.map((r) => r.stderr)).toEqual(['', '']);
       expect(results.map((r) => r.stdout).sort()).toEqual([APPLIED, NOTHING]);
       const { rows } = await holder.query(`SELECT version FROM ${MIGRATIONS_TABLE}`);
-      expect(rows).toEqual([{ version: '0001' }, { version: '0002' }]);
+      expect(rows).toEqual([{ version: '0001' }, { version: '0002' }, { version: '0003' }]);
     } finally {
       await holder.end();
     }
@@ -221,7 +225,8 @@ describe('the module schema from the package: CLI, SQL, Knex source (issue 12)',
       code: 0,
       stdout:
         'Applied 0001_integration_tables to schema "integration"\n' +
-        'Applied 0002_per_consumer_delivery to schema "integration"\n',
+        'Applied 0002_per_consumer_delivery to schema "integration"\n' +
+        'Applied 0003_per_consumer_only to schema "integration"\n',
       stderr: '',
     });
     expect(await relationsIn(db.url, 'public')).toEqual([]);
@@ -249,9 +254,9 @@ describe('the module schema from the package: CLI, SQL, Knex source (issue 12)',
       '--schema',
       'integration',
     ]);
-    expect(status.stdout).toMatch(/^Schema "integration": 2 applied, 0 pending\n/);
+    expect(status.stdout).toMatch(/^Schema "integration": 3 applied, 0 pending\n/);
     const publicStatus = await runCliProcess(['status', '--database-url', db.url]);
-    expect(publicStatus.stdout).toMatch(/^Schema "public": 0 applied, 2 pending\n/);
+    expect(publicStatus.stdout).toMatch(/^Schema "public": 0 applied, 3 pending\n/);
   });
 
   it('sql --schema integration applied through pg creates the schema and its tables, nothing in public (issue 12 schema)', async () => {
@@ -298,7 +303,11 @@ describe('the module schema from the package: CLI, SQL, Knex source (issue 12)',
       };
       try {
         const [, applied] = (await knex.migrate.latest(config)) as [number, string[]];
-        expect(applied).toEqual(['0001_integration_tables', '0002_per_consumer_delivery']);
+        expect(applied).toEqual([
+          '0001_integration_tables',
+          '0002_per_consumer_delivery',
+          '0003_per_consumer_only',
+        ]);
         const created = await readSchemaSnapshot(db.url, { schema, tables: MODULE_TABLES });
         expect(compareSnapshots(knexMigrated, created)).toEqual([]);
         const [, again] = (await knex.migrate.latest(config)) as [number, string[]];

@@ -32,14 +32,14 @@ import { execIn } from '../support/orm-sql';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
 import { waitFor } from '../support/wait-for';
 
-/** The tables the bootstrap schema check names when they are missing. */
-const TABLES = ['outbox_event', 'inbox_event', 'integration_link'] as const;
-/** Every table of the module's migrations (moved out of `public` below). */
-const ALL_TABLES = [
-  ...TABLES,
-  'integration_delivery',
+/** Every table of the module: what the bootstrap schema check names when they are missing. */
+const TABLES = [
+  'outbox_event',
+  'inbox_event',
+  'integration_link',
   'integration_consumer',
   'integration_consumer_host',
+  'integration_delivery',
   'integration_sequencer',
 ] as const;
 
@@ -52,7 +52,7 @@ async function moveTablesTo(url: string, schemas: readonly string[]): Promise<vo
   await client.connect();
   try {
     for (const schema of schemas) await client.query(integrationTablesSql({ schema }));
-    await client.query(`DROP TABLE ${ALL_TABLES.map((t) => `public.${t}`).join(', ')}`);
+    await client.query(`DROP TABLE ${TABLES.map((t) => `public.${t}`).join(', ')}`);
     await client.query(
       'CREATE TABLE public.schema_effect (label text NOT NULL, event_id text NOT NULL)',
     );

@@ -11,6 +11,8 @@ import {
   UnknownIntegrationMigrationError,
 } from '../../src/integration';
 import { CliExitCode, runCli } from '../../src/integration/cli/cli';
+import { findMissingSchema } from '../../src/integration/database/integration-schema.verifier';
+import { pgAdapter } from '../../src/integration/database/pg.adapter';
 import {
   compareSchema,
   MODULE_TABLES,
@@ -58,17 +60,87 @@ describe('migration runner, CLI and Prisma fragment in process (issue 12)', () =
       migrateIntegrationTables(a, { schema: 'integration' }),
       migrateIntegrationTables(b, { schema: 'integration' }),
     ]);
-    expect(results.map((r) => r.applied.length).sort()).toEqual([0, 2]);
-    expect(results.map((r) => r.alreadyApplied.length).sort()).toEqual([0, 2]);
+    expect(results.map((r) => r.applied.length).sort()).toEqual([0, 3]);
+    expect(results.map((r) => r.alreadyApplied.length).sort()).toEqual([0, 3]);
     const status = await integrationMigrationStatus(a, { schema: 'integration' });
     expect(status).toEqual({
       schema: 'integration',
       migrations: [
         { id: '0001_integration_tables', state: 'applied', appliedAt: expect.any(Date) },
         { id: '0002_per_consumer_delivery', state: 'applied', appliedAt: expect.any(Date) },
+        { id: '0003_per_consumer_only', state: 'applied', appliedAt: expect.any(Date) },
       ],
       unknown: [],
     });
+  });
+
+  it('to: applies the migrations up to that id and leaves the later ones pending (issue 13 upgrade)', async () => {
+    const db = await emptyDatabase();
+    const client = await connect(db.url);
+    expect(await migrateIntegrationTables(client, { to: '0001_integration_tables' })).toEqual({
+      schema: 'public',
+      applied: ['0001_integration_tables'],
+      alreadyApplied: [],
+    });
+    expect(
+      (await integrationMigrationStatus(client)).migrations.map((m) => [m.id, m.state]),
+    ).toEqual([
+      ['0001_integration_tables', 'applied'],
+      ['0002_per_consumer_delivery', 'pending'],
+      ['0003_per_consumer_only', 'pending'],
+    ]);
+    const { rows } = await client.query(
+      "SELECT to_regclass('public.integration_delivery') IS NULL AS absent",
+    );
+    expect(rows).toEqual([{ absent: true }]);
+    expect(await migrateIntegrationTables(client, { to: '0002_per_consumer_delivery' })).toEqual({
+      schema: 'public',
+      applied: ['0002_per_consumer_delivery'],
+      alreadyApplied: ['0001_integration_tables'],
+    });
+    expect(await migrateIntegrationTables(client)).toEqual({
+      schema: 'public',
+      applied: ['0003_per_consumer_only'],
+      alreadyApplied: ['0001_integration_tables', '0002_per_consumer_delivery'],
+    });
+  });
+
+  it('the schema check names what 0002 adds on a database migrated to 0001 only (issue 13 upgrade)', async () => {
+    const db = await emptyDatabase();
+    const client = await connect(db.url);
+    await migrateIntegrationTables(client, { to: '0001_integration_tables' });
+    const pool = new Pool({ connectionString: db.url, max: 1 });
+    try {
+      expect(await findMissingSchema(pgAdapter(pool).root)).toEqual({
+        tables: [
+          'integration_consumer',
+          'integration_consumer_host',
+          'integration_delivery',
+          'integration_sequencer',
+        ],
+        columns: ['outbox_event.tx_id'],
+      });
+      await migrateIntegrationTables(client);
+      expect(await findMissingSchema(pgAdapter(pool).root)).toEqual({ tables: [], columns: [] });
+    } finally {
+      await pool.end();
+    }
+  });
+
+  it('to: an id the package does not ship is refused before any statement (issue 13 upgrade)', async () => {
+    const sent: string[] = [];
+    const client = {
+      query: (text: string) => {
+        sent.push(text);
+        return Promise.resolve({ rows: [] });
+      },
+    };
+    const attempt = migrateIntegrationTables(client, { to: '0002_nope' });
+    await expect(attempt).rejects.toBeInstanceOf(UnknownIntegrationMigrationError);
+    await expect(attempt).rejects.toThrow(
+      /ships 0001_integration_tables, 0002_per_consumer_delivery, 0003_per_consumer_only\./,
+    );
+    expect(sent).toEqual([]);
   });
 
   it('refuses a pg Pool before sending anything: its queries would not share one transaction (issue 12 schema)', async () => {
@@ -139,12 +211,13 @@ describe('migration runner, CLI and Prisma fragment in process (issue 12)', () =
       code: CliExitCode.Ok,
       stdout:
         'Applied 0001_integration_tables to schema "public"\n' +
-        'Applied 0002_per_consumer_delivery to schema "public"\n',
+        'Applied 0002_per_consumer_delivery to schema "public"\n' +
+        'Applied 0003_per_consumer_only to schema "public"\n',
       stderr: '',
     });
     expect((await cli(['migrate', '--database-url', db.url])).stdout).toMatch(/^Nothing to apply/);
     expect((await cli(['status'], { DATABASE_URL: db.url })).stdout).toMatch(
-      /2 applied, 0 pending/,
+      /3 applied, 0 pending/,
     );
   });
 
@@ -193,7 +266,7 @@ describe('migration runner, CLI and Prisma fragment in process (issue 12)', () =
     expect(sql.code).toBe(CliExitCode.Ok);
     expect(sql.stdout).toBe(integrationTablesSql({ schema: 'integration' }));
     expect(sql.stdout).toMatch(
-      /^-- nestjs-integration: the module's tables in schema "integration" \(2 migrations\)\.\n\nCREATE SCHEMA IF NOT EXISTS "integration";\n\n-- migration 0001_integration_tables\n/,
+      /^-- nestjs-integration: the module's tables in schema "integration" \(3 migrations\)\.\n\nCREATE SCHEMA IF NOT EXISTS "integration";\n\n-- migration 0001_integration_tables\n/,
     );
     expect(sql.stdout).toContain('CREATE TABLE "integration".outbox_event (');
     expect(sql.stdout).not.toContain('${');
@@ -206,7 +279,7 @@ describe('migration runner, CLI and Prisma fragment in process (issue 12)', () =
   it('integrationKnexMigration refuses an id the package does not ship (issue 12 schema)', () => {
     expect(() => integrationKnexMigration('0002_nope')).toThrow(UnknownIntegrationMigrationError);
     expect(() => integrationKnexMigration('0002_nope')).toThrow(
-      /ships 0001_integration_tables, 0002_per_consumer_delivery\./,
+      /ships 0001_integration_tables, 0002_per_consumer_delivery, 0003_per_consumer_only\./,
     );
   });
 

@@ -68,7 +68,8 @@ function consumerStatements(t: IntegrationTables) {
                 x.pattern_regex
            FROM jsonb_to_recordset($2::jsonb) AS x(name text, patterns jsonb, pattern_regex text)
        ), before AS (
-         SELECT c.name, c.patterns FROM ${t.consumer} c WHERE c.name IN (SELECT name FROM input)
+         SELECT c.name, c.patterns, c.pattern_regex IS NULL AS legacy
+           FROM ${t.consumer} c WHERE c.name IN (SELECT name FROM input)
        ), upserted AS (
          INSERT INTO ${t.consumer} AS c (name, patterns, pattern_regex)
          SELECT name, patterns, pattern_regex FROM input ORDER BY name
@@ -85,8 +86,20 @@ function consumerStatements(t: IntegrationTables) {
          SELECT name, $1::text FROM input ORDER BY name
          ON CONFLICT (consumer_name, worker_id) DO UPDATE SET heartbeat_at = now()
          RETURNING consumer_name
+       ), pruned AS (
+         -- A consumer known only from the 0003 upgrade (no regex yet) got a pending delivery of
+         -- every unfinished legacy event; now that its patterns are known, those it does not
+         -- handle go. Only untouched ones (attempt 0): a delivery it failed on stays. A claim
+         -- that took one meanwhile wins: the status is checked again on the locked row.
+         DELETE FROM ${t.delivery} d
+          USING input i, before b, ${t.outbox} o
+          WHERE b.name = i.name AND b.legacy
+            AND d.consumer_name = i.name AND d.status = 'pending' AND d.attempt_count = 0
+            AND o.id = d.event_id AND ('.' || o.event_name) !~ i.pattern_regex
+         RETURNING 1
        )
-       -- The host rows need no reference here: PostgreSQL runs every data-modifying CTE.
+       -- The host rows and the pruning need no reference here: PostgreSQL runs every
+       -- data-modifying CTE.
        SELECT u.name, u.status, u.created,
               (NOT u.created AND b.name IS NOT NULL AND b.patterns IS DISTINCT FROM u.patterns)
                 AS patterns_changed
@@ -163,8 +176,10 @@ export class ConsumerDirectoryRepository {
 
   /**
    * Upserts the consumers this instance hosts (their patterns and regex replaced, their status
-   * untouched) and this instance's host rows, in one statement. Returns what each consumer's
-   * stored row says: a retired consumer stays retired.
+   * untouched) and this instance's host rows, in one statement. A consumer stored without a
+   * regex (pre-registered by the 0003 upgrade) loses, in the same statement, its pending
+   * deliveries never attempted whose event its patterns do not match. Returns what each
+   * consumer's stored row says: a retired consumer stays retired.
    * @throws InvalidEventPatternError for an invalid pattern, before any SQL.
    */
   async announce(

@@ -8,7 +8,7 @@ import { describeDatabaseError } from './database-error';
 import { IntegrationTables } from './integration-tables';
 import type { SqlExecutor } from './sql-executor';
 
-/** The tables of this module and the columns its SQL uses (one migration creates them all). */
+/** The tables of this module and the columns its SQL uses (after every migration it ships). */
 export const INTEGRATION_TABLES: Readonly<Record<string, readonly string[]>> = Object.freeze({
   outbox_event: [
     'id',
@@ -25,15 +25,9 @@ export const INTEGRATION_TABLES: Readonly<Record<string, readonly string[]>> = O
     'correlation_id',
     'causation_id',
     'idempotency_key',
-    'status',
-    'attempt_count',
     'available_at',
-    'locked_by',
-    'locked_until',
-    'last_error',
     'created_at',
-    'updated_at',
-    'processed_at',
+    'tx_id',
   ],
   inbox_event: [
     'event_id',
@@ -58,6 +52,41 @@ export const INTEGRATION_TABLES: Readonly<Record<string, readonly string[]>> = O
     'metadata',
     'tenant_id',
     'created_at',
+    'updated_at',
+  ],
+  integration_consumer: [
+    'name',
+    'patterns',
+    'pattern_regex',
+    'status',
+    'created_at',
+    'updated_at',
+    'retired_at',
+  ],
+  integration_consumer_host: ['consumer_name', 'worker_id', 'started_at', 'heartbeat_at'],
+  integration_delivery: [
+    'event_id',
+    'consumer_name',
+    'position',
+    'ordering_key',
+    'status',
+    'attempt_count',
+    'claim_count',
+    'available_at',
+    'locked_by',
+    'locked_until',
+    'last_error',
+    'created_at',
+    'updated_at',
+    'processed_at',
+  ],
+  integration_sequencer: [
+    'id',
+    'horizon',
+    'window_snapshot',
+    'after_tx',
+    'after_seq',
+    'next_position',
     'updated_at',
   ],
 });

@@ -1,8 +1,10 @@
 import { InvalidMigrationClientError } from '../errors/invalid-migration-client.error';
 import { IntegrationMigrationFailedError } from '../errors/integration-migration-failed.error';
+import { UnknownIntegrationMigrationError } from '../errors/unknown-integration-migration.error';
 import {
   listIntegrationMigrations,
   renderIntegrationMigration,
+  type IntegrationMigration,
   type IntegrationMigrationOptions,
 } from './integration-migrations';
 import { quoteSchemaName, validateSchemaName } from './schema-name';
@@ -20,6 +22,17 @@ export const MIGRATION_LOCK_CLASS = 0x4e494d47; // 'NIMG'
  */
 export interface MigrationClientLike {
   query(text: string, values?: unknown[]): Promise<{ rows: unknown[] }>;
+}
+
+/** Options of {@link migrateIntegrationTables}. */
+export interface MigrateIntegrationTablesOptions extends IntegrationMigrationOptions {
+  /**
+   * The last migration to apply (its id, e.g. `0002_per_consumer_delivery`): later ones stay
+   * pending. For staged upgrades and upgrade tests. An id this version does not ship throws
+   * `UnknownIntegrationMigrationError` before any statement is sent.
+   * @default every migration
+   */
+  readonly to?: string;
 }
 
 /** What {@link migrateIntegrationTables} did. */
@@ -72,22 +85,39 @@ function assertOneConnection(client: MigrationClientLike): void {
   }
 }
 
+/** The migrations up to and including `to` (all of them without it). */
+function migrationsUpTo(
+  migrations: readonly IntegrationMigration[],
+  to: string | undefined,
+): readonly IntegrationMigration[] {
+  if (to === undefined) return migrations;
+  const index = migrations.findIndex((m) => m.id === to);
+  if (index < 0) {
+    throw new UnknownIntegrationMigrationError(
+      to,
+      migrations.map((m) => m.id),
+    );
+  }
+  return migrations.slice(0, index + 1);
+}
+
 /**
  * Applies the module's migrations that `schema` lacks, in one transaction under a
  * transaction-level advisory lock: a second runner started meanwhile waits, then finds nothing
  * to do. Creates the schema when missing, and records each migration in
- * {@link MIGRATIONS_TABLE}. Idempotent. A failure rolls everything back and throws
- * {@link IntegrationMigrationFailedError}; an invalid schema name throws
- * `InvalidSchemaNameError`, and a pool `InvalidMigrationClientError`, before any statement is sent.
+ * {@link MIGRATIONS_TABLE}. Idempotent. With `to`, stops after that migration. A failure rolls
+ * everything back and throws {@link IntegrationMigrationFailedError}; an invalid schema name
+ * throws `InvalidSchemaNameError`, a pool `InvalidMigrationClientError`, and an unknown `to`
+ * `UnknownIntegrationMigrationError`, before any statement is sent.
  */
 export async function migrateIntegrationTables(
   client: MigrationClientLike,
-  options: IntegrationMigrationOptions = {},
+  options: MigrateIntegrationTablesOptions = {},
 ): Promise<MigrateResult> {
   const schema = validateSchemaName(options.schema);
   assertOneConnection(client);
   const quoted = quoteSchemaName(schema);
-  const migrations = listIntegrationMigrations();
+  const migrations = migrationsUpTo(listIntegrationMigrations(), options.to);
   await client.query('BEGIN');
   try {
     await client.query('SELECT pg_advisory_xact_lock($1, $2)', [...migrationLockKeys(schema)]);
