@@ -171,6 +171,7 @@ export {
   migrateIntegrationTables,
   integrationMigrationStatus,
   MIGRATIONS_TABLE,
+  type MigrateIntegrationTablesOptions,
   type MigrationClientLike,
   type MigrateResult,
   type MigrationStatus,

@@ -6,8 +6,8 @@
 
 -- The publishing transaction's id: the sequencer finds events committed since its last run
 -- from it (xid8 and pg_snapshot). Rows stored before this migration get '1', which every
--- snapshot sees as committed long ago: the sequencer never fans them out (see docs/architecture.md
--- on upgrading). A constant default first, so adding the column does not rewrite the table.
+-- snapshot sees as committed long ago; migration 0003 decides which of them still need
+-- delivering. A constant default first, so adding the column does not rewrite the table.
 ALTER TABLE ${schema}.outbox_event ADD COLUMN tx_id xid8 NOT NULL DEFAULT '1';
 ALTER TABLE ${schema}.outbox_event ALTER COLUMN tx_id SET DEFAULT pg_current_xact_id();
 -- The sequencer's scan: events of transactions that were running or not yet started at its
