@@ -332,13 +332,16 @@ export class DeliveryPipeline {
     const count = (field: keyof BatchResult): void => {
       result = { ...result, [field]: result[field] + 1 };
     };
-    for (const { delivery, decision } of outcomes) {
+    for (const { delivery, fact, decision } of outcomes) {
       const key = keyOf(delivery);
       if (decision.action !== 'none' && failed.has(key)) {
         count('unsettled');
         continue;
       }
-      const lost = decision.action === 'none' ? false : !changed.has(key);
+      // Lost when the runner's fenced mark found the lease gone (nothing to write, but not
+      // processed by us), or when the settle's fence no longer matched.
+      const lost =
+        fact?.kind === 'lease-lost' || (decision.action !== 'none' && !changed.has(key));
       if (lost) {
         count('leaseLost');
         this.lifecycle.emit({ type: 'delivery.lease-lost', delivery });
