@@ -305,9 +305,11 @@ export class DeliveryPipeline {
       this.logger.error(message);
       return broken(message);
     }
-    if (facts.length !== deliveries.length) {
+    // Checked as an array too: a runner that resolves to nothing must not strand the batch.
+    if (!Array.isArray(facts) || facts.length !== deliveries.length) {
+      const reported = Array.isArray(facts) ? `${facts.length} facts` : String(facts);
       return broken(
-        `Runner of consumer ${consumer} reported ${facts.length} facts for ${deliveries.length} deliveries`,
+        `Runner of consumer ${consumer} reported ${reported} for ${deliveries.length} deliveries`,
       );
     }
     return facts;
