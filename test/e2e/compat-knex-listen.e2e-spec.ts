@@ -33,7 +33,7 @@ describe('knexAdapter LISTEN connection (issue 12 compat)', () => {
       integration: { database: knexAdapter(knex), processor: { enabled: true } },
     });
     const processor = t.app.get(OutboxProcessor);
-    await waitFor(() => processor.notificationListener?.listening, 10_000, 'LISTEN');
-    expect((await processor.getStats()).listening).toBe(true);
+    await waitFor(() => processor.listening, 10_000, 'LISTEN');
+    expect(processor.listening).toBe(true);
   });
 });

@@ -1,8 +1,9 @@
+import type { Provider } from '@nestjs/common';
 import { Pool } from 'pg';
 import {
+  EventSubscriberRegistry,
   IntegrationModule,
   OutboxProcessor,
-  perEventDispatcher,
   type PublishEventInput,
 } from '../../src/integration';
 import {
@@ -25,6 +26,21 @@ const ev = (key: string): PublishEventInput => ({
   aggregateType: 'Thing',
   aggregateId: key,
   payload: {},
+});
+
+/** Registers a catch-all consumer `all` when the app is built, before the processor starts. */
+const catchAll = (onEvent: (id: string) => void): Provider => ({
+  provide: 'catch-all-consumer',
+  inject: [EventSubscriberRegistry],
+  useFactory: (registry: EventSubscriberRegistry) => {
+    registry.registerConsumer('all', { transactional: false });
+    return registry.register({
+      consumer: 'all',
+      pattern: '**',
+      name: 'All.handle',
+      handle: (event) => onEvent(event.id),
+    });
+  },
 });
 
 describe('package: optional peers (issue 12)', () => {
@@ -54,7 +70,6 @@ describe('package: optional peers (issue 12)', () => {
       orm: 'pg',
       integration: {
         notify: { enabled: false },
-        dispatcher: perEventDispatcher(async (event) => void seen.push(event.id)),
         processor: {
           enabled: true,
           startupDrain: false,
@@ -62,15 +77,27 @@ describe('package: optional peers (issue 12)', () => {
           purge: { enabled: true, intervalMs: 1_000 },
         },
       },
+      metadata: { providers: [catchAll((id) => seen.push(id))] },
     });
     expect(t.app.get(OutboxProcessor).isRunning).toBe(true);
     const [id] = await publishAll(t, [ev('polled')]);
     // Neither NOTIFY nor a startup drain: only the processor's own poll timer can deliver it.
     await waitFor(() => seen.includes(id), 10_000, 'the poll timer to deliver the event');
-    const { rows } = await pool.query<{ status: string }>(
-      'select status from outbox_event where id = $1',
+    await waitFor(
+      async () =>
+        (
+          await pool.query(
+            "select 1 from integration_delivery where event_id = $1 and status = 'processed'",
+            [id],
+          )
+        ).rowCount === 1,
+      10_000,
+      'the delivery to be settled',
+    );
+    const { rows } = await pool.query<{ consumer_name: string; status: string }>(
+      'select consumer_name, status from integration_delivery where event_id = $1',
       [id],
     );
-    expect(rows).toEqual([{ status: 'processed' }]);
+    expect(rows).toEqual([{ consumer_name: 'all', status: 'processed' }]);
   });
 });

@@ -1,13 +1,18 @@
 import { Pool, type PoolClient } from 'pg';
 import {
+  ConsumerDirectory,
   DomainEventPublisher,
   EventSubscriberRegistry,
+  IntegrationAdminService,
   OutboxProcessor,
-  perEventDispatcher,
   pgAdapter,
+  type ConsumerOptions,
+  type IntegrationEvent,
+  type IntegrationEventHandlerFn,
   type IntegrationModuleOptions,
   type PublishEventInput,
 } from '../../src/integration';
+import { DeliveryPipeline } from '../../src/integration/processing/delivery-pipeline';
 import {
   createIntegrationApp,
   publishAll,
@@ -23,11 +28,38 @@ const ev = (key: string, n = 0): PublishEventInput => ({
   payload: { n },
 });
 
+/**
+ * Registers consumer `name` with one handler of every event. Call it before the processor's
+ * first cycle (or `start()`): that is when it announces its consumers, and the sequencer fans
+ * events out only to announced consumers.
+ */
+function addConsumer<TTx = unknown>(
+  t: IntegrationTestApp,
+  name: string,
+  handle: IntegrationEventHandlerFn<unknown, TTx>,
+  options: ConsumerOptions = {},
+): void {
+  const registry = t.app.get(EventSubscriberRegistry);
+  registry.registerConsumer(name, options);
+  registry.register<unknown, TTx>({
+    consumer: name,
+    pattern: '**',
+    name: `${name}.handle`,
+    handle,
+  });
+}
+
 /** Paths added for throughput: concurrent batches, the savepoint-free first pass, prepared statements. */
 describe('processor throughput paths', () => {
   let db: TestDatabase;
   let pool: Pool;
   const apps: IntegrationTestApp[] = [];
+
+  /** Processed deliveries of `consumer`, from the admin statistics. */
+  const processedBy = async (t: IntegrationTestApp, consumer: string): Promise<number> =>
+    (await t.app.get(IntegrationAdminService).getStats()).consumers.find(
+      (c) => c.consumer === consumer,
+    )?.processed ?? 0;
 
   const boot = async (
     integration: Partial<IntegrationModuleOptions>,
@@ -44,7 +76,9 @@ describe('processor throughput paths', () => {
   });
   afterEach(async () => {
     while (apps.length) await apps.pop()!.close();
-    await pool.query('truncate outbox_event, inbox_event, effect');
+    await pool.query(
+      'truncate outbox_event, inbox_event, effect, integration_delivery, integration_consumer, integration_consumer_host',
+    );
   });
   afterAll(async () => {
     await pool.end();
@@ -57,16 +91,15 @@ describe('processor throughput paths', () => {
       let active = 0;
       let peak = 0;
       const release = gate();
-      const dispatcher = perEventDispatcher(async () => {
+      const t = await boot({
+        notify: { enabled: false },
+        processor: { enabled: false, batchSize: 1, concurrency, idlePollIntervalMs: 20 },
+      });
+      addConsumer(t, 'c', async () => {
         active++;
         peak = Math.max(peak, active);
         await release.promise;
         active--;
-      });
-      const t = await boot({
-        dispatcher,
-        notify: { enabled: false },
-        processor: { enabled: false, batchSize: 1, concurrency, idlePollIntervalMs: 20 },
       });
       await publishAll(
         t,
@@ -79,11 +112,7 @@ describe('processor throughput paths', () => {
       await new Promise((resolve) => setTimeout(resolve, 150));
       expect(peak).toBe(concurrency);
       release.open();
-      await waitFor(
-        async () => (await processor.getStats()).processed === 6,
-        5_000,
-        'all processed',
-      );
+      await waitFor(async () => (await processedBy(t, 'c')) === 6, 5_000, 'all processed');
       expect(peak).toBe(concurrency);
     },
   );
@@ -92,7 +121,10 @@ describe('processor throughput paths', () => {
     const seen = new Map<string, number[]>();
     const inFlight = new Set<string>();
     let overlap = false;
-    const dispatcher = perEventDispatcher(async (e) => {
+    const t = await boot({
+      processor: { batchSize: 7, concurrency: 4, idlePollIntervalMs: 20 },
+    });
+    addConsumer(t, 'c', async (e: IntegrationEvent) => {
       if (inFlight.has(e.orderingKey)) overlap = true;
       inFlight.add(e.orderingKey);
       await new Promise((resolve) => setTimeout(resolve, Math.random() * 3));
@@ -101,20 +133,12 @@ describe('processor throughput paths', () => {
       list.push((e.payload as { n: number }).n);
       seen.set(e.orderingKey, list);
     });
-    const t = await boot({
-      dispatcher,
-      processor: { batchSize: 7, concurrency: 4, idlePollIntervalMs: 20 },
-    });
     const events: PublishEventInput[] = [];
     for (let n = 0; n < 15; n++) for (let k = 0; k < 8; k++) events.push(ev(`key${k}`, n));
     await publishAll(t, events);
     const processor = t.app.get(OutboxProcessor);
     await processor.start();
-    await waitFor(
-      async () => (await processor.getStats()).processed === 120,
-      15_000,
-      'all processed',
-    );
+    await waitFor(async () => (await processedBy(t, 'c')) === 120, 15_000, 'all processed');
     expect(overlap).toBe(false);
     for (let k = 0; k < 8; k++) {
       expect(seen.get(`Thing:key${k}`)).toEqual(Array.from({ length: 15 }, (_, n) => n));
@@ -123,18 +147,18 @@ describe('processor throughput paths', () => {
 
   it('a batch claimed while stopping goes straight back to pending, attempt not counted', async () => {
     let handled = 0;
-    const dispatcher = perEventDispatcher(async () => void handled++);
     const t = await boot({
-      dispatcher,
       notify: { enabled: false },
       processor: { enabled: false, idlePollIntervalMs: 10 },
     });
+    addConsumer(t, 'c', () => void handled++);
     const [id] = await publishAll(t, [ev('late')]);
-    // Hold the claim back: its UPDATE waits for this lock.
+    // Hold the claim back: its UPDATE waits for this lock (so may the sequencer's INSERT before
+    // it; either way the claim runs only once stop() has begun).
     const blocker: PoolClient = await pool.connect();
     try {
       await blocker.query('begin');
-      await blocker.query('lock table outbox_event in share mode');
+      await blocker.query('lock table integration_delivery in share mode');
       const processor = t.app.get(OutboxProcessor);
       await processor.start();
       await waitFor(
@@ -142,7 +166,7 @@ describe('processor throughput paths', () => {
           (
             await pool.query<{ n: number }>(
               `select count(*)::int as n from pg_locks l join pg_class c on c.oid = l.relation
-                where c.relname = 'outbox_event' and not l.granted`,
+                where c.relname = 'integration_delivery' and not l.granted`,
             )
           ).rows[0]!.n > 0,
         5_000,
@@ -155,65 +179,82 @@ describe('processor throughput paths', () => {
       blocker.release();
     }
     const { rows } = await pool.query(
-      'select status, attempt_count, locked_by from outbox_event where id = $1',
+      'select consumer_name, status, attempt_count, locked_by, claim_count from integration_delivery where event_id = $1',
       [id],
     );
-    expect(rows[0]).toEqual({ status: 'pending', attempt_count: 0, locked_by: null });
+    // Claimed once (claim_count), released untouched: pending, its attempt not counted.
+    expect(rows).toEqual([
+      { consumer_name: 'c', status: 'pending', attempt_count: 0, locked_by: null, claim_count: 1 },
+    ]);
     expect(handled).toBe(0);
   });
 
-  it('a concurrent delivery that commits first makes the batch pass roll back; the effect stays single', async () => {
-    let calls = 0;
-    const t = await boot({ processor: { enabled: false } });
-    t.app.get(EventSubscriberRegistry).register<unknown, PoolClient>({
-      pattern: 'test.happened',
-      consumer: 'proj',
-      name: 'proj',
-      handle: async (e, ctx) => {
-        calls++;
+  it('a concurrent delivery that commits first fences the batch out at its mark; the effect stays single', async () => {
+    const calls: string[] = [];
+    const project =
+      (worker: string) =>
+      async (e: IntegrationEvent, ctx: { tx: PoolClient }): Promise<void> => {
+        calls.push(`${worker}:${e.aggregateId}`);
         await ctx.tx.query('insert into effect (event_id, consumer) values ($1, $2)', [
           e.id,
           'proj',
         ]);
-        // Another delivery of the same event commits its inbox mark meanwhile.
-        await pool.query(
-          `insert into inbox_event (event_id, consumer_name, status, attempt_count, processed_at)
-           values ($1, 'proj', 'processed', 1, now())`,
-          [e.id],
-        );
-      },
-    });
-    const [id, other] = await publishAll(t, [ev('a'), ev('b')]);
-    const processor = t.app.get(OutboxProcessor);
-    const result = await processor.processBatch();
-    expect(result).toMatchObject({ claimed: 2, processed: 2 });
-    // First pass: both ran, then the inbox statement saw the other delivery's marks and rolled
-    // everything back; the isolated pass found both marked and ran nothing.
-    expect(calls).toBe(2);
-    expect((await pool.query('select count(*)::int as n from effect')).rows[0].n).toBe(0);
-    const inbox = await pool.query('select event_id from inbox_event order by event_id');
-    expect(inbox.rows.map((r: { event_id: string }) => r.event_id).sort()).toEqual(
-      [id, other].sort(),
+      };
+    const a = await boot({ processor: { enabled: false, workerId: 'a' } });
+    const b = await boot({ processor: { enabled: false, workerId: 'b' } });
+    addConsumer<PoolClient>(a, 'proj', project('a'));
+    addConsumer<PoolClient>(b, 'proj', project('b'));
+    const ids = await publishAll(a, [ev('a'), ev('b')]);
+    // a claims both deliveries, then stalls before its batch transaction: no heartbeat, no mark.
+    await a.app.get(ConsumerDirectory).announceHosted();
+    const pipeline = a.app.get(DeliveryPipeline);
+    await pipeline.sequence();
+    const stalled = await pipeline.claim(['proj']);
+    clearInterval(stalled.heartbeat);
+    expect(stalled.deliveries).toHaveLength(2);
+    // Its leases expire (on the database clock); b takes both over and commits them first.
+    await pool.query(
+      "update integration_delivery set locked_until = now() - interval '1 second' where locked_by = 'a'",
     );
+    expect(await b.app.get(OutboxProcessor).processBatch()).toMatchObject({
+      claimed: 2,
+      processed: 2,
+    });
+    // a's batch goes on: its fenced mark changes no row, so its handlers never run.
+    expect(await pipeline.complete(stalled, () => false)).toMatchObject({
+      claimed: 2,
+      processed: 0,
+      leaseLost: 2,
+    });
+    expect(calls.sort()).toEqual(['b:a', 'b:b']);
+    const effects = await pool.query<{ event_id: string }>('select event_id from effect');
+    expect(effects.rows.map((r) => r.event_id).sort()).toEqual([...ids].sort());
+    const deliveries = await pool.query(
+      'select status, attempt_count, locked_by from integration_delivery order by event_id',
+    );
+    expect(deliveries.rows).toEqual([
+      { status: 'processed', attempt_count: 2, locked_by: null },
+      { status: 'processed', attempt_count: 2, locked_by: null },
+    ]);
   });
 
-  it('a redelivered event whose inbox mark exists is skipped without running the handler', async () => {
+  it('a redelivered event whose delivery is already processed is skipped without running the handler', async () => {
     let calls = 0;
     const t = await boot({ processor: { enabled: false } });
-    t.app.get(EventSubscriberRegistry).register({
-      pattern: 'test.happened',
-      consumer: 'proj',
-      name: 'proj',
-      handle: () => void calls++,
-    });
+    addConsumer(t, 'proj', () => void calls++);
     const [id] = await publishAll(t, [ev('a')]);
-    await pool.query(
-      `insert into inbox_event (event_id, consumer_name, status, attempt_count, processed_at)
-       values ($1, 'proj', 'processed', 1, now())`,
+    const processor = t.app.get(OutboxProcessor);
+    expect(await processor.processBatch()).toMatchObject({ claimed: 1, processed: 1 });
+    expect(calls).toBe(1);
+    // Delivered again by hand, and by the next cycles: the processed delivery is not taken.
+    expect(await processor.deliverNow(id!, 'proj')).toEqual({ kind: 'not-taken' });
+    expect(await processor.processBatch()).toMatchObject({ claimed: 0 });
+    expect(calls).toBe(1);
+    const { rows } = await pool.query(
+      'select status, attempt_count from integration_delivery where event_id = $1',
       [id],
     );
-    expect(await t.app.get(OutboxProcessor).processBatch()).toMatchObject({ processed: 1 });
-    expect(calls).toBe(0);
+    expect(rows).toEqual([{ status: 'processed', attempt_count: 1 }]);
   });
 
   it.each([
@@ -229,12 +270,12 @@ describe('processor throughput paths', () => {
         integration: {
           database: pgAdapter(own, { preparedStatements }),
           notify: { enabled: false },
-          dispatcher: perEventDispatcher(async (e) => void seen.push(e.id)),
         },
       });
       try {
+        addConsumer(t, 'seen', (e: IntegrationEvent) => void seen.push(e.id));
         const ids = await t.app.get(DomainEventPublisher).publishStandalone(ev('x'));
-        await t.app.get(OutboxProcessor).drain();
+        expect(await t.app.get(OutboxProcessor).drain()).toMatchObject({ processed: 1 });
         expect(seen).toEqual([ids]);
       } finally {
         await t.close();

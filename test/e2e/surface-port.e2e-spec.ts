@@ -178,11 +178,11 @@ describe('database port: savepoint and listen (surface #2)', () => {
         integration: { database: adapter, processor: { enabled: true } },
       });
       const processor = t.app.get(OutboxProcessor);
-      await waitFor(() => processor.notificationListener?.listening, 10_000, 'LISTEN');
+      await waitFor(() => processor.listening, 10_000, 'LISTEN');
       expect(channels).toEqual(['integration_outbox']);
     });
 
-    it('the dispatcher’s isolated pass runs each event in the port’s savepoint (surface #2)', async () => {
+    it('the batch runner’s isolated pass runs each delivery in the port’s savepoint (surface #2)', async () => {
       appPool = new Pool({ connectionString: db.url, max: 4 });
       const inner = pgAdapter(appPool);
       let savepoints = 0;
@@ -207,6 +207,7 @@ describe('database port: savepoint and listen (surface #2)', () => {
           processor: { retry: { maxAttempts: 3, baseDelayMs: 0, maxDelayMs: 0 } },
         },
       });
+      // Registered before the first processBatch announces the consumers and fans out events.
       t.app.get(EventSubscriberRegistry).register<{ n: number }, unknown>({
         pattern: 'probe.happened',
         consumer: 'probe',
@@ -228,6 +229,16 @@ describe('database port: savepoint and listen (surface #2)', () => {
       expect(result).toMatchObject({ claimed: 3, processed: 2, retried: 1 });
       // The first pass failed on n = 1; the second ran the two others, each in a savepoint.
       expect(savepoints).toBe(2);
+      const { rows } = await pool.query<{ n: number; status: string }>(
+        `select (o.payload->>'n')::int as n, d.status from integration_delivery d
+           join outbox_event o on o.id = d.event_id
+          where d.consumer_name = 'probe' order by n`,
+      );
+      expect(rows).toEqual([
+        { n: 0, status: 'processed' },
+        { n: 1, status: 'pending' },
+        { n: 2, status: 'processed' },
+      ]);
     });
   });
 });

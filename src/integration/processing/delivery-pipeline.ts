@@ -302,9 +302,11 @@ export class DeliveryPipeline {
       this.logger.error(message);
       return broken(message);
     }
-    if (facts.length !== deliveries.length) {
+    // Checked as an array too: a runner that resolves to nothing must not strand the batch.
+    if (!Array.isArray(facts) || facts.length !== deliveries.length) {
+      const reported = Array.isArray(facts) ? `${facts.length} facts` : String(facts);
       return broken(
-        `Runner of consumer ${consumer} reported ${facts.length} facts for ${deliveries.length} deliveries`,
+        `Runner of consumer ${consumer} reported ${reported} for ${deliveries.length} deliveries`,
       );
     }
     return facts;
@@ -329,13 +331,16 @@ export class DeliveryPipeline {
     const count = (field: keyof BatchResult): void => {
       result = { ...result, [field]: result[field] + 1 };
     };
-    for (const { delivery, decision } of outcomes) {
+    for (const { delivery, fact, decision } of outcomes) {
       const key = keyOf(delivery);
       if (decision.action !== 'none' && failed.has(key)) {
         count('unsettled');
         continue;
       }
-      const lost = decision.action === 'none' ? false : !changed.has(key);
+      // Lost when the runner's fenced mark found the lease gone (nothing to write, but not
+      // processed by us), or when the settle's fence no longer matched.
+      const lost =
+        fact?.kind === 'lease-lost' || (decision.action !== 'none' && !changed.has(key));
       if (lost) {
         count('leaseLost');
         this.lifecycle.emit({ type: 'delivery.lease-lost', delivery });
