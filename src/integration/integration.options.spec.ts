@@ -100,7 +100,7 @@ describe('resolveOptions', () => {
           retry: { maxAttempts: 0 },
           purge: { enabled: 'sometimes', intervalMs: 1, olderThanMs: -5, batchSize: 0 },
         },
-        dispatcher: {},
+        observers: [{}],
       }),
     ).toEqual([
       'database must be an adapter: prismaAdapter(prisma), knexAdapter(knex) or pgAdapter(pool)',
@@ -123,7 +123,13 @@ describe('resolveOptions', () => {
       'processor.purge.intervalMs must be an integer from 1000 to 2147483647 (got 1)',
       'processor.purge.olderThanMs must be an integer from 0 to 3153600000000 (got -5)',
       'processor.purge.batchSize must be an integer from 1 to 100000 (got 0)',
-      'dispatcher must implement dispatchBatch(events, context)',
+      'observers must be an array of objects with an onEvent(event) method',
+    ]);
+  });
+
+  it('says what replaces an option that was removed, instead of guessing a name', () => {
+    expect(problems({ database, dispatcher: {} })).toEqual([
+      "dispatcher was removed: each consumer has its own deliveries now; register a consumer for every event instead: registry.registerConsumer('all', options) and registry.register({ consumer: 'all', pattern: '**', name: 'All.handle', handle })",
     ]);
   });
 
@@ -190,7 +196,7 @@ describe('resolveOptions', () => {
         },
       }),
     ).toEqual([
-      'proccessor is not an option: did you mean processor? (known: database, notify, outbox, processor, dispatcher, verifySchema, schema)',
+      'proccessor is not an option: did you mean processor? (known: database, notify, outbox, processor, verifySchema, schema, observers)',
       'notify.chanel is not an option: did you mean notify.channel? (known: enabled, channel, connection)',
       'outbox.maxPayloadByte is not an option: did you mean outbox.maxPayloadBytes? (known: maxPayloadBytes, defaultSourceModule)',
       'processor.batchsize is not an option: did you mean processor.batchSize? (known: enabled, workerId, batchSize, concurrency, leaseMs, idlePollIntervalMs, retry, shutdownTimeoutMs, handlerTimeoutMs, startupDrain, intervalName, purge)',

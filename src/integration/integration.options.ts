@@ -186,6 +186,11 @@ const TOP_LEVEL_KEYS = keysOf<IntegrationModuleOptions>({
   schema: true,
   observers: true,
 });
+/** Options of earlier versions, with what replaces them (said instead of "did you mean"). */
+const REMOVED_OPTIONS: Readonly<Record<string, string>> = {
+  dispatcher:
+    "each consumer has its own deliveries now; register a consumer for every event instead: registry.registerConsumer('all', options) and registry.register({ consumer: 'all', pattern: '**', name: 'All.handle', handle })",
+};
 const NOTIFY_KEYS = keysOf<NotifyOptions>({ enabled: true, channel: true, connection: true });
 const OUTBOX_KEYS = keysOf<OutboxOptions>({ maxPayloadBytes: true, defaultSourceModule: true });
 const PROCESSOR_KEYS = keysOf<ProcessorOptions>({
@@ -294,9 +299,14 @@ export function resolveOptions<TTx>(
       'isGlobal is not an option of the factory result: pass it to forRootAsync({ isGlobal, useFactory }) itself',
     );
   }
+  for (const [key, replacement] of Object.entries(REMOVED_OPTIONS)) {
+    if (key in options) problems.push(`${key} was removed: ${replacement}`);
+  }
   problems.push(
     ...unknownKeyProblems(
-      Object.fromEntries(Object.entries(options).filter(([key]) => key !== 'isGlobal')),
+      Object.fromEntries(
+        Object.entries(options).filter(([key]) => key !== 'isGlobal' && !(key in REMOVED_OPTIONS)),
+      ),
       TOP_LEVEL_KEYS,
       '',
     ),

@@ -2,7 +2,11 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { EventNotFoundError } from '../errors/event-not-found.error';
 import type { OutboxEventRecord } from '../events/integration-event';
 import { INTEGRATION_OPTIONS } from '../integration.constants';
-import { assertPurgeArguments, type PurgeArguments, type ResolvedIntegrationOptions } from '../integration.options';
+import {
+  assertPurgeArguments,
+  type PurgeArguments,
+  type ResolvedIntegrationOptions,
+} from '../integration.options';
 import {
   checkAggregateQuery,
   checkEventId,
@@ -131,7 +135,11 @@ export class IntegrationAdminService {
     const batchSize = options.batchSize ?? purge.batchSize;
     let total = 0;
     for (;;) {
-      const n = await this.outbox.purgeFinishedBatch(this.options.database.root, olderThanMs, batchSize);
+      const n = await this.outbox.purgeFinishedBatch(
+        this.options.database.root,
+        olderThanMs,
+        batchSize,
+      );
       total += n;
       if (n < batchSize) break;
     }

@@ -269,7 +269,11 @@ export class OutboxRepository {
    * returns how many events. Finished: every delivery processed or skipped (or none at all),
    * and the sequencer has seen the event.
    */
-  async purgeFinishedBatch(sql: SqlExecutor, olderThanMs: number, batchSize: number): Promise<number> {
+  async purgeFinishedBatch(
+    sql: SqlExecutor,
+    olderThanMs: number,
+    batchSize: number,
+  ): Promise<number> {
     const result = await sql.query<{ n: number }>(this.statements.purgeFinishedBatch, [
       olderThanMs,
       batchSize,

@@ -339,8 +339,7 @@ export class DeliveryPipeline {
       }
       // Lost when the runner's fenced mark found the lease gone (nothing to write, but not
       // processed by us), or when the settle's fence no longer matched.
-      const lost =
-        fact?.kind === 'lease-lost' || (decision.action !== 'none' && !changed.has(key));
+      const lost = fact?.kind === 'lease-lost' || (decision.action !== 'none' && !changed.has(key));
       if (lost) {
         count('leaseLost');
         this.lifecycle.emit({ type: 'delivery.lease-lost', delivery });
