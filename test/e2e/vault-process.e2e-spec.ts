@@ -2,7 +2,7 @@ import { Pool } from 'pg';
 import { findFreePort } from '../../src/database/embedded-postgres';
 import { spawnApp, waitForHttp, type AppProcess } from '../support/app-process';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
-import { checkVaultConsistency } from '../support/vault-app';
+import { checkVaultConsistency, outOfOrderDeliveries } from '../support/vault-app';
 import { waitFor } from '../support/wait-for';
 
 /** Deterministic pseudo-random numbers (mulberry32), so a failure can be replayed. */
@@ -152,6 +152,7 @@ describe('vault as real processes', () => {
       'every event to be processed',
     );
     const c = await checkVaultConsistency(pool);
+    expect(c.deliveryMismatches).toEqual([]);
     expect(c.notificationMismatches).toEqual([]);
     expect(c.ledgerMismatches).toEqual([]);
     expect(c.operationMismatches).toEqual([]);
@@ -212,16 +213,26 @@ describe('vault as real processes', () => {
           // A table lock in SHARE mode blocks the ledger's writes but, being a single lock, cannot
           // deadlock with a consumer transaction that already wrote some ledger rows.
           await blocker.query('LOCK TABLE vault_ledger IN SHARE MODE');
-          claimedAtKill = await waitFor(
+          // The ledger's handler is inside its transaction, waiting for our lock: its
+          // deliveries are claimed (processing) and stay so until the process dies.
+          await waitFor(
             async () =>
               (
                 await pool.query(
-                  "select count(*)::int as n from outbox_event where status = 'processing'",
+                  `select count(*)::int as n from pg_stat_activity
+                    where datname = current_database() and wait_event_type = 'Lock'
+                      and query ~ 'vault_ledger'`,
                 )
-              ).rows[0].n,
+              ).rows[0].n > 0,
             30_000,
-            'a claimed batch',
+            'a ledger handler waiting inside its transaction',
           );
+          claimedAtKill = (
+            await pool.query(
+              `select count(*)::int as n from integration_delivery
+                where consumer_name = 'vault-ledger' and status = 'processing' and locked_by = 'crash-a'`,
+            )
+          ).rows[0].n;
           await app.kill();
         } finally {
           await blocker.query('ROLLBACK');
@@ -282,7 +293,8 @@ describe('vault as real processes', () => {
 
   it('two instances on one database: every notification once, per-vault order preserved', async () => {
     await pool.query(
-      'truncate outbox_event, inbox_event, integration_link, vault_notification, vault_ledger, vault_operation, vault',
+      `truncate outbox_event, integration_delivery, integration_consumer, integration_consumer_host,
+                inbox_event, integration_link, vault_notification, vault_ledger, vault_operation, vault`,
     );
     const a = new Instance(await findFreePort(), env('twin-a'));
     const b = new Instance(await findFreePort(), env('twin-b'));
@@ -292,17 +304,22 @@ describe('vault as real processes', () => {
       const ops = planOps(vaults, 300, 7, 'twin');
       await drive(ops, (op, i) => (i % 2 === 0 ? a : b).send(op), 8);
       await expectConsistent(ops, 'twin');
+      // Per vault, the notifications follow commit order (the deliveries' positions), and each
+      // consumer processed the vault's deliveries in that order.
       const { rows } = await pool.query<{
         vault_id: string;
         in_event_order: string[];
         in_notification_order: string[];
       }>(`
         select v.id as vault_id,
-               (select array_agg(e.id::text order by e.seq) from outbox_event e where e.aggregate_id = v.id::text) as in_event_order,
+               (select array_agg(d.event_id::text order by d.position)
+                  from integration_delivery d join outbox_event e on e.id = d.event_id
+                 where e.aggregate_id = v.id::text and d.consumer_name = 'vault-notifications') as in_event_order,
                (select array_agg(n.event_id::text order by n.created_at, n.id) from vault_notification n where n.vault_id = v.id) as in_notification_order
           from vault v`);
       expect(rows).toHaveLength(6);
       for (const r of rows) expect(r.in_notification_order).toEqual(r.in_event_order);
+      expect(await outOfOrderDeliveries(pool)).toEqual([]);
     } finally {
       await Promise.all([a.stop(), b.stop()]);
     }
