@@ -5,6 +5,7 @@ import { DatabaseModule, type DatabaseModuleOptions } from './database/database.
 import { PrismaService } from './database/prisma.service';
 import { HealthController } from './health.controller';
 import { IntegrationModule, prismaAdapter, type ProcessorOptions } from 'nestjs-integration';
+import { VaultFaultsModule } from './vault/faults/vault-faults.module';
 import { VaultLedgerModule } from './vault/ledger/vault-ledger.module';
 import { VaultNotificationsModule } from './vault/notifications/vault-notifications.module';
 import { PayloadTooLargeFilter } from './vault/validation/payload-too-large.filter';
@@ -14,18 +15,40 @@ import { VaultModule } from './vault/vault.module';
 export interface AppOptions extends DatabaseModuleOptions {
   /** Processor settings (e.g. from the environment); defaults otherwise. */
   readonly processor?: ProcessorOptions;
+  /**
+   * Test hook: probability (0 to 1) that a vault handler throws after its writes
+   * (`VAULT_FAULT_RATE`, see `VaultFaultInjector`). @default 0
+   */
+  readonly faultRate?: number;
 }
 
-/** Processor settings from the environment (`PROCESSOR_*`, see the README). */
+/**
+ * Processor settings from the environment: `PROCESSOR_ENABLED`, `PROCESSOR_BATCH_SIZE`,
+ * `PROCESSOR_LEASE_MS`, `PROCESSOR_IDLE_POLL_MS`, `PROCESSOR_WORKER_ID`, and the retry policy
+ * `PROCESSOR_RETRY_BASE_DELAY_MS`, `PROCESSOR_RETRY_MAX_DELAY_MS`, `PROCESSOR_RETRY_MAX_ATTEMPTS`.
+ */
 export function processorOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): ProcessorOptions {
   const int = (name: string): number | undefined => (env[name] ? Number(env[name]) : undefined);
+  const retry = Object.fromEntries(
+    Object.entries({
+      baseDelayMs: int('PROCESSOR_RETRY_BASE_DELAY_MS'),
+      maxDelayMs: int('PROCESSOR_RETRY_MAX_DELAY_MS'),
+      maxAttempts: int('PROCESSOR_RETRY_MAX_ATTEMPTS'),
+    }).filter(([, value]) => value !== undefined),
+  );
   return {
     enabled: env.PROCESSOR_ENABLED ? env.PROCESSOR_ENABLED !== 'false' : undefined,
     batchSize: int('PROCESSOR_BATCH_SIZE'),
     leaseMs: int('PROCESSOR_LEASE_MS'),
     idlePollIntervalMs: int('PROCESSOR_IDLE_POLL_MS'),
     workerId: env.PROCESSOR_WORKER_ID || undefined,
+    ...(Object.keys(retry).length > 0 ? { retry } : {}),
   };
+}
+
+/** The fault-injection test hook's rate from `VAULT_FAULT_RATE` (unset: 0, off). */
+export function faultRateFromEnv(env: NodeJS.ProcessEnv = process.env): number {
+  return env.VAULT_FAULT_RATE ? Number(env.VAULT_FAULT_RATE) : 0;
 }
 
 /** The sample application: the vault service on the integration module. */
@@ -44,6 +67,7 @@ export class AppModule {
             processor: options.processor,
           }),
         }),
+        VaultFaultsModule.forRoot({ rate: options.faultRate ?? 0 }),
         VaultModule,
         VaultNotificationsModule,
         VaultLedgerModule,

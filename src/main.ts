@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { AppModule, processorOptionsFromEnv } from './app.module';
+import { AppModule, faultRateFromEnv, processorOptionsFromEnv } from './app.module';
 import { bootstrapDatabase, databaseOptionsFromEnv } from './database/database-bootstrap';
 
 /**
@@ -17,6 +17,7 @@ async function main(): Promise<void> {
         url: db.url,
         onShutdown: () => db.close(),
         processor: processorOptionsFromEnv(),
+        faultRate: faultRateFromEnv(),
       }),
       {
         bufferLogs: false,

@@ -57,16 +57,37 @@ describe('vault HTTP API', () => {
     await settled();
     const events = (await http().get(`/vaults/${id}/events`).expect(200)).body as {
       name: string;
-      status: string;
+      deliveries: {
+        consumer: string;
+        status: string;
+        attemptCount: number;
+        lastError: string | null;
+        processedAt: string | null;
+      }[];
     }[];
-    expect(events.map((e) => [e.name, e.status])).toEqual([
-      ['vault.opened', 'processed'],
-      ['vault.deposited', 'processed'],
-      ['vault.locked', 'processed'],
-      ['vault.unlocked', 'processed'],
-      ['vault.withdrawn', 'processed'],
-      ['vault.closed', 'processed'],
+    // Each event with every consumer's delivery: the ledger takes only the balance events.
+    const both = [
+      ['vault-ledger', 'processed'],
+      ['vault-notifications', 'processed'],
+    ];
+    const notificationsOnly = [['vault-notifications', 'processed']];
+    expect(events.map((e) => [e.name, e.deliveries.map((d) => [d.consumer, d.status])])).toEqual([
+      ['vault.opened', both],
+      ['vault.deposited', both],
+      ['vault.locked', notificationsOnly],
+      ['vault.unlocked', notificationsOnly],
+      ['vault.withdrawn', both],
+      ['vault.closed', notificationsOnly],
     ]);
+    for (const d of events.flatMap((e) => e.deliveries)) {
+      expect(d).toEqual({
+        consumer: d.consumer,
+        status: 'processed',
+        attemptCount: 1,
+        lastError: null,
+        processedAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+      });
+    }
     const notifications = (await http().get(`/vaults/${id}/notifications`).expect(200)).body as {
       eventName: string;
       message: string;
@@ -226,6 +247,7 @@ describe('vault HTTP API', () => {
     await app.get(OutboxProcessor).drain();
     await settled();
     const consistency = await checkVaultConsistency(pool);
+    expect(consistency.deliveryMismatches).toEqual([]);
     expect(consistency.ledgerMismatches).toEqual([]);
     expect(consistency.notificationMismatches).toEqual([]);
     expect(consistency.operationMismatches).toEqual([]);

@@ -35,6 +35,7 @@ describe('vault API hardening', () => {
       'the outbox to drain',
     );
     const c = await checkVaultConsistency(pool);
+    expect(c.deliveryMismatches).toEqual([]);
     expect(c.ledgerMismatches).toEqual([]);
     expect(c.notificationMismatches).toEqual([]);
     expect(c.operationMismatches).toEqual([]);
@@ -388,26 +389,32 @@ describe('vault API hardening', () => {
       '    at C:\\app\\node_modules\\@prisma\\client\\runtime.js:1:2',
       'x'.repeat(1000),
     ].join('\n');
-    await pool.query('update outbox_event set last_error = $2 where aggregate_id = $1', [
-      id,
-      leaked,
-    ]);
+    // The opening's deliveries (ledger and notifications) both carry the leaked error.
+    const stored = await pool.query(
+      `update integration_delivery d set last_error = $2
+         from outbox_event e where e.id = d.event_id and e.aggregate_id = $1`,
+      [id, leaked],
+    );
+    expect(stored.rowCount).toBe(2);
     const events = (await http().get(`/vaults/${id}/events`).expect(200)).body as {
-      lastError: string | null;
+      deliveries: { consumer: string; lastError: string | null }[];
     }[];
-    const summary = events[0]!.lastError!;
-    expect(summary).toContain('PrismaClientKnownRequestError');
-    expect(summary).toContain('Unique constraint failed');
-    for (const secret of [
-      '/work/',
-      'vault-ledger.subscriber',
-      'ctx.tx.vaultLedger',
-      '→',
-      ' at ',
-      'C:\\',
-    ])
-      expect(summary).not.toContain(secret);
-    expect(summary.length).toBeLessThanOrEqual(200);
+    const summaries = events[0]!.deliveries.map((d) => d.lastError!);
+    expect(summaries).toHaveLength(2);
+    for (const summary of summaries) {
+      expect(summary).toContain('PrismaClientKnownRequestError');
+      expect(summary).toContain('Unique constraint failed');
+      for (const secret of [
+        '/work/',
+        'vault-ledger.subscriber',
+        'ctx.tx.vaultLedger',
+        '→',
+        ' at ',
+        'C:\\',
+      ])
+        expect(summary).not.toContain(secret);
+      expect(summary.length).toBeLessThanOrEqual(200);
+    }
   });
 
   it('onOpened under concurrent deliveries for one owner and currency: both succeed, one ledger row (hardening #21)', async () => {

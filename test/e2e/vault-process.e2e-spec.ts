@@ -1,115 +1,9 @@
 import { Pool } from 'pg';
 import { findFreePort } from '../../src/database/embedded-postgres';
-import { spawnApp, waitForHttp, type AppProcess } from '../support/app-process';
+import { AppInstance as Instance, drive, planOps, type Op } from '../support/app-process';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
-import { checkVaultConsistency } from '../support/vault-app';
+import { checkVaultConsistency, outOfOrderDeliveries } from '../support/vault-app';
 import { waitFor } from '../support/wait-for';
-
-/** Deterministic pseudo-random numbers (mulberry32), so a failure can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-interface Op {
-  readonly key: string;
-  readonly path: string;
-  readonly body: Record<string, unknown>;
-  /** HTTP status, or 'lost' when the process died before answering. */
-  status?: number | 'lost';
-}
-
-class Instance {
-  private proc?: AppProcess;
-  constructor(
-    readonly port: number,
-    private readonly env: NodeJS.ProcessEnv,
-  ) {}
-
-  get url(): string {
-    return `http://127.0.0.1:${this.port}`;
-  }
-
-  async start(): Promise<void> {
-    this.proc = spawnApp({ ...this.env, PORT: String(this.port) });
-    try {
-      const res = await waitForHttp(`${this.url}/health`, 60_000);
-      if (res.status !== 200) throw new Error(`health answered ${res.status}`);
-    } catch (error) {
-      this.proc.child.kill('SIGKILL');
-      throw new Error(`app did not start: ${String(error)}\n${this.proc.output()}`, {
-        cause: error,
-      });
-    }
-  }
-
-  async kill(): Promise<void> {
-    if (!this.proc) return;
-    this.proc.child.kill('SIGKILL');
-    await this.proc.exited;
-    this.proc = undefined;
-  }
-
-  async stop(): Promise<void> {
-    if (!this.proc) return;
-    this.proc.child.kill('SIGINT');
-    await this.proc.exited;
-    this.proc = undefined;
-  }
-
-  async send(op: Pick<Op, 'key' | 'path' | 'body'>): Promise<number | 'lost'> {
-    try {
-      const res = await fetch(`${this.url}${op.path}`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'idempotency-key': op.key },
-        body: JSON.stringify(op.body),
-      });
-      await res.arrayBuffer();
-      return res.status;
-    } catch {
-      return 'lost';
-    }
-  }
-}
-
-/** Runs ops with `concurrency` in flight; `onStart(i)` is called as op i starts. */
-async function drive(
-  ops: Op[],
-  send: (op: Op, i: number) => Promise<number | 'lost'>,
-  concurrency: number,
-  onStart?: (i: number) => void,
-  stopped: () => boolean = () => false,
-) {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < ops.length && !stopped()) {
-      const i = next++;
-      onStart?.(i);
-      ops[i]!.status = await send(ops[i]!, i);
-    }
-  };
-  await Promise.all(Array.from({ length: concurrency }, worker));
-}
-
-function planOps(vaults: string[], count: number, seed: number, prefix: string): Op[] {
-  const random = prng(seed);
-  return Array.from({ length: count }, (_, i) => {
-    const vault = vaults[Math.floor(random() * vaults.length)]!;
-    const r = random();
-    const amountMinor = String(1 + Math.floor(random() * 500));
-    const kind = r < 0.55 ? 'deposits' : r < 0.9 ? 'withdrawals' : r < 0.95 ? 'lock' : 'unlock';
-    return {
-      key: `${prefix}-${i}`,
-      path: `/vaults/${vault}/${kind}`,
-      body: kind === 'deposits' || kind === 'withdrawals' ? { amountMinor } : {},
-    };
-  });
-}
 
 describe('vault as real processes', () => {
   let db: TestDatabase;
@@ -152,6 +46,7 @@ describe('vault as real processes', () => {
       'every event to be processed',
     );
     const c = await checkVaultConsistency(pool);
+    expect(c.deliveryMismatches).toEqual([]);
     expect(c.notificationMismatches).toEqual([]);
     expect(c.ledgerMismatches).toEqual([]);
     expect(c.operationMismatches).toEqual([]);
@@ -212,16 +107,26 @@ describe('vault as real processes', () => {
           // A table lock in SHARE mode blocks the ledger's writes but, being a single lock, cannot
           // deadlock with a consumer transaction that already wrote some ledger rows.
           await blocker.query('LOCK TABLE vault_ledger IN SHARE MODE');
-          claimedAtKill = await waitFor(
+          // The ledger's handler is inside its transaction, waiting for our lock: its
+          // deliveries are claimed (processing) and stay so until the process dies.
+          await waitFor(
             async () =>
               (
                 await pool.query(
-                  "select count(*)::int as n from outbox_event where status = 'processing'",
+                  `select count(*)::int as n from pg_stat_activity
+                    where datname = current_database() and wait_event_type = 'Lock'
+                      and query ~ 'vault_ledger'`,
                 )
-              ).rows[0].n,
+              ).rows[0].n > 0,
             30_000,
-            'a claimed batch',
+            'a ledger handler waiting inside its transaction',
           );
+          claimedAtKill = (
+            await pool.query(
+              `select count(*)::int as n from integration_delivery
+                where consumer_name = 'vault-ledger' and status = 'processing' and locked_by = 'crash-a'`,
+            )
+          ).rows[0].n;
           await app.kill();
         } finally {
           await blocker.query('ROLLBACK');
@@ -282,7 +187,8 @@ describe('vault as real processes', () => {
 
   it('two instances on one database: every notification once, per-vault order preserved', async () => {
     await pool.query(
-      'truncate outbox_event, inbox_event, integration_link, vault_notification, vault_ledger, vault_operation, vault',
+      `truncate outbox_event, integration_delivery, integration_consumer, integration_consumer_host,
+                inbox_event, integration_link, vault_notification, vault_ledger, vault_operation, vault`,
     );
     const a = new Instance(await findFreePort(), env('twin-a'));
     const b = new Instance(await findFreePort(), env('twin-b'));
@@ -292,17 +198,22 @@ describe('vault as real processes', () => {
       const ops = planOps(vaults, 300, 7, 'twin');
       await drive(ops, (op, i) => (i % 2 === 0 ? a : b).send(op), 8);
       await expectConsistent(ops, 'twin');
+      // Per vault, the notifications follow commit order (the deliveries' positions), and each
+      // consumer processed the vault's deliveries in that order.
       const { rows } = await pool.query<{
         vault_id: string;
         in_event_order: string[];
         in_notification_order: string[];
       }>(`
         select v.id as vault_id,
-               (select array_agg(e.id::text order by e.seq) from outbox_event e where e.aggregate_id = v.id::text) as in_event_order,
+               (select array_agg(d.event_id::text order by d.position)
+                  from integration_delivery d join outbox_event e on e.id = d.event_id
+                 where e.aggregate_id = v.id::text and d.consumer_name = 'vault-notifications') as in_event_order,
                (select array_agg(n.event_id::text order by n.created_at, n.id) from vault_notification n where n.vault_id = v.id) as in_notification_order
           from vault v`);
       expect(rows).toHaveLength(6);
       for (const r of rows) expect(r.in_notification_order).toEqual(r.in_event_order);
+      expect(await outOfOrderDeliveries(pool)).toEqual([]);
     } finally {
       await Promise.all([a.stop(), b.stop()]);
     }

@@ -3,6 +3,8 @@ import { Test } from '@nestjs/testing';
 import { Pool } from 'pg';
 import { AppModule } from '../../src/app.module';
 import type { ProcessorOptions } from '../../src/integration';
+import { VAULT_LEDGER_CONSUMER } from '../../src/vault/ledger/vault-ledger.subscriber';
+import { VAULT_NOTIFICATIONS_CONSUMER } from '../../src/vault/notifications/vault-notification.subscriber';
 
 /** The vault sample app in process, on a test database. */
 export async function createVaultApp(
@@ -19,8 +21,16 @@ export async function createVaultApp(
 
 /** Consistency of the whole vault story, read straight from the tables. */
 export interface VaultConsistency {
-  /** Outbox events that are not yet processed. */
+  /**
+   * Work not finished yet: vault events the sequencer has not fanned out (no delivery yet),
+   * plus deliveries not yet processed (any consumer).
+   */
   readonly unprocessed: number;
+  /**
+   * Vault events not fanned out to exactly their consumers: every vault event to
+   * `vault-notifications`, the balance events (opened, deposited, withdrawn) to `vault-ledger`.
+   */
+  readonly deliveryMismatches: string[];
   /** Events without exactly one notification, and notifications without an event. */
   readonly notificationMismatches: string[];
   /** Owners whose ledger differs from the sum of their vault balances. */
@@ -36,9 +46,22 @@ export async function checkVaultConsistency(pool: Pool): Promise<VaultConsistenc
     (await pool.query<{ problem: string }>(sql)).rows.map((r) => r.problem);
   const unprocessed = (
     await pool.query<{ n: number }>(
-      "select count(*)::int as n from outbox_event where status <> 'processed'",
+      `select (select count(*)::int from outbox_event e
+                where e.event_name like 'vault.%'
+                  and not exists (select 1 from integration_delivery d where d.event_id = e.id))
+            + (select count(*)::int from integration_delivery where status <> 'processed') as n`,
     )
   ).rows[0]!.n;
+  const deliveryMismatches = await one(`
+    select 'event ' || e.id || ' (' || e.event_name || ') delivered to '
+           || coalesce(string_agg(d.consumer_name, ',' order by d.consumer_name), 'nobody') as problem
+      from outbox_event e left join integration_delivery d on d.event_id = e.id
+     where e.event_name like 'vault.%'
+     group by e.id, e.event_name
+    having coalesce(string_agg(d.consumer_name, ',' order by d.consumer_name), '') <>
+           case when e.event_name in ('vault.opened', 'vault.deposited', 'vault.withdrawn')
+                then '${VAULT_LEDGER_CONSUMER},${VAULT_NOTIFICATIONS_CONSUMER}'
+                else '${VAULT_NOTIFICATIONS_CONSUMER}' end`);
   const notificationMismatches = await one(`
     select 'event ' || e.id || ' has ' || count(n.id) || ' notifications' as problem
       from outbox_event e left join vault_notification n on n.event_id = e.id
@@ -63,5 +86,31 @@ export async function checkVaultConsistency(pool: Pool): Promise<VaultConsistenc
   ).rows[0]!;
   if (counts.events !== counts.operations)
     operationMismatches.push(`${counts.events} events for ${counts.operations} operations`);
-  return { unprocessed, notificationMismatches, ledgerMismatches, operationMismatches, ...counts };
+  return {
+    unprocessed,
+    deliveryMismatches,
+    notificationMismatches,
+    ledgerMismatches,
+    operationMismatches,
+    ...counts,
+  };
+}
+
+/**
+ * Deliveries a consumer processed before an earlier delivery of the same key (in commit
+ * order, `position`). `processed_at` is the time the processing transaction started: a key's
+ * later delivery is claimed only once the earlier one is finished, so in order it never starts
+ * before the earlier one did (the ones processed in one transaction share the time).
+ */
+export async function outOfOrderDeliveries(pool: Pool): Promise<string[]> {
+  const { rows } = await pool.query<{ problem: string }>(`
+    select consumer_name || ' key ' || ordering_key || ': position ' || position
+           || ' processed before position ' || previous_position as problem
+      from (select d.consumer_name, d.ordering_key, d.position, d.processed_at,
+                   lag(d.position) over w as previous_position,
+                   lag(d.processed_at) over w as previous_processed_at
+              from integration_delivery d
+            window w as (partition by d.consumer_name, d.ordering_key order by d.position)) x
+     where x.processed_at < x.previous_processed_at`);
+  return rows.map((r) => r.problem);
 }

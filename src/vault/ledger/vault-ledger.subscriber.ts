@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Optional } from '@nestjs/common';
 import type { Prisma } from '../../generated/prisma/client';
 import {
   IntegrationConsumer,
@@ -6,6 +6,7 @@ import {
   type EventsMatching,
   type HandlerContext,
 } from 'nestjs-integration';
+import { VaultFaultInjector } from '../faults/vault-fault.injector';
 import type { VaultBalanceChanged } from '../vault.events';
 
 /** Consumer name of the ledger module. */
@@ -18,6 +19,8 @@ export const VAULT_LEDGER_CONSUMER = 'vault-ledger';
 @Injectable()
 @IntegrationConsumer(VAULT_LEDGER_CONSUMER)
 export class VaultLedgerSubscriber {
+  constructor(@Optional() private readonly faults?: VaultFaultInjector) {}
+
   @OnIntegrationEvent('vault.opened')
   async onOpened(
     event: EventsMatching<'vault.opened'>,
@@ -30,6 +33,7 @@ export class VaultLedgerSubscriber {
       INSERT INTO vault_ledger (owner_id, currency, balance_minor)
       VALUES (${event.payload.ownerId}, ${event.payload.currency}, 0)
       ON CONFLICT (owner_id, currency) DO NOTHING`;
+    this.injectFault(event, ctx);
   }
 
   @OnIntegrationEvent('vault.deposited')
@@ -38,6 +42,7 @@ export class VaultLedgerSubscriber {
     ctx: HandlerContext<Prisma.TransactionClient>,
   ): Promise<void> {
     await this.apply(event.payload, BigInt(event.payload.amountMinor), ctx.tx);
+    this.injectFault(event, ctx);
   }
 
   @OnIntegrationEvent('vault.withdrawn')
@@ -46,6 +51,12 @@ export class VaultLedgerSubscriber {
     ctx: HandlerContext<Prisma.TransactionClient>,
   ): Promise<void> {
     await this.apply(event.payload, -BigInt(event.payload.amountMinor), ctx.tx);
+    this.injectFault(event, ctx);
+  }
+
+  /** Test hook (VAULT_FAULT_RATE): a failure after the writes must roll them back. */
+  private injectFault(event: { readonly id: string }, ctx: HandlerContext): void {
+    this.faults?.afterWrites({ eventId: event.id, consumer: ctx.consumer, attempt: ctx.attempt });
   }
 
   private async apply(

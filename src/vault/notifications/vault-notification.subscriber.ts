@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Optional } from '@nestjs/common';
 import type { Prisma } from '../../generated/prisma/client';
 import {
   IntegrationConsumer,
@@ -8,6 +8,7 @@ import {
   type EventsMatching,
   type HandlerContext,
 } from 'nestjs-integration';
+import { VaultFaultInjector } from '../faults/vault-fault.injector';
 import '../vault.events';
 
 /** Every vault event, discriminated by `name` (payload types come from the event map). */
@@ -46,6 +47,8 @@ export function notificationMessage(event: VaultEvent): string {
 @Injectable()
 @IntegrationConsumer(VAULT_NOTIFICATIONS_CONSUMER)
 export class VaultNotificationSubscriber {
+  constructor(@Optional() private readonly faults?: VaultFaultInjector) {}
+
   @OnIntegrationEvent('vault.*')
   async onVaultEvent(
     event: VaultEvent,
@@ -67,5 +70,7 @@ export class VaultNotificationSubscriber {
       target: { module: 'vault', entityType: 'Vault', entityId: event.payload.vaultId },
       linkType: LinkType.Reference,
     });
+    // Test hook (VAULT_FAULT_RATE): a failure after the writes must roll them back.
+    this.faults?.afterWrites({ eventId: event.id, consumer: ctx.consumer, attempt: ctx.attempt });
   }
 }
