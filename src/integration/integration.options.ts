@@ -77,7 +77,10 @@ export interface ProcessorOptions {
   readonly leaseMs?: number;
   /** Poll interval when idle (a NOTIFY wakes it sooner; a full batch loops at once). @default 1000 */
   readonly idlePollIntervalMs?: number;
-  /** Backoff for failed deliveries; after `maxAttempts` an event is dead-lettered. */
+  /**
+   * Backoff for failed deliveries (each consumer may override it); after `maxAttempts` a
+   * delivery becomes its consumer's dead letter.
+   */
   readonly retry?: Partial<RetryPolicy>;
   /** Longest a shutdown waits for in-flight work before releasing its claims. @default 10000 */
   readonly shutdownTimeoutMs?: number;
@@ -104,7 +107,8 @@ export interface IntegrationModuleOptions<TTx = unknown> {
    */
   readonly verifySchema?: boolean;
   /**
-   * PostgreSQL schema that holds the module's tables (`outbox_event`, `inbox_event`,
+   * PostgreSQL schema that holds the module's tables (`outbox_event`, `integration_delivery`,
+   * `integration_consumer`, `integration_consumer_host`, `integration_sequencer`, `inbox_event`,
    * `integration_link`): every statement names them schema-qualified and quoted, so the
    * connection's `search_path` plays no part. A plain lowercase identifier matching
    * {@link SCHEMA_NAME_PATTERN}; the schema and its tables must exist (the check of
@@ -213,10 +217,10 @@ const PURGE_KEYS = keysOf<PurgeOptions>({
   olderThanMs: true,
   batchSize: true,
 });
-/** Arguments of `OutboxProcessor.purgeProcessed`. */
+/** Arguments of `IntegrationAdminService.purgeProcessed`. */
 const PURGE_ARGUMENT_KEYS = ['olderThanMs', 'batchSize'] as const;
 
-/** Arguments of `OutboxProcessor.purgeProcessed`; each falls back to `processor.purge`. */
+/** Arguments of `IntegrationAdminService.purgeProcessed`; each falls back to `processor.purge`. */
 export interface PurgeArguments {
   /** Delete processed events older than this: 0 to {@link MAX_PURGE_AGE_MS}. */
   readonly olderThanMs?: number;
@@ -242,7 +246,7 @@ function purgeProblems(purge: Partial<PurgeOptions>, path: string): string[] {
 }
 
 /**
- * Checks the arguments of `OutboxProcessor.purgeProcessed` with the rules of `processor.purge`,
+ * Checks the arguments of `IntegrationAdminService.purgeProcessed` with the rules of `processor.purge`,
  * before any SQL runs.
  * @throws InvalidPurgeOptionsError listing every problem (unknown keys included).
  */

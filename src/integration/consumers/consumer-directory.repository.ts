@@ -86,24 +86,20 @@ function consumerStatements(t: IntegrationTables) {
          SELECT name, $1::text FROM input ORDER BY name
          ON CONFLICT (consumer_name, worker_id) DO UPDATE SET heartbeat_at = now()
          RETURNING consumer_name
-       ), pruned AS (
-         -- A consumer known only from the 0003 upgrade (no regex yet) got a pending delivery of
-         -- every unfinished legacy event; now that its patterns are known, those it does not
-         -- handle go. Only untouched ones (attempt 0): a delivery it failed on stays. A claim
-         -- that took one meanwhile wins: the status is checked again on the locked row.
-         DELETE FROM ${t.delivery} d
-          USING input i, before b, ${t.outbox} o
-          WHERE b.name = i.name AND b.legacy
-            AND d.consumer_name = i.name AND d.status = 'pending' AND d.attempt_count = 0
-            AND o.id = d.event_id AND ('.' || o.event_name) !~ i.pattern_regex
-         RETURNING 1
        )
-       -- The host rows and the pruning need no reference here: PostgreSQL runs every
-       -- data-modifying CTE.
-       SELECT u.name, u.status, u.created,
+       -- The host rows need no reference here: PostgreSQL runs every data-modifying CTE.
+       SELECT u.name, u.status, u.created, coalesce(b.legacy, false) AS legacy,
               (NOT u.created AND b.name IS NOT NULL AND b.patterns IS DISTINCT FROM u.patterns)
                 AS patterns_changed
          FROM upserted u LEFT JOIN before b ON b.name = u.name`,
+    // A consumer known only from the 0003 upgrade (no regex yet) got a pending delivery of every
+    // unfinished legacy event; now that its patterns are known, those it does not handle go.
+    // Only untouched ones (attempt 0): a delivery it failed on stays. A statement of its own,
+    // run only for such consumers, so an ordinary announce never writes the delivery table.
+    pruneLegacy: `DELETE FROM ${t.delivery} d
+          USING jsonb_to_recordset($1::jsonb) AS i(name text, pattern_regex text), ${t.outbox} o
+          WHERE d.consumer_name = i.name AND d.status = 'pending' AND d.attempt_count = 0
+            AND o.id = d.event_id AND ('.' || o.event_name) !~ i.pattern_regex`,
     heartbeat: `UPDATE ${t.consumerHost} SET heartbeat_at = now() WHERE worker_id = $1::text`,
     removeHost: `DELETE FROM ${t.consumerHost} WHERE worker_id = $1::text`,
     removeStaleHosts: `DELETE FROM ${t.consumerHost}
@@ -177,7 +173,7 @@ export class ConsumerDirectoryRepository {
   /**
    * Upserts the consumers this instance hosts (their patterns and regex replaced, their status
    * untouched) and this instance's host rows, in one statement. A consumer stored without a
-   * regex (pre-registered by the 0003 upgrade) loses, in the same statement, its pending
+   * regex (pre-registered by the 0003 upgrade) then loses, in a second statement, its pending
    * deliveries never attempted whose event its patterns do not match. Returns what each
    * consumer's stored row says: a retired consumer stays retired.
    * @throws InvalidEventPatternError for an invalid pattern, before any SQL.
@@ -198,8 +194,15 @@ export class ConsumerDirectoryRepository {
       name: string;
       status: string;
       created: boolean;
+      legacy: boolean;
       patterns_changed: boolean;
     }>(this.statements.announce, [workerId, JSON.stringify(input)]);
+    const legacy = input.filter((c) => rows.some((r) => r.legacy && r.name === c.name));
+    if (legacy.length > 0) {
+      await sql.query(this.statements.pruneLegacy, [
+        JSON.stringify(legacy.map((c) => ({ name: c.name, pattern_regex: c.pattern_regex }))),
+      ]);
+    }
     for (const row of rows) {
       result.set(row.name, {
         status: row.status as ConsumerStatus,

@@ -1,6 +1,6 @@
 import { IntegrationError } from './integration.error';
 
-/** The arguments of `OutboxProcessor.purgeProcessed` are invalid; nothing was deleted. */
+/** The arguments of `IntegrationAdminService.purgeProcessed` are invalid; nothing was deleted. */
 export class InvalidPurgeOptionsError extends IntegrationError {
   override readonly name = 'InvalidPurgeOptionsError';
 

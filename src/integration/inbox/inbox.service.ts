@@ -34,9 +34,9 @@ function check(
 }
 
 /**
- * Exactly-once effects per (event, consumer). The outbox processor uses it for every consumer;
- * use it directly for events from elsewhere (a broker, a webhook): the inbox has no foreign key
- * to the outbox.
+ * Exactly-once effects per (message, consumer) for messages that do not come from this outbox
+ * (a broker, a webhook): the inbox has no foreign key to the outbox. Outbox events need none of
+ * this: their delivery row is marked processed in the handler's transaction.
  *
  * ```ts
  * const outcome = await inbox.runOnce({ eventId: message.id, consumer: 'billing' }, async (tx) => {

@@ -410,10 +410,6 @@ export class DeliveryRepository {
     return result.rows.length;
   }
 
-  /**
-   * Every consumer's delivery of one event, by consumer name.
-   * @throws InvalidEventIdError when `eventId` is not a UUID (before any SQL).
-   */
   /** The deliveries of several events (ids already checked), in position then consumer order. */
   async findByEvents(sql: SqlExecutor, eventIds: readonly string[]): Promise<DeliveryRecord[]> {
     if (eventIds.length === 0) return [];
@@ -423,6 +419,10 @@ export class DeliveryRepository {
     return result.rows.map(mapDelivery);
   }
 
+  /**
+   * Every consumer's delivery of one event, by consumer name.
+   * @throws InvalidEventIdError when `eventId` is not a UUID (before any SQL).
+   */
   async findByEvent(sql: SqlExecutor, eventId: string): Promise<DeliveryRecord[]> {
     const id = checkEventId(eventId);
     const result = await sql.query<DeliveryRow>(this.statements.findByEvent, [id]);

@@ -59,7 +59,7 @@ export type LifecycleEventOf<T extends IntegrationLifecycleEventType> = Extract<
 
 /**
  * Receives the pipeline's lifecycle events. Register with the module option `observers`, or
- * as a provider with {@link IntegrationObserver}. Called synchronously: keep it cheap (count,
+ * at run time with `IntegrationLifecycle.subscribe`. Called synchronously: keep it cheap (count,
  * record, enqueue), never block.
  */
 export interface IntegrationLifecycleObserver {

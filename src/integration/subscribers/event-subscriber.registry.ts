@@ -287,7 +287,7 @@ function disagreement(
     case 'transactional':
       return (
         `consumer "${consumer}" already uses transactional: ${String(earlier)}; all handlers of a ` +
-        'consumer share one mode (its inbox mark commits with all of their effects)'
+        'consumer share one mode (its delivery mark commits with all of their effects)'
       );
     case 'concurrency':
       return `consumer "${consumer}" already uses concurrency ${String(earlier)}; all handlers of a consumer share it`;

@@ -9,8 +9,8 @@ export type TransactionMode = 'batch' | 'per-event' | false;
 /** What a handler receives besides the event. `TTx` is the app ORM's transaction handle. */
 export interface HandlerContext<TTx = unknown> {
   /**
-   * The transaction the consumer's inbox mark commits in: write your effects through it so they
-   * commit exactly once. `undefined` for `transactional: false` consumers.
+   * The transaction the delivery's processed mark commits in: write your effects through it so
+   * they commit exactly once. `undefined` for `transactional: false` consumers.
    */
   readonly tx: TTx;
   /** Integration links bound to `tx`. */
@@ -36,16 +36,16 @@ export type IntegrationEventHandlerFn<TPayload = unknown, TTx = unknown> = (
  */
 export interface ConsumerOptions {
   /**
-   * Backoff and attempts for this consumer's failures (merged over `processor.retry`). The
-   * attempt number is the event's; the event is dead-lettered when any failing consumer has
-   * used its attempts.
+   * Backoff and attempts for this consumer's failures (merged over `processor.retry`). Each
+   * consumer has its own delivery of an event, with its own attempts: after its last allowed
+   * attempt fails, that delivery is this consumer's dead letter; other consumers are not held.
    */
   readonly retry?: Partial<RetryPolicy>;
   /**
    * - `'batch'` (default): one transaction per consumer per claimed batch, a SAVEPOINT per event;
    * - `'per-event'`: one transaction per event;
-   * - `false`: no transaction (effects outside the database): at-least-once, the inbox mark is
-   *   written after the handler succeeds, so a crash in between repeats the handler.
+   * - `false`: no transaction (effects outside the database): at-least-once, the delivery is
+   *   marked processed after the handler succeeds, so a crash in between repeats the handler.
    * All handlers of one consumer must agree. A transaction that hits a deadlock or serialization
    * failure is run again at once (handlers included), up to `MAX_CONFLICT_RETRIES` times,
    * without counting an attempt. In `'batch'` mode, write rows that other transactions also

@@ -78,8 +78,14 @@ async function main(): Promise<void> {
       [{ source_entity_id: 'o-1', target_entity_id: 'o-1' }],
       'the handler wrote a link',
     );
-    const [outbox] = await db('outbox_event').where({ id: eventId }).select('status');
-    assert.equal(outbox?.status, 'processed', 'the outbox row is processed');
+    const deliveries = await db('integration_delivery')
+      .where({ event_id: eventId })
+      .select('consumer_name', 'status');
+    assert.deepEqual(
+      deliveries,
+      [{ consumer_name: 'shipping', status: 'processed' }],
+      "the shipping consumer's delivery is processed",
+    );
     process.stdout.write(`compat app ok: Node ${process.version}, event ${eventId} processed\n`);
   } finally {
     await app.close();

@@ -81,8 +81,12 @@ async function main(): Promise<void> {
     const links = await prisma.integrationLink.findMany();
     assert.equal(links.length, 1, 'the handler wrote one link');
     assert.equal(links[0]?.targetEntityId, 'o-1', 'the link targets the shipment');
-    const outbox = await prisma.outboxEvent.findUnique({ where: { id: eventId } });
-    assert.equal(outbox?.status, 'processed', 'the outbox row is processed');
+    const deliveries = await prisma.integrationDelivery.findMany({ where: { eventId } });
+    assert.deepEqual(
+      deliveries.map((d) => [d.consumerName, d.status]),
+      [['shipping', 'processed']],
+      "the shipping consumer's delivery is processed",
+    );
     process.stdout.write(`compat app ok: Node ${process.version}, event ${eventId} processed\n`);
   } finally {
     await app.close();
