@@ -44,7 +44,7 @@ export class ShippingSubscriber {
     event: IntegrationEvent<{ orderId: string }>,
     ctx: HandlerContext<Knex.Transaction>,
   ): Promise<void> {
-    // Same transaction as the inbox mark: exactly-once even when the event is delivered twice.
+    // Same transaction as the delivery's processed mark: exactly-once even when delivered twice.
     await ctx.tx('shipments').insert({ order_id: event.payload.orderId });
   }
 }

@@ -53,7 +53,7 @@ export class LedgerService {
 }
 
 // 4. Handle it in another module: one consumer per class, its options given once; effects
-//    written through ctx.tx commit with the inbox mark. EventsMatching<'ledger.*'> is the union
+//    written through ctx.tx commit with the processed mark. EventsMatching<'ledger.*'> is the union
 //    of the map's ledger.* events: `event.name` narrows `event.payload`, no casts.
 @Injectable()
 @IntegrationConsumer('statements', { retry: { maxAttempts: 5 } })
