@@ -32,6 +32,7 @@ import {
   publishAll,
   type IntegrationTestApp,
   type OrmClients,
+  registerCatchAll,
 } from '../support/integration-app';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
 import { waitFor } from '../support/wait-for';
@@ -72,18 +73,6 @@ class SeenConsumer {
 
 @Module({ providers: [SeenConsumer] })
 class SeenModule {}
-
-/** Registers a catch-all consumer by hand (before the first processBatch or drain announces it). */
-function registerCatchAll(t: IntegrationTestApp): void {
-  const registry = t.app.get(EventSubscriberRegistry);
-  registry.registerConsumer('all');
-  registry.register({
-    consumer: 'all',
-    pattern: '**',
-    name: 'All.handle',
-    handle: async () => undefined,
-  });
-}
 
 /** Boots an app and expects bootstrap to fail; returns the error. */
 async function bootstrapError(imports: unknown[]): Promise<unknown> {
@@ -265,7 +254,7 @@ describe('hardening: module options, wiring and adapters', () => {
 
     it('purgeProcessed refuses a bad batchSize or olderThanMs before any DELETE (hardening #4)', async () => {
       const t = await boot({});
-      registerCatchAll(t);
+      registerCatchAll(t.app.get(EventSubscriberRegistry));
       const processor = t.app.get(OutboxProcessor);
       const admin = t.app.get(IntegrationAdminService);
       await processor.drain();
@@ -297,7 +286,7 @@ describe('hardening: module options, wiring and adapters', () => {
 
     it('purges with the largest accepted processor.purge.olderThanMs (hardening #4)', async () => {
       const t = await boot({ processor: { purge: { olderThanMs: MAX_PURGE_AGE_MS } } });
-      registerCatchAll(t);
+      registerCatchAll(t.app.get(EventSubscriberRegistry));
       const processor = t.app.get(OutboxProcessor);
       const admin = t.app.get(IntegrationAdminService);
       await processor.drain();

@@ -16,6 +16,7 @@ import {
   inTransaction,
   type IntegrationTestApp,
   type OrmKind,
+  registerCatchAll,
 } from '../support/integration-app';
 import { execIn } from '../support/orm-sql';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
@@ -29,19 +30,6 @@ const event = (over: Partial<PublishEventInput> = {}): PublishEventInput => ({
 });
 
 const DEFAULT_MAX_PAYLOAD_BYTES = 256 * 1024;
-
-/**
- * Registers the catch-all consumer `all` running `handle` (before the processor's first
- * processBatch announces it, so the events it sequences are fanned out to it).
- */
-const registerCatchAll = (
-  t: IntegrationTestApp,
-  handle: (event: IntegrationEvent) => Promise<void>,
-): void => {
-  const registry = t.app.get(EventSubscriberRegistry);
-  registry.registerConsumer('all');
-  registry.register({ consumer: 'all', pattern: '**', name: 'All.handle', handle });
-};
 
 /** A value whose property `key` returns `first` on the first read and `later` afterwards. */
 const changingGetter = (key: string, first: unknown, later: unknown): Record<string, unknown> => {
@@ -310,7 +298,7 @@ describe('publish: headers, nesting and stored size (pg)', () => {
 
     const seen: IntegrationEvent[] = [];
     const processing = await createIntegrationApp(db.url, { orm: 'pg' });
-    registerCatchAll(processing, async (e) => void seen.push(e));
+    registerCatchAll(processing.app.get(EventSubscriberRegistry), async (e) => void seen.push(e));
     try {
       expect(await processing.app.get(OutboxProcessor).processBatch()).toMatchObject({
         processed: 1,
@@ -426,7 +414,7 @@ describe('default ordering key per tenant (pg, processor)', () => {
       },
     });
     // The consumer keeps the processor's retry policy (it declares none of its own).
-    registerCatchAll(t, async (e) => {
+    registerCatchAll(t.app.get(EventSubscriberRegistry), async (e) => {
       if (e.tenantId === 'tenant-a') throw new Error('tenant A downstream unavailable');
     });
     try {

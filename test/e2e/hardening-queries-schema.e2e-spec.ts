@@ -17,7 +17,13 @@ import {
   SQL_TEXT,
   type LogLine,
 } from '../support/capture-logger';
-import { createOrm, type OrmClients, type OrmKind } from '../support/integration-app';
+import {
+  createOrm,
+  type OrmClients,
+  type OrmKind,
+  registerCatchAll,
+} from '../support/integration-app';
+import { MODULE_TABLES } from '../support/schema-drift';
 import { createTestDatabase } from '../support/test-database';
 import { waitFor } from '../support/wait-for';
 
@@ -32,15 +38,7 @@ describe('schema check at bootstrap (hardening #12)', () => {
         const attempt = boot(orm, logger, { processor: { enabled: true } });
         await expect(attempt).rejects.toBeInstanceOf(IntegrationSchemaMissingError);
         const error = (await attempt.catch((e: unknown) => e)) as IntegrationSchemaMissingError;
-        expect(error.missingTables).toEqual([
-          'outbox_event',
-          'inbox_event',
-          'integration_link',
-          'integration_consumer',
-          'integration_consumer_host',
-          'integration_delivery',
-          'integration_sequencer',
-        ]);
+        expect(error.missingTables).toEqual([...MODULE_TABLES]);
         expect(error.missingColumns).toEqual([]);
         expect(error.message).toContain(
           'missing table(s) outbox_event, inbox_event, integration_link, integration_consumer, ' +
@@ -129,14 +127,7 @@ describe('database outage after start (hardening #12)', () => {
       });
       try {
         // A catch-all consumer, registered before the processor starts (it announces it then).
-        const registry = t.app.get(EventSubscriberRegistry);
-        registry.registerConsumer('all');
-        registry.register({
-          consumer: 'all',
-          pattern: '**',
-          name: 'All.handle',
-          handle: async (e) => void seen.push(e.id),
-        });
+        registerCatchAll(t.app.get(EventSubscriberRegistry), async (e) => void seen.push(e.id));
         await t.app.get(OutboxProcessor).start();
         const publisher = t.app.get(DomainEventPublisher);
         const first = await publisher.publishStandalone(ev());

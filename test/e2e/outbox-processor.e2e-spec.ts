@@ -26,6 +26,7 @@ import {
   createIntegrationApp,
   publishAll,
   type IntegrationTestApp,
+  registerCatchAll,
 } from '../support/integration-app';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
 import { gate, waitFor } from '../support/wait-for';
@@ -48,10 +49,8 @@ interface TestConsumer {
 const consumerProvider = ({ name, handle, options = {} }: TestConsumer): Provider => ({
   provide: `test-consumer:${name}`,
   inject: [EventSubscriberRegistry],
-  useFactory: (registry: EventSubscriberRegistry) => {
-    registry.registerConsumer(name, options);
-    return registry.register({ consumer: name, pattern: '**', name: `${name}.handle`, handle });
-  },
+  useFactory: (registry: EventSubscriberRegistry) =>
+    registerCatchAll(registry, handle, { ...options, name }),
 });
 
 /** Consumer `c`, with `handle` (one that does nothing by default). */

@@ -18,6 +18,7 @@ import {
   withPool,
   type IntegrationTestApp,
   type OrmKind,
+  registerCatchAll,
 } from '../support/integration-app';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
 
@@ -51,14 +52,7 @@ describe.each<OrmKind>(['prisma', 'knex', 'pg'])('DomainEventPublisher with %s',
     publisher = t.app.get(DomainEventPublisher);
     pool = new Pool({ connectionString: db.url, max: 2 });
     // A consumer of every event, known before the processor's first batch announces it.
-    const registry = t.app.get(EventSubscriberRegistry);
-    registry.registerConsumer('all');
-    registry.register({
-      consumer: 'all',
-      pattern: '**',
-      name: 'All.handle',
-      handle: async () => undefined,
-    });
+    registerCatchAll(t.app.get(EventSubscriberRegistry));
   });
   afterAll(async () => {
     await pool.end();

@@ -10,6 +10,7 @@ import {
   createIntegrationApp,
   publishAll,
   type IntegrationTestApp,
+  registerCatchAll,
 } from '../support/integration-app';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
 import { waitFor } from '../support/wait-for';
@@ -32,15 +33,8 @@ const ev = (key: string): PublishEventInput => ({
 const catchAll = (onEvent: (id: string) => void): Provider => ({
   provide: 'catch-all-consumer',
   inject: [EventSubscriberRegistry],
-  useFactory: (registry: EventSubscriberRegistry) => {
-    registry.registerConsumer('all', { transactional: false });
-    return registry.register({
-      consumer: 'all',
-      pattern: '**',
-      name: 'All.handle',
-      handle: (event) => onEvent(event.id),
-    });
-  },
+  useFactory: (registry: EventSubscriberRegistry) =>
+    registerCatchAll(registry, (event) => onEvent(event.id), { transactional: false }),
 });
 
 describe('package: optional peers (issue 12)', () => {

@@ -17,6 +17,7 @@ import {
   createIntegrationApp,
   publishAll,
   type IntegrationTestApp,
+  registerCatchAll,
 } from '../support/integration-app';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
 import { gate, waitFor } from '../support/wait-for';
@@ -39,14 +40,7 @@ function addConsumer<TTx = unknown>(
   handle: IntegrationEventHandlerFn<unknown, TTx>,
   options: ConsumerOptions = {},
 ): void {
-  const registry = t.app.get(EventSubscriberRegistry);
-  registry.registerConsumer(name, options);
-  registry.register<unknown, TTx>({
-    consumer: name,
-    pattern: '**',
-    name: `${name}.handle`,
-    handle,
-  });
+  registerCatchAll<TTx>(t.app.get(EventSubscriberRegistry), handle, { ...options, name });
 }
 
 /** Paths added for throughput: concurrent batches, the savepoint-free first pass, prepared statements. */

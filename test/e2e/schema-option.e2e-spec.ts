@@ -29,19 +29,12 @@ import {
   type OrmKind,
 } from '../support/integration-app';
 import { execIn } from '../support/orm-sql';
+import { MODULE_TABLES } from '../support/schema-drift';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
 import { waitFor } from '../support/wait-for';
 
 /** Every table of the module: what the bootstrap schema check names when they are missing. */
-const TABLES = [
-  'outbox_event',
-  'inbox_event',
-  'integration_link',
-  'integration_consumer',
-  'integration_consumer_host',
-  'integration_delivery',
-  'integration_sequencer',
-] as const;
+const TABLES = MODULE_TABLES;
 
 /**
  * Creates the module's tables in each of `schemas` (the package's SQL for that schema), then

@@ -6,13 +6,17 @@ import { Pool } from 'pg';
 import { PrismaClient } from '../../src/generated/prisma/client';
 import {
   DomainEventPublisher,
+  EventSubscriberRegistry,
   IntegrationModule,
   knexAdapter,
   pgAdapter,
   prismaAdapter,
+  type ConsumerOptions,
   type IntegrationDatabaseAdapter,
+  type IntegrationEventHandlerFn,
   type IntegrationModuleOptions,
   type PublishEventInput,
+  type RegisteredHandler,
 } from '../../src/integration';
 
 /** Which ORM the test app uses. */
@@ -141,4 +145,24 @@ export async function withPool<T>(url: string, fn: (pool: Pool) => Promise<T>): 
   } finally {
     await pool.end();
   }
+}
+
+/**
+ * Registers consumer `name` (default `all`) with one handler for every event (pattern `**`): what
+ * a catch-all dispatcher used to be. Register it before the processor starts or runs its first
+ * batch (the processor announces the consumers of its registry then).
+ */
+export function registerCatchAll<TTx = unknown>(
+  registry: EventSubscriberRegistry,
+  handle: IntegrationEventHandlerFn<unknown, TTx> = async () => undefined,
+  options: ConsumerOptions & { readonly name?: string } = {},
+): RegisteredHandler {
+  const { name = 'all', ...consumerOptions } = options;
+  registry.registerConsumer(name, consumerOptions);
+  return registry.register<unknown, TTx>({
+    consumer: name,
+    pattern: '**',
+    name: `${name}.handle`,
+    handle,
+  });
 }
