@@ -56,6 +56,24 @@ class ConsumerB {
   }
 }
 
+@Injectable()
+@IntegrationConsumer('history', { startFrom: 'retained' })
+class HistoryConsumer {
+  @OnIntegrationEvent('thing.*')
+  async on(event: IntegrationEvent<{ n: number }>, ctx: HandlerContext): Promise<void> {
+    await record(ctx, event);
+  }
+}
+
+@Injectable()
+@IntegrationConsumer('latecomer')
+class LateConsumer {
+  @OnIntegrationEvent('thing.*')
+  async on(event: IntegrationEvent<{ n: number }>, ctx: HandlerContext): Promise<void> {
+    await record(ctx, event);
+  }
+}
+
 const things = (from: number, to: number, key = 'K') =>
   Array.from({ length: to - from + 1 }, (_, i) =>
     thingEvent('thing.happened', key, { n: from + i }),
@@ -290,5 +308,27 @@ describe('per-consumer delivery (issue 13 acceptance)', () => {
       'handled',
       'handled',
     ]);
+  });
+
+  it("a new consumer starts from now by default, or with every retained event first (startFrom: 'retained')", async () => {
+    const first = await boot([ConsumerA], { workerId: 'w5' });
+    await publishAll(first, things(1, 3));
+    await first.app.get(OutboxProcessor).drain();
+    expect(await effects('a')).toEqual([1, 2, 3]);
+
+    const later = await boot([ConsumerA, HistoryConsumer, LateConsumer], { workerId: 'w6' });
+    const processor = later.app.get(OutboxProcessor);
+    await processor.processBatch(); // announces history (backfilled) and latecomer
+    await publishAll(later, things(4, 5));
+    await processor.drain();
+    expect(await effects('history')).toEqual([1, 2, 3, 4, 5]);
+    expect(await effects('latecomer')).toEqual([4, 5]);
+    expect(await effects('a')).toEqual([1, 2, 3, 4, 5]);
+
+    // Known from now on: a restart does not backfill it again.
+    await later.close();
+    const again = await boot([HistoryConsumer], { workerId: 'w7' });
+    await again.app.get(OutboxProcessor).drain();
+    expect(await effects('history')).toEqual([1, 2, 3, 4, 5]);
   });
 });

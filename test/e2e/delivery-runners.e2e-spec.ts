@@ -164,7 +164,7 @@ describe('delivery runners (delivery core v2, issue 13)', () => {
     };
     return {
       consumer,
-      settings: { transactional: mode, concurrency: extra.concurrency ?? 1 },
+      settings: { transactional: mode, concurrency: extra.concurrency ?? 1, startFrom: 'now' },
       workerId: WORKER,
       deliveries,
       handlersOf: () => [handler],

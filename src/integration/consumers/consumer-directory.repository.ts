@@ -100,6 +100,45 @@ function consumerStatements(t: IntegrationTables) {
           USING jsonb_to_recordset($1::jsonb) AS i(name text, pattern_regex text), ${t.outbox} o
           WHERE d.consumer_name = i.name AND d.status = 'pending' AND d.attempt_count = 0
             AND o.id = d.event_id AND ('.' || o.event_name) !~ i.pattern_regex`,
+    // Waits for a sequencer run in progress, then keeps the sequencer off until this transaction
+    // ends: a consumer announced and backfilled under this lock gets every retained event before
+    // any event the sequencer fans out after it.
+    lockSequencer: `SELECT 1 FROM ${t.sequencer} WHERE id = 1 FOR UPDATE`,
+    // Every event the sequencer has seen (inside its horizon, or already taken from its open
+    // window) that a consumer's patterns match, one position per event after every position
+    // given so far, in publish order (transaction, then sequence).
+    backfill: `WITH st AS (SELECT * FROM ${t.sequencer} WHERE id = 1),
+       seen AS (
+         SELECT o.id, o.event_name, o.ordering_key, o.available_at, o.tx_id, o.seq
+           FROM ${t.outbox} o, st
+          WHERE pg_visible_in_snapshot(o.tx_id, st.horizon)
+             OR (st.window_snapshot IS NOT NULL AND pg_visible_in_snapshot(o.tx_id, st.window_snapshot)
+                 AND (o.tx_id, o.seq) <= (st.after_tx, st.after_seq))
+       ), matched AS (
+         SELECT s.*, c.name AS consumer_name
+           FROM seen s
+           JOIN ${t.consumer} c ON c.name IN (SELECT jsonb_array_elements_text($1::jsonb))
+                                AND ('.' || s.event_name) ~ c.pattern_regex
+       ), numbered AS (
+         SELECT m.*, st.next_position + dense_rank() OVER (ORDER BY m.tx_id, m.seq) - 1 AS position
+           FROM matched m, st
+       ), ins AS (
+         INSERT INTO ${t.delivery} (event_id, consumer_name, position, ordering_key, available_at)
+         SELECT id, consumer_name, position, ordering_key, available_at FROM numbered
+          ORDER BY position, consumer_name
+         ON CONFLICT DO NOTHING
+         RETURNING consumer_name
+       ), advanced AS (
+         UPDATE ${t.sequencer} s
+            SET next_position = s.next_position + (SELECT count(DISTINCT id) FROM numbered)
+          WHERE s.id = 1
+         RETURNING 1
+       )
+       SELECT c.name AS consumer, count(ins.consumer_name)::int AS n,
+              (SELECT count(*) FROM advanced)::int AS advanced
+         FROM (SELECT jsonb_array_elements_text($1::jsonb) AS name) c
+         LEFT JOIN ins ON ins.consumer_name = c.name
+        GROUP BY c.name`,
     heartbeat: `UPDATE ${t.consumerHost} SET heartbeat_at = now() WHERE worker_id = $1::text`,
     removeHost: `DELETE FROM ${t.consumerHost} WHERE worker_id = $1::text`,
     removeStaleHosts: `DELETE FROM ${t.consumerHost}
@@ -211,6 +250,28 @@ export class ConsumerDirectoryRepository {
       });
     }
     return result;
+  }
+
+  /**
+   * Locks the sequencer's row until the transaction of `sql` ends (waiting for a run in
+   * progress): no event is fanned out meanwhile. For announcing and backfilling new consumers.
+   */
+  async lockSequencer(sql: SqlExecutor): Promise<void> {
+    await sql.query(this.statements.lockSequencer);
+  }
+
+  /**
+   * Gives `consumers` a delivery of every retained event their patterns match that the
+   * sequencer has already seen, positioned before anything fanned out later. Run it with the
+   * sequencer locked ({@link lockSequencer}) in the transaction that announced them. Returns
+   * the deliveries created per consumer.
+   */
+  async backfill(sql: SqlExecutor, consumers: readonly string[]): Promise<Map<string, number>> {
+    if (consumers.length === 0) return new Map();
+    const { rows } = await sql.query<{ consumer: string; n: number }>(this.statements.backfill, [
+      JSON.stringify(consumers),
+    ]);
+    return new Map(rows.map((r) => [r.consumer, r.n]));
   }
 
   /** Touches this worker's host rows; returns how many there were (0: they were removed). */

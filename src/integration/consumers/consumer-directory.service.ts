@@ -67,11 +67,23 @@ export class ConsumerDirectory {
     const consumers = this.registry
       .getConsumers()
       .map((name) => ({ name, patterns: this.registry.getConsumerPatterns(name) }));
-    const announced = await this.repository.announce(
-      this.options.database.root,
-      this.options.processor.workerId,
-      consumers,
-    );
+    const retained = consumers
+      .filter((c) => this.registry.getConsumerSettings(c.name)?.startFrom === 'retained')
+      .map((c) => c.name);
+    const { workerId } = this.options.processor;
+    let backfilled = new Map<string, number>();
+    const announced =
+      retained.length === 0
+        ? await this.repository.announce(this.options.database.root, workerId, consumers)
+        : // A consumer that starts from the retained events is announced and backfilled with the
+          // sequencer held, so nothing newer is fanned out to it before them.
+          await this.options.database.transaction(async (_tx, sql) => {
+            await this.repository.lockSequencer(sql);
+            const stored = await this.repository.announce(sql, workerId, consumers);
+            const created = retained.filter((name) => stored.get(name)?.created);
+            backfilled = await this.repository.backfill(sql, created);
+            return stored;
+          });
     this.hosted = consumers;
     const active: string[] = [];
     for (const { name, patterns } of consumers) {
@@ -85,7 +97,10 @@ export class ConsumerDirectory {
       }
       active.push(name);
       if (stored?.created) {
-        this.logger.log(`Consumer ${name} registered for ${patterns.join(', ')}`);
+        const history = backfilled.has(name)
+          ? `, starting with ${backfilled.get(name)} retained event(s)`
+          : '';
+        this.logger.log(`Consumer ${name} registered for ${patterns.join(', ')}${history}`);
       } else if (stored?.patternsChanged) {
         this.logger.log(`Consumer ${name} now handles ${patterns.join(', ')}`);
       }

@@ -152,6 +152,7 @@ describe('SettlePolicy (delivery core v2, issue 13)', () => {
     const settings = (retry?: Partial<RetryPolicy>): ResolvedConsumerOptions => ({
       transactional: 'batch',
       concurrency: 1,
+      startFrom: 'now',
       retry,
     });
     expect(settle.retryPolicyOf(settings(), policy)).toEqual(policy);

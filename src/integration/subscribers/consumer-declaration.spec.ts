@@ -127,8 +127,14 @@ describe('consumer declared once (issue 13: class-level consumers)', () => {
     expect(sameRetryPolicy(undefined, undefined)).toBe(true);
     expect(sameRetryPolicy({ maxAttempts: 2 }, { maxAttempts: 3 })).toBe(false);
     expect(sameRetryPolicy({ maxAttempts: 2 }, { maxAttempts: 2, maxDelayMs: 5 })).toBe(false);
-    const base = { transactional: 'batch' as const, concurrency: 1, retry: undefined };
+    const base = {
+      transactional: 'batch' as const,
+      concurrency: 1,
+      retry: undefined,
+      startFrom: 'now' as const,
+    };
     expect(sameConsumerOptions(base, { ...base })).toBe(true);
+    expect(sameConsumerOptions(base, { ...base, startFrom: 'retained' })).toBe(false);
     expect(sameConsumerOptions(base, { ...base, concurrency: 2 })).toBe(false);
     expect(sameConsumerOptions(base, { ...base, transactional: 'per-event' })).toBe(false);
   });

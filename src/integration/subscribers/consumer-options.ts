@@ -2,6 +2,7 @@ import { validateRetryPolicy, type RetryPolicy } from '../utils/retry';
 import {
   MAX_CONSUMER_CONCURRENCY,
   type ConsumerOptions,
+  type ConsumerStart,
   type TransactionMode,
 } from './handler.types';
 
@@ -11,12 +12,13 @@ export interface ResolvedConsumerOptions {
   /** Partial policy merged over the processor's; undefined: the processor's policy. */
   readonly retry?: Partial<RetryPolicy>;
   readonly concurrency: number;
+  readonly startFrom: ConsumerStart;
 }
 
 /** Problems with consumer options (empty when valid). Only the fields that are set are checked. */
 export function consumerOptionProblems(options: ConsumerOptions): string[] {
   const problems: string[] = [];
-  const { transactional, retry, concurrency } = options;
+  const { transactional, retry, concurrency, startFrom } = options;
   if (
     transactional !== undefined &&
     transactional !== 'batch' &&
@@ -36,15 +38,19 @@ export function consumerOptionProblems(options: ConsumerOptions): string[] {
       `concurrency must be an integer from 1 to ${MAX_CONSUMER_CONCURRENCY} (got ${String(concurrency)})`,
     );
   }
+  if (startFrom !== undefined && startFrom !== 'now' && startFrom !== 'retained') {
+    problems.push(`startFrom must be 'now' or 'retained' (got ${String(startFrom)})`);
+  }
   return problems;
 }
 
-/** Applies the defaults: `'batch'`, concurrency 1, the processor's retry policy. */
+/** Applies the defaults: `'batch'`, concurrency 1, the processor's retry policy, start `'now'`. */
 export function resolveConsumerOptions(options: ConsumerOptions): ResolvedConsumerOptions {
   return {
     transactional: options.transactional ?? 'batch',
     retry: options.retry,
     concurrency: options.concurrency ?? 1,
+    startFrom: options.startFrom ?? 'now',
   };
 }
 
@@ -86,6 +92,7 @@ export function sameConsumerOptions(
   return (
     a.transactional === b.transactional &&
     a.concurrency === b.concurrency &&
+    a.startFrom === b.startFrom &&
     sameRetryPolicy(a.retry, b.retry)
   );
 }

@@ -13,7 +13,13 @@ import type { IntegrationConsumerMetadata } from './integration-consumer.decorat
 import type { IntegrationHandlerMetadata } from './on-integration-event.decorator';
 
 /** Keys a method of an `@IntegrationConsumer` class may not set (they belong to the class). */
-const CONSUMER_LEVEL_KEYS = ['consumer', 'transactional', 'retry', 'concurrency'] as const;
+const CONSUMER_LEVEL_KEYS = [
+  'consumer',
+  'transactional',
+  'retry',
+  'concurrency',
+  'startFrom',
+] as const;
 
 /**
  * Finds `@IntegrationConsumer` classes and `@OnIntegrationEvent` methods on every provider at

@@ -17,6 +17,7 @@ import type {
   ConsumerOptions,
   HandlerDefinition,
   HandlerOptions,
+  ConsumerStart,
   RegisteredHandler,
   TransactionMode,
 } from './handler.types';
@@ -32,6 +33,8 @@ export interface ConsumerSettings {
   readonly retry?: Partial<RetryPolicy>;
   /** Events of different ordering keys run at once in a batch transaction (1: one at a time). */
   readonly concurrency: number;
+  /** Where the consumer starts the first time the cluster sees it. */
+  readonly startFrom: ConsumerStart;
 }
 
 /** What the registry keeps per consumer: its settings, in this one place. */
@@ -43,7 +46,7 @@ interface ConsumerEntry {
   readonly declaredBy?: string;
 }
 
-const CONSUMER_OPTION_KEYS = ['transactional', 'retry', 'concurrency'] as const;
+const CONSUMER_OPTION_KEYS = ['transactional', 'retry', 'concurrency', 'startFrom'] as const;
 
 /**
  * Consumer and handler definitions: which handlers of which consumers match an event name, and
@@ -291,6 +294,8 @@ function disagreement(
       );
     case 'concurrency':
       return `consumer "${consumer}" already uses concurrency ${String(earlier)}; all handlers of a consumer share it`;
+    case 'startFrom':
+      return `consumer "${consumer}" already starts from ${String(earlier)}; all handlers of a consumer share it`;
     default:
       return `consumer "${consumer}" already has a different retry policy`;
   }
@@ -298,5 +303,5 @@ function disagreement(
 
 function describe(options: ResolvedConsumerOptions): string {
   const retry = options.retry ? JSON.stringify(options.retry) : "the processor's";
-  return `{ transactional: ${String(options.transactional)}, concurrency: ${options.concurrency}, retry: ${retry} }`;
+  return `{ transactional: ${String(options.transactional)}, concurrency: ${options.concurrency}, retry: ${retry}, startFrom: ${options.startFrom} }`;
 }

@@ -66,7 +66,18 @@ export interface ConsumerOptions {
    * @default 1
    */
   readonly concurrency?: number;
+  /**
+   * Where a consumer starts the first time the cluster sees it (later starts keep its place):
+   * - `'now'`: with the events committed from then on;
+   * - `'retained'`: also with every event still in the outbox (not yet purged) that its
+   *   patterns match, delivered in publish order before anything newer.
+   * @default 'now'
+   */
+  readonly startFrom?: ConsumerStart;
 }
+
+/** Where a new consumer starts: see {@link ConsumerOptions.startFrom}. */
+export type ConsumerStart = 'now' | 'retained';
 
 /** Method-level options of `@OnIntegrationEvent` inside an `@IntegrationConsumer` class. */
 export interface IntegrationHandlerOptions {
