@@ -64,7 +64,10 @@ export interface ProcessorOptions {
    * @default `${hostname}:${pid}:${random}`
    */
   readonly workerId?: string;
-  /** Events claimed per batch. @default 100 */
+  /**
+   * Deliveries claimed per batch for each consumer this instance hosts (each consumer runs its
+   * share in one transaction). @default 100
+   */
   readonly batchSize?: number;
   /**
    * Batches this instance works on at once, each claimed separately (per-key order still

@@ -214,13 +214,16 @@ describe('processor throughput paths', () => {
       claimed: 2,
       processed: 2,
     });
-    // a's batch goes on: its fenced mark changes no row, so its handlers never run.
+    // a's batch goes on: its optimistic pass may start a handler (its write then collides with
+    // b's committed effect, or its mark at the end comes back short) and rolls back; the
+    // isolated pass marks before running, finds the leases gone and runs nothing.
     expect(await pipeline.complete(stalled, () => false)).toMatchObject({
       claimed: 2,
       processed: 0,
       leaseLost: 2,
     });
-    expect(calls.sort()).toEqual(['b:a', 'b:b']);
+    expect(calls.filter((c) => c.startsWith('b:')).sort()).toEqual(['b:a', 'b:b']);
+    expect(calls.filter((c) => c.startsWith('a:')).length).toBeLessThanOrEqual(2);
     const effects = await pool.query<{ event_id: string }>('select event_id from effect');
     expect(effects.rows.map((r) => r.event_id).sort()).toEqual([...ids].sort());
     const deliveries = await pool.query(

@@ -10,14 +10,16 @@ function markStatement(t: IntegrationTables): string {
   // overlapping marks cannot deadlock.
   // The input drives the join (LATERAL, one primary-key probe per delivery): on a table without
   // statistics yet (a fresh deployment's first minutes) the planner otherwise starts from the
-  // processing rows and re-reads the JSON input for each of them.
+  // processing rows and re-reads the JSON input for each of them. The locked rows are then
+  // updated by ctid (they cannot move while locked), never through a join the planner might
+  // make a hash join over the whole table.
   return `WITH target AS (
-      SELECT d.consumer_name, d.event_id
+      SELECT d.row_id
         FROM (SELECT * FROM jsonb_to_recordset($2::jsonb)
                 AS x(event_id uuid, consumer_name text, attempt integer)
                ORDER BY x.consumer_name, x.event_id) AS x
        CROSS JOIN LATERAL (
-         SELECT d.consumer_name, d.event_id FROM ${t.delivery} AS d
+         SELECT d.ctid AS row_id FROM ${t.delivery} AS d
           WHERE d.consumer_name = x.consumer_name AND d.event_id = x.event_id
             AND d.status = 'processing' AND d.locked_by = $1::text AND d.attempt_count = x.attempt
             FOR UPDATE OF d) AS d
@@ -26,15 +28,15 @@ function markStatement(t: IntegrationTables): string {
        SET status = 'processed', processed_at = now(), updated_at = now(), last_error = NULL,
            locked_by = NULL, locked_until = NULL
       FROM target
-     WHERE d.consumer_name = target.consumer_name AND d.event_id = target.event_id
+     WHERE d.ctid = target.row_id
     RETURNING d.event_id::text AS event_id`;
 }
 
 /**
  * The processed mark of deliveries: the one primitive every runner is built on. Written inside
  * the handlers' transaction, it commits (or rolls back) together with their effects, which is
- * what makes those effects exactly once; the row locks it takes keep other instances off the
- * deliveries while that transaction runs.
+ * what makes those effects exactly once; from the mark on, its row locks keep other instances
+ * off the deliveries until that transaction ends.
  */
 @Injectable()
 export class DeliveryMark {

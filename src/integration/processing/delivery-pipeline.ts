@@ -112,20 +112,29 @@ export class DeliveryPipeline {
    * is left or another instance holds the sequencer. Returns the events sequenced.
    */
   async sequence(): Promise<number> {
-    const limit = Math.max(this.options.processor.batchSize, 500);
     let total = 0;
     for (;;) {
-      const run = await this.sequencer.sequence(this.options.database, limit);
-      if (run.events > 0) {
-        total += run.events;
-        this.lifecycle.emit({
-          type: 'events.sequenced',
-          events: run.events,
-          deliveries: run.deliveries,
-        });
-      }
-      if (!run.locked || !run.more) return total;
+      const run = await this.sequenceOnce();
+      total += run.events;
+      if (!run.more) return total;
     }
+  }
+
+  /**
+   * One bounded sequencer run (`max(batchSize, 500)` events at most). `more`: it stopped at its
+   * limit, so committed events are still waiting (false when another instance is sequencing).
+   */
+  async sequenceOnce(): Promise<{ events: number; more: boolean }> {
+    const limit = Math.max(this.options.processor.batchSize, 500);
+    const run = await this.sequencer.sequence(this.options.database, limit);
+    if (run.events > 0) {
+      this.lifecycle.emit({
+        type: 'events.sequenced',
+        events: run.events,
+        deliveries: run.deliveries,
+      });
+    }
+    return { events: run.events, more: run.locked && run.more };
   }
 
   /** Claims a batch for `consumers` and keeps its leases alive until it is settled. */

@@ -67,6 +67,8 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
   private readonly backoff: ClaimBackoff;
   /** The consumers this instance delivers to, once announced. */
   private hosted?: readonly string[];
+  /** The sequencer running beside the claims while a backlog drains, if it is. */
+  private sequencing?: Promise<void>;
 
   constructor(
     @Inject(INTEGRATION_OPTIONS) private readonly options: ResolvedIntegrationOptions,
@@ -282,12 +284,14 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
     do {
       this.wakeRequested = false;
       let failed = false;
+      // True after a full batch: a backlog is draining, so the sequencer runs beside the claims.
+      let backlog = false;
       for (;;) {
         while (running.size >= concurrency) await Promise.race(running);
         if (this.isStopping() || failed || this.backoff.paused) break;
         let batch: ClaimedBatch;
         try {
-          batch = await this.track(this.sequenceAndClaim());
+          batch = await this.track(this.sequenceAndClaim(backlog));
         } catch (error) {
           const { failures, delayMs } = this.backoff.failed();
           this.logger.error(
@@ -314,6 +318,7 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
         running.add(work);
         void work.then(() => running.delete(work));
         if (batch.deliveries.length < batchSize) break;
+        backlog = true;
       }
       // Let in-flight batches finish, unless a wake-up may bring work for a free slot sooner.
       while (running.size > 0 && !this.wakeRequested && !this.isStopping()) {
@@ -324,10 +329,41 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
     await Promise.all(running);
   }
 
-  private async sequenceAndClaim(): Promise<ClaimedBatch> {
+  /**
+   * Sequences, then claims. When idle or lightly loaded, one sequencer run comes first, so an
+   * event just committed is claimed in this cycle. While a backlog drains, the sequencer runs
+   * beside the claims instead of before each one (it is on no claim's path), and wakes the loop
+   * when it has fanned out more.
+   */
+  private async sequenceAndClaim(backlog: boolean): Promise<ClaimedBatch> {
     const hosted = await this.hostedConsumers();
-    await this.pipeline.sequence();
+    if (backlog) this.sequenceBehind();
+    else if (!this.sequencing) {
+      const run = await this.pipeline.sequenceOnce();
+      if (run.more) this.sequenceBehind();
+    }
     return this.pipeline.claim(hosted);
+  }
+
+  /** Runs the sequencer until it has caught up, beside the claims (at most one such run). */
+  private sequenceBehind(): void {
+    if (this.sequencing || this.stateValue !== ProcessorState.Running) return;
+    const work = (async () => {
+      for (;;) {
+        const run = await this.pipeline.sequenceOnce();
+        if (run.events > 0) this.wake();
+        if (!run.more || this.isStopping()) return;
+      }
+    })();
+    this.sequencing = this.track(work)
+      .catch((error: unknown) =>
+        this.logger.error(
+          `Sequencing failed: ${describeDatabaseError(error)}; the next cycle retries`,
+        ),
+      )
+      .finally(() => {
+        this.sequencing = undefined;
+      });
   }
 
   /** Keeps `work` in the set {@link stop} waits for. */

@@ -64,8 +64,6 @@ type SavepointWork = HandlerOutcome | { readonly kind: 'lease-lost' };
 
 /** What the first pass learned before its transaction ended, whatever way it ended. */
 interface FirstPassProgress {
-  /** Deliveries whose fenced mark changed no row. */
-  readonly leaseLost: number[];
   /** Deliveries whose handlers began, with their durations once they ended. */
   readonly started: Map<number, number | undefined>;
 }
@@ -76,13 +74,13 @@ const LEASE_LOST: DeliveryFact = { kind: 'lease-lost' };
  * The runner of `transactional: 'batch'` consumers (the default): all of a consumer's
  * deliveries of a batch in one transaction.
  *
- * 1. First pass, optimistic: one statement marks every delivery processed (fenced; its row
- *    locks keep other instances off them while the transaction runs), then the handlers of the
- *    marked ones run without savepoints, in order, or in lanes of ordering keys when
- *    `concurrency` > 1 on a pipelining adapter. All succeeded: commit.
- * 2. A handler failed: roll back and run the batch again in one transaction with a SAVEPOINT
- *    per delivery (mark, then handlers); a failure rolls back to its savepoint and blocks its
- *    key, the others commit. The delivery the first pass blamed is not run twice.
+ * 1. First pass, optimistic: the handlers run without savepoints, in order, or in lanes of
+ *    ordering keys when `concurrency` > 1 on a pipelining adapter; then one statement marks
+ *    every delivery processed (fenced). All succeeded and all marked: commit.
+ * 2. A handler failed, or the mark came back short (a lease was lost): roll back and run the
+ *    batch again in one transaction with a SAVEPOINT per delivery (mark, then handlers); a
+ *    failure or a lost lease blocks its key, the others commit. The delivery the first pass
+ *    blamed is not run twice.
  *
  * A timed-out handler may still use the transaction: it is abandoned whole (that delivery
  * `failed`, nothing committed, the rest `not-started`). A deadlock or serialization failure
@@ -104,7 +102,7 @@ export class BatchRunner implements ConsumerRunner {
     if (batch.deliveries.length === 0 || batch.isStopping()) return ledger.result();
     const conflicts = new ConflictBudget(this.invoker.loggerFor(batch.consumer));
 
-    const progress = (): FirstPassProgress => ({ leaseLost: [], started: new Map() });
+    const progress = (): FirstPassProgress => ({ started: new Map() });
     let attempt = progress();
     let first = await this.firstPass(batch, conflicts, attempt);
     while (first.kind === 'conflict') {
@@ -112,7 +110,6 @@ export class BatchRunner implements ConsumerRunner {
       attempt = progress();
       first = await this.firstPass(batch, conflicts, attempt);
     }
-    for (const i of attempt.leaseLost) ledger.record(i, LEASE_LOST);
     switch (first.kind) {
       case 'committed':
         for (const [i, durationMs] of first.ran) ledger.record(i, { kind: 'handled', durationMs });
@@ -137,7 +134,13 @@ export class BatchRunner implements ConsumerRunner {
     }
   }
 
-  /** The optimistic pass: one mark statement, handlers without savepoints, one commit. */
+  /**
+   * The optimistic pass: handlers without savepoints, then one mark statement for all of them,
+   * one commit. The mark comes last so that the first handler starts at once (one round trip
+   * sooner); a delivery whose lease was lost meanwhile makes the mark come back short, and the
+   * whole pass rolls back: the isolated pass, which marks each delivery before its handlers,
+   * sorts out which lost it.
+   */
   private async firstPass(
     batch: ConsumerBatch,
     conflicts: ConflictBudget,
@@ -147,18 +150,8 @@ export class BatchRunner implements ConsumerRunner {
       this.options.database,
       consumerTransactionTimeout(this.options.processor, batch.deliveries.length),
       async (tx, sql): Promise<ScopedResult<FirstPass>> => {
-        const marked = await this.mark.mark(sql, batch.workerId, batch.deliveries);
-        const runnable: number[] = [];
-        batch.deliveries.forEach((d, i) =>
-          (marked.has(d.eventId) ? runnable : progress.leaseLost).push(i),
-        );
-        // A key whose earlier delivery lost its lease must not run ahead of it: the isolated
-        // pass leaves the key's later deliveries not started.
-        const lostKeys = new Set(progress.leaseLost.map((i) => batch.deliveries[i]!.orderingKey));
-        if (runnable.some((i) => lostKeys.has(batch.deliveries[i]!.orderingKey)))
-          return { end: 'rollback', value: { kind: 'isolate' } };
-
-        const handlers = await this.runHandlers(batch, runnable, tx, progress);
+        const all = batch.deliveries.map((_, i) => i);
+        const handlers = await this.runHandlers(batch, all, tx, progress);
         if (handlers.timedOut)
           return { end: 'rollback', value: { kind: 'timed-out', failed: handlers.timedOut } };
         const conflict = handlers.errors.find((e) => conflicts.covers(e));
@@ -166,8 +159,10 @@ export class BatchRunner implements ConsumerRunner {
           return { end: 'rollback', value: { kind: 'conflict', error: conflict } };
         if (handlers.errors.length > 0)
           return { end: 'rollback', value: { kind: 'isolate', failed: handlers.blamed } };
-        if (handlers.ran.size < runnable.length)
-          return { end: 'rollback', value: { kind: 'stopped' } };
+        if (handlers.ran.size < all.length) return { end: 'rollback', value: { kind: 'stopped' } };
+        const marked = await this.mark.mark(sql, batch.workerId, batch.deliveries);
+        if (marked.size < batch.deliveries.length)
+          return { end: 'rollback', value: { kind: 'isolate' } };
         return { end: 'commit', value: { kind: 'committed', ran: handlers.ran } };
       },
     );
