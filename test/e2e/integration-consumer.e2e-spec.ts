@@ -169,6 +169,7 @@ describe('class-level consumers: @IntegrationConsumer (issue 13)', () => {
       transactional: 'batch',
       retry: undefined,
       concurrency: 8,
+      startFrom: 'now',
     });
     expect(registry.getConsumerSettings('split')).toMatchObject({ transactional: 'per-event' });
     expect(registry.getHandlers('ic.ordered').map((h) => [h.consumer, h.name, h.priority])).toEqual(

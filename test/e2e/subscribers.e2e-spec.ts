@@ -676,6 +676,7 @@ describe('subscriber edge cases (pg)', () => {
       transactional: 'batch',
       concurrency: 1,
       retry: undefined,
+      startFrom: 'now',
     });
     expect(registry.unregister({ consumer: 'x', name: 'h1' })).toBe(true);
     expect(registry.unregister({ consumer: 'x', name: 'h1' })).toBe(false);

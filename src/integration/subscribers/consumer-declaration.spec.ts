@@ -23,6 +23,7 @@ describe('consumer declared once (issue 13: class-level consumers)', () => {
       transactional: 'per-event',
       retry: { maxAttempts: 2 },
       concurrency: 1,
+      startFrom: 'now',
     });
     registry.register({ pattern: 'vault.*', consumer: 'ledger', name: 'a', handle });
     registry.register({ pattern: 'vault.opened', consumer: 'ledger', name: 'b', handle });
@@ -31,6 +32,7 @@ describe('consumer declared once (issue 13: class-level consumers)', () => {
       transactional: 'per-event',
       retry: { maxAttempts: 2 },
       concurrency: 1,
+      startFrom: 'now',
     });
     // A handler's own options must agree with the declaration, "no retry policy" included.
     expect(() =>

@@ -47,6 +47,7 @@ describe('EventSubscriberRegistry validation', () => {
       transactional: 'per-event',
       retry: { maxAttempts: 3 },
       concurrency: 1,
+      startFrom: 'now',
     });
     expect(() => registry.register(def({ name: 'd', retry: { maxAttempts: 4 } }))).toThrow(
       'consumer "c" already has a different retry policy',
