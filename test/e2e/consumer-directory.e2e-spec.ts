@@ -1,6 +1,6 @@
 import { Test, type TestingModule } from '@nestjs/testing';
 import { Pool } from 'pg';
-import { CliExitCode, runCli } from '../../src/integration/cli/cli';
+import { CliExitCode } from '../../src/integration/cli/cli';
 import { ConsumerDirectoryRepository } from '../../src/integration/consumers/consumer-directory.repository';
 import {
   ConsumerDirectory,
@@ -22,18 +22,9 @@ import { CaptureLogger } from '../support/capture-logger';
 import { generatePatternsAndNames } from '../support/event-pattern-samples';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
 import { waitFor } from '../support/wait-for';
+import { runCliInProcess } from '../support/cli-process';
 
-/** Runs the CLI in this process, as schema-runner.e2e-spec.ts does. */
-async function cli(argv: string[], env: Record<string, string> = {}) {
-  let stdout = '';
-  let stderr = '';
-  const code = await runCli(argv, {
-    stdout: (t) => (stdout += t),
-    stderr: (t) => (stderr += t),
-    env,
-  });
-  return { code, stdout, stderr };
-}
+const cli = runCliInProcess;
 
 describe('consumer directory (issue 13: per-consumer delivery)', () => {
   let db: TestDatabase;

@@ -10,7 +10,7 @@ import {
   MIGRATIONS_TABLE,
   UnknownIntegrationMigrationError,
 } from '../../src/integration';
-import { CliExitCode, runCli } from '../../src/integration/cli/cli';
+import { CliExitCode } from '../../src/integration/cli/cli';
 import { findMissingSchema } from '../../src/integration/database/integration-schema.verifier';
 import { pgAdapter } from '../../src/integration/database/pg.adapter';
 import {
@@ -20,18 +20,9 @@ import {
   readPrismaModels,
 } from '../support/schema-drift';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
+import { runCliInProcess } from '../support/cli-process';
 
-/** Runs the CLI in this process (the spawned bin is covered by schema-cli.e2e-spec.ts). */
-async function cli(argv: string[], env: Record<string, string> = {}) {
-  let stdout = '';
-  let stderr = '';
-  const code = await runCli(argv, {
-    stdout: (t) => (stdout += t),
-    stderr: (t) => (stderr += t),
-    env,
-  });
-  return { code, stdout, stderr };
-}
+const cli = runCliInProcess;
 
 describe('migration runner, CLI and Prisma fragment in process (issue 12)', () => {
   const dropLater: TestDatabase[] = [];

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { runCli } from '../../src/integration/cli/cli';
 
 /** The compiled `nestjs-integration` bin (`npm run build`, run by `pretest`). */
 export const CLI_JS = path.resolve(__dirname, '../../dist/src/integration/cli/main.js');
@@ -36,4 +37,22 @@ export function runCliProcess(
     child.once('error', reject);
     child.once('close', (code) => resolve({ code, stdout, stderr }));
   });
+}
+
+/**
+ * Runs the CLI in this process (`runCli`, what the bin calls), capturing its output: for the
+ * suites that test commands, not the spawned bin (that is schema-cli.e2e-spec.ts).
+ */
+export async function runCliInProcess(
+  argv: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const code = await runCli(argv, {
+    stdout: (t) => (stdout += t),
+    stderr: (t) => (stderr += t),
+    env,
+  });
+  return { code, stdout, stderr };
 }
