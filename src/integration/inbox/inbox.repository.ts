@@ -53,16 +53,6 @@ function inboxStatements(t: IntegrationTables) {
              last_error = NULL, processed_at = now(), updated_at = now()
          WHERE inbox_event.status = 'failed'
        RETURNING 1 AS claimed`,
-    claimMany: `INSERT INTO ${t.inbox} AS inbox_event (event_id, consumer_name, status, attempt_count, payload_hash, processed_at)
-       SELECT x.event_id, $1::text, 'processed', 1, x.payload_hash, now()
-         FROM jsonb_to_recordset($2::jsonb) AS x(event_id text, payload_hash text)
-        ORDER BY x.event_id
-       ON CONFLICT (event_id, consumer_name) DO UPDATE
-         SET status = 'processed', attempt_count = inbox_event.attempt_count + 1,
-             payload_hash = coalesce(EXCLUDED.payload_hash, inbox_event.payload_hash),
-             last_error = NULL, processed_at = now(), updated_at = now()
-         WHERE inbox_event.status = 'failed'
-       RETURNING event_id`,
     markFailed: `INSERT INTO ${t.inbox} AS inbox_event (event_id, consumer_name, status, attempt_count, last_error)
        SELECT x.event_id, x.consumer, 'failed', 1, x.error
          FROM jsonb_to_recordset($1::jsonb) AS x(event_id text, consumer text, error text)
@@ -110,24 +100,6 @@ export class InboxRepository {
       payloadHash,
     ]);
     return result.rows.length === 1;
-  }
-
-  /**
-   * {@link claim} for several events of one consumer in one statement; returns the event ids
-   * this transaction now owns (the others are already processed or skipped). Rows are written
-   * in event id order, so two overlapping claims cannot deadlock.
-   */
-  async claimMany(
-    sql: SqlExecutor,
-    consumer: string,
-    items: ReadonlyArray<{ readonly eventId: string; readonly payloadHash: string | null }>,
-  ): Promise<Set<string>> {
-    if (items.length === 0) return new Set();
-    const result = await sql.query<{ event_id: string }>(this.statements.claimMany, [
-      consumer,
-      JSON.stringify(items.map((i) => ({ event_id: i.eventId, payload_hash: i.payloadHash }))),
-    ]);
-    return new Set(result.rows.map((r) => r.event_id));
   }
 
   /** Records failures (attempts + 1, last error) for pairs not already processed or skipped. */

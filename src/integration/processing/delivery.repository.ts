@@ -249,8 +249,6 @@ function deliveryStatements(t: IntegrationTables) {
     findByEvents: `SELECT ${DELIVERY_COLUMNS} FROM ${t.delivery} d
         WHERE d.event_id IN (SELECT value::uuid FROM jsonb_array_elements_text($1::jsonb))
         ORDER BY d.position, d.consumer_name`,
-    findByEvent: `SELECT ${DELIVERY_COLUMNS} FROM ${t.delivery} d
-        WHERE d.event_id = $1::uuid ORDER BY d.consumer_name`,
     replay: `UPDATE ${t.delivery} d SET status = 'pending', attempt_count = 0, available_at = now(),
               locked_by = NULL, locked_until = NULL, updated_at = now()
         FROM (${deadLetterSelect}) r
@@ -426,13 +424,11 @@ export class DeliveryRepository {
   }
 
   /**
-   * Every consumer's delivery of one event, by consumer name.
+   * Every consumer's delivery of one event, by position then consumer name.
    * @throws InvalidEventIdError when `eventId` is not a UUID (before any SQL).
    */
   async findByEvent(sql: SqlExecutor, eventId: string): Promise<DeliveryRecord[]> {
-    const id = checkEventId(eventId);
-    const result = await sql.query<DeliveryRow>(this.statements.findByEvent, [id]);
-    return result.rows.map(mapDelivery);
+    return this.findByEvents(sql, [checkEventId(eventId)]);
   }
 
   /**
