@@ -28,6 +28,7 @@ import { ConsumerDirectory } from './consumers/consumer-directory.service';
 import { IntegrationAdminService } from './admin/integration-admin.service';
 import { DeliveryMark } from './processing/delivery-mark';
 import { DeliveryPipeline } from './processing/delivery-pipeline';
+import { KeyRunLimits } from './processing/key-run-limits';
 import { OutboxProcessor } from './processing/outbox.processor';
 import { DeliveryRepository } from './processing/delivery.repository';
 import { EventSequencer } from './processing/event-sequencer.repository';
@@ -95,6 +96,7 @@ import { SettlePolicy } from './processing/settle-policy';
     ConsumerRunners,
     SettlePolicy,
     IntegrationLifecycle,
+    KeyRunLimits,
     DeliveryPipeline,
     OutboxProcessor,
     IntegrationAdminService,

@@ -434,6 +434,29 @@ describe('per-consumer delivery SQL: sequencer and delivery repository (issue 13
       ]);
     });
 
+    it("a consumer's run limit caps how many deliveries of one key it claims at once, its own only", async () => {
+      await consumer('a', THING_ALL);
+      await consumer('b', THING_ALL);
+      const [k1, k2, k3] = [await publish('K'), await publish('K'), await publish('K')];
+      const [l1, l2] = [await publish('L'), await publish('L')];
+      await fanOut();
+      const limited = await repo.claim(adapter.root, 'w1', ['a', 'b'], 10, 60_000, { a: 2 });
+      expect(claimed(limited)).toEqual([
+        `a:${k1}`,
+        `b:${k1}`,
+        `a:${k2}`,
+        `b:${k2}`,
+        `b:${k3}`,
+        `a:${l1}`,
+        `b:${l1}`,
+        `a:${l2}`,
+        `b:${l2}`,
+      ]);
+      // The rest of the key waits behind the run, for every worker, and is untouched.
+      expect(claimed(await repo.claim(adapter.root, 'w2', ['a'], 10, 60_000))).toEqual([]);
+      expect(await row(k3)).toMatchObject({ status: 'pending', claim_count: 0 });
+    });
+
     it("a consumer's failing key does not block another consumer's deliveries of that key", async () => {
       await consumer('a', THING_ALL);
       await consumer('b', THING_ALL);

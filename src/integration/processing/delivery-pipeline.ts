@@ -18,6 +18,7 @@ import type {
 } from './delivery.types';
 import { EventSequencer } from './event-sequencer.repository';
 import { IntegrationLifecycle } from './integration-lifecycle';
+import { KeyRunLimits } from './key-run-limits';
 import { ConsumerRunners } from './runners/consumer-runners';
 import { SettlePolicy } from './settle-policy';
 
@@ -91,7 +92,8 @@ const keyOf = (d: Pick<ClaimedDelivery, 'eventId' | 'consumer'>): string =>
  * The stages of one delivery cycle, in order: sequence committed events into deliveries,
  * claim a batch for the consumers this instance hosts, run each consumer's share with the
  * runner of its transactional mode, let the settle policy decide, settle. Every stage emits
- * its lifecycle event. Holds no state between cycles: the processor's lifecycle calls it.
+ * its lifecycle event. The processor's lifecycle calls it; the only state it keeps between
+ * cycles is each consumer's run limit ({@link KeyRunLimits}), fed by the outcomes it settles.
  */
 @Injectable()
 export class DeliveryPipeline {
@@ -105,6 +107,7 @@ export class DeliveryPipeline {
     private readonly runners: ConsumerRunners,
     private readonly policy: SettlePolicy,
     private readonly lifecycle: IntegrationLifecycle,
+    private readonly runLimits: KeyRunLimits,
   ) {}
 
   /**
@@ -147,6 +150,7 @@ export class DeliveryPipeline {
       consumers,
       processor.batchSize,
       processor.leaseMs,
+      this.runLimits.limits(consumers),
     );
     if (deliveries.length === 0) return { deliveries };
     this.lifecycle.emit({ type: 'deliveries.claimed', workerId: processor.workerId, deliveries });
@@ -273,6 +277,12 @@ export class DeliveryPipeline {
       const ran = await this.run(consumer, settings, toRun, handlers, isStopping);
       toRun.forEach((d, i) => facts.set(d, ran[i]!));
     }
+    const kinds = [...facts.values()].map((f) => f.kind);
+    this.runLimits.record(
+      consumer,
+      kinds.filter((k) => k === 'handled').length,
+      kinds.filter((k) => k === 'failed').length,
+    );
     return deliveries.map((delivery) => {
       const early = decided.get(delivery);
       if (early) return { delivery, decision: early };

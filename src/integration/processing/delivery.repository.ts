@@ -182,8 +182,11 @@ function deliveryStatements(t: IntegrationTables) {
          WINDOW w AS (PARTITION BY l.consumer_name, l.ordering_key ORDER BY l.position)
        ), eligible AS (
          -- No churn: a retried head goes alone; its followers wait until it succeeded, so a
-         -- failing key is not claimed and released over and over.
-         SELECT * FROM ranked WHERE rank = 1 OR NOT head_is_retry
+         -- failing key is not claimed and released over and over. A consumer with a run limit
+         -- (the last parameter, see KeyRunLimits) takes at most that many of a key.
+         SELECT * FROM ranked
+          WHERE (rank = 1 OR NOT head_is_retry)
+            AND rank <= coalesce(($5::jsonb ->> consumer_name)::int, $3::int)
        )
        UPDATE ${t.delivery} d
           SET status = 'processing', locked_by = $1,
@@ -314,7 +317,8 @@ export class DeliveryRepository {
    * unfinished delivery of that consumer and key is claimed with it, so each consumer sees
    * each key in commit order and on one worker at a time; another consumer's deliveries of the
    * same key are independent. A retry (an earlier attempt failed or its lease expired) at the
-   * head of its key is claimed alone. Sorted by position.
+   * head of its key is claimed alone, and a consumer in `runLimits` takes at most that many
+   * deliveries of one key (see `KeyRunLimits`). Sorted by position.
    */
   async claim(
     sql: SqlExecutor,
@@ -322,6 +326,7 @@ export class DeliveryRepository {
     consumers: readonly string[],
     batchSize: number,
     leaseMs: number,
+    runLimits: Readonly<Record<string, number>> = {},
   ): Promise<ClaimedDelivery[]> {
     if (consumers.length === 0) return [];
     const result = await sql.query<ClaimedRow>(this.statements.claim, [
@@ -329,6 +334,7 @@ export class DeliveryRepository {
       JSON.stringify(consumers),
       batchSize,
       leaseMs,
+      JSON.stringify(runLimits),
     ]);
     return result.rows
       .map(mapClaimed)
