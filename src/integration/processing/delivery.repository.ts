@@ -35,7 +35,7 @@ const ms = (column: string): string =>
   `(extract(epoch from d.${column}) * 1000)::float8 AS d_${column}`;
 
 /** Every delivery column of the row aliased `d`, cast so Prisma, Knex and pg agree. */
-export const DELIVERY_COLUMNS = [
+const DELIVERY_COLUMNS = [
   'd.event_id::text AS d_event_id',
   'd.consumer_name AS d_consumer',
   'd.position::text AS d_position',
@@ -285,10 +285,9 @@ function deliveryStatements(t: IntegrationTables) {
 }
 
 /** A claimed delivery's row: its columns, whether the lease had expired, and its event. */
-export type ClaimedRow = DeliveryRow & EventRow & { lease_expired: boolean };
+type ClaimedRow = DeliveryRow & EventRow & { lease_expired: boolean };
 
-/** A claimed row as a {@link ClaimedDelivery}. */
-export function mapClaimed(row: ClaimedRow): ClaimedDelivery {
+function mapClaimed(row: ClaimedRow): ClaimedDelivery {
   return {
     eventId: row.d_event_id,
     consumer: row.d_consumer,

@@ -1,8 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { IntegrationTables } from '../database/integration-tables';
 import type { IntegrationDatabaseAdapter, SqlExecutor } from '../database/sql-executor';
-import { EVENT_COLUMNS } from '../outbox/outbox.repository';
-import { DELIVERY_COLUMNS, mapClaimed, sortClaimed, type ClaimedRow } from './delivery.repository';
+import { EVENT_COLUMNS, mapEventRow, type EventRow } from '../outbox/outbox.repository';
+import { sortClaimed } from './delivery.repository';
 import type { ClaimedDelivery } from './delivery.types';
 
 /** What one {@link EventSequencer.sequence} run did. */
@@ -16,6 +16,9 @@ export interface SequenceResult {
   /** The run stopped at its limit: more committed events are waiting, run again. */
   readonly more: boolean;
 }
+
+/** A row of the claiming run: an event and the consumers it was claimed for. */
+type FreshlyClaimedRow = EventRow & { consumers: string[]; claimed_position: string };
 
 /** What {@link EventSequencer.sequenceAndClaim} claims, for whom. */
 export interface FreshClaim {
@@ -59,19 +62,21 @@ function sequencerStatements(t: IntegrationTables) {
                              WHERE pg_visible_in_snapshot(r.xid, st.win)
                                 OR pg_visible_in_snapshot(r.xid, st.h))
        ), ev AS (
+         -- The outbox alone in FROM, the run's values as scalar sub-selects (computed once,
+         -- before the scan): so the scan can read the (tx_id, seq) index in order and stop at
+         -- the LIMIT. Joined with fresh, the planner may read and sort the whole outbox.
+         -- When fresh is empty every sub-select is NULL and nothing is selected.
          SELECT o.id, o.event_name, o.ordering_key, o.available_at, o.tx_id, o.seq
-           FROM ${t.outbox} o, fresh st
-          -- Adds nothing logically (every new event is at or past it): it is the lower bound
-          -- of the (tx_id, seq) index scan, which then reads in order and stops at the LIMIT
-          -- instead of walking the history already fanned out. A scalar sub-select, so that
-          -- it is computed first and bounds the scan (joined, the planner may scan the whole
-          -- index and filter each row against the join).
+           FROM ${t.outbox} o
+          -- The lower bound adds nothing logically (every new event is at or past it): it
+          -- keeps the scan from walking the history already fanned out.
           WHERE o.tx_id >= (SELECT CASE WHEN f.after_tx IS NULL THEN pg_snapshot_xmin(f.h)
                                         ELSE greatest(f.after_tx, pg_snapshot_xmin(f.h)) END
                               FROM fresh f)
-            AND ${newSince('st.h', 'st.xip')}
-            AND pg_visible_in_snapshot(o.tx_id, st.win)
-            AND (st.after_tx IS NULL OR (o.tx_id, o.seq) > (st.after_tx, st.after_seq))
+            AND ${newSince('(SELECT f.h FROM fresh f)', '(SELECT f.xip FROM fresh f)::xid8[]')}
+            AND pg_visible_in_snapshot(o.tx_id, (SELECT f.win FROM fresh f))
+            AND ((SELECT f.after_tx FROM fresh f) IS NULL
+                 OR (o.tx_id, o.seq) > ((SELECT f.after_tx FROM fresh f), (SELECT f.after_seq FROM fresh f)))
           ORDER BY o.tx_id, o.seq
           LIMIT $1::int
        ), numbered AS (
@@ -149,15 +154,21 @@ function sequencerStatements(t: IntegrationTables) {
            FROM take
           ORDER BY position, consumer_name
          ON CONFLICT DO NOTHING
-         RETURNING *
+         RETURNING event_id, consumer_name, status
        ), advanced AS (
          ${advance}
+       ), claimed AS (
+         SELECT i.event_id, array_agg(i.consumer_name ORDER BY i.consumer_name) AS consumers
+           FROM ins i WHERE i.status = 'processing' GROUP BY i.event_id
        )
+       -- One row per event with the consumers it was claimed for (a claim's other fields are
+       -- known: attempt 1, no lease expired, no error), the run's counts on each; one row of
+       -- counts alone when nothing was claimed.
        SELECT a.events, a.deliveries, a.more, c.*
          FROM advanced a
-         LEFT JOIN (SELECT ${DELIVERY_COLUMNS}, false AS lease_expired, ${EVENT_COLUMNS}
-                      FROM ins d JOIN ${t.outbox} e ON e.id = d.event_id
-                     WHERE d.status = 'processing') c ON true`,
+         LEFT JOIN (SELECT cl.consumers, n.position::text AS claimed_position, ${EVENT_COLUMNS}
+                      FROM claimed cl JOIN numbered n ON n.id = cl.event_id
+                      JOIN ${t.outbox} e ON e.id = cl.event_id) c ON true`,
     // Committed events (visible to this statement) past the horizon and not yet fanned out by
     // an unfinished window.
     pendingCount: `SELECT count(*)::int AS n
@@ -230,7 +241,7 @@ export class EventSequencer {
     claim: FreshClaim,
   ): Promise<SequenceResult & { readonly claimed: ClaimedDelivery[] }> {
     const { rows } = await db.root.query<
-      { events: number; deliveries: number; more: boolean } & Partial<ClaimedRow>
+      { events: number; deliveries: number; more: boolean } & Partial<FreshlyClaimedRow>
     >(this.statements.runAndClaim, [
       limit,
       claim.workerId,
@@ -241,11 +252,23 @@ export class EventSequencer {
     ]);
     const first = rows[0];
     if (!first) return { locked: false, events: 0, deliveries: 0, more: false, claimed: [] };
-    // One row per claimed delivery, the run's counts on each; one row of counts alone when
-    // nothing was claimed.
-    const claimed = rows
-      .filter((row): row is typeof row & ClaimedRow => row.d_event_id != null)
-      .map(mapClaimed);
+    const claimed: ClaimedDelivery[] = [];
+    for (const row of rows) {
+      if (!row.consumers) continue;
+      const event = mapEventRow(row as FreshlyClaimedRow);
+      for (const consumer of row.consumers) {
+        claimed.push({
+          eventId: event.id,
+          consumer,
+          position: row.claimed_position!,
+          orderingKey: event.orderingKey,
+          attempt: 1,
+          leaseExpired: false,
+          lastError: null,
+          event,
+        });
+      }
+    }
     return {
       locked: true,
       events: first.events,

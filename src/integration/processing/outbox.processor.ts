@@ -45,18 +45,16 @@ export interface DrainResult extends BatchResult {
 
 /**
  * What a cycle of the loop does next to get work.
- * - `SequenceAndClaim`: the first step of a wake-up. One sequencer run that claims the
- *   deliveries it creates when it can, so an event just committed is one statement away from
- *   its handlers; a plain claim when it found none to claim.
- * - `Claim`: after a batch from the sequencer run, the other due deliveries (retries, events
- *   sequenced by another instance).
- * - `Backlog`: after a full batch. The sequencer runs beside the claims instead of before each
- *   one (it is on no claim's path), and wakes the loop when it has fanned out more.
+ * - `SequenceAndClaim`: one sequencer run that claims the deliveries it creates when a claim
+ *   could take them, so an event just committed is one statement away from its handlers (and
+ *   a backlog waiting for the sequencer is claimed without a second write per delivery). When
+ *   it claimed none, a plain claim.
+ * - `Claim`: a plain claim, after a batch the sequencer run claimed while other due deliveries
+ *   may be waiting (retries, events sequenced by another instance, expired leases).
  */
 enum CycleStep {
   SequenceAndClaim = 'sequence-and-claim',
   Claim = 'claim',
-  Backlog = 'backlog',
 }
 
 /**
@@ -83,8 +81,8 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
   private readonly backoff: ClaimBackoff;
   /** The consumers this instance delivers to, once announced. */
   private hosted?: readonly string[];
-  /** The sequencer running beside the claims while a backlog drains, if it is. */
-  private sequencing?: Promise<void>;
+  /** The last sequencer run stopped at its limit: committed events are still waiting for it. */
+  private sequencerBehind = false;
   /**
    * `Date.now()` from which a batch the sequencer run claimed is followed by a plain claim
    * anyway (one poll interval after the last one): retries that came due, deliveries
@@ -340,7 +338,8 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
         );
         running.add(work);
         void work.then(() => running.delete(work));
-        if (batch.deliveries.length >= batchSize) step = CycleStep.Backlog;
+        if (batch.deliveries.length >= batchSize || this.sequencerBehind)
+          step = CycleStep.SequenceAndClaim;
         else if (claimNext) step = CycleStep.Claim;
         else break;
       }
@@ -354,44 +353,29 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
   }
 
   /**
-   * Claims the cycle's next batch. `claimNext`: the batch came from the sequencer run itself
-   * (the deliveries it created that could be claimed at once), and other due deliveries may be
-   * waiting for a plain claim: the run left some of its own pending, or the last plain claim
-   * is a poll interval old.
+   * Claims the cycle's next batch. `claimNext`: the batch came from the sequencer run itself,
+   * and other due deliveries may be waiting for a plain claim: the run left some of its own
+   * pending, or the last plain claim is a poll interval old. A run that claimed nothing but
+   * stopped at its limit runs again at once (the events it fanned out are other instances'
+   * work, or wait behind their keys), until it claims something or has caught up.
    */
   private async claimStep(step: CycleStep): Promise<{ batch: ClaimedBatch; claimNext: boolean }> {
     const hosted = await this.hostedConsumers();
-    if (step === CycleStep.Backlog) this.sequenceBehind();
-    else if (step === CycleStep.SequenceAndClaim && !this.sequencing) {
-      const run = await this.pipeline.sequenceOnceAndClaim(hosted);
-      if (run.more) this.sequenceBehind();
-      if (run.batch.deliveries.length > 0) {
-        return { batch: run.batch, claimNext: run.leftPending || Date.now() >= this.claimDueAt };
+    if (step === CycleStep.SequenceAndClaim) {
+      for (;;) {
+        const run = await this.pipeline.sequenceOnceAndClaim(hosted);
+        this.sequencerBehind = run.more;
+        if (run.batch.deliveries.length > 0) {
+          return {
+            batch: run.batch,
+            claimNext: run.leftPending || Date.now() >= this.claimDueAt,
+          };
+        }
+        if (!run.more || this.isStopping()) break;
       }
     }
     this.claimDueAt = Date.now() + this.options.processor.idlePollIntervalMs;
     return { batch: await this.pipeline.claim(hosted), claimNext: false };
-  }
-
-  /** Runs the sequencer until it has caught up, beside the claims (at most one such run). */
-  private sequenceBehind(): void {
-    if (this.sequencing || this.stateValue !== ProcessorState.Running) return;
-    const work = (async () => {
-      for (;;) {
-        const run = await this.pipeline.sequenceOnce();
-        if (run.events > 0) this.wake();
-        if (!run.more || this.isStopping()) return;
-      }
-    })();
-    this.sequencing = this.track(work)
-      .catch((error: unknown) =>
-        this.logger.error(
-          `Sequencing failed: ${describeDatabaseError(error)}; the next cycle retries`,
-        ),
-      )
-      .finally(() => {
-        this.sequencing = undefined;
-      });
   }
 
   /** Keeps `work` in the set {@link stop} waits for. */
