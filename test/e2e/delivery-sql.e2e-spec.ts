@@ -563,12 +563,11 @@ describe('per-consumer delivery SQL: sequencer and delivery repository (issue 13
   describe('sequence and claim in one statement', () => {
     const fresh = (
       consumers: string[],
-      options: { batchSize?: number; runLimits?: Record<string, number>; worker?: string } = {},
+      options: { limit?: number; runLimits?: Record<string, number>; worker?: string } = {},
     ) =>
-      sequencer.sequenceAndClaim(adapter, 100, {
+      sequencer.sequenceAndClaim(adapter, options.limit ?? 10, {
         workerId: options.worker ?? 'w1',
         consumers,
-        batchSize: options.batchSize ?? 10,
         leaseMs: 60_000,
         runLimits: options.runLimits ?? {},
       });
@@ -608,7 +607,7 @@ describe('per-consumer delivery SQL: sequencer and delivery repository (issue 13
       ]);
     });
 
-    it('keeps the claim rules: an unfinished earlier delivery of the key, a delivery not due, the batch size and the run limit', async () => {
+    it('keeps the claim rules: an unfinished earlier delivery of the key, a delivery not due, the run limit; a batch at most', async () => {
       await consumer('a', THING_ALL);
       const waiting = await publish('K');
       await fanOut();
@@ -621,10 +620,13 @@ describe('per-consumer delivery SQL: sequencer and delivery repository (issue 13
         [notDue],
       );
       const behindNotDue = await publish('N');
-      const run = await fresh(['a'], { batchSize: 5, runLimits: { a: 2 } });
-      // K: behind a pending delivery; L: at most 2 of a key; M: the 5th and 6th new deliveries
-      // of the consumer, the 6th past the batch size; N: behind one not due.
+      // A run takes a batch (5 events here): K behind a pending delivery, L at most 2 of a key.
+      const run = await fresh(['a'], { limit: 5, runLimits: { a: 2 } });
+      expect(run).toMatchObject({ events: 5, deliveries: 5, more: true });
       expect(claimed(run.claimed)).toEqual([`a:${l1}`, `a:${l2}`, `a:${m1}`]);
+      // The next run: M's second behind its first (claimed), N's behind one not due.
+      const next = await fresh(['a'], { runLimits: { a: 2 } });
+      expect(next).toMatchObject({ events: 3, deliveries: 3, more: false, claimed: [] });
       for (const id of [behindWaiting, l3, m2, notDue, behindNotDue])
         expect(await row(id)).toMatchObject({ status: 'pending', claim_count: 0, locked_by: null });
       expect(await row(waiting)).toMatchObject({ status: 'pending' });
@@ -664,7 +666,6 @@ describe('per-consumer delivery SQL: sequencer and delivery repository (issue 13
           const run = await sequencer.sequenceAndClaim(orm.adapter, 100, {
             workerId: kind,
             consumers: ['a'],
-            batchSize: 10,
             leaseMs: 60_000,
             runLimits: { a: 5 },
           });

@@ -141,7 +141,7 @@ export class DeliveryPipeline {
   }
 
   /**
-   * One bounded sequencer run, like {@link sequenceOnce}, that also returns claimed the
+   * One sequencer run of at most `batchSize` events, like {@link sequenceOnce}, that also returns claimed the
    * deliveries it created for `consumers` that a claim could take at once: an event just
    * committed reaches its handlers one statement later. `batch` holds only those; other due
    * deliveries (retries, events sequenced elsewhere) wait for {@link claim}. `leftPending`: the
@@ -151,17 +151,12 @@ export class DeliveryPipeline {
     consumers: readonly string[],
   ): Promise<{ events: number; more: boolean; leftPending: boolean; batch: ClaimedBatch }> {
     const { database, processor } = this.options;
-    const run = await this.sequencer.sequenceAndClaim(
-      database,
-      Math.max(processor.batchSize, 500),
-      {
-        workerId: processor.workerId,
-        consumers,
-        batchSize: processor.batchSize,
-        leaseMs: processor.leaseMs,
-        runLimits: this.runLimits.limits(consumers),
-      },
-    );
+    const run = await this.sequencer.sequenceAndClaim(database, processor.batchSize, {
+      workerId: processor.workerId,
+      consumers,
+      leaseMs: processor.leaseMs,
+      runLimits: this.runLimits.limits(consumers),
+    });
     if (run.events > 0) {
       this.lifecycle.emit({
         type: 'events.sequenced',

@@ -25,8 +25,6 @@ export interface FreshClaim {
   readonly workerId: string;
   /** The consumers this instance hosts. */
   readonly consumers: readonly string[];
-  /** Most deliveries per consumer. */
-  readonly batchSize: number;
   readonly leaseMs: number;
   /** Per consumer, most deliveries of one key (`KeyRunLimits`). */
   readonly runLimits: Readonly<Record<string, number>>;
@@ -35,19 +33,40 @@ export interface FreshClaim {
 /** Makes the statement's own transaction commit asynchronously (see the outbox repository). */
 const ASYNC_COMMIT = `(SELECT set_config('synchronous_commit', 'off', true)) AS async_commit`;
 
+/** The outbox columns a run reads. */
+const RUN_COLUMNS = 'o.id, o.event_name, o.ordering_key, o.available_at, o.tx_id, o.seq';
+
+/** The other outbox columns {@link EVENT_COLUMNS} reads, for a run that returns its events. */
+const EVENT_ROW_COLUMNS = [
+  'event_version',
+  'source_module',
+  'aggregate_type',
+  'aggregate_id',
+  'payload',
+  'headers',
+  'tenant_id',
+  'correlation_id',
+  'causation_id',
+  'idempotency_key',
+  'created_at',
+]
+  .map((column) => `o.${column}`)
+  .join(', ');
+
 /** Every statement of {@link EventSequencer} for one set of tables, built once per instance. */
 function sequencerStatements(t: IntegrationTables) {
   // Events not yet fanned out as of the horizon `h`: their transaction was still running at `h`
   // (in its xip) or had not started (>= its xmax).
   const newSince = (h: string, xip: string): string =>
     `(o.tx_id >= pg_snapshot_xmax(${h}) OR o.tx_id = ANY (${xip}))`;
-  // The events of this run, numbered: the CTEs both statements start with. The sequencer row
-  // is the mutex: FOR UPDATE SKIP LOCKED returns nothing while another run holds it, and
+  // The events of this run, numbered, with `columns` of each (more than the run itself needs
+  // when the statement returns the events): the CTEs both statements start with. The sequencer
+  // row is the mutex: FOR UPDATE SKIP LOCKED returns nothing while another run holds it, and
   // otherwise (READ COMMITTED re-reads a row locked after a concurrent update) its latest
   // version, even when this statement's snapshot was taken before the previous run committed.
   // `fresh` then checks that this snapshot sees everything the stored window/horizon saw: a
   // statement whose snapshot is older does nothing (it would skip events it cannot see yet).
-  const numberedEvents = `locked AS (
+  const numberedEvents = (columns: string): string => `locked AS (
          SELECT s.* FROM ${t.sequencer} s WHERE s.id = 1 FOR UPDATE SKIP LOCKED
        ), st AS (
          SELECT coalesce(s.window_snapshot, pg_current_snapshot()) AS win,
@@ -66,7 +85,7 @@ function sequencerStatements(t: IntegrationTables) {
          -- before the scan): so the scan can read the (tx_id, seq) index in order and stop at
          -- the LIMIT. Joined with fresh, the planner may read and sort the whole outbox.
          -- When fresh is empty every sub-select is NULL and nothing is selected.
-         SELECT o.id, o.event_name, o.ordering_key, o.available_at, o.tx_id, o.seq
+         SELECT ${columns}
            FROM ${t.outbox} o
           -- The lower bound adds nothing logically (every new event is at or past it): it
           -- keeps the scan from walking the history already fanned out.
@@ -88,9 +107,9 @@ function sequencerStatements(t: IntegrationTables) {
            FROM numbered n
            JOIN ${t.consumer} c ON c.status = 'active' AND ('.' || n.event_name) ~ c.pattern_regex
        ), run AS (
-         SELECT count(*)::int AS n,
-                (SELECT tx_id FROM numbered ORDER BY position DESC LIMIT 1) AS last_tx,
-                (SELECT seq FROM numbered ORDER BY position DESC LIMIT 1) AS last_seq
+         -- The last event taken, in (tx_id, seq) order: where an unfinished window goes on.
+         SELECT count(*)::int AS n, max(tx_id) AS last_tx,
+                (array_agg(seq ORDER BY tx_id DESC, seq DESC))[1] AS last_seq
            FROM numbered
        )`;
   // Moves the sequencer past this run (the horizon only when the window is done), committed
@@ -108,7 +127,7 @@ function sequencerStatements(t: IntegrationTables) {
                  run.n >= $1::int AS more`;
   return {
     // One statement, its own (asynchronously committed) transaction.
-    run: `WITH ${numberedEvents}, ins AS (
+    run: `WITH ${numberedEvents(RUN_COLUMNS)}, ins AS (
          INSERT INTO ${t.delivery} (event_id, consumer_name, position, ordering_key, available_at)
          SELECT event_id, consumer_name, position, ordering_key, available_at FROM fan
           ORDER BY position, consumer_name
@@ -121,23 +140,22 @@ function sequencerStatements(t: IntegrationTables) {
     // event just committed one statement away from its handlers. A new delivery is claimed when
     // its consumer is hosted here, it is due, no unfinished delivery of its consumer and key
     // exists already, and every earlier new one of its consumer and key is claimed too (due,
-    // within the consumer's run limit); only among the first batch-size deliveries the run
-    // creates for the consumer. The claim's rules, for rows no other claim can see yet. The
-    // rest are created pending, as by the plain run.
-    // Parameters after the limit: worker, hosted consumers (JSON), batch size, lease ms, run
-    // limits (JSON object).
-    runAndClaim: `WITH ${numberedEvents}, ranked AS (
+    // within the consumer's run limit): the claim's rules, for rows no other claim can see yet.
+    // The limit is the batch size, so no consumer gets more than a batch. The rest are created
+    // pending, as by the plain run.
+    // Parameters after the limit: worker, hosted consumers (JSON), lease ms, run limits (JSON
+    // object).
+    runAndClaim: `WITH ${numberedEvents(`${RUN_COLUMNS}, ${EVENT_ROW_COLUMNS}`)}, ranked AS (
          SELECT f.*,
                 f.consumer_name = ANY (ARRAY(SELECT jsonb_array_elements_text($3::jsonb))) AS hosted,
-                row_number() OVER (PARTITION BY f.consumer_name ORDER BY f.position) AS consumer_rank,
                 row_number() OVER k AS key_rank,
                 bool_and(f.available_at <= now()) OVER k AS due_so_far
            FROM fan f
          WINDOW k AS (PARTITION BY f.consumer_name, f.ordering_key ORDER BY f.position)
        ), take AS (
          SELECT r.event_id, r.consumer_name, r.position, r.ordering_key, r.available_at,
-                (r.hosted AND r.due_so_far AND r.consumer_rank <= $4::int
-                 AND r.key_rank <= coalesce(($6::jsonb ->> r.consumer_name)::int, $4::int)
+                (r.hosted AND r.due_so_far
+                 AND r.key_rank <= coalesce(($5::jsonb ->> r.consumer_name)::int, $1::int)
                  AND NOT EXISTS (
                    SELECT 1 FROM ${t.delivery} b
                     WHERE b.consumer_name = r.consumer_name AND b.ordering_key = r.ordering_key
@@ -149,16 +167,15 @@ function sequencerStatements(t: IntegrationTables) {
          SELECT event_id, consumer_name, position, ordering_key, available_at,
                 CASE WHEN claimed THEN 'processing' ELSE 'pending' END,
                 CASE WHEN claimed THEN $2::text END,
-                CASE WHEN claimed THEN now() + $5::int * interval '1 millisecond' END,
+                CASE WHEN claimed THEN now() + $4::int * interval '1 millisecond' END,
                 CASE WHEN claimed THEN 1 ELSE 0 END, CASE WHEN claimed THEN 1 ELSE 0 END
            FROM take
-          ORDER BY position, consumer_name
          ON CONFLICT DO NOTHING
          RETURNING event_id, consumer_name, status
        ), advanced AS (
          ${advance}
        ), claimed AS (
-         SELECT i.event_id, array_agg(i.consumer_name ORDER BY i.consumer_name) AS consumers
+         SELECT i.event_id, array_agg(i.consumer_name) AS consumers
            FROM ins i WHERE i.status = 'processing' GROUP BY i.event_id
        )
        -- One row per event with the consumers it was claimed for (a claim's other fields are
@@ -166,9 +183,8 @@ function sequencerStatements(t: IntegrationTables) {
        -- counts alone when nothing was claimed.
        SELECT a.events, a.deliveries, a.more, c.*
          FROM advanced a
-         LEFT JOIN (SELECT cl.consumers, n.position::text AS claimed_position, ${EVENT_COLUMNS}
-                      FROM claimed cl JOIN numbered n ON n.id = cl.event_id
-                      JOIN ${t.outbox} e ON e.id = cl.event_id) c ON true`,
+         LEFT JOIN (SELECT cl.consumers, e.position::text AS claimed_position, ${EVENT_COLUMNS}
+                      FROM claimed cl JOIN numbered e ON e.id = cl.event_id) c ON true`,
     // Committed events (visible to this statement) past the horizon and not yet fanned out by
     // an unfinished window.
     pendingCount: `SELECT count(*)::int AS n
@@ -233,7 +249,8 @@ export class EventSequencer {
    * take at once (see the statement), in the same statement: they come back claimed, sorted
    * like {@link DeliveryRepository.claim}'s. When another instance is sequencing, nothing is
    * claimed either: claim the usual way.
-   * @param limit Most events fanned out by this run (an integer ≥ 1).
+   * @param limit Most events fanned out by this run (an integer ≥ 1): the batch size, so that
+   *   no consumer is claimed more than a batch.
    */
   async sequenceAndClaim(
     db: IntegrationDatabaseAdapter,
@@ -246,7 +263,6 @@ export class EventSequencer {
       limit,
       claim.workerId,
       JSON.stringify(claim.consumers),
-      claim.batchSize,
       claim.leaseMs,
       JSON.stringify(claim.runLimits),
     ]);
