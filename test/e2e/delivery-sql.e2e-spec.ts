@@ -560,6 +560,130 @@ describe('per-consumer delivery SQL: sequencer and delivery repository (issue 13
     });
   });
 
+  describe('sequence and claim in one statement', () => {
+    const fresh = (
+      consumers: string[],
+      options: { limit?: number; runLimits?: Record<string, number>; worker?: string } = {},
+    ) =>
+      sequencer.sequenceAndClaim(adapter, options.limit ?? 10, {
+        workerId: options.worker ?? 'w1',
+        consumers,
+        leaseMs: 60_000,
+        runLimits: options.runLimits ?? {},
+      });
+
+    it('creates the deliveries of hosted consumers already claimed, the others pending', async () => {
+      await consumer('a', THING_ALL);
+      await consumer('b', THING_ALL);
+      const [k1, k2] = [await publish('K'), await publish('K')];
+      const run = await fresh(['a']);
+      expect(run).toMatchObject({ locked: true, events: 2, deliveries: 4, more: false });
+      expect(claimed(run.claimed)).toEqual([`a:${k1}`, `a:${k2}`]);
+      expect(run.claimed[0]).toMatchObject({
+        position: '1',
+        orderingKey: 'K',
+        attempt: 1,
+        leaseExpired: false,
+        lastError: null,
+        event: { id: k1, name: 'thing.created', payload: { key: 'K' } },
+      });
+      expect(await row(k1)).toMatchObject({
+        status: 'processing',
+        locked_by: 'w1',
+        attempt_count: 1,
+        claim_count: 1,
+        lease_ms: 60_000,
+      });
+      expect(await row(k1, 'b')).toMatchObject({ status: 'pending', claim_count: 0 });
+      // What it claimed settles like any claim; what it left, the claim takes.
+      expect(
+        await repo.settle(adapter.root, 'w1', [
+          settleOne(run.claimed[0]!, { action: 'processed' }),
+        ]),
+      ).toHaveLength(1);
+      expect(claimed(await repo.claim(adapter.root, 'w2', ['b'], 10, 60_000))).toEqual([
+        `b:${k1}`,
+        `b:${k2}`,
+      ]);
+    });
+
+    it('keeps the claim rules: an unfinished earlier delivery of the key, a delivery not due, the run limit; a batch at most', async () => {
+      await consumer('a', THING_ALL);
+      const waiting = await publish('K');
+      await fanOut();
+      const behindWaiting = await publish('K');
+      const [l1, l2, l3] = [await publish('L'), await publish('L'), await publish('L')];
+      const [m1, m2] = [await publish('M'), await publish('M')];
+      const notDue = await publish('N');
+      await pool.query(
+        `update outbox_event set available_at = now() + interval '1 hour' where id = $1`,
+        [notDue],
+      );
+      const behindNotDue = await publish('N');
+      // A run takes a batch (5 events here): K behind a pending delivery, L at most 2 of a key.
+      const run = await fresh(['a'], { limit: 5, runLimits: { a: 2 } });
+      expect(run).toMatchObject({ events: 5, deliveries: 5, more: true });
+      expect(claimed(run.claimed)).toEqual([`a:${l1}`, `a:${l2}`, `a:${m1}`]);
+      // The next run: M's second behind its first (claimed), N's behind one not due.
+      const next = await fresh(['a'], { runLimits: { a: 2 } });
+      expect(next).toMatchObject({ events: 3, deliveries: 3, more: false, claimed: [] });
+      for (const id of [behindWaiting, l3, m2, notDue, behindNotDue])
+        expect(await row(id)).toMatchObject({ status: 'pending', claim_count: 0, locked_by: null });
+      expect(await row(waiting)).toMatchObject({ status: 'pending' });
+    });
+
+    it('claims nothing while another run holds the sequencer, and nothing without hosted consumers', async () => {
+      await consumer('a', THING_ALL);
+      await publish('K');
+      const holder = await connect();
+      await holder.query('begin');
+      await holder.query('select 1 from integration_sequencer where id = 1 for update');
+      expect(await fresh(['a'])).toEqual({
+        locked: false,
+        events: 0,
+        deliveries: 0,
+        more: false,
+        claimed: [],
+      });
+      await holder.query('rollback');
+      expect(await fresh([])).toMatchObject({
+        locked: true,
+        events: 1,
+        deliveries: 1,
+        claimed: [],
+      });
+      expect((await deliveries())[0]).toMatchObject({ status: 'pending', claim_count: 0 });
+    });
+
+    it('returns the same values through the knex and prisma adapters', async () => {
+      await consumer('a', THING_ALL);
+      const viaPg = await publish('K');
+      const pgRun = await fresh(['a']);
+      for (const kind of ['knex', 'prisma'] as OrmKind[]) {
+        const orm = createOrm(kind, db.url);
+        try {
+          const id = await publish(`K-${kind}`);
+          const run = await sequencer.sequenceAndClaim(orm.adapter, 100, {
+            workerId: kind,
+            consumers: ['a'],
+            leaseMs: 60_000,
+            runLimits: { a: 5 },
+          });
+          expect(claimed(run.claimed)).toEqual([`a:${id}`]);
+          const { event: ours, ...rest } = run.claimed[0]!;
+          const { event: theirs, ...pgRest } = pgRun.claimed[0]!;
+          expect(Object.keys(rest).sort()).toEqual(Object.keys(pgRest).sort());
+          expect(typeof rest.position).toBe('string');
+          expect(Object.keys(ours).sort()).toEqual(Object.keys(theirs).sort());
+          expect(ours.createdAt).toBeInstanceOf(Date);
+        } finally {
+          await orm.close();
+        }
+      }
+      expect(claimed(pgRun.claimed)).toEqual([`a:${viaPg}`]);
+    });
+  });
+
   describe('settle, lease, release', () => {
     it('is fenced by worker and attempt, and writes each decision', async () => {
       await consumer('a', THING_ALL);

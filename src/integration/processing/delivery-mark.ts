@@ -11,8 +11,9 @@ function markStatement(t: IntegrationTables): string {
   // The input drives the join (LATERAL, one primary-key probe per delivery): on a table without
   // statistics yet (a fresh deployment's first minutes) the planner otherwise starts from the
   // processing rows and re-reads the JSON input for each of them. The locked rows are then
-  // updated by ctid (they cannot move while locked), never through a join the planner might
-  // make a hash join over the whole table.
+  // updated by ctid (they cannot move while locked), as a TID scan of their list: joined on
+  // ctid, the planner may hash the input and scan the whole table for it (it did, on tables
+  // of up to some ten thousand rows: one sequential scan per mark).
   return `WITH target AS (
       SELECT d.row_id
         FROM (SELECT * FROM jsonb_to_recordset($2::jsonb)
@@ -27,8 +28,7 @@ function markStatement(t: IntegrationTables): string {
     UPDATE ${t.delivery} AS d
        SET status = 'processed', processed_at = now(), updated_at = now(), last_error = NULL,
            locked_by = NULL, locked_until = NULL
-      FROM target
-     WHERE d.ctid = target.row_id
+     WHERE d.ctid = ANY (ARRAY(SELECT target.row_id FROM target))
     RETURNING d.event_id::text AS event_id`;
 }
 

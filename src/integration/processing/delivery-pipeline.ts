@@ -140,6 +140,38 @@ export class DeliveryPipeline {
     return { events: run.events, more: run.locked && run.more };
   }
 
+  /**
+   * One sequencer run of at most `batchSize` events, like {@link sequenceOnce}, that also returns claimed the
+   * deliveries it created for `consumers` that a claim could take at once: an event just
+   * committed reaches its handlers one statement later. `batch` holds only those; other due
+   * deliveries (retries, events sequenced elsewhere) wait for {@link claim}. `leftPending`: the
+   * run created deliveries it did not claim (for other consumers, or that a claim may take).
+   */
+  async sequenceOnceAndClaim(
+    consumers: readonly string[],
+  ): Promise<{ events: number; more: boolean; leftPending: boolean; batch: ClaimedBatch }> {
+    const { database, processor } = this.options;
+    const run = await this.sequencer.sequenceAndClaim(database, processor.batchSize, {
+      workerId: processor.workerId,
+      consumers,
+      leaseMs: processor.leaseMs,
+      runLimits: this.runLimits.limits(consumers),
+    });
+    if (run.events > 0) {
+      this.lifecycle.emit({
+        type: 'events.sequenced',
+        events: run.events,
+        deliveries: run.deliveries,
+      });
+    }
+    return {
+      events: run.events,
+      more: run.locked && run.more,
+      leftPending: run.deliveries > run.claimed.length,
+      batch: this.leased(run.claimed),
+    };
+  }
+
   /** Claims a batch for `consumers` and keeps its leases alive until it is settled. */
   async claim(consumers: readonly string[]): Promise<ClaimedBatch> {
     if (consumers.length === 0) return { deliveries: [] };
@@ -152,7 +184,13 @@ export class DeliveryPipeline {
       processor.leaseMs,
       this.runLimits.limits(consumers),
     );
+    return this.leased(deliveries);
+  }
+
+  /** Claimed deliveries as a batch whose leases a heartbeat extends until it is settled. */
+  private leased(deliveries: readonly ClaimedDelivery[]): ClaimedBatch {
     if (deliveries.length === 0) return { deliveries };
+    const { database, processor } = this.options;
     this.lifecycle.emit({ type: 'deliveries.claimed', workerId: processor.workerId, deliveries });
     const heartbeat = setInterval(
       () => {

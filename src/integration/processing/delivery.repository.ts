@@ -138,8 +138,9 @@ function deliveryStatements(t: IntegrationTables) {
     // The due scan runs per hosted consumer on the claim index (consumer_name, position), each
     // reading in position order and stopping at the batch size: with `= ANY (consumers)` the
     // planner cannot read positions in order across consumers and sorts every pending row.
-    // Locked rows are updated by their ctid (they cannot move while locked): a join on the key
-    // columns may be planned as a hash join over the whole table, once per claim.
+    // Locked rows are updated by their ctid (they cannot move while locked), found by a TID
+    // scan of the list (ctid = ANY): joined on ctid or on the key columns alone, the planner may
+    // hash the claimed rows and scan the whole table for them, once per claim.
     claim: `WITH due AS (
          SELECT c.*, false AS lease_expired
            FROM ${hostedConsumers} h
@@ -194,7 +195,7 @@ function deliveryStatements(t: IntegrationTables) {
               attempt_count = d.attempt_count + 1, claim_count = d.claim_count + 1,
               updated_at = now()
          FROM eligible JOIN ${t.outbox} e ON e.id = eligible.event_id, ${ASYNC_COMMIT}
-        WHERE d.ctid = eligible.row_id
+        WHERE d.ctid = ANY (ARRAY(SELECT el.row_id FROM eligible el)) AND d.ctid = eligible.row_id
        RETURNING ${DELIVERY_COLUMNS}, eligible.lease_expired, ${EVENT_COLUMNS}`,
     // One delivery taken now, whatever its due time (a redelivery by hand: test kits, tools);
     // never one that is finished or validly leased by anyone.
@@ -211,16 +212,28 @@ function deliveryStatements(t: IntegrationTables) {
     // The sub-select skips rows another transaction holds (a consumer transaction marking the
     // delivery processed): waiting for it would stall the heartbeat, and its row lock protects
     // the delivery meanwhile.
-    extendLease: `UPDATE ${t.delivery} d SET locked_until = now() + $3::int * interval '1 millisecond'
-         FROM (SELECT held.row_id FROM jsonb_to_recordset($2::jsonb) AS k(event_id uuid, consumer text)
-                CROSS JOIN LATERAL (
-                  SELECT x.ctid AS row_id FROM ${t.delivery} x
-                   WHERE x.event_id = k.event_id AND x.consumer_name = k.consumer
-                     AND x.locked_by = $1 AND x.status = 'processing'
-                     FOR UPDATE OF x SKIP LOCKED) held) t
-        WHERE d.ctid = t.row_id AND d.locked_by = $1 AND d.status = 'processing'
+    extendLease: `WITH held AS (
+         SELECT h.row_id FROM jsonb_to_recordset($2::jsonb) AS k(event_id uuid, consumer text)
+          CROSS JOIN LATERAL (
+            SELECT x.ctid AS row_id FROM ${t.delivery} x
+             WHERE x.event_id = k.event_id AND x.consumer_name = k.consumer
+               AND x.locked_by = $1 AND x.status = 'processing'
+               FOR UPDATE OF x SKIP LOCKED) h
+       )
+       UPDATE ${t.delivery} d SET locked_until = now() + $3::int * interval '1 millisecond'
+        WHERE d.ctid = ANY (ARRAY(SELECT held.row_id FROM held))
+          AND d.locked_by = $1 AND d.status = 'processing'
        RETURNING 1`,
-    settle: `UPDATE ${t.delivery} d SET
+    settle: `WITH x AS (
+         SELECT i.*, held.row_id FROM jsonb_to_recordset($2::jsonb)
+             AS i(event_id uuid, consumer text, attempt int, action text, delay_ms float8, error text)
+          CROSS JOIN LATERAL (
+            SELECT h.ctid AS row_id FROM ${t.delivery} h
+             WHERE h.event_id = i.event_id AND h.consumer_name = i.consumer
+               AND h.locked_by = $1 AND h.attempt_count = i.attempt AND h.status = 'processing'
+               FOR UPDATE OF h) held
+       )
+       UPDATE ${t.delivery} d SET
          status = CASE x.action WHEN 'processed' THEN 'processed'
                                 WHEN 'dead-letter' THEN 'dead_letter' ELSE 'pending' END,
          available_at = CASE WHEN x.action = 'retry'
@@ -234,15 +247,8 @@ function deliveryStatements(t: IntegrationTables) {
                            WHEN x.action = 'processed' THEN NULL ELSE d.last_error END,
          processed_at = CASE WHEN x.action = 'processed' THEN now() ELSE NULL END,
          locked_by = NULL, locked_until = NULL, updated_at = now()
-       FROM (SELECT i.*, held.row_id FROM jsonb_to_recordset($2::jsonb)
-                AS i(event_id uuid, consumer text, attempt int, action text, delay_ms float8, error text)
-               CROSS JOIN LATERAL (
-                 SELECT h.ctid AS row_id FROM ${t.delivery} h
-                  WHERE h.event_id = i.event_id AND h.consumer_name = i.consumer
-                    AND h.locked_by = $1 AND h.attempt_count = i.attempt AND h.status = 'processing'
-                    FOR UPDATE OF h) held) x,
-            ${ASYNC_COMMIT}
-       WHERE d.ctid = x.row_id
+       FROM x, ${ASYNC_COMMIT}
+       WHERE d.ctid = ANY (ARRAY(SELECT x.row_id FROM x)) AND d.ctid = x.row_id
          AND d.locked_by = $1 AND d.attempt_count = x.attempt AND d.status = 'processing'
        RETURNING d.event_id::text AS event_id, d.consumer_name AS consumer`,
     releaseAll: `UPDATE ${t.delivery} SET status = 'pending', attempt_count = greatest(attempt_count - 1, 0),
@@ -294,6 +300,13 @@ function mapClaimed(row: ClaimedRow): ClaimedDelivery {
   };
 }
 
+/** Claimed deliveries in the order they are run: by position, then consumer. */
+export function sortClaimed(claimed: ClaimedDelivery[]): ClaimedDelivery[] {
+  return claimed.sort(
+    (a, b) => compareSeq(a.position, b.position) || compareText(a.consumer, b.consumer),
+  );
+}
+
 /**
  * All SQL of per-consumer delivery state (`integration_delivery`): claim, lease, settle,
  * release, replay and the counts. Every statement is parameterized and built once per
@@ -336,9 +349,7 @@ export class DeliveryRepository {
       leaseMs,
       JSON.stringify(runLimits),
     ]);
-    return result.rows
-      .map(mapClaimed)
-      .sort((a, b) => compareSeq(a.position, b.position) || compareText(a.consumer, b.consumer));
+    return sortClaimed(result.rows.map(mapClaimed));
   }
 
   /**

@@ -1,6 +1,9 @@
 import { Injectable } from '@nestjs/common';
 import { IntegrationTables } from '../database/integration-tables';
 import type { IntegrationDatabaseAdapter, SqlExecutor } from '../database/sql-executor';
+import { EVENT_COLUMNS, mapEventRow, type EventRow } from '../outbox/outbox.repository';
+import { sortClaimed } from './delivery.repository';
+import type { ClaimedDelivery } from './delivery.types';
 
 /** What one {@link EventSequencer.sequence} run did. */
 export interface SequenceResult {
@@ -14,8 +17,41 @@ export interface SequenceResult {
   readonly more: boolean;
 }
 
+/** A row of the claiming run: an event and the consumers it was claimed for. */
+type FreshlyClaimedRow = EventRow & { consumers: string[]; claimed_position: string };
+
+/** What {@link EventSequencer.sequenceAndClaim} claims, for whom. */
+export interface FreshClaim {
+  readonly workerId: string;
+  /** The consumers this instance hosts. */
+  readonly consumers: readonly string[];
+  readonly leaseMs: number;
+  /** Per consumer, most deliveries of one key (`KeyRunLimits`). */
+  readonly runLimits: Readonly<Record<string, number>>;
+}
+
 /** Makes the statement's own transaction commit asynchronously (see the outbox repository). */
 const ASYNC_COMMIT = `(SELECT set_config('synchronous_commit', 'off', true)) AS async_commit`;
+
+/** The outbox columns a run reads. */
+const RUN_COLUMNS = 'o.id, o.event_name, o.ordering_key, o.available_at, o.tx_id, o.seq';
+
+/** The other outbox columns {@link EVENT_COLUMNS} reads, for a run that returns its events. */
+const EVENT_ROW_COLUMNS = [
+  'event_version',
+  'source_module',
+  'aggregate_type',
+  'aggregate_id',
+  'payload',
+  'headers',
+  'tenant_id',
+  'correlation_id',
+  'causation_id',
+  'idempotency_key',
+  'created_at',
+]
+  .map((column) => `o.${column}`)
+  .join(', ');
 
 /** Every statement of {@link EventSequencer} for one set of tables, built once per instance. */
 function sequencerStatements(t: IntegrationTables) {
@@ -23,24 +59,19 @@ function sequencerStatements(t: IntegrationTables) {
   // (in its xip) or had not started (>= its xmax).
   const newSince = (h: string, xip: string): string =>
     `(o.tx_id >= pg_snapshot_xmax(${h}) OR o.tx_id = ANY (${xip}))`;
-  return {
-    // One statement, its own (asynchronously committed) transaction. The sequencer row is the
-    // mutex: FOR UPDATE SKIP LOCKED returns nothing while another run holds it, and otherwise
-    // (READ COMMITTED re-reads a row locked after a concurrent update) its latest version, even
-    // when this statement's snapshot was taken before the previous run committed. `fresh` then
-    // checks that this snapshot sees everything the stored window/horizon saw: a statement
-    // whose snapshot is older does nothing (it would skip events it cannot see yet).
-    run: `WITH locked AS (
+  // The events of this run, numbered, with `columns` of each (more than the run itself needs
+  // when the statement returns the events): the CTEs both statements start with. The sequencer
+  // row is the mutex: FOR UPDATE SKIP LOCKED returns nothing while another run holds it, and
+  // otherwise (READ COMMITTED re-reads a row locked after a concurrent update) its latest
+  // version, even when this statement's snapshot was taken before the previous run committed.
+  // `fresh` then checks that this snapshot sees everything the stored window/horizon saw: a
+  // statement whose snapshot is older does nothing (it would skip events it cannot see yet).
+  const numberedEvents = (columns: string): string => `locked AS (
          SELECT s.* FROM ${t.sequencer} s WHERE s.id = 1 FOR UPDATE SKIP LOCKED
        ), st AS (
          SELECT coalesce(s.window_snapshot, pg_current_snapshot()) AS win,
                 s.horizon AS h, ARRAY(SELECT pg_snapshot_xip(s.horizon)) AS xip,
-                s.after_tx, s.after_seq, s.next_position,
-                -- Adds nothing logically (every new event is at or past it): it is the lower
-                -- bound of the (tx_id, seq) index scan, which then reads in order and stops at
-                -- the LIMIT instead of walking the history already fanned out.
-                CASE WHEN s.after_tx IS NULL THEN pg_snapshot_xmin(s.horizon)
-                     ELSE greatest(s.after_tx, pg_snapshot_xmin(s.horizon)) END AS scan_from
+                s.after_tx, s.after_seq, s.next_position
            FROM locked s
        ), fresh AS (
          SELECT st.* FROM st
@@ -50,32 +81,40 @@ function sequencerStatements(t: IntegrationTables) {
                              WHERE pg_visible_in_snapshot(r.xid, st.win)
                                 OR pg_visible_in_snapshot(r.xid, st.h))
        ), ev AS (
-         SELECT o.id, o.event_name, o.ordering_key, o.available_at, o.tx_id, o.seq
-           FROM ${t.outbox} o, fresh st
-          WHERE o.tx_id >= st.scan_from
-            AND ${newSince('st.h', 'st.xip')}
-            AND pg_visible_in_snapshot(o.tx_id, st.win)
-            AND (st.after_tx IS NULL OR (o.tx_id, o.seq) > (st.after_tx, st.after_seq))
+         -- The outbox alone in FROM, the run's values as scalar sub-selects (computed once,
+         -- before the scan): so the scan can read the (tx_id, seq) index in order and stop at
+         -- the LIMIT. Joined with fresh, the planner may read and sort the whole outbox.
+         -- When fresh is empty every sub-select is NULL and nothing is selected.
+         SELECT ${columns}
+           FROM ${t.outbox} o
+          -- The lower bound adds nothing logically (every new event is at or past it): it
+          -- keeps the scan from walking the history already fanned out.
+          WHERE o.tx_id >= (SELECT CASE WHEN f.after_tx IS NULL THEN pg_snapshot_xmin(f.h)
+                                        ELSE greatest(f.after_tx, pg_snapshot_xmin(f.h)) END
+                              FROM fresh f)
+            AND ${newSince('(SELECT f.h FROM fresh f)', '(SELECT f.xip FROM fresh f)::xid8[]')}
+            AND pg_visible_in_snapshot(o.tx_id, (SELECT f.win FROM fresh f))
+            AND ((SELECT f.after_tx FROM fresh f) IS NULL
+                 OR (o.tx_id, o.seq) > ((SELECT f.after_tx FROM fresh f), (SELECT f.after_seq FROM fresh f)))
           ORDER BY o.tx_id, o.seq
           LIMIT $1::int
        ), numbered AS (
          SELECT ev.*, st.next_position + row_number() OVER (ORDER BY ev.tx_id, ev.seq) - 1 AS position
            FROM ev, fresh st
-       ), ins AS (
-         INSERT INTO ${t.delivery} (event_id, consumer_name, position, ordering_key, available_at)
-         SELECT n.id, c.name, n.position, n.ordering_key, n.available_at
+       ), fan AS (
+         -- One delivery per (event, active consumer whose patterns match).
+         SELECT n.id AS event_id, c.name AS consumer_name, n.position, n.ordering_key, n.available_at
            FROM numbered n
            JOIN ${t.consumer} c ON c.status = 'active' AND ('.' || n.event_name) ~ c.pattern_regex
-          ORDER BY n.position, c.name
-         ON CONFLICT DO NOTHING
-         RETURNING 1
        ), run AS (
-         SELECT count(*)::int AS n,
-                (SELECT tx_id FROM numbered ORDER BY position DESC LIMIT 1) AS last_tx,
-                (SELECT seq FROM numbered ORDER BY position DESC LIMIT 1) AS last_seq
+         -- The last event taken, in (tx_id, seq) order: where an unfinished window goes on.
+         SELECT count(*)::int AS n, max(tx_id) AS last_tx,
+                (array_agg(seq ORDER BY tx_id DESC, seq DESC))[1] AS last_seq
            FROM numbered
-       )
-       UPDATE ${t.sequencer} s SET
+       )`;
+  // Moves the sequencer past this run (the horizon only when the window is done), committed
+  // asynchronously with everything the statement wrote.
+  const advance = `UPDATE ${t.sequencer} s SET
               next_position = s.next_position + run.n,
               horizon = CASE WHEN run.n < $1::int THEN st.win ELSE s.horizon END,
               window_snapshot = CASE WHEN run.n < $1::int THEN NULL ELSE st.win END,
@@ -85,7 +124,67 @@ function sequencerStatements(t: IntegrationTables) {
          FROM fresh st, run, ${ASYNC_COMMIT}
         WHERE s.id = 1
        RETURNING run.n AS events, (SELECT count(*)::int FROM ins) AS deliveries,
-                 run.n >= $1::int AS more`,
+                 run.n >= $1::int AS more`;
+  return {
+    // One statement, its own (asynchronously committed) transaction.
+    run: `WITH ${numberedEvents(RUN_COLUMNS)}, ins AS (
+         INSERT INTO ${t.delivery} (event_id, consumer_name, position, ordering_key, available_at)
+         SELECT event_id, consumer_name, position, ordering_key, available_at FROM fan
+          ORDER BY position, consumer_name
+         ON CONFLICT DO NOTHING
+         RETURNING 1
+       )
+       ${advance}`,
+    // The same run, which also creates the deliveries it can claim for this worker already
+    // claimed (processing, leased, attempt 1): saves the claim's UPDATE of each, and puts an
+    // event just committed one statement away from its handlers. A new delivery is claimed when
+    // its consumer is hosted here, it is due, no unfinished delivery of its consumer and key
+    // exists already, and every earlier new one of its consumer and key is claimed too (due,
+    // within the consumer's run limit): the claim's rules, for rows no other claim can see yet.
+    // The limit is the batch size, so no consumer gets more than a batch. The rest are created
+    // pending, as by the plain run.
+    // Parameters after the limit: worker, hosted consumers (JSON), lease ms, run limits (JSON
+    // object).
+    runAndClaim: `WITH ${numberedEvents(`${RUN_COLUMNS}, ${EVENT_ROW_COLUMNS}`)}, ranked AS (
+         SELECT f.*,
+                f.consumer_name = ANY (ARRAY(SELECT jsonb_array_elements_text($3::jsonb))) AS hosted,
+                row_number() OVER k AS key_rank,
+                bool_and(f.available_at <= now()) OVER k AS due_so_far
+           FROM fan f
+         WINDOW k AS (PARTITION BY f.consumer_name, f.ordering_key ORDER BY f.position)
+       ), take AS (
+         SELECT r.event_id, r.consumer_name, r.position, r.ordering_key, r.available_at,
+                (r.hosted AND r.due_so_far
+                 AND r.key_rank <= coalesce(($5::jsonb ->> r.consumer_name)::int, $1::int)
+                 AND NOT EXISTS (
+                   SELECT 1 FROM ${t.delivery} b
+                    WHERE b.consumer_name = r.consumer_name AND b.ordering_key = r.ordering_key
+                      AND b.status IN ('pending', 'processing'))) AS claimed
+           FROM ranked r
+       ), ins AS (
+         INSERT INTO ${t.delivery} (event_id, consumer_name, position, ordering_key, available_at,
+                                    status, locked_by, locked_until, attempt_count, claim_count)
+         SELECT event_id, consumer_name, position, ordering_key, available_at,
+                CASE WHEN claimed THEN 'processing' ELSE 'pending' END,
+                CASE WHEN claimed THEN $2::text END,
+                CASE WHEN claimed THEN now() + $4::int * interval '1 millisecond' END,
+                CASE WHEN claimed THEN 1 ELSE 0 END, CASE WHEN claimed THEN 1 ELSE 0 END
+           FROM take
+         ON CONFLICT DO NOTHING
+         RETURNING event_id, consumer_name, status
+       ), advanced AS (
+         ${advance}
+       ), claimed AS (
+         SELECT i.event_id, array_agg(i.consumer_name) AS consumers
+           FROM ins i WHERE i.status = 'processing' GROUP BY i.event_id
+       )
+       -- One row per event with the consumers it was claimed for (a claim's other fields are
+       -- known: attempt 1, no lease expired, no error), the run's counts on each; one row of
+       -- counts alone when nothing was claimed.
+       SELECT a.events, a.deliveries, a.more, c.*
+         FROM advanced a
+         LEFT JOIN (SELECT cl.consumers, e.position::text AS claimed_position, ${EVENT_COLUMNS}
+                      FROM claimed cl JOIN numbered e ON e.id = cl.event_id) c ON true`,
     // Committed events (visible to this statement) past the horizon and not yet fanned out by
     // an unfinished window.
     pendingCount: `SELECT count(*)::int AS n
@@ -143,6 +242,56 @@ export class EventSequencer {
     // the stored progress (the next run will see more).
     if (!row) return { locked: false, events: 0, deliveries: 0, more: false };
     return { locked: true, events: row.events, deliveries: row.deliveries, more: row.more };
+  }
+
+  /**
+   * One run that also claims for `claim.workerId` the deliveries it creates that a claim could
+   * take at once (see the statement), in the same statement: they come back claimed, sorted
+   * like {@link DeliveryRepository.claim}'s. When another instance is sequencing, nothing is
+   * claimed either: claim the usual way.
+   * @param limit Most events fanned out by this run (an integer ≥ 1): the batch size, so that
+   *   no consumer is claimed more than a batch.
+   */
+  async sequenceAndClaim(
+    db: IntegrationDatabaseAdapter,
+    limit: number,
+    claim: FreshClaim,
+  ): Promise<SequenceResult & { readonly claimed: ClaimedDelivery[] }> {
+    const { rows } = await db.root.query<
+      { events: number; deliveries: number; more: boolean } & Partial<FreshlyClaimedRow>
+    >(this.statements.runAndClaim, [
+      limit,
+      claim.workerId,
+      JSON.stringify(claim.consumers),
+      claim.leaseMs,
+      JSON.stringify(claim.runLimits),
+    ]);
+    const first = rows[0];
+    if (!first) return { locked: false, events: 0, deliveries: 0, more: false, claimed: [] };
+    const claimed: ClaimedDelivery[] = [];
+    for (const row of rows) {
+      if (!row.consumers) continue;
+      const event = mapEventRow(row as FreshlyClaimedRow);
+      for (const consumer of row.consumers) {
+        claimed.push({
+          eventId: event.id,
+          consumer,
+          position: row.claimed_position!,
+          orderingKey: event.orderingKey,
+          attempt: 1,
+          leaseExpired: false,
+          lastError: null,
+          event,
+        });
+      }
+    }
+    return {
+      locked: true,
+      events: first.events,
+      deliveries: first.deliveries,
+      more: first.more,
+      claimed: sortClaimed(claimed),
+    };
   }
 
   /**

@@ -44,6 +44,20 @@ export interface DrainResult extends BatchResult {
 }
 
 /**
+ * What a cycle of the loop does next to get work.
+ * - `SequenceAndClaim`: one sequencer run that claims the deliveries it creates when a claim
+ *   could take them, so an event just committed is one statement away from its handlers (and
+ *   a backlog waiting for the sequencer is claimed without a second write per delivery). When
+ *   it claimed none, a plain claim.
+ * - `Claim`: a plain claim, after a batch the sequencer run claimed while other due deliveries
+ *   may be waiting (retries, events sequenced by another instance, expired leases).
+ */
+enum CycleStep {
+  SequenceAndClaim = 'sequence-and-claim',
+  Claim = 'claim',
+}
+
+/**
  * The delivery loop's lifecycle: start (announce this instance's
  * consumers, LISTEN, the poll interval), run cycles when woken — a NOTIFY, the poll, or a full
  * batch — up to `processor.concurrency` batches at once, and stop (wait for in-flight batches,
@@ -67,8 +81,15 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
   private readonly backoff: ClaimBackoff;
   /** The consumers this instance delivers to, once announced. */
   private hosted?: readonly string[];
-  /** The sequencer running beside the claims while a backlog drains, if it is. */
-  private sequencing?: Promise<void>;
+  /** The last sequencer run stopped at its limit: committed events are still waiting for it. */
+  private sequencerBehind = false;
+  /**
+   * `Date.now()` from which a batch the sequencer run claimed is followed by a plain claim
+   * anyway (one poll interval after the last one): retries that came due, deliveries
+   * sequenced by another instance and expired leases wait at most that long under a steady
+   * stream of new events.
+   */
+  private claimDueAt = 0;
 
   constructor(
     @Inject(INTEGRATION_OPTIONS) private readonly options: ResolvedIntegrationOptions,
@@ -284,14 +305,14 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
     do {
       this.wakeRequested = false;
       let failed = false;
-      // True after a full batch: a backlog is draining, so the sequencer runs beside the claims.
-      let backlog = false;
+      let step = CycleStep.SequenceAndClaim;
       for (;;) {
         while (running.size >= concurrency) await Promise.race(running);
         if (this.isStopping() || failed || this.backoff.paused) break;
         let batch: ClaimedBatch;
+        let claimNext: boolean;
         try {
-          batch = await this.track(this.sequenceAndClaim(backlog));
+          ({ batch, claimNext } = await this.track(this.claimStep(step)));
         } catch (error) {
           const { failures, delayMs } = this.backoff.failed();
           this.logger.error(
@@ -317,8 +338,10 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
         );
         running.add(work);
         void work.then(() => running.delete(work));
-        if (batch.deliveries.length < batchSize) break;
-        backlog = true;
+        if (batch.deliveries.length >= batchSize || this.sequencerBehind)
+          step = CycleStep.SequenceAndClaim;
+        else if (claimNext) step = CycleStep.Claim;
+        else break;
       }
       // Let in-flight batches finish, unless a wake-up may bring work for a free slot sooner.
       while (running.size > 0 && !this.wakeRequested && !this.isStopping()) {
@@ -330,40 +353,29 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
   }
 
   /**
-   * Sequences, then claims. When idle or lightly loaded, one sequencer run comes first, so an
-   * event just committed is claimed in this cycle. While a backlog drains, the sequencer runs
-   * beside the claims instead of before each one (it is on no claim's path), and wakes the loop
-   * when it has fanned out more.
+   * Claims the cycle's next batch. `claimNext`: the batch came from the sequencer run itself,
+   * and other due deliveries may be waiting for a plain claim: the run left some of its own
+   * pending, or the last plain claim is a poll interval old. A run that claimed nothing but
+   * stopped at its limit runs again at once (the events it fanned out are other instances'
+   * work, or wait behind their keys), until it claims something or has caught up.
    */
-  private async sequenceAndClaim(backlog: boolean): Promise<ClaimedBatch> {
+  private async claimStep(step: CycleStep): Promise<{ batch: ClaimedBatch; claimNext: boolean }> {
     const hosted = await this.hostedConsumers();
-    if (backlog) this.sequenceBehind();
-    else if (!this.sequencing) {
-      const run = await this.pipeline.sequenceOnce();
-      if (run.more) this.sequenceBehind();
-    }
-    return this.pipeline.claim(hosted);
-  }
-
-  /** Runs the sequencer until it has caught up, beside the claims (at most one such run). */
-  private sequenceBehind(): void {
-    if (this.sequencing || this.stateValue !== ProcessorState.Running) return;
-    const work = (async () => {
+    if (step === CycleStep.SequenceAndClaim) {
       for (;;) {
-        const run = await this.pipeline.sequenceOnce();
-        if (run.events > 0) this.wake();
-        if (!run.more || this.isStopping()) return;
+        const run = await this.pipeline.sequenceOnceAndClaim(hosted);
+        this.sequencerBehind = run.more;
+        if (run.batch.deliveries.length > 0) {
+          return {
+            batch: run.batch,
+            claimNext: run.leftPending || Date.now() >= this.claimDueAt,
+          };
+        }
+        if (!run.more || this.isStopping()) break;
       }
-    })();
-    this.sequencing = this.track(work)
-      .catch((error: unknown) =>
-        this.logger.error(
-          `Sequencing failed: ${describeDatabaseError(error)}; the next cycle retries`,
-        ),
-      )
-      .finally(() => {
-        this.sequencing = undefined;
-      });
+    }
+    this.claimDueAt = Date.now() + this.options.processor.idlePollIntervalMs;
+    return { batch: await this.pipeline.claim(hosted), claimNext: false };
   }
 
   /** Keeps `work` in the set {@link stop} waits for. */
