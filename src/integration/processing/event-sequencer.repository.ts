@@ -36,23 +36,6 @@ const ASYNC_COMMIT = `(SELECT set_config('synchronous_commit', 'off', true)) AS 
 /** The outbox columns a run reads. */
 const RUN_COLUMNS = 'o.id, o.event_name, o.ordering_key, o.available_at, o.tx_id, o.seq';
 
-/** The other outbox columns {@link EVENT_COLUMNS} reads, for a run that returns its events. */
-const EVENT_ROW_COLUMNS = [
-  'event_version',
-  'source_module',
-  'aggregate_type',
-  'aggregate_id',
-  'payload',
-  'headers',
-  'tenant_id',
-  'correlation_id',
-  'causation_id',
-  'idempotency_key',
-  'created_at',
-]
-  .map((column) => `o.${column}`)
-  .join(', ');
-
 /** Every statement of {@link EventSequencer} for one set of tables, built once per instance. */
 function sequencerStatements(t: IntegrationTables) {
   // Events not yet fanned out as of the horizon `h`: their transaction was still running at `h`
@@ -145,7 +128,7 @@ function sequencerStatements(t: IntegrationTables) {
     // pending, as by the plain run.
     // Parameters after the limit: worker, hosted consumers (JSON), lease ms, run limits (JSON
     // object).
-    runAndClaim: `WITH ${numberedEvents(`${RUN_COLUMNS}, ${EVENT_ROW_COLUMNS}`)}, ranked AS (
+    runAndClaim: `WITH ${numberedEvents('o.*')}, ranked AS (
          SELECT f.*,
                 f.consumer_name = ANY (ARRAY(SELECT jsonb_array_elements_text($3::jsonb))) AS hosted,
                 row_number() OVER k AS key_rank,
