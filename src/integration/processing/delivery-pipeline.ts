@@ -130,20 +130,14 @@ export class DeliveryPipeline {
   async sequenceOnce(): Promise<{ events: number; more: boolean }> {
     const limit = Math.max(this.options.processor.batchSize, 500);
     const run = await this.sequencer.sequence(this.options.database, limit);
-    if (run.events > 0) {
-      this.lifecycle.emit({
-        type: 'events.sequenced',
-        events: run.events,
-        deliveries: run.deliveries,
-      });
-    }
+    this.reportSequenced(run);
     return { events: run.events, more: run.locked && run.more };
   }
 
   /**
-   * One sequencer run of at most `batchSize` events, like {@link sequenceOnce}, that also returns claimed the
-   * deliveries it created for `consumers` that a claim could take at once: an event just
-   * committed reaches its handlers one statement later. `batch` holds only those; other due
+   * One sequencer run of at most `batchSize` events, like {@link sequenceOnce}, that also
+   * returns claimed the deliveries it created for `consumers` that a claim could take at once:
+   * an event just committed reaches its handlers one statement later. `batch` holds only those; other due
    * deliveries (retries, events sequenced elsewhere) wait for {@link claim}. `leftPending`: the
    * run created deliveries it did not claim (for other consumers, or that a claim may take).
    */
@@ -157,13 +151,7 @@ export class DeliveryPipeline {
       leaseMs: processor.leaseMs,
       runLimits: this.runLimits.limits(consumers),
     });
-    if (run.events > 0) {
-      this.lifecycle.emit({
-        type: 'events.sequenced',
-        events: run.events,
-        deliveries: run.deliveries,
-      });
-    }
+    this.reportSequenced(run);
     return {
       events: run.events,
       more: run.locked && run.more,
@@ -185,6 +173,16 @@ export class DeliveryPipeline {
       this.runLimits.limits(consumers),
     );
     return this.leased(deliveries);
+  }
+
+  /** Emits `events.sequenced` for a run that fanned events out. */
+  private reportSequenced(run: { events: number; deliveries: number }): void {
+    if (run.events === 0) return;
+    this.lifecycle.emit({
+      type: 'events.sequenced',
+      events: run.events,
+      deliveries: run.deliveries,
+    });
   }
 
   /** Claimed deliveries as a batch whose leases a heartbeat extends until it is settled. */
