@@ -30,6 +30,7 @@ import { DeliveryMark } from './processing/delivery-mark';
 import { DeliveryPipeline } from './processing/delivery-pipeline';
 import { KeyRunLimits } from './processing/key-run-limits';
 import { OutboxProcessor } from './processing/outbox.processor';
+import { TableStatistics } from './processing/table-statistics';
 import { DeliveryRepository } from './processing/delivery.repository';
 import { EventSequencer } from './processing/event-sequencer.repository';
 import { HandlerInvoker } from './processing/handler-invoker';
@@ -97,6 +98,7 @@ import { SettlePolicy } from './processing/settle-policy';
     SettlePolicy,
     IntegrationLifecycle,
     KeyRunLimits,
+    TableStatistics,
     DeliveryPipeline,
     OutboxProcessor,
     IntegrationAdminService,

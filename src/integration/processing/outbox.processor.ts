@@ -26,6 +26,7 @@ import { DeliveryRepository } from './delivery.repository';
 import { EventSequencer } from './event-sequencer.repository';
 import { IntegrationLifecycle } from './integration-lifecycle';
 import { ProcessorTimers } from './processor-timers';
+import { TableStatistics } from './table-statistics';
 import { startWakeListener } from './wake-listener';
 
 /** Where the processor's lifecycle stands. The one piece of state its methods branch on. */
@@ -99,6 +100,7 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
     private readonly sequencer: EventSequencer,
     private readonly lifecycle: IntegrationLifecycle,
     private readonly admin: IntegrationAdminService,
+    private readonly statistics: TableStatistics,
     moduleRef: ModuleRef,
   ) {
     this.timers = new ProcessorTimers(moduleRef);
@@ -365,6 +367,7 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
       for (;;) {
         const run = await this.pipeline.sequenceOnceAndClaim(hosted);
         this.sequencerBehind = run.more;
+        if (run.events > 0) this.takeFirstStatistics();
         if (run.batch.deliveries.length > 0) {
           return {
             batch: run.batch,
@@ -376,6 +379,15 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
     }
     this.claimDueAt = Date.now() + this.options.processor.idlePollIntervalMs;
     return { batch: await this.pipeline.claim(hosted), claimNext: false };
+  }
+
+  /**
+   * While the tables that grow with events have no statistics yet, analyzes those that have
+   * outgrown the plans made when they were new (see {@link TableStatistics}); in the background,
+   * and waited for by {@link stop}.
+   */
+  private takeFirstStatistics(): void {
+    if (!this.statistics.settled) void this.track(this.statistics.refresh());
   }
 
   /** Keeps `work` in the set {@link stop} waits for. */
