@@ -83,7 +83,7 @@ export {
   type DeliveryStats,
 } from './admin/integration-admin.service';
 export type { ReplayDeliveriesFilter } from './processing/delivery-query.validation';
-export type { ConsumerDeliveryStats } from './processing/delivery.repository';
+export type { ConsumerDeliveryStats, ConsumerBacklog } from './processing/delivery.repository';
 export { ConsumerDirectory } from './consumers/consumer-directory.service';
 export {
   ConsumerStatus,

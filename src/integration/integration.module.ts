@@ -31,6 +31,7 @@ import { DeliveryPipeline } from './processing/delivery-pipeline';
 import { KeyRunLimits } from './processing/key-run-limits';
 import { OutboxProcessor } from './processing/outbox.processor';
 import { TableStatistics } from './processing/table-statistics';
+import { BacklogSnapshot } from './observability/backlog-snapshot';
 import { DeliveryRepository } from './processing/delivery.repository';
 import { EventSequencer } from './processing/event-sequencer.repository';
 import { HandlerInvoker } from './processing/handler-invoker';
@@ -99,6 +100,7 @@ import { SettlePolicy } from './processing/settle-policy';
     IntegrationLifecycle,
     KeyRunLimits,
     TableStatistics,
+    BacklogSnapshot,
     DeliveryPipeline,
     OutboxProcessor,
     IntegrationAdminService,

@@ -18,7 +18,12 @@ import {
   checkReplayFilter,
   type ReplayDeliveriesFilter,
 } from '../processing/delivery-query.validation';
-import { DeliveryRepository, type ConsumerDeliveryStats } from '../processing/delivery.repository';
+import { BacklogSnapshot } from '../observability/backlog-snapshot';
+import {
+  DeliveryRepository,
+  type ConsumerBacklog,
+  type ConsumerDeliveryStats,
+} from '../processing/delivery.repository';
 import type { DeliveryRecord } from '../processing/delivery.types';
 import { EventSequencer } from '../processing/event-sequencer.repository';
 
@@ -53,6 +58,7 @@ export class IntegrationAdminService {
     private readonly deliveries: DeliveryRepository,
     private readonly outbox: OutboxRepository,
     private readonly sequencer: EventSequencer,
+    private readonly backlog: BacklogSnapshot,
   ) {}
 
   /**
@@ -145,6 +151,15 @@ export class IntegrationAdminService {
     }
     if (total) this.logger.log(`Purged ${total} finished event(s) older than ${olderThanMs} ms`);
     return total;
+  }
+
+  /**
+   * Every active consumer's unfinished work and dead letters, read cheaply (bounded counts, a
+   * snapshot shared with metrics and health checks, at most a couple of seconds old): for
+   * dashboards and polling. {@link getStats} counts everything, finished deliveries included.
+   */
+  async getBacklog(): Promise<readonly ConsumerBacklog[]> {
+    return this.backlog.read();
   }
 
   /** Deliveries per consumer and status, the oldest due one's age, and what awaits sequencing. */

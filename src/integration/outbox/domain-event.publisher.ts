@@ -8,6 +8,7 @@ import type { PublishEventInput } from '../events/integration-event';
 import { uuidv7 } from '../events/uuid';
 import { INTEGRATION_OPTIONS } from '../integration.constants';
 import type { ResolvedIntegrationOptions } from '../integration.options';
+import { IntegrationLifecycle } from '../processing/integration-lifecycle';
 import { OutboxRepository } from './outbox.repository';
 
 /** Events per INSERT statement in `publishMany` (larger batches use several statements). */
@@ -32,6 +33,7 @@ export class DomainEventPublisher {
   constructor(
     @Inject(INTEGRATION_OPTIONS) private readonly options: ResolvedIntegrationOptions,
     private readonly repository: OutboxRepository,
+    private readonly lifecycle: IntegrationLifecycle,
   ) {}
 
   /**
@@ -63,7 +65,10 @@ export class DomainEventPublisher {
         'For an event with no business write, use publishStandalone(event).',
       );
     }
-    return this.write(sql, this.normalize(events));
+    const normalized = this.normalize(events);
+    const ids = await this.write(sql, normalized);
+    this.reportPublished(normalized, false);
+    return ids;
   }
 
   /**
@@ -125,6 +130,7 @@ export class DomainEventPublisher {
     const last = normalized.slice(cut);
     if (last.length === 0) {
       await database.commitWith(tx);
+      this.reportPublished(normalized, true);
       return ids;
     }
     const statement = this.repository.insertStatement(
@@ -133,6 +139,7 @@ export class DomainEventPublisher {
       this.channel(),
     );
     const inserted = await database.commitWith<{ id: string }>(tx, statement);
+    this.reportPublished(normalized, true);
     // Committed: ids of events skipped on an existing idempotency key are read afterwards.
     return [
       ...ids,
@@ -146,7 +153,9 @@ export class DomainEventPublisher {
    * crash between your write and this call loses the event. Prefer {@link publish}.
    */
   async publishStandalone<N extends string>(event: PublishEventInput<N>): Promise<string> {
-    const [id] = await this.write(this.options.database.root, this.normalize([event]));
+    const normalized = this.normalize([event]);
+    const [id] = await this.write(this.options.database.root, normalized);
+    this.reportPublished(normalized, true);
     return id!;
   }
 
@@ -162,6 +171,12 @@ export class DomainEventPublisher {
       defaultSourceModule: this.options.outbox.defaultSourceModule,
     };
     return events.map((e, i) => normalizeEvent(e, settings, events.length > 1 ? i : undefined));
+  }
+
+  /** Emits `events.published` for events just written. */
+  private reportPublished(events: readonly NormalizedEvent[], committed: boolean): void {
+    if (events.length === 0) return;
+    this.lifecycle.emit({ type: 'events.published', names: events.map((e) => e.name), committed });
   }
 
   private channel(): string | null {

@@ -87,6 +87,27 @@ export interface ConsumerDeliveryStats {
   readonly oldestPendingAgeMs: number;
 }
 
+/**
+ * One active consumer's unfinished work and dead letters, read cheaply enough for every metrics
+ * scrape and health check: each count reads a partial index and stops at a cap.
+ */
+export interface ConsumerBacklog {
+  readonly consumer: string;
+  /** Pending deliveries, due or waiting for a retry (at most the cap). */
+  readonly pending: number;
+  /** Deliveries leased by an instance right now (at most the cap). */
+  readonly processing: number;
+  /** Dead letters waiting for a replay or a discard (at most the cap). */
+  readonly deadLetter: number;
+  /**
+   * How long (ms) the longest-waiting due delivery among the consumer's next ones in line has
+   * been due; `null` when none of them is due.
+   */
+  readonly oldestDueMs: number | null;
+  /** How long (ms) the oldest lease still held was taken; `null` when nothing is leased. */
+  readonly oldestLeaseMs: number | null;
+}
+
 /** A delivery's key: which consumer's delivery of which event. */
 export interface DeliveryKey {
   readonly eventId: string;
@@ -275,6 +296,25 @@ function deliveryStatements(t: IntegrationTables) {
                UNION SELECT DISTINCT consumer_name FROM ${t.delivery}) c
          LEFT JOIN ${t.delivery} d ON d.consumer_name = c.consumer
         GROUP BY c.consumer ORDER BY c.consumer`,
+    // Each count reads its partial index (claim, lease, dead letter) and stops at the cap ($1);
+    // the due wait looks at the next $2 deliveries in line only.
+    backlog: `SELECT c.name AS consumer,
+         (SELECT count(*) FROM (SELECT 1 FROM ${t.delivery} d
+           WHERE d.consumer_name = c.name AND d.status = 'pending' LIMIT $1::int) x)::int AS pending,
+         (SELECT count(*) FROM (SELECT 1 FROM ${t.delivery} d
+           WHERE d.consumer_name = c.name AND d.status = 'processing' LIMIT $1::int) x)::int AS processing,
+         (SELECT count(*) FROM (SELECT 1 FROM ${t.delivery} d
+           WHERE d.consumer_name = c.name AND d.status = 'dead_letter' LIMIT $1::int) x)::int AS dead_letter,
+         (SELECT (extract(epoch FROM now() - min(n.available_at)) * 1000)::float8
+            FROM (SELECT d.available_at FROM ${t.delivery} d
+                   WHERE d.consumer_name = c.name AND d.status = 'pending'
+                   ORDER BY d.position LIMIT $2::int) n
+           WHERE n.available_at <= now()) AS oldest_due_ms,
+         (SELECT (extract(epoch FROM now() - min(d.updated_at)) * 1000)::float8 FROM ${t.delivery} d
+           WHERE d.consumer_name = c.name AND d.status = 'processing') AS oldest_lease_ms
+         FROM ${t.consumer} c
+        WHERE c.status = 'active'
+        ORDER BY c.name`,
     // What a claim could take now, or what is leased: a due delivery behind a blocked one of its
     // key (e.g. a failure waiting for its retry) is not work anyone can do yet.
     busyCount: `SELECT count(*)::int AS n FROM ${t.delivery} d
@@ -490,6 +530,34 @@ export class DeliveryRepository {
       deadLetter: r.dead_letter,
       skipped: r.skipped,
       oldestPendingAgeMs: Math.max(0, Math.round(r.oldest_ms ?? 0)),
+    }));
+  }
+
+  /**
+   * Per active consumer, by name: pending, leased and dead-lettered deliveries (each at most
+   * `cap`), how long the longest-waiting due one of its next `lookahead` deliveries has been
+   * due, and the age of its oldest lease. See {@link ConsumerBacklog}.
+   */
+  async backlog(
+    sql: SqlExecutor,
+    options: { cap: number; lookahead: number },
+  ): Promise<ConsumerBacklog[]> {
+    const { rows } = await sql.query<{
+      consumer: string;
+      pending: number;
+      processing: number;
+      dead_letter: number;
+      oldest_due_ms: number | null;
+      oldest_lease_ms: number | null;
+    }>(this.statements.backlog, [options.cap, options.lookahead]);
+    const age = (ms: number | null): number | null => (ms === null ? null : Math.max(0, ms));
+    return rows.map((r) => ({
+      consumer: r.consumer,
+      pending: r.pending,
+      processing: r.processing,
+      deadLetter: r.dead_letter,
+      oldestDueMs: age(r.oldest_due_ms),
+      oldestLeaseMs: age(r.oldest_lease_ms),
     }));
   }
 

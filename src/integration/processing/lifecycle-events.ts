@@ -11,6 +11,17 @@ export type IntegrationLifecycleEvent =
   | { readonly type: 'processor.started'; readonly workerId: string }
   /** The processor stopped: nothing of it runs any more. */
   | { readonly type: 'processor.stopped'; readonly workerId: string }
+  /**
+   * Events were written to the outbox (`names`: one per event, in input order, an event
+   * skipped on an idempotency key already published included). `committed`: false when they
+   * were written in the caller's transaction, which may still roll back; true when this call
+   * committed them (`publishAndCommit`, `publishStandalone`).
+   */
+  | {
+      readonly type: 'events.published';
+      readonly names: readonly string[];
+      readonly committed: boolean;
+    }
   /** The sequencer fanned out committed events to their consumers. */
   | {
       readonly type: 'events.sequenced';
