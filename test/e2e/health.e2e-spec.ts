@@ -270,6 +270,59 @@ describe('IntegrationHealthIndicator with processor.enabled: false', () => {
   });
 });
 
+describe('IntegrationHealthIndicator and a LISTEN connection that cannot connect', () => {
+  let db: TestDatabase;
+  const apps: IntegrationTestApp[] = [];
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+  });
+  afterAll(async () => {
+    for (const app of apps) await app.close();
+    await db?.drop();
+  });
+
+  /** An app whose processor runs but whose LISTEN connection is refused (port 1). */
+  async function appWithoutListen(requireListen: boolean): Promise<IntegrationTestApp> {
+    const url = new URL(db.url);
+    url.port = '1';
+    const app = await createIntegrationApp(db.url, {
+      integration: {
+        notify: { connection: { connectionString: url.toString() } },
+        processor: { enabled: true },
+        health: { requireListen },
+      },
+      metadata: { imports: [TerminusModule], controllers: [HealthController] },
+    });
+    apps.push(app);
+    return app;
+  }
+
+  it('reports LISTEN down but stays ready by default (polling keeps working)', async () => {
+    const app = await appWithoutListen(false);
+    expect(app.app.get(OutboxProcessor).state).toBe(ProcessorState.Running);
+    const ready = await probe(app.app, 'ready');
+    expect(ready.code).toBe(200);
+    expect(ready.integration).toMatchObject({
+      status: 'up',
+      listen: { status: 'down', required: false },
+    });
+  });
+
+  it('is not ready without LISTEN under health.requireListen', async () => {
+    const app = await appWithoutListen(true);
+    const ready = await probe(app.app, 'ready');
+    expect(ready.code).toBe(503);
+    expect(ready.integration).toMatchObject({
+      status: 'down',
+      problems: ['LISTEN connection lost (health.requireListen)'],
+      processor: { status: 'up' },
+      listen: { status: 'down', required: true },
+    });
+    expect((await probe(app.app, 'live')).code).toBe(200);
+  });
+});
+
 function thing(key: string) {
   return { name: 'thing.done', aggregateType: 'Thing', aggregateId: key, payload: { key } };
 }
