@@ -1,11 +1,13 @@
 import { Controller, Get, Injectable, type INestApplication } from '@nestjs/common';
 import { HealthCheck, HealthCheckService, TerminusModule } from '@nestjs/terminus';
+import { Pool } from 'pg';
 import request from 'supertest';
 import {
   IntegrationConsumer,
   IntegrationHealthIndicator,
   OnIntegrationEvent,
   OutboxProcessor,
+  pgAdapter,
   ProcessorState,
   type IntegrationEvent,
 } from '../../src/integration';
@@ -320,6 +322,47 @@ describe('IntegrationHealthIndicator and a LISTEN connection that cannot connect
       listen: { status: 'down', required: true },
     });
     expect((await probe(app.app, 'live')).code).toBe(200);
+  });
+});
+
+describe('IntegrationHealthIndicator when the database does not answer', () => {
+  let db: TestDatabase;
+  let pool: Pool;
+  let t: IntegrationTestApp;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    pool = new Pool({ connectionString: db.url, max: 1 });
+    pool.on('error', () => undefined);
+    t = await createIntegrationApp(db.url, {
+      integration: { database: pgAdapter(pool), health: { databaseTimeoutMs: 100 } },
+    });
+  });
+  afterAll(async () => {
+    await t?.close();
+    await pool?.end();
+    await db?.drop();
+  });
+
+  it('is not ready while SELECT 1 waits past health.databaseTimeoutMs (here: for a connection of a full pool), and ready again after', async () => {
+    const health = t.app.get(IntegrationHealthIndicator);
+    const held = await pool.connect();
+    try {
+      const result = await health.isReady();
+      expect(result.integration).toMatchObject({
+        status: 'down',
+        problems: ['database: SELECT 1 took longer than 100 ms'],
+        database: { status: 'down', timeoutMs: 100 },
+        progress: { status: 'skipped', reason: 'database unavailable' },
+      });
+      expect((await health.isLive()).integration.status).toBe('up');
+    } finally {
+      held.release();
+    }
+    expect((await health.isReady()).integration).toMatchObject({
+      status: 'up',
+      database: { status: 'up' },
+    });
   });
 });
 
