@@ -13,6 +13,7 @@ export {
   type OutboxOptions,
   type ProcessorOptions,
   type PurgeOptions,
+  type HealthOptions,
 } from './integration.options';
 export { DEFAULT_NOTIFY_CHANNEL, DEFAULT_PROCESSOR_INTERVAL_NAME } from './integration.constants';
 
@@ -61,6 +62,11 @@ export { uuidv7 } from './events/uuid';
 export { DomainEventPublisher, PUBLISH_CHUNK_SIZE } from './outbox/domain-event.publisher';
 export type { FindEventsByAggregateOptions } from './outbox/outbox-query.validation';
 export { OutboxProcessor, ProcessorState, type DrainResult } from './processing/outbox.processor';
+export {
+  IntegrationHealthIndicator,
+  type IntegrationHealthDetails,
+  type IntegrationHealthResult,
+} from './observability/integration-health.indicator';
 export type { BatchResult, DeliverNowResult } from './processing/delivery-pipeline';
 export {
   DeliveryStatus,

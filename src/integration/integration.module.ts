@@ -32,6 +32,7 @@ import { KeyRunLimits } from './processing/key-run-limits';
 import { OutboxProcessor } from './processing/outbox.processor';
 import { TableStatistics } from './processing/table-statistics';
 import { BacklogSnapshot } from './observability/backlog-snapshot';
+import { IntegrationHealthIndicator } from './observability/integration-health.indicator';
 import { DeliveryRepository } from './processing/delivery.repository';
 import { EventSequencer } from './processing/event-sequencer.repository';
 import { HandlerInvoker } from './processing/handler-invoker';
@@ -104,6 +105,7 @@ import { SettlePolicy } from './processing/settle-policy';
     DeliveryPipeline,
     OutboxProcessor,
     IntegrationAdminService,
+    IntegrationHealthIndicator,
   ],
   exports: [
     INTEGRATION_OPTIONS,
@@ -117,6 +119,7 @@ import { SettlePolicy } from './processing/settle-policy';
     IntegrationLifecycle,
     OutboxProcessor,
     IntegrationAdminService,
+    IntegrationHealthIndicator,
   ],
 })
 export class IntegrationModule extends ConfigurableIntegrationModule {

@@ -59,6 +59,52 @@ describe('resolveOptions', () => {
     expect(resolved.processor.workerId).toMatch(/^.+:\d+:[0-9a-f]{8}$/);
   });
 
+  it('derives the health thresholds from the retry policy, handler timeout and lease', () => {
+    expect(resolveOptions({ database }).health).toEqual({
+      maxDueAgeMs: 330_000,
+      maxLeaseAgeMs: 60_000,
+      databaseTimeoutMs: 1_000,
+      requireListen: false,
+    });
+    const tuned = resolveOptions({
+      database,
+      processor: { leaseMs: 5_000, handlerTimeoutMs: 2_000, retry: { maxDelayMs: 1_000 } },
+    });
+    expect(tuned.health).toMatchObject({ maxDueAgeMs: 7_000, maxLeaseAgeMs: 7_000 });
+    expect(
+      resolveOptions({
+        database,
+        health: {
+          maxDueAgeMs: 300,
+          maxLeaseAgeMs: 400,
+          databaseTimeoutMs: 50,
+          requireListen: true,
+        },
+      }).health,
+    ).toEqual({ maxDueAgeMs: 300, maxLeaseAgeMs: 400, databaseTimeoutMs: 50, requireListen: true });
+  });
+
+  it('refuses bad health options, saying which', () => {
+    expect(
+      problems({
+        database,
+        health: {
+          maxDueAgeMs: 0,
+          maxLeaseAgeMs: 'soon',
+          databaseTimeoutMs: 120_000,
+          requireListen: 1,
+          maxAge: 1,
+        },
+      }),
+    ).toEqual([
+      'health.maxAge is not an option: did you mean health.maxDueAgeMs? (known: maxDueAgeMs, maxLeaseAgeMs, databaseTimeoutMs, requireListen)',
+      'health.maxDueAgeMs must be an integer from 100 to 2147483647 (got 0)',
+      'health.maxLeaseAgeMs must be an integer from 100 to 2147483647 (got soon)',
+      'health.databaseTimeoutMs must be an integer from 10 to 60000 (got 120000)',
+      'health.requireListen must be true or false (got 1)',
+    ]);
+  });
+
   it('keeps given values and merges partial retry policies', () => {
     const resolved = resolveOptions({
       database,
@@ -196,7 +242,7 @@ describe('resolveOptions', () => {
         },
       }),
     ).toEqual([
-      'proccessor is not an option: did you mean processor? (known: database, notify, outbox, processor, verifySchema, schema, observers)',
+      'proccessor is not an option: did you mean processor? (known: database, notify, outbox, processor, health, verifySchema, schema, observers)',
       'notify.chanel is not an option: did you mean notify.channel? (known: enabled, channel, connection)',
       'outbox.maxPayloadByte is not an option: did you mean outbox.maxPayloadBytes? (known: maxPayloadBytes, defaultSourceModule)',
       'processor.batchsize is not an option: did you mean processor.batchSize? (known: enabled, workerId, batchSize, concurrency, leaseMs, idlePollIntervalMs, retry, shutdownTimeoutMs, handlerTimeoutMs, startupDrain, intervalName, purge)',

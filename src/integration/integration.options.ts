@@ -96,6 +96,35 @@ export interface ProcessorOptions {
   readonly purge?: PurgeOptions;
 }
 
+/**
+ * Thresholds of `IntegrationHealthIndicator.isReady` (readiness for `@nestjs/terminus`). Only
+ * the consumers this instance hosts are judged, and only while its processor runs.
+ */
+export interface HealthOptions {
+  /**
+   * Readiness is down when a hosted consumer's oldest due delivery has waited longer than this
+   * (ms). A delivery behind an earlier one of its ordering key counts as due, so the default
+   * leaves room for that one's retry wait and a lease: lower it when you use no ordering keys
+   * or a short retry policy. 100 to 2^31 − 1.
+   * @default max(processor.retry.maxDelayMs, processor.handlerTimeoutMs) + processor.leaseMs (330000 with the defaults)
+   */
+  readonly maxDueAgeMs?: number;
+  /**
+   * Readiness is down when a hosted consumer's oldest lease was taken longer ago than this (ms):
+   * a batch still running (its lease kept alive by this instance) or one whose instance died.
+   * 100 to 2^31 − 1.
+   * @default processor.handlerTimeoutMs + processor.leaseMs (60000 with the defaults)
+   */
+  readonly maxLeaseAgeMs?: number;
+  /** Longest the readiness check's `SELECT 1` may take before the database counts as down (ms). 10 to 60000. @default 1000 */
+  readonly databaseTimeoutMs?: number;
+  /**
+   * Readiness is down while the LISTEN connection is lost. Off by default: polling keeps the
+   * processor working (every `processor.idlePollIntervalMs`), so it is only reported. @default false
+   */
+  readonly requireListen?: boolean;
+}
+
 /** Options of `IntegrationModule.forRoot` / `forRootAsync`. */
 export interface IntegrationModuleOptions<TTx = unknown> {
   /** `prismaAdapter(prisma)`, `knexAdapter(knex)` or `pgAdapter(pool)`. */
@@ -103,6 +132,8 @@ export interface IntegrationModuleOptions<TTx = unknown> {
   readonly notify?: NotifyOptions;
   readonly outbox?: OutboxOptions;
   readonly processor?: ProcessorOptions;
+  /** Thresholds of `IntegrationHealthIndicator`'s readiness. */
+  readonly health?: HealthOptions;
   /**
    * Check at bootstrap that the module's tables and columns exist, and fail the app once with
    * `IntegrationSchemaMissingError` naming what is missing. `false` for apps that create the
@@ -148,6 +179,7 @@ export interface ResolvedIntegrationOptions<TTx = unknown> {
     readonly intervalName: string;
     readonly purge: Required<PurgeOptions>;
   };
+  readonly health: Required<HealthOptions>;
   readonly verifySchema: boolean;
   readonly schema: string;
   readonly observers: readonly IntegrationLifecycleObserver[];
@@ -189,6 +221,7 @@ const TOP_LEVEL_KEYS = keysOf<IntegrationModuleOptions>({
   notify: true,
   outbox: true,
   processor: true,
+  health: true,
   verifySchema: true,
   schema: true,
   observers: true,
@@ -213,6 +246,12 @@ const PROCESSOR_KEYS = keysOf<ProcessorOptions>({
   startupDrain: true,
   intervalName: true,
   purge: true,
+});
+const HEALTH_KEYS = keysOf<HealthOptions>({
+  maxDueAgeMs: true,
+  maxLeaseAgeMs: true,
+  databaseTimeoutMs: true,
+  requireListen: true,
 });
 const PURGE_KEYS = keysOf<PurgeOptions>({
   enabled: true,
@@ -351,6 +390,7 @@ export function resolveOptions<TTx>(
   const o = section<OutboxOptions>(options.outbox, 'outbox', OUTBOX_KEYS);
   const p = section<ProcessorOptions>(options.processor, 'processor', PROCESSOR_KEYS);
   const purge = section<PurgeOptions>(p.purge, 'processor.purge', PURGE_KEYS);
+  const h = section<HealthOptions>(options.health, 'health', HEALTH_KEYS);
   bool(options.verifySchema, 'verifySchema');
   if (options.schema !== undefined) {
     const problem = schemaNameProblem(options.schema);
@@ -391,6 +431,10 @@ export function resolveOptions<TTx>(
     problems.push('processor.intervalName must be a non-empty string');
   }
   if (p.retry !== undefined) problems.push(...validateRetryPolicy(p.retry, 'processor.retry'));
+  int(h.maxDueAgeMs, 'health.maxDueAgeMs', 100);
+  int(h.maxLeaseAgeMs, 'health.maxLeaseAgeMs', 100);
+  int(h.databaseTimeoutMs, 'health.databaseTimeoutMs', 10, 60_000);
+  bool(h.requireListen, 'health.requireListen');
   bool(purge.enabled, 'processor.purge.enabled');
   problems.push(...purgeProblems(purge, 'processor.purge'));
   if (
@@ -408,6 +452,8 @@ export function resolveOptions<TTx>(
   if (problems.length) throw new InvalidIntegrationOptionsError(problems);
 
   const leaseMs = p.leaseMs ?? 30_000;
+  const handlerTimeoutMs = p.handlerTimeoutMs ?? 30_000;
+  const retry = resolveRetryPolicy(p.retry, DEFAULT_PROCESSOR_RETRY);
   return {
     database: options.database,
     notify: {
@@ -426,9 +472,9 @@ export function resolveOptions<TTx>(
       concurrency: p.concurrency ?? 2,
       leaseMs,
       idlePollIntervalMs: p.idlePollIntervalMs ?? 1_000,
-      retry: resolveRetryPolicy(p.retry, DEFAULT_PROCESSOR_RETRY),
+      retry,
       shutdownTimeoutMs: p.shutdownTimeoutMs ?? 10_000,
-      handlerTimeoutMs: p.handlerTimeoutMs ?? 30_000,
+      handlerTimeoutMs,
       startupDrain: p.startupDrain ?? true,
       intervalName: p.intervalName ?? DEFAULT_PROCESSOR_INTERVAL_NAME,
       purge: {
@@ -437,6 +483,15 @@ export function resolveOptions<TTx>(
         olderThanMs: purge.olderThanMs ?? 7 * 24 * 3_600_000,
         batchSize: purge.batchSize ?? 1_000,
       },
+    },
+    health: {
+      // Capped at the timer limit like the options themselves (a threshold beyond it never trips).
+      maxDueAgeMs:
+        h.maxDueAgeMs ??
+        Math.min(Math.max(retry.maxDelayMs, handlerTimeoutMs) + leaseMs, MAX_TIMER_DELAY_MS),
+      maxLeaseAgeMs: h.maxLeaseAgeMs ?? Math.min(handlerTimeoutMs + leaseMs, MAX_TIMER_DELAY_MS),
+      databaseTimeoutMs: h.databaseTimeoutMs ?? 1_000,
+      requireListen: h.requireListen ?? false,
     },
     verifySchema: options.verifySchema ?? true,
     schema: options.schema ?? DEFAULT_INTEGRATION_SCHEMA,

@@ -2,6 +2,7 @@ import type { Provider } from '@nestjs/common';
 import { Pool } from 'pg';
 import {
   EventSubscriberRegistry,
+  IntegrationHealthIndicator,
   IntegrationModule,
   OutboxProcessor,
   type PublishEventInput,
@@ -18,6 +19,12 @@ import { waitFor } from '../support/wait-for';
 // As in an app that never installed the optional peer: requiring it fails like Node does.
 jest.mock('@nestjs/schedule', () => {
   throw Object.assign(new Error("Cannot find module '@nestjs/schedule' from 'app'"), {
+    code: 'MODULE_NOT_FOUND',
+  });
+});
+
+jest.mock('@nestjs/terminus', () => {
+  throw Object.assign(new Error("Cannot find module '@nestjs/terminus' from 'app'"), {
     code: 'MODULE_NOT_FOUND',
   });
 });
@@ -93,5 +100,21 @@ describe('package: optional peers (issue 12)', () => {
       [id],
     );
     expect(rows).toEqual([{ consumer_name: 'all', status: 'processed' }]);
+  });
+
+  it('reports liveness and readiness when @nestjs/terminus is not installed (issue 14, acceptance 4)', async () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- as an app would
+    expect(() => require('@nestjs/terminus')).toThrow(/Cannot find module '@nestjs\/terminus'/);
+    t = await createIntegrationApp(db.url, { orm: 'pg' });
+    const health = t.app.get(IntegrationHealthIndicator);
+    expect(await health.isLive()).toEqual({
+      integration: expect.objectContaining({ status: 'up' }),
+    });
+    expect(await health.isReady('outbox')).toEqual({
+      outbox: expect.objectContaining({
+        status: 'up',
+        processor: { status: 'disabled', state: 'stopped' },
+      }),
+    });
   });
 });

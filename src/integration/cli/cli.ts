@@ -6,6 +6,7 @@ import { integrationPrismaModels } from '../database/prisma-fragment';
 import { integrationMigrationStatus, migrateIntegrationTables } from '../database/migration-runner';
 import { validateSchemaName } from '../database/schema-name';
 import { IntegrationTables } from '../database/integration-tables';
+import { withApplicationName } from '../database/application-name';
 import type { SqlExecutor } from '../database/sql-executor';
 import { ConsumerDirectoryRepository } from '../consumers/consumer-directory.repository';
 import { checkConsumerName, checkRetireOptions } from '../consumers/consumer-directory.validation';
@@ -289,11 +290,13 @@ function databaseUrl(value: string | undefined): string {
 }
 
 async function withClient<T>(url: string, fn: (client: Client) => Promise<T>): Promise<T> {
-  const client = new Client({
-    connectionString: url,
-    connectionTimeoutMillis: 10_000,
-    application_name: CLI_APPLICATION_NAME,
-  });
+  // Named unless the URL (`?application_name=`) or PGAPPNAME names it already.
+  const client = new Client(
+    withApplicationName(
+      { connectionString: url, connectionTimeoutMillis: 10_000 },
+      CLI_APPLICATION_NAME,
+    ),
+  );
   // A connection lost mid-run rejects the pending query; without a listener it would also crash.
   client.on('error', () => undefined);
   try {

@@ -1,4 +1,5 @@
 import { Client, type ClientConfig } from 'pg';
+import { withApplicationName } from './application-name';
 import { computeBackoffDelay, JitterMode, resolveRetryPolicy } from '../utils/retry';
 import type {
   IntegrationDatabaseAdapter,
@@ -43,7 +44,12 @@ class PgListener implements ListenHandle {
 
   private async connect(): Promise<void> {
     if (this.closed) return;
-    const client = new Client({ ...(this.config as ClientConfig), keepAlive: true });
+    const { applicationName } = this.options;
+    const config = this.config as ClientConfig;
+    const client = new Client({
+      ...(applicationName === undefined ? config : withApplicationName(config, applicationName)),
+      keepAlive: true,
+    });
     client.on('notification', (msg) => {
       if (msg.channel === this.channel) this.onNotify();
     });

@@ -54,6 +54,12 @@ export interface ListenConnectionConfig {
   readonly password?: string | (() => string | Promise<string>);
   readonly database?: string;
   readonly ssl?: unknown;
+  /**
+   * How the connection is called in `pg_stat_activity`. When neither this, the URL's
+   * `?application_name=` nor `PGAPPNAME` names it, the module calls it
+   * `nestjs-integration:<workerId>`.
+   */
+  readonly application_name?: string;
 }
 
 /**
@@ -116,6 +122,12 @@ export interface TransactionOptions {
 export interface ListenOptions {
   /** Connection settings to use instead of the adapter's `listenConfig()`. */
   readonly connection?: ListenConnectionConfig;
+  /**
+   * `application_name` for the connection when its settings do not name it (see
+   * {@link ListenConnectionConfig.application_name}); the processor passes
+   * `nestjs-integration:<workerId>`.
+   */
+  readonly applicationName?: string;
   /** The connection is listening; `reconnected` after a drop or failed attempt. */
   readonly onUp?: (reconnected: boolean) => void;
   /** Connecting failed or the connection dropped; the next attempt is in `retryInMs`. */

@@ -1,4 +1,5 @@
 import type { Logger } from '@nestjs/common';
+import { integrationApplicationName } from '../database/application-name';
 import { describeDatabaseError } from '../database/database-error';
 import { pgListen } from '../database/pg-listener';
 import type { ListenHandle } from '../database/sql-executor';
@@ -34,6 +35,7 @@ export async function startWakeListener(
   const listen = options.database.listen ?? pgListen(() => undefined);
   const listener = listen(notify.channel, wake, {
     connection: notify.connection,
+    applicationName: integrationApplicationName(options.processor.workerId),
     onUp: (reconnected) => {
       if (reconnected) logger.log(`LISTEN ${notify.channel} re-established`);
       hooks.onUp?.(reconnected);
