@@ -13,7 +13,9 @@ export {
   type OutboxOptions,
   type ProcessorOptions,
   type PurgeOptions,
+  type TracingOptions,
 } from './integration.options';
+export type { TracerProviderLike } from './observability/tracing/otel-api';
 export { DEFAULT_NOTIFY_CHANNEL, DEFAULT_PROCESSOR_INTERVAL_NAME } from './integration.constants';
 
 export type {
