@@ -88,22 +88,36 @@ async function bootRelay(
   return t;
 }
 
+/** Back to an empty outbox with no consumers, between the tests of this file's database. */
+async function reset(db: TestDatabase): Promise<void> {
+  await withPool(db.url, (pool) =>
+    pool.query(
+      'truncate outbox_event, integration_delivery, integration_consumer, integration_consumer_host',
+    ),
+  );
+}
+
 async function drainAll(t: IntegrationTestApp): Promise<void> {
   const processor = t.app.get(OutboxProcessor);
   // Retries are due at once (noRetryDelay); a few rounds settle everything.
   for (let i = 0; i < 4; i++) await processor.drain();
 }
 
+// One database for the file; each test starts from an empty outbox without consumers.
+let db: TestDatabase;
+beforeAll(async () => {
+  db = await createTestDatabase();
+});
+afterAll(async () => {
+  await db.drop();
+});
+
 describe('correlation and causation of events published by handlers', () => {
-  let db: TestDatabase;
   let t: IntegrationTestApp;
 
-  beforeEach(async () => {
-    db = await createTestDatabase();
-  });
   afterEach(async () => {
     await t?.close();
-    await db.drop();
+    await reset(db);
   });
 
   it("gives the handled event's id as causation and its correlation id as correlation", async () => {
@@ -156,14 +170,13 @@ describe('correlation and causation of events published by handlers', () => {
 });
 
 describe('OpenTelemetry tracing', () => {
-  let db: TestDatabase;
   let t: IntegrationTestApp;
   let contextManager: AsyncLocalStorageContextManager;
   let exporter: InMemorySpanExporter;
   let provider: BasicTracerProvider;
   let tracer: Tracer;
 
-  beforeAll(() => {
+  beforeAll(async () => {
     // The app's set-up, not the library's: a context manager, and a provider passed as option.
     contextManager = new AsyncLocalStorageContextManager().enable();
     context.setGlobalContextManager(contextManager);
@@ -171,8 +184,7 @@ describe('OpenTelemetry tracing', () => {
   afterAll(() => {
     context.disable();
   });
-  beforeEach(async () => {
-    db = await createTestDatabase();
+  beforeEach(() => {
     exporter = new InMemorySpanExporter();
     provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
     tracer = provider.getTracer('test-app');
@@ -180,7 +192,7 @@ describe('OpenTelemetry tracing', () => {
   afterEach(async () => {
     await t?.close();
     await provider.shutdown();
-    await db.drop();
+    await reset(db);
   });
 
   const parentOf = (span: ReadableSpan) => span.parentSpanContext?.spanId;
@@ -288,6 +300,37 @@ describe('OpenTelemetry tracing', () => {
     const [span] = exporter.getFinishedSpans().filter((s) => s.name === 'process order.placed');
     expect(span!.events.map((e) => e.name)).toEqual(['exception', 'delivery.dead-lettered']);
     expect(span!.status.code).toBe(STATUS_ERROR);
+  });
+
+  it('traces publishManyAndCommit: one PRODUCER span per event, each in its own headers', async () => {
+    t = await createIntegrationApp(db.url, {
+      integration: { tracing: { tracerProvider: provider } },
+    });
+    const client = await t.orm.pool!.connect();
+    let ids: string[];
+    try {
+      await client.query('BEGIN');
+      ids = await tracer.startActiveSpan('job', async (span) => {
+        try {
+          return await t.app
+            .get(DomainEventPublisher)
+            .publishManyAndCommit(client, [
+              orderPlaced({ aggregateId: 'a' }),
+              orderPlaced({ aggregateId: 'b' }),
+            ]);
+        } finally {
+          span.end();
+        }
+      });
+    } finally {
+      client.release();
+    }
+    const producers = exporter.getFinishedSpans().filter((s) => s.name === 'send order.placed');
+    expect(producers.map((s) => s.attributes['messaging.message.id'])).toEqual(ids);
+    const stored = await storedEvents(db.url);
+    expect(stored.map((r) => r.headers.traceparent)).toEqual(
+      producers.map((s) => `00-${s.spanContext().traceId}-${s.spanContext().spanId}-01`),
+    );
   });
 
   it("keeps the caller's traceparent", async () => {
