@@ -60,6 +60,8 @@ describe('handler failure log line', () => {
     // Only the first line of Prisma's message (not the "Raw query failed" detail below it).
     expect(line!.message).toContain('$queryRawUnsafe');
     expect(line!.message).not.toContain('no_such_table');
+    // Prisma's code says what the cut-off lines would have said.
+    expect(line!.message).toMatch(/ \[P2010\]$/);
 
     const stacks = logger.lines.filter(
       (l) => l.level === 'debug' && l.context === 'Consumer ledger',

@@ -153,8 +153,9 @@ export class HandlerInvoker {
 }
 
 /**
- * The first non-blank line of an error's message, with its name: Prisma's messages span many
- * lines (often starting with an empty one) and a log line must stay one line.
+ * The first non-blank line of an error's message, with its name, plus the error's `code` when
+ * it has one: Prisma's messages span many lines (often starting with an empty one) and a log
+ * line must stay one line.
  */
 export function firstLine(error: unknown): string {
   const lines = errorMessage(error)
@@ -163,7 +164,10 @@ export function firstLine(error: unknown): string {
     .filter((line) => line.length > 0);
   const [first = '', second] = lines;
   // "PrismaClientKnownRequestError:" then the message on the next line: keep both.
-  return /^[\w$.]+:$/.test(first) && second ? `${first} ${second}` : first;
+  const line = /^[\w$.]+:$/.test(first) && second ? `${first} ${second}` : first;
+  // Prisma's and PostgreSQL's codes (P2002, 23505) say what the cut-off lines would have said.
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code && !line.includes(code) ? `${line} [${code}]` : line;
 }
 
 /** The stack (or the whole message) of a handler's error, at debug level. */
