@@ -152,6 +152,39 @@ describe('correlation and causation of events published by handlers', () => {
     expect(placed.headers).toEqual({});
   });
 
+  it('is per module instance: a handler of one app publishing through another app fills nothing in', async () => {
+    const other = await createIntegrationApp(db.url, {
+      integration: { tracing: { enabled: false } },
+    });
+    try {
+      t = await createIntegrationApp(db.url, { integration: { tracing: { enabled: false } } });
+      const registry = t.app.get(EventSubscriberRegistry);
+      const viaOther: string[] = [];
+      registry.registerConsumer('bridge', { transactional: false });
+      registry.register({
+        consumer: 'bridge',
+        pattern: 'order.placed',
+        name: 'Bridge.onPlaced',
+        handle: async () => {
+          viaOther.push(
+            await other.app
+              .get(DomainEventPublisher)
+              .publishStandalone({ ...orderPlaced(), name: 'order.bridged' }),
+          );
+        },
+      });
+      await inTransaction(t.orm, (tx) =>
+        t.app.get(DomainEventPublisher).publish(tx, orderPlaced()),
+      );
+      await drainAll(t);
+      expect(viaOther).toHaveLength(1);
+      const bridged = (await storedEvents(db.url)).find((r) => r.id === viaOther[0])!;
+      expect(bridged).toMatchObject({ correlation_id: null, causation_id: null, headers: {} });
+    } finally {
+      await other.close();
+    }
+  });
+
   it('keeps what the caller set', async () => {
     t = await bootRelay(
       db,

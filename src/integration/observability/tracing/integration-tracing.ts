@@ -139,9 +139,13 @@ export class IntegrationTracing implements OnModuleDestroy {
       },
       parent,
     );
-    // A conflict re-run of the same claim starts a new span: the previous one is over.
-    this.open.get(delivery)?.end();
-    this.open.delete(delivery);
+    // A re-run of the same claim (after a conflict in its batch) starts a new span: the
+    // previous one is over, and says why it has no settle decision.
+    const previous = this.open.get(delivery);
+    if (previous) {
+      previous.addEvent('delivery.rerun');
+      this.close(delivery, previous);
+    }
     this.open.set(delivery, span);
     if (this.open.size > MAX_OPEN_DELIVERY_SPANS) {
       const [oldest, oldestSpan] = this.open.entries().next().value as [ClaimedDelivery, OtelSpan];
