@@ -32,18 +32,19 @@ const PEER_DEPENDENCIES = {
   '@nestjs/core': '^11.0.0 || ^12.0.0',
   '@nestjs/schedule': '^6.0.0 || ^12.0.0',
   '@nestjs/terminus': '^11.0.0',
+  '@opentelemetry/api': '^1.3.0',
   '@types/pg': '^8.0.0',
   pg: '^8.11.0',
   'reflect-metadata': '^0.1.13 || ^0.2.0',
   rxjs: '^7.1.0',
 };
 /**
- * Peers the package works without: `@nestjs/schedule` is loaded only when present; `@types/pg`
- * only matters to TypeScript apps (the pg adapter's .d.ts names pg's types);
- * `@nestjs/terminus` is never imported (IntegrationHealthIndicator returns results in its
- * shape), it is declared for the versions the indicator is tested with.
+ * Peers the package works without: `@nestjs/schedule` and `@opentelemetry/api` are loaded only
+ * when present; `@types/pg` only matters to TypeScript apps (the pg adapter's .d.ts names pg's
+ * types); `@nestjs/terminus` is never imported (IntegrationHealthIndicator returns results in
+ * its shape), it is declared for the versions the indicator is tested with.
  */
-const OPTIONAL_PEERS = ['@nestjs/schedule', '@nestjs/terminus', '@types/pg'];
+const OPTIONAL_PEERS = ['@nestjs/schedule', '@nestjs/terminus', '@opentelemetry/api', '@types/pg'];
 
 function run(command, args, options = {}) {
   const result = spawnSync(command, args, { cwd: root, stdio: 'inherit', ...options });

@@ -14,7 +14,9 @@ export {
   type ProcessorOptions,
   type PurgeOptions,
   type HealthOptions,
+  type TracingOptions,
 } from './integration.options';
+export type { TracerProviderLike } from './observability/tracing/otel-api';
 export { DEFAULT_NOTIFY_CHANNEL, DEFAULT_PROCESSOR_INTERVAL_NAME } from './integration.constants';
 
 export type {

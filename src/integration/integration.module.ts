@@ -36,6 +36,8 @@ import { IntegrationHealthIndicator } from './observability/integration-health.i
 import { DeliveryRepository } from './processing/delivery.repository';
 import { EventSequencer } from './processing/event-sequencer.repository';
 import { HandlerInvoker } from './processing/handler-invoker';
+import { HandlerScope } from './observability/tracing/handler-scope';
+import { IntegrationTracing } from './observability/tracing/integration-tracing';
 import { IntegrationLifecycle } from './processing/integration-lifecycle';
 import { BatchRunner } from './processing/runners/batch.runner';
 import { ConsumerRunners } from './processing/runners/consumer-runners';
@@ -92,6 +94,8 @@ import { SettlePolicy } from './processing/settle-policy';
     EventSequencer,
     DeliveryRepository,
     DeliveryMark,
+    HandlerScope,
+    IntegrationTracing,
     HandlerInvoker,
     BatchRunner,
     PerEventRunner,

@@ -16,6 +16,7 @@ import { DEFAULT_INTEGRATION_SCHEMA, validateSchemaName } from './database/schem
 import { InvalidPurgeOptionsError } from './errors/invalid-purge-options.error';
 import { MAX_TEXT_FIELD_LENGTH } from './events/event-validation';
 import type { IntegrationLifecycleObserver } from './processing/lifecycle-events';
+import type { TracerProviderLike } from './observability/tracing/otel-api';
 import {
   DEFAULT_NOTIFY_CHANNEL,
   DEFAULT_PROCESSOR_INTERVAL_NAME,
@@ -125,6 +126,22 @@ export interface HealthOptions {
   readonly requireListen?: boolean;
 }
 
+/** OpenTelemetry tracing (needs the optional peer `@opentelemetry/api`; see docs/observability.md). */
+export interface TracingOptions {
+  /**
+   * Record spans: a PRODUCER span per published event (its W3C `traceparent` and `tracestate`
+   * go into the event's headers) and a CONSUMER span per delivery around the consumer's
+   * handlers. Without `@opentelemetry/api` installed this is a no-op. @default true
+   */
+  readonly enabled?: boolean;
+  /**
+   * Where the module's tracer comes from (structurally an OpenTelemetry `TracerProvider`).
+   * The module never registers a global provider. @default the API's global provider
+   * (`trace.getTracerProvider()`)
+   */
+  readonly tracerProvider?: TracerProviderLike;
+}
+
 /** Options of `IntegrationModule.forRoot` / `forRootAsync`. */
 export interface IntegrationModuleOptions<TTx = unknown> {
   /** `prismaAdapter(prisma)`, `knexAdapter(knex)` or `pgAdapter(pool)`. */
@@ -151,6 +168,7 @@ export interface IntegrationModuleOptions<TTx = unknown> {
   readonly schema?: string;
   /** Receive the delivery pipeline's lifecycle events (see `IntegrationLifecycle`). @default [] */
   readonly observers?: readonly IntegrationLifecycleObserver[];
+  readonly tracing?: TracingOptions;
 }
 
 /** Options after defaults, as the module's services see them. */
@@ -183,6 +201,10 @@ export interface ResolvedIntegrationOptions<TTx = unknown> {
   readonly verifySchema: boolean;
   readonly schema: string;
   readonly observers: readonly IntegrationLifecycleObserver[];
+  readonly tracing: {
+    readonly enabled: boolean;
+    readonly tracerProvider: TracerProviderLike | undefined;
+  };
 }
 
 /** Retry defaults of the processor. */
@@ -225,7 +247,9 @@ const TOP_LEVEL_KEYS = keysOf<IntegrationModuleOptions>({
   verifySchema: true,
   schema: true,
   observers: true,
+  tracing: true,
 });
+const TRACING_KEYS = keysOf<TracingOptions>({ enabled: true, tracerProvider: true });
 /** Options of earlier versions, with what replaces them (said instead of "did you mean"). */
 const REMOVED_OPTIONS: Readonly<Record<string, string>> = {
   dispatcher:
@@ -449,6 +473,18 @@ export function resolveOptions<TTx>(
   ) {
     problems.push('observers must be an array of objects with an onEvent(event) method');
   }
+  const t = section<TracingOptions>(options.tracing, 'tracing', TRACING_KEYS);
+  bool(t.enabled, 'tracing.enabled');
+  if (
+    t.tracerProvider !== undefined &&
+    (typeof t.tracerProvider !== 'object' ||
+      t.tracerProvider === null ||
+      typeof (t.tracerProvider as { getTracer?: unknown }).getTracer !== 'function')
+  ) {
+    problems.push(
+      'tracing.tracerProvider must be an OpenTelemetry TracerProvider (an object with getTracer(name)); omit it to use the global provider',
+    );
+  }
   if (problems.length) throw new InvalidIntegrationOptionsError(problems);
 
   const leaseMs = p.leaseMs ?? 30_000;
@@ -496,6 +532,7 @@ export function resolveOptions<TTx>(
     verifySchema: options.verifySchema ?? true,
     schema: options.schema ?? DEFAULT_INTEGRATION_SCHEMA,
     observers: options.observers ?? [],
+    tracing: { enabled: t.enabled ?? true, tracerProvider: t.tracerProvider },
   };
 }
 

@@ -1,3 +1,5 @@
+import { HandlerScope } from '../../src/integration/observability/tracing/handler-scope';
+import { IntegrationTracing } from '../../src/integration/observability/tracing/integration-tracing';
 import { Logger } from '@nestjs/common';
 import type { Pool, PoolClient } from 'pg';
 import { pgAdapter } from '../../src/integration';
@@ -70,7 +72,12 @@ describe('delivery runners (delivery core v2, issue 13)', () => {
     });
     fx.apps.push(t);
     const resolved = t.app.get<ResolvedIntegrationOptions>(INTEGRATION_OPTIONS);
-    const invoker = new HandlerInvoker(resolved, t.app.get(IntegrationLinkService));
+    const invoker = new HandlerInvoker(
+      resolved,
+      t.app.get(IntegrationLinkService),
+      t.app.get(HandlerScope),
+      t.app.get(IntegrationTracing),
+    );
     const mark = new DeliveryMark(t.app.get(IntegrationTables));
     const runners = new ConsumerRunners(
       new BatchRunner(resolved, invoker, mark),

@@ -37,6 +37,17 @@ export function defaultOrderingKey(
   return tenantId === null ? key : `${tenantId.length}:${tenantId}:${key}`;
 }
 
+/**
+ * Values an event gets from where it is published when its caller did not set them: the
+ * handled event's correlation and causation ids for an event published by a handler, and
+ * trace context headers. Each applies only when the caller left that field (or header) unset.
+ */
+export interface EventDefaults {
+  readonly correlationId?: string | null;
+  readonly causationId?: string | null;
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
 /** An event validated and serialised, ready for the INSERT. */
 export interface NormalizedEvent {
   readonly name: string;
@@ -131,6 +142,7 @@ function serializeHeaders(
   correlationId: string | null,
   causationId: string | null,
   index: number | undefined,
+  defaults: Readonly<Record<string, string>> | undefined,
 ): string {
   // A null prototype keeps a header named "__proto__" as an ordinary key.
   const headers = Object.create(null) as Record<string, string>;
@@ -154,6 +166,12 @@ function serializeHeaders(
       const reason = unstorableStringReason(key) ?? unstorableStringReason(item);
       if (reason) throw new InvalidEventError(`headers.${key}`, reason, index);
       headers[key] = item;
+    }
+  }
+  if (defaults) {
+    // The caller's own headers win (e.g. a traceparent set by hand).
+    for (const key of Object.keys(defaults)) {
+      if (!(key in headers)) headers[key] = defaults[key]!;
     }
   }
   if (correlationId) headers.correlationId = correlationId;
@@ -180,7 +198,12 @@ function serialize(value: unknown, field: string, index: number | undefined): Se
  */
 export function normalizeEvent(
   input: PublishEventInput,
-  options: { maxPayloadBytes: number; defaultSourceModule: string | null },
+  options: {
+    maxPayloadBytes: number;
+    defaultSourceModule: string | null;
+    /** Called once the event is otherwise valid, just before its headers are serialised. */
+    defaults?: (name: string) => EventDefaults | undefined;
+  },
   index?: number,
 ): NormalizedEvent {
   if (input === null || typeof input !== 'object') {
@@ -209,8 +232,8 @@ export function normalizeEvent(
     checkText(input.sourceModule, 'sourceModule', index, { required: false }) ??
     options.defaultSourceModule;
   const tenantId = checkText(input.tenantId, 'tenantId', index, { required: false });
-  const correlationId = checkText(input.correlationId, 'correlationId', index, { required: false });
-  const causationId = checkText(input.causationId, 'causationId', index, { required: false });
+  let correlationId = checkText(input.correlationId, 'correlationId', index, { required: false });
+  let causationId = checkText(input.causationId, 'causationId', index, { required: false });
   const idempotencyKey = checkText(input.idempotencyKey, 'idempotencyKey', index, {
     required: false,
   });
@@ -230,7 +253,17 @@ export function normalizeEvent(
   if (payload.storedBytes > options.maxPayloadBytes)
     throw new PayloadTooLargeError(payload.storedBytes, options.maxPayloadBytes, index);
 
-  const headersJson = serializeHeaders(input.headers as unknown, correlationId, causationId, index);
+  const headersInput = input.headers as unknown;
+  const defaults = options.defaults?.(name);
+  correlationId ??= defaults?.correlationId ?? null;
+  causationId ??= defaults?.causationId ?? null;
+  const headersJson = serializeHeaders(
+    headersInput,
+    correlationId,
+    causationId,
+    index,
+    defaults?.headers,
+  );
 
   return {
     name,

@@ -3,13 +3,23 @@ import type { SqlExecutor } from '../database/sql-executor';
 import { CommitNotSupportedError } from '../errors/commit-not-supported.error';
 import { InvalidEventError } from '../errors/invalid-event.error';
 import { TransactionRequiredError } from '../errors/transaction-required.error';
-import { normalizeEvent, type NormalizedEvent } from '../events/event-validation';
+import {
+  normalizeEvent,
+  type EventDefaults,
+  type NormalizedEvent,
+} from '../events/event-validation';
 import type { PublishEventInput } from '../events/integration-event';
 import { uuidv7 } from '../events/uuid';
 import { INTEGRATION_OPTIONS } from '../integration.constants';
 import type { ResolvedIntegrationOptions } from '../integration.options';
+import { HandlerScope } from '../observability/tracing/handler-scope';
+import { IntegrationTracing } from '../observability/tracing/integration-tracing';
+import type { OtelSpan } from '../observability/tracing/otel-api';
 import { IntegrationLifecycle } from '../processing/integration-lifecycle';
 import { OutboxRepository } from './outbox.repository';
+
+/** Producer spans of one publish call, one per event in input order (tracing active only). */
+type ProducerSpans = { span: OtelSpan; correlationId: string | null }[];
 
 /** Events per INSERT statement in `publishMany` (larger batches use several statements). */
 export const PUBLISH_CHUNK_SIZE = 1_000;
@@ -27,6 +37,12 @@ export const PUBLISH_CHUNK_SIZE = 1_000;
  *   });
  * });
  * ```
+ *
+ * Published from inside a handler (its async call chain), an event gets by default the handled
+ * event's id as `causationId` and the handled event's `correlationId` (or, when it had none,
+ * its id) as `correlationId`; each only when the caller did not set it. With tracing active,
+ * every event gets a PRODUCER span whose W3C `traceparent`/`tracestate` go into its headers,
+ * unless the caller set `traceparent` (then the caller's headers are kept as given).
  */
 @Injectable()
 export class DomainEventPublisher {
@@ -34,6 +50,8 @@ export class DomainEventPublisher {
     @Inject(INTEGRATION_OPTIONS) private readonly options: ResolvedIntegrationOptions,
     private readonly repository: OutboxRepository,
     private readonly lifecycle: IntegrationLifecycle,
+    private readonly scope: HandlerScope,
+    private readonly tracing: IntegrationTracing,
   ) {}
 
   /**
@@ -65,10 +83,13 @@ export class DomainEventPublisher {
         'For an event with no business write, use publishStandalone(event).',
       );
     }
-    const normalized = this.normalize(events);
-    const ids = await this.write(sql, normalized);
-    this.reportPublished(normalized, false);
-    return ids;
+    const spans: ProducerSpans | undefined = this.tracing.active ? [] : undefined;
+    return this.traced(spans, async () => {
+      const normalized = this.normalize(events, spans);
+      const ids = await this.write(sql, normalized);
+      this.reportPublished(normalized, false);
+      return ids;
+    });
   }
 
   /**
@@ -122,14 +143,25 @@ export class DomainEventPublisher {
     const sql = database.forTransaction(tx);
     if (!sql) throw new TransactionRequiredError(database.kind, operation);
     if (!database.commitWith) throw new CommitNotSupportedError(database.kind, operation);
-    const normalized = this.normalize(events);
+    const spans: ProducerSpans | undefined = this.tracing.active ? [] : undefined;
+    return this.traced(spans, () => this.writeAndCommit(tx, sql, events, spans));
+  }
+
+  private async writeAndCommit(
+    tx: unknown,
+    sql: SqlExecutor,
+    events: readonly PublishEventInput[],
+    spans: ProducerSpans | undefined,
+  ): Promise<string[]> {
+    const { database } = this.options;
+    const normalized = this.normalize(events, spans);
     // Whole chunks first, in the transaction; the last (possibly partial) chunk with the COMMIT.
     const cut =
       Math.max(0, Math.ceil(normalized.length / PUBLISH_CHUNK_SIZE) - 1) * PUBLISH_CHUNK_SIZE;
     const ids = await this.write(sql, normalized.slice(0, cut));
     const last = normalized.slice(cut);
     if (last.length === 0) {
-      await database.commitWith(tx);
+      await database.commitWith!(tx);
       this.reportPublished(normalized, true);
       return ids;
     }
@@ -138,7 +170,7 @@ export class DomainEventPublisher {
       last.map(() => uuidv7()),
       this.channel(),
     );
-    const inserted = await database.commitWith<{ id: string }>(tx, statement);
+    const inserted = await database.commitWith!<{ id: string }>(tx, statement);
     this.reportPublished(normalized, true);
     // Committed: ids of events skipped on an existing idempotency key are read afterwards.
     return [
@@ -153,13 +185,56 @@ export class DomainEventPublisher {
    * crash between your write and this call loses the event. Prefer {@link publish}.
    */
   async publishStandalone<N extends string>(event: PublishEventInput<N>): Promise<string> {
-    const normalized = this.normalize([event]);
-    const [id] = await this.write(this.options.database.root, normalized);
-    this.reportPublished(normalized, true);
+    const spans: ProducerSpans | undefined = this.tracing.active ? [] : undefined;
+    const [id] = await this.traced(spans, async () => {
+      const normalized = this.normalize([event], spans);
+      const ids = await this.write(this.options.database.root, normalized);
+      this.reportPublished(normalized, true);
+      return ids;
+    });
     return id!;
   }
 
-  private normalize(events: readonly PublishEventInput[]): NormalizedEvent[] {
+  /** Runs `work`, then ends the producer spans in `spans` (with its error when it fails). */
+  private async traced(
+    spans: ProducerSpans | undefined,
+    work: () => Promise<string[]>,
+  ): Promise<string[]> {
+    if (!spans) return work();
+    let ids: string[];
+    try {
+      ids = await work();
+    } catch (error) {
+      this.tracing.endProducers(spans, undefined, error);
+      throw error;
+    }
+    this.tracing.endProducers(spans, ids);
+    return ids;
+  }
+
+  /**
+   * What an event published here gets when its caller did not set it: causation and
+   * correlation from the handled event (inside a handler), and the trace context of its
+   * producer span (tracing active; the span is added to `spans`).
+   */
+  private defaultsFor(
+    spans: ProducerSpans | undefined,
+  ): ((name: string) => EventDefaults | undefined) | undefined {
+    const handled = this.scope.current();
+    if (!handled && !spans) return undefined;
+    const correlationId = handled ? (handled.correlationId ?? handled.eventId) : null;
+    const causationId = handled ? handled.eventId : null;
+    return (name) => {
+      const producer = spans && this.tracing.startProducer(name);
+      if (producer) spans.push({ span: producer.span, correlationId: null });
+      return { correlationId, causationId, headers: producer?.headers };
+    };
+  }
+
+  private normalize(
+    events: readonly PublishEventInput[],
+    spans?: ProducerSpans,
+  ): NormalizedEvent[] {
     if (!Array.isArray(events)) {
       throw new InvalidEventError(
         'events',
@@ -169,8 +244,13 @@ export class DomainEventPublisher {
     const settings = {
       maxPayloadBytes: this.options.outbox.maxPayloadBytes,
       defaultSourceModule: this.options.outbox.defaultSourceModule,
+      defaults: this.defaultsFor(spans),
     };
-    return events.map((e, i) => normalizeEvent(e, settings, events.length > 1 ? i : undefined));
+    const normalized = events.map((e, i) =>
+      normalizeEvent(e, settings, events.length > 1 ? i : undefined),
+    );
+    if (spans) normalized.forEach((e, i) => (spans[i]!.correlationId = e.correlationId));
+    return normalized;
   }
 
   /** Emits `events.published` for events just written. */

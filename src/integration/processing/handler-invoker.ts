@@ -8,6 +8,8 @@ import {
   IntegrationLinkService,
   type BoundIntegrationLinks,
 } from '../links/integration-link.service';
+import { HandlerScope } from '../observability/tracing/handler-scope';
+import { IntegrationTracing } from '../observability/tracing/integration-tracing';
 import { errorMessage } from '../utils/describe';
 import type { HandlerContext, RegisteredHandler } from '../subscribers/handler.types';
 import { immutableEvent } from '../subscribers/immutable-event';
@@ -47,6 +49,8 @@ export class HandlerInvoker {
   constructor(
     @Inject(INTEGRATION_OPTIONS) private readonly options: ResolvedIntegrationOptions,
     private readonly links: IntegrationLinkService,
+    private readonly scope: HandlerScope,
+    private readonly tracing: IntegrationTracing,
   ) {}
 
   /**
@@ -55,6 +59,25 @@ export class HandlerInvoker {
    * to); `undefined` for consumers without a transaction.
    */
   async invoke(
+    delivery: ClaimedDelivery,
+    handlers: readonly RegisteredHandler[],
+    tx: unknown,
+  ): Promise<HandlerOutcome> {
+    const { event } = delivery;
+    const handled = { eventId: event.id, correlationId: event.correlationId };
+    if (!this.tracing.active) {
+      return this.scope.run(handled, () => this.runHandlers(delivery, handlers, tx));
+    }
+    // The consumer span stays open until the settle decision (see IntegrationTracing).
+    const span = this.tracing.startConsumer(delivery)!;
+    const outcome = await this.scope.run(handled, () =>
+      this.tracing.within(span, () => this.runHandlers(delivery, handlers, tx)),
+    );
+    if (outcome.kind === 'failed') this.tracing.fail(span, outcome.error);
+    return outcome;
+  }
+
+  private async runHandlers(
     delivery: ClaimedDelivery,
     handlers: readonly RegisteredHandler[],
     tx: unknown,
@@ -69,8 +92,9 @@ export class HandlerInvoker {
       // The transaction is no longer usable (e.g. aborted by another lane's failed statement):
       // a failure of this delivery like any statement on it, never an exception of the runner.
       logger.warn(
-        `${event.name} ${event.id} (attempt ${delivery.attempt}) not started: ${errorMessage(error)}`,
+        `${event.name} ${event.id} for ${delivery.consumer} (attempt ${delivery.attempt}) not started: ${firstLine(error)}`,
       );
+      logStack(logger, error);
       return { kind: 'failed', error, timedOut: false, durationMs: performance.now() - started };
     }
     const ctx: HandlerContext = {
@@ -95,8 +119,9 @@ export class HandlerInvoker {
         ]);
       } catch (error) {
         ctx.logger.warn(
-          `${handler.name} failed on ${event.name} ${event.id} (attempt ${delivery.attempt}): ${errorMessage(error)}`,
+          `${handler.name} failed on ${event.name} ${event.id} for ${delivery.consumer} (attempt ${delivery.attempt}): ${firstLine(error)}`,
         );
+        logStack(ctx.logger, error);
         return {
           kind: 'failed',
           error,
@@ -125,4 +150,28 @@ export class HandlerInvoker {
     if (!view) this.views.set(delivery, (view = immutableEvent(delivery.event)));
     return view;
   }
+}
+
+/**
+ * The first non-blank line of an error's message, with its name, plus the error's `code` when
+ * it has one: Prisma's messages span many lines (often starting with an empty one) and a log
+ * line must stay one line.
+ */
+export function firstLine(error: unknown): string {
+  const lines = errorMessage(error)
+    .split(/\r\n|\r|\n/)
+    .map((line) => line.trim())
+    .filter((line) => line.length > 0);
+  const [first = '', second] = lines;
+  // "PrismaClientKnownRequestError:" then the message on the next line: keep both.
+  const line = /^[\w$.]+:$/.test(first) && second ? `${first} ${second}` : first;
+  // Prisma's and PostgreSQL's codes (P2002, 23505) say what the cut-off lines would have said.
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code && !line.includes(code) ? `${line} [${code}]` : line;
+}
+
+/** The stack (or the whole message) of a handler's error, at debug level. */
+function logStack(logger: Logger, error: unknown): void {
+  const stack = error instanceof Error ? error.stack : undefined;
+  logger.debug(stack ?? errorMessage(error));
 }
