@@ -32,6 +32,10 @@ import { KeyRunLimits } from './processing/key-run-limits';
 import { OutboxProcessor } from './processing/outbox.processor';
 import { TableStatistics } from './processing/table-statistics';
 import { BacklogSnapshot } from './observability/backlog-snapshot';
+import {
+  IntegrationMetrics,
+  PROM_CLIENT_LOADER,
+} from './observability/metrics/integration-metrics.service';
 import { DeliveryRepository } from './processing/delivery.repository';
 import { EventSequencer } from './processing/event-sequencer.repository';
 import { HandlerInvoker } from './processing/handler-invoker';
@@ -101,6 +105,9 @@ import { SettlePolicy } from './processing/settle-policy';
     KeyRunLimits,
     TableStatistics,
     BacklogSnapshot,
+    // Metrics (only when the metrics option is given): prom-client loaded at start-up by require.
+    { provide: PROM_CLIENT_LOADER, useValue: require },
+    IntegrationMetrics,
     DeliveryPipeline,
     OutboxProcessor,
     IntegrationAdminService,

@@ -17,6 +17,12 @@ import { InvalidPurgeOptionsError } from './errors/invalid-purge-options.error';
 import { MAX_TEXT_FIELD_LENGTH } from './events/event-validation';
 import type { IntegrationLifecycleObserver } from './processing/lifecycle-events';
 import {
+  metricsOptionsProblems,
+  resolveMetricsOptions,
+  type IntegrationMetricsOptions,
+  type ResolvedMetricsOptions,
+} from './observability/metrics/metrics.options';
+import {
   DEFAULT_NOTIFY_CHANNEL,
   DEFAULT_PROCESSOR_INTERVAL_NAME,
   INTEGRATION_OPTIONS,
@@ -120,6 +126,12 @@ export interface IntegrationModuleOptions<TTx = unknown> {
   readonly schema?: string;
   /** Receive the delivery pipeline's lifecycle events (see `IntegrationLifecycle`). @default [] */
   readonly observers?: readonly IntegrationLifecycleObserver[];
+  /**
+   * Export Prometheus metrics through the optional peer `prom-client` into the registry given
+   * here (see docs/observability.md). Without it no metric exists and prom-client is never
+   * loaded. @default undefined (no metrics)
+   */
+  readonly metrics?: IntegrationMetricsOptions;
 }
 
 /** Options after defaults, as the module's services see them. */
@@ -151,6 +163,7 @@ export interface ResolvedIntegrationOptions<TTx = unknown> {
   readonly verifySchema: boolean;
   readonly schema: string;
   readonly observers: readonly IntegrationLifecycleObserver[];
+  readonly metrics?: ResolvedMetricsOptions;
 }
 
 /** Retry defaults of the processor. */
@@ -192,6 +205,7 @@ const TOP_LEVEL_KEYS = keysOf<IntegrationModuleOptions>({
   verifySchema: true,
   schema: true,
   observers: true,
+  metrics: true,
 });
 /** Options of earlier versions, with what replaces them (said instead of "did you mean"). */
 const REMOVED_OPTIONS: Readonly<Record<string, string>> = {
@@ -405,6 +419,7 @@ export function resolveOptions<TTx>(
   ) {
     problems.push('observers must be an array of objects with an onEvent(event) method');
   }
+  if (options.metrics !== undefined) problems.push(...metricsOptionsProblems(options.metrics));
   if (problems.length) throw new InvalidIntegrationOptionsError(problems);
 
   const leaseMs = p.leaseMs ?? 30_000;
@@ -441,6 +456,7 @@ export function resolveOptions<TTx>(
     verifySchema: options.verifySchema ?? true,
     schema: options.schema ?? DEFAULT_INTEGRATION_SCHEMA,
     observers: options.observers ?? [],
+    metrics: options.metrics && resolveMetricsOptions(options.metrics),
   };
 }
 

@@ -1,0 +1,73 @@
+import type { ModuleLoader } from '../../outbox/scheduler-registry.loader';
+
+/** The package that provides the metric classes; an optional peer dependency. */
+export const PROM_CLIENT_PACKAGE = 'prom-client';
+
+/** Configuration common to the prom-client metric classes the module creates. */
+export interface PromMetricConfiguration {
+  readonly name: string;
+  readonly help: string;
+  readonly labelNames?: readonly string[];
+  readonly registers: readonly unknown[];
+  readonly buckets?: readonly number[];
+  collect?(this: PromGauge): void | Promise<void>;
+}
+
+/** A label set, by label name. */
+export type PromLabels = Readonly<Record<string, string>>;
+
+/** The part of a prom-client `Counter` (or one of its label children) the module uses. */
+export interface PromCounter {
+  inc(value?: number): void;
+  labels(...values: string[]): PromCounter;
+}
+
+/** The part of a prom-client `Gauge` (or one of its label children) the module uses. */
+export interface PromGauge {
+  set(value: number): void;
+  set(labels: PromLabels, value: number): void;
+  reset(): void;
+  labels(...values: string[]): PromGauge;
+}
+
+/** The part of a prom-client `Histogram` (or one of its label children) the module uses. */
+export interface PromHistogram {
+  observe(value: number): void;
+  labels(...values: string[]): PromHistogram;
+}
+
+/** The classes of prom-client 15 the module uses. */
+export interface PromClient {
+  Counter: new (configuration: PromMetricConfiguration) => PromCounter;
+  Gauge: new (configuration: PromMetricConfiguration) => PromGauge;
+  Histogram: new (configuration: PromMetricConfiguration) => PromHistogram;
+}
+
+/**
+ * The `prom-client` package, or `undefined` when that optional peer is not installed. Called
+ * when the `metrics` option is given, at start-up, never at import. Any other failure to load it
+ * (a broken install, a missing dependency of its own) is thrown.
+ *
+ * @param load - how to load the package; replaceable in tests. @default require
+ */
+export function loadPromClient(load: ModuleLoader = require): PromClient | undefined {
+  let loaded: unknown;
+  try {
+    loaded = load(PROM_CLIENT_PACKAGE);
+  } catch (error) {
+    const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+    // Only the package itself: a dependency of it that is missing is a broken install, not absence.
+    const missing =
+      code === 'MODULE_NOT_FOUND' &&
+      typeof message === 'string' &&
+      message.includes(`'${PROM_CLIENT_PACKAGE}'`);
+    if (missing) return undefined;
+    throw error;
+  }
+  const client = loaded as Partial<PromClient> | undefined;
+  return typeof client?.Counter === 'function' &&
+    typeof client.Gauge === 'function' &&
+    typeof client.Histogram === 'function'
+    ? (client as PromClient)
+    : undefined;
+}
