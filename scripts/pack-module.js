@@ -33,14 +33,16 @@ const PEER_DEPENDENCIES = {
   '@nestjs/schedule': '^6.0.0 || ^12.0.0',
   '@types/pg': '^8.0.0',
   pg: '^8.11.0',
+  'prom-client': '^15.0.0',
   'reflect-metadata': '^0.1.13 || ^0.2.0',
   rxjs: '^7.1.0',
 };
 /**
  * Peers the package works without: `@nestjs/schedule` is loaded only when present; `@types/pg`
- * only matters to TypeScript apps (the pg adapter's .d.ts names pg's types).
+ * only matters to TypeScript apps (the pg adapter's .d.ts names pg's types); `prom-client` is
+ * loaded only when the `metrics` option is given.
  */
-const OPTIONAL_PEERS = ['@nestjs/schedule', '@types/pg'];
+const OPTIONAL_PEERS = ['@nestjs/schedule', '@types/pg', 'prom-client'];
 
 function run(command, args, options = {}) {
   const result = spawnSync(command, args, { cwd: root, stdio: 'inherit', ...options });

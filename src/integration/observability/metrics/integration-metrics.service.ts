@@ -49,7 +49,7 @@ export class IntegrationMetrics implements OnModuleInit, OnApplicationShutdown {
     const prom = loadPromClient(this.load);
     if (!prom) {
       throw new InvalidIntegrationOptionsError([
-        `metrics needs the optional peer ${PROM_CLIENT_PACKAGE}, which is not installed: npm install ${PROM_CLIENT_PACKAGE} (version 15), or remove the metrics option`,
+        `metrics needs the optional peer ${PROM_CLIENT_PACKAGE}, which is not installed (or has no Counter, Gauge and Histogram classes): npm install ${PROM_CLIENT_PACKAGE}@15, or remove the metrics option`,
       ]);
     }
     const collector = new BacklogCollector(this.snapshot);
