@@ -81,6 +81,7 @@ export {
   DEFAULT_METRICS_PREFIX,
   type IntegrationMetricsOptions,
   type MetricsRegistry,
+  type ResolvedMetricsOptions,
 } from './observability/metrics/metrics.options';
 export {
   INTEGRATION_METRIC_NAMES,

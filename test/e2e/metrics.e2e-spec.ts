@@ -125,7 +125,8 @@ describe('metrics (issue 14)', () => {
       expect(all.get('integration_claim_batch_size_sum')).toBe(12);
       expect(all.get('integration_claim_batch_size_bucket{le="5"}')).toBe(1);
       expect(all.get('integration_claim_batch_size_bucket{le="10"}')).toBe(2);
-      // Handlers ran 3 (ok) + 6 (flaky) + 3 (doomed) times; only processed deliveries wait.
+      // Handlers ran 3 (ok) + 6 (flaky) + 3 (doomed) times; only processed deliveries count in
+      // the time in outbox (a consumer's series exist, at 0, from its first event on).
       expect(only(all, 'integration_handler_duration_seconds_count')).toEqual({
         'integration_handler_duration_seconds_count{consumer="ok"}': 3,
         'integration_handler_duration_seconds_count{consumer="flaky"}': 6,
@@ -134,7 +135,12 @@ describe('metrics (issue 14)', () => {
       expect(only(all, 'integration_time_in_outbox_seconds_count')).toEqual({
         'integration_time_in_outbox_seconds_count{consumer="ok"}': 3,
         'integration_time_in_outbox_seconds_count{consumer="flaky"}': 3,
+        'integration_time_in_outbox_seconds_count{consumer="doomed"}': 0,
       });
+      expect(all.get('integration_time_in_outbox_seconds_bucket{consumer="ok",le="+Inf"}')).toBe(3);
+      expect(
+        all.get('integration_handler_duration_seconds_bucket{consumer="doomed",le="30"}'),
+      ).toBe(3);
       const waited = all.get('integration_time_in_outbox_seconds_sum{consumer="flaky"}')!;
       expect(waited).toBeGreaterThan(0);
       expect(waited).toBeLessThan(60);

@@ -1,49 +1,80 @@
 import type { ConsumerBacklog } from '../../processing/delivery.repository';
+import { BucketHistogram, type HistogramSeries } from './bucket-histogram';
 import { INTEGRATION_METRIC_NAMES, type IntegrationMetricName } from './metric-names';
 import { CLAIM_BATCH_SIZE_BUCKETS, type ResolvedMetricsOptions } from './metrics.options';
-import type { PromClient, PromCounter, PromGauge, PromHistogram } from './prom-client.loader';
+import { PendingCounts, type PendingCount } from './pending-count';
+import type { PromClient, PromCounter, PromGauge } from './prom-client.loader';
+
+/** The `outcome` label values of `deliveries_total`. */
+export type DeliveryOutcome = 'processed' | 'retried' | 'dead_lettered' | 'released';
+
+/** Everything the observer records for one consumer, found with one map look-up. */
+export interface ConsumerCells {
+  readonly outcomes: Readonly<Record<DeliveryOutcome, PendingCount>>;
+  readonly leaseLosses: PendingCount;
+  readonly handlerDuration: HistogramSeries;
+  readonly timeInOutbox: HistogramSeries;
+}
+
+const OUTCOMES: readonly DeliveryOutcome[] = ['processed', 'retried', 'dead_lettered', 'released'];
 
 /**
- * The module's prom-client metrics of one app, registered in the registry of its `metrics`
- * option only. The backlog gauges are computed at scrape time from `readBacklog`.
+ * The module's metrics of one app, registered in the registry of its `metrics` option only.
+ * The hot path (the observer) adds to plain fields ({@link PendingCounts}, {@link BucketHistogram}
+ * series); prom-client's counters receive the sums when scraped, and the backlog gauges are read
+ * from `readBacklog` at scrape time.
  */
 export class IntegrationMetricSet {
-  readonly eventsPublished: PromCounter;
-  readonly eventsSequenced: PromCounter;
-  readonly claims: PromCounter;
-  readonly claimBatchSize: PromHistogram;
-  readonly deliveries: PromCounter;
-  readonly handlerDuration: PromHistogram;
-  readonly timeInOutbox: PromHistogram;
-  readonly leaseLosses: PromCounter;
+  readonly sequenced: PendingCount;
+  readonly claims: PendingCount;
+  readonly claimBatchSize: HistogramSeries;
   readonly listenerConnected: PromGauge;
-  private readonly registered: ReadonlyMap<string, unknown>;
+  private readonly published = new PendingCounts();
+  private readonly deliveries = new PendingCounts();
+  private readonly leaseLosses = new PendingCounts();
+  private readonly handlerDuration: BucketHistogram;
+  private readonly timeInOutbox: BucketHistogram;
+  private readonly consumers = new Map<string, ConsumerCells>();
+  private readonly publishedByName = new Map<string, PendingCount>();
+  private readonly registered = new Map<string, unknown>();
 
   constructor(
     prom: PromClient,
     private readonly options: ResolvedMetricsOptions,
     readBacklog: () => Promise<readonly ConsumerBacklog[] | undefined>,
   ) {
-    const registers = [options.registry];
+    const { registry } = options;
+    const registers = [registry];
     const name = (role: IntegrationMetricName): string =>
       options.prefix + INTEGRATION_METRIC_NAMES[role];
-    const registered = new Map<string, unknown>();
     const add = <M>(metricName: string, metric: M): M => {
-      registered.set(metricName, metric);
+      this.registered.set(metricName, metric);
       return metric;
     };
-    const counter = (role: IntegrationMetricName, help: string, labelNames: string[] = []) =>
-      add(name(role), new prom.Counter({ name: name(role), help, labelNames, registers }));
-    const histogram = (
+    /** A prom-client counter that receives `counts` when scraped. */
+    const counter = (
       role: IntegrationMetricName,
       help: string,
-      buckets: readonly number[],
-      labelNames: string[] = [],
-    ) =>
+      labelNames: string[],
+      counts: PendingCounts,
+    ): PromCounter =>
       add(
         name(role),
-        new prom.Histogram({ name: name(role), help, labelNames, buckets, registers }),
+        new prom.Counter({
+          name: name(role),
+          help,
+          labelNames,
+          registers,
+          collect(this: PromCounter) {
+            counts.flushInto(this);
+          },
+        }),
       );
+    const histogram = (role: IntegrationMetricName, help: string, buckets: readonly number[]) => {
+      const metric = new BucketHistogram(name(role), help, buckets);
+      registry.registerMetric(metric);
+      return add(name(role), metric);
+    };
     /** A gauge refilled from the backlog at each scrape: no samples when it cannot be read. */
     const backlogGauge = (
       role: IntegrationMetricName,
@@ -66,42 +97,49 @@ export class IntegrationMetricSet {
         }),
       );
 
-    this.eventsPublished = counter(
+    counter(
       'eventsPublished',
       'Events written to the outbox by publish calls (including calls whose transaction later rolled back), by event name',
       ['event_name'],
+      this.published,
     );
-    this.eventsSequenced = counter(
+    const unlabelled = new PendingCounts();
+    this.sequenced = unlabelled.cell('', {});
+    counter(
       'eventsSequenced',
       'Committed events fanned out to their consumers by the sequencer of this instance',
+      [],
+      unlabelled,
     );
-    this.claims = counter('claims', 'Claims of this instance that leased at least one delivery');
+    const claims = new PendingCounts();
+    this.claims = claims.cell('', {});
+    counter('claims', 'Claims of this instance that leased at least one delivery', [], claims);
     this.claimBatchSize = histogram(
       'claimBatchSize',
       'Deliveries leased per claim',
       CLAIM_BATCH_SIZE_BUCKETS,
-    );
-    this.deliveries = counter(
+    ).child('', {});
+    counter(
       'deliveries',
       'Deliveries settled by this instance, by consumer and outcome (processed, retried, dead_lettered, released)',
       ['consumer', 'outcome'],
+      this.deliveries,
     );
     this.handlerDuration = histogram(
       'handlerDuration',
       "Time a consumer's handlers ran for one delivery, successful or failed, in seconds",
       options.handlerDurationBuckets,
-      ['consumer'],
     );
     this.timeInOutbox = histogram(
       'timeInOutbox',
       "Seconds from the event's outbox row (the publishing transaction's start) to its delivery settled processed, by consumer",
       options.outboxWaitBuckets,
-      ['consumer'],
     );
-    this.leaseLosses = counter(
+    counter(
       'leaseLosses',
       'Deliveries this instance could not settle because its lease was gone (another instance owns them)',
       ['consumer'],
+      this.leaseLosses,
     );
     this.listenerConnected = add(
       name('listenerConnected'),
@@ -133,13 +171,44 @@ export class IntegrationMetricSet {
     );
     backlogGauge(
       'oldestDueAge',
-      'Seconds the longest-waiting due delivery among the consumer’s next 1000 in line has been due (0: none due)',
+      'Seconds the longest-waiting due delivery among the next 1000 in line of the consumer has been due (0: none due)',
       ['consumer'],
       (gauge, backlog) => {
         for (const c of backlog) gauge.set({ consumer: c.consumer }, (c.oldestDueMs ?? 0) / 1000);
       },
     );
-    this.registered = registered;
+  }
+
+  /** The count of published events named `eventName`. */
+  publishedCount(eventName: string): PendingCount {
+    let count = this.publishedByName.get(eventName);
+    if (!count) {
+      count = this.published.cell(eventName, { event_name: eventName });
+      this.publishedByName.set(eventName, count);
+    }
+    return count;
+  }
+
+  /** What is recorded for `consumer` (created on its first event). */
+  consumer(consumer: string): ConsumerCells {
+    let cells = this.consumers.get(consumer);
+    if (!cells) {
+      const outcomes = {} as Record<DeliveryOutcome, PendingCount>;
+      for (const outcome of OUTCOMES) {
+        outcomes[outcome] = this.deliveries.cell(`${consumer}\u0000${outcome}`, {
+          consumer,
+          outcome,
+        });
+      }
+      cells = {
+        outcomes,
+        leaseLosses: this.leaseLosses.cell(consumer, { consumer }),
+        handlerDuration: this.handlerDuration.child(consumer, { consumer }),
+        timeInOutbox: this.timeInOutbox.child(consumer, { consumer }),
+      };
+      this.consumers.set(consumer, cells);
+    }
+    return cells;
   }
 
   /** The names of the metrics of this set, prefix included. */

@@ -2,61 +2,60 @@ import type {
   IntegrationLifecycleEvent,
   IntegrationLifecycleObserver,
 } from '../../processing/lifecycle-events';
-import type { IntegrationMetricSet } from './integration-metric-set';
-import type { PromCounter, PromHistogram } from './prom-client.loader';
+import type { SettleDecision } from '../../processing/delivery.types';
+import type { DeliveryOutcome, IntegrationMetricSet } from './integration-metric-set';
 
-/** `deliveries_total` outcome of each settle action. */
-const OUTCOME = {
+/** `deliveries_total` outcome of each settle action (`none`: processed in the handler's transaction). */
+const OUTCOME: Readonly<Record<SettleDecision['action'], DeliveryOutcome>> = {
   none: 'processed',
   processed: 'processed',
   retry: 'retried',
   'dead-letter': 'dead_lettered',
   release: 'released',
-} as const;
+};
 
 /**
  * Feeds the metrics from the pipeline's lifecycle events, and only from them. Runs inside the
- * pipeline's calls: a few map look-ups and additions per event (label children are cached).
+ * pipeline's calls: one map look-up and a few additions per event, nothing allocated once a
+ * consumer's first event was seen.
  */
 export class MetricsObserver implements IntegrationLifecycleObserver {
-  private readonly counters = new Map<string, PromCounter>();
-  private readonly histograms = new Map<string, PromHistogram>();
-
   constructor(private readonly metrics: IntegrationMetricSet) {}
 
   onEvent(event: IntegrationLifecycleEvent): void {
     const m = this.metrics;
     switch (event.type) {
       case 'events.published':
-        for (const name of event.names) this.counter(m.eventsPublished, 'p', name).inc();
+        for (const name of event.names) m.publishedCount(name).pending++;
         return;
       case 'events.sequenced':
-        m.eventsSequenced.inc(event.events);
+        m.sequenced.pending += event.events;
         return;
       case 'deliveries.claimed':
-        m.claims.inc();
+        m.claims.pending++;
         m.claimBatchSize.observe(event.deliveries.length);
         return;
       case 'delivery.handled': {
-        const { fact, delivery } = event;
+        const { fact } = event;
         if (fact.kind === 'handled' || fact.kind === 'failed') {
-          this.histogram(m.handlerDuration, 'h', delivery.consumer).observe(fact.durationMs / 1000);
+          m.consumer(event.delivery.consumer).handlerDuration.observe(fact.durationMs / 1000);
         }
         return;
       }
       case 'delivery.settled': {
-        const { delivery, decision } = event;
-        const outcome = OUTCOME[decision.action];
-        this.counter(m.deliveries, 'd', delivery.consumer, outcome).inc();
+        const { delivery } = event;
+        const outcome = OUTCOME[event.decision.action];
+        const cells = m.consumer(delivery.consumer);
+        cells.outcomes[outcome].pending++;
         if (outcome === 'processed') {
           // created_at is the publishing transaction's start (no commit time is stored).
-          const seconds = Math.max(0, Date.now() - delivery.event.createdAt.getTime()) / 1000;
-          this.histogram(m.timeInOutbox, 'o', delivery.consumer).observe(seconds);
+          const ms = Date.now() - delivery.event.createdAt.getTime();
+          cells.timeInOutbox.observe(ms > 0 ? ms / 1000 : 0);
         }
         return;
       }
       case 'delivery.lease-lost':
-        this.counter(m.leaseLosses, 'l', event.delivery.consumer).inc();
+        m.consumer(event.delivery.consumer).leaseLosses.pending++;
         return;
       case 'listener.up':
         m.listenerConnected.set(1);
@@ -68,26 +67,5 @@ export class MetricsObserver implements IntegrationLifecycleObserver {
       default:
         return;
     }
-  }
-
-  /** The child of `metric` for `labels`, cached under `tag` (which metric) and the labels. */
-  private counter(metric: PromCounter, tag: string, ...labels: string[]): PromCounter {
-    const key = `${tag}\u0000${labels.join('\u0000')}`;
-    let child = this.counters.get(key);
-    if (!child) {
-      child = metric.labels(...labels);
-      this.counters.set(key, child);
-    }
-    return child;
-  }
-
-  private histogram(metric: PromHistogram, tag: string, ...labels: string[]): PromHistogram {
-    const key = `${tag}\u0000${labels.join('\u0000')}`;
-    let child = this.histograms.get(key);
-    if (!child) {
-      child = metric.labels(...labels);
-      this.histograms.set(key, child);
-    }
-    return child;
   }
 }

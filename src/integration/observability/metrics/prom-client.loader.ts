@@ -9,38 +9,31 @@ export interface PromMetricConfiguration {
   readonly help: string;
   readonly labelNames?: readonly string[];
   readonly registers: readonly unknown[];
-  readonly buckets?: readonly number[];
-  collect?(this: PromGauge): void | Promise<void>;
+  collect?(this: PromGauge & PromCounter): void | Promise<void>;
 }
 
 /** A label set, by label name. */
 export type PromLabels = Readonly<Record<string, string>>;
 
-/** The part of a prom-client `Counter` (or one of its label children) the module uses. */
+/** The part of a prom-client `Counter` the module uses. */
 export interface PromCounter {
-  inc(value?: number): void;
-  labels(...values: string[]): PromCounter;
+  inc(labels: PromLabels, value: number): void;
 }
 
-/** The part of a prom-client `Gauge` (or one of its label children) the module uses. */
+/** The part of a prom-client `Gauge` the module uses. */
 export interface PromGauge {
   set(value: number): void;
   set(labels: PromLabels, value: number): void;
   reset(): void;
-  labels(...values: string[]): PromGauge;
 }
 
-/** The part of a prom-client `Histogram` (or one of its label children) the module uses. */
-export interface PromHistogram {
-  observe(value: number): void;
-  labels(...values: string[]): PromHistogram;
-}
-
-/** The classes of prom-client 15 the module uses. */
+/**
+ * The classes of prom-client 15 the module uses (histograms are the module's own
+ * `BucketHistogram`, registered in the same registry).
+ */
 export interface PromClient {
   Counter: new (configuration: PromMetricConfiguration) => PromCounter;
   Gauge: new (configuration: PromMetricConfiguration) => PromGauge;
-  Histogram: new (configuration: PromMetricConfiguration) => PromHistogram;
 }
 
 /**
@@ -65,9 +58,7 @@ export function loadPromClient(load: ModuleLoader = require): PromClient | undef
     throw error;
   }
   const client = loaded as Partial<PromClient> | undefined;
-  return typeof client?.Counter === 'function' &&
-    typeof client.Gauge === 'function' &&
-    typeof client.Histogram === 'function'
+  return typeof client?.Counter === 'function' && typeof client.Gauge === 'function'
     ? (client as PromClient)
     : undefined;
 }
