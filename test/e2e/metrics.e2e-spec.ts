@@ -5,6 +5,7 @@ import {
   OutboxProcessor,
   type IntegrationMetricsOptions,
 } from '../../src/integration';
+import { BacklogSnapshot } from '../../src/integration/observability/backlog-snapshot';
 import { DeliveryPipeline } from '../../src/integration/processing/delivery-pipeline';
 import { CaptureLogger } from '../support/capture-logger';
 import { noRetryDelay, thingEvent } from '../support/effect-fixture';
@@ -171,7 +172,8 @@ describe('metrics (issue 14)', () => {
       await publishAll(t, [thingEvent('thing.done', '4')]);
       // The sequencer fans out without claiming: the deliveries wait, due.
       await t.app.get(DeliveryPipeline).sequence();
-      await new Promise((resolve) => setTimeout(resolve, 2_100)); // past the snapshot's cache
+      // A fresh read now: the scrape shares it (instead of one cached before the sequencer ran).
+      await t.app.get(BacklogSnapshot).read(0);
       const all = samples(await registry.metrics());
       expect(all.get('integration_backlog{consumer="ok",status="pending"}')).toBe(1);
       expect(all.get('integration_backlog{consumer="flaky",status="pending"}')).toBe(1);
@@ -183,11 +185,12 @@ describe('metrics (issue 14)', () => {
     it('leaves the backlog gauges out while their read fails, warns once, and keeps the rest', async () => {
       const capture = new CaptureLogger();
       t.app.useLogger(capture);
-      await new Promise((resolve) => setTimeout(resolve, 2_100)); // past the snapshot's cache
       await withPool(db.url, (pool) =>
         pool.query('alter table integration_delivery rename to integration_delivery_away'),
       );
       try {
+        // Drops the snapshot cached by earlier scrapes: a failed read is not kept.
+        await expect(t.app.get(BacklogSnapshot).read(0)).rejects.toThrow(/integration_delivery/);
         const first = samples(await registry.metrics());
         const second = samples(await registry.metrics());
         for (const all of [first, second]) {
