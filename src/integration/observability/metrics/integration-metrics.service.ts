@@ -38,18 +38,13 @@ export class IntegrationMetrics implements OnModuleInit, OnApplicationShutdown {
     @Inject(PROM_CLIENT_LOADER) private readonly load: ModuleLoader,
   ) {}
 
-  /** True when this app exports metrics. */
-  get enabled(): boolean {
-    return this.metrics !== undefined;
-  }
-
   onModuleInit(): void {
     const options = this.options.metrics;
     if (!options) return;
     const prom = loadPromClient(this.load);
     if (!prom) {
       throw new InvalidIntegrationOptionsError([
-        `metrics needs the optional peer ${PROM_CLIENT_PACKAGE}, which is not installed (or has no Counter, Gauge and Histogram classes): npm install ${PROM_CLIENT_PACKAGE}@15, or remove the metrics option`,
+        `metrics needs the optional peer ${PROM_CLIENT_PACKAGE}, which is not installed (or has no Counter and Gauge classes): npm install ${PROM_CLIENT_PACKAGE}@15, or remove the metrics option`,
       ]);
     }
     const collector = new BacklogCollector(this.snapshot);
