@@ -35,16 +35,24 @@ const PEER_DEPENDENCIES = {
   '@opentelemetry/api': '^1.3.0',
   '@types/pg': '^8.0.0',
   pg: '^8.11.0',
+  'prom-client': '^15.0.0',
   'reflect-metadata': '^0.1.13 || ^0.2.0',
   rxjs: '^7.1.0',
 };
 /**
  * Peers the package works without: `@nestjs/schedule` and `@opentelemetry/api` are loaded only
- * when present; `@types/pg` only matters to TypeScript apps (the pg adapter's .d.ts names pg's
- * types); `@nestjs/terminus` is never imported (IntegrationHealthIndicator returns results in
- * its shape), it is declared for the versions the indicator is tested with.
+ * when present; `prom-client` only when the `metrics` option is given; `@types/pg` only matters
+ * to TypeScript apps (the pg adapter's .d.ts names pg's types); `@nestjs/terminus` is never
+ * imported (IntegrationHealthIndicator returns results in its shape), it is declared for the
+ * versions the indicator is tested with.
  */
-const OPTIONAL_PEERS = ['@nestjs/schedule', '@nestjs/terminus', '@opentelemetry/api', '@types/pg'];
+const OPTIONAL_PEERS = [
+  '@nestjs/schedule',
+  '@nestjs/terminus',
+  '@opentelemetry/api',
+  '@types/pg',
+  'prom-client',
+];
 
 function run(command, args, options = {}) {
   const result = spawnSync(command, args, { cwd: root, stdio: 'inherit', ...options });

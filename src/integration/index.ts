@@ -86,6 +86,16 @@ export type {
 } from './processing/lifecycle-events';
 export { IntegrationLifecycle } from './processing/integration-lifecycle';
 export {
+  DEFAULT_METRICS_PREFIX,
+  type IntegrationMetricsOptions,
+  type MetricsRegistry,
+  type ResolvedMetricsOptions,
+} from './observability/metrics/metrics.options';
+export {
+  INTEGRATION_METRIC_NAMES,
+  type IntegrationMetricName,
+} from './observability/metrics/metric-names';
+export {
   IntegrationAdminService,
   type EventDeliveries,
   type DeliveryStats,

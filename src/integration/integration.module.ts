@@ -33,6 +33,10 @@ import { OutboxProcessor } from './processing/outbox.processor';
 import { TableStatistics } from './processing/table-statistics';
 import { BacklogSnapshot } from './observability/backlog-snapshot';
 import { IntegrationHealthIndicator } from './observability/integration-health.indicator';
+import {
+  IntegrationMetrics,
+  PROM_CLIENT_LOADER,
+} from './observability/metrics/integration-metrics.service';
 import { DeliveryRepository } from './processing/delivery.repository';
 import { EventSequencer } from './processing/event-sequencer.repository';
 import { HandlerInvoker } from './processing/handler-invoker';
@@ -106,6 +110,9 @@ import { SettlePolicy } from './processing/settle-policy';
     KeyRunLimits,
     TableStatistics,
     BacklogSnapshot,
+    // Metrics (only when the metrics option is given): prom-client loaded at start-up by require.
+    { provide: PROM_CLIENT_LOADER, useValue: require },
+    IntegrationMetrics,
     DeliveryPipeline,
     OutboxProcessor,
     IntegrationAdminService,

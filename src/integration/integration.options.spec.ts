@@ -242,7 +242,7 @@ describe('resolveOptions', () => {
         },
       }),
     ).toEqual([
-      'proccessor is not an option: did you mean processor? (known: database, notify, outbox, processor, health, verifySchema, schema, observers, tracing)',
+      'proccessor is not an option: did you mean processor? (known: database, notify, outbox, processor, health, verifySchema, schema, observers, tracing, metrics)',
       'notify.chanel is not an option: did you mean notify.channel? (known: enabled, channel, connection)',
       'outbox.maxPayloadByte is not an option: did you mean outbox.maxPayloadBytes? (known: maxPayloadBytes, defaultSourceModule)',
       'processor.batchsize is not an option: did you mean processor.batchSize? (known: enabled, workerId, batchSize, concurrency, leaseMs, idlePollIntervalMs, retry, shutdownTimeoutMs, handlerTimeoutMs, startupDrain, intervalName, purge)',

@@ -18,6 +18,12 @@ import { MAX_TEXT_FIELD_LENGTH } from './events/event-validation';
 import type { IntegrationLifecycleObserver } from './processing/lifecycle-events';
 import type { TracerProviderLike } from './observability/tracing/otel-api';
 import {
+  metricsOptionsProblems,
+  resolveMetricsOptions,
+  type IntegrationMetricsOptions,
+  type ResolvedMetricsOptions,
+} from './observability/metrics/metrics.options';
+import {
   DEFAULT_NOTIFY_CHANNEL,
   DEFAULT_PROCESSOR_INTERVAL_NAME,
   INTEGRATION_OPTIONS,
@@ -169,6 +175,12 @@ export interface IntegrationModuleOptions<TTx = unknown> {
   /** Receive the delivery pipeline's lifecycle events (see `IntegrationLifecycle`). @default [] */
   readonly observers?: readonly IntegrationLifecycleObserver[];
   readonly tracing?: TracingOptions;
+  /**
+   * Export Prometheus metrics through the optional peer `prom-client` into the registry given
+   * here (see docs/observability.md). Without it no metric exists and prom-client is never
+   * loaded. @default undefined (no metrics)
+   */
+  readonly metrics?: IntegrationMetricsOptions;
 }
 
 /** Options after defaults, as the module's services see them. */
@@ -205,6 +217,7 @@ export interface ResolvedIntegrationOptions<TTx = unknown> {
     readonly enabled: boolean;
     readonly tracerProvider: TracerProviderLike | undefined;
   };
+  readonly metrics?: ResolvedMetricsOptions;
 }
 
 /** Retry defaults of the processor. */
@@ -248,6 +261,7 @@ const TOP_LEVEL_KEYS = keysOf<IntegrationModuleOptions>({
   schema: true,
   observers: true,
   tracing: true,
+  metrics: true,
 });
 const TRACING_KEYS = keysOf<TracingOptions>({ enabled: true, tracerProvider: true });
 /** Options of earlier versions, with what replaces them (said instead of "did you mean"). */
@@ -485,6 +499,7 @@ export function resolveOptions<TTx>(
       'tracing.tracerProvider must be an OpenTelemetry TracerProvider (an object with getTracer(name)); omit it to use the global provider',
     );
   }
+  if (options.metrics !== undefined) problems.push(...metricsOptionsProblems(options.metrics));
   if (problems.length) throw new InvalidIntegrationOptionsError(problems);
 
   const leaseMs = p.leaseMs ?? 30_000;
@@ -533,6 +548,7 @@ export function resolveOptions<TTx>(
     schema: options.schema ?? DEFAULT_INTEGRATION_SCHEMA,
     observers: options.observers ?? [],
     tracing: { enabled: t.enabled ?? true, tracerProvider: t.tracerProvider },
+    metrics: options.metrics && resolveMetricsOptions(options.metrics),
   };
 }
 
