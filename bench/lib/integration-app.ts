@@ -12,6 +12,7 @@ import {
   type ProcessorOptions,
   type TransactionMode,
 } from '../../src/integration';
+import { observabilityOptions, type BenchObservability } from './observability';
 import { EVENT_NAME, consumerNames, payloadFor } from './workload';
 import { nowMs } from './stats';
 
@@ -23,6 +24,8 @@ export interface BenchAppOptions {
   readonly transactional?: TransactionMode;
   /** The consumers' `concurrency` (events of different keys at once in a batch transaction). */
   readonly eventConcurrency?: number;
+  /** Metrics and tracing on or off (see {@link BenchObservability}); unset: library defaults. */
+  readonly observability?: BenchObservability;
 }
 
 /** A Nest application context with IntegrationModule on a pg pool (the processor is started by hand). */
@@ -77,9 +80,11 @@ export async function createBenchApp(
   const pending = new Map<unknown, Array<[string, number]>>();
   const database = options.record ? recordingAdapter(pool, observed, pending) : pgAdapter(pool);
 
+  const observability = observabilityOptions(options.observability);
   @Module({
     imports: [
       IntegrationModule.forRoot({
+        ...observability.options,
         database,
         notify: { enabled: options.listen },
         processor: { ...options.processor, enabled: false },
@@ -117,7 +122,10 @@ export async function createBenchApp(
     processor: app.get(OutboxProcessor),
     observed,
     handled: () => handled,
-    close: () => app.close(),
+    close: async () => {
+      await app.close();
+      await observability.close();
+    },
   };
 }
 

@@ -1,6 +1,7 @@
 import type { ProcessorOptions, TransactionMode } from '../../src/integration';
 import { createBenchApp, eventFor } from '../lib/integration-app';
 import { waitUntilDrained } from '../lib/drain-watch';
+import type { BenchObservability } from '../lib/observability';
 import { benchPool, type BenchDatabase, type BenchServer } from '../lib/server';
 import { nowMs, percentiles } from '../lib/stats';
 import { startWorker, workerScript, type WorkerHandle } from '../lib/worker';
@@ -32,6 +33,8 @@ export interface OwnRunOptions {
    * transaction; above 1 on a pool created with `pipeline: true` (default 1: one at a time).
    */
   readonly eventConcurrency?: number;
+  /** Metrics and tracing on or off (scenario 2a's on/off pair); unset: library defaults. */
+  readonly observability?: BenchObservability;
 }
 
 const DEFAULT_POOL = 10;
@@ -82,6 +85,7 @@ export async function startProcessors(
           ...rest,
           url: db.url,
           processor: processorOptions(run, i),
+          observability: run.observability,
         } satisfies ProcessorWorkerArgs,
         {
           execArgv: [

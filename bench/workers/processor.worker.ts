@@ -1,5 +1,6 @@
 import type { ProcessorOptions, TransactionMode } from '../../src/integration';
 import { createBenchApp } from '../lib/integration-app';
+import type { BenchObservability } from '../lib/observability';
 import { benchPool } from '../lib/server';
 import { RssSampler, workerMain, type WorkerSample } from '../lib/worker';
 
@@ -16,6 +17,8 @@ export interface ProcessorWorkerArgs {
   /** Record (event id, start, commit) per delivery and return them. */
   readonly record: boolean;
   readonly sampleEveryMs: number;
+  /** Metrics and tracing on or off; unset: the library's defaults. */
+  readonly observability?: BenchObservability;
 }
 
 /** What the parent receives while it runs. */
@@ -41,6 +44,7 @@ workerMain<ProcessorWorkerArgs, ProcessorWorkerResult>(async (args, io) => {
     transactional: args.transactional,
     eventConcurrency: args.eventConcurrency,
     record: args.record,
+    observability: args.observability,
   });
   const memory = new RssSampler();
   io.ready();
