@@ -66,7 +66,13 @@ class ShippingSubscriber {
     event: EventsMatching<'orders.*'>,
     ctx: HandlerContext<Knex.Transaction>,
   ): Promise<void> {
-    await ctx.tx('shipments').insert({ order_id: event.payload.orderId });
+    const orderId = event.payload.orderId;
+    await ctx.tx('shipments').insert({ order_id: orderId });
+    await ctx.links.link({
+      source: { module: 'orders', entityType: 'Order', entityId: orderId },
+      target: { module: 'shipping', entityType: 'Shipment', entityId: orderId },
+      linkType: 'reference',
+    });
   }
 }
 
@@ -100,6 +106,20 @@ async function main(): Promise<void> {
     await drainUntilIdle(app);
     const shipments = await db('shipments').select('order_id');
     assert.deepEqual(shipments, [{ order_id: 'o-1' }], 'the handler wrote its effect once');
+    const links = await db('integration_link').select('source_entity_id', 'target_entity_id');
+    assert.deepEqual(
+      links,
+      [{ source_entity_id: 'o-1', target_entity_id: 'o-1' }],
+      'the handler wrote a link',
+    );
+    const deliveries = await db('integration_delivery')
+      .where({ event_id: eventId })
+      .select('consumer_name', 'status');
+    assert.deepEqual(
+      deliveries,
+      [{ consumer_name: 'shipping', status: 'processed' }],
+      "the shipping consumer's delivery is processed",
+    );
     const [row] = await db('outbox_event').where({ id: eventId }).select('headers');
     traceparent = (row as { headers: Record<string, unknown> }).headers.traceparent;
 

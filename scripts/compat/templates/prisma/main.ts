@@ -25,7 +25,11 @@ const prisma = new PrismaClient({ adapter: new PrismaPg({ connectionString: url 
 // Issue 14: the optional peers are absent here, and the package must load and work without them.
 const appRequire = createRequire(join(process.cwd(), 'package.json'));
 for (const peer of ['prom-client', '@opentelemetry/api', '@nestjs/terminus']) {
-  assert.throws(() => appRequire.resolve(peer), /Cannot find module/, `${peer} is installed`);
+  assert.throws(
+    () => appRequire.resolve(peer),
+    /Cannot find module/,
+    `${peer} must not be installed in this app`,
+  );
 }
 
 // The event map augmentation reaches the packed type declarations.
