@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { INTEGRATION_METRIC_NAMES } from '../../src/integration';
+import type { DeliveryOutcome } from '../../src/integration/observability/metrics/integration-metric-set';
 import { DEFAULT_METRICS_PREFIX } from '../../src/integration/observability/metrics/metrics.options';
 
 // docs/grafana-dashboard.json and the PromQL of docs/observability.md only name metrics that exist
@@ -41,6 +42,16 @@ const PROMQL_KEYWORDS = new Set(['and', 'or', 'unless', 'bool', 'offset', 'inf',
 /** Labels Prometheus adds to every scraped series. */
 const TARGET_LABELS = ['instance', 'job'];
 const HISTOGRAM_SUFFIXES = ['_bucket', '_sum', '_count'];
+/** The values of the module's enumerated labels (a typo would select nothing, silently). */
+const LABEL_VALUES: Readonly<Record<string, readonly string[]>> = {
+  outcome: Object.keys({
+    processed: true,
+    retried: true,
+    dead_lettered: true,
+    released: true,
+  } satisfies Record<DeliveryOutcome, true>),
+  status: ['pending', 'processing'],
+};
 
 /**
  * What is wrong with one PromQL expression (a Grafana one: `$variables` allowed): metric names
@@ -54,11 +65,20 @@ function promqlProblems(
   const problems: string[] = [];
   const selectors: { name: string; labels: string[] }[] = [];
   // label_values(metric, label): a selection of `metric` that needs `label`.
-  let text = expr.replace(/label_values\(\s*([a-zA-Z_:][\w:]*)\s*,\s*(\w+)\s*\)/g, '$1{$2=""}');
+  let text = expr.replace(/label_values\(\s*([a-zA-Z_:][\w:]*)\s*,\s*(\w+)\s*\)/g, '$1{$2!=""}');
   text = text.replace(
     /([a-zA-Z_:][\w:]*)?\s*\{([^}]*)\}/g,
     (_m, name: string | undefined, body) => {
-      const labels = [...(body as string).matchAll(/(\w+)\s*(?:=~|!~|!=|=)\s*"(?:[^"\\]|\\.)*"/g)];
+      const labels = [...(body as string).matchAll(/(\w+)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"/g)];
+      for (const [, label, op, value] of labels) {
+        const allowed = LABEL_VALUES[label!];
+        // Equality, or a regex that is a plain alternation of values (`processed|retried`).
+        const values =
+          op === '=' ? [value!] : /^\w+(\|\w+)*$/.test(value!) ? value!.split('|') : [];
+        for (const v of allowed ? values : []) {
+          if (!allowed!.includes(v)) problems.push(`${label}="${v}" is not a value of ${label}`);
+        }
+      }
       selectors.push({ name: name ?? '', labels: labels.map((m) => m[1]!) });
       return ` ${name ?? ''}@${selectors.length - 1} `;
     },
@@ -249,6 +269,12 @@ describe('docs/grafana-dashboard.json', () => {
     ]);
     expect(check('sum by (event_name) (integration_dead_letters)')).toEqual([
       'grouping by event_name, a label none of the selected metrics has',
+    ]);
+    expect(check('integration_deliveries_total{outcome="dead_letter"}')).toEqual([
+      'outcome="dead_letter" is not a value of outcome',
+    ]);
+    expect(check('integration_backlog{status=~"pending|waiting"}')).toEqual([
+      'status="waiting" is not a value of status',
     ]);
     expect(check('label_values(integration_backlog, outcome)')).toEqual([
       'integration_backlog has no label outcome',
