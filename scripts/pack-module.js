@@ -31,7 +31,7 @@ const PEER_DEPENDENCIES = {
   '@nestjs/common': '^11.0.0 || ^12.0.0',
   '@nestjs/core': '^11.0.0 || ^12.0.0',
   '@nestjs/schedule': '^6.0.0 || ^12.0.0',
-  '@nestjs/terminus': '^11.0.0',
+  '@nestjs/terminus': '^11.0.0 || ^12.0.0',
   '@opentelemetry/api': '^1.3.0',
   '@types/pg': '^8.0.0',
   pg: '^8.11.0',

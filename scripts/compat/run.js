@@ -18,6 +18,12 @@
  *    (`nestjs-integration/testing`) drains, and the app asserts the effect row, the link row and
  *    the outbox row `processed` (exit 1 otherwise); a warning or error logged by Nest fails the
  *    entry too (LISTEN falling back to polling, say, would pass the assertions unnoticed).
+ *    The optional peers (prom-client, @opentelemetry/api, @nestjs/terminus) are NOT installed:
+ *    the app asserts they do not resolve, that no trace header was written, and that
+ *    IntegrationHealthIndicator's isLive()/isReady() are up without Terminus. The `observability`
+ *    entry installs them instead (templates/observability/main.ts): metrics in the app's
+ *    registry, spans in the SDK's in-memory exporter, the indicator in Terminus's
+ *    HealthCheckService.
  *
  * Node 22 and 24 come from the npm package `node` (`npx -y -p node@24`). The database is DATABASE_URL's
  * server when set (one database per entry, dropped afterwards), otherwise an embedded PostgreSQL
@@ -50,7 +56,26 @@ const MATRIX = [
   { name: 'node22-nest12-knex', node: 22, nest: 12, orm: 'knex' },
   { name: 'node24-nest12-knex', node: 24, nest: 12, orm: 'knex' },
   { name: 'node24-nest12-prisma7', node: 24, nest: 12, orm: 'prisma' },
+  // The optional peers installed and used (templates/observability/main.ts, Knex); the entries
+  // above install none of them and their apps assert that (issue 14).
+  {
+    name: 'node24-nest12-knex-observability',
+    node: 24,
+    nest: 12,
+    orm: 'knex',
+    observability: true,
+  },
 ];
+
+/** The optional peers the observability entry installs (Terminus's major follows Nest's). */
+function observabilityPeers(entry) {
+  return [
+    'prom-client@^15',
+    '@opentelemetry/api@^1',
+    '@opentelemetry/sdk-trace-base@^2',
+    `@nestjs/terminus@^${entry.nest}`,
+  ];
+}
 
 /** Registry packages of an entry, besides the tarball: exact majors. */
 function dependencies(entry) {
@@ -67,7 +92,7 @@ function dependencies(entry) {
     entry.orm === 'knex'
       ? ['knex@^3', '@types/pg@^8']
       : ['@prisma/client@^7', '@prisma/adapter-pg@^7', 'prisma@^7'];
-  return [...common, ...orm];
+  return [...common, ...orm, ...(entry.observability ? observabilityPeers(entry) : [])];
 }
 
 class StepError extends Error {}
@@ -157,7 +182,8 @@ function writeApp(dir, entry) {
   fs.writeFileSync(path.join(dir, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
   fs.copyFileSync(path.join(templates, 'tsconfig.json'), path.join(dir, 'tsconfig.json'));
   fs.mkdirSync(path.join(dir, 'src'));
-  fs.copyFileSync(path.join(templates, entry.orm, 'main.ts'), path.join(dir, 'src', 'main.ts'));
+  const template = entry.observability ? 'observability' : entry.orm;
+  fs.copyFileSync(path.join(templates, template, 'main.ts'), path.join(dir, 'src', 'main.ts'));
 }
 
 /** The compiled app loads the package the way the entry claims: ESM `import` or `require()`. */
@@ -228,6 +254,7 @@ async function runEntry(entry, tarball, server) {
     const majors = {
       '@nestjs/core': entry.nest,
       ...(entry.orm === 'prisma' ? { '@prisma/client': 7 } : { knex: 3 }),
+      ...(entry.observability ? { '@nestjs/terminus': entry.nest, 'prom-client': 15 } : {}),
     };
     for (const [name, major] of Object.entries(majors)) {
       const version = installedVersion(dir, name);

@@ -1,12 +1,15 @@
 // Compat app (Knex): publish in a transaction, handle in another module through ctx.tx, link, drain.
 import 'reflect-metadata';
 import { strict as assert } from 'node:assert';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
 import { Injectable, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import knex, { type Knex } from 'knex';
 import {
   DomainEventPublisher,
   IntegrationConsumer,
+  IntegrationHealthIndicator,
   IntegrationModule,
   OnIntegrationEvent,
   knexAdapter,
@@ -16,6 +19,16 @@ import {
 import { drainUntilIdle } from 'nestjs-integration/testing';
 
 const db = knex({ client: 'pg', connection: process.env.DATABASE_URL });
+
+// Issue 14: the optional peers are absent here, and the package must load and work without them.
+const appRequire = createRequire(join(process.cwd(), 'package.json'));
+for (const peer of ['prom-client', '@opentelemetry/api', '@nestjs/terminus']) {
+  assert.throws(
+    () => appRequire.resolve(peer),
+    /Cannot find module/,
+    `${peer} must not be installed in this app`,
+  );
+}
 
 // The event map augmentation reaches the packed type declarations.
 declare module 'nestjs-integration' {
@@ -86,7 +99,17 @@ async function main(): Promise<void> {
       [{ consumer_name: 'shipping', status: 'processed' }],
       "the shipping consumer's delivery is processed",
     );
-    process.stdout.write(`compat app ok: Node ${process.version}, event ${eventId} processed\n`);
+    const [outbox] = await db('outbox_event').where({ id: eventId }).select('headers');
+    const headers = (outbox as { headers: Record<string, unknown> }).headers;
+    assert.equal(headers.traceparent, undefined, 'no trace header without @opentelemetry/api');
+    const health = app.get(IntegrationHealthIndicator);
+    const live = await health.isLive();
+    assert.equal(live.integration.status, 'up', 'liveness is up without @nestjs/terminus');
+    const ready = await health.isReady();
+    assert.equal(ready.integration.status, 'up', `readiness is up: ${JSON.stringify(ready)}`);
+    process.stdout.write(
+      `compat app ok: Node ${process.version}, event ${eventId} processed, ready without the optional peers\n`,
+    );
   } finally {
     await app.close();
     await db.destroy();

@@ -1,12 +1,15 @@
 // Compat app (Prisma 7): publish in a transaction, handle in another module through ctx.tx, link, drain.
 import 'reflect-metadata';
 import { strict as assert } from 'node:assert';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
 import { Injectable, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { PrismaPg } from '@prisma/adapter-pg';
 import {
   DomainEventPublisher,
   IntegrationConsumer,
+  IntegrationHealthIndicator,
   IntegrationModule,
   OnIntegrationEvent,
   prismaAdapter,
@@ -18,6 +21,16 @@ import { PrismaClient, type Prisma } from './generated/prisma/client.js';
 
 const url = process.env.DATABASE_URL;
 const prisma = new PrismaClient({ adapter: new PrismaPg({ connectionString: url }) });
+
+// Issue 14: the optional peers are absent here, and the package must load and work without them.
+const appRequire = createRequire(join(process.cwd(), 'package.json'));
+for (const peer of ['prom-client', '@opentelemetry/api', '@nestjs/terminus']) {
+  assert.throws(
+    () => appRequire.resolve(peer),
+    /Cannot find module/,
+    `${peer} must not be installed in this app`,
+  );
+}
 
 // The event map augmentation reaches the packed type declarations.
 declare module 'nestjs-integration' {
@@ -87,7 +100,19 @@ async function main(): Promise<void> {
       [['shipping', 'processed']],
       "the shipping consumer's delivery is processed",
     );
-    process.stdout.write(`compat app ok: Node ${process.version}, event ${eventId} processed\n`);
+    const outbox = await prisma.$queryRawUnsafe<{ headers: Record<string, unknown> }[]>(
+      'select headers from outbox_event where id::text = $1',
+      eventId,
+    );
+    assert.equal(outbox[0]?.headers.traceparent, undefined, 'no trace header without the API');
+    const health = app.get(IntegrationHealthIndicator);
+    const live = await health.isLive();
+    assert.equal(live.integration.status, 'up', 'liveness is up without @nestjs/terminus');
+    const ready = await health.isReady();
+    assert.equal(ready.integration.status, 'up', `readiness is up: ${JSON.stringify(ready)}`);
+    process.stdout.write(
+      `compat app ok: Node ${process.version}, event ${eventId} processed, ready without the optional peers\n`,
+    );
   } finally {
     await app.close();
     await prisma.$disconnect();
