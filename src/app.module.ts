@@ -1,10 +1,20 @@
 import { Module, ValidationPipe, type DynamicModule } from '@nestjs/common';
 import { APP_FILTER, APP_PIPE } from '@nestjs/core';
+import { TerminusModule } from '@nestjs/terminus';
+import { collectDefaultMetrics, Registry } from 'prom-client';
 import { DATABASE_URL } from './database/database.constants';
 import { DatabaseModule, type DatabaseModuleOptions } from './database/database.module';
 import { PrismaService } from './database/prisma.service';
 import { HealthController } from './health.controller';
-import { IntegrationModule, prismaAdapter, type ProcessorOptions } from 'nestjs-integration';
+import {
+  IntegrationModule,
+  prismaAdapter,
+  type ProcessorOptions,
+  type TracerProviderLike,
+} from 'nestjs-integration';
+import { DatabaseHealthIndicator } from './observability/database-health.indicator';
+import { MetricsController } from './observability/metrics.controller';
+import { METRICS_REGISTRY } from './observability/observability.constants';
 import { VaultFaultsModule } from './vault/faults/vault-faults.module';
 import { VaultLedgerModule } from './vault/ledger/vault-ledger.module';
 import { VaultNotificationsModule } from './vault/notifications/vault-notifications.module';
@@ -20,6 +30,16 @@ export interface AppOptions extends DatabaseModuleOptions {
    * (`VAULT_FAULT_RATE`, see `VaultFaultInjector`). @default 0
    */
   readonly faultRate?: number;
+  /**
+   * The prom-client registry `GET /metrics` serves; the integration module registers its
+   * metrics in it. @default a new `Registry` per app, with Node's default metrics
+   */
+  readonly metricsRegistry?: Registry;
+  /**
+   * Where the integration module's tracer comes from (e.g. the SDK's `NodeTracerProvider`).
+   * @default OpenTelemetry's global provider (a no-op unless an SDK registered one)
+   */
+  readonly tracerProvider?: TracerProviderLike;
 }
 
 /**
@@ -55,6 +75,9 @@ export function faultRateFromEnv(env: NodeJS.ProcessEnv = process.env): number {
 @Module({})
 export class AppModule {
   static forRoot(options: AppOptions): DynamicModule {
+    // One registry per app (never prom-client's global one), so two apps in one process
+    // (tests) each see their own metrics.
+    const registry = options.metricsRegistry ?? defaultMetricsRegistry();
     return {
       module: AppModule,
       imports: [
@@ -65,15 +88,22 @@ export class AppModule {
             database: prismaAdapter(prisma, { listenUrl: url }),
             outbox: { defaultSourceModule: 'vault' },
             processor: options.processor,
+            metrics: { registry },
+            ...(options.tracerProvider
+              ? { tracing: { tracerProvider: options.tracerProvider } }
+              : {}),
           }),
         }),
         VaultFaultsModule.forRoot({ rate: options.faultRate ?? 0 }),
         VaultModule,
         VaultNotificationsModule,
         VaultLedgerModule,
+        TerminusModule.forRoot({ errorLogStyle: 'json' }),
       ],
-      controllers: [HealthController],
+      controllers: [HealthController, MetricsController],
       providers: [
+        { provide: METRICS_REGISTRY, useValue: registry },
+        DatabaseHealthIndicator,
         {
           provide: APP_PIPE,
           useValue: new ValidationPipe({
@@ -86,4 +116,11 @@ export class AppModule {
       ],
     };
   }
+}
+
+/** A new registry with Node's default process metrics (read at scrape time). */
+function defaultMetricsRegistry(): Registry {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  return registry;
 }

@@ -1,5 +1,7 @@
-import { Controller, Get, HttpException, HttpStatus, Logger } from '@nestjs/common';
-import { PrismaService } from './database/prisma.service';
+import { Controller, Get, HttpException, HttpStatus } from '@nestjs/common';
+import { HealthCheck, HealthCheckService, type HealthCheckResult } from '@nestjs/terminus';
+import { IntegrationHealthIndicator } from 'nestjs-integration';
+import { DatabaseHealthIndicator } from './observability/database-health.indicator';
 
 /** Shape of `GET /health`. */
 export interface HealthReport {
@@ -11,30 +13,45 @@ export interface HealthReport {
 }
 
 /**
- * Liveness and database reachability. A failure answers 503 with the status only: the
- * database's error text (host names, user names, server messages) goes to the log.
+ * Health endpoints. A failure answers 503; the database's error text (host names, user names,
+ * server messages) goes to the log, never into a response.
+ *
+ * - `GET /health`: database reachability, in the app's own shape (kept for existing clients).
+ * - `GET /health/live` (Terminus): the process answers and the integration module is there; a
+ *   stopped or stalled processor does not take it down (restarting would not help).
+ * - `GET /health/ready` (Terminus): the database (the app's Prisma client) and the integration
+ *   module's readiness: its database, processor running, progress, LISTEN.
  */
 @Controller('health')
 export class HealthController {
-  private readonly logger = new Logger('Health');
-
-  constructor(private readonly prisma: PrismaService) {}
+  constructor(
+    private readonly health: HealthCheckService,
+    private readonly database: DatabaseHealthIndicator,
+    private readonly integration: IntegrationHealthIndicator,
+  ) {}
 
   @Get()
   async check(): Promise<HealthReport> {
-    const started = performance.now();
-    try {
-      await this.prisma.$queryRaw`select 1`;
-      return {
-        status: 'ok',
-        database: { status: 'up', latencyMs: Math.round((performance.now() - started) * 10) / 10 },
-      };
-    } catch (error) {
-      this.logger.error(
-        `Database check failed: ${error instanceof Error ? error.message : String(error)}`,
-      );
-      const report: HealthReport = { status: 'error', database: { status: 'down' } };
+    const database = await this.database.ping();
+    if (database.status === 'down') {
+      const report: HealthReport = { status: 'error', database };
       throw new HttpException(report, HttpStatus.SERVICE_UNAVAILABLE);
     }
+    return { status: 'ok', database };
+  }
+
+  @Get('live')
+  @HealthCheck()
+  live(): Promise<HealthCheckResult> {
+    return this.health.check([() => this.integration.isLive()]);
+  }
+
+  @Get('ready')
+  @HealthCheck()
+  ready(): Promise<HealthCheckResult> {
+    return this.health.check([
+      () => this.database.isHealthy('database'),
+      () => this.integration.isReady(),
+    ]);
   }
 }

@@ -1,23 +1,38 @@
 import 'reflect-metadata';
+// Before Nest and the app: the tracer provider must be registered before anything traces.
+import { startTracing } from './tracing';
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { AppModule, faultRateFromEnv, processorOptionsFromEnv } from './app.module';
 import { bootstrapDatabase, databaseOptionsFromEnv } from './database/database-bootstrap';
 
 /**
- * `npm start`: database (DATABASE_URL or embedded), migrations, then the HTTP API.
- * SIGINT/SIGTERM close the app (background work finished first), then the embedded server.
+ * `npm start`: tracing (when the environment asks for it, see `startTracing`), database
+ * (DATABASE_URL or embedded), migrations, then the HTTP API. SIGINT/SIGTERM close the app
+ * (background work finished first), then flush the last spans, then stop the embedded server.
  */
 async function main(): Promise<void> {
+  const tracing = startTracing();
   const logger = new Logger('Bootstrap');
-  const db = await bootstrapDatabase(databaseOptionsFromEnv());
+  const db = await bootstrapDatabase(databaseOptionsFromEnv()).catch(async (error: unknown) => {
+    await tracing?.shutdown();
+    throw error;
+  });
+  const closeAll = async (): Promise<void> => {
+    try {
+      await tracing?.shutdown();
+    } finally {
+      await db.close();
+    }
+  };
   try {
     const app = await NestFactory.create(
       AppModule.forRoot({
         url: db.url,
-        onShutdown: () => db.close(),
+        onShutdown: closeAll,
         processor: processorOptionsFromEnv(),
         faultRate: faultRateFromEnv(),
+        tracerProvider: tracing?.provider,
       }),
       {
         bufferLogs: false,
@@ -29,7 +44,7 @@ async function main(): Promise<void> {
     await app.listen(port, host);
     logger.log(`Listening on http://${host}:${port}`);
   } catch (error) {
-    await db.close();
+    await closeAll();
     throw error;
   }
 }
