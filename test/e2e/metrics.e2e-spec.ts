@@ -17,18 +17,8 @@ import {
   type IntegrationTestApp,
 } from '../support/integration-app';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
+import { samples } from '../support/prometheus-text';
 import { waitFor } from '../support/wait-for';
-
-/** The samples of a Prometheus text exposition: `name{labels}` → value. */
-function samples(text: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (!line || line.startsWith('#')) continue;
-    const at = line.lastIndexOf(' ');
-    out.set(line.slice(0, at), Number(line.slice(at + 1)));
-  }
-  return out;
-}
 
 /** The samples whose name starts with `prefix`, as a plain object (for exact assertions). */
 function only(all: Map<string, number>, prefix: string): Record<string, number> {

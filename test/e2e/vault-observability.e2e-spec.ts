@@ -7,18 +7,8 @@ import { VAULT_LEDGER_CONSUMER } from '../../src/vault/ledger/vault-ledger.subsc
 import { VAULT_NOTIFICATIONS_CONSUMER } from '../../src/vault/notifications/vault-notification.subscriber';
 import { checkVaultConsistency, createVaultApp } from '../support/vault-app';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
+import { samples } from '../support/prometheus-text';
 import { waitFor } from '../support/wait-for';
-
-/** The samples of a Prometheus text exposition: `name{labels}` → value. */
-function samples(text: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (!line || line.startsWith('#')) continue;
-    const at = line.lastIndexOf(' ');
-    out.set(line.slice(0, at), Number(line.slice(at + 1)));
-  }
-  return out;
-}
 
 /** The samples of one metric (`name` or `name{…}`), as a plain object for exact assertions. */
 function metric(all: Map<string, number>, name: string): Record<string, number> {
