@@ -19,8 +19,9 @@ import { waitFor } from '../support/wait-for';
 const APPLIED =
   'Applied 0001_integration_tables to schema "public"\n' +
   'Applied 0002_per_consumer_delivery to schema "public"\n' +
-  'Applied 0003_per_consumer_only to schema "public"\n';
-const NOTHING = 'Nothing to apply: schema "public" is up to date (3 applied)\n';
+  'Applied 0003_per_consumer_only to schema "public"\n' +
+  'Applied 0004_admin_audit_and_stats to schema "public"\n';
+const NOTHING = 'Nothing to apply: schema "public" is up to date (4 applied)\n';
 
 /** Relations (tables, indexes, sequences…) of `schema`, as "name kind". */
 async function relationsIn(url: string, schema: string): Promise<string[]> {
@@ -149,8 +150,9 @@ describe('the module schema from the package: CLI, SQL, Knex source (issue 12)',
     expect(before).toEqual({
       code: 0,
       stdout:
-        'Schema "public": 0 applied, 3 pending\n  0001_integration_tables  pending\n' +
-        '  0002_per_consumer_delivery  pending\n  0003_per_consumer_only  pending\n',
+        'Schema "public": 0 applied, 4 pending\n  0001_integration_tables  pending\n' +
+        '  0002_per_consumer_delivery  pending\n  0003_per_consumer_only  pending\n' +
+        '  0004_admin_audit_and_stats  pending\n',
       stderr: '',
     });
     expect(await relationsIn(db.url, 'public')).toEqual([]); // status only reads
@@ -162,7 +164,7 @@ describe('the module schema from the package: CLI, SQL, Knex source (issue 12)',
     const after = await runCliProcess(['status', '--database-url', db.url]);
     expect(after.code).toBe(0);
     expect(after.stdout).toMatch(
-      /^Schema "public": 3 applied, 0 pending\n {2}0001_integration_tables {2}applied \d{4}-\d\d-\d\dT[\d:.]+Z\n {2}0002_per_consumer_delivery {2}applied \d{4}-\d\d-\d\dT[\d:.]+Z\n {2}0003_per_consumer_only {2}applied \d{4}-\d\d-\d\dT[\d:.]+Z\n$/,
+      /^Schema "public": 4 applied, 0 pending\n {2}0001_integration_tables {2}applied \d{4}-\d\d-\d\dT[\d:.]+Z\n {2}0002_per_consumer_delivery {2}applied \d{4}-\d\d-\d\dT[\d:.]+Z\n {2}0003_per_consumer_only {2}applied \d{4}-\d\d-\d\dT[\d:.]+Z\n {2}0004_admin_audit_and_stats {2}applied \d{4}-\d\d-\d\dT[\d:.]+Z\n$/,
     );
     const rows = await withClient(
       db.url,
@@ -172,6 +174,7 @@ describe('the module schema from the package: CLI, SQL, Knex source (issue 12)',
       { version: '0001', name: 'integration_tables' },
       { version: '0002', name: 'per_consumer_delivery' },
       { version: '0003', name: 'per_consumer_only' },
+      { version: '0004', name: 'admin_audit_and_stats' },
     ]);
   });
 
@@ -206,7 +209,12 @@ describe('the module schema from the package: CLI, SQL, Knex source (issue 12)',
       expect(results.map((r) => r.stderr)).toEqual(['', '']);
       expect(results.map((r) => r.stdout).sort()).toEqual([APPLIED, NOTHING]);
       const { rows } = await holder.query(`SELECT version FROM ${MIGRATIONS_TABLE}`);
-      expect(rows).toEqual([{ version: '0001' }, { version: '0002' }, { version: '0003' }]);
+      expect(rows).toEqual([
+        { version: '0001' },
+        { version: '0002' },
+        { version: '0003' },
+        { version: '0004' },
+      ]);
     } finally {
       await holder.end();
     }
@@ -226,15 +234,18 @@ describe('the module schema from the package: CLI, SQL, Knex source (issue 12)',
       stdout:
         'Applied 0001_integration_tables to schema "integration"\n' +
         'Applied 0002_per_consumer_delivery to schema "integration"\n' +
-        'Applied 0003_per_consumer_only to schema "integration"\n',
+        'Applied 0003_per_consumer_only to schema "integration"\n' +
+        'Applied 0004_admin_audit_and_stats to schema "integration"\n',
       stderr: '',
     });
     expect(await relationsIn(db.url, 'public')).toEqual([]);
     const tables = (await relationsIn(db.url, 'integration')).filter((r) => r.endsWith(' r'));
     expect(tables).toEqual([
       'inbox_event r',
+      'integration_audit r',
       'integration_consumer r',
       'integration_consumer_host r',
+      'integration_consumer_stats r',
       'integration_delivery r',
       'integration_link r',
       'integration_sequencer r',
@@ -254,9 +265,9 @@ describe('the module schema from the package: CLI, SQL, Knex source (issue 12)',
       '--schema',
       'integration',
     ]);
-    expect(status.stdout).toMatch(/^Schema "integration": 3 applied, 0 pending\n/);
+    expect(status.stdout).toMatch(/^Schema "integration": 4 applied, 0 pending\n/);
     const publicStatus = await runCliProcess(['status', '--database-url', db.url]);
-    expect(publicStatus.stdout).toMatch(/^Schema "public": 0 applied, 3 pending\n/);
+    expect(publicStatus.stdout).toMatch(/^Schema "public": 0 applied, 4 pending\n/);
   });
 
   it('sql --schema integration applied through pg creates the schema and its tables, nothing in public (issue 12 schema)', async () => {
@@ -307,6 +318,7 @@ describe('the module schema from the package: CLI, SQL, Knex source (issue 12)',
           '0001_integration_tables',
           '0002_per_consumer_delivery',
           '0003_per_consumer_only',
+          '0004_admin_audit_and_stats',
         ]);
         const created = await readSchemaSnapshot(db.url, { schema, tables: MODULE_TABLES });
         expect(compareSnapshots(knexMigrated, created)).toEqual([]);

@@ -51,8 +51,8 @@ describe('migration runner, CLI and Prisma fragment in process (issue 12)', () =
       migrateIntegrationTables(a, { schema: 'integration' }),
       migrateIntegrationTables(b, { schema: 'integration' }),
     ]);
-    expect(results.map((r) => r.applied.length).sort()).toEqual([0, 3]);
-    expect(results.map((r) => r.alreadyApplied.length).sort()).toEqual([0, 3]);
+    expect(results.map((r) => r.applied.length).sort()).toEqual([0, 4]);
+    expect(results.map((r) => r.alreadyApplied.length).sort()).toEqual([0, 4]);
     const status = await integrationMigrationStatus(a, { schema: 'integration' });
     expect(status).toEqual({
       schema: 'integration',
@@ -60,6 +60,7 @@ describe('migration runner, CLI and Prisma fragment in process (issue 12)', () =
         { id: '0001_integration_tables', state: 'applied', appliedAt: expect.any(Date) },
         { id: '0002_per_consumer_delivery', state: 'applied', appliedAt: expect.any(Date) },
         { id: '0003_per_consumer_only', state: 'applied', appliedAt: expect.any(Date) },
+        { id: '0004_admin_audit_and_stats', state: 'applied', appliedAt: expect.any(Date) },
       ],
       unknown: [],
     });
@@ -79,6 +80,7 @@ describe('migration runner, CLI and Prisma fragment in process (issue 12)', () =
       ['0001_integration_tables', 'applied'],
       ['0002_per_consumer_delivery', 'pending'],
       ['0003_per_consumer_only', 'pending'],
+      ['0004_admin_audit_and_stats', 'pending'],
     ]);
     const { rows } = await client.query(
       "SELECT to_regclass('public.integration_delivery') IS NULL AS absent",
@@ -91,7 +93,7 @@ describe('migration runner, CLI and Prisma fragment in process (issue 12)', () =
     });
     expect(await migrateIntegrationTables(client)).toEqual({
       schema: 'public',
-      applied: ['0003_per_consumer_only'],
+      applied: ['0003_per_consumer_only', '0004_admin_audit_and_stats'],
       alreadyApplied: ['0001_integration_tables', '0002_per_consumer_delivery'],
     });
   });
@@ -108,6 +110,8 @@ describe('migration runner, CLI and Prisma fragment in process (issue 12)', () =
           'integration_consumer_host',
           'integration_delivery',
           'integration_sequencer',
+          'integration_audit',
+          'integration_consumer_stats',
         ],
         columns: ['outbox_event.tx_id'],
       });
@@ -129,7 +133,7 @@ describe('migration runner, CLI and Prisma fragment in process (issue 12)', () =
     const attempt = migrateIntegrationTables(client, { to: '0002_nope' });
     await expect(attempt).rejects.toBeInstanceOf(UnknownIntegrationMigrationError);
     await expect(attempt).rejects.toThrow(
-      /ships 0001_integration_tables, 0002_per_consumer_delivery, 0003_per_consumer_only\./,
+      /ships 0001_integration_tables, 0002_per_consumer_delivery, 0003_per_consumer_only, 0004_admin_audit_and_stats\./,
     );
     expect(sent).toEqual([]);
   });
@@ -203,12 +207,13 @@ describe('migration runner, CLI and Prisma fragment in process (issue 12)', () =
       stdout:
         'Applied 0001_integration_tables to schema "public"\n' +
         'Applied 0002_per_consumer_delivery to schema "public"\n' +
-        'Applied 0003_per_consumer_only to schema "public"\n',
+        'Applied 0003_per_consumer_only to schema "public"\n' +
+        'Applied 0004_admin_audit_and_stats to schema "public"\n',
       stderr: '',
     });
     expect((await cli(['migrate', '--database-url', db.url])).stdout).toMatch(/^Nothing to apply/);
     expect((await cli(['status'], { DATABASE_URL: db.url })).stdout).toMatch(
-      /3 applied, 0 pending/,
+      /4 applied, 0 pending/,
     );
   });
 
@@ -257,7 +262,7 @@ describe('migration runner, CLI and Prisma fragment in process (issue 12)', () =
     expect(sql.code).toBe(CliExitCode.Ok);
     expect(sql.stdout).toBe(integrationTablesSql({ schema: 'integration' }));
     expect(sql.stdout).toMatch(
-      /^-- nestjs-integration: the module's tables in schema "integration" \(3 migrations\)\.\n\nCREATE SCHEMA IF NOT EXISTS "integration";\n\n-- migration 0001_integration_tables\n/,
+      /^-- nestjs-integration: the module's tables in schema "integration" \(4 migrations\)\.\n\nCREATE SCHEMA IF NOT EXISTS "integration";\n\n-- migration 0001_integration_tables\n/,
     );
     expect(sql.stdout).toContain('CREATE TABLE "integration".outbox_event (');
     expect(sql.stdout).not.toContain('${');
@@ -270,7 +275,7 @@ describe('migration runner, CLI and Prisma fragment in process (issue 12)', () =
   it('integrationKnexMigration refuses an id the package does not ship (issue 12 schema)', () => {
     expect(() => integrationKnexMigration('0002_nope')).toThrow(UnknownIntegrationMigrationError);
     expect(() => integrationKnexMigration('0002_nope')).toThrow(
-      /ships 0001_integration_tables, 0002_per_consumer_delivery, 0003_per_consumer_only\./,
+      /ships 0001_integration_tables, 0002_per_consumer_delivery, 0003_per_consumer_only, 0004_admin_audit_and_stats\./,
     );
   });
 
@@ -283,8 +288,10 @@ describe('migration runner, CLI and Prisma fragment in process (issue 12)', () =
     );
     expect(fragment.map((m) => m.name).sort()).toEqual([
       'InboxEvent',
+      'IntegrationAudit',
       'IntegrationConsumer',
       'IntegrationConsumerHost',
+      'IntegrationConsumerStats',
       'IntegrationDelivery',
       'IntegrationLink',
       'IntegrationSequencer',

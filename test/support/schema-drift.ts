@@ -193,6 +193,8 @@ export const MODULE_TABLES = [
   'integration_consumer_host',
   'integration_delivery',
   'integration_sequencer',
+  'integration_audit',
+  'integration_consumer_stats',
 ] as const;
 
 /**

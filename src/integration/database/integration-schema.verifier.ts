@@ -89,6 +89,27 @@ export const INTEGRATION_TABLES: Readonly<Record<string, readonly string[]>> = O
     'next_position',
     'updated_at',
   ],
+  integration_audit: [
+    'id',
+    'action',
+    'actor',
+    'reason',
+    'target',
+    'affected',
+    'dry_run',
+    'complete',
+    'created_at',
+  ],
+  integration_consumer_stats: [
+    'bucket',
+    'consumer_name',
+    'worker_id',
+    'processed',
+    'retried',
+    'dead_lettered',
+    'latency_ms_sum',
+    'latency_ms_max',
+  ],
 });
 
 /**

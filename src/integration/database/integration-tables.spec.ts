@@ -34,6 +34,8 @@ describe('schema option (issue 12: schema)', () => {
       consumer: '"public"."integration_consumer"',
       consumerHost: '"public"."integration_consumer_host"',
       sequencer: '"public"."integration_sequencer"',
+      audit: '"public"."integration_audit"',
+      consumerStats: '"public"."integration_consumer_stats"',
     });
     // A keyword stays usable as a schema name because it is quoted.
     expect(new IntegrationTables('user').outbox).toBe('"user"."outbox_event"');

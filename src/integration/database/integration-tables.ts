@@ -21,6 +21,10 @@ export class IntegrationTables {
   readonly consumerHost: string;
   /** `"schema"."integration_sequencer"`: the sequencer's progress (one row). */
   readonly sequencer: string;
+  /** `"schema"."integration_audit"`: one row per admin action. */
+  readonly audit: string;
+  /** `"schema"."integration_consumer_stats"`: deliveries settled per consumer and minute. */
+  readonly consumerStats: string;
 
   /**
    * @param schema The schema holding the tables. @default 'public'
@@ -38,5 +42,7 @@ export class IntegrationTables {
     this.consumer = qualified('integration_consumer');
     this.consumerHost = qualified('integration_consumer_host');
     this.sequencer = qualified('integration_sequencer');
+    this.audit = qualified('integration_audit');
+    this.consumerStats = qualified('integration_consumer_stats');
   }
 }
