@@ -1,8 +1,10 @@
 import { context, trace, type Tracer } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import {
+  AlwaysOffSampler,
   BasicTracerProvider,
   InMemorySpanExporter,
+  ParentBasedSampler,
   SimpleSpanProcessor,
   type ReadableSpan,
 } from '@opentelemetry/sdk-trace-base';
@@ -312,6 +314,39 @@ describe('OpenTelemetry tracing', () => {
     expect(placed.headers.traceparent).toBe(tp(producer1!));
     expect(billed.headers.traceparent).toBe(tp(producer2!));
     expect(billed).toMatchObject({ correlation_id: placedId, causation_id: placedId });
+  });
+
+  it('carries a sampled-out trace through handlers: same trace id, nothing recorded', async () => {
+    const unsampled = new BasicTracerProvider({
+      sampler: new ParentBasedSampler({ root: new AlwaysOffSampler() }),
+      spanProcessors: [new SimpleSpanProcessor(exporter)],
+    });
+    try {
+      t = await bootRelay(db, { tracing: { tracerProvider: unsampled } });
+      const publisher = t.app.get(DomainEventPublisher);
+      const traceId = await unsampled
+        .getTracer('test-app')
+        .startActiveSpan('POST /orders', async (span) => {
+          try {
+            await inTransaction(t.orm, (tx) => publisher.publish(tx, orderPlaced()));
+            return span.spanContext().traceId;
+          } finally {
+            span.end();
+          }
+        });
+      await drainAll(t);
+      const events = await storedEvents(db.url);
+      // The handler's event continues the request's trace, flagged not sampled, through the
+      // consumer span that recorded nothing.
+      expect(events.map((e) => [e.name, e.headers.traceparent])).toEqual([
+        ['order.placed', expect.stringMatching(new RegExp(`^00-${traceId}-[0-9a-f]{16}-00$`))],
+        ['order.billed', expect.stringMatching(new RegExp(`^00-${traceId}-[0-9a-f]{16}-00$`))],
+      ]);
+      expect(events[0]!.headers.traceparent).not.toBe(events[1]!.headers.traceparent);
+      expect(exporter.getFinishedSpans()).toEqual([]);
+    } finally {
+      await unsampled.shutdown();
+    }
   });
 
   it('records dead letters as span events and ends every consumer span', async () => {

@@ -146,6 +146,9 @@ export class IntegrationTracing implements OnModuleDestroy {
       previous.addEvent('delivery.rerun');
       this.close(delivery, previous);
     }
+    // A span nothing records (sampled out) still carries the trace context into the handlers,
+    // but there is nothing to add to it later: it is not kept.
+    if (!span.isRecording()) return span;
     this.open.set(delivery, span);
     if (this.open.size > MAX_OPEN_DELIVERY_SPANS) {
       const [oldest, oldestSpan] = this.open.entries().next().value as [ClaimedDelivery, OtelSpan];

@@ -29,6 +29,8 @@ export type OtelAttributes = Record<string, string | number | boolean>;
 /** The members of a `Span` the module calls. */
 export interface OtelSpan {
   spanContext(): OtelSpanContext;
+  /** False for a span nothing records (sampled out, or no SDK): its events are dropped. */
+  isRecording(): boolean;
   setAttribute(key: string, value: string | number | boolean): unknown;
   addEvent(name: string, attributes?: OtelAttributes): unknown;
   recordException(exception: unknown): unknown;
