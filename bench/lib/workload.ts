@@ -69,6 +69,12 @@ export interface DrainFigures {
   /** Peak RSS of the processing process(es), MiB, when sampled. */
   readonly peakRssMiB?: number;
   /**
+   * CPU time (user + system) the processing process(es) spent from start to stop, per
+   * delivered (event, consumer), µs: what a feature costs, less disturbed than a rate by
+   * whatever else the machine runs.
+   */
+  readonly cpuUsPerDelivery?: number;
+  /**
    * True when the run hit `maxSeconds` before the backlog was drained: the rates are then
    * `completed` deliveries over the capped time.
    */

@@ -148,6 +148,7 @@ export async function drainOwn(
         deliveriesPerSec: deliveries / seconds,
         commitsPerDelivery: commits / deliveries,
         peakRssMiB: Math.max(...results.map((r) => mib(r.rssPeakBytes))),
+        cpuUsPerDelivery: results.reduce((sum, r) => sum + r.cpuMicros, 0) / deliveries,
         rssGrowthMiB: Math.max(...results.map((r) => mib(r.rssPeakBytes - r.rssStartBytes))),
       };
     } finally {

@@ -30,6 +30,8 @@ export interface ProcessorWorkerResult {
   readonly observed: Array<[string, number, number]>;
   readonly rssStartBytes: number;
   readonly rssPeakBytes: number;
+  /** CPU time (user + system) from go to stop, µs. */
+  readonly cpuMicros: number;
 }
 
 /** One processor instance in its own process: started on `go`, stopped on `stop`. */
@@ -49,14 +51,18 @@ workerMain<ProcessorWorkerArgs, ProcessorWorkerResult>(async (args, io) => {
   const memory = new RssSampler();
   io.ready();
   await io.go;
+  const cpuAtGo = process.cpuUsage();
+  let cpuMicros = 0;
   memory.start(args.sampleEveryMs, bench.handled, io.sample);
   try {
     await bench.processor.start();
     await io.stopSignal;
+    const cpu = process.cpuUsage(cpuAtGo);
+    cpuMicros = cpu.user + cpu.system;
   } finally {
     memory.stop();
     await bench.close();
     await pool.end();
   }
-  return { handled: bench.handled(), observed: bench.observed, ...memory.figures() };
+  return { handled: bench.handled(), observed: bench.observed, cpuMicros, ...memory.figures() };
 });
