@@ -310,11 +310,15 @@ describe('migration 0003: the per-consumer model becomes the only one (issue 13 
       const { rows: indexes } = await client.query<{ indexname: string }>(
         `SELECT indexname FROM pg_indexes WHERE tablename = 'outbox_event' ORDER BY indexname`,
       );
+      // (0003 dropped the per-event indexes; 0004, applied after it, adds the admin filters'.)
       expect(indexes.map((r) => r.indexname)).toEqual([
         'outbox_event_aggregate_idx',
+        'outbox_event_correlation_idx',
         'outbox_event_created_idx',
         'outbox_event_idempotency_uq',
+        'outbox_event_name_idx',
         'outbox_event_pkey',
+        'outbox_event_tenant_idx',
         'outbox_event_tx_idx',
       ]);
       // The inbox rows stay.

@@ -26,6 +26,23 @@ import {
 } from '../processing/delivery.repository';
 import type { DeliveryRecord } from '../processing/delivery.types';
 import { EventSequencer } from '../processing/event-sequencer.repository';
+import { IntegrationTables } from '../database/integration-tables';
+import { AdminOperations } from './admin-operations';
+import type {
+  AdminActionResult,
+  AdminActor,
+  AdminAuditRecord,
+  AdminDeliveryFilter,
+  AdminDeliveryView,
+  AdminEventDetail,
+  AdminEventFilter,
+  AdminEventSummary,
+  AdminOverview,
+  BulkActionOptions,
+  IntegrationAdminApi,
+  Page,
+  PageRequest,
+} from './admin.types';
 
 /** One event with every consumer's delivery of it. */
 export interface EventDeliveries {
@@ -50,8 +67,9 @@ export interface DeliveryStats {
  * sends a NOTIFY so a processor of any instance picks it up at once.
  */
 @Injectable()
-export class IntegrationAdminService {
+export class IntegrationAdminService implements IntegrationAdminApi {
   private readonly logger = new Logger('IntegrationAdmin');
+  private readonly operations: AdminOperations;
 
   constructor(
     @Inject(INTEGRATION_OPTIONS) private readonly options: ResolvedIntegrationOptions,
@@ -59,7 +77,93 @@ export class IntegrationAdminService {
     private readonly outbox: OutboxRepository,
     private readonly sequencer: EventSequencer,
     private readonly backlog: BacklogSnapshot,
-  ) {}
+    tables: IntegrationTables,
+  ) {
+    const { notify } = options;
+    this.operations = new AdminOperations(options.database.root, {
+      tables,
+      ...(notify.enabled ? { notifyChannel: notify.channel } : {}),
+      logger: this.logger,
+      backlog: () => backlog.read(),
+    });
+  }
+
+  /** {@inheritDoc IntegrationAdminApi.listEvents} */
+  listEvents(filter?: AdminEventFilter, page?: PageRequest): Promise<Page<AdminEventSummary>> {
+    return this.operations.listEvents(filter, page);
+  }
+
+  /** {@inheritDoc IntegrationAdminApi.countEvents} */
+  countEvents(filter?: AdminEventFilter): Promise<number> {
+    return this.operations.countEvents(filter);
+  }
+
+  /** {@inheritDoc IntegrationAdminApi.listDeliveries} */
+  listDeliveries(
+    filter?: AdminDeliveryFilter,
+    page?: PageRequest,
+  ): Promise<Page<AdminDeliveryView>> {
+    return this.operations.listDeliveries(filter, page);
+  }
+
+  /** {@inheritDoc IntegrationAdminApi.countDeliveries} */
+  countDeliveries(filter?: AdminDeliveryFilter): Promise<number> {
+    return this.operations.countDeliveries(filter);
+  }
+
+  /** {@inheritDoc IntegrationAdminApi.getEvent} */
+  getEvent(eventId: string): Promise<AdminEventDetail | undefined> {
+    return this.operations.getEvent(eventId);
+  }
+
+  /** {@inheritDoc IntegrationAdminApi.replayDelivery} */
+  replayDelivery(eventId: string, consumer: string, by: AdminActor): Promise<AdminActionResult> {
+    return this.operations.replayDelivery(eventId, consumer, by);
+  }
+
+  /** {@inheritDoc IntegrationAdminApi.replayEvent} */
+  replayEvent(eventId: string, by: AdminActor): Promise<AdminActionResult> {
+    return this.operations.replayEvent(eventId, by);
+  }
+
+  /** {@inheritDoc IntegrationAdminApi.replayDeliveries} */
+  replayDeliveries(
+    filter: Omit<AdminDeliveryFilter, 'status'>,
+    options: BulkActionOptions,
+  ): Promise<AdminActionResult> {
+    return this.operations.replayDeliveries(filter, options);
+  }
+
+  /** {@inheritDoc IntegrationAdminApi.discardDelivery} */
+  discardDelivery(eventId: string, consumer: string, by: AdminActor): Promise<AdminActionResult> {
+    return this.operations.discardDelivery(eventId, consumer, by);
+  }
+
+  /** {@inheritDoc IntegrationAdminApi.discardDeliveries} */
+  discardDeliveries(
+    filter: Omit<AdminDeliveryFilter, 'status'>,
+    options: BulkActionOptions,
+  ): Promise<AdminActionResult> {
+    return this.operations.discardDeliveries(filter, options);
+  }
+
+  /** {@inheritDoc IntegrationAdminApi.purgeDeadLetters} */
+  purgeDeadLetters(
+    filter: { readonly olderThan: Date; readonly consumer?: string },
+    options: BulkActionOptions,
+  ): Promise<AdminActionResult> {
+    return this.operations.purgeDeadLetters(filter, options);
+  }
+
+  /** {@inheritDoc IntegrationAdminApi.listAudit} */
+  listAudit(page?: PageRequest): Promise<Page<AdminAuditRecord>> {
+    return this.operations.listAudit(page);
+  }
+
+  /** {@inheritDoc IntegrationAdminApi.getOverview} */
+  getOverview(options?: { readonly minutes?: number }): Promise<AdminOverview> {
+    return this.operations.getOverview(options);
+  }
 
   /**
    * Puts the dead-lettered deliveries of one event back to pending (attempts reset): every
