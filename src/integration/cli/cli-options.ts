@@ -92,15 +92,21 @@ const ISO_DATE =
  * without a zone is refused: the machine's zone would silently shift the filter.
  */
 export function parseInstant(option: string, value: string): Date {
-  const match = ISO_DATE.exec(value);
-  const date = match ? new Date(value) : undefined;
-  if (!date || Number.isNaN(date.getTime())) {
+  const date = ISO_DATE.test(value) ? new Date(value) : undefined;
+  if (!date || Number.isNaN(date.getTime()) || !isCalendarDate(value.slice(0, 10))) {
     throw new CliUsageError(
       `--${option} must be an ISO 8601 date or date-time with a zone, e.g. 2026-01-31 or ` +
         `2026-01-31T08:00:00Z (got ${JSON.stringify(value)})`,
     );
   }
   return date;
+}
+
+/** `YYYY-MM-DD` names a real day (JavaScript would roll 2026-02-30 over to March 2). */
+function isCalendarDate(ymd: string): boolean {
+  const [y, m, d] = ymd.split('-').map(Number) as [number, number, number];
+  const day = new Date(Date.UTC(y, m - 1, d));
+  return day.getUTCMonth() === m - 1 && day.getUTCDate() === d;
 }
 
 const DURATION = /^(\d+)(s|m|h|d|w)$/;
