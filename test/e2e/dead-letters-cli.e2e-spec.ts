@@ -491,10 +491,10 @@ describe('CLI: nestjs-integration stats and dead-letters (issue 15 acceptance #3
     expect(text.stdout).toContain('  correlation  corr-4\n');
     expect(text.stdout).toContain('Payload:\n  {\n    "invoice": "i4"\n  }\n');
     expect(text.stdout).toMatch(
-      /\n  CONSUMER +STATUS +ATTEMPTS +NEXT ATTEMPT +LEASE HOLDER +LAST ERROR\n/,
+      /\n {2}CONSUMER +STATUS +ATTEMPTS +NEXT ATTEMPT +LEASE HOLDER +LAST ERROR\n/,
     );
-    expect(text.stdout).toMatch(/\n  audit +dead_letter +1 .*audit refuses i4\n/);
-    expect(text.stdout).toMatch(/\n  billing +dead_letter +1 .*billing refuses i4\n/);
+    expect(text.stdout).toMatch(/\n {2}audit +dead_letter +1 .*audit refuses i4\n/);
+    expect(text.stdout).toMatch(/\n {2}billing +dead_letter +1 .*billing refuses i4\n/);
     const json = await cli(['dead-letters', 'show', ids.get('i4')!, '--json']);
     const detail = JSON.parse(json.stdout) as { event: { id: string }; deliveries: unknown[] };
     expect(detail.event.id).toBe(ids.get('i4'));
