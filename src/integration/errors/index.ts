@@ -28,3 +28,5 @@ export { ConflictingConsumerError } from './conflicting-consumer.error';
 export { MisplacedHandlerOptionError } from './misplaced-handler-option.error';
 export { InvalidConsumerNameError } from './invalid-consumer-name.error';
 export { UnknownConsumerError } from './unknown-consumer.error';
+export { DeliveryNotFoundError } from './delivery-not-found.error';
+export { InvalidDeliveryStateError } from './invalid-delivery-state.error';
