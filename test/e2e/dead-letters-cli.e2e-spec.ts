@@ -623,6 +623,27 @@ describe('CLI: nestjs-integration stats and dead-letters (issue 15 acceptance #3
     expect(tooMany.stderr).toMatch(/limit/);
     const longActor = await cli(['dead-letters', 'replay', '--all', '--actor', 'x'.repeat(201)]);
     expect(longActor.code).toBe(CliExitCode.Usage);
+    // One delivery: an unknown consumer of the event, and a delivery that is no dead letter.
+    const unknownConsumer = await cli([
+      'dead-letters',
+      'replay',
+      ids.get('i4')!,
+      '--consumer',
+      'biling',
+    ]);
+    expect(unknownConsumer.code).toBe(CliExitCode.Usage);
+    expect(unknownConsumer.stderr).toMatch(
+      /no delivery for consumer "biling"\. Did you mean "billing"\?/,
+    );
+    const processed = await cli([
+      'dead-letters',
+      'replay',
+      ids.get('i5')!,
+      '--consumer',
+      'billing',
+    ]);
+    expect(processed.code).toBe(CliExitCode.Usage);
+    expect(processed.stderr).toMatch(/it is processed/);
     expect(await deliveries()).toEqual(before);
     expect(await audit()).toEqual([]);
 

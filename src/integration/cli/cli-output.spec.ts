@@ -9,9 +9,9 @@ describe('CLI output (issue 15 CLI)', () => {
           ['billing', '12', ''],
           ['a', '3', 'x'],
         ],
-        1,
+        'lrl',
       ),
-    ).toBe('NAME      N  NOTE\nbilling  12\na         3     x\n');
+    ).toBe('NAME      N  NOTE\nbilling  12\na         3  x\n');
   });
 
   it('renders ages, instants and one-line cells', () => {

@@ -1,16 +1,19 @@
 /** Rendering helpers shared by the CLI's commands: aligned tables, JSON documents, cells. */
 
 /**
- * A table with a header row, columns padded to their widest cell: the first `leftColumns`
- * aligned left (names), the others right (numbers). Trailing blanks trimmed; ends with a newline.
+ * A table with a header row, columns padded to their widest cell and aligned as `align` says,
+ * one letter per column: `l` left (names, text), `r` right (numbers). Trailing blanks trimmed;
+ * ends with a newline.
  */
-export function formatTable(rows: readonly (readonly string[])[], leftColumns: number): string {
+export function formatTable(rows: readonly (readonly string[])[], align: string): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   return (
     rows
       .map((r) =>
         r
-          .map((cell, i) => (i < leftColumns ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!)))
+          .map((cell, i) =>
+            align[i] === 'r' ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!),
+          )
           .join('  ')
           .trimEnd(),
       )

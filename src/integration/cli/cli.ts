@@ -1,7 +1,9 @@
 import { parseArgs } from 'node:util';
 import { validateSchemaName } from '../database/schema-name';
+import { DeliveryNotFoundError } from '../errors/delivery-not-found.error';
 import { EventNotFoundError } from '../errors/event-not-found.error';
 import { InvalidConsumerNameError } from '../errors/invalid-consumer-name.error';
+import { InvalidDeliveryStateError } from '../errors/invalid-delivery-state.error';
 import { InvalidEventIdError } from '../errors/invalid-event-id.error';
 import { InvalidQueryError } from '../errors/invalid-query.error';
 import { InvalidSchemaNameError } from '../errors/invalid-schema-name.error';
@@ -142,7 +144,9 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<CliExi
       error instanceof UnknownConsumerError ||
       error instanceof InvalidQueryError ||
       error instanceof InvalidEventIdError ||
-      error instanceof EventNotFoundError;
+      error instanceof EventNotFoundError ||
+      error instanceof DeliveryNotFoundError ||
+      error instanceof InvalidDeliveryStateError;
     io.stderr(`nestjs-integration: ${error instanceof Error ? error.message : String(error)}\n`);
     if ((error as { code?: string }).code === '42P01') {
       io.stderr(

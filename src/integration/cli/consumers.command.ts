@@ -106,6 +106,6 @@ function formatConsumers(consumers: readonly ConsumerInfo[], schema: string): st
         String(c.deliveries.deadLetter),
       ]),
     ],
-    2,
+    'llrrrr',
   );
 }

@@ -235,7 +235,7 @@ function formatDeadLetters(
         oneLine(d.lastError),
       ]),
     ],
-    4,
+    'llllrll',
   );
   return nextCursor === null ? table : `${table}More: add --after ${nextCursor}\n`;
 }
@@ -272,7 +272,7 @@ function formatEvent(detail: AdminEventDetail): string {
                 oneLine(d.lastError),
               ]),
             ],
-            2,
+            'llrlll',
           ),
         ).replace(/ +$/gm, '');
   const correlated =
@@ -285,7 +285,7 @@ function formatEvent(detail: AdminEventDetail): string {
               ['EVENT ID', 'EVENT NAME', 'CREATED'],
               ...detail.correlated.map((e) => [e.id, e.name, isoSeconds(e.createdAt)]),
             ],
-            3,
+            'lll',
           ),
         ).replace(/ +$/gm, '');
   return `${lines.join('\n')}\n${deliveries}${correlated}`;

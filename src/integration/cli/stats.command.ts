@@ -95,7 +95,7 @@ function formatStats(stats: CliStats): string {
         ],
         ...rows,
       ],
-      1,
+      'lrrrrrrrrr',
     )
   );
 }
