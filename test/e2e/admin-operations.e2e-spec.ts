@@ -260,57 +260,84 @@ describe('admin operations on a real database (issue 15)', () => {
       expect(new Set(listed.map((d) => `${d.eventId}/${d.consumer}`)).size).toBe(listed.length);
     });
 
-    it('serves every filter it offers from an index (no sequential scan of the big tables)', async () => {
-      await seed({ n: 20, consumers: ['billing', 'mailer'] });
-      const corrId = 'corr-x';
-      await seed({ n: 2, correlationId: corrId, tenantId: 't' });
-      const [eventId] = await seed({ n: 1 });
+    it('reads the index of each filter it offers when the filter is selective', async () => {
+      // Many dead letters, and a few rows that each filter singles out; with statistics, a
+      // selective filter must be served by its index (a missing index shows as another plan).
+      await seed({ n: 1500, consumers: ['billing', 'mailer'], updatedSecondsAgo: 7200 });
+      await seed({ n: 5, consumers: ['rare'], updatedSecondsAgo: 7200 });
+      await seed({ n: 5, eventName: 'rare.event', updatedSecondsAgo: 7200 });
+      await seed({ n: 5, aggregateType: 'Invoice', aggregateId: 'inv-1', updatedSecondsAgo: 7200 });
+      await seed({ n: 5, tenantId: 't', updatedSecondsAgo: 7200 });
+      await seed({ n: 5, correlationId: 'corr-x', updatedSecondsAgo: 7200 });
+      await seed({ n: 5, updatedSecondsAgo: 1 });
+      await seed({ n: 5, status: DeliveryStatus.Skipped, consumers: ['rare'] });
+      const [leased] = await seed({ n: 5, status: DeliveryStatus.Processing, lockedBy: 'w1' });
+      await seed({ n: 1500, status: DeliveryStatus.Processed, correlationId: 'common' });
+      await pool.query('ANALYZE outbox_event; ANALYZE integration_delivery');
       const cursor = (await admin.listDeliveries({}, { limit: 1 })).nextCursor!;
       const eventCursor = (await admin.listEvents({}, { limit: 1 })).nextCursor!;
       const from = new Date(Date.now() - 60_000);
-      sent.length = 0;
-      await admin.listDeliveries();
-      await admin.listDeliveries({}, { after: cursor });
-      await admin.listDeliveries({ consumer: 'billing' });
-      await admin.listDeliveries({ eventName: 'order.placed' });
-      await admin.listDeliveries({ aggregateType: 'Order', aggregateId: 'a-1' });
-      await admin.listDeliveries({ tenantId: 't' });
-      await admin.listDeliveries({ correlationId: corrId });
-      await admin.listDeliveries({ from });
-      await admin.listDeliveries({ status: DeliveryStatus.Skipped });
-      await admin.listDeliveries({ status: DeliveryStatus.Skipped, consumer: 'billing' });
-      await admin.listDeliveries({ status: DeliveryStatus.Processing });
-      await admin.countDeliveries({ consumer: 'billing' });
-      await admin.countDeliveries({ eventName: 'order.placed' });
-      await admin.listEvents();
-      await admin.listEvents({}, { after: eventCursor });
-      await admin.listEvents({ eventName: 'order.placed' });
-      await admin.listEvents({ aggregateType: 'Order', aggregateId: 'a-1' });
-      await admin.listEvents({ tenantId: 't' });
-      await admin.listEvents({ tenantId: null });
-      await admin.listEvents({ correlationId: corrId });
-      await admin.listEvents({ from });
-      await admin.getEvent(eventId!);
-      const statements = [...sent];
-      const client = new Client({ connectionString: db.url });
-      await client.connect();
-      try {
-        // Without statistics or with few rows the planner prefers scans; forbidding them shows
-        // whether an index can serve the statement at all.
-        await client.query('SET enable_seqscan = off');
-        // Re-run each statement's plan with the parameters it was sent with.
-        for (const text of statements) {
-          const params = paramsOf.get(text);
-          const { rows } = await client.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${text}`, params);
-          const plan = rows.map((r) => r['QUERY PLAN']).join('\n');
-          expect({ text, plan }).not.toEqual(
-            expect.objectContaining({
-              plan: expect.stringMatching(/Seq Scan on (integration_delivery|outbox_event)/),
-            }),
+      const expectations: Array<[() => Promise<unknown>, RegExp]> = [
+        [() => admin.listDeliveries(), /integration_delivery_dead_letter_recent_idx/],
+        [
+          () => admin.listDeliveries({}, { after: cursor }),
+          /integration_delivery_dead_letter_recent_idx/,
+        ],
+        [() => admin.listDeliveries({ consumer: 'rare' }), /integration_delivery_dead_letter_idx/],
+        [() => admin.listDeliveries({ eventName: 'rare.event' }), /outbox_event_name_idx/],
+        [
+          () => admin.listDeliveries({ aggregateType: 'Invoice', aggregateId: 'inv-1' }),
+          /outbox_event_aggregate_idx/,
+        ],
+        [() => admin.listDeliveries({ tenantId: 't' }), /outbox_event_tenant_idx/],
+        [() => admin.listDeliveries({ correlationId: 'corr-x' }), /outbox_event_correlation_idx/],
+        [() => admin.listDeliveries({ from }), /integration_delivery_dead_letter_recent_idx/],
+        [
+          () => admin.listDeliveries({ status: DeliveryStatus.Skipped }),
+          /integration_delivery_skipped_recent_idx/,
+        ],
+        [
+          () => admin.listDeliveries({ status: DeliveryStatus.Skipped, consumer: 'rare' }),
+          /integration_delivery_skipped_(consumer|recent)_idx/,
+        ],
+        [
+          () => admin.listDeliveries({ status: DeliveryStatus.Processing }),
+          /integration_delivery_lease_idx/,
+        ],
+        [() => admin.countDeliveries({ consumer: 'rare' }), /integration_delivery_dead_letter_idx/],
+        [() => admin.countDeliveries({ eventName: 'rare.event' }), /outbox_event_name_idx/],
+        [() => admin.listEvents(), /outbox_event_created_idx/],
+        [() => admin.listEvents({}, { after: eventCursor }), /outbox_event_created_idx/],
+        [() => admin.listEvents({ eventName: 'rare.event' }), /outbox_event_name_idx/],
+        [
+          () => admin.listEvents({ aggregateType: 'Invoice', aggregateId: 'inv-1' }),
+          /outbox_event_aggregate_idx/,
+        ],
+        [() => admin.listEvents({ tenantId: 't' }), /outbox_event_tenant_idx/],
+        [() => admin.listEvents({ correlationId: 'corr-x' }), /outbox_event_correlation_idx/],
+        [() => admin.listEvents({ from }), /outbox_event_created_idx/],
+        [() => admin.getEvent(leased!), /outbox_event_correlation_idx/],
+      ];
+      for (const [call, index] of expectations) {
+        sent.length = 0;
+        await call();
+        const plans: string[] = [];
+        for (const text of sent) {
+          const { rows } = await pool.query<{ 'QUERY PLAN': string }>(
+            `EXPLAIN ${text}`,
+            paramsOf.get(text),
           );
+          plans.push(rows.map((r) => r['QUERY PLAN']).join('\n'));
         }
-      } finally {
-        await client.end();
+        const plan = plans.join('\n---\n');
+        expect({ call: call.toString(), plan }).toEqual({
+          call: call.toString(),
+          plan: expect.stringMatching(index),
+        });
+        // (getEvent's deliveries come from DeliveryRepository.findByEvents, planned for a list of
+        // ids: on a table this small the planner may scan it; not an admin filter.)
+        const own = plans.filter((_p, i) => !sent[i]!.includes('jsonb_array_elements_text'));
+        expect(own.join('\n')).not.toMatch(/Seq Scan on (integration_delivery|outbox_event)/);
       }
     });
   });
