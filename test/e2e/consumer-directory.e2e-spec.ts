@@ -545,8 +545,11 @@ describe('consumer directory (issue 13: per-consumer delivery)', () => {
       [['consumers', 'retire'], /consumers retire needs a consumer name/],
       [['consumers', 'retire', 'a', 'b'], /unexpected argument "b"/],
       [['consumers', 'list', 'x'], /unexpected argument "x"/],
-      [['consumers', 'list', '--reason', 'x'], /--reason goes with "consumers retire <name>" only/],
-      [['migrate', '--reason', 'x'], /--reason goes with/],
+      [
+        ['consumers', 'list', '--reason', 'x'],
+        /--reason does not go with "consumers list" \(it goes with consumers retire and/,
+      ],
+      [['migrate', '--reason', 'x'], /--reason does not go with "migrate"/],
       [['consumers', 'list'], /no database: pass --database-url/],
     ])('refuses %j with exit code 2 before connecting', async (argv, message) => {
       const run = await cli(argv as string[]);
