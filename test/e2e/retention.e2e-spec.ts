@@ -401,5 +401,5 @@ describe('retention (issue 15)', () => {
     expect(ra.runs + ra.skipped).toBeGreaterThan(0);
     expect(rb.runs + rb.skipped).toBeGreaterThan(0);
     expect(ra.failed + rb.failed).toBe(0);
-  }, 240_000);
+  }, 360_000);
 });
