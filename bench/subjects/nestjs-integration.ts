@@ -35,6 +35,8 @@ export interface OwnRunOptions {
   readonly eventConcurrency?: number;
   /** Metrics and tracing on or off (scenario 2a's on/off pair); unset: library defaults. */
   readonly observability?: BenchObservability;
+  /** The per-minute consumer stats recorder on or off (scenario 2d's pair); unset: library default (on). */
+  readonly stats?: boolean;
 }
 
 const DEFAULT_POOL = 10;
@@ -45,6 +47,7 @@ function processorOptions(o: OwnRunOptions, i: number): ProcessorOptions {
     ...(o.batchSize ? { batchSize: o.batchSize } : {}),
     ...(o.concurrency ? { concurrency: o.concurrency } : {}),
     ...(o.idlePollIntervalMs ? { idlePollIntervalMs: o.idlePollIntervalMs } : {}),
+    ...(o.stats === undefined ? {} : { stats: { enabled: o.stats } }),
   };
 }
 

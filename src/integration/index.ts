@@ -13,6 +13,7 @@ export {
   type OutboxOptions,
   type ProcessorOptions,
   type PurgeOptions,
+  type ConsumerStatsOptions,
   type HealthOptions,
   type TracingOptions,
 } from './integration.options';
@@ -119,6 +120,12 @@ export type {
 } from './admin/admin.types';
 export type { ReplayDeliveriesFilter } from './processing/delivery-query.validation';
 export type { ConsumerDeliveryStats, ConsumerBacklog } from './processing/delivery.repository';
+export {
+  IntegrationRetention,
+  RETENTION_LOCK_CLASS,
+  type RetentionRunResult,
+  type RetentionCounters,
+} from './retention/integration-retention.service';
 export { ConsumerDirectory } from './consumers/consumer-directory.service';
 export {
   ConsumerStatus,

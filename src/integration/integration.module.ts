@@ -48,6 +48,10 @@ import { ConsumerRunners } from './processing/runners/consumer-runners';
 import { PerEventRunner } from './processing/runners/per-event.runner';
 import { UntransactedRunner } from './processing/runners/untransacted.runner';
 import { SettlePolicy } from './processing/settle-policy';
+import { ConsumerStatsRecorder } from './retention/consumer-stats.recorder';
+import { ConsumerStatsRepository } from './retention/consumer-stats.repository';
+import { IntegrationRetention } from './retention/integration-retention.service';
+import { RetentionRepository } from './retention/retention.repository';
 
 /**
  * Reliable integration events on PostgreSQL: outbox publisher, processor, subscribers, inbox and
@@ -114,6 +118,11 @@ import { SettlePolicy } from './processing/settle-policy';
     { provide: PROM_CLIENT_LOADER, useValue: require },
     IntegrationMetrics,
     DeliveryPipeline,
+    // Retention (one instance at a time) and the per-minute stats recorder, run by the processor.
+    RetentionRepository,
+    IntegrationRetention,
+    ConsumerStatsRepository,
+    ConsumerStatsRecorder,
     OutboxProcessor,
     IntegrationAdminService,
     IntegrationHealthIndicator,
@@ -130,6 +139,7 @@ import { SettlePolicy } from './processing/settle-policy';
     IntegrationLifecycle,
     OutboxProcessor,
     IntegrationAdminService,
+    IntegrationRetention,
     IntegrationHealthIndicator,
   ],
 })

@@ -173,6 +173,50 @@ describe('resolveOptions', () => {
     ]);
   });
 
+  it('resolves and checks the retention and stats options', () => {
+    const { purge, stats } = resolveOptions({
+      database,
+      processor: { purge: { olderThanMs: 5_000 } },
+    }).processor;
+    expect(purge).toMatchObject({
+      maxBatchesPerRun: 100,
+      inboxRetentionMs: 5_000,
+      auditRetentionMs: 90 * 86_400_000,
+      statsRetentionMs: 14 * 86_400_000,
+      deadLetterRetentionMs: null,
+    });
+    expect(stats).toEqual({ enabled: true, flushIntervalMs: 5_000 });
+    expect(
+      problems({
+        database,
+        processor: {
+          purge: {
+            maxBatchesPerRun: 0,
+            inboxRetentionMs: -1,
+            auditRetentionMs: 0.5,
+            statsRetentionMs: 1_000,
+            deadLetterRetentionMs: 'forever' as unknown as number,
+          },
+          stats: { enabled: 'yes' as unknown as boolean, flushIntervalMs: 10, every: 1 } as never,
+        },
+      }),
+    ).toEqual([
+      'processor.stats.every is not an option: did you mean processor.stats.enabled? (known: enabled, flushIntervalMs)',
+      'processor.purge.maxBatchesPerRun must be an integer from 1 to 100000 (got 0)',
+      'processor.purge.inboxRetentionMs must be an integer from 0 to 3153600000000 (got -1)',
+      'processor.purge.auditRetentionMs must be an integer from 0 to 3153600000000 (got 0.5)',
+      'processor.purge.statsRetentionMs must be an integer from 60000 to 3153600000000 (got 1000)',
+      'processor.purge.deadLetterRetentionMs must be an integer from 0 to 3153600000000 (got forever)',
+      'processor.stats.enabled must be true or false (got yes)',
+      'processor.stats.flushIntervalMs must be an integer from 100 to 600000 (got 10)',
+    ]);
+    const kept = resolveOptions({
+      database,
+      processor: { purge: { deadLetterRetentionMs: null } },
+    });
+    expect(kept.processor.purge.deadLetterRetentionMs).toBeNull();
+  });
+
   it('says what replaces an option that was removed, instead of guessing a name', () => {
     expect(problems({ database, dispatcher: {} })).toEqual([
       "dispatcher was removed: each consumer has its own deliveries now; register a consumer for every event instead: registry.registerConsumer('all', options) and registry.register({ consumer: 'all', pattern: '**', name: 'All.handle', handle })",
@@ -245,8 +289,8 @@ describe('resolveOptions', () => {
       'proccessor is not an option: did you mean processor? (known: database, notify, outbox, processor, health, verifySchema, schema, observers, tracing, metrics)',
       'notify.chanel is not an option: did you mean notify.channel? (known: enabled, channel, connection)',
       'outbox.maxPayloadByte is not an option: did you mean outbox.maxPayloadBytes? (known: maxPayloadBytes, defaultSourceModule)',
-      'processor.batchsize is not an option: did you mean processor.batchSize? (known: enabled, workerId, batchSize, concurrency, leaseMs, idlePollIntervalMs, retry, shutdownTimeoutMs, handlerTimeoutMs, startupDrain, intervalName, purge)',
-      'processor.purge.olderThan is not an option: did you mean processor.purge.olderThanMs? (known: enabled, intervalMs, olderThanMs, batchSize)',
+      'processor.batchsize is not an option: did you mean processor.batchSize? (known: enabled, workerId, batchSize, concurrency, leaseMs, idlePollIntervalMs, retry, shutdownTimeoutMs, handlerTimeoutMs, startupDrain, intervalName, purge, stats)',
+      'processor.purge.olderThan is not an option: did you mean processor.purge.olderThanMs? (known: enabled, intervalMs, olderThanMs, batchSize, maxBatchesPerRun, inboxRetentionMs, auditRetentionMs, statsRetentionMs, deadLetterRetentionMs)',
       'processor.retry.maxAttempt is not an option: did you mean processor.retry.maxAttempts? (known: baseDelayMs, maxDelayMs, maxAttempts, jitter)',
     ]);
     // verifySchema is a known top-level key (checked where it is declared).

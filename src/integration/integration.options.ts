@@ -50,16 +50,52 @@ export interface OutboxOptions {
   readonly defaultSourceModule?: string | null;
 }
 
-/** Scheduled deletion of processed events. */
+/**
+ * Retention: what the processor deletes, and when. One instance at a time purges (an advisory
+ * lock); the others skip that round. Every age below is checked at start against the retry
+ * horizon of the consumers (see docs/operations.md, "Retention").
+ */
 export interface PurgeOptions {
-  /** Run `purgeProcessed` on an interval. @default false */
+  /** Purge on an interval while the processor runs. @default false */
   readonly enabled?: boolean;
   /** Time between purges: 1,000 to {@link MAX_TIMER_DELAY_MS} (2^31 − 1). @default 3600000 (1 hour) */
   readonly intervalMs?: number;
-  /** Keep processed events this long: 0 to {@link MAX_PURGE_AGE_MS} (100 years). @default 604800000 (7 days) */
+  /**
+   * Keep finished events (every delivery processed or skipped) and their deliveries this long:
+   * 0 to {@link MAX_PURGE_AGE_MS} (100 years). @default 604800000 (7 days)
+   */
   readonly olderThanMs?: number;
-  /** Rows deleted per statement: 1 to 100,000. @default 1000 */
+  /** Rows deleted per statement (one short transaction each): 1 to 100,000. @default 1000 */
   readonly batchSize?: number;
+  /**
+   * Batches per table per purge round, at most: a large backlog is worked off over several
+   * rounds instead of one long one. 1 to 100,000. @default 100
+   */
+  readonly maxBatchesPerRun?: number;
+  /**
+   * Keep `inbox_event` rows (the deduplication of messages from outside, `InboxService`) this
+   * long after their last change: 0 to {@link MAX_PURGE_AGE_MS}; never shorter than the retry
+   * horizon. @default olderThanMs
+   */
+  readonly inboxRetentionMs?: number;
+  /** Keep `integration_audit` rows this long: 0 to {@link MAX_PURGE_AGE_MS}. @default 7776000000 (90 days) */
+  readonly auditRetentionMs?: number;
+  /** Keep `integration_consumer_stats` rows (per-minute throughput) this long: 60,000 to {@link MAX_PURGE_AGE_MS}. @default 1209600000 (14 days) */
+  readonly statsRetentionMs?: number;
+  /**
+   * Delete dead-lettered deliveries this long after they became dead letters: 0 to
+   * {@link MAX_PURGE_AGE_MS}; never shorter than the retry horizon. `null` keeps them until an
+   * operator replays, discards or purges them. @default null
+   */
+  readonly deadLetterRetentionMs?: number | null;
+}
+
+/** The per-minute throughput recorder (`integration_consumer_stats`, read by the admin overview). */
+export interface ConsumerStatsOptions {
+  /** Record settled deliveries per consumer and minute while the processor runs. @default true */
+  readonly enabled?: boolean;
+  /** Time between writes (one statement each): 100 to 600,000. @default 5000 */
+  readonly flushIntervalMs?: number;
 }
 
 /** The background processor. */
@@ -101,6 +137,7 @@ export interface ProcessorOptions {
   /** Name of the polling interval in `SchedulerRegistry`. @default 'integration.outbox.poll' */
   readonly intervalName?: string;
   readonly purge?: PurgeOptions;
+  readonly stats?: ConsumerStatsOptions;
 }
 
 /**
@@ -208,6 +245,7 @@ export interface ResolvedIntegrationOptions<TTx = unknown> {
     readonly startupDrain: boolean;
     readonly intervalName: string;
     readonly purge: Required<PurgeOptions>;
+    readonly stats: Required<ConsumerStatsOptions>;
   };
   readonly health: Required<HealthOptions>;
   readonly verifySchema: boolean;
@@ -243,6 +281,10 @@ export function schemaNameProblem(value: unknown, path = 'schema'): string | und
 
 /** Longest `processor.purge.olderThanMs` (100 years): far inside PostgreSQL's interval range. */
 export const MAX_PURGE_AGE_MS = 100 * 365 * 24 * 3_600_000;
+
+const DAY_MS = 24 * 3_600_000;
+/** Default of `processor.purge.olderThanMs` (7 days). */
+const DEFAULT_EVENT_RETENTION_MS = 7 * DAY_MS;
 
 /** Longest `processor.workerId` (a lease owner is compared on every settle: keep it short). */
 const MAX_WORKER_ID_LENGTH = 200;
@@ -284,6 +326,7 @@ const PROCESSOR_KEYS = keysOf<ProcessorOptions>({
   startupDrain: true,
   intervalName: true,
   purge: true,
+  stats: true,
 });
 const HEALTH_KEYS = keysOf<HealthOptions>({
   maxDueAgeMs: true,
@@ -296,7 +339,13 @@ const PURGE_KEYS = keysOf<PurgeOptions>({
   intervalMs: true,
   olderThanMs: true,
   batchSize: true,
+  maxBatchesPerRun: true,
+  inboxRetentionMs: true,
+  auditRetentionMs: true,
+  statsRetentionMs: true,
+  deadLetterRetentionMs: true,
 });
+const STATS_KEYS = keysOf<ConsumerStatsOptions>({ enabled: true, flushIntervalMs: true });
 /** Arguments of `IntegrationAdminService.purgeProcessed`. */
 const PURGE_ARGUMENT_KEYS = ['olderThanMs', 'batchSize'] as const;
 
@@ -322,6 +371,18 @@ function purgeProblems(purge: Partial<PurgeOptions>, path: string): string[] {
     intProblem(purge.intervalMs, `${path}.intervalMs`, 1_000, MAX_TIMER_DELAY_MS),
     intProblem(purge.olderThanMs, `${path}.olderThanMs`, 0, MAX_PURGE_AGE_MS),
     intProblem(purge.batchSize, `${path}.batchSize`, 1, 100_000),
+    intProblem(purge.maxBatchesPerRun, `${path}.maxBatchesPerRun`, 1, 100_000),
+    intProblem(purge.inboxRetentionMs, `${path}.inboxRetentionMs`, 0, MAX_PURGE_AGE_MS),
+    intProblem(purge.auditRetentionMs, `${path}.auditRetentionMs`, 0, MAX_PURGE_AGE_MS),
+    intProblem(purge.statsRetentionMs, `${path}.statsRetentionMs`, 60_000, MAX_PURGE_AGE_MS),
+    purge.deadLetterRetentionMs === null
+      ? undefined
+      : intProblem(
+          purge.deadLetterRetentionMs,
+          `${path}.deadLetterRetentionMs`,
+          0,
+          MAX_PURGE_AGE_MS,
+        ),
   ].filter((problem): problem is string => problem !== undefined);
 }
 
@@ -428,6 +489,7 @@ export function resolveOptions<TTx>(
   const o = section<OutboxOptions>(options.outbox, 'outbox', OUTBOX_KEYS);
   const p = section<ProcessorOptions>(options.processor, 'processor', PROCESSOR_KEYS);
   const purge = section<PurgeOptions>(p.purge, 'processor.purge', PURGE_KEYS);
+  const stats = section<ConsumerStatsOptions>(p.stats, 'processor.stats', STATS_KEYS);
   const h = section<HealthOptions>(options.health, 'health', HEALTH_KEYS);
   bool(options.verifySchema, 'verifySchema');
   if (options.schema !== undefined) {
@@ -475,6 +537,8 @@ export function resolveOptions<TTx>(
   bool(h.requireListen, 'health.requireListen');
   bool(purge.enabled, 'processor.purge.enabled');
   problems.push(...purgeProblems(purge, 'processor.purge'));
+  bool(stats.enabled, 'processor.stats.enabled');
+  int(stats.flushIntervalMs, 'processor.stats.flushIntervalMs', 100, 600_000);
   if (
     options.observers !== undefined &&
     (!Array.isArray(options.observers) ||
@@ -531,8 +595,17 @@ export function resolveOptions<TTx>(
       purge: {
         enabled: purge.enabled ?? false,
         intervalMs: purge.intervalMs ?? 3_600_000,
-        olderThanMs: purge.olderThanMs ?? 7 * 24 * 3_600_000,
+        olderThanMs: purge.olderThanMs ?? DEFAULT_EVENT_RETENTION_MS,
         batchSize: purge.batchSize ?? 1_000,
+        maxBatchesPerRun: purge.maxBatchesPerRun ?? 100,
+        inboxRetentionMs: purge.inboxRetentionMs ?? purge.olderThanMs ?? DEFAULT_EVENT_RETENTION_MS,
+        auditRetentionMs: purge.auditRetentionMs ?? 90 * DAY_MS,
+        statsRetentionMs: purge.statsRetentionMs ?? 14 * DAY_MS,
+        deadLetterRetentionMs: purge.deadLetterRetentionMs ?? null,
+      },
+      stats: {
+        enabled: stats.enabled ?? true,
+        flushIntervalMs: stats.flushIntervalMs ?? 5_000,
       },
     },
     health: {

@@ -160,8 +160,9 @@ describe('hardening: module options, wiring and adapters', () => {
       jest.advanceTimersByTime(1_000);
       expect(job.ticks).toBe(10);
       const purgeName = `${DEFAULT_PURGE_INTERVAL_NAME}:${DEFAULT_PROCESSOR_INTERVAL_NAME}`;
+      const statsName = `integration.stats.flush:${DEFAULT_PROCESSOR_INTERVAL_NAME}`;
       expect(job.registry.getIntervals().sort()).toEqual(
-        ['host.job', DEFAULT_PROCESSOR_INTERVAL_NAME, purgeName].sort(),
+        ['host.job', DEFAULT_PROCESSOR_INTERVAL_NAME, purgeName, statsName].sort(),
       );
       expect(t.app.get(SchedulerRegistry)).toBe(job.registry);
       await t.app.get(OutboxProcessor).stop();
@@ -211,8 +212,8 @@ describe('hardening: module options, wiring and adapters', () => {
       const processor = t.app.get(OutboxProcessor);
       const before = jest.getTimerCount();
       await processor.start();
-      // The poll interval, the purge interval and the consumers' heartbeat (a timeout it re-arms).
-      expect(jest.getTimerCount()).toBe(before + 3);
+      // The poll, purge and stats intervals and the consumers' heartbeat (a timeout it re-arms).
+      expect(jest.getTimerCount()).toBe(before + 4);
       await processor.stop();
       expect(jest.getTimerCount()).toBe(before);
     });

@@ -8,6 +8,7 @@ import {
   type IntegrationMigrationOptions,
 } from './integration-migrations';
 import { quoteSchemaName, validateSchemaName } from './schema-name';
+import { schemaLockKeys } from './schema-lock-keys';
 
 /** Bookkeeping table of the runner, in the target schema: one row per applied migration. */
 export const MIGRATIONS_TABLE = 'nestjs_integration_migrations';
@@ -65,12 +66,7 @@ export interface MigrationStatus {
  * do not wait for each other.
  */
 export function migrationLockKeys(schema: string): readonly [number, number] {
-  // FNV-1a, folded into a signed int4.
-  let hash = 0x811c9dc5;
-  for (const byte of Buffer.from(validateSchemaName(schema), 'utf8')) {
-    hash = Math.imul(hash ^ byte, 0x01000193);
-  }
-  return [MIGRATION_LOCK_CLASS, hash | 0];
+  return schemaLockKeys(MIGRATION_LOCK_CLASS, schema);
 }
 
 /**

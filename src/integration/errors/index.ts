@@ -30,3 +30,4 @@ export { InvalidConsumerNameError } from './invalid-consumer-name.error';
 export { UnknownConsumerError } from './unknown-consumer.error';
 export { DeliveryNotFoundError } from './delivery-not-found.error';
 export { InvalidDeliveryStateError } from './invalid-delivery-state.error';
+export { RetentionWindowTooShortError } from './retention-window-too-short.error';

@@ -6,12 +6,15 @@ import {
   type OnApplicationBootstrap,
 } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
-import { IntegrationAdminService } from '../admin/integration-admin.service';
 import { ConsumerDirectory } from '../consumers/consumer-directory.service';
 import { describeDatabaseError } from '../database/database-error';
 import type { ListenHandle } from '../database/sql-executor';
 import { DrainTimeoutError } from '../errors/drain-timeout.error';
-import { DEFAULT_PURGE_INTERVAL_NAME, INTEGRATION_OPTIONS } from '../integration.constants';
+import {
+  DEFAULT_PURGE_INTERVAL_NAME,
+  DEFAULT_STATS_INTERVAL_NAME,
+  INTEGRATION_OPTIONS,
+} from '../integration.constants';
 import type { ResolvedIntegrationOptions } from '../integration.options';
 import { ClaimBackoff } from './claim-backoff';
 import {
@@ -26,6 +29,8 @@ import { DeliveryRepository } from './delivery.repository';
 import { EventSequencer } from './event-sequencer.repository';
 import { IntegrationLifecycle } from './integration-lifecycle';
 import { ProcessorTimers } from './processor-timers';
+import { ConsumerStatsRecorder } from '../retention/consumer-stats.recorder';
+import { IntegrationRetention } from '../retention/integration-retention.service';
 import { TableStatistics } from './table-statistics';
 import { startWakeListener } from './wake-listener';
 
@@ -99,7 +104,8 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
     private readonly deliveries: DeliveryRepository,
     private readonly sequencer: EventSequencer,
     private readonly lifecycle: IntegrationLifecycle,
-    private readonly admin: IntegrationAdminService,
+    private readonly retention: IntegrationRetention,
+    private readonly stats: ConsumerStatsRecorder,
     private readonly statistics: TableStatistics,
     moduleRef: ModuleRef,
   ) {
@@ -134,9 +140,11 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
   /** Starts polling, LISTEN and the consumers' heartbeat; with `startupDrain`, runs at once. */
   async start(): Promise<void> {
     if (this.stateValue !== ProcessorState.Stopped) return;
+    const { processor } = this.options;
+    // Refused before anything starts: the app's bootstrap fails with the reason.
+    if (processor.purge.enabled) this.retention.assertWindow();
     this.timers.open();
     this.stateValue = ProcessorState.Running;
-    const { processor } = this.options;
     this.listener = await startWakeListener(this.options, () => this.wake(), this.logger, {
       onUp: (reconnected) => this.lifecycle.emit({ type: 'listener.up', reconnected }),
       onDown: (error, retryInMs) =>
@@ -144,16 +152,19 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
     });
     this.timers.add(processor.intervalName, () => this.wake(), processor.idlePollIntervalMs);
     if (processor.purge.enabled) {
+      this.retention.start();
       this.timers.add(
         `${DEFAULT_PURGE_INTERVAL_NAME}:${processor.intervalName}`,
-        () => {
-          this.admin
-            .purgeProcessed()
-            .catch((error: unknown) =>
-              this.logger.error(`Purge failed: ${describeDatabaseError(error)}`),
-            );
-        },
+        () => this.retention.tick(),
         processor.purge.intervalMs,
+      );
+    }
+    if (processor.stats.enabled) {
+      this.stats.start();
+      this.timers.add(
+        `${DEFAULT_STATS_INTERVAL_NAME}:${processor.intervalName}`,
+        () => this.stats.tick(),
+        processor.stats.flushIntervalMs,
       );
     }
     // Announced now so the cluster knows this instance's consumers at once; after a failure
@@ -200,6 +211,8 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
         `Shutdown timeout (${shutdownTimeoutMs} ms) with work in flight: released ${released} claimed deliveries`,
       );
     }
+    // After the batches settled: the recorder's last write counts them.
+    await Promise.all([this.retention.stop(), this.stats.stop()]);
     await this.directory.stop();
     this.hosted = undefined;
     this.stateValue = ProcessorState.Stopped;
