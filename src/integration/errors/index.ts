@@ -28,3 +28,4 @@ export { ConflictingConsumerError } from './conflicting-consumer.error';
 export { MisplacedHandlerOptionError } from './misplaced-handler-option.error';
 export { InvalidConsumerNameError } from './invalid-consumer-name.error';
 export { UnknownConsumerError } from './unknown-consumer.error';
+export { InvalidAdminModuleOptionsError } from './invalid-admin-module-options.error';
