@@ -95,7 +95,7 @@ export function checkText(method: string, field: string, value: unknown): string
 }
 
 /** A tenant: a short storable text, or `null` / absent for "no tenant". */
-function checkTenant(method: string, field: string, value: unknown): string | null {
+export function checkTenant(method: string, field: string, value: unknown): string | null {
   return value === undefined || value === null ? null : checkText(method, field, value);
 }
 

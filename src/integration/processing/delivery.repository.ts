@@ -14,7 +14,7 @@ import {
 } from './delivery.types';
 
 /** Delivery columns as {@link DELIVERY_COLUMNS} selects them (prefixed `d_`, apart from the event's). */
-interface DeliveryRow {
+export interface DeliveryRow {
   d_event_id: string;
   d_consumer: string;
   d_position: string;
@@ -34,8 +34,8 @@ interface DeliveryRow {
 const ms = (column: string): string =>
   `(extract(epoch from d.${column}) * 1000)::float8 AS d_${column}`;
 
-/** Every delivery column of the row aliased `d`, cast so Prisma, Knex and pg agree. */
-const DELIVERY_COLUMNS = [
+/** Every delivery column of the row aliased `d`, cast so Prisma, Knex and pg agree; read them with {@link mapDelivery}. */
+export const DELIVERY_COLUMNS = [
   'd.event_id::text AS d_event_id',
   'd.consumer_name AS d_consumer',
   'd.position::text AS d_position',
@@ -56,7 +56,8 @@ const compareText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 
 
 const toDate = (v: number | null): Date | null => (v === null ? null : new Date(v));
 
-function mapDelivery(row: DeliveryRow): DeliveryRecord {
+/** The delivery of a row selected with {@link DELIVERY_COLUMNS}. */
+export function mapDelivery(row: DeliveryRow): DeliveryRecord {
   return {
     eventId: row.d_event_id,
     consumer: row.d_consumer,

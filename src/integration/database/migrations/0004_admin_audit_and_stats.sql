@@ -31,3 +31,24 @@ CREATE TABLE ${schema}.integration_consumer_stats (
   latency_ms_max double precision NOT NULL DEFAULT 0,
   PRIMARY KEY (bucket, consumer_name, worker_id)
 );
+
+-- The admin listings (newest first) and their filters. Deliveries are listed by status from
+-- partial indexes of the rare statuses only: a delivery enters them when it is dead-lettered
+-- or skipped, never on the claim/settle path of a delivery that succeeds. Pending and
+-- processed deliveries are not listed (an index over them would cost a write per delivery);
+-- leased ones are few and read from the lease index. `integration_delivery_dead_letter_idx`
+-- (0002) serves the consumer filter of dead letters.
+CREATE INDEX integration_delivery_dead_letter_recent_idx
+  ON ${schema}.integration_delivery (updated_at, event_id, consumer_name) WHERE status = 'dead_letter';
+CREATE INDEX integration_delivery_skipped_recent_idx
+  ON ${schema}.integration_delivery (updated_at, event_id, consumer_name) WHERE status = 'skipped';
+CREATE INDEX integration_delivery_skipped_consumer_idx
+  ON ${schema}.integration_delivery (consumer_name, updated_at) WHERE status = 'skipped';
+-- Event filters (events listed by created_at, deliveries joined from their events). The outbox
+-- is written once per event and never updated: each index costs one entry per publish.
+-- aggregate_type + aggregate_id use outbox_event_aggregate_idx (0001).
+CREATE INDEX outbox_event_name_idx ON ${schema}.outbox_event (event_name, created_at);
+CREATE INDEX outbox_event_tenant_idx ON ${schema}.outbox_event (tenant_id, created_at);
+-- Correlation queries: an event's correlated events, and the correlation filter.
+CREATE INDEX outbox_event_correlation_idx ON ${schema}.outbox_event (correlation_id, created_at)
+  WHERE correlation_id IS NOT NULL;

@@ -1,0 +1,92 @@
+import type { IntegrationTables } from '../database/integration-tables';
+import type { SqlExecutor } from '../database/sql-executor';
+import type { AdminActionKind, AdminAuditRecord, Page } from './admin.types';
+import { encodeCursor, type CheckedPage } from './admin-filter.validation';
+import { toPage } from './admin-page';
+
+/** What an audit row records, as written. */
+export interface AuditEntry {
+  readonly action: AdminActionKind;
+  readonly actor: string;
+  readonly reason: string | null;
+  readonly target: Readonly<Record<string, unknown>>;
+  readonly affected: number;
+  readonly dryRun: boolean;
+  readonly complete: boolean;
+}
+
+interface AuditRow {
+  id: string;
+  action: AdminActionKind;
+  actor: string;
+  reason: string | null;
+  target: string;
+  affected: number;
+  dry_run: boolean;
+  complete: boolean;
+  created_at: number;
+}
+
+/**
+ * The audit table (`integration_audit`): one row per admin action, written before a bulk
+ * action starts (then counted up by each batch in the batch's own statement, see
+ * `AdminActionRepository`) or with a single action's change in one statement.
+ */
+export class AuditRepository {
+  private readonly statements: { insert: string; finish: string; list: string; listAfter: string };
+
+  constructor(tables: IntegrationTables) {
+    const columns = `id::text AS id, action, actor, reason, target::text AS target, affected,
+        dry_run, complete, (extract(epoch from created_at) * 1000)::float8 AS created_at`;
+    this.statements = {
+      insert: `INSERT INTO ${tables.audit} (action, actor, reason, target, affected, dry_run, complete)
+        VALUES ($1::text, $2::text, $3::text, $4::jsonb, $5::int, $6::boolean, $7::boolean)
+        RETURNING id::text AS id`,
+      finish: `UPDATE ${tables.audit} SET complete = $2::boolean WHERE id = $1::bigint`,
+      list: `SELECT ${columns} FROM ${tables.audit} ORDER BY id DESC LIMIT $1::int`,
+      listAfter: `SELECT ${columns} FROM ${tables.audit} WHERE id < $2::bigint ORDER BY id DESC LIMIT $1::int`,
+    };
+  }
+
+  /** Writes one audit row; returns its id. */
+  async insert(sql: SqlExecutor, entry: AuditEntry): Promise<string> {
+    const { rows } = await sql.query<{ id: string }>(this.statements.insert, [
+      entry.action,
+      entry.actor,
+      entry.reason,
+      JSON.stringify(entry.target),
+      entry.affected,
+      entry.dryRun,
+      entry.complete,
+    ]);
+    return rows[0]!.id;
+  }
+
+  /** Records whether a bulk action left rows matching (`complete: false`) when it ended. */
+  async finish(sql: SqlExecutor, id: string, complete: boolean): Promise<void> {
+    await sql.query(this.statements.finish, [id, complete]);
+  }
+
+  /** One page of audit rows, newest first (keyset on the id). */
+  async list(sql: SqlExecutor, page: CheckedPage): Promise<Page<AdminAuditRecord>> {
+    const { rows } = page.after
+      ? await sql.query<AuditRow>(this.statements.listAfter, [page.limit + 1, page.after[0]])
+      : await sql.query<AuditRow>(this.statements.list, [page.limit + 1]);
+    return toPage(
+      rows,
+      page.limit,
+      (r) => ({
+        id: r.id,
+        action: r.action,
+        actor: r.actor,
+        reason: r.reason,
+        target: JSON.parse(r.target) as Record<string, unknown>,
+        affected: r.affected,
+        dryRun: r.dry_run,
+        complete: r.complete,
+        createdAt: new Date(r.created_at),
+      }),
+      (r) => encodeCursor('audit', [r.id]),
+    );
+  }
+}
