@@ -181,6 +181,17 @@ describe('admin dashboard in a real browser', () => {
       .locator('tr[data-consumer="browser-mailer"] .status', { hasText: 'processed' })
       .waitFor();
     await page.screenshot({ path: artifact('admin-5-replayed.png'), fullPage: true });
+
+    // The audit trail and the overview (backlog per consumer, charts drawn as inline SVG).
+    await page.getByRole('link', { name: 'Audit' }).click();
+    await page.locator('#view tbody tr', { hasText: 'smtp relay fixed' }).waitFor();
+    await page.getByRole('link', { name: 'Overview' }).click();
+    await page.getByRole('table', { name: 'Backlog per consumer' }).waitFor();
+    expect(
+      await page.locator('tr', { hasText: 'browser-crm' }).locator('td').nth(2).textContent(),
+    ).toBe('3');
+    expect(await page.locator('figure.chart').count()).toBe(3);
+    await page.screenshot({ path: artifact('admin-6-overview.png'), fullPage: true });
     expect(errors).toEqual([]);
     await page.close();
   });
@@ -203,7 +214,7 @@ describe('admin dashboard in a real browser', () => {
       // No token: no request at all; a wrong one: every request refused.
       if (name === 'no-token') expect(answers).toEqual([]);
       else expect(answers.length > 0 && answers.every((status) => status === 401)).toBe(true);
-      await page.screenshot({ path: artifact(`admin-6-${name}.png`), fullPage: true });
+      await page.screenshot({ path: artifact(`admin-7-${name}.png`), fullPage: true });
       await page.close();
     }
   });
@@ -226,7 +237,7 @@ describe('admin dashboard in a real browser', () => {
     await page.keyboard.type('no CRM for test vaults');
     await dialog.getByRole('button', { name: 'Discard' }).click();
     await dialog.getByText('Refused (403)').waitFor();
-    await page.screenshot({ path: artifact('admin-7-read-only-refused.png'), fullPage: true });
+    await page.screenshot({ path: artifact('admin-8-read-only-refused.png'), fullPage: true });
     // Escape closes the dialog and gives the focus back to the button that opened it.
     await page.keyboard.press('Escape');
     await dialog.waitFor({ state: 'hidden' });
