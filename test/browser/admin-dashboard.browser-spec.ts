@@ -182,7 +182,15 @@ describe('admin dashboard in a real browser', () => {
       .waitFor();
     await page.screenshot({ path: artifact('admin-5-replayed.png'), fullPage: true });
 
-    // The audit trail and the overview (backlog per consumer, charts drawn as inline SVG).
+    // The audit trail and the overview (backlog per consumer, charts drawn as inline SVG). The
+    // per-minute stats are written as the processor's recorder would (two instances' rows).
+    await pool.query(
+      `insert into integration_consumer_stats
+         (bucket, consumer_name, worker_id, processed, retried, dead_lettered, latency_ms_sum, latency_ms_max)
+       select date_trunc('minute', now()) - make_interval(mins => m), c, w, 10 + m, 0, 1, 40 * (10 + m), 90
+         from generate_series(1, 5) m, unnest(array['browser-mailer', 'vault-ledger']) c,
+              unnest(array['w1', 'w2']) w`,
+    );
     await page.getByRole('link', { name: 'Audit' }).click();
     await page.locator('#view tbody tr', { hasText: 'smtp relay fixed' }).waitFor();
     await page.getByRole('link', { name: 'Overview' }).click();
@@ -191,6 +199,13 @@ describe('admin dashboard in a real browser', () => {
       await page.locator('tr', { hasText: 'browser-crm' }).locator('td').nth(2).textContent(),
     ).toBe('3');
     expect(await page.locator('figure.chart').count()).toBe(3);
+    // One line per consumer in each chart, and the summary for screen readers.
+    expect(await page.locator('figure.chart polyline').count()).toBe(6);
+    expect(
+      await page
+        .getByRole('img', { name: /Processed per minute\. browser-mailer: max 30/ })
+        .count(),
+    ).toBe(1);
     await page.screenshot({ path: artifact('admin-6-overview.png'), fullPage: true });
     expect(errors).toEqual([]);
     await page.close();
