@@ -38,6 +38,7 @@ import {
   type PublishVariant,
 } from './scenarios/publish';
 import { claimLatency, type ClaimRun } from './scenarios/scale';
+import { ADMIN_LISTINGS, adminListLatency } from './scenarios/admin';
 import {
   THROUGHPUT_PROFILE,
   drainOwn,
@@ -45,7 +46,16 @@ import {
   type OwnRunOptions,
 } from './subjects/nestjs-integration';
 
-const SCENARIOS = ['limit', 'drain', 'latency', 'publish', 'peers', 'scale', 'sweep'] as const;
+const SCENARIOS = [
+  'limit',
+  'drain',
+  'latency',
+  'publish',
+  'peers',
+  'scale',
+  'admin',
+  'sweep',
+] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 interface Plan {
@@ -58,6 +68,9 @@ interface Plan {
   readonly publishMs: number;
   readonly retained: number;
   readonly claimIterations: number;
+  /** Dead letters seeded for the admin listing scenario (7a). */
+  readonly adminDeadLetters: number;
+  readonly adminIterations: number;
   readonly rssEvents: number;
   readonly sweepEvents: number;
   readonly sweepBatchSizes: readonly number[];
@@ -79,6 +92,8 @@ const FULL: Plan = {
   publishMs: 9_000,
   retained: 1_000_000,
   claimIterations: 200,
+  adminDeadLetters: 100_000,
+  adminIterations: 200,
   rssEvents: 200_000,
   sweepEvents: 20_000,
   sweepBatchSizes: [10, 25, 50, 100, 250, 500],
@@ -98,6 +113,8 @@ const QUICK: Plan = {
   publishMs: 2_000,
   retained: 100_000,
   claimIterations: 50,
+  adminDeadLetters: 100_000,
+  adminIterations: 50,
   rssEvents: 20_000,
   sweepEvents: 5_000,
   sweepBatchSizes: [25, 250],
@@ -818,6 +835,32 @@ async function main(): Promise<void> {
         target: `RSS growth while draining ${fmt(plan.rssEvents)} events ≤ 100 MB`,
         measured: `${fmt(growth.median, 1)} MiB`,
         pass: growth.median * 1.048576 <= 100,
+      });
+    }
+
+    // ── 7. Admin ───────────────────────────────────────────────────────────────────────────
+    if (only.has('admin')) {
+      const runs = await repeat(
+        plan.repeats,
+        `7a admin listDeliveries, ${fmt(plan.adminDeadLetters)} dead letters`,
+        () => adminListLatency(server, plan.adminDeadLetters, plan.adminIterations),
+      );
+      results.admin = runs;
+      const listing = (name: (typeof ADMIN_LISTINGS)[number]): Percentiles =>
+        medianPercentiles(runs.map((r) => r.listings[name]));
+      tables.push({
+        title: `7a. Admin listDeliveries (page of 50) with ${fmt(plan.adminDeadLetters)} dead letters`,
+        header: ['Listing', 'p50 ms', 'p95 ms', 'p99 ms'],
+        rows: ADMIN_LISTINGS.map((name) => {
+          const p = listing(name);
+          return [name, ms(p.p50), ms(p.p95), ms(p.p99)];
+        }),
+      });
+      const worst = Math.max(...ADMIN_LISTINGS.map((name) => listing(name).p95));
+      checks.push({
+        target: `Admin listing p95 < 50 ms with ${fmt(plan.adminDeadLetters)} dead letters (every listing of 7a)`,
+        measured: `${ms(worst)} ms (worst p95)`,
+        pass: worst < 50,
       });
     }
 

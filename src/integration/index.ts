@@ -107,6 +107,23 @@ export {
   type AdminHttpRequest,
   type IntegrationAdminModuleOptions,
 } from './admin/http/admin-http.options';
+export type {
+  IntegrationAdminApi,
+  AdminActor,
+  BulkActionOptions,
+  AdminEventFilter,
+  AdminDeliveryFilter,
+  PageRequest,
+  Page,
+  AdminEventSummary,
+  AdminDeliveryView,
+  AdminEventDetail,
+  AdminActionResult,
+  AdminActionKind,
+  AdminAuditRecord,
+  ConsumerThroughputPoint,
+  AdminOverview,
+} from './admin/admin.types';
 export type { ReplayDeliveriesFilter } from './processing/delivery-query.validation';
 export type { ConsumerDeliveryStats, ConsumerBacklog } from './processing/delivery.repository';
 export { ConsumerDirectory } from './consumers/consumer-directory.service';

@@ -51,6 +51,7 @@ describe('public surface', () => {
       'withoutSqlText',
       'INTEGRATION_DATABASE',
       'OUTBOX_DISPATCHER',
+      'AdminOperations',
     ]) {
       expect({ internal, exported: exported.has(internal) }).toEqual({ internal, exported: false });
     }

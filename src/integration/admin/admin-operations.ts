@@ -327,7 +327,7 @@ export class AdminOperations implements IntegrationAdminApi {
     }
     if (!complete) complete = (await this.actions.countUpTo(this.sql, filter, 1)) === 0;
     await this.audit.finish(this.sql, auditId, complete);
-    const result = this.finished(change, affected, auditId, options);
+    const result = await this.finished(change, affected, auditId, options);
     return { ...result, complete };
   }
 

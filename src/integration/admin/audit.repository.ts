@@ -36,15 +36,17 @@ export class AuditRepository {
   private readonly statements: { insert: string; finish: string; list: string; listAfter: string };
 
   constructor(tables: IntegrationTables) {
-    const columns = `id::text AS id, action, actor, reason, target::text AS target, affected,
-        dry_run, complete, (extract(epoch from created_at) * 1000)::float8 AS created_at`;
+    // Ordered by a.id, the bigint: `id` alone would name the text column of the output.
+    const columns = `a.id::text AS id, a.action, a.actor, a.reason, a.target::text AS target,
+        a.affected, a.dry_run, a.complete, (extract(epoch from a.created_at) * 1000)::float8 AS created_at`;
     this.statements = {
       insert: `INSERT INTO ${tables.audit} (action, actor, reason, target, affected, dry_run, complete)
         VALUES ($1::text, $2::text, $3::text, $4::jsonb, $5::int, $6::boolean, $7::boolean)
         RETURNING id::text AS id`,
       finish: `UPDATE ${tables.audit} SET complete = $2::boolean WHERE id = $1::bigint`,
-      list: `SELECT ${columns} FROM ${tables.audit} ORDER BY id DESC LIMIT $1::int`,
-      listAfter: `SELECT ${columns} FROM ${tables.audit} WHERE id < $2::bigint ORDER BY id DESC LIMIT $1::int`,
+      list: `SELECT ${columns} FROM ${tables.audit} a ORDER BY a.id DESC LIMIT $1::int`,
+      listAfter: `SELECT ${columns} FROM ${tables.audit} a WHERE a.id < $2::bigint
+        ORDER BY a.id DESC LIMIT $1::int`,
     };
   }
 
