@@ -4,7 +4,8 @@
  * user would get it. Fails (exit 1) on the first problem:
  *
  * 1. contents: only package.json, README.md, LICENSE, CHANGELOG.md and dist/ files of the
- *    shipped kinds (.js, .d.ts, .sql, .prisma); no specs, maps, tests, bench or vault;
+ *    shipped kinds (.js, .d.ts, .sql, .prisma, the dashboard's .html and .css); no specs, maps,
+ *    tests, bench or vault; the dashboard's three files present;
  * 2. publint (`--strict`: warnings count as errors);
  * 3. @arethetypeswrong/cli in every resolution mode (node10, node16 from CJS and from ESM,
  *    bundler): the package is CommonJS with `exports`, and none of its entry points may be
@@ -46,11 +47,17 @@ function fail(message) {
 function checkContents(tarball) {
   const files = run('contents', 'tar', ['tzf', tarball]).trim().split('\n');
   const allowed =
-    /^package\/(package\.json|README\.md|LICENSE|CHANGELOG\.md|dist\/.+\.(js|d\.ts|sql|prisma))$/;
+    /^package\/(package\.json|README\.md|LICENSE|CHANGELOG\.md|dist\/.+\.(js|d\.ts|sql|prisma)|dist\/admin\/http\/dashboard\/(index\.html|dashboard\.css))$/;
   const forbidden = /\.spec\.|\.map$|(^|\/)(test|bench|vault|generated)\//;
   const wrong = files.filter((file) => !allowed.test(file) || forbidden.test(file));
   if (wrong.length) fail(`unexpected files in the tarball:\n  ${wrong.join('\n  ')}`);
-  for (const needed of ['package/dist/index.js', 'package/dist/testing/index.d.ts']) {
+  for (const needed of [
+    'package/dist/index.js',
+    'package/dist/testing/index.d.ts',
+    'package/dist/admin/http/dashboard/index.html',
+    'package/dist/admin/http/dashboard/dashboard.js',
+    'package/dist/admin/http/dashboard/dashboard.css',
+  ]) {
     if (!files.includes(needed)) fail(`${needed} is missing from the tarball`);
   }
   console.log(`${files.length} files, all of the shipped kinds`);

@@ -2,11 +2,13 @@
 /**
  * After `tsc` (npm run build): copies the library's non-TypeScript files that the compiled
  * code reads at run time (SQL migrations, the Prisma fragment) from src/integration into
- * dist/src/integration, at the same relative paths, and makes the CLI executable.
+ * dist/src/integration, at the same relative paths (which files: scripts/library-assets.js), and
+ * makes the CLI executable.
  */
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
+const { isLibraryAsset } = require('./library-assets');
 
 const root = path.resolve(__dirname, '..');
 const from = path.join(root, 'src', 'integration');
@@ -16,7 +18,7 @@ function copy(dir) {
   for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
     const source = path.join(dir, entry.name);
     if (entry.isDirectory()) copy(source);
-    else if (/\.(sql|prisma)$/.test(entry.name)) {
+    else if (isLibraryAsset(path.relative(from, source))) {
       const target = path.join(to, path.relative(from, source));
       fs.mkdirSync(path.dirname(target), { recursive: true });
       fs.copyFileSync(source, target);

@@ -4,8 +4,9 @@
  *
  * 1. compiles src/integration with tsconfig.package.json (CommonJS + .d.ts, no specs, no maps)
  *    into build/package/dist;
- * 2. copies the non-TypeScript assets that ship (`**\/*.sql`, `**\/*.prisma`), keeping their
- *    paths, so code finds them next to its compiled files;
+ * 2. copies the non-TypeScript assets that ship (SQL, the Prisma fragment, the admin dashboard:
+ *    scripts/library-assets.js), keeping their paths, so code finds them next to its compiled
+ *    files;
  * 3. writes build/package/package.json from the root package.json (the one place of the version)
  *    plus the package's own fields, with the README written for the registry page
  *    (src/integration/README.md), LICENSE and CHANGELOG.md;
@@ -23,8 +24,7 @@ const buildDir = path.join(root, 'build');
 const packageDir = path.join(buildDir, 'package');
 const distDir = path.join(packageDir, 'dist');
 
-/** Files other than TypeScript that the library reads at run time. */
-const ASSET_EXTENSIONS = ['.sql', '.prisma'];
+const { isLibraryAsset } = require('./library-assets');
 
 /** Peer ranges: the majors this package is built and tested against. */
 const PEER_DEPENDENCIES = {
@@ -64,14 +64,14 @@ function run(command, args, options = {}) {
   return result;
 }
 
-function copyAssets(from, to) {
+function copyAssets(from, to, base = from) {
   const copied = [];
   for (const entry of fs.readdirSync(from, { withFileTypes: true })) {
     const source = path.join(from, entry.name);
     const target = path.join(to, entry.name);
     if (entry.isDirectory()) {
-      copied.push(...copyAssets(source, target));
-    } else if (ASSET_EXTENSIONS.includes(path.extname(entry.name))) {
+      copied.push(...copyAssets(source, target, base));
+    } else if (isLibraryAsset(path.relative(base, source))) {
       fs.mkdirSync(to, { recursive: true });
       fs.copyFileSync(source, target);
       copied.push(path.relative(packageDir, target));

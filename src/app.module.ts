@@ -2,6 +2,8 @@ import { Module, ValidationPipe, type DynamicModule } from '@nestjs/common';
 import { APP_FILTER, APP_PIPE } from '@nestjs/core';
 import { TerminusModule } from '@nestjs/terminus';
 import { collectDefaultMetrics, Registry } from 'prom-client';
+import { adminModules } from './admin/admin-mount';
+import type { AdminTokens } from './admin/admin-token.guard';
 import { DATABASE_URL } from './database/database.constants';
 import { DatabaseModule, type DatabaseModuleOptions } from './database/database.module';
 import { PrismaService } from './database/prisma.service';
@@ -40,6 +42,11 @@ export interface AppOptions extends DatabaseModuleOptions {
    * @default OpenTelemetry's global provider (a no-op unless an SDK registered one)
    */
   readonly tracerProvider?: TracerProviderLike;
+  /**
+   * The admin dashboard's tokens (`ADMIN_TOKEN`, `ADMIN_READ_TOKEN`, see `adminTokensFromEnv`).
+   * @default none: the admin module is not mounted
+   */
+  readonly admin?: AdminTokens;
 }
 
 /**
@@ -99,6 +106,7 @@ export class AppModule {
         VaultNotificationsModule,
         VaultLedgerModule,
         TerminusModule.forRoot({ errorLogStyle: 'json' }),
+        ...adminModules(options.admin),
       ],
       controllers: [HealthController, MetricsController],
       providers: [

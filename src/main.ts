@@ -3,6 +3,7 @@ import 'reflect-metadata';
 import { startTracing } from './tracing';
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { adminTokensFromEnv } from './admin/admin-mount';
 import { AppModule, faultRateFromEnv, processorOptionsFromEnv } from './app.module';
 import { bootstrapDatabase, databaseOptionsFromEnv } from './database/database-bootstrap';
 
@@ -33,6 +34,7 @@ async function main(): Promise<void> {
         processor: processorOptionsFromEnv(),
         faultRate: faultRateFromEnv(),
         tracerProvider: tracing?.provider,
+        admin: adminTokensFromEnv(),
       }),
       {
         bufferLogs: false,

@@ -101,6 +101,13 @@ export {
   type EventDeliveries,
   type DeliveryStats,
 } from './admin/integration-admin.service';
+export { IntegrationAdminModule } from './admin/http/integration-admin.module';
+export {
+  DEFAULT_ADMIN_ACTOR,
+  type AdminGuard,
+  type AdminHttpRequest,
+  type IntegrationAdminModuleOptions,
+} from './admin/http/admin-http.options';
 export type {
   IntegrationAdminApi,
   AdminActor,

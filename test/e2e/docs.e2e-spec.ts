@@ -21,6 +21,11 @@ describe('docs', () => {
     }
   });
 
+  it('operations.md shows the compiled admin module example verbatim', () => {
+    const source = readFileSync(path.join(root, 'docs/examples/admin.module.ts'), 'utf8');
+    expect(tsBlocks('docs/operations.md')).toContain(source.trimEnd());
+  });
+
   it('every relative link in README.md and docs/ points at an existing file', () => {
     const files = [
       'README.md',

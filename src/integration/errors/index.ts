@@ -28,6 +28,7 @@ export { ConflictingConsumerError } from './conflicting-consumer.error';
 export { MisplacedHandlerOptionError } from './misplaced-handler-option.error';
 export { InvalidConsumerNameError } from './invalid-consumer-name.error';
 export { UnknownConsumerError } from './unknown-consumer.error';
+export { InvalidAdminModuleOptionsError } from './invalid-admin-module-options.error';
 export { DeliveryNotFoundError } from './delivery-not-found.error';
 export { InvalidDeliveryStateError } from './invalid-delivery-state.error';
 export { RetentionWindowTooShortError } from './retention-window-too-short.error';
