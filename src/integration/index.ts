@@ -63,6 +63,7 @@ export { MIN_AVAILABLE_AT_MS, MAX_AVAILABLE_AT_MS } from './events/event-validat
 export { uuidv7 } from './events/uuid';
 
 export { DomainEventPublisher, PUBLISH_CHUNK_SIZE } from './outbox/domain-event.publisher';
+export { IntegrationContext, type IntegrationContextValues } from './context/integration-context';
 export type { FindEventsByAggregateOptions } from './outbox/outbox-query.validation';
 export { OutboxProcessor, ProcessorState, type DrainResult } from './processing/outbox.processor';
 export {

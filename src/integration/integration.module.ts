@@ -41,6 +41,7 @@ import { DeliveryRepository } from './processing/delivery.repository';
 import { EventSequencer } from './processing/event-sequencer.repository';
 import { HandlerInvoker } from './processing/handler-invoker';
 import { HandlerScope } from './observability/tracing/handler-scope';
+import { IntegrationContext } from './context/integration-context';
 import { IntegrationTracing } from './observability/tracing/integration-tracing';
 import { IntegrationLifecycle } from './processing/integration-lifecycle';
 import { BatchRunner } from './processing/runners/batch.runner';
@@ -103,6 +104,7 @@ import { RetentionRepository } from './retention/retention.repository';
     DeliveryRepository,
     DeliveryMark,
     HandlerScope,
+    IntegrationContext,
     IntegrationTracing,
     HandlerInvoker,
     BatchRunner,
@@ -141,6 +143,7 @@ import { RetentionRepository } from './retention/retention.repository';
     IntegrationAdminService,
     IntegrationRetention,
     IntegrationHealthIndicator,
+    IntegrationContext,
   ],
 })
 export class IntegrationModule extends ConfigurableIntegrationModule {

@@ -20,8 +20,9 @@ const APPLIED =
   'Applied 0001_integration_tables to schema "public"\n' +
   'Applied 0002_per_consumer_delivery to schema "public"\n' +
   'Applied 0003_per_consumer_only to schema "public"\n' +
-  'Applied 0004_admin_audit_and_stats to schema "public"\n';
-const NOTHING = 'Nothing to apply: schema "public" is up to date (4 applied)\n';
+  'Applied 0004_admin_audit_and_stats to schema "public"\n' +
+  'Applied 0005_tenant_columns to schema "public"\n';
+const NOTHING = 'Nothing to apply: schema "public" is up to date (5 applied)\n';
 
 /** Relations (tables, indexes, sequences…) of `schema`, as "name kind". */
 async function relationsIn(url: string, schema: string): Promise<string[]> {
@@ -150,9 +151,9 @@ describe('the module schema from the package: CLI, SQL, Knex source (issue 12)',
     expect(before).toEqual({
       code: 0,
       stdout:
-        'Schema "public": 0 applied, 4 pending\n  0001_integration_tables  pending\n' +
+        'Schema "public": 0 applied, 5 pending\n  0001_integration_tables  pending\n' +
         '  0002_per_consumer_delivery  pending\n  0003_per_consumer_only  pending\n' +
-        '  0004_admin_audit_and_stats  pending\n',
+        '  0004_admin_audit_and_stats  pending\n  0005_tenant_columns  pending\n',
       stderr: '',
     });
     expect(await relationsIn(db.url, 'public')).toEqual([]); // status only reads
@@ -164,7 +165,7 @@ describe('the module schema from the package: CLI, SQL, Knex source (issue 12)',
     const after = await runCliProcess(['status', '--database-url', db.url]);
     expect(after.code).toBe(0);
     expect(after.stdout).toMatch(
-      /^Schema "public": 4 applied, 0 pending\n {2}0001_integration_tables {2}applied \d{4}-\d\d-\d\dT[\d:.]+Z\n {2}0002_per_consumer_delivery {2}applied \d{4}-\d\d-\d\dT[\d:.]+Z\n {2}0003_per_consumer_only {2}applied \d{4}-\d\d-\d\dT[\d:.]+Z\n {2}0004_admin_audit_and_stats {2}applied \d{4}-\d\d-\d\dT[\d:.]+Z\n$/,
+      /^Schema "public": 5 applied, 0 pending\n {2}0001_integration_tables {2}applied \d{4}-\d\d-\d\dT[\d:.]+Z\n {2}0002_per_consumer_delivery {2}applied \d{4}-\d\d-\d\dT[\d:.]+Z\n {2}0003_per_consumer_only {2}applied \d{4}-\d\d-\d\dT[\d:.]+Z\n {2}0004_admin_audit_and_stats {2}applied \d{4}-\d\d-\d\dT[\d:.]+Z\n {2}0005_tenant_columns {2}applied \d{4}-\d\d-\d\dT[\d:.]+Z\n$/,
     );
     const rows = await withClient(
       db.url,
@@ -175,6 +176,7 @@ describe('the module schema from the package: CLI, SQL, Knex source (issue 12)',
       { version: '0002', name: 'per_consumer_delivery' },
       { version: '0003', name: 'per_consumer_only' },
       { version: '0004', name: 'admin_audit_and_stats' },
+      { version: '0005', name: 'tenant_columns' },
     ]);
   });
 
@@ -214,6 +216,7 @@ describe('the module schema from the package: CLI, SQL, Knex source (issue 12)',
         { version: '0002' },
         { version: '0003' },
         { version: '0004' },
+        { version: '0005' },
       ]);
     } finally {
       await holder.end();
@@ -235,7 +238,8 @@ describe('the module schema from the package: CLI, SQL, Knex source (issue 12)',
         'Applied 0001_integration_tables to schema "integration"\n' +
         'Applied 0002_per_consumer_delivery to schema "integration"\n' +
         'Applied 0003_per_consumer_only to schema "integration"\n' +
-        'Applied 0004_admin_audit_and_stats to schema "integration"\n',
+        'Applied 0004_admin_audit_and_stats to schema "integration"\n' +
+        'Applied 0005_tenant_columns to schema "integration"\n',
       stderr: '',
     });
     expect(await relationsIn(db.url, 'public')).toEqual([]);
@@ -265,9 +269,9 @@ describe('the module schema from the package: CLI, SQL, Knex source (issue 12)',
       '--schema',
       'integration',
     ]);
-    expect(status.stdout).toMatch(/^Schema "integration": 4 applied, 0 pending\n/);
+    expect(status.stdout).toMatch(/^Schema "integration": 5 applied, 0 pending\n/);
     const publicStatus = await runCliProcess(['status', '--database-url', db.url]);
-    expect(publicStatus.stdout).toMatch(/^Schema "public": 0 applied, 4 pending\n/);
+    expect(publicStatus.stdout).toMatch(/^Schema "public": 0 applied, 5 pending\n/);
   });
 
   it('sql --schema integration applied through pg creates the schema and its tables, nothing in public (issue 12 schema)', async () => {
@@ -319,6 +323,7 @@ describe('the module schema from the package: CLI, SQL, Knex source (issue 12)',
           '0002_per_consumer_delivery',
           '0003_per_consumer_only',
           '0004_admin_audit_and_stats',
+          '0005_tenant_columns',
         ]);
         const created = await readSchemaSnapshot(db.url, { schema, tables: MODULE_TABLES });
         expect(compareSnapshots(knexMigrated, created)).toEqual([]);

@@ -51,8 +51,8 @@ describe('migration runner, CLI and Prisma fragment in process (issue 12)', () =
       migrateIntegrationTables(a, { schema: 'integration' }),
       migrateIntegrationTables(b, { schema: 'integration' }),
     ]);
-    expect(results.map((r) => r.applied.length).sort()).toEqual([0, 4]);
-    expect(results.map((r) => r.alreadyApplied.length).sort()).toEqual([0, 4]);
+    expect(results.map((r) => r.applied.length).sort()).toEqual([0, 5]);
+    expect(results.map((r) => r.alreadyApplied.length).sort()).toEqual([0, 5]);
     const status = await integrationMigrationStatus(a, { schema: 'integration' });
     expect(status).toEqual({
       schema: 'integration',
@@ -61,6 +61,7 @@ describe('migration runner, CLI and Prisma fragment in process (issue 12)', () =
         { id: '0002_per_consumer_delivery', state: 'applied', appliedAt: expect.any(Date) },
         { id: '0003_per_consumer_only', state: 'applied', appliedAt: expect.any(Date) },
         { id: '0004_admin_audit_and_stats', state: 'applied', appliedAt: expect.any(Date) },
+        { id: '0005_tenant_columns', state: 'applied', appliedAt: expect.any(Date) },
       ],
       unknown: [],
     });
@@ -81,6 +82,7 @@ describe('migration runner, CLI and Prisma fragment in process (issue 12)', () =
       ['0002_per_consumer_delivery', 'pending'],
       ['0003_per_consumer_only', 'pending'],
       ['0004_admin_audit_and_stats', 'pending'],
+      ['0005_tenant_columns', 'pending'],
     ]);
     const { rows } = await client.query(
       "SELECT to_regclass('public.integration_delivery') IS NULL AS absent",
@@ -93,12 +95,12 @@ describe('migration runner, CLI and Prisma fragment in process (issue 12)', () =
     });
     expect(await migrateIntegrationTables(client)).toEqual({
       schema: 'public',
-      applied: ['0003_per_consumer_only', '0004_admin_audit_and_stats'],
+      applied: ['0003_per_consumer_only', '0004_admin_audit_and_stats', '0005_tenant_columns'],
       alreadyApplied: ['0001_integration_tables', '0002_per_consumer_delivery'],
     });
   });
 
-  it('the schema check names what 0002 adds on a database migrated to 0001 only (issue 13 upgrade)', async () => {
+  it('the schema check names what later migrations add on a database migrated to 0001 only (issue 13 upgrade)', async () => {
     const db = await emptyDatabase();
     const client = await connect(db.url);
     await migrateIntegrationTables(client, { to: '0001_integration_tables' });
@@ -113,7 +115,7 @@ describe('migration runner, CLI and Prisma fragment in process (issue 12)', () =
           'integration_audit',
           'integration_consumer_stats',
         ],
-        columns: ['outbox_event.tx_id'],
+        columns: ['outbox_event.tx_id', 'inbox_event.tenant_id'],
       });
       await migrateIntegrationTables(client);
       expect(await findMissingSchema(pgAdapter(pool).root)).toEqual({ tables: [], columns: [] });
@@ -133,7 +135,7 @@ describe('migration runner, CLI and Prisma fragment in process (issue 12)', () =
     const attempt = migrateIntegrationTables(client, { to: '0002_nope' });
     await expect(attempt).rejects.toBeInstanceOf(UnknownIntegrationMigrationError);
     await expect(attempt).rejects.toThrow(
-      /ships 0001_integration_tables, 0002_per_consumer_delivery, 0003_per_consumer_only, 0004_admin_audit_and_stats\./,
+      /ships 0001_integration_tables, 0002_per_consumer_delivery, 0003_per_consumer_only, 0004_admin_audit_and_stats, 0005_tenant_columns\./,
     );
     expect(sent).toEqual([]);
   });
@@ -208,12 +210,13 @@ describe('migration runner, CLI and Prisma fragment in process (issue 12)', () =
         'Applied 0001_integration_tables to schema "public"\n' +
         'Applied 0002_per_consumer_delivery to schema "public"\n' +
         'Applied 0003_per_consumer_only to schema "public"\n' +
-        'Applied 0004_admin_audit_and_stats to schema "public"\n',
+        'Applied 0004_admin_audit_and_stats to schema "public"\n' +
+        'Applied 0005_tenant_columns to schema "public"\n',
       stderr: '',
     });
     expect((await cli(['migrate', '--database-url', db.url])).stdout).toMatch(/^Nothing to apply/);
     expect((await cli(['status'], { DATABASE_URL: db.url })).stdout).toMatch(
-      /4 applied, 0 pending/,
+      /5 applied, 0 pending/,
     );
   });
 
@@ -262,7 +265,7 @@ describe('migration runner, CLI and Prisma fragment in process (issue 12)', () =
     expect(sql.code).toBe(CliExitCode.Ok);
     expect(sql.stdout).toBe(integrationTablesSql({ schema: 'integration' }));
     expect(sql.stdout).toMatch(
-      /^-- nestjs-integration: the module's tables in schema "integration" \(4 migrations\)\.\n\nCREATE SCHEMA IF NOT EXISTS "integration";\n\n-- migration 0001_integration_tables\n/,
+      /^-- nestjs-integration: the module's tables in schema "integration" \(5 migrations\)\.\n\nCREATE SCHEMA IF NOT EXISTS "integration";\n\n-- migration 0001_integration_tables\n/,
     );
     expect(sql.stdout).toContain('CREATE TABLE "integration".outbox_event (');
     expect(sql.stdout).not.toContain('${');
@@ -275,7 +278,7 @@ describe('migration runner, CLI and Prisma fragment in process (issue 12)', () =
   it('integrationKnexMigration refuses an id the package does not ship (issue 12 schema)', () => {
     expect(() => integrationKnexMigration('0002_nope')).toThrow(UnknownIntegrationMigrationError);
     expect(() => integrationKnexMigration('0002_nope')).toThrow(
-      /ships 0001_integration_tables, 0002_per_consumer_delivery, 0003_per_consumer_only, 0004_admin_audit_and_stats\./,
+      /ships 0001_integration_tables, 0002_per_consumer_delivery, 0003_per_consumer_only, 0004_admin_audit_and_stats, 0005_tenant_columns\./,
     );
   });
 

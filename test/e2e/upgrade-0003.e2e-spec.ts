@@ -217,7 +217,7 @@ describe('migration 0003: the per-consumer model becomes the only one (issue 13 
     try {
       expect(await migrateIntegrationTables(client)).toEqual({
         schema: 'public',
-        applied: ['0003_per_consumer_only', '0004_admin_audit_and_stats'],
+        applied: ['0003_per_consumer_only', '0004_admin_audit_and_stats', '0005_tenant_columns'],
         alreadyApplied: ['0001_integration_tables', '0002_per_consumer_delivery'],
       });
 
@@ -435,6 +435,7 @@ describe('migration 0003: the per-consumer model becomes the only one (issue 13 
         '0002_per_consumer_delivery',
         '0003_per_consumer_only',
         '0004_admin_audit_and_stats',
+        '0005_tenant_columns',
       ]);
       const pool = new Pool({ connectionString: db.url, max: 2 });
       try {

@@ -39,6 +39,7 @@ export const INTEGRATION_TABLES: Readonly<Record<string, readonly string[]>> = O
     'processed_at',
     'created_at',
     'updated_at',
+    'tenant_id',
   ],
   integration_link: [
     'id',
@@ -79,6 +80,7 @@ export const INTEGRATION_TABLES: Readonly<Record<string, readonly string[]>> = O
     'created_at',
     'updated_at',
     'processed_at',
+    'tenant_id',
   ],
   integration_sequencer: [
     'id',
@@ -99,6 +101,7 @@ export const INTEGRATION_TABLES: Readonly<Record<string, readonly string[]>> = O
     'dry_run',
     'complete',
     'created_at',
+    'tenant_id',
   ],
   integration_consumer_stats: [
     'bucket',

@@ -34,7 +34,8 @@ export interface FreshClaim {
 const ASYNC_COMMIT = `(SELECT set_config('synchronous_commit', 'off', true)) AS async_commit`;
 
 /** The outbox columns a run reads. */
-const RUN_COLUMNS = 'o.id, o.event_name, o.ordering_key, o.available_at, o.tx_id, o.seq';
+const RUN_COLUMNS =
+  'o.id, o.event_name, o.ordering_key, o.available_at, o.tenant_id, o.tx_id, o.seq';
 
 /** Every statement of {@link EventSequencer} for one set of tables, built once per instance. */
 function sequencerStatements(t: IntegrationTables) {
@@ -86,7 +87,8 @@ function sequencerStatements(t: IntegrationTables) {
            FROM ev, fresh st
        ), fan AS (
          -- One delivery per (event, active consumer whose patterns match).
-         SELECT n.id AS event_id, c.name AS consumer_name, n.position, n.ordering_key, n.available_at
+         SELECT n.id AS event_id, c.name AS consumer_name, n.position, n.ordering_key, n.available_at,
+                n.tenant_id
            FROM numbered n
            JOIN ${t.consumer} c ON c.status = 'active' AND ('.' || n.event_name) ~ c.pattern_regex
        ), run AS (
@@ -111,8 +113,9 @@ function sequencerStatements(t: IntegrationTables) {
   return {
     // One statement, its own (asynchronously committed) transaction.
     run: `WITH ${numberedEvents(RUN_COLUMNS)}, ins AS (
-         INSERT INTO ${t.delivery} (event_id, consumer_name, position, ordering_key, available_at)
-         SELECT event_id, consumer_name, position, ordering_key, available_at FROM fan
+         INSERT INTO ${t.delivery} (event_id, consumer_name, position, ordering_key, available_at,
+                                    tenant_id)
+         SELECT event_id, consumer_name, position, ordering_key, available_at, tenant_id FROM fan
           ORDER BY position, consumer_name
          ON CONFLICT DO NOTHING
          RETURNING 1
@@ -136,7 +139,7 @@ function sequencerStatements(t: IntegrationTables) {
            FROM fan f
          WINDOW k AS (PARTITION BY f.consumer_name, f.ordering_key ORDER BY f.position)
        ), take AS (
-         SELECT r.event_id, r.consumer_name, r.position, r.ordering_key, r.available_at,
+         SELECT r.event_id, r.consumer_name, r.position, r.ordering_key, r.available_at, r.tenant_id,
                 (r.hosted AND r.due_so_far
                  AND r.key_rank <= coalesce(($5::jsonb ->> r.consumer_name)::int, $1::int)
                  AND NOT EXISTS (
@@ -146,8 +149,9 @@ function sequencerStatements(t: IntegrationTables) {
            FROM ranked r
        ), ins AS (
          INSERT INTO ${t.delivery} (event_id, consumer_name, position, ordering_key, available_at,
-                                    status, locked_by, locked_until, attempt_count, claim_count)
-         SELECT event_id, consumer_name, position, ordering_key, available_at,
+                                    tenant_id, status, locked_by, locked_until, attempt_count,
+                                    claim_count)
+         SELECT event_id, consumer_name, position, ordering_key, available_at, tenant_id,
                 CASE WHEN claimed THEN 'processing' ELSE 'pending' END,
                 CASE WHEN claimed THEN $2::text END,
                 CASE WHEN claimed THEN now() + $4::int * interval '1 millisecond' END,
