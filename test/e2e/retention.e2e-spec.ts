@@ -23,7 +23,7 @@ import {
   type IntegrationTestApp,
 } from '../support/integration-app';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
-import { waitFor } from '../support/wait-for';
+import { waitFor, waitForDrained } from '../support/wait-for';
 
 /** Events published by the two-instance run (RETENTION_EVENTS overrides it for quick local runs). */
 const TOTAL_EVENTS = Number(process.env.RETENTION_EVENTS ?? 200_000);
@@ -360,10 +360,21 @@ describe('retention (issue 15)', () => {
         );
         published.push(Date.now());
       }
-      await waitFor(
-        async () => (await count('integration_delivery', `status <> 'processed'`)) === 0,
-        120_000,
-        `phase ${phase} processed`,
+      // How long a phase takes depends on the machine's load (the full suite runs beside it):
+      // wait while the backlog shrinks, fail when it stops.
+      await waitForDrained(
+        () => count('integration_delivery', `status <> 'processed'`),
+        60_000,
+        `phase ${phase}`,
+        async () =>
+          (
+            await pool.query(
+              `select d.status, d.locked_by is not null as leased, d.locked_until < now() as expired,
+                      e.id is null as event_gone, count(*)::int as n, min(d.available_at) as due
+                 from integration_delivery d left join outbox_event e on e.id = d.event_id
+                where d.status <> 'processed' group by 1, 2, 3, 4`,
+            )
+          ).rows,
       );
       await waitFor(
         async () =>
@@ -401,5 +412,5 @@ describe('retention (issue 15)', () => {
     expect(ra.runs + ra.skipped).toBeGreaterThan(0);
     expect(rb.runs + rb.skipped).toBeGreaterThan(0);
     expect(ra.failed + rb.failed).toBe(0);
-  }, 360_000);
+  }, 900_000);
 });

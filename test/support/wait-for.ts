@@ -18,6 +18,35 @@ export async function waitFor<T>(
   }
 }
 
+/**
+ * Waits until `remaining()` reaches 0 for as long as it keeps dropping: fails when it has not
+ * dropped for `stallMs`. For large batches of background work whose duration depends on the
+ * machine's load: slow progress still finishes, work that stopped fails within `stallMs`, with
+ * what `diagnose` reports about the rows left.
+ */
+export async function waitForDrained(
+  remaining: () => Promise<number>,
+  stallMs: number,
+  what: string,
+  diagnose: () => Promise<unknown> = async () => undefined,
+): Promise<void> {
+  let lowest = Number.POSITIVE_INFINITY;
+  let lastProgress = Date.now();
+  for (;;) {
+    const left = await remaining();
+    if (left === 0) return;
+    if (left < lowest) {
+      lowest = left;
+      lastProgress = Date.now();
+    } else if (Date.now() - lastProgress > stallMs) {
+      throw new Error(
+        `${what}: ${left} left, none done in the last ${stallMs} ms: ${JSON.stringify(await diagnose())}`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 /** A promise that a test resolves by hand. */
 export interface Gate {
   readonly promise: Promise<void>;

@@ -148,10 +148,12 @@ export async function findMissingSchema(
     if (row.table_exists) columns.push(`${row.table_name}.${row.column_name}`);
     else tables.add(row.table_name);
   }
+  // Rows come back in no particular order: report both lists in declaration order.
   const order = Object.keys(INTEGRATION_TABLES);
+  const declared = wanted.map((w) => `${w.table_name}.${w.column_name}`);
   return {
     tables: [...tables].sort((a, b) => order.indexOf(a) - order.indexOf(b)),
-    columns,
+    columns: columns.sort((a, b) => declared.indexOf(a) - declared.indexOf(b)),
   };
 }
 
