@@ -235,6 +235,45 @@ describe('processor throughput paths', () => {
     ]);
   });
 
+  it('keeps one lease extension in flight per batch while the database is slow to answer', async () => {
+    // A heartbeat every 50 ms (leaseMs / 3, at its floor).
+    const t = await boot({ processor: { enabled: false, leaseMs: 150 } });
+    addConsumer(t, 'c', async () => undefined);
+    await publishAll(t, [ev('a'), ev('b')]);
+    await t.app.get(ConsumerDirectory).announceHosted();
+    const pipeline = t.app.get(DeliveryPipeline);
+    await pipeline.sequence();
+    const batch = await pipeline.claim(['c']);
+    expect(batch.deliveries).toHaveLength(2);
+    // Another session holds the table: every extension waits for it.
+    const holder = await pool.connect();
+    try {
+      await holder.query('begin');
+      await holder.query('lock table integration_delivery in access exclusive mode');
+      // Read from another session: inside the holder's transaction the view is a snapshot.
+      const extending = async (): Promise<number> =>
+        Number(
+          (
+            await pool.query(
+              `select count(*)::int as n from pg_stat_activity
+                where datname = current_database() and wait_event_type = 'Lock'
+                  and query like '%jsonb_to_recordset($2::jsonb) AS k(event_id uuid, consumer text)%'`,
+            )
+          ).rows[0].n,
+        );
+      await waitFor(async () => (await extending()) === 1, 5_000, 'the first extension waiting');
+      // Twenty heartbeat ticks later the first extension is still the only one.
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      expect(await extending()).toBe(1);
+      await holder.query('rollback');
+      expect(await pipeline.complete(batch, () => false)).toMatchObject({ processed: 2 });
+    } finally {
+      clearInterval(batch.heartbeat);
+      await holder.query('rollback').catch(() => undefined);
+      holder.release();
+    }
+  }, 30_000);
+
   it('a redelivered event whose delivery is already processed is skipped without running the handler', async () => {
     let calls = 0;
     const t = await boot({ processor: { enabled: false } });

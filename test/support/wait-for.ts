@@ -20,7 +20,8 @@ export async function waitFor<T>(
 
 /**
  * Waits until `remaining()` reaches 0 for as long as it keeps dropping: fails when it has not
- * dropped for `stallMs`. For large batches of background work whose duration depends on the
+ * dropped below its lowest value for `stallMs`, so `remaining` must only fall while work is
+ * done (count what is left of a fixed set, not rows that appear as the work goes on). For large batches of background work whose duration depends on the
  * machine's load: slow progress still finishes, work that stopped fails within `stallMs`, with
  * what `diagnose` reports about the rows left.
  */
@@ -43,7 +44,7 @@ export async function waitForDrained(
         `${what}: ${left} left, none done in the last ${stallMs} ms: ${JSON.stringify(await diagnose())}`,
       );
     }
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await new Promise((resolve) => setTimeout(resolve, 200));
   }
 }
 

@@ -190,13 +190,19 @@ export class DeliveryPipeline {
     if (deliveries.length === 0) return { deliveries };
     const { database, processor } = this.options;
     this.lifecycle.emit({ type: 'deliveries.claimed', workerId: processor.workerId, deliveries });
+    // One extension at a time: on a loaded database a tick that overlapped the last one would
+    // queue statements faster than they finish and take the pool from the batch itself.
+    let extending = false;
     const heartbeat = setInterval(
       () => {
+        if (extending) return;
+        extending = true;
         this.deliveries
           .extendLease(database.root, processor.workerId, deliveries, processor.leaseMs)
           .catch((error: unknown) =>
             this.logger.warn(`Lease extension failed: ${describeDatabaseError(error)}`),
-          );
+          )
+          .finally(() => (extending = false));
       },
       Math.max(50, Math.floor(processor.leaseMs / 3)),
     );
