@@ -173,7 +173,8 @@ function deliveryStatements(t: IntegrationTables) {
     // (every tenant's first due delivery, then every second...; by position within a turn) up
     // to the batch size, so a tenant with a backlog delays another tenant's delivery by one
     // batch at most. "No tenant" (NULL) is one tenant, keyed ''. Rows locked but not taken are
-    // released with the statement (they are never updated) and count as gaps of their keys.
+    // never updated and count as gaps of their keys; their locks go with the claim's transaction
+    // (the processor claims in a statement of its own).
     // With `= ANY (consumers)` the planner cannot read positions in order across consumers and
     // sorts every pending row.
     // Locked rows are updated by their ctid (they cannot move while locked), found by a TID
