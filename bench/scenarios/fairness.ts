@@ -33,7 +33,12 @@ export interface FairnessRun {
   /** The same for noisy events (how long the backlog made them wait), ms. */
   readonly noisyToStart: Percentiles;
   /** The quiet events by commit time, per 5 s from the first noisy commit: where waits happen. */
-  readonly quietBySlice: ReadonlyArray<{ readonly fromS: number; readonly toStart: Percentiles }>;
+  readonly quietBySlice: ReadonlyArray<{
+    readonly fromS: number;
+    readonly toStart: Percentiles;
+    /** One batch's time in the slice: `concurrency × batchSize / events started in it per s`. */
+    readonly batchMs: number;
+  }>;
 }
 
 /**
@@ -138,7 +143,10 @@ export async function fairness(
       const noisyToStart: number[] = [];
       const transactions = new Map<number, number[]>();
       const slices = new Map<number, number[]>();
+      const startedPerSlice = new Map<number, number>();
       for (const [id, start, commit] of result.observed) {
+        const startSlice = Math.floor((start - t0) / 5_000) * 5;
+        startedPerSlice.set(startSlice, (startedPerSlice.get(startSlice) ?? 0) + 1);
         const c = commits.get(id);
         if (c) (c.quiet ? quietToStart : noisyToStart).push(start - c.at);
         if (c?.quiet) {
@@ -169,7 +177,11 @@ export async function fairness(
         noisyToStart: percentiles(noisyToStart),
         quietBySlice: [...slices]
           .sort(([a], [b]) => a - b)
-          .map(([fromS, values]) => ({ fromS, toStart: percentiles(values) })),
+          .map(([fromS, values]) => ({
+            fromS,
+            toStart: percentiles(values),
+            batchMs: (concurrency * batchSize * 5_000) / (startedPerSlice.get(fromS) ?? 0),
+          })),
       };
     } finally {
       await publisherApp.close();
