@@ -972,6 +972,19 @@ async function main(): Promise<void> {
           ['quiet events measured', fmt(median(runs.map((r) => r.quietPublished))), '', ''],
         ],
       });
+      tables.push({
+        title: '8b. Fairness over time (first run): the quiet tenant per 5 s of commit time',
+        note: 'Seconds from the first noisy commit. One batch: 2 × 100 / events whose handler started in the slice per second.',
+        header: ['From s', 'Quiet events', 'p50 ms', 'p99 ms', 'max ms', 'One batch ms'],
+        rows: runs[0]!.quietBySlice.map((slice) => [
+          String(slice.fromS),
+          String(slice.toStart.count),
+          ms(slice.toStart.p50),
+          ms(slice.toStart.p99),
+          ms(slice.toStart.max),
+          ms(slice.batchMs),
+        ]),
+      });
       checks.push({
         target:
           "Fairness: a quiet tenant's p99 commit → handler start ≤ one batch's time while a noisy tenant's backlog drains",
