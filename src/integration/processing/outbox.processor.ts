@@ -89,11 +89,6 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
   private hosted?: readonly string[];
   /** The last sequencer run stopped at its limit: committed events are still waiting for it. */
   private sequencerBehind = false;
-  /**
-   * The last plain claim took a full batch: a backlog of due deliveries is left, and the next
-   * cycles claim from it (fairly) instead of claiming in the sequencer's run.
-   */
-  private claimedFull = false;
   /** The sequencer runs in the background to catch up with a backlog (see {@link sequenceAhead}). */
   private sequencingAhead = false;
   /**
@@ -383,16 +378,10 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
    */
   private async claimStep(step: CycleStep): Promise<{ batch: ClaimedBatch; claimNext: boolean }> {
     const hosted = await this.hostedConsumers();
-    if (step === CycleStep.SequenceAndClaim && (this.sequencerBehind || this.claimedFull)) {
-      // A backlog: claims take tenants in turns from everything sequenced. A sequencer run that
-      // claimed would take the newest events ahead of it; while a backlog waits for the
-      // sequencer, it is fanned out in the background, ahead of the handlers.
-      if (!this.sequencerBehind) {
-        const run = await this.pipeline.sequenceOnce();
-        this.sequencerBehind = run.more;
-        if (run.events > 0) this.takeFirstStatistics();
-      }
-      if (this.sequencerBehind) this.sequenceAhead();
+    if (step === CycleStep.SequenceAndClaim && this.sequencerBehind) {
+      // A backlog waits for the sequencer: it fans it out in the background, and the claims
+      // take (fairly across tenants) from what is sequenced meanwhile.
+      this.sequenceAhead();
       return { batch: await this.plainClaim(hosted), claimNext: false };
     }
     if (step === CycleStep.SequenceAndClaim) {
@@ -444,11 +433,17 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
     );
   }
 
-  /** A claim from everything sequenced; a full batch says a backlog is left. */
+  /**
+   * A claim from everything sequenced. A full batch leaves a backlog behind: the next batch a
+   * sequencer run claims (a new event) is then followed by a plain claim at once, not a poll
+   * interval later.
+   */
   private async plainClaim(hosted: readonly string[]): Promise<ClaimedBatch> {
-    this.claimDueAt = Date.now() + this.options.processor.idlePollIntervalMs;
     const batch = await this.pipeline.claim(hosted);
-    this.claimedFull = batch.deliveries.length >= this.options.processor.batchSize;
+    this.claimDueAt =
+      batch.deliveries.length >= this.options.processor.batchSize
+        ? 0
+        : Date.now() + this.options.processor.idlePollIntervalMs;
     return batch;
   }
 
