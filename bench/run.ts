@@ -38,6 +38,7 @@ import {
 } from './scenarios/publish';
 import { claimLatency, type ClaimRun } from './scenarios/scale';
 import { ADMIN_LISTINGS, adminListLatency } from './scenarios/admin';
+import { fairness } from './scenarios/fairness';
 import {
   THROUGHPUT_PROFILE,
   drainOwn,
@@ -53,6 +54,7 @@ const SCENARIOS = [
   'peers',
   'scale',
   'admin',
+  'fairness',
   'sweep',
 ] as const;
 type Scenario = (typeof SCENARIOS)[number];
@@ -70,6 +72,10 @@ interface Plan {
   /** Dead letters seeded for the admin listing scenario (7a). */
   readonly adminDeadLetters: number;
   readonly adminIterations: number;
+  /** The noisy tenant's backlog of scenario 8 (fairness). */
+  readonly fairnessNoisyEvents: number;
+  /** The quiet tenant's events per second in scenario 8. */
+  readonly fairnessQuietRate: number;
   readonly rssEvents: number;
   readonly sweepEvents: number;
   readonly sweepBatchSizes: readonly number[];
@@ -93,6 +99,8 @@ const FULL: Plan = {
   claimIterations: 200,
   adminDeadLetters: 100_000,
   adminIterations: 200,
+  fairnessNoisyEvents: 100_000,
+  fairnessQuietRate: 20,
   rssEvents: 200_000,
   sweepEvents: 20_000,
   sweepBatchSizes: [10, 25, 50, 100, 250, 500],
@@ -114,6 +122,8 @@ const QUICK: Plan = {
   claimIterations: 50,
   adminDeadLetters: 100_000,
   adminIterations: 50,
+  fairnessNoisyEvents: 100_000,
+  fairnessQuietRate: 20,
   rssEvents: 20_000,
   sweepEvents: 5_000,
   sweepBatchSizes: [25, 250],
@@ -910,6 +920,76 @@ async function main(): Promise<void> {
         target: `Admin listing p95 < 50 ms with ${fmt(plan.adminDeadLetters)} dead letters (every listing of 7a)`,
         measured: `${ms(worst)} ms (worst p95)`,
         pass: worst < 50,
+      });
+    }
+
+    // ── 8. Fairness across tenants ─────────────────────────────────────────────────────────
+    if (only.has('fairness')) {
+      const runs = await repeat(
+        plan.repeats,
+        `8 fairness: noisy tenant ${fmt(plan.fairnessNoisyEvents)} events in bulk, quiet tenant ${plan.fairnessQuietRate}/s`,
+        () =>
+          fairness(server, {
+            noisyEvents: plan.fairnessNoisyEvents,
+            quietRate: plan.fairnessQuietRate,
+          }),
+      );
+      results.fairness = runs;
+      const quiet = medianPercentiles(runs.map((r) => r.quietToStart));
+      const noisy = medianPercentiles(runs.map((r) => r.noisyToStart));
+      const batchTx = medianPercentiles(runs.map((r) => r.batchTxMs));
+      const batchMs = median(runs.map((r) => r.batchMs));
+      tables.push({
+        title: `8. Fairness: a noisy tenant's ${fmt(plan.fairnessNoisyEvents)} events in bulk, a quiet tenant's ${plan.fairnessQuietRate}/s meanwhile (library defaults: batch 100, concurrency 2, LISTEN)`,
+        note: 'Latency: publishing COMMIT returned → handler start. One batch: how long a batch holds one of the 2 slots while the backlog drains (2 × 100 / drain rate: claim, handlers, commit, settle); the consumer transaction alone is the next row. Drain: first noisy commit → last noisy event handled.',
+        header: ['Figure', 'p50', 'p99', 'max'],
+        rows: [
+          [
+            'quiet tenant, commit → handler start (ms)',
+            ms(quiet.p50),
+            ms(quiet.p99),
+            ms(quiet.max),
+          ],
+          [
+            'noisy tenant, commit → handler start (ms)',
+            ms(noisy.p50),
+            ms(noisy.p99),
+            ms(noisy.max),
+          ],
+          ['one batch, slot time (ms)', ms(batchMs), '', ''],
+          [
+            'one batch, consumer transaction (ms)',
+            ms(batchTx.p50),
+            ms(batchTx.p99),
+            ms(batchTx.max),
+          ],
+          [
+            'noisy drain (events/s; publish events/s)',
+            `${med(summarize(runs.map((r) => r.noisyDrainPerSec)))}; ${med(summarize(runs.map((r) => r.noisyPublishPerSec)))}`,
+            '',
+            '',
+          ],
+          ['quiet events measured', fmt(median(runs.map((r) => r.quietPublished))), '', ''],
+        ],
+      });
+      tables.push({
+        title: '8b. Fairness over time (first run): the quiet tenant per 5 s of commit time',
+        note: 'Seconds from the first noisy commit. One batch: 2 × 100 / events whose handler started in the slice per second.',
+        header: ['From s', 'Quiet events', 'p50 ms', 'p99 ms', 'max ms', 'One batch ms'],
+        rows: runs[0]!.quietBySlice.map((slice) => [
+          String(slice.fromS),
+          String(slice.toStart.count),
+          ms(slice.toStart.p50),
+          ms(slice.toStart.p99),
+          ms(slice.toStart.max),
+          ms(slice.batchMs),
+        ]),
+      });
+      checks.push({
+        target:
+          "Fairness: a quiet tenant's p99 commit → handler start ≤ one batch's time while a noisy tenant's backlog drains",
+        measured: `${ms(quiet.p99)} ms against ${ms(batchMs)} ms`,
+        pass: quiet.p99 <= batchMs,
       });
     }
 

@@ -10,7 +10,10 @@ import { InvalidEventIdError } from '../../src/integration/errors/invalid-event-
 import { InvalidQueryError } from '../../src/integration/errors/invalid-query.error';
 import { MAX_ERROR_LENGTH } from '../../src/integration/database/stored-values';
 import { checkReplayFilter } from '../../src/integration/processing/delivery-query.validation';
-import { DeliveryRepository } from '../../src/integration/processing/delivery.repository';
+import {
+  CLAIM_TENANTS,
+  DeliveryRepository,
+} from '../../src/integration/processing/delivery.repository';
 import {
   DeliveryStatus,
   type ClaimedDelivery,
@@ -557,6 +560,121 @@ describe('per-consumer delivery SQL: sequencer and delivery repository (issue 13
       ]);
       expect(both.flat()).toEqual([]);
       expect((await deliveries()).every((d) => d.claim_count === 1)).toBe(true);
+    });
+  });
+
+  describe('fair claiming across tenants (issue 16)', () => {
+    /** `count` events of `tenant` in one transaction, keys `${prefix}0`… (or all `key`). */
+    const bulk = async (
+      tenant: string | null,
+      count: number,
+      options: { prefix?: string; key?: string } = {},
+    ): Promise<void> => {
+      await pool.query(
+        `insert into outbox_event (id, event_name, aggregate_type, aggregate_id, ordering_key, payload, tenant_id)
+         select gen_random_uuid(), 'thing.created', 'Thing', $2 || g, coalesce($3, $2 || g), '{}', $1
+           from generate_series(1, $4::int) g`,
+        [tenant, options.prefix ?? `${tenant ?? 'none'}-`, options.key ?? null, count],
+      );
+    };
+    const tenantOf = (c: ClaimedDelivery): string | null => c.event.tenantId;
+
+    it("a tenant's backlog delays another tenant's delivery by one batch at most", async () => {
+      await consumer('a', THING_ALL);
+      await bulk('noisy', 2_000);
+      const quiet = await publish('Q', { tenant: 'quiet' });
+      while ((await sequencer.sequence(adapter, 5_000)).more);
+      const batch = await repo.claim(adapter.root, 'w1', ['a'], 10, 60_000);
+      expect(batch).toHaveLength(10);
+      expect(batch.map((c) => c.eventId)).toContain(quiet);
+      // The noisy tenant's share is its oldest deliveries, in position order.
+      const noisy = batch.filter((c) => c.eventId !== quiet).map((c) => Number(c.position));
+      expect(noisy).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+      expect(await row(quiet)).toMatchObject({ status: 'processing', locked_by: 'w1' });
+      // Rows locked for the noisy tenant's share but not taken are left untouched.
+      expect((await deliveries()).filter((d) => d.status === 'processing')).toHaveLength(10);
+      expect((await deliveries()).filter((d) => d.claim_count > 0)).toHaveLength(10);
+    });
+
+    it('takes every tenant in turns, "no tenant" being one, each in position order', async () => {
+      await consumer('a', THING_ALL);
+      await bulk('t1', 6);
+      await bulk('t2', 6);
+      await bulk(null, 6);
+      await fanOut();
+      const batch = await repo.claim(adapter.root, 'w1', ['a'], 6, 60_000);
+      const perTenant = new Map<string | null, number[]>();
+      for (const c of batch) {
+        const tenant = tenantOf(c);
+        perTenant.set(tenant, [...(perTenant.get(tenant) ?? []), Number(c.position)]);
+      }
+      // Positions: t1 1-6, t2 7-12, no tenant 13-18; two turns of three tenants.
+      expect(Object.fromEntries(perTenant)).toEqual({ t1: [1, 2], t2: [7, 8], null: [13, 14] });
+      // The next claims go on in turns until every tenant is drained.
+      const next = await repo.claim(adapter.root, 'w2', ['a'], 9, 60_000);
+      expect(next.map((c) => Number(c.position))).toEqual([3, 4, 5, 9, 10, 11, 15, 16, 17]);
+    });
+
+    it("keeps a key's order when tenants share it: nothing is claimed past an unclaimed earlier delivery", async () => {
+      await consumer('a', THING_ALL);
+      await bulk('noisy', 5, { key: 'K' });
+      const quiet = await publish('K', { tenant: 'quiet' });
+      const other = await publish('Q', { tenant: 'quiet' });
+      await fanOut();
+      // In turns: noisy 1, quiet 6, noisy 2, quiet 7; but 6 is behind 3-5 of key K: not claimed.
+      const batch = await repo.claim(adapter.root, 'w1', ['a'], 4, 60_000);
+      expect(batch.map((c) => Number(c.position))).toEqual([1, 2, 7]);
+      expect(batch[2]!.eventId).toBe(other);
+      expect(await row(quiet)).toMatchObject({ status: 'pending', claim_count: 0 });
+    });
+
+    it('two concurrent claims across tenants never take the same delivery', async () => {
+      await consumer('a', THING_ALL);
+      await bulk('t1', 20);
+      await bulk('t2', 3);
+      await bulk(null, 3);
+      await fanOut();
+      const t1 = await connect();
+      await t1.query('begin');
+      const inTx = await repo.claim(on(t1), 'w1', ['a'], 6, 60_000);
+      expect(inTx).toHaveLength(6);
+      // Each tenant's share was 4: the rows t1 locked and did not take (3, 4, 23, 26) stay
+      // locked until its transaction ends, and the second claim skips them too.
+      const outside = await repo.claim(adapter.root, 'w2', ['a'], 30, 60_000);
+      expect(
+        outside.map((c) => Number(c.position)).filter((p) => [3, 4, 23, 26].includes(p)),
+      ).toEqual([]);
+      expect(outside).toHaveLength(16);
+      await t1.query('commit');
+      const last = await repo.claim(adapter.root, 'w2', ['a'], 30, 60_000);
+      expect(last.map((c) => Number(c.position))).toEqual([3, 4, 23, 26]);
+      const ids = [...inTx, ...outside, ...last].map((c) => c.eventId);
+      expect(new Set(ids).size).toBe(26);
+      const both = await Promise.all([
+        repo.claim(adapter.root, 'w3', ['a'], 30, 60_000),
+        repo.claim(adapter.root, 'w4', ['a'], 30, 60_000),
+      ]);
+      expect(both.flat()).toEqual([]);
+      expect((await deliveries()).every((d) => d.claim_count === 1)).toBe(true);
+    });
+
+    it(`looks at ${CLAIM_TENANTS} tenants at most per consumer and claim`, async () => {
+      await consumer('a', THING_ALL);
+      const tenants = Array.from(
+        { length: CLAIM_TENANTS + 5 },
+        (_, i) => `t${String(i).padStart(4, '0')}`,
+      );
+      await pool.query(
+        `insert into outbox_event (id, event_name, aggregate_type, aggregate_id, ordering_key, payload, tenant_id)
+         select gen_random_uuid(), 'thing.created', 'Thing', t, t, '{}', t from unnest($1::text[]) t`,
+        [tenants],
+      );
+      await fanOut();
+      const batch = await repo.claim(adapter.root, 'w1', ['a'], 500, 60_000);
+      const seen = batch.map(tenantOf);
+      expect(seen.sort()).toEqual(tenants.slice(0, CLAIM_TENANTS));
+      const rest = await repo.claim(adapter.root, 'w1', ['a'], 500, 60_000);
+      expect(rest.map(tenantOf).sort()).toEqual(tenants.slice(CLAIM_TENANTS));
     });
   });
 

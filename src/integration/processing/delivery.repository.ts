@@ -115,6 +115,13 @@ export interface DeliveryKey {
   readonly consumer: string;
 }
 
+/**
+ * Most tenants a claim looks at per consumer: the first ones in tenant order among those with
+ * pending deliveries ("no tenant" counts as one, sorting first). Beyond it, the tenants past the
+ * bound wait until fewer tenants have pending deliveries at once. Each costs one index probe.
+ */
+export const CLAIM_TENANTS = 100;
+
 /** See the outbox repository's ASYNC_COMMIT: a lost claim or settle is harmless (redelivered). */
 const ASYNC_COMMIT = `(SELECT set_config('synchronous_commit', 'off', true)) AS async_commit`;
 
@@ -157,23 +164,59 @@ function deliveryStatements(t: IntegrationTables) {
           ORDER BY d.position, d.consumer_name
           LIMIT $8::int`;
   return {
-    // The due scan runs per hosted consumer on the claim index (consumer_name, position), each
-    // reading in position order and stopping at the batch size: with `= ANY (consumers)` the
-    // planner cannot read positions in order across consumers and sorts every pending row.
+    // Fair across tenants: per hosted consumer, the tenants with pending deliveries (at most
+    // CLAIM_TENANTS of them, in tenant order) are found by a loose index scan of the tenant
+    // claim index (one probe per tenant), then the due scan runs per (consumer, tenant) on that
+    // index, each reading in position order and stopping at the tenant's share: the batch size
+    // for one or two tenants, 2 × batch / tenants beyond (so a claim locks at most about twice
+    // the batch, whatever the number of tenants). The tenants' rows are then taken in turns
+    // (every tenant's first due delivery, then every second...; by position within a turn) up
+    // to the batch size, so a tenant with a backlog delays another tenant's delivery by one
+    // batch at most. "No tenant" (NULL) is one tenant, keyed ''. Rows locked but not taken are
+    // never updated and count as gaps of their keys; their locks go with the claim's transaction
+    // (the processor claims in a statement of its own).
+    // With `= ANY (consumers)` the planner cannot read positions in order across consumers and
+    // sorts every pending row.
     // Locked rows are updated by their ctid (they cannot move while locked), found by a TID
     // scan of the list (ctid = ANY): joined on ctid or on the key columns alone, the planner may
     // hash the claimed rows and scan the whole table for them, once per claim.
-    claim: `WITH due AS (
-         SELECT c.*, false AS lease_expired
+    claim: `WITH RECURSIVE tenant_scan AS (
+         SELECT h.name AS consumer_name, 1 AS n,
+                (SELECT min(coalesce(d.tenant_id, '')) FROM ${t.delivery} d
+                  WHERE d.consumer_name = h.name AND d.status = 'pending') AS tenant
            FROM ${hostedConsumers} h
+         UNION ALL
+         SELECT s.consumer_name, s.n + 1,
+                (SELECT min(coalesce(d.tenant_id, '')) FROM ${t.delivery} d
+                  WHERE d.consumer_name = s.consumer_name AND d.status = 'pending'
+                    AND coalesce(d.tenant_id, '') > s.tenant)
+           FROM tenant_scan s
+          WHERE s.tenant IS NOT NULL AND s.n < ${CLAIM_TENANTS}
+       ), shares AS (
+         SELECT s.consumer_name, s.tenant,
+                least($3::int, ceil(2.0 * $3::int / count(*) OVER (PARTITION BY s.consumer_name)))::int AS share
+           FROM tenant_scan s
+          WHERE s.tenant IS NOT NULL
+       ), due AS (
+         SELECT c.*, false AS lease_expired,
+                row_number() OVER (PARTITION BY c.consumer_name, s.tenant ORDER BY c.position) AS turn
+           FROM shares s
           CROSS JOIN LATERAL (
             SELECT d.ctid AS row_id, d.consumer_name, d.event_id, d.ordering_key, d.position,
                    d.attempt_count
               FROM ${t.delivery} d
-             WHERE d.consumer_name = h.name AND d.status = 'pending' AND d.available_at <= now()
+             WHERE d.consumer_name = s.consumer_name AND coalesce(d.tenant_id, '') = s.tenant
+               AND d.status = 'pending' AND d.available_at <= now()
                AND ${keyNotBlocked}
-             ORDER BY d.position LIMIT $3::int
+             ORDER BY d.position LIMIT s.share
              FOR UPDATE OF d SKIP LOCKED) c
+       ), taken AS (
+         SELECT u.row_id, u.consumer_name, u.event_id, u.ordering_key, u.position, u.attempt_count,
+                u.lease_expired
+           FROM (SELECT due.*,
+                        row_number() OVER (PARTITION BY due.consumer_name ORDER BY due.turn, due.position) AS pick
+                   FROM due) u
+          WHERE u.pick <= $3::int
        ), expired AS (
          SELECT d.ctid AS row_id, d.consumer_name, d.event_id, d.ordering_key, d.position,
                 d.attempt_count, true AS lease_expired
@@ -183,7 +226,7 @@ function deliveryStatements(t: IntegrationTables) {
           ORDER BY d.position LIMIT $3::int
           FOR UPDATE OF d SKIP LOCKED
        ), locked AS (
-         SELECT * FROM due UNION ALL SELECT * FROM expired
+         SELECT * FROM taken UNION ALL SELECT * FROM expired
        ), gap AS (
          -- Per (consumer, key): its first unfinished delivery that this claim did not lock, if
          -- any. Only the locked deliveries before it may go (earlier ones are delivered first).

@@ -89,6 +89,8 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
   private hosted?: readonly string[];
   /** The last sequencer run stopped at its limit: committed events are still waiting for it. */
   private sequencerBehind = false;
+  /** The sequencer runs in the background to catch up with a backlog (see {@link sequenceAhead}). */
+  private sequencingAhead = false;
   /**
    * `Date.now()` from which a batch the sequencer run claimed is followed by a plain claim
    * anyway (one poll interval after the last one): retries that came due, deliveries
@@ -376,6 +378,12 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
    */
   private async claimStep(step: CycleStep): Promise<{ batch: ClaimedBatch; claimNext: boolean }> {
     const hosted = await this.hostedConsumers();
+    if (step === CycleStep.SequenceAndClaim && this.sequencerBehind) {
+      // A backlog waits for the sequencer: it fans it out in the background, and the claims
+      // take (fairly across tenants) from what is sequenced meanwhile.
+      this.sequenceAhead();
+      return { batch: await this.plainClaim(hosted), claimNext: false };
+    }
     if (step === CycleStep.SequenceAndClaim) {
       for (;;) {
         const run = await this.pipeline.sequenceOnceAndClaim(hosted);
@@ -390,8 +398,53 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
         if (!run.more || this.isStopping()) break;
       }
     }
-    this.claimDueAt = Date.now() + this.options.processor.idlePollIntervalMs;
-    return { batch: await this.pipeline.claim(hosted), claimNext: false };
+    return { batch: await this.plainClaim(hosted), claimNext: false };
+  }
+
+  /**
+   * While a backlog waits for the sequencer, runs it in the background, one bounded run after
+   * another until it has caught up (or another instance is sequencing), waking the loop after
+   * each run. An event is sequenced only after every event committed before it, so the sequencer
+   * must outrun the handlers for claims to interleave tenants fairly: sequencing and claiming in
+   * one statement would move it at the handlers' pace, and an event committed behind another
+   * tenant's backlog would wait for all of it to be handled.
+   */
+  private sequenceAhead(): void {
+    if (this.sequencingAhead) return;
+    this.sequencingAhead = true;
+    void this.track(
+      (async () => {
+        try {
+          while (!this.isStopping()) {
+            const run = await this.pipeline.sequenceOnce();
+            if (run.events > 0) {
+              this.takeFirstStatistics();
+              this.wake();
+            }
+            if (!run.more) break;
+          }
+        } catch (error) {
+          this.logger.warn(`Sequencing ahead failed: ${describeDatabaseError(error)}`);
+        } finally {
+          this.sequencingAhead = false;
+          this.sequencerBehind = false;
+        }
+      })(),
+    );
+  }
+
+  /**
+   * A claim from everything sequenced. A full batch leaves a backlog behind: the next batch a
+   * sequencer run claims (a new event) is then followed by a plain claim at once, not a poll
+   * interval later.
+   */
+  private async plainClaim(hosted: readonly string[]): Promise<ClaimedBatch> {
+    const batch = await this.pipeline.claim(hosted);
+    this.claimDueAt =
+      batch.deliveries.length >= this.options.processor.batchSize
+        ? 0
+        : Date.now() + this.options.processor.idlePollIntervalMs;
+    return batch;
   }
 
   /**

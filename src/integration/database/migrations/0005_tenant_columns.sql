@@ -15,3 +15,9 @@ UPDATE ${schema}.integration_delivery d SET tenant_id = o.tenant_id
   FROM ${schema}.outbox_event o WHERE o.id = d.event_id AND o.tenant_id IS NOT NULL;
 UPDATE ${schema}.inbox_event i SET tenant_id = o.tenant_id
   FROM ${schema}.outbox_event o WHERE o.id::text = i.event_id AND o.tenant_id IS NOT NULL;
+
+-- Fair claiming: per consumer, its tenants with pending deliveries (a loose index scan) and
+-- each tenant's pending deliveries in position order. "No tenant" is keyed '' (one tenant).
+CREATE INDEX integration_delivery_tenant_claim_idx
+  ON ${schema}.integration_delivery (consumer_name, (coalesce(tenant_id, '')), position)
+  WHERE status = 'pending';

@@ -1,0 +1,191 @@
+import { createBenchApp, eventFor } from '../lib/integration-app';
+import { benchPool, type BenchServer } from '../lib/server';
+import { nowMs, percentiles, sleep, type Percentiles } from '../lib/stats';
+import { WORKLOAD_DDL } from '../lib/workload';
+import { startProcessors } from '../subjects/nestjs-integration';
+
+/** Events per noisy publishing transaction. */
+const NOISY_PER_TX = 1_000;
+
+/** Scenario 8 figures of one run. */
+export interface FairnessRun {
+  readonly noisyEvents: number;
+  readonly quietRate: number;
+  readonly batchSize: number;
+  readonly concurrency: number;
+  /** Noisy events committed per second while the noisy tenant published. */
+  readonly noisyPublishPerSec: number;
+  /** Noisy events handled per second, from the first noisy commit until the last was handled. */
+  readonly noisyDrainPerSec: number;
+  /** Seconds from the first noisy commit until the last noisy event was handled. */
+  readonly drainSeconds: number;
+  /**
+   * One batch's time: how long a batch keeps one of the processor's `concurrency` slots,
+   * `concurrency × batchSize / drain rate` (claim, handlers, commit, settle), ms.
+   */
+  readonly batchMs: number;
+  /** Full noisy batches: first handler start → consumer transaction committed, ms. */
+  readonly batchTxMs: Percentiles;
+  /** Quiet events published while the noisy backlog was being published or drained. */
+  readonly quietPublished: number;
+  /** Quiet events: publishing transaction's COMMIT returned → handler started, ms. */
+  readonly quietToStart: Percentiles;
+  /** The same for noisy events (how long the backlog made them wait), ms. */
+  readonly noisyToStart: Percentiles;
+  /** The quiet events by commit time, per 5 s from the first noisy commit: where waits happen. */
+  readonly quietBySlice: ReadonlyArray<{
+    readonly fromS: number;
+    readonly toStart: Percentiles;
+    /** One batch's time in the slice: `concurrency × batchSize / events started in it per s`. */
+    readonly batchMs: number;
+  }>;
+}
+
+/**
+ * 8: fairness across tenants (issue 16). One processor instance (library defaults, LISTEN),
+ * one consumer. The noisy tenant publishes `noisyEvents` events in bulk (transactions of 1,000,
+ * two at a time) while the quiet tenant publishes one event per transaction at `quietRate`
+ * per second, until the noisy backlog is drained. Reports the quiet tenant's latency next to
+ * the time one batch takes, measured in the same run.
+ */
+export async function fairness(
+  server: BenchServer,
+  options: { noisyEvents: number; quietRate: number },
+): Promise<FairnessRun> {
+  return server.withDatabase('own-fairness', async (db) => {
+    const pool = benchPool(db.url, 8);
+    const publisherApp = await createBenchApp(pool, { consumers: 0, listen: true });
+    try {
+      await pool.query(WORKLOAD_DDL);
+      const [worker] = await startProcessors(db, 1, {
+        consumers: 1,
+        listen: true,
+        poolSize: 10,
+        record: true,
+        sampleEveryMs: 100,
+        run: {},
+      });
+      const { batchSize, concurrency } = { batchSize: 100, concurrency: 2 }; // library defaults
+      worker!.go();
+      // Let the processor start (LISTEN, consumers announced) before anything is published.
+      await sleep(500);
+      const commits = new Map<string, { at: number; quiet: boolean }>();
+      let noisyDone = false;
+      const t0 = nowMs();
+      let noisyPublishedAt = t0;
+      // Two lanes of bulk transactions; each event stamped when its COMMIT returned.
+      let next = 0;
+      const noisyLane = async (): Promise<void> => {
+        while (next < options.noisyEvents) {
+          const first = next;
+          const n = Math.min(NOISY_PER_TX, options.noisyEvents - first);
+          next += n;
+          const client = await pool.connect();
+          try {
+            await client.query('BEGIN');
+            const ids = await publisherApp.publisher.publishMany(
+              client,
+              Array.from({ length: n }, (_, k) => ({ ...eventFor(first + k), tenantId: 'noisy' })),
+            );
+            await client.query('COMMIT');
+            const at = nowMs();
+            for (const id of ids) commits.set(id, { at, quiet: false });
+          } finally {
+            client.release();
+          }
+        }
+      };
+      const noisy = Promise.all([noisyLane(), noisyLane()]).then(() => {
+        noisyPublishedAt = nowMs();
+      });
+      let quietPublished = 0;
+      const quiet = (async () => {
+        const interval = 1000 / options.quietRate;
+        let n = 0;
+        while (!noisyDone) {
+          const due = t0 + n * interval;
+          if (nowMs() < due) await sleep(due - nowMs());
+          const client = await pool.connect();
+          try {
+            await client.query('BEGIN');
+            const id = await publisherApp.publisher.publish(client, {
+              ...eventFor(10_000_000 + n),
+              tenantId: 'quiet',
+            });
+            await client.query('COMMIT');
+            commits.set(id, { at: nowMs(), quiet: true });
+            quietPublished++;
+          } finally {
+            client.release();
+          }
+          n++;
+        }
+      })();
+      await noisy;
+      // Drained: every noisy event handled (the handled count includes the quiet ones).
+      for (;;) {
+        const handled = worker!.samples.at(-1)?.handled ?? 0;
+        if (handled >= options.noisyEvents + quietPublished) break;
+        await sleep(50);
+      }
+      const drainedAt = nowMs();
+      noisyDone = true;
+      await quiet;
+      const deadline = nowMs() + 10_000;
+      while (
+        (worker!.samples.at(-1)?.handled ?? 0) < options.noisyEvents + quietPublished &&
+        nowMs() < deadline
+      )
+        await sleep(50);
+      worker!.stop();
+      const result = await worker!.result;
+      const quietToStart: number[] = [];
+      const noisyToStart: number[] = [];
+      const transactions = new Map<number, number[]>();
+      const slices = new Map<number, number[]>();
+      const startedPerSlice = new Map<number, number>();
+      for (const [id, start, commit] of result.observed) {
+        const startSlice = Math.floor((start - t0) / 5_000) * 5;
+        startedPerSlice.set(startSlice, (startedPerSlice.get(startSlice) ?? 0) + 1);
+        const c = commits.get(id);
+        if (c) (c.quiet ? quietToStart : noisyToStart).push(start - c.at);
+        if (c?.quiet) {
+          const slice = Math.floor((c.at - t0) / 5_000) * 5;
+          slices.set(slice, [...(slices.get(slice) ?? []), start - c.at]);
+        }
+        const starts = transactions.get(commit) ?? [];
+        starts.push(start);
+        transactions.set(commit, starts);
+      }
+      const batchTx = [...transactions]
+        .filter(([, starts]) => starts.length >= batchSize)
+        .map(([commit, starts]) => commit - Math.min(...starts));
+      const drainSeconds = (drainedAt - t0) / 1000;
+      const noisyDrainPerSec = options.noisyEvents / drainSeconds;
+      return {
+        noisyEvents: options.noisyEvents,
+        quietRate: options.quietRate,
+        batchSize,
+        concurrency,
+        noisyPublishPerSec: options.noisyEvents / ((noisyPublishedAt - t0) / 1000),
+        noisyDrainPerSec,
+        drainSeconds,
+        batchMs: (concurrency * batchSize * 1000) / noisyDrainPerSec,
+        batchTxMs: percentiles(batchTx),
+        quietPublished,
+        quietToStart: percentiles(quietToStart),
+        noisyToStart: percentiles(noisyToStart),
+        quietBySlice: [...slices]
+          .sort(([a], [b]) => a - b)
+          .map(([fromS, values]) => ({
+            fromS,
+            toStart: percentiles(values),
+            batchMs: (concurrency * batchSize * 5_000) / (startedPerSlice.get(fromS) ?? 0),
+          })),
+      };
+    } finally {
+      await publisherApp.close();
+      await pool.end();
+    }
+  });
+}
