@@ -424,7 +424,8 @@ export class VaultService {
         }
         const operationId = uuidv7();
         const { vault, event } = await body(tx, operationId);
-        const eventId = await this.publisher.publish(tx, {
+        // Never null: the vault configures no outbox.shouldEnqueue.
+        const eventId = (await this.publisher.publish(tx, {
           name: event.name,
           aggregateType: 'Vault',
           aggregateId: vault.id,
@@ -432,7 +433,7 @@ export class VaultService {
           sourceModule: 'vault',
           headers: { actor: vault.ownerId, operationId },
           ...(key ? { idempotencyKey: outboxIdempotencyKey(vault.ownerId, key) } : {}),
-        });
+        }))!;
         const result: VaultOperationResult = {
           operationId,
           eventId,
