@@ -24,8 +24,10 @@ export interface IntegrationContextValues {
 /**
  * The nestjs-cls key under which the module keeps its {@link IntegrationContextValues} when
  * `context.cls` is on: set it in your own `ClsModule` setup (or use `integrationClsSetup`).
+ * No dot in it: nestjs-cls reads a dotted key as a path into a nested object, which a nested
+ * context would share with its parent.
  */
-export const INTEGRATION_CONTEXT_CLS_KEY = 'nestjs-integration.context';
+export const INTEGRATION_CONTEXT_CLS_KEY = 'nestjs-integration:context';
 
 /** Where the values live: the module's own AsyncLocalStorage, or nestjs-cls. */
 interface ContextStore {
