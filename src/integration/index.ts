@@ -71,7 +71,21 @@ export {
   INTEGRATION_CONTEXT_CLS_KEY,
   type IntegrationContextValues,
 } from './context/integration-context';
+export {
+  integrationContextMiddleware,
+  integrationClsSetup,
+} from './context/integration-context.middleware';
+export {
+  readRequestContext,
+  type RequestContextOptions,
+  type RequestLike,
+  type ResponseLike,
+} from './context/request-context';
 export type { FindEventsByAggregateOptions } from './outbox/outbox-query.validation';
+export {
+  DEFAULT_CORRELATION_LIMIT,
+  type FindEventsByCorrelationOptions,
+} from './outbox/correlation-query.validation';
 export { OutboxProcessor, ProcessorState, type DrainResult } from './processing/outbox.processor';
 export {
   IntegrationHealthIndicator,

@@ -41,6 +41,7 @@ import { DeliveryRepository } from './processing/delivery.repository';
 import { EventSequencer } from './processing/event-sequencer.repository';
 import { HandlerInvoker } from './processing/handler-invoker';
 import { AmbientTransactions } from './context/ambient-transactions';
+import { CorrelationRepository } from './outbox/correlation.repository';
 import { IntegrationContext } from './context/integration-context';
 import { IntegrationTracing } from './observability/tracing/integration-tracing';
 import { IntegrationLifecycle } from './processing/integration-lifecycle';
@@ -90,6 +91,7 @@ import { RetentionRepository } from './retention/retention.repository';
     },
     IntegrationSchemaVerifier,
     OutboxRepository,
+    CorrelationRepository,
     DomainEventPublisher,
     EventSubscriberRegistry,
     EventSubscriberExplorer,
