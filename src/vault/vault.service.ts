@@ -211,14 +211,24 @@ export class VaultService {
 
   async get(vaultId: string): Promise<VaultView> {
     const vault = await this.prisma.vault.findUnique({ where: { id: vaultId } });
-    if (!vault) throw new VaultNotFoundError(vaultId);
+    if (!vault || !this.inTenant(vault)) throw new VaultNotFoundError(vaultId);
     return toVaultView(vault);
   }
 
   /** The vault's outbox events, in publish order, each with every consumer's delivery. */
   async events(vaultId: string): Promise<EventDeliveries[]> {
-    await this.get(vaultId);
-    return this.admin.findEventsByAggregate('Vault', vaultId);
+    const vault = await this.get(vaultId);
+    return this.admin.findEventsByAggregate('Vault', vaultId, { tenantId: vault.ownerId });
+  }
+
+  /**
+   * The vault's tenant is its owner (its events carry it, so their ordering key is stable).
+   * A request that names a tenant (`X-Tenant-Id`) sees only that owner's vaults: another
+   * tenant's vault does not exist for it.
+   */
+  private inTenant(vault: { readonly ownerId: string }): boolean {
+    const { tenantId } = this.context.current();
+    return tenantId === undefined || tenantId === null || tenantId === vault.ownerId;
   }
 
   private move(
@@ -455,6 +465,8 @@ export class VaultService {
     }
     const operationId = uuidv7();
     const { vault, event } = await body(tx, operationId);
+    // Another tenant's vault: rolled back (with the lock and any write) as if absent.
+    if (!this.inTenant(vault)) throw new VaultNotFoundError(vault.id);
     // Never null: the vault configures no outbox.shouldEnqueue.
     const eventId = (await this.publisher.publish({
       name: event.name,
@@ -462,8 +474,7 @@ export class VaultService {
       aggregateId: vault.id,
       payload: event.payload,
       sourceModule: 'vault',
-      // The tenant of the request (X-Tenant-Id), else the vault's owner.
-      ...(this.context.current().tenantId ? {} : { tenantId: vault.ownerId }),
+      tenantId: vault.ownerId,
       headers: { actor: vault.ownerId, operationId },
       ...(key ? { idempotencyKey: outboxIdempotencyKey(vault.ownerId, key) } : {}),
     }))!;

@@ -33,7 +33,7 @@ describe('vault request context (issue 16)', () => {
     const res = await http()
       .post('/vaults')
       .set('X-Correlation-Id', 'abc')
-      .set('X-Tenant-Id', 'bank-1')
+      .set('X-Tenant-Id', 'carol')
       .send({ ownerId: 'carol', name: 'Savings', currency: 'EUR' })
       .expect(201);
     expect(res.headers['x-correlation-id']).toBe('abc');
@@ -51,13 +51,13 @@ describe('vault request context (issue 16)', () => {
       name: 'vault.opened',
       correlationId: 'abc',
       causationId: null,
-      tenantId: 'bank-1',
+      tenantId: 'carol',
     });
     expect(followUp).toMatchObject({
       name: 'vault-ledger.opened',
       correlationId: 'abc',
       causationId: opened!.id,
-      tenantId: 'bank-1',
+      tenantId: 'carol',
       payload: { ownerId: 'carol', currency: 'EUR' },
       headers: { actor: 'carol' },
     });
@@ -65,9 +65,9 @@ describe('vault request context (issue 16)', () => {
     const admin = app.get(IntegrationAdminService);
     const context = app.get(IntegrationContext);
     expect(
-      await context.run({ tenantId: 'bank-2' }, () => admin.findEventsByCorrelation('abc')),
+      await context.run({ tenantId: 'mallory' }, () => admin.findEventsByCorrelation('abc')),
     ).toEqual([]);
-    expect(await admin.findEventsByCorrelation('abc', { tenantId: 'bank-1' })).toHaveLength(2);
+    expect(await admin.findEventsByCorrelation('abc', { tenantId: 'carol' })).toHaveLength(2);
     expect(await admin.findEventsByCorrelation('abc', { limit: 1 })).toHaveLength(1);
   });
 
@@ -93,6 +93,32 @@ describe('vault request context (issue 16)', () => {
       .send({ ownerId: 'erin', name: 'Savings', currency: 'EUR' })
       .expect(201);
     expect(res.headers['x-correlation-id']).toBe(traceId);
+  });
+
+  it("another tenant's vault does not exist for a request naming its tenant: 404, nothing written", async () => {
+    const res = await http()
+      .post('/vaults')
+      .send({ ownerId: 'gina', name: 'Savings', currency: 'EUR' })
+      .expect(201);
+    const id = res.body.vault.id as string;
+    const count = async () =>
+      (await pool.query('SELECT count(*)::int AS n FROM outbox_event')).rows[0].n as number;
+    await settled();
+    const before = await count();
+    await http().get(`/vaults/${id}`).set('X-Tenant-Id', 'mallory').expect(404);
+    await http()
+      .post(`/vaults/${id}/deposits`)
+      .set('X-Tenant-Id', 'mallory')
+      .send({ amountMinor: '100' })
+      .expect(404);
+    // Opening for someone else than the tenant named: refused too.
+    await http()
+      .post('/vaults')
+      .set('X-Tenant-Id', 'mallory')
+      .send({ ownerId: 'gina', name: 'Other', currency: 'EUR' })
+      .expect(404);
+    expect(await count()).toBe(before);
+    await http().get(`/vaults/${id}`).set('X-Tenant-Id', 'gina').expect(200);
   });
 
   it('refuses an invalid X-Tenant-Id with 400 before anything is written', async () => {
