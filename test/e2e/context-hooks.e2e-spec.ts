@@ -1,4 +1,6 @@
+import { Controller, Module, Post, type MiddlewareConsumer, type NestModule } from '@nestjs/common';
 import { ClsModule, ClsService } from 'nestjs-cls';
+import request from 'supertest';
 import { Pool } from 'pg';
 import {
   DomainEventPublisher,
@@ -6,6 +8,7 @@ import {
   IntegrationContext,
   InvalidEventError,
   InvalidIntegrationOptionsError,
+  integrationContextMiddleware,
   type EnrichMetaHook,
   type PublishEventInput,
   type ShouldEnqueueHook,
@@ -32,6 +35,27 @@ interface StoredRow {
   correlation_id: string | null;
   causation_id: string | null;
   headers: Record<string, string>;
+}
+
+/** An endpoint that publishes one event with no ids of its own. */
+@Controller('things')
+class ThingsController {
+  constructor(private readonly publisher: DomainEventPublisher) {}
+
+  @Post()
+  async create(): Promise<{ id: string | null }> {
+    return { id: await this.publisher.publishStandalone(event()) };
+  }
+}
+
+/** The module's own middleware (no nestjs-cls) on every route. */
+@Module({ controllers: [ThingsController] })
+class ThingsHttpModule implements NestModule {
+  configure(consumer: MiddlewareConsumer): void {
+    consumer
+      .apply(integrationContextMiddleware({ generateCorrelationId: () => 'generated-1' }))
+      .forRoutes('*');
+  }
 }
 
 describe('publish hooks and context defaults', () => {
@@ -98,6 +122,30 @@ describe('publish hooks and context defaults', () => {
     const rows = await stored();
     expect(rows.map((r) => r.id)).toEqual([ids[0], ids[2]]);
     expect(rows.map((r) => r.event_name)).toEqual(['vault.opened', 'vault.opened']);
+  });
+
+  it('shouldEnqueue applies to publishAndCommit too: the kept events commit, dropped ones are null', async () => {
+    const t = await boot({ shouldEnqueue: (e) => e.name !== 'vault.audited' });
+    const publisher = t.app.get(DomainEventPublisher);
+    const client = await pool.connect();
+    try {
+      await client.query('BEGIN');
+      const ids = await publisher.publishManyAndCommit(client, [
+        event({ name: 'vault.audited' }),
+        event(),
+      ]);
+      expect(ids[0]).toBeNull();
+      // Everything dropped: the transaction still commits.
+      await pool.query('CREATE TABLE IF NOT EXISTS hook_probe (id int)');
+      await client.query('BEGIN');
+      await client.query('INSERT INTO hook_probe VALUES (1)');
+      expect(await publisher.publishAndCommit(client, event({ name: 'vault.audited' }))).toBeNull();
+      // Seen from another connection: committed.
+      expect((await pool.query('SELECT id FROM hook_probe')).rows).toEqual([{ id: 1 }]);
+      expect((await stored()).map((r) => r.id)).toEqual([ids[1]]);
+    } finally {
+      client.release();
+    }
   });
 
   it('a throwing or non-boolean shouldEnqueue reaches the caller before anything is written', async () => {
@@ -205,6 +253,32 @@ describe('publish hooks and context defaults', () => {
     });
     expect(context.current()).toEqual({});
     expect(await stored()).toMatchObject([{ tenant_id: 'from-cls', correlation_id: 'c-cls' }]);
+  });
+
+  it('integrationContextMiddleware runs each request in the context of its headers', async () => {
+    const t = await boot({}, { metadata: { imports: [ThingsHttpModule] } });
+    const http = () => request(t.app.getHttpServer());
+    const given = await http()
+      .post('/things')
+      .set('X-Correlation-Id', 'req-7')
+      .set('X-Tenant-Id', 'acme')
+      .expect(201);
+    expect(given.headers['x-correlation-id']).toBe('req-7');
+    const generated = await http().post('/things').expect(201);
+    expect(generated.headers['x-correlation-id']).toBe('generated-1');
+    await http().post('/things').set('X-Tenant-Id', ' ').expect(201);
+    await http().post('/things').set('X-Tenant-Id', 'x'.repeat(201)).expect(400);
+    expect(
+      (await stored()).map((r) => ({
+        id: r.id,
+        tenant: r.tenant_id,
+        correlation: r.correlation_id,
+      })),
+    ).toEqual([
+      { id: given.body.id, tenant: 'acme', correlation: 'req-7' },
+      { id: generated.body.id, tenant: null, correlation: 'generated-1' },
+      { id: expect.any(String), tenant: null, correlation: 'generated-1' },
+    ]);
   });
 
   it('refuses invalid context and hook options at start-up', async () => {
