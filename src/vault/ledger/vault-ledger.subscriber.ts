@@ -40,9 +40,9 @@ export class VaultLedgerSubscriber {
       VALUES (${ownerId}, ${currency}, 0)
       ON CONFLICT (owner_id, currency) DO NOTHING`;
     // The owner's first ledger in this currency: a follow-up event in the delivery's own
-    // transaction (publish(event) joins ctx.tx), correlated with the vault.opened it handles.
+    // transaction, correlated with the vault.opened it handles (the handler's context).
     if (created === 1) {
-      await this.publisher.publish({
+      await this.publisher.publish(ctx.tx, {
         name: 'vault-ledger.opened',
         aggregateType: 'Ledger',
         aggregateId: `${ownerId}:${currency}`,
