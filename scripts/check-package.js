@@ -128,8 +128,17 @@ declare module 'nestjs-integration' {
 @Injectable()
 export class Orders {
   constructor(private readonly publisher: DomainEventPublisher) {}
-  place(client: PoolClient, orderId: string): Promise<string> {
+  place(client: PoolClient, orderId: string): Promise<string | null> {
     return this.publisher.publish(client, {
+      name: 'orders.placed',
+      aggregateType: 'Order',
+      aggregateId: orderId,
+      payload: { orderId },
+    });
+  }
+  // The ambient form (context.transactional): no transaction argument.
+  placeInTransaction(orderId: string): Promise<string | null> {
+    return this.publisher.publish({
       name: 'orders.placed',
       aggregateType: 'Order',
       aggregateId: orderId,

@@ -33,7 +33,9 @@ const PEER_DEPENDENCIES = {
   '@nestjs/schedule': '^6.0.0 || ^12.0.0',
   '@nestjs/terminus': '^11.0.0 || ^12.0.0',
   '@opentelemetry/api': '^1.3.0',
+  '@nestjs-cls/transactional': '^3.0.0',
   '@types/pg': '^8.0.0',
+  'nestjs-cls': '^6.0.0 || ^7.0.0',
   pg: '^8.11.0',
   'prom-client': '^15.0.0',
   'reflect-metadata': '^0.1.13 || ^0.2.0',
@@ -44,13 +46,16 @@ const PEER_DEPENDENCIES = {
  * when present; `prom-client` only when the `metrics` option is given; `@types/pg` only matters
  * to TypeScript apps (the pg adapter's .d.ts names pg's types); `@nestjs/terminus` is never
  * imported (IntegrationHealthIndicator returns results in its shape), it is declared for the
- * versions the indicator is tested with.
+ * versions the indicator is tested with; `nestjs-cls` and `@nestjs-cls/transactional` only
+ * with the `context` option (see docs/context.md).
  */
 const OPTIONAL_PEERS = [
+  '@nestjs-cls/transactional',
   '@nestjs/schedule',
   '@nestjs/terminus',
   '@opentelemetry/api',
   '@types/pg',
+  'nestjs-cls',
   'prom-client',
 ];
 

@@ -1,6 +1,9 @@
 import { Module, ValidationPipe, type DynamicModule } from '@nestjs/common';
 import { APP_FILTER, APP_PIPE } from '@nestjs/core';
 import { TerminusModule } from '@nestjs/terminus';
+import { ClsPluginTransactional } from '@nestjs-cls/transactional';
+import { TransactionalAdapterPrisma } from '@nestjs-cls/transactional-adapter-prisma';
+import { ClsModule } from 'nestjs-cls';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { adminModules } from './admin/admin-mount';
 import type { AdminTokens } from './admin/admin-token.guard';
@@ -9,6 +12,7 @@ import { DatabaseModule, type DatabaseModuleOptions } from './database/database.
 import { PrismaService } from './database/prisma.service';
 import { HealthController } from './health.controller';
 import {
+  integrationClsSetup,
   IntegrationModule,
   prismaAdapter,
   type ProcessorOptions,
@@ -78,7 +82,18 @@ export function faultRateFromEnv(env: NodeJS.ProcessEnv = process.env): number {
   return env.VAULT_FAULT_RATE ? Number(env.VAULT_FAULT_RATE) : 0;
 }
 
-/** The sample application: the vault service on the integration module. */
+/**
+ * The request context of the vault's HTTP API: tenant from `X-Tenant-Id` (else the vault's
+ * owner, see VaultService), correlation id from `X-Correlation-Id`, generated when absent and
+ * echoed on the response.
+ */
+export const VAULT_REQUEST_CONTEXT = { generateCorrelationId: true } as const;
+
+/**
+ * The sample application: the vault service on the integration module. Requests run in
+ * nestjs-cls (the integration context of {@link VAULT_REQUEST_CONTEXT}); commands are
+ * `@Transactional()` methods that publish with `publish(event)`.
+ */
 @Module({})
 export class AppModule {
   static forRoot(options: AppOptions): DynamicModule {
@@ -89,11 +104,21 @@ export class AppModule {
       module: AppModule,
       imports: [
         DatabaseModule.forRoot(options),
+        ClsModule.forRoot({
+          global: true,
+          middleware: { mount: true, setup: integrationClsSetup(VAULT_REQUEST_CONTEXT) },
+          plugins: [
+            new ClsPluginTransactional({
+              adapter: new TransactionalAdapterPrisma({ prismaInjectionToken: PrismaService }),
+            }),
+          ],
+        }),
         IntegrationModule.forRootAsync({
           inject: [PrismaService, DATABASE_URL],
           useFactory: (prisma: PrismaService, url: string) => ({
             database: prismaAdapter(prisma, { listenUrl: url }),
             outbox: { defaultSourceModule: 'vault' },
+            context: { transactional: true },
             processor: options.processor,
             metrics: { registry },
             ...(options.tracerProvider

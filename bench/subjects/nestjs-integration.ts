@@ -211,7 +211,7 @@ export async function latencyOwn(
             `INSERT INTO bench_order (customer, amount) VALUES ($1, $2) RETURNING id`,
             [`customer-${n % 1000}`, (n % 97) + 1],
           );
-          return publisherApp.publisher.publish(client, eventFor(Number(rows[0]!.id)));
+          return (await publisherApp.publisher.publish(client, eventFor(Number(rows[0]!.id))))!;
         },
       );
       const deadline = nowMs() + (options.maxWaitMs ?? 60_000);

@@ -35,7 +35,7 @@ export class LedgerService {
     private readonly publisher: DomainEventPublisher,
   ) {}
 
-  async record(ownerId: string, amountMinor: bigint): Promise<string> {
+  async record(ownerId: string, amountMinor: bigint): Promise<string | null> {
     return this.prisma.$transaction(async (tx) => {
       await tx.vaultLedger.upsert({
         where: { ownerId_currency: { ownerId, currency: 'EUR' } },

@@ -16,6 +16,9 @@ export {
   type ConsumerStatsOptions,
   type HealthOptions,
   type TracingOptions,
+  type ContextOptions,
+  type ShouldEnqueueHook,
+  type EnrichMetaHook,
 } from './integration.options';
 export type { TracerProviderLike } from './observability/tracing/otel-api';
 export { DEFAULT_NOTIFY_CHANNEL, DEFAULT_PROCESSOR_INTERVAL_NAME } from './integration.constants';
@@ -63,8 +66,26 @@ export { MIN_AVAILABLE_AT_MS, MAX_AVAILABLE_AT_MS } from './events/event-validat
 export { uuidv7 } from './events/uuid';
 
 export { DomainEventPublisher, PUBLISH_CHUNK_SIZE } from './outbox/domain-event.publisher';
-export { IntegrationContext, type IntegrationContextValues } from './context/integration-context';
+export {
+  IntegrationContext,
+  INTEGRATION_CONTEXT_CLS_KEY,
+  type IntegrationContextValues,
+} from './context/integration-context';
+export {
+  integrationContextMiddleware,
+  integrationClsSetup,
+} from './context/integration-context.middleware';
+export {
+  readRequestContext,
+  type RequestContextOptions,
+  type RequestLike,
+  type ResponseLike,
+} from './context/request-context';
 export type { FindEventsByAggregateOptions } from './outbox/outbox-query.validation';
+export {
+  DEFAULT_CORRELATION_LIMIT,
+  type FindEventsByCorrelationOptions,
+} from './outbox/correlation-query.validation';
 export { OutboxProcessor, ProcessorState, type DrainResult } from './processing/outbox.processor';
 export {
   IntegrationHealthIndicator,

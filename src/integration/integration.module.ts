@@ -40,7 +40,8 @@ import {
 import { DeliveryRepository } from './processing/delivery.repository';
 import { EventSequencer } from './processing/event-sequencer.repository';
 import { HandlerInvoker } from './processing/handler-invoker';
-import { HandlerScope } from './observability/tracing/handler-scope';
+import { AmbientTransactions } from './context/ambient-transactions';
+import { CorrelationRepository } from './outbox/correlation.repository';
 import { IntegrationContext } from './context/integration-context';
 import { IntegrationTracing } from './observability/tracing/integration-tracing';
 import { IntegrationLifecycle } from './processing/integration-lifecycle';
@@ -90,6 +91,7 @@ import { RetentionRepository } from './retention/retention.repository';
     },
     IntegrationSchemaVerifier,
     OutboxRepository,
+    CorrelationRepository,
     DomainEventPublisher,
     EventSubscriberRegistry,
     EventSubscriberExplorer,
@@ -103,8 +105,8 @@ import { RetentionRepository } from './retention/retention.repository';
     EventSequencer,
     DeliveryRepository,
     DeliveryMark,
-    HandlerScope,
     IntegrationContext,
+    AmbientTransactions,
     IntegrationTracing,
     HandlerInvoker,
     BatchRunner,

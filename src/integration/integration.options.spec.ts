@@ -286,9 +286,9 @@ describe('resolveOptions', () => {
         },
       }),
     ).toEqual([
-      'proccessor is not an option: did you mean processor? (known: database, notify, outbox, processor, health, verifySchema, schema, observers, tracing, metrics)',
+      'proccessor is not an option: did you mean processor? (known: database, notify, outbox, processor, health, verifySchema, schema, observers, tracing, metrics, context)',
       'notify.chanel is not an option: did you mean notify.channel? (known: enabled, channel, connection)',
-      'outbox.maxPayloadByte is not an option: did you mean outbox.maxPayloadBytes? (known: maxPayloadBytes, defaultSourceModule)',
+      'outbox.maxPayloadByte is not an option: did you mean outbox.maxPayloadBytes? (known: maxPayloadBytes, defaultSourceModule, shouldEnqueue, enrichMeta)',
       'processor.batchsize is not an option: did you mean processor.batchSize? (known: enabled, workerId, batchSize, concurrency, leaseMs, idlePollIntervalMs, retry, shutdownTimeoutMs, handlerTimeoutMs, startupDrain, intervalName, purge, stats)',
       'processor.purge.olderThan is not an option: did you mean processor.purge.olderThanMs? (known: enabled, intervalMs, olderThanMs, batchSize, maxBatchesPerRun, inboxRetentionMs, auditRetentionMs, statsRetentionMs, deadLetterRetentionMs)',
       'processor.retry.maxAttempt is not an option: did you mean processor.retry.maxAttempts? (known: baseDelayMs, maxDelayMs, maxAttempts, jitter)',
@@ -372,6 +372,38 @@ describe('resolveOptions', () => {
     expect(() => assertPurgeArguments(null)).toThrow(
       'options must be an object such as { olderThanMs, batchSize } (got null)',
     );
+  });
+
+  it('resolves the context options and publish hooks, refusing invalid ones (issue 16)', () => {
+    expect(resolveOptions({ database }).context).toEqual({ cls: false, transactional: undefined });
+    expect(resolveOptions({ database, context: { transactional: true } }).context).toEqual({
+      cls: true,
+      transactional: { connectionName: undefined },
+    });
+    expect(
+      resolveOptions({ database, context: { cls: true, transactional: { connectionName: 'r' } } })
+        .context,
+    ).toEqual({ cls: true, transactional: { connectionName: 'r' } });
+    const shouldEnqueue = () => true;
+    expect(resolveOptions({ database, outbox: { shouldEnqueue } }).outbox.shouldEnqueue).toBe(
+      shouldEnqueue,
+    );
+    expect(
+      problems({
+        database,
+        outbox: { shouldEnqueue: 'no', enrichMeta: {} },
+        context: { cls: 1, transactional: { connectionName: '' } },
+      }),
+    ).toEqual([
+      'outbox.shouldEnqueue must be a function (event, context) => … (got no)',
+      'outbox.enrichMeta must be a function (event, context) => … (got [object Object])',
+      'context.cls must be true or false (got 1)',
+      `context.transactional must be true, false or { connectionName: 'name given to ClsPluginTransactional' } (got {"connectionName":""})`,
+    ]);
+    expect(problems({ database, context: { cls: false, transactional: true } })).toEqual([
+      'context.cls cannot be false with context.transactional: @nestjs-cls/transactional keeps its transactions in nestjs-cls; remove context.cls',
+    ]);
+    expect(problems({ database, context: { transactional: 'yes' } })).toHaveLength(1);
   });
 
   it('formats the error message with one line per problem', () => {

@@ -17,6 +17,8 @@ import { InvalidPurgeOptionsError } from './errors/invalid-purge-options.error';
 import { MAX_TEXT_FIELD_LENGTH } from './events/event-validation';
 import type { IntegrationLifecycleObserver } from './processing/lifecycle-events';
 import type { TracerProviderLike } from './observability/tracing/otel-api';
+import type { IntegrationContextValues } from './context/integration-context';
+import type { PublishEventInput } from './events/integration-event';
 import {
   metricsOptionsProblems,
   resolveMetricsOptions,
@@ -48,6 +50,53 @@ export interface OutboxOptions {
    * (`MAX_TEXT_FIELD_LENGTH`, as an event's own `sourceModule`), no NUL character. @default null
    */
   readonly defaultSourceModule?: string | null;
+  /**
+   * Decides whether an event is written at all: called for every valid event of every publish
+   * call with the event as given and the context in effect; `false` drops that event (nothing
+   * is written, its id in the result is `null`). Thrown errors reach the caller before anything
+   * is written. @default every event is written
+   */
+  readonly shouldEnqueue?: ShouldEnqueueHook;
+  /**
+   * Headers added to every published event from what the context does not cover (a user
+   * agent, a request id, …): merged under the caller's own headers (the caller's win), over
+   * the module's defaults (`actor`, trace context). Must return string values. @default none
+   */
+  readonly enrichMeta?: EnrichMetaHook;
+}
+
+/** {@link OutboxOptions.shouldEnqueue}: `false` (or a promise of it) drops the event. */
+export type ShouldEnqueueHook = (
+  event: Readonly<PublishEventInput>,
+  context: IntegrationContextValues,
+) => boolean | Promise<boolean>;
+
+/** {@link OutboxOptions.enrichMeta}: headers to add to the event (the caller's own win). */
+export type EnrichMetaHook = (
+  event: Readonly<PublishEventInput>,
+  context: IntegrationContextValues,
+) => Readonly<Record<string, string>>;
+
+/**
+ * Where the module keeps its request context, and which ambient transactions it joins (see
+ * docs/context.md). Both need optional peers, loaded at start-up only when asked for here.
+ */
+export interface ContextOptions {
+  /**
+   * Keep `IntegrationContext` in nestjs-cls's `ClsService` (the app imports `ClsModule`),
+   * so values set by the app's CLS middleware (see `integrationClsSetup`) are seen by the
+   * module and the other way round. `false`: the module's own `AsyncLocalStorage`.
+   * @default false (true when `transactional` is set)
+   */
+  readonly cls?: boolean;
+  /**
+   * Join `@nestjs-cls/transactional`: `publish(event)` / `publishMany(events)` without a
+   * transaction write in the current `@Transactional()` transaction, and handlers run with
+   * `ctx.tx` as the current transaction of that `TransactionHost` (so `@Transactional()`
+   * services they call join it). `true` for the default connection, `{ connectionName }` for
+   * a named one (as given to `ClsPluginTransactional`). @default false
+   */
+  readonly transactional?: boolean | { readonly connectionName?: string };
 }
 
 /**
@@ -218,6 +267,8 @@ export interface IntegrationModuleOptions<TTx = unknown> {
    * loaded. @default undefined (no metrics)
    */
   readonly metrics?: IntegrationMetricsOptions;
+  /** Request context in nestjs-cls and ambient `@Transactional()` transactions. */
+  readonly context?: ContextOptions;
 }
 
 /** Options after defaults, as the module's services see them. */
@@ -231,6 +282,8 @@ export interface ResolvedIntegrationOptions<TTx = unknown> {
   readonly outbox: {
     readonly maxPayloadBytes: number;
     readonly defaultSourceModule: string | null;
+    readonly shouldEnqueue: ShouldEnqueueHook | undefined;
+    readonly enrichMeta: EnrichMetaHook | undefined;
   };
   readonly processor: {
     readonly enabled: boolean;
@@ -256,6 +309,11 @@ export interface ResolvedIntegrationOptions<TTx = unknown> {
     readonly tracerProvider: TracerProviderLike | undefined;
   };
   readonly metrics?: ResolvedMetricsOptions;
+  readonly context: {
+    readonly cls: boolean;
+    /** Set when handlers and `publish(event)` join `@nestjs-cls/transactional`. */
+    readonly transactional: { readonly connectionName: string | undefined } | undefined;
+  };
 }
 
 /** Retry defaults of the processor. */
@@ -304,7 +362,9 @@ const TOP_LEVEL_KEYS = keysOf<IntegrationModuleOptions>({
   observers: true,
   tracing: true,
   metrics: true,
+  context: true,
 });
+const CONTEXT_KEYS = keysOf<ContextOptions>({ cls: true, transactional: true });
 const TRACING_KEYS = keysOf<TracingOptions>({ enabled: true, tracerProvider: true });
 /** Options of earlier versions, with what replaces them (said instead of "did you mean"). */
 const REMOVED_OPTIONS: Readonly<Record<string, string>> = {
@@ -312,7 +372,12 @@ const REMOVED_OPTIONS: Readonly<Record<string, string>> = {
     "each consumer has its own deliveries now; register a consumer for every event instead: registry.registerConsumer('all', options) and registry.register({ consumer: 'all', pattern: '**', name: 'All.handle', handle })",
 };
 const NOTIFY_KEYS = keysOf<NotifyOptions>({ enabled: true, channel: true, connection: true });
-const OUTBOX_KEYS = keysOf<OutboxOptions>({ maxPayloadBytes: true, defaultSourceModule: true });
+const OUTBOX_KEYS = keysOf<OutboxOptions>({
+  maxPayloadBytes: true,
+  defaultSourceModule: true,
+  shouldEnqueue: true,
+  enrichMeta: true,
+});
 const PROCESSOR_KEYS = keysOf<ProcessorOptions>({
   enabled: true,
   workerId: true,
@@ -564,6 +629,20 @@ export function resolveOptions<TTx>(
     );
   }
   if (options.metrics !== undefined) problems.push(...metricsOptionsProblems(options.metrics));
+  for (const hook of ['shouldEnqueue', 'enrichMeta'] as const) {
+    if (o[hook] !== undefined && typeof o[hook] !== 'function')
+      problems.push(
+        `outbox.${hook} must be a function (event, context) => … (got ${describeValue(o[hook])})`,
+      );
+  }
+  const c = section<ContextOptions>(options.context, 'context', CONTEXT_KEYS);
+  bool(c.cls, 'context.cls');
+  const transactional = contextTransactional(c.transactional, problems);
+  if (c.cls === false && transactional) {
+    problems.push(
+      'context.cls cannot be false with context.transactional: @nestjs-cls/transactional keeps its transactions in nestjs-cls; remove context.cls',
+    );
+  }
   if (problems.length) throw new InvalidIntegrationOptionsError(problems);
 
   const leaseMs = p.leaseMs ?? 30_000;
@@ -579,6 +658,8 @@ export function resolveOptions<TTx>(
     outbox: {
       maxPayloadBytes: o.maxPayloadBytes ?? 256 * 1024,
       defaultSourceModule: o.defaultSourceModule ?? null,
+      shouldEnqueue: o.shouldEnqueue,
+      enrichMeta: o.enrichMeta,
     },
     processor: {
       enabled: p.enabled ?? true,
@@ -622,7 +703,29 @@ export function resolveOptions<TTx>(
     observers: options.observers ?? [],
     tracing: { enabled: t.enabled ?? true, tracerProvider: t.tracerProvider },
     metrics: options.metrics && resolveMetricsOptions(options.metrics),
+    context: { cls: c.cls ?? transactional !== undefined, transactional },
   };
+}
+
+/** `context.transactional` resolved: `undefined` when off; a problem is pushed when invalid. */
+function contextTransactional(
+  value: ContextOptions['transactional'] | undefined,
+  problems: string[],
+): { connectionName: string | undefined } | undefined {
+  if (value === undefined || value === false) return undefined;
+  if (value === true) return { connectionName: undefined };
+  const name = isPlainObject(value) ? value.connectionName : undefined;
+  if (
+    !isPlainObject(value) ||
+    Object.keys(value).some((key) => key !== 'connectionName') ||
+    (name !== undefined && (typeof name !== 'string' || !name))
+  ) {
+    problems.push(
+      `context.transactional must be true, false or { connectionName: 'name given to ClsPluginTransactional' } (got ${JSON.stringify(value) ?? String(value)})`,
+    );
+    return undefined;
+  }
+  return { connectionName: name };
 }
 
 /** Injects the {@link ResolvedIntegrationOptions}. */

@@ -1,10 +1,13 @@
 import { Injectable, Logger } from '@nestjs/common';
+import { Transactional, TransactionHost } from '@nestjs-cls/transactional';
+import type { TransactionalAdapterPrisma } from '@nestjs-cls/transactional-adapter-prisma';
 import { createHash } from 'node:crypto';
 import { PrismaService } from '../database/prisma.service';
 import type { Prisma, Vault } from '../generated/prisma/client';
 import {
   DomainEventPublisher,
   IntegrationAdminService,
+  IntegrationContext,
   uuidv7,
   type EventDeliveries,
   type PublishEventInput,
@@ -100,6 +103,8 @@ export class VaultService {
     private readonly prisma: PrismaService,
     private readonly publisher: DomainEventPublisher,
     private readonly admin: IntegrationAdminService,
+    private readonly txHost: TransactionHost<TransactionalAdapterPrisma>,
+    private readonly context: IntegrationContext,
   ) {}
 
   open(
@@ -206,14 +211,24 @@ export class VaultService {
 
   async get(vaultId: string): Promise<VaultView> {
     const vault = await this.prisma.vault.findUnique({ where: { id: vaultId } });
-    if (!vault) throw new VaultNotFoundError(vaultId);
+    if (!vault || !this.inTenant(vault)) throw new VaultNotFoundError(vaultId);
     return toVaultView(vault);
   }
 
   /** The vault's outbox events, in publish order, each with every consumer's delivery. */
   async events(vaultId: string): Promise<EventDeliveries[]> {
-    await this.get(vaultId);
-    return this.admin.findEventsByAggregate('Vault', vaultId);
+    const vault = await this.get(vaultId);
+    return this.admin.findEventsByAggregate('Vault', vaultId, { tenantId: vault.ownerId });
+  }
+
+  /**
+   * The vault's tenant is its owner (its events carry it, so their ordering key is stable).
+   * A request that names a tenant (`X-Tenant-Id`) sees only that owner's vaults: another
+   * tenant's vault does not exist for it.
+   */
+  private inTenant(vault: { readonly ownerId: string }): boolean {
+    const { tenantId } = this.context.current();
+    return tenantId === undefined || tenantId === null || tenantId === vault.ownerId;
   }
 
   private move(
@@ -412,58 +427,77 @@ export class VaultService {
     body: (tx: Tx, operationId: string) => Promise<CommandOutcome<N>>,
   ): Promise<VaultOperationResult> {
     const key = options.idempotencyKey;
-    let ownerId: string | undefined;
+    const owner: { id?: string } = {};
     try {
-      return await this.prisma.$transaction(async (tx) => {
-        let fingerprint: string | null = null;
-        if (key) {
-          ownerId = await scope(tx);
-          fingerprint = requestFingerprint(ownerId, request);
-          const stored = await this.replay(tx, ownerId, key, fingerprint, request);
-          if (stored) return stored;
-        }
-        const operationId = uuidv7();
-        const { vault, event } = await body(tx, operationId);
-        const eventId = await this.publisher.publish(tx, {
-          name: event.name,
-          aggregateType: 'Vault',
-          aggregateId: vault.id,
-          payload: event.payload,
-          sourceModule: 'vault',
-          headers: { actor: vault.ownerId, operationId },
-          ...(key ? { idempotencyKey: outboxIdempotencyKey(vault.ownerId, key) } : {}),
-        });
-        const result: VaultOperationResult = {
-          operationId,
-          eventId,
-          kind: request.kind,
-          vault: toVaultView(vault),
-          replayed: false,
-        };
-        await tx.vaultOperation.create({
-          data: {
-            id: operationId,
-            vaultId: vault.id,
-            ownerId: vault.ownerId,
-            kind: request.kind,
-            amountMinor: request.amount,
-            idempotencyKey: key ?? null,
-            requestHash: fingerprint,
-            result: result as unknown as Prisma.InputJsonValue,
-          },
-        });
-        return result;
-      }, TRANSACTION_OPTIONS);
+      return await this.commandInTransaction(request, key, owner, scope, body);
     } catch (error) {
       // The same owner's key raced on two locks (e.g. two vaults): the loser's insert hit the
       // unique key. Same request: return the winner's result; another request: refuse it.
-      if (key && ownerId !== undefined && (error as { code?: string }).code === UNIQUE_VIOLATION) {
-        const fingerprint = requestFingerprint(ownerId, request);
-        const stored = await this.replay(this.prisma, ownerId, key, fingerprint, request);
+      if (key && owner.id !== undefined && (error as { code?: string }).code === UNIQUE_VIOLATION) {
+        const fingerprint = requestFingerprint(owner.id, request);
+        const stored = await this.replay(this.prisma, owner.id, key, fingerprint, request);
         if (stored) return stored;
       }
       throw error;
     }
+  }
+
+  /**
+   * The transaction of {@link command}: the business writes, the operation record and the
+   * event (`publish(event)` joins this `@Transactional()` transaction) commit together.
+   * `owner.id` is set once the idempotency key's scope is known.
+   */
+  @Transactional<TransactionalAdapterPrisma>(TRANSACTION_OPTIONS)
+  private async commandInTransaction<N extends VaultEventName>(
+    request: CommandRequest,
+    key: string | undefined,
+    owner: { id?: string },
+    scope: (tx: Tx) => Promise<string>,
+    body: (tx: Tx, operationId: string) => Promise<CommandOutcome<N>>,
+  ): Promise<VaultOperationResult> {
+    const tx: Tx = this.txHost.tx;
+    let fingerprint: string | null = null;
+    if (key) {
+      owner.id = await scope(tx);
+      fingerprint = requestFingerprint(owner.id, request);
+      const stored = await this.replay(tx, owner.id, key, fingerprint, request);
+      if (stored) return stored;
+    }
+    const operationId = uuidv7();
+    const { vault, event } = await body(tx, operationId);
+    // Another tenant's vault: rolled back (with the lock and any write) as if absent.
+    if (!this.inTenant(vault)) throw new VaultNotFoundError(vault.id);
+    // Never null: the vault configures no outbox.shouldEnqueue.
+    const eventId = (await this.publisher.publish({
+      name: event.name,
+      aggregateType: 'Vault',
+      aggregateId: vault.id,
+      payload: event.payload,
+      sourceModule: 'vault',
+      tenantId: vault.ownerId,
+      headers: { actor: vault.ownerId, operationId },
+      ...(key ? { idempotencyKey: outboxIdempotencyKey(vault.ownerId, key) } : {}),
+    }))!;
+    const result: VaultOperationResult = {
+      operationId,
+      eventId,
+      kind: request.kind,
+      vault: toVaultView(vault),
+      replayed: false,
+    };
+    await tx.vaultOperation.create({
+      data: {
+        id: operationId,
+        vaultId: vault.id,
+        ownerId: vault.ownerId,
+        kind: request.kind,
+        amountMinor: request.amount,
+        idempotencyKey: key ?? null,
+        requestHash: fingerprint,
+        result: result as unknown as Prisma.InputJsonValue,
+      },
+    });
+    return result;
   }
 
   private async replay(

@@ -52,9 +52,9 @@ describe('IntegrationAdminService implements the admin API in the Nest app (issu
   it('lists a real dead letter, replays it with an audit row, and the processor then delivers it', async () => {
     const admin = t.app.get(IntegrationAdminService);
     const processor = t.app.get(OutboxProcessor);
-    const id = await t.app
+    const id = (await t.app
       .get(DomainEventPublisher)
-      .publishStandalone(ev({ correlationId: 'c-1' }));
+      .publishStandalone(ev({ correlationId: 'c-1' })))!;
     expect((await processor.drain()).deadLettered).toBe(1);
 
     const page = await admin.listDeliveries({ consumer: 'billing' });

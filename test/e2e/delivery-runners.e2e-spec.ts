@@ -1,4 +1,5 @@
-import { HandlerScope } from '../../src/integration/observability/tracing/handler-scope';
+import { AmbientTransactions } from '../../src/integration/context/ambient-transactions';
+import { IntegrationContext } from '../../src/integration/context/integration-context';
 import { IntegrationTracing } from '../../src/integration/observability/tracing/integration-tracing';
 import { Logger } from '@nestjs/common';
 import type { Pool, PoolClient } from 'pg';
@@ -75,7 +76,8 @@ describe('delivery runners (delivery core v2, issue 13)', () => {
     const invoker = new HandlerInvoker(
       resolved,
       t.app.get(IntegrationLinkService),
-      t.app.get(HandlerScope),
+      t.app.get(IntegrationContext),
+      t.app.get(AmbientTransactions),
       t.app.get(IntegrationTracing),
     );
     const mark = new DeliveryMark(t.app.get(IntegrationTables));

@@ -26,6 +26,11 @@ describe('docs', () => {
     expect(tsBlocks('docs/operations.md')).toContain(source.trimEnd());
   });
 
+  it('context.md shows the compiled context example verbatim', () => {
+    const source = readFileSync(path.join(root, 'docs/examples/context.module.ts'), 'utf8');
+    expect(tsBlocks('docs/context.md')).toContain(source.trimEnd());
+  });
+
   it('every relative link in README.md and docs/ points at an existing file', () => {
     const files = [
       'README.md',
@@ -34,6 +39,7 @@ describe('docs', () => {
         'event-processing.md',
         'configuration.md',
         'operations.md',
+        'context.md',
         'README.md',
       ].map((f) => `docs/${f}`),
     ];

@@ -31,7 +31,7 @@ describe('query and admin input (hardening #10)', () => {
   /** Publishes `events` and lets the one consumer (which always fails, one attempt) dead-letter them. */
   const deadLetter = async (events: PublishEventInput[]): Promise<string[]> => {
     const ids: string[] = [];
-    for (const e of events) ids.push(await publisher.publishStandalone(e));
+    for (const e of events) ids.push((await publisher.publishStandalone(e))!);
     const drained = await processor.drain();
     expect(drained.deadLettered).toBe(events.length);
     return ids;

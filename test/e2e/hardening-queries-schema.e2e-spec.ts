@@ -130,7 +130,7 @@ describe('database outage after start (hardening #12)', () => {
         registerCatchAll(t.app.get(EventSubscriberRegistry), async (e) => void seen.push(e.id));
         await t.app.get(OutboxProcessor).start();
         const publisher = t.app.get(DomainEventPublisher);
-        const first = await publisher.publishStandalone(ev());
+        const first = (await publisher.publishStandalone(ev()))!;
         await waitFor(() => seen.includes(first), 10_000, 'the first event');
 
         await admin.query('alter table outbox_event rename to outbox_event_away');
@@ -150,7 +150,7 @@ describe('database outage after start (hardening #12)', () => {
         expect(logger.lines.filter((l) => l.message.includes('\n'))).toEqual([]);
 
         await admin.query('alter table outbox_event_away rename to outbox_event');
-        const second = await publisher.publishStandalone(ev({ aggregateId: '2' }));
+        const second = (await publisher.publishStandalone(ev({ aggregateId: '2' })))!;
         await waitFor(() => seen.includes(second), 20_000, 'the event after the outage');
         expect(
           logger.matching(/^Outbox claims succeed again after \d+ failure\(s\)$/),

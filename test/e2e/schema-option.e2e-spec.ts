@@ -143,12 +143,12 @@ describe.each<OrmKind>(['prisma', 'knex', 'pg'])(
       );
       expect(again).toBe(ok);
       const standalone = await publisher.publishStandalone(thing('standalone'));
-      const ids = [ok!, retried!, dead!, standalone];
+      const ids = [ok!, retried!, dead!, standalone!];
       if (kind === 'pg') {
         const client = await t.orm.pool!.connect();
         try {
           await client.query('BEGIN');
-          ids.push(await publisher.publishAndCommit(client, thing('committed')));
+          ids.push((await publisher.publishAndCommit(client, thing('committed')))!);
         } finally {
           client.release();
         }
@@ -396,8 +396,8 @@ describe('two apps with different schemas on one database and one pg pool (issue
     const alpha = await boot('alpha');
     const beta = await boot('beta');
 
-    const alphaIds = await alpha.app.get(DomainEventPublisher).publishStandalone(thing('a-1'));
-    const betaIds = await beta.app.get(DomainEventPublisher).publishStandalone(thing('b-1'));
+    const alphaIds = (await alpha.app.get(DomainEventPublisher).publishStandalone(thing('a-1')))!;
+    const betaIds = (await beta.app.get(DomainEventPublisher).publishStandalone(thing('b-1')))!;
     const effects = () =>
       rows<{ label: string; event_id: string }>(
         db.url,
@@ -471,8 +471,8 @@ describe('two apps with different schemas on one database and one pg pool (issue
     try {
       const alpha = await boot('alpha');
       const beta = await boot('beta');
-      const a = await alpha.app.get(DomainEventPublisher).publishStandalone(thing('a-2'));
-      const b = await beta.app.get(DomainEventPublisher).publishStandalone(thing('b-2'));
+      const a = (await alpha.app.get(DomainEventPublisher).publishStandalone(thing('a-2')))!;
+      const b = (await beta.app.get(DomainEventPublisher).publishStandalone(thing('b-2')))!;
       const betaAdmin = beta.app.get(IntegrationAdminService);
       expect(await alpha.app.get(IntegrationAdminService).findEvent(b)).toBeUndefined();
       expect(await betaAdmin.findEvent(a)).toBeUndefined();

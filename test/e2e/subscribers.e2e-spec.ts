@@ -150,8 +150,8 @@ describe.each<OrmKind>(['prisma', 'knex', 'pg'])('subscribers and inbox with %s'
     await db.drop();
   });
 
-  const publish = (input: PublishEventInput) =>
-    t.app.get(DomainEventPublisher).publishStandalone(input);
+  const publish = async (input: PublishEventInput): Promise<string> =>
+    (await t.app.get(DomainEventPublisher).publishStandalone(input))!;
 
   it('one vault.closed event runs both consumers once', async () => {
     const id = await publish(closed('v1'));
@@ -356,7 +356,7 @@ describe('subscriber edge cases (pg)', () => {
 
   it('events with no matching consumer are settled as processed at once', async () => {
     const t = await boot([]);
-    const id = await t.app.get(DomainEventPublisher).publishStandalone(closed('nobody'));
+    const id = (await t.app.get(DomainEventPublisher).publishStandalone(closed('nobody')))!;
     // Sequenced with no delivery: nothing to claim, nothing waits, and it counts as finished.
     expect(await t.app.get(OutboxProcessor).processBatch()).toMatchObject({ claimed: 0 });
     const admin = t.app.get(IntegrationAdminService);
@@ -447,8 +447,8 @@ describe('subscriber edge cases (pg)', () => {
     });
     const publisher = t.app.get(DomainEventPublisher);
     const ids = [
-      await publisher.publishStandalone(closed('a')),
-      await publisher.publishStandalone(closed('b')),
+      (await publisher.publishStandalone(closed('a')))!,
+      (await publisher.publishStandalone(closed('b')))!,
     ];
     await drainUntilIdle(t.app);
     const rows = (
@@ -783,7 +783,7 @@ describe('subscriber edge cases (pg)', () => {
         await new Promise((r) => setTimeout(r, 50));
       },
     });
-    const id = await t.app.get(DomainEventPublisher).publishStandalone(closed('c'));
+    const id = (await t.app.get(DomainEventPublisher).publishStandalone(closed('c')))!;
     const processor = t.app.get(OutboxProcessor);
     const results = await Promise.all([1, 2, 3].map(() => processor.deliverNow(id, 'once')));
     expect((await pool.query('select count(*)::int as n from test_effect')).rows[0].n).toBe(1);

@@ -136,7 +136,7 @@ describe('correlation and causation of events published by handlers', () => {
     const rows = await storedEvents(db.url);
     const billed = rows.filter((r) => r.name === 'order.billed');
     expect(billed).toHaveLength(2);
-    const of = (cause: string) => billed.find((r) => r.causation_id === cause)!;
+    const of = (cause: string | null) => billed.find((r) => r.causation_id === cause)!;
     expect(of(withCorrelation)).toMatchObject({
       correlation_id: 'checkout-7',
       causation_id: withCorrelation,
@@ -161,7 +161,7 @@ describe('correlation and causation of events published by handlers', () => {
     try {
       t = await createIntegrationApp(db.url, { integration: { tracing: { enabled: false } } });
       const registry = t.app.get(EventSubscriberRegistry);
-      const viaOther: string[] = [];
+      const viaOther: (string | null)[] = [];
       registry.registerConsumer('bridge', { transactional: false });
       registry.register({
         consumer: 'bridge',
@@ -375,7 +375,7 @@ describe('OpenTelemetry tracing', () => {
       integration: { tracing: { tracerProvider: provider } },
     });
     const client = await t.orm.pool!.connect();
-    let ids: string[];
+    let ids: (string | null)[];
     try {
       await client.query('BEGIN');
       ids = await tracer.startActiveSpan('job', async (span) => {

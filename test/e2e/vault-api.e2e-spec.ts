@@ -19,8 +19,13 @@ describe('vault HTTP API', () => {
       .expect(201);
     return res.body.vault.id as string;
   };
+  /** The vault's own events (not the ledger's follow-ups, published by its handler). */
   const eventCount = async (): Promise<number> =>
-    (await pool.query<{ n: number }>('select count(*)::int as n from outbox_event')).rows[0]!.n;
+    (
+      await pool.query<{ n: number }>(
+        "select count(*)::int as n from outbox_event where event_name like 'vault.%'",
+      )
+    ).rows[0]!.n;
   const settled = async (): Promise<void> => {
     await waitFor(
       async () => (await checkVaultConsistency(pool)).unprocessed === 0,

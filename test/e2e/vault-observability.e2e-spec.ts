@@ -67,6 +67,16 @@ describe('vault app: /metrics, /health/live, /health/ready (issue 14)', () => {
       15_000,
       'the outbox to drain',
     );
+    // The ledger's follow-up (vault-ledger.opened, the owner's first ledger) is committed with
+    // its delivery: wait for it, and let the sequencer pass it (no consumer takes it).
+    await waitFor(
+      async () =>
+        (await pool.query("select 1 from outbox_event where event_name = 'vault-ledger.opened'"))
+          .rowCount === 1,
+      15_000,
+      'the ledger follow-up',
+    );
+    await app.get(OutboxProcessor).drain();
     // The backlog gauges are cached for 2 s: read them now, after the drain.
     await app.get(BacklogSnapshot).read(0);
 
@@ -102,8 +112,9 @@ describe('vault app: /metrics, /health/live, /health/ready (issue 14)', () => {
       [`${P}events_published_total{event_name="vault.deposited"}`]: 1,
       [`${P}events_published_total{event_name="vault.withdrawn"}`]: 1,
       [`${P}events_published_total{event_name="vault.locked"}`]: 1,
+      [`${P}events_published_total{event_name="vault-ledger.opened"}`]: 1,
     });
-    expect(metric(all, P + N.eventsSequenced)).toEqual({ [`${P}events_sequenced_total`]: 4 });
+    expect(metric(all, P + N.eventsSequenced)).toEqual({ [`${P}events_sequenced_total`]: 5 });
     // The ledger takes the balance events (3), the notifications all four.
     expect(metric(all, P + N.deliveries)).toEqual({
       [`${P}deliveries_total{consumer="${LEDGER}",outcome="processed"}`]: 3,

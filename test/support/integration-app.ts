@@ -134,7 +134,8 @@ export async function publishAll(
   events: readonly PublishEventInput[],
 ): Promise<string[]> {
   const publisher = t.app.get(DomainEventPublisher);
-  return inTransaction(t.orm, (tx) => publisher.publishMany(tx, events));
+  const ids = await inTransaction(t.orm, (tx) => publisher.publishMany(tx, events));
+  return ids.map((id) => id!);
 }
 
 /** Raw SQL on a pool of its own (for assertions on rows). */

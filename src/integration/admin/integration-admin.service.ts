@@ -14,6 +14,12 @@ import {
   type FindEventsByAggregateOptions,
 } from '../outbox/outbox-query.validation';
 import { OutboxRepository } from '../outbox/outbox.repository';
+import { CorrelationRepository } from '../outbox/correlation.repository';
+import {
+  checkCorrelationQuery,
+  type FindEventsByCorrelationOptions,
+} from '../outbox/correlation-query.validation';
+import { IntegrationContext } from '../context/integration-context';
 import {
   checkReplayFilter,
   type ReplayDeliveriesFilter,
@@ -78,6 +84,8 @@ export class IntegrationAdminService implements IntegrationAdminApi {
     private readonly sequencer: EventSequencer,
     private readonly backlog: BacklogSnapshot,
     tables: IntegrationTables,
+    private readonly correlations: CorrelationRepository,
+    private readonly context: IntegrationContext,
   ) {
     const { notify } = options;
     this.operations = new AdminOperations(options.database.root, {
@@ -221,6 +229,35 @@ export class IntegrationAdminService implements IntegrationAdminApi {
       query.aggregateId,
       query.tenantId,
     );
+    const deliveries = await this.deliveries.findByEvents(
+      root,
+      events.map((e) => e.id),
+    );
+    return events.map((event) => ({
+      event,
+      deliveries: deliveries.filter((d) => d.eventId === event.id),
+    }));
+  }
+
+  /**
+   * The events of one correlation id (a request and everything its handlers published), in
+   * publish order, each with every consumer's delivery; at most `options.limit` (1000 by
+   * default). Read through the correlation index. Tenant: `options.tenantId` when given
+   * (`null`: events without a tenant), else the tenant of the `IntegrationContext` in effect,
+   * else every tenant.
+   * @throws InvalidQueryError for an empty or non-string id, an invalid option or an unknown one.
+   */
+  async findEventsByCorrelation(
+    correlationId: string,
+    options: FindEventsByCorrelationOptions = {},
+  ): Promise<EventDeliveries[]> {
+    const query = checkCorrelationQuery(correlationId, options);
+    const contextTenant = this.context.current().tenantId;
+    const root = this.options.database.root;
+    const events = await this.correlations.find(root, {
+      ...query,
+      tenantId: query.tenantId !== undefined ? query.tenantId : (contextTenant ?? undefined),
+    });
     const deliveries = await this.deliveries.findByEvents(
       root,
       events.map((e) => e.id),

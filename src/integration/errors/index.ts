@@ -2,6 +2,7 @@ export { IntegrationError } from './integration.error';
 export { InvalidEventError } from './invalid-event.error';
 export { PayloadTooLargeError } from './payload-too-large.error';
 export { TransactionRequiredError } from './transaction-required.error';
+export { AmbientTransactionRequiredError } from './ambient-transaction-required.error';
 export { CommitNotSupportedError } from './commit-not-supported.error';
 export { InvalidIntegrationOptionsError } from './invalid-options.error';
 export { EventNotFoundError } from './event-not-found.error';

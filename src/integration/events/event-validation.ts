@@ -37,10 +37,14 @@ export function defaultOrderingKey(
   return tenantId === null ? key : `${tenantId.length}:${tenantId}:${key}`;
 }
 
+/** Header that carries the actor of the context an event was published in. */
+export const ACTOR_HEADER = 'actor';
+
 /**
  * Values an event gets from where it is published when its caller did not set them: the
- * handled event's correlation and causation ids for an event published by a handler, and
- * trace context headers. Each applies only when the caller left that field (or header) unset.
+ * context's correlation and causation ids (for an event published by a handler, the handled
+ * event's), and headers (actor, `enrichMeta`, trace context). Each applies only when the
+ * caller left that field (or header) unset; the ids are validated like the caller's own.
  */
 export interface EventDefaults {
   readonly correlationId?: string | null;
@@ -201,8 +205,10 @@ export function normalizeEvent(
   options: {
     maxPayloadBytes: number;
     defaultSourceModule: string | null;
+    /** Tenant of events that do not name one (the context's); validated like their own. */
+    defaultTenantId?: string | null;
     /** Called once the event is otherwise valid, just before its headers are serialised. */
-    defaults?: (name: string) => EventDefaults | undefined;
+    defaults?: (input: PublishEventInput) => EventDefaults | undefined;
   },
   index?: number,
 ): NormalizedEvent {
@@ -231,7 +237,12 @@ export function normalizeEvent(
   const sourceModule =
     checkText(input.sourceModule, 'sourceModule', index, { required: false }) ??
     options.defaultSourceModule;
-  const tenantId = checkText(input.tenantId, 'tenantId', index, { required: false });
+  const tenantId = checkText(
+    input.tenantId !== undefined ? input.tenantId : options.defaultTenantId,
+    'tenantId',
+    index,
+    { required: false },
+  );
   let correlationId = checkText(input.correlationId, 'correlationId', index, { required: false });
   let causationId = checkText(input.causationId, 'causationId', index, { required: false });
   const idempotencyKey = checkText(input.idempotencyKey, 'idempotencyKey', index, {
@@ -254,9 +265,9 @@ export function normalizeEvent(
     throw new PayloadTooLargeError(payload.storedBytes, options.maxPayloadBytes, index);
 
   const headersInput = input.headers as unknown;
-  const defaults = options.defaults?.(name);
-  correlationId ??= defaults?.correlationId ?? null;
-  causationId ??= defaults?.causationId ?? null;
+  const defaults = options.defaults?.(input);
+  correlationId ??= checkText(defaults?.correlationId, 'correlationId', index, { required: false });
+  causationId ??= checkText(defaults?.causationId, 'causationId', index, { required: false });
   const headersJson = serializeHeaders(
     headersInput,
     correlationId,

@@ -4,6 +4,7 @@ import { CommitNotSupportedError } from '../errors/commit-not-supported.error';
 import { InvalidEventError } from '../errors/invalid-event.error';
 import { TransactionRequiredError } from '../errors/transaction-required.error';
 import {
+  ACTOR_HEADER,
   normalizeEvent,
   type EventDefaults,
   type NormalizedEvent,
@@ -12,7 +13,8 @@ import type { PublishEventInput } from '../events/integration-event';
 import { uuidv7 } from '../events/uuid';
 import { INTEGRATION_OPTIONS } from '../integration.constants';
 import type { ResolvedIntegrationOptions } from '../integration.options';
-import { HandlerScope } from '../observability/tracing/handler-scope';
+import { AmbientTransactions } from '../context/ambient-transactions';
+import { IntegrationContext, type IntegrationContextValues } from '../context/integration-context';
 import { IntegrationTracing } from '../observability/tracing/integration-tracing';
 import type { OtelSpan } from '../observability/tracing/otel-api';
 import { IntegrationLifecycle } from '../processing/integration-lifecycle';
@@ -20,6 +22,16 @@ import { OutboxRepository } from './outbox.repository';
 
 /** Producer spans of one publish call, one per event in input order (tracing active only). */
 type ProducerSpans = { span: OtelSpan; correlationId: string | null }[];
+
+/** Events validated for one publish call, and which of them `shouldEnqueue` kept. */
+interface PreparedEvents {
+  /** Every event, in input order. */
+  readonly all: readonly NormalizedEvent[];
+  /** The events to write, in input order. */
+  readonly kept: readonly NormalizedEvent[];
+  /** Per input event: whether it is in `kept`. */
+  readonly keep: readonly boolean[];
+}
 
 /** Events per INSERT statement in `publishMany` (larger batches use several statements). */
 export const PUBLISH_CHUNK_SIZE = 1_000;
@@ -38,9 +50,14 @@ export const PUBLISH_CHUNK_SIZE = 1_000;
  * });
  * ```
  *
- * Published from inside a handler (its async call chain), an event gets by default the handled
- * event's id as `causationId` and the handled event's `correlationId` (or, when it had none,
- * its id) as `correlationId`; each only when the caller did not set it. With tracing active,
+ * With `context.transactional` (see docs/context.md), `publish(event)` and `publishMany(events)`
+ * without a transaction join the current `@Transactional()` transaction.
+ *
+ * What the caller does not set comes from the {@link IntegrationContext} in effect: the
+ * tenant, the correlation and causation ids, and the actor (header `actor`). Inside a handler
+ * that context is the handled event's: its tenant, its `correlationId` (or, when it had none,
+ * its id), and its id as `causationId`. `outbox.enrichMeta` adds headers (the caller's own
+ * win) and `outbox.shouldEnqueue` may drop an event (its id comes back `null`). With tracing active,
  * every event gets a PRODUCER span whose W3C `traceparent`/`tracestate` go into its headers,
  * unless the caller set `traceparent` (then the caller's headers are kept as given).
  */
@@ -50,45 +67,74 @@ export class DomainEventPublisher {
     @Inject(INTEGRATION_OPTIONS) private readonly options: ResolvedIntegrationOptions,
     private readonly repository: OutboxRepository,
     private readonly lifecycle: IntegrationLifecycle,
-    private readonly scope: HandlerScope,
+    private readonly context: IntegrationContext,
+    private readonly ambient: AmbientTransactions,
     private readonly tracing: IntegrationTracing,
   ) {}
 
+  /**
+   * Publishes one event in the current `@Transactional()` transaction (option
+   * `context.transactional`, see docs/context.md).
+   *
+   * @returns the event id (see the two-argument form), `null` when `outbox.shouldEnqueue`
+   *   dropped it.
+   * @throws AmbientTransactionRequiredError outside any transaction, or without the option.
+   */
+  publish<N extends string>(event: PublishEventInput<N>): Promise<string | null>;
   /**
    * Publishes one event in the caller's transaction `tx` (a Prisma interactive-transaction
    * client, a Knex transaction, or a pg client inside `BEGIN`, matching the configured adapter).
    *
    * @returns the event id; with an `idempotencyKey` that was already published (same tenant),
-   *   the id of the existing event, and nothing new is stored.
+   *   the id of the existing event, and nothing new is stored; `null` when
+   *   `outbox.shouldEnqueue` dropped it.
    * @throws TransactionRequiredError when `tx` is not a transaction of the configured ORM.
    * @throws InvalidEventError / PayloadTooLargeError for invalid input, before any SQL runs.
    */
-  async publish<N extends string>(tx: unknown, event: PublishEventInput<N>): Promise<string> {
-    const [id] = await this.publishMany(tx, [event]);
-    return id!;
+  publish<N extends string>(tx: unknown, event: PublishEventInput<N>): Promise<string | null>;
+  async publish(
+    ...args: [PublishEventInput] | [unknown, PublishEventInput]
+  ): Promise<string | null> {
+    const [id] =
+      args.length === 1
+        ? await this.publishMany([args[0]])
+        : await this.publishMany(args[0], [args[1]]);
+    return id ?? null;
   }
 
+  /**
+   * Publishes several events in the current `@Transactional()` transaction (option
+   * `context.transactional`); see the two-argument form.
+   * @throws AmbientTransactionRequiredError outside any transaction, or without the option.
+   */
+  publishMany(events: readonly PublishEventInput[]): Promise<(string | null)[]>;
   /**
    * Publishes several events in the caller's transaction with one multi-row INSERT (per
    * {@link PUBLISH_CHUNK_SIZE} events). All are validated before anything is written.
    *
-   * @returns the ids, in input order.
+   * @returns the ids, in input order (`null` for events `outbox.shouldEnqueue` dropped).
    */
-  async publishMany(tx: unknown, events: readonly PublishEventInput[]): Promise<string[]> {
+  publishMany(tx: unknown, events: readonly PublishEventInput[]): Promise<(string | null)[]>;
+  async publishMany(
+    ...args: [readonly PublishEventInput[]] | [unknown, readonly PublishEventInput[]]
+  ): Promise<(string | null)[]> {
+    const operation = 'DomainEventPublisher.publish';
+    const [tx, events] =
+      args.length === 1 ? [this.ambient.current(operation), args[0]] : [args[0], args[1]];
     const sql = this.options.database.forTransaction(tx);
     if (!sql) {
       throw new TransactionRequiredError(
         this.options.database.kind,
-        'DomainEventPublisher.publish',
+        operation,
         'For an event with no business write, use publishStandalone(event).',
       );
     }
     const spans: ProducerSpans | undefined = this.tracing.active ? [] : undefined;
     return this.traced(spans, async () => {
-      const normalized = this.normalize(events, spans);
-      const ids = await this.write(sql, normalized);
-      this.reportPublished(normalized, false);
-      return ids;
+      const prepared = await this.prepare(events, spans);
+      const ids = await this.write(sql, prepared.kept);
+      this.reportPublished(prepared.kept, false);
+      return spread(ids, prepared.keep);
     });
   }
 
@@ -126,18 +172,21 @@ export class DomainEventPublisher {
   async publishAndCommit<N extends string>(
     tx: unknown,
     event: PublishEventInput<N>,
-  ): Promise<string> {
+  ): Promise<string | null> {
     const [id] = await this.publishManyAndCommit(tx, [event]);
-    return id!;
+    return id ?? null;
   }
 
   /**
    * {@link publishAndCommit} for several events: all are validated first; the last INSERT (of
    * {@link PUBLISH_CHUNK_SIZE} events at most) travels with the COMMIT.
    *
-   * @returns the ids, in input order.
+   * @returns the ids, in input order (`null` for events `outbox.shouldEnqueue` dropped).
    */
-  async publishManyAndCommit(tx: unknown, events: readonly PublishEventInput[]): Promise<string[]> {
+  async publishManyAndCommit(
+    tx: unknown,
+    events: readonly PublishEventInput[],
+  ): Promise<(string | null)[]> {
     const operation = 'DomainEventPublisher.publishAndCommit';
     const { database } = this.options;
     const sql = database.forTransaction(tx);
@@ -152,9 +201,10 @@ export class DomainEventPublisher {
     sql: SqlExecutor,
     events: readonly PublishEventInput[],
     spans: ProducerSpans | undefined,
-  ): Promise<string[]> {
+  ): Promise<(string | null)[]> {
     const { database } = this.options;
-    const normalized = this.normalize(events, spans);
+    const prepared = await this.prepare(events, spans);
+    const normalized = prepared.kept;
     // Whole chunks first, in the transaction; the last (possibly partial) chunk with the COMMIT.
     const cut =
       Math.max(0, Math.ceil(normalized.length / PUBLISH_CHUNK_SIZE) - 1) * PUBLISH_CHUNK_SIZE;
@@ -163,7 +213,7 @@ export class DomainEventPublisher {
     if (last.length === 0) {
       await database.commitWith!(tx);
       this.reportPublished(normalized, true);
-      return ids;
+      return spread(ids, prepared.keep);
     }
     const statement = this.repository.insertStatement(
       last,
@@ -173,10 +223,17 @@ export class DomainEventPublisher {
     const inserted = await database.commitWith!<{ id: string }>(tx, statement);
     this.reportPublished(normalized, true);
     // Committed: ids of events skipped on an existing idempotency key are read afterwards.
-    return [
-      ...ids,
-      ...(await this.repository.resolveInsertedIds(database.root, statement, inserted?.rows ?? [])),
-    ];
+    return spread(
+      [
+        ...ids,
+        ...(await this.repository.resolveInsertedIds(
+          database.root,
+          statement,
+          inserted?.rows ?? [],
+        )),
+      ],
+      prepared.keep,
+    );
   }
 
   /**
@@ -184,24 +241,24 @@ export class DomainEventPublisher {
    * business write: an event published this way is not atomic with anything else you do, so a
    * crash between your write and this call loses the event. Prefer {@link publish}.
    */
-  async publishStandalone<N extends string>(event: PublishEventInput<N>): Promise<string> {
+  async publishStandalone<N extends string>(event: PublishEventInput<N>): Promise<string | null> {
     const spans: ProducerSpans | undefined = this.tracing.active ? [] : undefined;
     const [id] = await this.traced(spans, async () => {
-      const normalized = this.normalize([event], spans);
-      const ids = await this.write(this.options.database.root, normalized);
-      this.reportPublished(normalized, true);
-      return ids;
+      const prepared = await this.prepare([event], spans);
+      const ids = await this.write(this.options.database.root, prepared.kept);
+      this.reportPublished(prepared.kept, true);
+      return spread(ids, prepared.keep);
     });
-    return id!;
+    return id ?? null;
   }
 
   /** Runs `work`, then ends the producer spans in `spans` (with its error when it fails). */
   private async traced(
     spans: ProducerSpans | undefined,
-    work: () => Promise<string[]>,
-  ): Promise<string[]> {
+    work: () => Promise<(string | null)[]>,
+  ): Promise<(string | null)[]> {
     if (!spans) return work();
-    let ids: string[];
+    let ids: (string | null)[];
     try {
       ids = await work();
     } catch (error) {
@@ -213,44 +270,66 @@ export class DomainEventPublisher {
   }
 
   /**
-   * What an event published here gets when its caller did not set it: causation and
-   * correlation from the handled event (inside a handler), and the trace context of its
-   * producer span (tracing active; the span is added to `spans`).
+   * What an event published here gets when its caller did not set it: correlation, causation
+   * and actor from the context, `enrichMeta`'s headers, and the trace context of its producer
+   * span (tracing active; the span is added to `spans`).
    */
   private defaultsFor(
+    context: IntegrationContextValues,
     spans: ProducerSpans | undefined,
-  ): ((name: string) => EventDefaults | undefined) | undefined {
-    const handled = this.scope.current();
-    if (!handled && !spans) return undefined;
-    const correlationId = handled ? (handled.correlationId ?? handled.eventId) : null;
-    const causationId = handled ? handled.eventId : null;
-    return (name) => {
-      const producer = spans && this.tracing.startProducer(name);
+  ): ((input: PublishEventInput) => EventDefaults) | undefined {
+    const { enrichMeta } = this.options.outbox;
+    const { correlationId, causationId, actor } = context;
+    if (!spans && !enrichMeta && !correlationId && !causationId && !actor) return undefined;
+    return (input) => {
+      const producer = spans && this.tracing.startProducer(input.name);
       if (producer) spans.push({ span: producer.span, correlationId: null });
-      return { correlationId, causationId, headers: producer?.headers };
+      const headers: Record<string, string> = { ...producer?.headers };
+      if (actor) headers[ACTOR_HEADER] = actor;
+      if (enrichMeta) Object.assign(headers, checkedMeta(enrichMeta(input, context)));
+      return { correlationId, causationId, headers };
     };
   }
 
-  private normalize(
+  /**
+   * Validates every event (with the context's defaults), then asks `outbox.shouldEnqueue`
+   * which to keep. Throws before anything is written.
+   */
+  private async prepare(
     events: readonly PublishEventInput[],
     spans?: ProducerSpans,
-  ): NormalizedEvent[] {
+  ): Promise<PreparedEvents> {
     if (!Array.isArray(events)) {
       throw new InvalidEventError(
         'events',
         `must be an array of events (got ${events === null ? 'null' : typeof events}); use publish for one event`,
       );
     }
+    const context = this.context.current();
     const settings = {
       maxPayloadBytes: this.options.outbox.maxPayloadBytes,
       defaultSourceModule: this.options.outbox.defaultSourceModule,
-      defaults: this.defaultsFor(spans),
+      defaultTenantId: context.tenantId,
+      defaults: this.defaultsFor(context, spans),
     };
-    const normalized = events.map((e, i) =>
+    const all = events.map((e, i) =>
       normalizeEvent(e, settings, events.length > 1 ? i : undefined),
     );
-    if (spans) normalized.forEach((e, i) => (spans[i]!.correlationId = e.correlationId));
-    return normalized;
+    if (spans) all.forEach((e, i) => (spans[i]!.correlationId = e.correlationId));
+    const { shouldEnqueue } = this.options.outbox;
+    if (!shouldEnqueue) return { all, kept: all, keep: all.map(() => true) };
+    const keep: boolean[] = [];
+    for (const event of events) {
+      const verdict = await shouldEnqueue(event, context);
+      if (typeof verdict !== 'boolean') {
+        throw new InvalidEventError(
+          'event',
+          `outbox.shouldEnqueue must return true or false (got ${String(verdict)})`,
+        );
+      }
+      keep.push(verdict);
+    }
+    return { all, kept: all.filter((_, i) => keep[i]), keep };
   }
 
   /** Emits `events.published` for events just written. */
@@ -263,7 +342,7 @@ export class DomainEventPublisher {
     return this.options.notify.enabled ? this.options.notify.channel : null;
   }
 
-  private async write(sql: SqlExecutor, events: NormalizedEvent[]): Promise<string[]> {
+  private async write(sql: SqlExecutor, events: readonly NormalizedEvent[]): Promise<string[]> {
     if (events.length === 0) return [];
     const channel = this.channel();
     const ids: string[] = [];
@@ -280,4 +359,29 @@ export class DomainEventPublisher {
     }
     return ids;
   }
+}
+
+/** The ids of the kept events put back at their input positions, `null` for the dropped. */
+function spread(ids: readonly string[], keep: readonly boolean[]): (string | null)[] {
+  let next = 0;
+  return keep.map((kept) => (kept ? ids[next++]! : null));
+}
+
+/** `enrichMeta`'s result, refused (naming the hook) unless an object of string values. */
+function checkedMeta(meta: unknown): Record<string, string> {
+  if (typeof meta !== 'object' || meta === null || Array.isArray(meta)) {
+    throw new InvalidEventError(
+      'headers',
+      `outbox.enrichMeta must return an object of string values (got ${Array.isArray(meta) ? 'an array' : String(meta)})`,
+    );
+  }
+  for (const [key, value] of Object.entries(meta)) {
+    if (typeof value !== 'string') {
+      throw new InvalidEventError(
+        `headers.${key}`,
+        `outbox.enrichMeta must return string values (got ${typeof value}); convert it, e.g. String(value)`,
+      );
+    }
+  }
+  return meta as Record<string, string>;
 }

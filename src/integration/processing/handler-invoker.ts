@@ -8,12 +8,14 @@ import {
   IntegrationLinkService,
   type BoundIntegrationLinks,
 } from '../links/integration-link.service';
-import { HandlerScope } from '../observability/tracing/handler-scope';
+import { AmbientTransactions } from '../context/ambient-transactions';
+import { IntegrationContext, type IntegrationContextValues } from '../context/integration-context';
 import { IntegrationTracing } from '../observability/tracing/integration-tracing';
 import { errorMessage } from '../utils/describe';
 import type { HandlerContext, RegisteredHandler } from '../subscribers/handler.types';
 import { immutableEvent } from '../subscribers/immutable-event';
 import type { ClaimedDelivery } from './delivery.types';
+import { ACTOR_HEADER } from '../events/event-validation';
 
 /** What running a consumer's handlers for one delivery ended with. */
 export type HandlerOutcome =
@@ -34,7 +36,8 @@ export type HandlerOutcome =
 /**
  * Runs a consumer's handlers for one delivery, one after another, each within
  * `processor.handlerTimeoutMs`, with the consumer's read-only view of the event and a
- * {@link HandlerContext} on the given transaction. Never throws: a failure comes back as a
+ * {@link HandlerContext} on the given transaction, inside the event's {@link handlerContext}
+ * (and, with `context.transactional`, with `ctx.tx` as the ambient transaction). Never throws: a failure comes back as a
  * {@link HandlerOutcome}, logged once as a warning.
  */
 @Injectable()
@@ -49,7 +52,8 @@ export class HandlerInvoker {
   constructor(
     @Inject(INTEGRATION_OPTIONS) private readonly options: ResolvedIntegrationOptions,
     private readonly links: IntegrationLinkService,
-    private readonly scope: HandlerScope,
+    private readonly context: IntegrationContext,
+    private readonly ambient: AmbientTransactions,
     private readonly tracing: IntegrationTracing,
   ) {}
 
@@ -63,16 +67,12 @@ export class HandlerInvoker {
     handlers: readonly RegisteredHandler[],
     tx: unknown,
   ): Promise<HandlerOutcome> {
-    const { event } = delivery;
-    const handled = { eventId: event.id, correlationId: event.correlationId };
-    if (!this.tracing.active) {
-      return this.scope.run(handled, () => this.runHandlers(delivery, handlers, tx));
-    }
+    const handled = handlerContext(delivery.event);
+    const run = () => this.ambient.bind(tx, () => this.runHandlers(delivery, handlers, tx));
+    if (!this.tracing.active) return this.context.run(handled, run);
     // The consumer span stays open until the settle decision (see IntegrationTracing).
     const span = this.tracing.startConsumer(delivery)!;
-    const outcome = await this.scope.run(handled, () =>
-      this.tracing.within(span, () => this.runHandlers(delivery, handlers, tx)),
-    );
+    const outcome = await this.context.run(handled, () => this.tracing.within(span, run));
     if (outcome.kind === 'failed') this.tracing.fail(span, outcome.error);
     return outcome;
   }
@@ -150,6 +150,19 @@ export class HandlerInvoker {
     if (!view) this.views.set(delivery, (view = immutableEvent(delivery.event)));
     return view;
   }
+}
+
+/**
+ * The context handlers run in: their event's tenant, correlation (its own id when it had none)
+ * and actor, with the event as the causation of whatever they publish.
+ */
+export function handlerContext(event: IntegrationEvent): IntegrationContextValues {
+  return {
+    tenantId: event.tenantId,
+    correlationId: event.correlationId ?? event.id,
+    causationId: event.id,
+    actor: event.headers[ACTOR_HEADER] ?? null,
+  };
 }
 
 /**

@@ -50,9 +50,7 @@ export async function assertHandlerIdempotent(
   const registry = app.get(EventSubscriberRegistry);
   const processor = app.get(OutboxProcessor);
   const eventId =
-    typeof options.event === 'string'
-      ? options.event
-      : await app.get(DomainEventPublisher).publishStandalone(options.event);
+    typeof options.event === 'string' ? options.event : await publishForTest(app, options.event);
   const found = await app.get(IntegrationAdminService).findEvent(eventId);
   if (!found) throw new EventNotFoundError(eventId);
   if (!registry.getHandlersByConsumer(found.event.name).has(options.consumer)) {
@@ -82,4 +80,18 @@ export function drainUntilIdle(
   options: { timeoutMs?: number } = {},
 ): Promise<DrainResult> {
   return app.get(OutboxProcessor).drain(options);
+}
+
+/** Publishes the event of a test run; refuses when `outbox.shouldEnqueue` dropped it. */
+async function publishForTest(
+  app: INestApplicationContext,
+  event: PublishEventInput,
+): Promise<string> {
+  const id = await app.get(DomainEventPublisher).publishStandalone(event);
+  if (id === null) {
+    throw new Error(
+      `outbox.shouldEnqueue dropped ${event.name}: nothing to deliver; publish an event it keeps, or pass an event id`,
+    );
+  }
+  return id;
 }

@@ -1,6 +1,7 @@
 import { Injectable, Optional } from '@nestjs/common';
 import type { Prisma } from '../../generated/prisma/client';
 import {
+  DomainEventPublisher,
   IntegrationConsumer,
   OnIntegrationEvent,
   type EventsMatching,
@@ -8,6 +9,7 @@ import {
 } from 'nestjs-integration';
 import { VaultFaultInjector } from '../faults/vault-fault.injector';
 import type { VaultBalanceChanged } from '../vault.events';
+import './vault-ledger.events';
 
 /** Consumer name of the ledger module. */
 export const VAULT_LEDGER_CONSUMER = 'vault-ledger';
@@ -19,7 +21,10 @@ export const VAULT_LEDGER_CONSUMER = 'vault-ledger';
 @Injectable()
 @IntegrationConsumer(VAULT_LEDGER_CONSUMER)
 export class VaultLedgerSubscriber {
-  constructor(@Optional() private readonly faults?: VaultFaultInjector) {}
+  constructor(
+    private readonly publisher: DomainEventPublisher,
+    @Optional() private readonly faults?: VaultFaultInjector,
+  ) {}
 
   @OnIntegrationEvent('vault.opened')
   async onOpened(
@@ -29,10 +34,21 @@ export class VaultLedgerSubscriber {
     // Not a Prisma upsert with an empty update: Prisma runs that as a read and a plain INSERT,
     // which fails when a concurrent delivery (another vault, same owner and currency) inserts
     // between the two.
-    await ctx.tx.$executeRaw`
+    const { ownerId, currency } = event.payload;
+    const created = await ctx.tx.$executeRaw`
       INSERT INTO vault_ledger (owner_id, currency, balance_minor)
-      VALUES (${event.payload.ownerId}, ${event.payload.currency}, 0)
+      VALUES (${ownerId}, ${currency}, 0)
       ON CONFLICT (owner_id, currency) DO NOTHING`;
+    // The owner's first ledger in this currency: a follow-up event in the delivery's own
+    // transaction, correlated with the vault.opened it handles (the handler's context).
+    if (created === 1) {
+      await this.publisher.publish(ctx.tx, {
+        name: 'vault-ledger.opened',
+        aggregateType: 'Ledger',
+        aggregateId: `${ownerId}:${currency}`,
+        payload: { ownerId, currency },
+      });
+    }
     this.injectFault(event, ctx);
   }
 

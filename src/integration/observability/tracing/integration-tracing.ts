@@ -94,7 +94,7 @@ export class IntegrationTracing implements OnModuleDestroy {
   /** Ends producer spans after their events were written (`ids` in the same order), or failed. */
   endProducers(
     spans: readonly { span: OtelSpan; correlationId: string | null }[],
-    ids: readonly string[] | undefined,
+    ids: readonly (string | null)[] | undefined,
     error?: unknown,
   ): void {
     spans.forEach(({ span, correlationId }, i) => {
