@@ -42,6 +42,7 @@ import { EventSequencer } from './processing/event-sequencer.repository';
 import { HandlerInvoker } from './processing/handler-invoker';
 import { HandlerScope } from './observability/tracing/handler-scope';
 import { IntegrationContext } from './context/integration-context';
+import { TenantSession } from './database/tenant-session';
 import { IntegrationTracing } from './observability/tracing/integration-tracing';
 import { IntegrationLifecycle } from './processing/integration-lifecycle';
 import { BatchRunner } from './processing/runners/batch.runner';
@@ -86,6 +87,12 @@ import { RetentionRepository } from './retention/retention.repository';
     {
       provide: IntegrationTables,
       useFactory: (options: ResolvedIntegrationOptions) => new IntegrationTables(options.schema),
+      inject: [INTEGRATION_OPTIONS],
+    },
+    {
+      provide: TenantSession,
+      useFactory: (options: ResolvedIntegrationOptions) =>
+        new TenantSession(options.database, options.rowLevelSecurity),
       inject: [INTEGRATION_OPTIONS],
     },
     IntegrationSchemaVerifier,
