@@ -1,9 +1,19 @@
+import {
+  Injectable,
+  Module,
+  type MiddlewareConsumer,
+  type NestMiddleware,
+  type NestModule,
+} from '@nestjs/common';
 import { Pool } from 'pg';
+import request from 'supertest';
+import type { NextFunction, Request, Response } from 'express';
 import {
   CrossTenantAccessError,
   DeliveryStatus,
   EventNotFoundError,
   InboxService,
+  IntegrationAdminModule,
   IntegrationAdminService,
   IntegrationContext,
   IntegrationLinkService,
@@ -17,6 +27,27 @@ import { IntegrationTables } from '../../src/integration/database/integration-ta
 import { resolveTenant } from '../../src/integration/context/tenant-scope';
 import { createIntegrationApp, type IntegrationTestApp } from '../support/integration-app';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
+
+/**
+ * What a request-context middleware does (helper C's nestjs-cls integration, in the app): the
+ * tenant of the request, from a header here, for everything the request calls.
+ */
+@Injectable()
+class TenantHeaderMiddleware implements NestMiddleware {
+  constructor(private readonly context: IntegrationContext) {}
+  use(req: Request, _res: Response, next: NextFunction): void {
+    const tenantId = req.headers['x-tenant-id'];
+    if (typeof tenantId === 'string') this.context.run({ tenantId }, next);
+    else next();
+  }
+}
+
+@Module({ providers: [TenantHeaderMiddleware] })
+class TenantHeaderModule implements NestModule {
+  configure(consumer: MiddlewareConsumer): void {
+    consumer.apply(TenantHeaderMiddleware).forRoutes('*path');
+  }
+}
 
 /**
  * Issue 16: every read and write API of the module is limited to the tenant of the call: an
@@ -82,7 +113,14 @@ describe('tenant scope of the module APIs (issue 16)', () => {
   beforeAll(async () => {
     db = await createTestDatabase();
     pool = new Pool({ connectionString: db.url, max: 2 });
-    t = await createIntegrationApp(db.url);
+    t = await createIntegrationApp(db.url, {
+      metadata: {
+        imports: [
+          IntegrationAdminModule.register({ guard: { canActivate: () => true } }),
+          TenantHeaderModule,
+        ],
+      },
+    });
     admin = t.app.get(IntegrationAdminService);
     context = t.app.get(IntegrationContext);
     a1 = await seed('A', { correlationId: 'corr' });
@@ -340,5 +378,40 @@ describe('tenant scope of the module APIs (issue 16)', () => {
     );
     expect(await ops.countEvents()).toBeGreaterThan(await ops.countEvents({ tenantId: 'A' }));
     expect(await ops.getEvent(b1, { tenantId: 'A' })).toBeUndefined();
+  });
+
+  it('the admin HTTP API takes ?tenantId= and the request context: another tenant is 404 or 403', async () => {
+    const http = t.app.getHttpServer() as Parameters<typeof request>[0];
+    await request(http).get(`/admin/api/events/${b2}?tenantId=A`).expect(404);
+    await request(http).get(`/admin/api/events/${b2}?tenantId=B`).expect(200);
+    await request(http).get(`/admin/api/events/${none}?tenantId=`).expect(200);
+    await request(http)
+      .post(`/admin/api/events/${b2}/deliveries/mail/replay?tenantId=A`)
+      .send({})
+      .expect(404);
+    await request(http)
+      .post(`/admin/api/events/${b2}/deliveries/mail/discard?tenantId=A`)
+      .send({ reason: 'r' })
+      .expect(404);
+    await request(http).post(`/admin/api/events/${b2}/replay?tenantId=A`).send({}).expect(404);
+    expect(await statuses(b2)).toMatchObject({ mail: 'dead_letter', shipping: 'dead_letter' });
+    const audit = await request(http).get('/admin/api/audit?tenantId=B').expect(200);
+    expect((audit.body as { items: unknown[] }).items).toEqual([]);
+    const purge = await request(http)
+      .post('/admin/api/dead-letters/purge')
+      .send({ olderThan: new Date(Date.now() + 60_000).toISOString(), tenantId: 'A', reason: 'r' })
+      .expect(200);
+    expect((purge.body as { affected: number }).affected).toBe(0);
+
+    // Inside a request of tenant A: B's event is not found, asking for B is forbidden.
+    const asA = (path: string) => request(http).get(path).set('x-tenant-id', 'A');
+    await asA(`/admin/api/events/${b2}`).expect(404);
+    await asA(`/admin/api/events/${a2}`).expect(200);
+    const refused = await asA(`/admin/api/events?tenantId=B`).expect(403);
+    expect((refused.body as { error: string }).error).toBe('CrossTenantAccessError');
+    const listed = await asA('/admin/api/events').expect(200);
+    expect(
+      new Set((listed.body as { items: { tenantId: string }[] }).items.map((e) => e.tenantId)),
+    ).toEqual(new Set(['A']));
   });
 });
