@@ -23,6 +23,7 @@ import {
   type IntegrationTestApp,
 } from '../support/integration-app';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
+import { runCliInProcess } from '../support/cli-process';
 
 /** The module's tables that hold a tenant's rows (each under a policy). */
 const TENANT_TABLES = [
@@ -73,8 +74,14 @@ describe('row-level security: tenant A cannot reach tenant B (issue 16, acceptan
     owner = new Pool({ connectionString: db.url, max: 2 });
     const client = await owner.connect();
     try {
-      await enableRowLevelSecurity(client);
-      // Idempotent: a second run replaces the policies.
+      // Through the CLI, then again through the function: idempotent, the second run replaces
+      // the policies.
+      const cli = await runCliInProcess(['row-level-security', 'on', '--database-url', db.url]);
+      expect(cli).toEqual({
+        code: 0,
+        stdout: 'Row-level security on for the tenant tables of schema "public"\n',
+        stderr: '',
+      });
       await enableRowLevelSecurity(client);
       await client.query(
         `CREATE ROLE ${role} LOGIN PASSWORD '${password}' NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE`,
@@ -135,9 +142,23 @@ describe('row-level security: tenant A cannot reach tenant B (issue 16, acceptan
   });
 
   afterAll(async () => {
+    const off = await runCliInProcess([
+      'row-level-security',
+      'off',
+      '--json',
+      '--database-url',
+      db.url,
+    ]);
+    expect(JSON.parse(off.stdout)).toEqual({ schema: 'public', rowLevelSecurity: false });
     const client = await owner.connect();
     try {
+      // Idempotent too.
       await disableRowLevelSecurity(client);
+      const { rows } = await client.query<{ n: number }>(
+        'SELECT count(*)::int AS n FROM pg_policy WHERE polname = $1',
+        [TENANT_POLICY],
+      );
+      expect(rows[0]!.n).toBe(0);
       // Roles are cluster-wide: leave nothing behind.
       await client.query(
         `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1`,
@@ -166,6 +187,12 @@ describe('row-level security: tenant A cannot reach tenant B (issue 16, acceptan
       /ALTER TABLE "tenancy"."outbox_event" NO FORCE ROW LEVEL SECURITY/,
     );
     expect(() => rowLevelSecuritySql({ schema: 'Bad-Name' })).toThrow(InvalidSchemaNameError);
+    const sql = await runCliInProcess(['sql', '--row-level-security', '--schema', 'tenancy']);
+    expect(sql.stdout).toContain(rowLevelSecuritySql({ schema: 'tenancy' }));
+    const refused = await runCliInProcess(['status', '--row-level-security']);
+    expect(refused.stderr).toMatch(/--row-level-security does not go with "status"/);
+    const usage = await runCliInProcess(['row-level-security', 'maybe']);
+    expect(usage).toMatchObject({ code: 2, stderr: expect.stringMatching(/needs on or off/) });
   });
 
   it("a session of tenant A reads none of B's rows, even with SELECT * FROM each table", async () => {
