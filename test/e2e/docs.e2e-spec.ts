@@ -34,6 +34,7 @@ describe('docs', () => {
         'event-processing.md',
         'configuration.md',
         'operations.md',
+        'tenancy.md',
         'README.md',
       ].map((f) => `docs/${f}`),
     ];
