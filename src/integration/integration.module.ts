@@ -151,6 +151,7 @@ import { RetentionRepository } from './retention/retention.repository';
     IntegrationRetention,
     IntegrationHealthIndicator,
     IntegrationContext,
+    TenantSession,
   ],
 })
 export class IntegrationModule extends ConfigurableIntegrationModule {

@@ -293,8 +293,12 @@ export class IntegrationAdminService implements IntegrationAdminApi {
    * @throws CrossTenantAccessError when `options.tenantId` is not the context's tenant.
    */
   async purgeProcessed(options: PurgeArguments & TenantOption = {}): Promise<number> {
-    const { tenantId, ...purgeArguments } = options;
-    assertPurgeArguments(purgeArguments);
+    // tenantId is the one key beside the purge arguments (checked with the tenant rules).
+    const { tenantId, ...purgeArguments } =
+      typeof options === 'object' && options !== null ? options : { tenantId: undefined };
+    assertPurgeArguments(
+      typeof options === 'object' && options !== null ? purgeArguments : options,
+    );
     const explicit =
       tenantId === undefined ? undefined : checkTenant('purgeProcessed', 'tenantId', tenantId);
     const tenant = this.tenant('purgeProcessed', explicit);
