@@ -187,6 +187,16 @@ describe('row-level security: tenant A cannot reach tenant B (issue 16, acceptan
       /ALTER TABLE "tenancy"."outbox_event" NO FORCE ROW LEVEL SECURITY/,
     );
     expect(() => rowLevelSecuritySql({ schema: 'Bad-Name' })).toThrow(InvalidSchemaNameError);
+    // A failure rolls back: nothing half-applied, and the connection stays usable.
+    const client = await owner.connect();
+    try {
+      await expect(enableRowLevelSecurity(client, { schema: 'no_such_schema' })).rejects.toThrow(
+        /does not exist/,
+      );
+      expect((await client.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+    } finally {
+      client.release();
+    }
     const sql = await runCliInProcess(['sql', '--row-level-security', '--schema', 'tenancy']);
     expect(sql.stdout).toContain(rowLevelSecuritySql({ schema: 'tenancy' }));
     const refused = await runCliInProcess(['status', '--row-level-security']);

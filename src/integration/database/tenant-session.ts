@@ -49,17 +49,4 @@ export class TenantSession {
         }),
     };
   }
-
-  /**
-   * The executor of the caller's transaction `sql` (set for `tenant` first) or, without one,
-   * {@link executor}`(tenant)`.
-   */
-  async join(
-    sql: SqlExecutor | undefined,
-    tenant: string | null | undefined,
-  ): Promise<SqlExecutor> {
-    if (sql === undefined) return this.executor(tenant);
-    await this.enter(sql, tenant);
-    return sql;
-  }
 }

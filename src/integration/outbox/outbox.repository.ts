@@ -191,10 +191,20 @@ export class OutboxRepository {
     ids: readonly string[],
     notifyChannel: string | null,
   ): Promise<string[]> {
-    await this.session?.enter(sql, this.context?.current().tenantId);
+    await this.enterTenant(sql);
     const statement = this.insertStatement(events, ids, notifyChannel);
     const inserted = await sql.query<{ id: string }>(statement.sql, statement.params);
     return this.resolveInsertedIds(sql, statement, inserted.rows);
+  }
+
+  /**
+   * With the `rowLevelSecurity` option on and a tenant in the `IntegrationContext`: sets the
+   * tenant of the caller's transaction `sql` for the row-level-security policies (one
+   * `set_config`); otherwise nothing. {@link insert} calls it; a caller that sends
+   * {@link insertStatement} itself calls it first.
+   */
+  async enterTenant(sql: SqlExecutor): Promise<void> {
+    await this.session?.enter(sql, this.context?.current().tenantId);
   }
 
   /** The statement of {@link insert}, for callers that send it themselves (publish and commit). */
