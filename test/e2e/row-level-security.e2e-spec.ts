@@ -394,4 +394,43 @@ describe('row-level security: tenant A cannot reach tenant B (issue 16, acceptan
       expect(await countsByTenant('outbox_event')).toEqual({ A: 3, B: 2 });
     });
   });
+
+  it.each(['prisma', 'knex'] as const)(
+    'the tenant is set through the %s adapter too: own statements, links and the publish INSERT',
+    async (orm) => {
+      const t = await createIntegrationApp(roleUrl, {
+        orm,
+        integration: { rowLevelSecurity: true },
+      });
+      try {
+        const context = t.app.get(IntegrationContext);
+        const session = new TenantSession(t.orm.adapter, true);
+        const { rows } = await session
+          .executor('B')
+          .query<{ tenant_id: string }>('SELECT DISTINCT tenant_id FROM outbox_event');
+        expect(rows).toEqual([{ tenant_id: 'B' }]);
+        const links = t.app.get(IntegrationLinkService);
+        const found = await context.run({ tenantId: 'B' }, () =>
+          inTransaction(t.orm, (tx) => links.findOutbound(order, { tx })),
+        );
+        expect(found.map((l) => l.tenantId)).toEqual(['B']);
+        const before = (await countsByTenant('outbox_event')).B!;
+        const publisher = t.app.get(DomainEventPublisher);
+        await context.run({ tenantId: 'B' }, () =>
+          inTransaction(t.orm, (tx) =>
+            publisher.publish(tx, {
+              name: 'order.paid',
+              aggregateType: 'Order',
+              aggregateId: orm,
+              payload: {},
+              tenantId: 'B',
+            }),
+          ),
+        );
+        expect((await countsByTenant('outbox_event')).B).toBe(before + 1);
+      } finally {
+        await t.close();
+      }
+    },
+  );
 });
