@@ -89,7 +89,7 @@ export async function fairness(
             );
             await client.query('COMMIT');
             const at = nowMs();
-            for (const id of ids) commits.set(id, { at, quiet: false });
+            for (const id of ids) commits.set(id!, { at, quiet: false });
           } finally {
             client.release();
           }
@@ -113,7 +113,7 @@ export async function fairness(
               tenantId: 'quiet',
             });
             await client.query('COMMIT');
-            commits.set(id, { at: nowMs(), quiet: true });
+            commits.set(id!, { at: nowMs(), quiet: true });
             quietPublished++;
           } finally {
             client.release();

@@ -146,6 +146,8 @@ export type {
   AdminAuditRecord,
   ConsumerThroughputPoint,
   AdminOverview,
+  TenantOption,
+  PurgeDeadLettersFilter,
 } from './admin/admin.types';
 export type { ReplayDeliveriesFilter } from './processing/delivery-query.validation';
 export type { ConsumerDeliveryStats, ConsumerBacklog } from './processing/delivery.repository';
@@ -248,6 +250,15 @@ export {
   type MigrationStatus,
   type MigrationStatusEntry,
 } from './database/migration-runner';
+export {
+  enableRowLevelSecurity,
+  disableRowLevelSecurity,
+  rowLevelSecuritySql,
+  disableRowLevelSecuritySql,
+  TENANT_POLICY,
+  type RowLevelSecurityOptions,
+} from './database/row-level-security';
+export { TENANT_SETTING } from './database/tenant-session';
 export {
   integrationMigrationSource,
   integrationKnexMigration,

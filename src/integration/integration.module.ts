@@ -43,6 +43,7 @@ import { HandlerInvoker } from './processing/handler-invoker';
 import { AmbientTransactions } from './context/ambient-transactions';
 import { CorrelationRepository } from './outbox/correlation.repository';
 import { IntegrationContext } from './context/integration-context';
+import { TenantSession } from './database/tenant-session';
 import { IntegrationTracing } from './observability/tracing/integration-tracing';
 import { IntegrationLifecycle } from './processing/integration-lifecycle';
 import { BatchRunner } from './processing/runners/batch.runner';
@@ -87,6 +88,12 @@ import { RetentionRepository } from './retention/retention.repository';
     {
       provide: IntegrationTables,
       useFactory: (options: ResolvedIntegrationOptions) => new IntegrationTables(options.schema),
+      inject: [INTEGRATION_OPTIONS],
+    },
+    {
+      provide: TenantSession,
+      useFactory: (options: ResolvedIntegrationOptions) =>
+        new TenantSession(options.database, options.rowLevelSecurity),
       inject: [INTEGRATION_OPTIONS],
     },
     IntegrationSchemaVerifier,
@@ -146,6 +153,7 @@ import { RetentionRepository } from './retention/retention.repository';
     IntegrationRetention,
     IntegrationHealthIndicator,
     IntegrationContext,
+    TenantSession,
   ],
 })
 export class IntegrationModule extends ConfigurableIntegrationModule {

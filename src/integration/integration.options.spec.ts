@@ -286,7 +286,7 @@ describe('resolveOptions', () => {
         },
       }),
     ).toEqual([
-      'proccessor is not an option: did you mean processor? (known: database, notify, outbox, processor, health, verifySchema, schema, observers, tracing, metrics, context)',
+      'proccessor is not an option: did you mean processor? (known: database, notify, outbox, processor, health, verifySchema, schema, rowLevelSecurity, observers, tracing, metrics, context)',
       'notify.chanel is not an option: did you mean notify.channel? (known: enabled, channel, connection)',
       'outbox.maxPayloadByte is not an option: did you mean outbox.maxPayloadBytes? (known: maxPayloadBytes, defaultSourceModule, shouldEnqueue, enrichMeta)',
       'processor.batchsize is not an option: did you mean processor.batchSize? (known: enabled, workerId, batchSize, concurrency, leaseMs, idlePollIntervalMs, retry, shutdownTimeoutMs, handlerTimeoutMs, startupDrain, intervalName, purge, stats)',
@@ -297,6 +297,15 @@ describe('resolveOptions', () => {
     expect(() =>
       resolveOptions({ database, verifySchema: false } as IntegrationModuleOptions),
     ).not.toThrow();
+    // rowLevelSecurity (issue 16): a boolean, off by default.
+    expect(resolveOptions({ database } as IntegrationModuleOptions).rowLevelSecurity).toBe(false);
+    expect(
+      resolveOptions({ database, rowLevelSecurity: true } as IntegrationModuleOptions)
+        .rowLevelSecurity,
+    ).toBe(true);
+    expect(
+      problems({ database, rowLevelSecurity: 'yes' } as unknown as IntegrationModuleOptions),
+    ).toEqual(['rowLevelSecurity must be true or false (got yes)']);
   });
 
   it('refuses sections that are not objects, and isGlobal inside the factory result (hardening #8)', () => {

@@ -258,6 +258,16 @@ export interface IntegrationModuleOptions<TTx = unknown> {
    * `verifySchema` looks there). @default 'public'
    */
   readonly schema?: string;
+  /**
+   * The module runs its own statements for a tenant with PostgreSQL row-level security in
+   * mind: before them, in the same transaction, it sets the session setting
+   * `nestjs_integration.tenant_id` (`set_config(…, true)`, transaction-local) to the tenant of
+   * the call (explicit `tenantId`, else `IntegrationContext`): the publish INSERT in the
+   * caller's transaction, and the admin, inbox and link queries. Turn it on after
+   * `enableRowLevelSecurity(client)` created the policies (see docs/tenancy.md). Off: no
+   * setting is sent and nothing costs more. @default false
+   */
+  readonly rowLevelSecurity?: boolean;
   /** Receive the delivery pipeline's lifecycle events (see `IntegrationLifecycle`). @default [] */
   readonly observers?: readonly IntegrationLifecycleObserver[];
   readonly tracing?: TracingOptions;
@@ -303,6 +313,7 @@ export interface ResolvedIntegrationOptions<TTx = unknown> {
   readonly health: Required<HealthOptions>;
   readonly verifySchema: boolean;
   readonly schema: string;
+  readonly rowLevelSecurity: boolean;
   readonly observers: readonly IntegrationLifecycleObserver[];
   readonly tracing: {
     readonly enabled: boolean;
@@ -359,6 +370,7 @@ const TOP_LEVEL_KEYS = keysOf<IntegrationModuleOptions>({
   health: true,
   verifySchema: true,
   schema: true,
+  rowLevelSecurity: true,
   observers: true,
   tracing: true,
   metrics: true,
@@ -557,6 +569,7 @@ export function resolveOptions<TTx>(
   const stats = section<ConsumerStatsOptions>(p.stats, 'processor.stats', STATS_KEYS);
   const h = section<HealthOptions>(options.health, 'health', HEALTH_KEYS);
   bool(options.verifySchema, 'verifySchema');
+  bool(options.rowLevelSecurity, 'rowLevelSecurity');
   if (options.schema !== undefined) {
     const problem = schemaNameProblem(options.schema);
     if (problem) problems.push(problem);
@@ -700,6 +713,7 @@ export function resolveOptions<TTx>(
     },
     verifySchema: options.verifySchema ?? true,
     schema: options.schema ?? DEFAULT_INTEGRATION_SCHEMA,
+    rowLevelSecurity: options.rowLevelSecurity ?? false,
     observers: options.observers ?? [],
     tracing: { enabled: t.enabled ?? true, tracerProvider: t.tracerProvider },
     metrics: options.metrics && resolveMetricsOptions(options.metrics),

@@ -506,6 +506,43 @@ describe('CLI: nestjs-integration stats and dead-letters (issue 15 acceptance #3
       stdout: '',
       stderr: 'nestjs-integration: No outbox event with id 01890000-0000-7000-8000-000000000000\n',
     });
+    // --tenant limits it to that tenant's events (issue 16): i4 has none, so it is not found.
+    const otherTenant = await cli(['dead-letters', 'show', ids.get('i4')!, '--tenant', 't1']);
+    expect(otherTenant.code).toBe(CliExitCode.Usage);
+    expect(otherTenant.stderr).toMatch(/No outbox event with id/);
+    const replayOther = await cli([
+      'dead-letters',
+      'replay',
+      ids.get('i4')!,
+      '--tenant',
+      't1',
+      '--json',
+    ]);
+    expect(replayOther.stderr).toMatch(/No outbox event with id/);
+    const discardOther = await cli([
+      'dead-letters',
+      'discard',
+      ids.get('i4')!,
+      '--consumer',
+      'billing',
+      '--reason',
+      'r',
+      '--tenant',
+      't1',
+    ]);
+    expect(discardOther.stderr).toMatch(/No outbox event with id/);
+    const purgeOther = await cli([
+      'dead-letters',
+      'purge',
+      '--older-than',
+      '1d',
+      '--reason',
+      'r',
+      '--tenant',
+      'nobody',
+      '--json',
+    ]);
+    expect(JSON.parse(purgeOther.stdout)).toMatchObject({ affected: 0 });
     const invalid = await cli(['dead-letters', 'show', 'nope']);
     expect(invalid.code).toBe(CliExitCode.Usage);
     expect(invalid.stderr).toMatch(/nope/);
@@ -574,8 +611,8 @@ describe('CLI: nestjs-integration stats and dead-letters (issue 15 acceptance #3
       /--dry-run, --limit and --all go with filtered replays/,
     ],
     [
-      ['dead-letters', 'replay', 'e1', '--tenant', 't'],
-      /--tenant does not go with "dead-letters replay <eventId>"/,
+      ['stats', '--tenant', 't'],
+      /--tenant does not go with "stats" \(it goes with the dead-letters commands\)/,
     ],
     [['dead-letters', 'purge', '--reason', 'r'], /needs --older-than/],
     [['dead-letters', 'purge', '--older-than', '7d'], /dead-letters purge needs --reason/],

@@ -40,6 +40,7 @@ describe('docs', () => {
         'configuration.md',
         'operations.md',
         'context.md',
+        'tenancy.md',
         'README.md',
       ].map((f) => `docs/${f}`),
     ];

@@ -15,6 +15,8 @@ export interface SingleActionAudit {
   readonly actor: string;
   readonly reason: string | null;
   readonly target: Readonly<Record<string, unknown>>;
+  /** The tenant the action was limited to; `null`: none. */
+  readonly tenantId: string | null;
 }
 
 /** The audit table's name of each change. */
@@ -62,19 +64,20 @@ export class AdminActionRepository {
           WHERE ${key} AND ${SINGLE_STATUSES[change]}
          RETURNING 1
        ), audit AS (
-         INSERT INTO ${tables.audit} (action, actor, reason, target, affected)
-         SELECT '${AUDIT_ACTIONS[change]}', $2::text, $3::text, $4::jsonb, count(*)::int FROM changed
+         INSERT INTO ${tables.audit} (action, actor, reason, target, affected, tenant_id)
+         SELECT '${AUDIT_ACTIONS[change]}', $2::text, $3::text, $4::jsonb, count(*)::int, $7::text
+           FROM changed
          HAVING count(*) > 0 OR $6::boolean
          RETURNING id::text AS id, affected
        )
        SELECT id, affected FROM audit`;
     this.single = {
       replay: {
-        delivery: build('replay', 'd.event_id = $1::uuid AND d.consumer_name = $7::text'),
+        delivery: build('replay', 'd.event_id = $1::uuid AND d.consumer_name = $8::text'),
         event: build('replay', 'd.event_id = $1::uuid'),
       },
       discard: {
-        delivery: build('discard', 'd.event_id = $1::uuid AND d.consumer_name = $7::text'),
+        delivery: build('discard', 'd.event_id = $1::uuid AND d.consumer_name = $8::text'),
         event: build('discard', 'd.event_id = $1::uuid'),
       },
     };
@@ -102,6 +105,7 @@ export class AdminActionRepository {
       JSON.stringify(audit.target),
       options.lastError,
       options.auditEmpty,
+      audit.tenantId,
     ];
     const { rows } = await sql.query<{ id: string; affected: number }>(
       consumer === undefined ? statements.event : statements.delivery,

@@ -84,7 +84,8 @@ const BULK_FILTER_KEYS = [...EVENT_FILTER_KEYS, 'consumer'] as const;
 const PAGE_KEYS = ['limit', 'after'] as const;
 const ACTOR_KEYS = ['actor', 'reason'] as const;
 const BULK_OPTION_KEYS = [...ACTOR_KEYS, 'dryRun', 'limit'] as const;
-const PURGE_FILTER_KEYS = ['olderThan', 'consumer'] as const;
+const PURGE_FILTER_KEYS = ['olderThan', 'consumer', 'tenantId'] as const;
+const TENANT_OPTION_KEYS = ['tenantId'] as const;
 const OVERVIEW_KEYS = ['minutes'] as const;
 
 /** A timestamp as the cursors carry it (UTC, microseconds: PostgreSQL's precision). */
@@ -202,21 +203,34 @@ export function checkBulkFilter(method: string, filter: unknown): CheckedDeliver
 }
 
 /**
- * Validates the filter of `purgeDeadLetters`: `olderThan` (a Date, required) and an optional
- * `consumer`.
+ * Validates the filter of `purgeDeadLetters`: `olderThan` (a Date, required), an optional
+ * `consumer` and an optional `tenantId`.
  * @throws InvalidQueryError
  */
 export function checkPurgeFilter(
   method: string,
   filter: unknown,
-): { readonly olderThan: Date; readonly consumer?: string } {
+): { readonly olderThan: Date; readonly consumer?: string; readonly tenantId?: string | null } {
   const f = checkKeys(method, 'filter', filter, PURGE_FILTER_KEYS);
   return {
     olderThan: checkDate(method, 'filter.olderThan', f.olderThan),
     ...(f.consumer === undefined
       ? {}
       : { consumer: checkText(method, 'filter.consumer', f.consumer) }),
+    ...(f.tenantId === undefined
+      ? {}
+      : { tenantId: checkTenant(method, 'filter.tenantId', f.tenantId) }),
   };
+}
+
+/**
+ * Validates the `{ tenantId }` options of a single-row admin call; returns the tenant given
+ * (`undefined`: none, `null`: rows without a tenant).
+ * @throws InvalidQueryError
+ */
+export function checkTenantOption(method: string, options: unknown): string | null | undefined {
+  const o = checkKeys(method, 'options', options ?? {}, TENANT_OPTION_KEYS);
+  return o.tenantId === undefined ? undefined : checkTenant(method, 'options.tenantId', o.tenantId);
 }
 
 function checkReason(method: string, field: string, value: unknown, required: boolean) {

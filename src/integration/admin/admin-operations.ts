@@ -10,6 +10,9 @@ import { BACKLOG_COUNT_CAP, BACKLOG_LOOKAHEAD } from '../observability/backlog-s
 import { DeliveryRepository, type ConsumerBacklog } from '../processing/delivery.repository';
 import { DeliveryStatus } from '../processing/delivery.types';
 import { closestMatch } from '../utils/closest-match';
+import { resolveTenant, type ContextTenant } from '../context/tenant-scope';
+import type { TenantSession } from '../database/tenant-session';
+import type { OutboxEventRecord } from '../events/integration-event';
 import {
   ADMIN_BATCH_SIZE,
   AUDIT_ACTIONS,
@@ -28,7 +31,9 @@ import {
   checkPurgeFilter,
   type CheckedActor,
   type CheckedBulkOptions,
+  checkTenantOption,
   type CheckedDeliveryFilter,
+  type CheckedEventFilter,
 } from './admin-filter.validation';
 import { AdminQueryRepository } from './admin-query.repository';
 import type {
@@ -45,6 +50,8 @@ import type {
   IntegrationAdminApi,
   Page,
   PageRequest,
+  PurgeDeadLettersFilter,
+  TenantOption,
 } from './admin.types';
 import { AuditRepository } from './audit.repository';
 
@@ -61,6 +68,24 @@ export interface AdminOperationsOptions {
    * omitted: read with bounded counts on each `getOverview`.
    */
   readonly backlog?: () => Promise<readonly ConsumerBacklog[]>;
+  /**
+   * Reads the tenant of the current call chain (the Nest service passes its
+   * `IntegrationContext`'s): calls without an explicit `tenantId` are limited to it, calls
+   * naming another tenant throw `CrossTenantAccessError`. Omitted: no context (the CLI).
+   */
+  readonly contextTenant?: ContextTenant;
+  /**
+   * Sets `nestjs_integration.tenant_id` before the statements of a call limited to a tenant
+   * (the `rowLevelSecurity` option). Omitted: statements run on `sql` as they are.
+   */
+  readonly session?: TenantSession;
+}
+
+/** The tenant a call is limited to and the executor its statements run on. */
+interface CallScope {
+  /** `undefined`: every tenant; `null`: rows without a tenant. */
+  readonly tenant: string | null | undefined;
+  readonly sql: SqlExecutor;
 }
 
 const PAST: Readonly<Record<DeliveryChange, string>> = {
@@ -107,13 +132,15 @@ export class AdminOperations implements IntegrationAdminApi {
     page?: PageRequest,
   ): Promise<Page<AdminEventSummary>> {
     const method = 'listEvents';
-    const checked = checkEventFilter(method, filter);
-    return this.queries.listEvents(this.sql, checked, checkPage(method, 'events', page));
+    const { filter: checked, sql } = this.scoped(method, checkEventFilter(method, filter));
+    return this.queries.listEvents(sql, checked, checkPage(method, 'events', page));
   }
 
   /** {@inheritDoc IntegrationAdminApi.countEvents} */
   async countEvents(filter?: AdminEventFilter): Promise<number> {
-    return this.queries.countEvents(this.sql, checkEventFilter('countEvents', filter));
+    const method = 'countEvents';
+    const { filter: checked, sql } = this.scoped(method, checkEventFilter(method, filter));
+    return this.queries.countEvents(sql, checked);
   }
 
   /** {@inheritDoc IntegrationAdminApi.listDeliveries} */
@@ -122,23 +149,26 @@ export class AdminOperations implements IntegrationAdminApi {
     page?: PageRequest,
   ): Promise<Page<AdminDeliveryView>> {
     const method = 'listDeliveries';
-    const checked = checkDeliveryFilter(method, filter);
-    return this.queries.listDeliveries(this.sql, checked, checkPage(method, 'deliveries', page));
+    const { filter: checked, sql } = this.scoped(method, checkDeliveryFilter(method, filter));
+    return this.queries.listDeliveries(sql, checked, checkPage(method, 'deliveries', page));
   }
 
   /** {@inheritDoc IntegrationAdminApi.countDeliveries} */
   async countDeliveries(filter?: AdminDeliveryFilter): Promise<number> {
-    return this.queries.countDeliveries(this.sql, checkDeliveryFilter('countDeliveries', filter));
+    const method = 'countDeliveries';
+    const { filter: checked, sql } = this.scoped(method, checkDeliveryFilter(method, filter));
+    return this.queries.countDeliveries(sql, checked);
   }
 
   /** {@inheritDoc IntegrationAdminApi.getEvent} */
-  async getEvent(eventId: string): Promise<AdminEventDetail | undefined> {
+  async getEvent(eventId: string, options?: TenantOption): Promise<AdminEventDetail | undefined> {
     checkEventId(eventId);
-    const event = await this.outbox.findById(this.sql, eventId);
+    const { tenant, sql } = this.scope('getEvent', checkTenantOption('getEvent', options));
+    const event = await this.findEvent(sql, eventId, tenant);
     if (!event) return undefined;
     const [deliveries, correlated] = await Promise.all([
-      this.deliveries.findByEvent(this.sql, eventId),
-      this.queries.correlated(this.sql, eventId, event.correlationId),
+      this.deliveries.findByEvent(sql, eventId),
+      this.queries.correlated(sql, eventId, event.correlationId, tenant),
     ]);
     return { event, deliveries, correlated };
   }
@@ -148,27 +178,40 @@ export class AdminOperations implements IntegrationAdminApi {
     eventId: string,
     consumer: string,
     by: AdminActor,
+    options?: TenantOption,
   ): Promise<AdminActionResult> {
     const method = 'replayDelivery';
     const key = checkDeliveryKey(method, eventId, consumer);
-    return this.changeDelivery('replay', key, checkActor(method, by, false));
+    const actor = checkActor(method, by, false);
+    return this.changeDelivery(
+      'replay',
+      key,
+      actor,
+      this.scope(method, checkTenantOption(method, options)),
+    );
   }
 
   /** {@inheritDoc IntegrationAdminApi.replayEvent} */
-  async replayEvent(eventId: string, by: AdminActor): Promise<AdminActionResult> {
+  async replayEvent(
+    eventId: string,
+    by: AdminActor,
+    options?: TenantOption,
+  ): Promise<AdminActionResult> {
+    const method = 'replayEvent';
     checkEventId(eventId);
-    const actor = checkActor('replayEvent', by, false);
-    await this.requireEvent(eventId);
+    const actor = checkActor(method, by, false);
+    const { tenant, sql } = this.scope(method, checkTenantOption(method, options));
+    await this.requireEvent(sql, eventId, tenant);
     const done = await this.actions.changeOne(
-      this.sql,
+      sql,
       'replay',
       eventId,
       undefined,
-      { ...actor, target: { eventId } },
+      { ...actor, target: { eventId }, tenantId: tenant ?? null },
       { lastError: null, auditEmpty: true },
     );
     // auditEmpty: the statement always returns the audit row.
-    return this.finished('replay', done!.affected, done!.auditId, actor);
+    return this.finished(sql, 'replay', done!.affected, done!.auditId, actor);
   }
 
   /** {@inheritDoc IntegrationAdminApi.replayDeliveries} */
@@ -178,7 +221,11 @@ export class AdminOperations implements IntegrationAdminApi {
   ): Promise<AdminActionResult> {
     const method = 'replayDeliveries';
     const checked = checkBulkFilter(method, filter);
-    return this.bulk('replay', checked, checkBulkOptions(method, options, false));
+    return this.bulk(
+      'replay',
+      this.scoped(method, checked),
+      checkBulkOptions(method, options, false),
+    );
   }
 
   /** {@inheritDoc IntegrationAdminApi.discardDelivery} */
@@ -186,10 +233,17 @@ export class AdminOperations implements IntegrationAdminApi {
     eventId: string,
     consumer: string,
     by: AdminActor,
+    options?: TenantOption,
   ): Promise<AdminActionResult> {
     const method = 'discardDelivery';
     const key = checkDeliveryKey(method, eventId, consumer);
-    return this.changeDelivery('discard', key, checkActor(method, by, true));
+    const actor = checkActor(method, by, true);
+    return this.changeDelivery(
+      'discard',
+      key,
+      actor,
+      this.scope(method, checkTenantOption(method, options)),
+    );
   }
 
   /** {@inheritDoc IntegrationAdminApi.discardDeliveries} */
@@ -199,32 +253,41 @@ export class AdminOperations implements IntegrationAdminApi {
   ): Promise<AdminActionResult> {
     const method = 'discardDeliveries';
     const checked = checkBulkFilter(method, filter);
-    return this.bulk('discard', checked, checkBulkOptions(method, options, true));
+    return this.bulk(
+      'discard',
+      this.scoped(method, checked),
+      checkBulkOptions(method, options, true),
+    );
   }
 
   /** {@inheritDoc IntegrationAdminApi.purgeDeadLetters} */
   async purgeDeadLetters(
-    filter: { readonly olderThan: Date; readonly consumer?: string },
+    filter: PurgeDeadLettersFilter,
     options: BulkActionOptions,
   ): Promise<AdminActionResult> {
     const method = 'purgeDeadLetters';
-    const { olderThan, consumer } = checkPurgeFilter(method, filter);
+    const { olderThan, consumer, tenantId } = checkPurgeFilter(method, filter);
     const checked = checkBulkOptions(method, options, true);
-    return this.bulk(
-      'purge',
-      {
-        status: DeliveryStatus.DeadLetter,
-        to: olderThan,
-        ...(consumer === undefined ? {} : { consumer }),
-      },
-      checked,
-      { olderThan, ...(consumer === undefined ? {} : { consumer }) },
-    );
+    const scoped = this.scoped(method, {
+      status: DeliveryStatus.DeadLetter,
+      to: olderThan,
+      ...(consumer === undefined ? {} : { consumer }),
+      ...(tenantId === undefined ? {} : { tenantId }),
+    });
+    const tenant = scoped.filter.tenantId;
+    return this.bulk('purge', scoped, checked, {
+      olderThan,
+      ...(consumer === undefined ? {} : { consumer }),
+      ...(tenant === undefined ? {} : { tenantId: tenant }),
+    });
   }
 
   /** {@inheritDoc IntegrationAdminApi.listAudit} */
-  async listAudit(page?: PageRequest): Promise<Page<AdminAuditRecord>> {
-    return this.audit.list(this.sql, checkPage('listAudit', 'audit', page));
+  async listAudit(page?: PageRequest, options?: TenantOption): Promise<Page<AdminAuditRecord>> {
+    const method = 'listAudit';
+    const checkedPage = checkPage(method, 'audit', page);
+    const { tenant, sql } = this.scope(method, checkTenantOption(method, options));
+    return this.audit.list(sql, checkedPage, tenant);
   }
 
   /** {@inheritDoc IntegrationAdminApi.getOverview} */
@@ -242,8 +305,43 @@ export class AdminOperations implements IntegrationAdminApi {
     return { backlog, throughput };
   }
 
-  private async requireEvent(eventId: string): Promise<void> {
-    if (!(await this.outbox.findById(this.sql, eventId))) throw new EventNotFoundError(eventId);
+  /**
+   * The tenant a call covers (see `resolveTenant`: explicit, else the context's, else every
+   * tenant) and the executor for it (with the tenant set for row-level security when on).
+   * @throws CrossTenantAccessError when `explicit` is another tenant than the context's.
+   */
+  private scope(method: string, explicit: string | null | undefined): CallScope {
+    const tenant = resolveTenant(method, explicit, this.options.contextTenant?.());
+    const { session } = this.options;
+    return { tenant, sql: session?.enabled ? session.executor(tenant) : this.sql };
+  }
+
+  /** {@link scope} for a checked filter: the filter limited to the call's tenant. */
+  private scoped<F extends CheckedEventFilter>(
+    method: string,
+    filter: F,
+  ): { readonly filter: F; readonly sql: SqlExecutor } {
+    const { tenantId, ...rest } = filter;
+    const { tenant, sql } = this.scope(method, tenantId);
+    return { filter: (tenant === undefined ? rest : { ...rest, tenantId: tenant }) as F, sql };
+  }
+
+  /** The event with this id in `tenant` (`undefined`: any tenant); another tenant's is none. */
+  private async findEvent(
+    sql: SqlExecutor,
+    eventId: string,
+    tenant: string | null | undefined,
+  ): Promise<OutboxEventRecord | undefined> {
+    const event = await this.outbox.findById(sql, eventId);
+    return event && (tenant === undefined || event.tenantId === tenant) ? event : undefined;
+  }
+
+  private async requireEvent(
+    sql: SqlExecutor,
+    eventId: string,
+    tenant: string | null | undefined,
+  ): Promise<void> {
+    if (!(await this.findEvent(sql, eventId, tenant))) throw new EventNotFoundError(eventId);
   }
 
   /** A replay or discard of one delivery, with its audit row; a typed error when it cannot. */
@@ -251,21 +349,24 @@ export class AdminOperations implements IntegrationAdminApi {
     change: 'replay' | 'discard',
     key: { eventId: string; consumer: string },
     actor: CheckedActor,
+    { tenant, sql }: CallScope,
   ): Promise<AdminActionResult> {
+    // Limited to a tenant: another tenant's event is not found (checked before any change).
+    if (tenant !== undefined) await this.requireEvent(sql, key.eventId, tenant);
     const done = await this.actions.changeOne(
-      this.sql,
+      sql,
       change,
       key.eventId,
       key.consumer,
-      { ...actor, target: key },
+      { ...actor, target: key, tenantId: tenant ?? null },
       { lastError: change === 'discard' ? discarded(actor.reason) : null, auditEmpty: false },
     );
-    if (done) return this.finished(change, done.affected, done.auditId, actor);
+    if (done) return this.finished(sql, change, done.affected, done.auditId, actor);
     // Nothing changed: say why (no audit row was written).
-    const statuses = await this.queries.deliveryStatus(this.sql, key.eventId);
+    const statuses = await this.queries.deliveryStatus(sql, key.eventId);
     const status = statuses.get(key.consumer);
     if (status === undefined) {
-      if (statuses.size === 0) await this.requireEvent(key.eventId);
+      if (statuses.size === 0) await this.requireEvent(sql, key.eventId, tenant);
       const consumers = [...statuses.keys()].sort();
       throw new DeliveryNotFoundError(
         key.eventId,
@@ -289,17 +390,23 @@ export class AdminOperations implements IntegrationAdminApi {
    */
   private async bulk(
     change: DeliveryChange,
-    filter: CheckedDeliveryFilter,
+    { filter, sql }: { readonly filter: CheckedDeliveryFilter; readonly sql: SqlExecutor },
     options: CheckedBulkOptions,
     target: Readonly<Record<string, unknown>> = withoutStatus(filter),
   ): Promise<AdminActionResult> {
     const action = AUDIT_ACTIONS[change];
-    const entry = { action, actor: options.actor, reason: options.reason, target };
+    const entry = {
+      action,
+      actor: options.actor,
+      reason: options.reason,
+      target,
+      tenantId: filter.tenantId ?? null,
+    };
     if (options.dryRun) {
-      const matching = await this.actions.countUpTo(this.sql, filter, options.limit + 1);
+      const matching = await this.actions.countUpTo(sql, filter, options.limit + 1);
       const affected = Math.min(matching, options.limit);
       const complete = matching <= options.limit;
-      const auditId = await this.audit.insert(this.sql, {
+      const auditId = await this.audit.insert(sql, {
         ...entry,
         affected,
         dryRun: true,
@@ -307,7 +414,7 @@ export class AdminOperations implements IntegrationAdminApi {
       });
       return { action, affected, dryRun: true, complete, auditId };
     }
-    const auditId = await this.audit.insert(this.sql, {
+    const auditId = await this.audit.insert(sql, {
       ...entry,
       affected: 0,
       dryRun: false,
@@ -318,21 +425,22 @@ export class AdminOperations implements IntegrationAdminApi {
     let complete = false;
     while (affected < options.limit) {
       const size = Math.min(ADMIN_BATCH_SIZE, options.limit - affected);
-      const n = await this.actions.changeBatch(this.sql, change, filter, size, auditId, lastError);
+      const n = await this.actions.changeBatch(sql, change, filter, size, auditId, lastError);
       affected += n;
       if (n < size) {
         complete = true;
         break;
       }
     }
-    if (!complete) complete = (await this.actions.countUpTo(this.sql, filter, 1)) === 0;
-    await this.audit.finish(this.sql, auditId, complete);
-    const result = await this.finished(change, affected, auditId, options);
+    if (!complete) complete = (await this.actions.countUpTo(sql, filter, 1)) === 0;
+    await this.audit.finish(sql, auditId, complete);
+    const result = await this.finished(sql, change, affected, auditId, options);
     return { ...result, complete };
   }
 
   /** The result of an action that ran (not dry); logs it and wakes processors after a replay. */
   private async finished(
+    sql: SqlExecutor,
     change: DeliveryChange,
     affected: number,
     auditId: string,
@@ -346,7 +454,7 @@ export class AdminOperations implements IntegrationAdminApi {
       const channel = this.options.notifyChannel;
       if (change === 'replay' && channel !== undefined) {
         // Wake the processors now rather than at their next poll (a lost NOTIFY costs one poll).
-        await this.sql
+        await sql
           .query('SELECT pg_notify($1::text, $2::text)', [channel, ''])
           .catch(() => undefined);
       }

@@ -21,6 +21,7 @@ import {
   epochMs,
   eventConditions,
   needsEvent,
+  tenantConditions,
   utcText,
   where,
 } from './admin-sql-filter';
@@ -209,23 +210,29 @@ export class AdminQueryRepository {
   /**
    * The events correlated with one event: those with its correlation id, and those whose
    * correlation id is its id (what it caused); itself excluded, oldest first, at most
-   * {@link MAX_CORRELATED_EVENTS}. Each half reads the correlation index.
+   * {@link MAX_CORRELATED_EVENTS}; only those of `tenantId` when given. Each half reads the
+   * correlation index.
    */
   async correlated(
     sql: SqlExecutor,
     eventId: string,
     correlationId: string | null,
+    tenantId?: string | null,
   ): Promise<AdminEventSummary[]> {
     const cap = MAX_CORRELATED_EVENTS + 1;
+    const params = new SqlParams();
+    const id = params.add(eventId, 'text');
+    const correlation = params.add(correlationId, 'text');
+    const tenant = tenantConditions('e.tenant_id', tenantId, params);
     const half = (match: string): string =>
       `(SELECT ${SUMMARY_COLUMNS} FROM ${this.tables.outbox} e
-         WHERE e.correlation_id = ${match} ORDER BY e.created_at, e.seq LIMIT ${cap})`;
+         ${where([`e.correlation_id = ${match}`, ...tenant])} ORDER BY e.created_at, e.seq LIMIT ${cap})`;
     const { rows } = await sql.query<SummaryRow>(
-      `SELECT c.* FROM (${half('$1::text')} UNION ${half('$2::text')}) c
-        WHERE c.id <> $1::text
+      `SELECT c.* FROM (${half(id)} UNION ${half(correlation)}) c
+        WHERE c.id <> ${id}
         ORDER BY c.created_at, c.seq::bigint
         LIMIT ${MAX_CORRELATED_EVENTS}`,
-      [eventId, correlationId],
+      params.values,
     );
     return rows.map(mapSummary);
   }

@@ -41,6 +41,19 @@ export const epochMs = (column: string, alias: string): string =>
   `(extract(epoch from ${column}) * 1000)::float8 AS ${alias}`;
 
 /**
+ * The condition on a `tenant_id` column: that tenant's rows, rows without a tenant (`null`), or
+ * none (`undefined`: every tenant).
+ */
+export function tenantConditions(
+  column: string,
+  tenantId: string | null | undefined,
+  params: SqlParams,
+): string[] {
+  if (tenantId === undefined) return [];
+  return [tenantId === null ? `${column} IS NULL` : `${column} = ${params.add(tenantId, 'text')}`];
+}
+
+/**
  * The conditions of an event filter on the outbox row aliased `e`, with its time bounds on
  * `timeColumn` (`e.created_at` for events, `d.updated_at` for deliveries).
  */
@@ -56,9 +69,7 @@ export function eventConditions(
     conditions.push(`e.aggregate_type = ${params.add(filter.aggregateType, 'text')}`);
   if (filter.aggregateId !== undefined)
     conditions.push(`e.aggregate_id = ${params.add(filter.aggregateId, 'text')}`);
-  if (filter.tenantId === null) conditions.push('e.tenant_id IS NULL');
-  else if (filter.tenantId !== undefined)
-    conditions.push(`e.tenant_id = ${params.add(filter.tenantId, 'text')}`);
+  conditions.push(...tenantConditions('e.tenant_id', filter.tenantId, params));
   if (filter.correlationId !== undefined)
     conditions.push(`e.correlation_id = ${params.add(filter.correlationId, 'text')}`);
   if (filter.from)

@@ -27,14 +27,18 @@ export interface BulkActionOptions extends AdminActor {
 }
 
 /**
- * Which events: every given field must match. Time bounds are on the event's `createdAt`
+ * Which events: every given field must match. `tenantId` absent: the tenant of the current
+ * `IntegrationContext` (every tenant outside one; see docs/tenancy.md). Time bounds are on the event's `createdAt`
  * (`from` inclusive, `to` exclusive). Unknown keys are refused with `InvalidQueryError`.
  */
 export interface AdminEventFilter {
   readonly eventName?: string;
   readonly aggregateType?: string;
   readonly aggregateId?: string;
-  /** Only this tenant's events; `null`: only events without a tenant. @default every tenant */
+  /**
+   * Only this tenant's events; `null`: only events without a tenant.
+   * @default the context's tenant, else every tenant
+   */
   readonly tenantId?: string | null;
   readonly correlationId?: string;
   readonly from?: Date;
@@ -49,6 +53,15 @@ export interface AdminDeliveryFilter extends AdminEventFilter {
   /** @default DeliveryStatus.DeadLetter */
   readonly status?: DeliveryStatus;
   readonly consumer?: string;
+}
+
+/**
+ * The tenant of a single-row admin call. Absent: the tenant of the current `IntegrationContext`,
+ * or every tenant outside one; `null`: only rows without a tenant. Naming another tenant than
+ * the context's throws `CrossTenantAccessError`. An event of another tenant is "not found".
+ */
+export interface TenantOption {
+  readonly tenantId?: string | null;
 }
 
 /** Keyset pagination: pass the previous page's `nextCursor` as `after`. */
@@ -113,6 +126,8 @@ export interface AdminAuditRecord {
   readonly affected: number;
   readonly dryRun: boolean;
   readonly complete: boolean;
+  /** The tenant the action was limited to; `null`: every tenant (or rows without one). */
+  readonly tenantId: string | null;
   readonly createdAt: Date;
 }
 
@@ -149,27 +164,47 @@ export interface IntegrationAdminApi {
     page?: PageRequest,
   ): Promise<Page<AdminDeliveryView>>;
   countDeliveries(filter?: AdminDeliveryFilter): Promise<number>;
-  getEvent(eventId: string): Promise<AdminEventDetail | undefined>;
+  /** One event in full; `undefined` when none has this id in the tenant of the call. */
+  getEvent(eventId: string, options?: TenantOption): Promise<AdminEventDetail | undefined>;
   /** One consumer's dead letter back to pending (attempts reset). */
-  replayDelivery(eventId: string, consumer: string, by: AdminActor): Promise<AdminActionResult>;
+  replayDelivery(
+    eventId: string,
+    consumer: string,
+    by: AdminActor,
+    options?: TenantOption,
+  ): Promise<AdminActionResult>;
   /** Every dead-lettered delivery of one event back to pending. */
-  replayEvent(eventId: string, by: AdminActor): Promise<AdminActionResult>;
+  replayEvent(eventId: string, by: AdminActor, options?: TenantOption): Promise<AdminActionResult>;
   /** Dead letters matching `filter` (status is always dead_letter) back to pending. */
   replayDeliveries(
     filter: Omit<AdminDeliveryFilter, 'status'>,
     options: BulkActionOptions,
   ): Promise<AdminActionResult>;
   /** One pending or dead-lettered delivery marked skipped with the reason (required). */
-  discardDelivery(eventId: string, consumer: string, by: AdminActor): Promise<AdminActionResult>;
+  discardDelivery(
+    eventId: string,
+    consumer: string,
+    by: AdminActor,
+    options?: TenantOption,
+  ): Promise<AdminActionResult>;
   discardDeliveries(
     filter: Omit<AdminDeliveryFilter, 'status'>,
     options: BulkActionOptions,
   ): Promise<AdminActionResult>;
   /** Deletes dead letters last changed before `olderThan` (reason required). */
   purgeDeadLetters(
-    filter: { readonly olderThan: Date; readonly consumer?: string },
+    filter: PurgeDeadLettersFilter,
     options: BulkActionOptions,
   ): Promise<AdminActionResult>;
-  listAudit(page?: PageRequest): Promise<Page<AdminAuditRecord>>;
+  /** Audit rows, newest first: those of the call's tenant when it has one. */
+  listAudit(page?: PageRequest, options?: TenantOption): Promise<Page<AdminAuditRecord>>;
+  /** Backlog and throughput per consumer (counts over every tenant: consumers are shared). */
   getOverview(options?: { readonly minutes?: number }): Promise<AdminOverview>;
+}
+
+/** Which dead letters `purgeDeadLetters` deletes. */
+export interface PurgeDeadLettersFilter extends TenantOption {
+  /** Last changed before this instant. */
+  readonly olderThan: Date;
+  readonly consumer?: string;
 }

@@ -3,6 +3,7 @@ import type { SqlExecutor } from '../database/sql-executor';
 import type { AdminActionKind, AdminAuditRecord, Page } from './admin.types';
 import { encodeCursor, type CheckedPage } from './admin-filter.validation';
 import { toPage } from './admin-page';
+import { SqlParams, tenantConditions, where } from './admin-sql-filter';
 
 /** What an audit row records, as written. */
 export interface AuditEntry {
@@ -13,6 +14,8 @@ export interface AuditEntry {
   readonly affected: number;
   readonly dryRun: boolean;
   readonly complete: boolean;
+  /** The tenant the action was limited to; `null`: none. */
+  readonly tenantId: string | null;
 }
 
 interface AuditRow {
@@ -24,6 +27,7 @@ interface AuditRow {
   affected: number;
   dry_run: boolean;
   complete: boolean;
+  tenant_id: string | null;
   created_at: number;
 }
 
@@ -33,20 +37,21 @@ interface AuditRow {
  * `AdminActionRepository`) or with a single action's change in one statement.
  */
 export class AuditRepository {
-  private readonly statements: { insert: string; finish: string; list: string; listAfter: string };
+  private readonly statements: { insert: string; finish: string; list: string };
+  private readonly columns: string;
 
   constructor(tables: IntegrationTables) {
     // Ordered by a.id, the bigint: `id` alone would name the text column of the output.
     const columns = `a.id::text AS id, a.action, a.actor, a.reason, a.target::text AS target,
-        a.affected, a.dry_run, a.complete, (extract(epoch from a.created_at) * 1000)::float8 AS created_at`;
+        a.affected, a.dry_run, a.complete, a.tenant_id,
+        (extract(epoch from a.created_at) * 1000)::float8 AS created_at`;
+    this.columns = columns;
     this.statements = {
-      insert: `INSERT INTO ${tables.audit} (action, actor, reason, target, affected, dry_run, complete)
-        VALUES ($1::text, $2::text, $3::text, $4::jsonb, $5::int, $6::boolean, $7::boolean)
+      insert: `INSERT INTO ${tables.audit} (action, actor, reason, target, affected, dry_run, complete, tenant_id)
+        VALUES ($1::text, $2::text, $3::text, $4::jsonb, $5::int, $6::boolean, $7::boolean, $8::text)
         RETURNING id::text AS id`,
       finish: `UPDATE ${tables.audit} SET complete = $2::boolean WHERE id = $1::bigint`,
-      list: `SELECT ${columns} FROM ${tables.audit} a ORDER BY a.id DESC LIMIT $1::int`,
-      listAfter: `SELECT ${columns} FROM ${tables.audit} a WHERE a.id < $2::bigint
-        ORDER BY a.id DESC LIMIT $1::int`,
+      list: `FROM ${tables.audit} a`,
     };
   }
 
@@ -60,6 +65,7 @@ export class AuditRepository {
       entry.affected,
       entry.dryRun,
       entry.complete,
+      entry.tenantId,
     ]);
     return rows[0]!.id;
   }
@@ -69,11 +75,25 @@ export class AuditRepository {
     await sql.query(this.statements.finish, [id, complete]);
   }
 
-  /** One page of audit rows, newest first (keyset on the id). */
-  async list(sql: SqlExecutor, page: CheckedPage): Promise<Page<AdminAuditRecord>> {
-    const { rows } = page.after
-      ? await sql.query<AuditRow>(this.statements.listAfter, [page.limit + 1, page.after[0]])
-      : await sql.query<AuditRow>(this.statements.list, [page.limit + 1]);
+  /**
+   * One page of audit rows, newest first (keyset on the id): of one tenant (`null`: actions
+   * without a tenant) or, `undefined`, of all.
+   */
+  async list(
+    sql: SqlExecutor,
+    page: CheckedPage,
+    tenantId?: string | null,
+  ): Promise<Page<AdminAuditRecord>> {
+    const params = new SqlParams();
+    const conditions = [
+      ...(page.after ? [`a.id < ${params.add(page.after[0], 'bigint')}`] : []),
+      ...tenantConditions('a.tenant_id', tenantId, params),
+    ];
+    const { rows } = await sql.query<AuditRow>(
+      `SELECT ${this.columns} ${this.statements.list} ${where(conditions)}
+        ORDER BY a.id DESC LIMIT ${params.add(page.limit + 1, 'int')}`,
+      params.values,
+    );
     return toPage(
       rows,
       page.limit,
@@ -86,6 +106,7 @@ export class AuditRepository {
         affected: r.affected,
         dryRun: r.dry_run,
         complete: r.complete,
+        tenantId: r.tenant_id,
         createdAt: new Date(r.created_at),
       }),
       (r) => encodeCursor('audit', [r.id]),

@@ -10,6 +10,7 @@ import {
 import {
   checkAggregateQuery,
   checkEventId,
+  checkTenant,
   checkText,
   type FindEventsByAggregateOptions,
 } from '../outbox/outbox-query.validation';
@@ -19,7 +20,6 @@ import {
   checkCorrelationQuery,
   type FindEventsByCorrelationOptions,
 } from '../outbox/correlation-query.validation';
-import { IntegrationContext } from '../context/integration-context';
 import {
   checkReplayFilter,
   type ReplayDeliveriesFilter,
@@ -48,7 +48,12 @@ import type {
   IntegrationAdminApi,
   Page,
   PageRequest,
+  PurgeDeadLettersFilter,
+  TenantOption,
 } from './admin.types';
+import { IntegrationContext } from '../context/integration-context';
+import { resolveTenant } from '../context/tenant-scope';
+import { TenantSession } from '../database/tenant-session';
 
 /** One event with every consumer's delivery of it. */
 export interface EventDeliveries {
@@ -86,6 +91,7 @@ export class IntegrationAdminService implements IntegrationAdminApi {
     tables: IntegrationTables,
     private readonly correlations: CorrelationRepository,
     private readonly context: IntegrationContext,
+    private readonly session: TenantSession,
   ) {
     const { notify } = options;
     this.operations = new AdminOperations(options.database.root, {
@@ -93,6 +99,8 @@ export class IntegrationAdminService implements IntegrationAdminApi {
       ...(notify.enabled ? { notifyChannel: notify.channel } : {}),
       logger: this.logger,
       backlog: () => backlog.read(),
+      contextTenant: () => context.current().tenantId,
+      session,
     });
   }
 
@@ -120,18 +128,23 @@ export class IntegrationAdminService implements IntegrationAdminApi {
   }
 
   /** {@inheritDoc IntegrationAdminApi.getEvent} */
-  getEvent(eventId: string): Promise<AdminEventDetail | undefined> {
-    return this.operations.getEvent(eventId);
+  getEvent(eventId: string, options?: TenantOption): Promise<AdminEventDetail | undefined> {
+    return this.operations.getEvent(eventId, options);
   }
 
   /** {@inheritDoc IntegrationAdminApi.replayDelivery} */
-  replayDelivery(eventId: string, consumer: string, by: AdminActor): Promise<AdminActionResult> {
-    return this.operations.replayDelivery(eventId, consumer, by);
+  replayDelivery(
+    eventId: string,
+    consumer: string,
+    by: AdminActor,
+    options?: TenantOption,
+  ): Promise<AdminActionResult> {
+    return this.operations.replayDelivery(eventId, consumer, by, options);
   }
 
   /** {@inheritDoc IntegrationAdminApi.replayEvent} */
-  replayEvent(eventId: string, by: AdminActor): Promise<AdminActionResult> {
-    return this.operations.replayEvent(eventId, by);
+  replayEvent(eventId: string, by: AdminActor, options?: TenantOption): Promise<AdminActionResult> {
+    return this.operations.replayEvent(eventId, by, options);
   }
 
   /** {@inheritDoc IntegrationAdminApi.replayDeliveries} */
@@ -143,8 +156,13 @@ export class IntegrationAdminService implements IntegrationAdminApi {
   }
 
   /** {@inheritDoc IntegrationAdminApi.discardDelivery} */
-  discardDelivery(eventId: string, consumer: string, by: AdminActor): Promise<AdminActionResult> {
-    return this.operations.discardDelivery(eventId, consumer, by);
+  discardDelivery(
+    eventId: string,
+    consumer: string,
+    by: AdminActor,
+    options?: TenantOption,
+  ): Promise<AdminActionResult> {
+    return this.operations.discardDelivery(eventId, consumer, by, options);
   }
 
   /** {@inheritDoc IntegrationAdminApi.discardDeliveries} */
@@ -157,15 +175,15 @@ export class IntegrationAdminService implements IntegrationAdminApi {
 
   /** {@inheritDoc IntegrationAdminApi.purgeDeadLetters} */
   purgeDeadLetters(
-    filter: { readonly olderThan: Date; readonly consumer?: string },
+    filter: PurgeDeadLettersFilter,
     options: BulkActionOptions,
   ): Promise<AdminActionResult> {
     return this.operations.purgeDeadLetters(filter, options);
   }
 
   /** {@inheritDoc IntegrationAdminApi.listAudit} */
-  listAudit(page?: PageRequest): Promise<Page<AdminAuditRecord>> {
-    return this.operations.listAudit(page);
+  listAudit(page?: PageRequest, options?: TenantOption): Promise<Page<AdminAuditRecord>> {
+    return this.operations.listAudit(page, options);
   }
 
   /** {@inheritDoc IntegrationAdminApi.getOverview} */
@@ -175,46 +193,73 @@ export class IntegrationAdminService implements IntegrationAdminApi {
 
   /**
    * Puts the dead-lettered deliveries of one event back to pending (attempts reset): every
-   * consumer's, or only `options.consumer`'s. Returns how many.
+   * consumer's, or only `options.consumer`'s. Returns how many. Limited to the tenant of the
+   * call (`options.tenantId`, else the context's): another tenant's event is not found.
    * @throws InvalidEventIdError when `eventId` is not a UUID, before any SQL.
    * @throws InvalidQueryError when `options.consumer` is not a short text.
-   * @throws EventNotFoundError when no event has this id.
+   * @throws EventNotFoundError when no event has this id (in the call's tenant).
+   * @throws CrossTenantAccessError when `options.tenantId` is not the context's tenant.
    */
-  async replay(eventId: string, options: { consumer?: string } = {}): Promise<number> {
+  async replay(
+    eventId: string,
+    options: { consumer?: string; tenantId?: string | null } = {},
+  ): Promise<number> {
     checkEventId(eventId);
     const consumer =
       options.consumer === undefined
         ? undefined
         : checkText('replay', 'consumer', options.consumer);
-    const root = this.options.database.root;
-    if (!(await this.outbox.findById(root, eventId))) throw new EventNotFoundError(eventId);
-    return this.replayChecked({ eventId, ...(consumer === undefined ? {} : { consumer }) });
+    const explicit =
+      options.tenantId === undefined
+        ? undefined
+        : checkTenant('replay', 'tenantId', options.tenantId);
+    const tenant = this.tenant('replay', explicit);
+    const event = await this.outbox.findById(this.session.executor(tenant), eventId);
+    if (!event || (tenant !== undefined && event.tenantId !== tenant))
+      throw new EventNotFoundError(eventId);
+    return this.replayChecked({
+      eventId,
+      ...(consumer === undefined ? {} : { consumer }),
+      tenantId: event.tenantId,
+    });
   }
 
   /**
    * Replays the dead-lettered deliveries matching `filter` (oldest position first, at most
-   * `filter.limit`); returns how many. Without `tenantId` it covers every tenant.
+   * `filter.limit`); returns how many. Without `tenantId` it covers the context's tenant, or
+   * every tenant outside one.
    * @throws InvalidQueryError for an unknown key (naming the closest one) or an invalid value.
+   * @throws CrossTenantAccessError when `filter.tenantId` is not the context's tenant.
    */
   async replayDeadLetters(filter: ReplayDeliveriesFilter = {}): Promise<number> {
     return this.replayChecked(filter);
   }
 
-  /** The event and each consumer's delivery of it; `undefined` when no event has this id. */
-  async findEvent(eventId: string): Promise<EventDeliveries | undefined> {
+  /**
+   * The event and each consumer's delivery of it; `undefined` when no event has this id in the
+   * tenant of the call (`options.tenantId`, else the context's, else any).
+   * @throws CrossTenantAccessError when `options.tenantId` is not the context's tenant.
+   */
+  async findEvent(eventId: string, options?: TenantOption): Promise<EventDeliveries | undefined> {
     checkEventId(eventId);
-    const root = this.options.database.root;
-    const event = await this.outbox.findById(root, eventId);
-    if (!event) return undefined;
-    return { event, deliveries: await this.deliveries.findByEvent(root, eventId) };
+    const explicit =
+      options?.tenantId === undefined
+        ? undefined
+        : checkTenant('findEvent', 'tenantId', options.tenantId);
+    const tenant = this.tenant('findEvent', explicit);
+    const sql = this.session.executor(tenant);
+    const event = await this.outbox.findById(sql, eventId);
+    if (!event || (tenant !== undefined && event.tenantId !== tenant)) return undefined;
+    return { event, deliveries: await this.deliveries.findByEvent(sql, eventId) };
   }
 
   /**
    * Events of one aggregate of one tenant (`null`: events without a tenant) in publish order,
    * each with every consumer's delivery. The tenant is part of the aggregate's identity:
-   * without `options.tenantId` only events published without a tenant are returned, never
-   * another tenant's.
+   * without `options.tenantId` the context's tenant applies, and outside any only events
+   * published without a tenant are returned, never another tenant's.
    * @throws InvalidQueryError for an empty or non-string type or id, or an unknown option.
+   * @throws CrossTenantAccessError when `options.tenantId` is not the context's tenant.
    */
   async findEventsByAggregate(
     aggregateType: string,
@@ -222,15 +267,20 @@ export class IntegrationAdminService implements IntegrationAdminApi {
     options: FindEventsByAggregateOptions = {},
   ): Promise<EventDeliveries[]> {
     const query = checkAggregateQuery(aggregateType, aggregateId, options);
-    const root = this.options.database.root;
+    const tenant =
+      this.tenant(
+        'findEventsByAggregate',
+        options.tenantId === undefined ? undefined : query.tenantId,
+      ) ?? null;
+    const sql = this.session.executor(tenant);
     const events = await this.outbox.findByAggregate(
-      root,
+      sql,
       query.aggregateType,
       query.aggregateId,
-      query.tenantId,
+      tenant,
     );
     const deliveries = await this.deliveries.findByEvents(
-      root,
+      sql,
       events.map((e) => e.id),
     );
     return events.map((event) => ({
@@ -272,21 +322,28 @@ export class IntegrationAdminService implements IntegrationAdminApi {
    * Deletes finished events older than `olderThanMs` (every delivery processed or skipped, or
    * none), with their deliveries, in batches of `batchSize` (never one unbounded DELETE);
    * returns how many events. Each argument defaults to `processor.purge`. Dead letters and
-   * everything still pending stay.
+   * everything still pending stay. Limited to the tenant of the call (`options.tenantId`, else
+   * the context's; every tenant outside one).
    * @throws InvalidPurgeOptionsError before any SQL when an argument is invalid.
+   * @throws CrossTenantAccessError when `options.tenantId` is not the context's tenant.
    */
-  async purgeProcessed(options: PurgeArguments = {}): Promise<number> {
-    assertPurgeArguments(options);
+  async purgeProcessed(options: PurgeArguments & TenantOption = {}): Promise<number> {
+    // tenantId is the one key beside the purge arguments (checked with the tenant rules).
+    const { tenantId, ...purgeArguments } =
+      typeof options === 'object' && options !== null ? options : { tenantId: undefined };
+    assertPurgeArguments(
+      typeof options === 'object' && options !== null ? purgeArguments : options,
+    );
+    const explicit =
+      tenantId === undefined ? undefined : checkTenant('purgeProcessed', 'tenantId', tenantId);
+    const tenant = this.tenant('purgeProcessed', explicit);
+    const sql = this.session.executor(tenant);
     const { purge } = this.options.processor;
     const olderThanMs = options.olderThanMs ?? purge.olderThanMs;
     const batchSize = options.batchSize ?? purge.batchSize;
     let total = 0;
     for (;;) {
-      const n = await this.outbox.purgeFinishedBatch(
-        this.options.database.root,
-        olderThanMs,
-        batchSize,
-      );
+      const n = await this.outbox.purgeFinishedBatch(sql, olderThanMs, batchSize, tenant);
       total += n;
       if (n < batchSize) break;
     }
@@ -313,10 +370,24 @@ export class IntegrationAdminService implements IntegrationAdminApi {
     return { unsequenced, consumers };
   }
 
+  /** The tenant a call covers: `explicit`, else the context's, else `undefined` (every tenant). */
+  private tenant(method: string, explicit: string | null | undefined): string | null | undefined {
+    return resolveTenant(method, explicit, this.context.current().tenantId);
+  }
+
   private async replayChecked(filter: unknown): Promise<number> {
     const checked = checkReplayFilter(filter, 'replayDeadLetters');
-    const root = this.options.database.root;
-    const replayed = await this.deliveries.replay(root, checked);
+    const tenant = this.tenant(
+      'replayDeadLetters',
+      checked.allTenants ? undefined : (checked.tenantId ?? null),
+    );
+    const root = this.session.executor(tenant);
+    const replayed = await this.deliveries.replay(
+      root,
+      tenant === undefined
+        ? { ...checked, allTenants: true }
+        : { ...checked, tenantId: tenant, allTenants: false },
+    );
     if (replayed.length === 0) return 0;
     const consumers = [...new Set(replayed.map((k) => k.consumer))].sort();
     this.logger.log(

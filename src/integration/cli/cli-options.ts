@@ -23,6 +23,7 @@ export const CLI_OPTIONS = {
   all: { type: 'boolean' },
   'older-than': { type: 'string' },
   minutes: { type: 'string' },
+  'row-level-security': { type: 'boolean' },
 } as const;
 
 /** The name of a CLI option, without its dashes. */
@@ -54,7 +55,7 @@ const OPTION_COMMANDS: Readonly<Record<CliOptionName, string>> = {
   'aggregate-type': FILTERED,
   'aggregate-id': FILTERED,
   'correlation-id': FILTERED,
-  tenant: FILTERED,
+  tenant: 'the dead-letters commands',
   since: FILTERED,
   until: FILTERED,
   limit: 'dead-letters list, replay, discard and purge',
@@ -63,6 +64,7 @@ const OPTION_COMMANDS: Readonly<Record<CliOptionName, string>> = {
   all: 'dead-letters replay and discard',
   'older-than': 'dead-letters purge',
   minutes: 'stats',
+  'row-level-security': 'sql',
 };
 
 /**

@@ -38,7 +38,8 @@ export interface CliIo {
   readonly env: Readonly<Record<string, string | undefined>>;
 }
 
-const COMMANDS = 'migrate, status, sql, prisma, stats, dead-letters or consumers';
+const COMMANDS =
+  'migrate, status, sql, prisma, row-level-security, stats, dead-letters or consumers';
 
 export const CLI_USAGE = `Usage: nestjs-integration <command> [options]
 
@@ -48,8 +49,12 @@ consumers. Every command talks to the database directly (no running app needed).
 Schema:
   migrate   apply the missing migrations (one transaction, advisory lock; idempotent)
   status    list applied and pending migrations
-  sql       print the SQL of every migration (for Prisma Migrate, Flyway or a DBA); no database
+  sql       print the SQL of every migration (for Prisma Migrate, Flyway or a DBA); no database;
+            with --row-level-security, followed by the SQL of the tenant policies
   prisma    print the Prisma models of the tables (save as prisma/nestjs-integration.prisma)
+  row-level-security on|off
+            create (idempotent) or drop the opt-in tenant policies on the tables holding a
+            tenant's rows (docs/tenancy.md); run it as the tables' owner
 
 Operations:
   stats [--minutes <n>]                   backlog per consumer, deliveries settled in the last
@@ -78,7 +83,8 @@ Operations:
 
 Filters (dead-letters list, replay, discard; every one given must match):
   --consumer <name>  --event-name <name>  --aggregate-type <type>  --aggregate-id <id>
-  --correlation-id <id>  --tenant <id>
+  --correlation-id <id>  --tenant <id>    (--tenant also limits show, replay/discard <eventId>
+                                           and purge to that tenant's events)
   --since <date>  --until <date>    when the delivery was dead-lettered: an ISO 8601 date
                                     (2026-01-31, midnight UTC) or date-time with its zone
                                     (2026-01-31T08:00:00Z); since inclusive, until exclusive

@@ -76,11 +76,12 @@ export function deadLettersCommand(
       });
     }
     case 'show': {
-      allowOnly(command, values, []);
+      allowOnly(command, values, ['tenant']);
       expectArguments(command, rest, 1, 'an event id (dead-letters list shows them)');
       const eventId = rest[0]!;
+      const tenant = tenantOption(values);
       return admin(async (api) => {
-        const detail = await api.getEvent(eventId);
+        const detail = await api.getEvent(eventId, tenant);
         if (!detail) throw new EventNotFoundError(eventId);
         return json ? jsonDocument(detail) : formatEvent(detail);
       });
@@ -95,17 +96,18 @@ export function deadLettersCommand(
               'dead-letters show <eventId> shows what one event has',
           );
         }
-        allowOnly(`${command} <eventId>`, values, ['consumer', 'actor', 'reason']);
+        allowOnly(`${command} <eventId>`, values, ['consumer', 'actor', 'reason', 'tenant']);
         expectArguments(command, rest, 1, 'an event id');
         const eventId = rest[0]!;
         const consumer = values.consumer;
         const by = { actor, ...(values.reason === undefined ? {} : { reason: values.reason }) };
+        const tenant = tenantOption(values);
         if (action === 'replay') {
           return admin(async (api) =>
             actionResult(
               consumer === undefined
-                ? await api.replayEvent(eventId, by)
-                : await api.replayDelivery(eventId, consumer, by),
+                ? await api.replayEvent(eventId, by, tenant)
+                : await api.replayDelivery(eventId, consumer, by, tenant),
             ),
           );
         }
@@ -116,7 +118,9 @@ export function deadLettersCommand(
           );
         }
         requireReason(command, values);
-        return admin(async (api) => actionResult(await api.discardDelivery(eventId, consumer, by)));
+        return admin(async (api) =>
+          actionResult(await api.discardDelivery(eventId, consumer, by, tenant)),
+        );
       }
       allowOnly(command, values, [...FILTER_OPTIONS, ...BULK_OPTIONS]);
       const filter = deadLetterFilter(values);
@@ -137,7 +141,15 @@ export function deadLettersCommand(
       );
     }
     case 'purge': {
-      allowOnly(command, values, ['older-than', 'consumer', 'dry-run', 'limit', 'actor', 'reason']);
+      allowOnly(command, values, [
+        'older-than',
+        'consumer',
+        'tenant',
+        'dry-run',
+        'limit',
+        'actor',
+        'reason',
+      ]);
       expectArguments(command, rest, 0, 'no argument');
       if (values['older-than'] === undefined) {
         throw new CliUsageError(
@@ -149,6 +161,7 @@ export function deadLettersCommand(
       const filter = {
         olderThan,
         ...(values.consumer === undefined ? {} : { consumer: values.consumer }),
+        ...tenantOption(values),
       };
       const options = bulkOptions(values, cliActor(values, context.env));
       return admin(async (api) => actionResult(await api.purgeDeadLetters(filter, options)));
@@ -158,6 +171,11 @@ export function deadLettersCommand(
     default:
       throw new CliUsageError(`unknown subcommand "dead-letters ${action}" (${SUBCOMMANDS})`);
   }
+}
+
+/** `--tenant <id>` as the admin API's tenant option (absent: every tenant). */
+function tenantOption(values: CliValues): { tenantId?: string } {
+  return values.tenant === undefined ? {} : { tenantId: values.tenant };
 }
 
 /** The delivery filter the options give (absent options are absent keys, not `undefined`). */

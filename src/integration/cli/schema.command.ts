@@ -6,9 +6,20 @@ import { CliUsageError } from './cli-usage.error';
 import { integrationTablesSql } from '../database/integration-migrations';
 import { integrationMigrationStatus, migrateIntegrationTables } from '../database/migration-runner';
 import { integrationPrismaModels } from '../database/prisma-fragment';
+import {
+  disableRowLevelSecurity,
+  enableRowLevelSecurity,
+  rowLevelSecuritySql,
+} from '../database/row-level-security';
 
-/** The schema commands: `migrate`, `status`, `sql` and `prisma`. */
-export const SCHEMA_COMMANDS = ['migrate', 'status', 'sql', 'prisma'] as const;
+/** The schema commands: `migrate`, `status`, `sql`, `prisma` and `row-level-security`. */
+export const SCHEMA_COMMANDS = [
+  'migrate',
+  'status',
+  'sql',
+  'prisma',
+  'row-level-security',
+] as const;
 
 /** Checks a schema command line (`migrate|status|sql|prisma`) before connecting. */
 export function schemaCommand(
@@ -17,14 +28,18 @@ export function schemaCommand(
   context: CliContext,
 ): CliCommand {
   const { values, schema, json } = context;
-  allowOnly(command, values, []);
+  const rls = values['row-level-security'] === true;
+  allowOnly(command, values, command === 'sql' ? ['row-level-security'] : []);
+  if (command === 'row-level-security') return rowLevelSecurityCommand(args, context);
   expectArguments(command, args, 0, 'no argument');
   switch (command) {
     case 'sql': {
       if (values['database-url'] !== undefined) {
         throw new CliUsageError('sql needs no database: remove --database-url');
       }
-      const sql = integrationTablesSql({ schema });
+      const sql = rls
+        ? `${integrationTablesSql({ schema })}\n-- opt-in row-level security (docs/tenancy.md)\n${rowLevelSecuritySql({ schema })}\n`
+        : integrationTablesSql({ schema });
       return { database: false, output: json ? jsonDocument({ schema, sql }) : sql };
     }
     case 'prisma': {
@@ -67,4 +82,25 @@ export function schemaCommand(
         },
       };
   }
+}
+
+/**
+ * `row-level-security on|off`: creates (idempotently) or drops the tenant policies of
+ * `enableRowLevelSecurity` on the schema's tables, whichever way the tables were created.
+ */
+function rowLevelSecurityCommand(args: readonly string[], context: CliContext): CliCommand {
+  const { schema, json } = context;
+  const [mode] = args;
+  if (args.length !== 1 || (mode !== 'on' && mode !== 'off')) {
+    throw new CliUsageError('row-level-security needs on or off (e.g. row-level-security on)');
+  }
+  return {
+    database: true,
+    run: async (client) => {
+      if (mode === 'on') await enableRowLevelSecurity(client, { schema });
+      else await disableRowLevelSecurity(client, { schema });
+      if (json) return jsonDocument({ schema, rowLevelSecurity: mode === 'on' });
+      return `Row-level security ${mode} for the tenant tables of schema "${schema}"\n`;
+    },
+  };
 }

@@ -33,3 +33,4 @@ export { InvalidAdminModuleOptionsError } from './invalid-admin-module-options.e
 export { DeliveryNotFoundError } from './delivery-not-found.error';
 export { InvalidDeliveryStateError } from './invalid-delivery-state.error';
 export { RetentionWindowTooShortError } from './retention-window-too-short.error';
+export { CrossTenantAccessError } from './cross-tenant-access.error';

@@ -5,7 +5,7 @@ export class InvalidInboxKeyError extends IntegrationError {
   override readonly name = 'InvalidInboxKeyError';
 
   constructor(
-    readonly field: 'eventId' | 'consumer' | 'payloadHash',
+    readonly field: 'eventId' | 'consumer' | 'payloadHash' | 'tenantId',
     readonly reason: string,
   ) {
     super(`Invalid inbox key: ${field} ${reason}`);

@@ -8,6 +8,9 @@ import { errorMessage } from '../utils/describe';
 import type { SqlExecutor } from '../database/sql-executor';
 import { InboxRepository } from './inbox.repository';
 import { isCallOptions } from '../utils/call-options';
+import { IntegrationContext } from '../context/integration-context';
+import { resolveTenant } from '../context/tenant-scope';
+import { TenantSession } from '../database/tenant-session';
 import type {
   InboxCallOptions,
   InboxKey,
@@ -17,7 +20,7 @@ import type {
 } from './inbox.types';
 
 function check(
-  field: 'eventId' | 'consumer' | 'payloadHash',
+  field: 'eventId' | 'consumer' | 'payloadHash' | 'tenantId',
   value: unknown,
   required: boolean,
 ): void {
@@ -50,6 +53,8 @@ export class InboxService<TTx = unknown> {
   constructor(
     @Inject(INTEGRATION_OPTIONS) private readonly options: ResolvedIntegrationOptions<TTx>,
     private readonly repository: InboxRepository,
+    private readonly context: IntegrationContext,
+    private readonly session: TenantSession,
   ) {}
 
   /**
@@ -57,19 +62,24 @@ export class InboxService<TTx = unknown> {
    * neither. When the pair is already processed or skipped, `fn` is not run. When `fn` throws,
    * the transaction rolls back, the failure is recorded (attempts, last error) outside it, and
    * the error is rethrown, whatever `fn` threw (`undefined`, `null` and other non-errors too).
+   * The mark records `key.tenantId`, else the context's tenant.
+   * @throws CrossTenantAccessError when `key.tenantId` is not the context's tenant.
    */
   async runOnce<T>(key: InboxKey, fn: (tx: TTx) => Promise<T>): Promise<RunOnceResult<T>> {
     this.validate(key);
+    const tenant = this.tenant('runOnce', key.tenantId) ?? null;
     // A flag rather than `failure !== undefined`: `fn` may throw undefined, null or any value.
     let failed = false;
     let failure: unknown;
     try {
       return await this.options.database.transaction(async (tx, sql) => {
+        await this.session.enter(sql, tenant);
         const claimed = await this.repository.claim(
           sql,
           key.eventId,
           key.consumer,
           key.payloadHash ?? null,
+          tenant,
         );
         if (!claimed) {
           const existing = await this.repository.find(sql, key.eventId, key.consumer);
@@ -86,7 +96,7 @@ export class InboxService<TTx = unknown> {
     } catch (error) {
       if (!failed) throw error;
     }
-    await this.markFailed(key.eventId, key.consumer, failure);
+    await this.markFailed(key.eventId, key.consumer, failure, { tenantId: tenant });
     // What `fn` threw, not the ORM's wrapping of it.
     throw failure;
   }
@@ -97,7 +107,10 @@ export class InboxService<TTx = unknown> {
   isProcessed(eventId: string, consumer: string, tx: unknown): Promise<boolean>;
   async isProcessed(eventId: string, consumer: string, options?: unknown): Promise<boolean> {
     this.validate({ eventId, consumer });
-    const row = await this.repository.find(this.executor(txOf(options)), eventId, consumer);
+    const o = callOptions(options);
+    const tenant = this.tenant('isProcessed', o.tenantId);
+    const sql = await this.executor(o.tx, tenant);
+    const row = await this.repository.find(sql, eventId, consumer, tenant);
     return row !== undefined && row.status !== 'failed';
   }
 
@@ -117,8 +130,10 @@ export class InboxService<TTx = unknown> {
     options?: unknown,
   ): Promise<void> {
     this.validate({ eventId, consumer });
-    await this.repository.markFailed(this.executor(txOf(options)), [
-      { eventId, consumer, error: errorMessage(error) },
+    const o = callOptions(options);
+    const tenantId = this.tenant('markFailed', o.tenantId) ?? null;
+    await this.repository.markFailed(await this.executor(o.tx, tenantId), [
+      { eventId, consumer, error: errorMessage(error), tenantId },
     ]);
   }
 
@@ -141,11 +156,13 @@ export class InboxService<TTx = unknown> {
   ): Promise<boolean> {
     this.validate({ eventId, consumer });
     const o =
-      legacyTx === undefined && isCallOptions(reasonOrOptions, ['reason', 'tx'])
+      legacyTx === undefined && isCallOptions(reasonOrOptions, ['reason', 'tx', 'tenantId'])
         ? reasonOrOptions
         : { reason: reasonOrOptions, tx: legacyTx };
     const reason = typeof o.reason === 'string' ? o.reason : null;
-    return this.repository.markSkipped(this.executor(o.tx), eventId, consumer, reason);
+    const tenantId = this.tenant('markSkipped', o.tenantId) ?? null;
+    const sql = await this.executor(o.tx, tenantId);
+    return this.repository.markSkipped(sql, eventId, consumer, reason, tenantId);
   }
 
   /** Every consumer's row for an event. */
@@ -154,7 +171,9 @@ export class InboxService<TTx = unknown> {
   findByEvent(eventId: string, tx: unknown): Promise<InboxRecord[]>;
   async findByEvent(eventId: string, options?: unknown): Promise<InboxRecord[]> {
     this.validate({ eventId, consumer: 'any' });
-    return this.repository.findByEvents(this.executor(txOf(options)), [eventId]);
+    const o = callOptions(options);
+    const tenant = this.tenant('findByEvent', o.tenantId);
+    return this.repository.findByEvents(await this.executor(o.tx, tenant), [eventId], tenant);
   }
 
   /** Status of one pair, if any. */
@@ -171,14 +190,32 @@ export class InboxService<TTx = unknown> {
     options?: unknown,
   ): Promise<InboxStatus | undefined> {
     this.validate({ eventId, consumer });
-    return (await this.repository.find(this.executor(txOf(options)), eventId, consumer))?.status;
+    const o = callOptions(options);
+    const tenant = this.tenant('getStatus', o.tenantId);
+    const sql = await this.executor(o.tx, tenant);
+    return (await this.repository.find(sql, eventId, consumer, tenant))?.status;
   }
 
-  private executor(tx: unknown): SqlExecutor {
-    if (tx === undefined || tx === null) return this.options.database.root;
+  /**
+   * The executor of `tx` (the root client without one), set for `tenant` when the
+   * `rowLevelSecurity` option is on.
+   */
+  private async executor(tx: unknown, tenant: string | null | undefined): Promise<SqlExecutor> {
+    if (tx === undefined || tx === null) return this.session.executor(tenant);
     const sql = this.options.database.forTransaction(tx);
     if (!sql) throw new TransactionRequiredError(this.options.database.kind, 'InboxService');
+    await this.session.enter(sql, tenant);
     return sql;
+  }
+
+  /**
+   * The tenant of a call: `given` (validated; `null`: rows without a tenant), else the
+   * context's, else `undefined` (finders: every tenant; writes record no tenant).
+   */
+  private tenant(method: string, given: unknown): string | null | undefined {
+    if (given !== undefined && given !== null) check('tenantId', given, false);
+    const explicit = given === undefined ? undefined : (given as string | null);
+    return resolveTenant(`InboxService.${method}`, explicit, this.context.current().tenantId);
   }
 
   private validate(key: InboxKey): void {
@@ -186,13 +223,14 @@ export class InboxService<TTx = unknown> {
     check('eventId', key.eventId, true);
     check('consumer', key.consumer, true);
     check('payloadHash', key.payloadHash, false);
+    check('tenantId', key.tenantId, false);
   }
 }
 
 /**
- * The transaction of a trailing `{ tx }` options object, or the handle itself when given
- * positionally (the older call shape).
+ * The transaction and tenant of a trailing `{ tx, tenantId }` options object, or the handle
+ * itself when given positionally (the older call shape).
  */
-function txOf(options: unknown): unknown {
-  return isCallOptions(options, ['tx']) ? options.tx : options;
+function callOptions(options: unknown): { readonly tx?: unknown; readonly tenantId?: unknown } {
+  return isCallOptions(options, ['tx', 'tenantId']) ? options : { tx: options };
 }

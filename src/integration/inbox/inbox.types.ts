@@ -26,6 +26,11 @@ export interface InboxKey {
   readonly consumer: string;
   /** Optional fingerprint of the payload, stored with the row. */
   readonly payloadHash?: string;
+  /**
+   * The message's tenant, stored with the mark (`null`: none).
+   * @default the tenant of the current `IntegrationContext`, else none
+   */
+  readonly tenantId?: string | null;
 }
 
 /** Result of `InboxService.runOnce`. */
@@ -40,4 +45,11 @@ export type RunOnceResult<T> =
 export interface InboxCallOptions {
   /** Transaction handle of the configured ORM; absent or `null`: on its own. @default none */
   readonly tx?: unknown;
+  /**
+   * The tenant whose rows the call reads or writes (`null`: rows without a tenant). Naming
+   * another tenant than the context's throws `CrossTenantAccessError`.
+   * @default the tenant of the current `IntegrationContext`, else every tenant (finders) or
+   * none (writes)
+   */
+  readonly tenantId?: string | null;
 }

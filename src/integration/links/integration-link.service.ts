@@ -6,6 +6,9 @@ import { uuidv7 } from '../events/uuid';
 import { INTEGRATION_OPTIONS } from '../integration.constants';
 import type { ResolvedIntegrationOptions } from '../integration.options';
 import { isCallOptions } from '../utils/call-options';
+import { IntegrationContext } from '../context/integration-context';
+import { resolveTenant } from '../context/tenant-scope';
+import { TenantSession } from '../database/tenant-session';
 import { IntegrationLinkRepository } from './integration-link.repository';
 import type {
   CreateLinkInput,
@@ -30,8 +33,8 @@ export interface UnlinkFilter {
   /** Only links of this type. @default every type */
   readonly linkType?: LinkType | 'reference' | 'cascade' | 'aggregate_root';
   /**
-   * The tenant whose links to remove; `null` or absent: only links without a tenant. Another
-   * tenant's links are never removed. @default null
+   * The tenant whose links to remove; `null`: only links without a tenant. Another tenant's
+   * links are never removed. @default the context's tenant, else null
    */
   readonly tenantId?: string | null;
 }
@@ -69,9 +72,10 @@ export interface BoundIntegrationLinks {
  * interactive-transaction client, a Knex transaction, or a pg client inside `BEGIN`); without
  * one, the statement runs on its own. Input is validated before any SQL runs.
  *
- * The tenant is part of a link's identity: every finder and `unlink` covers exactly one tenant,
- * the one given, and no tenant given (`undefined` or `null`) means links without a tenant, never
- * every tenant.
+ * The tenant is part of a link's identity: every call covers exactly one tenant: the one given
+ * (`tenantId`; `null`: links without a tenant), else the tenant of the current
+ * `IntegrationContext`, else links without a tenant; never every tenant. Naming another tenant
+ * than the context's throws `CrossTenantAccessError` (see docs/tenancy.md).
  *
  * ```ts
  * await prisma.$transaction(async (tx) => {
@@ -90,6 +94,8 @@ export class IntegrationLinkService {
   constructor(
     @Inject(INTEGRATION_OPTIONS) private readonly options: ResolvedIntegrationOptions,
     private readonly repository: IntegrationLinkRepository,
+    private readonly context: IntegrationContext,
+    private readonly session: TenantSession,
   ) {}
 
   /**
@@ -103,16 +109,17 @@ export class IntegrationLinkService {
    * @throws TransactionRequiredError when `tx` is given but is not a transaction of the ORM.
    */
   async link(tx: unknown | undefined, input: CreateLinkInput): Promise<IntegrationLink> {
-    const normalized = normalizeLinkInput(input);
-    const sql = this.executor(tx);
-    return (await this.repository.insert(sql, normalized, uuidv7())).link;
+    const checked = normalizeLinkInput(input);
+    const tenantId = this.tenant('link', input.tenantId);
+    const sql = await this.executor(tx, tenantId);
+    return (await this.repository.insert(sql, { ...checked, tenantId }, uuidv7())).link;
   }
 
   /**
    * Links of one tenant that start at `source`, oldest first.
    *
    * @param options `{ tx, tenantId }` (see `LinkQueryOptions`): the transaction handle (absent:
-   * on its own) and the tenant (`null` or absent: only links without a tenant).
+   * on its own) and the tenant (absent: the context's; `null` or none: links without a tenant).
    */
   findOutbound(source: EntityRef, options?: LinkQueryOptions): Promise<IntegrationLink[]>;
   /** @deprecated Pass the transaction last, in the options: `findOutbound(source, { tx, tenantId })`. */
@@ -128,14 +135,15 @@ export class IntegrationLinkService {
   ): Promise<IntegrationLink[]> {
     const o = queryOptions(txOrOptions, tenantId);
     const ref = checkEntityRef(source, 'source');
-    return this.repository.findOutbound(this.executor(o.tx), ref, checkTenantId(o.tenantId));
+    const tenant = this.tenant('findOutbound', o.tenantId);
+    return this.repository.findOutbound(await this.executor(o.tx, tenant), ref, tenant);
   }
 
   /**
    * Links of one tenant that point to `target`, oldest first.
    *
    * @param options `{ tx, tenantId }` (see `LinkQueryOptions`): the transaction handle (absent:
-   * on its own) and the tenant (`null` or absent: only links without a tenant).
+   * on its own) and the tenant (absent: the context's; `null` or none: links without a tenant).
    */
   findInbound(target: EntityRef, options?: LinkQueryOptions): Promise<IntegrationLink[]>;
   /** @deprecated Pass the transaction last, in the options: `findInbound(target, { tx, tenantId })`. */
@@ -147,7 +155,8 @@ export class IntegrationLinkService {
   ): Promise<IntegrationLink[]> {
     const o = queryOptions(txOrOptions, tenantId);
     const ref = checkEntityRef(target, 'target');
-    return this.repository.findInbound(this.executor(o.tx), ref, checkTenantId(o.tenantId));
+    const tenant = this.tenant('findInbound', o.tenantId);
+    return this.repository.findInbound(await this.executor(o.tx, tenant), ref, tenant);
   }
 
   /**
@@ -176,15 +185,15 @@ export class IntegrationLinkService {
     const o = queryOptions(txOrOptions, tenantId, limit);
     const type = checkLinkType(linkType);
     const max = checkLimit(o.limit);
-    const tenant = checkTenantId(o.tenantId);
-    return this.repository.findByType(this.executor(o.tx), type, tenant, max);
+    const tenant = this.tenant('findByType', o.tenantId);
+    return this.repository.findByType(await this.executor(o.tx, tenant), type, tenant, max);
   }
 
   /**
    * Links of one tenant between `a` and `b` in either direction (a → b and b → a), oldest first.
    *
    * @param options `{ tx, tenantId }` (see `LinkQueryOptions`): the transaction handle (absent:
-   * on its own) and the tenant (`null` or absent: only links without a tenant).
+   * on its own) and the tenant (absent: the context's; `null` or none: links without a tenant).
    */
   findBetween(a: EntityRef, b: EntityRef, options?: LinkQueryOptions): Promise<IntegrationLink[]>;
   /** @deprecated Pass the transaction last, in the options: `findBetween(a, b, { tx, tenantId })`. */
@@ -203,8 +212,8 @@ export class IntegrationLinkService {
     const o = queryOptions(txOrOptions, tenantId);
     const first = checkEntityRef(a, 'a');
     const second = checkEntityRef(b, 'b');
-    const tenant = checkTenantId(o.tenantId);
-    return this.repository.findBetween(this.executor(o.tx), first, second, tenant);
+    const tenant = this.tenant('findBetween', o.tenantId);
+    return this.repository.findBetween(await this.executor(o.tx, tenant), first, second, tenant);
   }
 
   /**
@@ -227,8 +236,9 @@ export class IntegrationLinkService {
       filter.linkType === undefined || filter.linkType === null
         ? undefined
         : checkLinkType(filter.linkType);
-    const tenantId = checkTenantId(filter.tenantId);
-    return this.repository.delete(this.executor(tx), { source, target, linkType, tenantId });
+    const tenantId = this.tenant('unlink', filter.tenantId);
+    const sql = await this.executor(tx, tenantId);
+    return this.repository.delete(sql, { source, target, linkType, tenantId });
   }
 
   /**
@@ -260,12 +270,28 @@ export class IntegrationLinkService {
     };
   }
 
-  /** The executor of `tx`, or the root client when `tx` is absent. */
-  private executor(tx: unknown): SqlExecutor {
-    if (tx === undefined || tx === null) return this.options.database.root;
+  /**
+   * The tenant of a call: `given` (validated; `null`: links without a tenant), else the
+   * context's, else `null` (links are never read across tenants).
+   * @throws InvalidLinkError for an invalid `given`.
+   * @throws CrossTenantAccessError when `given` is not the context's tenant.
+   */
+  private tenant(method: string, given: unknown): string | null {
+    const explicit = given === undefined ? undefined : checkTenantId(given);
+    const context = this.context.current().tenantId;
+    return resolveTenant(`IntegrationLinkService.${method}`, explicit, context) ?? null;
+  }
+
+  /**
+   * The executor of `tx`, or the root client when `tx` is absent; with the `rowLevelSecurity`
+   * option, set for `tenant` (see `TenantSession`).
+   */
+  private async executor(tx: unknown, tenant: string | null): Promise<SqlExecutor> {
+    if (tx === undefined || tx === null) return this.session.executor(tenant);
     const sql = this.options.database.forTransaction(tx);
     if (!sql)
       throw new TransactionRequiredError(this.options.database.kind, 'IntegrationLinkService');
+    await this.session.enter(sql, tenant);
     return sql;
   }
 }

@@ -41,7 +41,10 @@ export interface CreateLinkInput {
    * Not changed when the link already exists. @default {}
    */
   readonly metadata?: Record<string, unknown>;
-  /** Tenant the link belongs to; the same mapping may exist once per tenant. @default none */
+  /**
+   * Tenant the link belongs to; the same mapping may exist once per tenant.
+   * @default the tenant of the current `IntegrationContext`, else none
+   */
   readonly tenantId?: string;
 }
 
@@ -67,7 +70,10 @@ export interface IntegrationLink {
 export interface LinkQueryOptions {
   /** Transaction handle of the configured ORM; absent or `null`: on its own. @default none */
   readonly tx?: unknown;
-  /** The tenant; `null` or absent: only links without a tenant. @default null */
+  /**
+   * The tenant; `null`: only links without a tenant.
+   * @default the tenant of the current `IntegrationContext`, else null
+   */
   readonly tenantId?: string | null;
 }
 

@@ -215,6 +215,7 @@ export class DomainEventPublisher {
       this.reportPublished(normalized, true);
       return spread(ids, prepared.keep);
     }
+    await this.repository.enterTenant(sql);
     const statement = this.repository.insertStatement(
       last,
       last.map(() => uuidv7()),

@@ -1,4 +1,6 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Optional } from '@nestjs/common';
+import { IntegrationContext } from '../context/integration-context';
+import { TenantSession } from '../database/tenant-session';
 import { IntegrationTables } from '../database/integration-tables';
 import type { SqlExecutor } from '../database/sql-executor';
 import type { NormalizedEvent } from '../events/event-validation';
@@ -125,13 +127,25 @@ function outboxStatements(t: IntegrationTables) {
         WHERE e.aggregate_type = $1::text AND e.aggregate_id = $2::text
           AND coalesce(e.tenant_id, '') = coalesce($3::text, '')
         ORDER BY e.seq`,
-    // Finished events: old enough, seen by the sequencer (their transaction is inside its
-    // horizon), and no delivery of theirs still pending, leased or dead-lettered. Their
-    // deliveries go with them, in the same statement.
-    purgeFinishedBatch: `WITH horizon AS (SELECT horizon FROM ${t.sequencer} WHERE id = 1),
+    purgeFinishedBatch: purgeFinished(t, ''),
+    // The same, limited to one tenant ($3; null: events without a tenant).
+    purgeFinishedBatchOfTenant: purgeFinished(
+      t,
+      "AND coalesce(e.tenant_id, '') = coalesce($3::text, '')",
+    ),
+  } as const;
+}
+
+/**
+ * Finished events: old enough, seen by the sequencer (their transaction is inside its horizon),
+ * and no delivery of theirs still pending, leased or dead-lettered. Their deliveries go with
+ * them, in the same statement.
+ */
+function purgeFinished(t: IntegrationTables, tenantCondition: string): string {
+  return `WITH horizon AS (SELECT horizon FROM ${t.sequencer} WHERE id = 1),
        doomed AS (
          SELECT e.id FROM ${t.outbox} e, horizon h
-          WHERE e.created_at < now() - $1::bigint * interval '1 millisecond'
+          WHERE e.created_at < now() - $1::bigint * interval '1 millisecond' ${tenantCondition}
             AND pg_visible_in_snapshot(e.tx_id, h.horizon)
             AND NOT EXISTS (SELECT 1 FROM ${t.delivery} d
                              WHERE d.event_id = e.id AND d.status IN ('pending', 'processing', 'dead_letter'))
@@ -142,8 +156,7 @@ function outboxStatements(t: IntegrationTables) {
        ), gone AS (
          DELETE FROM ${t.outbox} e USING doomed WHERE e.id = doomed.id RETURNING 1
        )
-       SELECT count(*)::int AS n FROM gone`,
-  } as const;
+       SELECT count(*)::int AS n FROM gone`;
 }
 
 /**
@@ -156,7 +169,11 @@ function outboxStatements(t: IntegrationTables) {
 export class OutboxRepository {
   private readonly statements: ReturnType<typeof outboxStatements>;
 
-  constructor(tables: IntegrationTables) {
+  constructor(
+    tables: IntegrationTables,
+    @Optional() private readonly session?: TenantSession,
+    @Optional() private readonly context?: IntegrationContext,
+  ) {
     this.statements = outboxStatements(tables);
   }
 
@@ -164,7 +181,9 @@ export class OutboxRepository {
    * Inserts events in one statement and, in the same statement, sends a NOTIFY that PostgreSQL
    * delivers only if the caller's transaction commits. Events whose (tenant, idempotency key)
    * already exists are skipped (`ON CONFLICT DO NOTHING` leaves the transaction usable) and the
-   * ids of the existing events are returned in their place.
+   * ids of the existing events are returned in their place. With the `rowLevelSecurity` option
+   * on and a tenant in the `IntegrationContext`, the transaction's tenant setting is set first
+   * (so the policies check every row against the caller's tenant, not the events' own).
    */
   async insert(
     sql: SqlExecutor,
@@ -172,9 +191,20 @@ export class OutboxRepository {
     ids: readonly string[],
     notifyChannel: string | null,
   ): Promise<string[]> {
+    await this.enterTenant(sql);
     const statement = this.insertStatement(events, ids, notifyChannel);
     const inserted = await sql.query<{ id: string }>(statement.sql, statement.params);
     return this.resolveInsertedIds(sql, statement, inserted.rows);
+  }
+
+  /**
+   * With the `rowLevelSecurity` option on and a tenant in the `IntegrationContext`: sets the
+   * tenant of the caller's transaction `sql` for the row-level-security policies (one
+   * `set_config`); otherwise nothing. {@link insert} calls it; a caller that sends
+   * {@link insertStatement} itself calls it first.
+   */
+  async enterTenant(sql: SqlExecutor): Promise<void> {
+    await this.session?.enter(sql, this.context?.current().tenantId);
   }
 
   /** The statement of {@link insert}, for callers that send it themselves (publish and commit). */
@@ -267,17 +297,26 @@ export class OutboxRepository {
   /**
    * Deletes up to `batchSize` finished events older than `olderThanMs` with their deliveries;
    * returns how many events. Finished: every delivery processed or skipped (or none at all),
-   * and the sequencer has seen the event.
+   * and the sequencer has seen the event. `tenantId`: only that tenant's events (`null`: those
+   * without a tenant); absent: every tenant's.
    */
   async purgeFinishedBatch(
     sql: SqlExecutor,
     olderThanMs: number,
     batchSize: number,
+    tenantId?: string | null,
   ): Promise<number> {
-    const result = await sql.query<{ n: number }>(this.statements.purgeFinishedBatch, [
-      olderThanMs,
-      batchSize,
-    ]);
+    const result =
+      tenantId === undefined
+        ? await sql.query<{ n: number }>(this.statements.purgeFinishedBatch, [
+            olderThanMs,
+            batchSize,
+          ])
+        : await sql.query<{ n: number }>(this.statements.purgeFinishedBatchOfTenant, [
+            olderThanMs,
+            batchSize,
+            tenantId,
+          ]);
     return result.rows[0]?.n ?? 0;
   }
 }

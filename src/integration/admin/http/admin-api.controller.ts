@@ -31,10 +31,11 @@ import {
   parseBulkAction,
   parseDeliveryListing,
   parseEventListing,
+  parseAuditListing,
   parseOverview,
-  parsePage,
   parsePurge,
   parseReason,
+  parseTenantQuery,
 } from './admin-request.parser';
 
 /**
@@ -76,8 +77,14 @@ export class AdminApiController {
   /** One event with its payload, headers, every consumer's delivery and correlated events. */
   @Get('api/events/:eventId')
   @Header('Cache-Control', 'no-store')
-  async event(@Param('eventId') eventId: string): Promise<AdminEventDetail> {
-    const detail = await this.admin.getEvent(eventId);
+  async event(
+    @Param('eventId') eventId: string,
+    @Query() query: Record<string, unknown>,
+  ): Promise<AdminEventDetail> {
+    const detail = await this.admin.getEvent(
+      eventId,
+      parseTenantQuery('GET events/:eventId', query),
+    );
     if (!detail) throw new NotFoundException(`No event has the id ${eventId}`);
     return detail;
   }
@@ -101,7 +108,8 @@ export class AdminApiController {
   @Get('api/audit')
   @Header('Cache-Control', 'no-store')
   audit(@Query() query: Record<string, unknown>): Promise<Page<AdminAuditRecord>> {
-    return this.admin.listAudit(parsePage(query));
+    const { page, options } = parseAuditListing(query);
+    return this.admin.listAudit(page, options);
   }
 
   /** Every dead-lettered delivery of one event back to pending. Body: `{ reason? }`. */
@@ -111,10 +119,13 @@ export class AdminApiController {
   replayEvent(
     @Param('eventId') eventId: string,
     @Body() body: unknown,
+    @Query() query: Record<string, unknown>,
     @Req() request: AdminHttpRequest,
   ): Promise<AdminActionResult> {
-    const { reason } = parseReason('POST events/:eventId/replay', body);
-    return this.admin.replayEvent(eventId, this.by(request, reason));
+    const method = 'POST events/:eventId/replay';
+    const { reason } = parseReason(method, body);
+    const tenant = parseTenantQuery(method, query);
+    return this.admin.replayEvent(eventId, this.by(request, reason), tenant);
   }
 
   /** One consumer's dead letter back to pending. Body: `{ reason? }`. */
@@ -125,10 +136,13 @@ export class AdminApiController {
     @Param('eventId') eventId: string,
     @Param('consumer') consumer: string,
     @Body() body: unknown,
+    @Query() query: Record<string, unknown>,
     @Req() request: AdminHttpRequest,
   ): Promise<AdminActionResult> {
-    const { reason } = parseReason('POST events/:eventId/deliveries/:consumer/replay', body);
-    return this.admin.replayDelivery(eventId, consumer, this.by(request, reason));
+    const method = 'POST events/:eventId/deliveries/:consumer/replay';
+    const { reason } = parseReason(method, body);
+    const tenant = parseTenantQuery(method, query);
+    return this.admin.replayDelivery(eventId, consumer, this.by(request, reason), tenant);
   }
 
   /** One consumer's pending or dead-lettered delivery marked skipped. Body: `{ reason }`. */
@@ -139,10 +153,13 @@ export class AdminApiController {
     @Param('eventId') eventId: string,
     @Param('consumer') consumer: string,
     @Body() body: unknown,
+    @Query() query: Record<string, unknown>,
     @Req() request: AdminHttpRequest,
   ): Promise<AdminActionResult> {
-    const { reason } = parseReason('POST events/:eventId/deliveries/:consumer/discard', body);
-    return this.admin.discardDelivery(eventId, consumer, this.by(request, reason));
+    const method = 'POST events/:eventId/deliveries/:consumer/discard';
+    const { reason } = parseReason(method, body);
+    const tenant = parseTenantQuery(method, query);
+    return this.admin.discardDelivery(eventId, consumer, this.by(request, reason), tenant);
   }
 
   /** Dead letters matching a filter back to pending. Body: `{ filter, reason?, dryRun?, limit? }`. */
@@ -169,7 +186,7 @@ export class AdminApiController {
     return this.admin.discardDeliveries(filter, { ...options, actor: this.options.actor(request) });
   }
 
-  /** Deletes dead letters older than a date. Body: `{ olderThan, consumer?, reason, dryRun?, limit? }`. */
+  /** Deletes dead letters older than a date. Body: `{ olderThan, consumer?, tenantId?, reason, dryRun?, limit? }`. */
   @Post('api/dead-letters/purge')
   @HttpCode(200)
   @AdminWriteAction()

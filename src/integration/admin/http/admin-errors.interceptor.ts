@@ -1,5 +1,6 @@
 import {
   BadRequestException,
+  ForbiddenException,
   HttpException,
   Inject,
   Injectable,
@@ -11,13 +12,15 @@ import {
   type NestInterceptor,
 } from '@nestjs/common';
 import { catchError, type Observable } from 'rxjs';
+import { CrossTenantAccessError } from '../../errors/cross-tenant-access.error';
 import { EventNotFoundError } from '../../errors/event-not-found.error';
 import { IntegrationError } from '../../errors/integration.error';
 import { ADMIN_HTTP_OPTIONS } from './admin-http.constants';
 import type { ResolvedAdminHttpOptions } from './admin-http.options';
 
 /**
- * The admin API's errors as HTTP answers: an unknown event is 404, any other error of this
+ * The admin API's errors as HTTP answers: an unknown event is 404, a request for another
+ * tenant than the request's context 403, any other error of this
  * library (bad input, an unknown consumer) 400 with its message, HTTP exceptions pass as they
  * are, anything else 500 with a generic message (logged here with its stack). Stacks and file
  * paths reach the client only with `exposeErrorDetails: true`.
@@ -40,9 +43,11 @@ export class AdminErrorsInterceptor implements NestInterceptor {
     if (error instanceof HttpException) return error;
     if (error instanceof IntegrationError) {
       const body = { error: error.name, message: error.message };
-      return error instanceof EventNotFoundError
-        ? new NotFoundException({ statusCode: 404, ...body })
-        : new BadRequestException({ statusCode: 400, ...body });
+      if (error instanceof EventNotFoundError)
+        return new NotFoundException({ statusCode: 404, ...body });
+      if (error instanceof CrossTenantAccessError)
+        return new ForbiddenException({ statusCode: 403, ...body });
+      return new BadRequestException({ statusCode: 400, ...body });
     }
     this.logger.error(
       `Admin request failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,

@@ -7,6 +7,8 @@ import {
   parsePage,
   parsePurge,
   parseReason,
+  parseAuditListing,
+  parseTenantQuery,
 } from './admin-request.parser';
 import { renderDashboardPage } from './dashboard-assets';
 import { DEFAULT_ADMIN_ACTOR, resolveAdminHttpOptions } from './admin-http.options';
@@ -91,6 +93,27 @@ describe('the dashboard page', () => {
       '<base href="/api/v1/admin/" />',
     );
     expect(renderDashboardPage(html, '/a"<b>')).toBe('<base href="/a&quot;&lt;b&gt;/" />');
+  });
+});
+
+describe('admin HTTP tenant parameters (issue 16)', () => {
+  it('reads tenantId from the query of one-event requests and the audit, and from the purge body', () => {
+    expect(parseTenantQuery('GET events/:eventId', { tenantId: 'acme' })).toEqual({
+      tenantId: 'acme',
+    });
+    expect(parseTenantQuery('GET events/:eventId', { tenantId: '' })).toEqual({ tenantId: null });
+    expect(parseTenantQuery('GET events/:eventId', undefined)).toEqual({});
+    expect(() => parseTenantQuery('GET events/:eventId', { tenant: 'acme' })).toThrow(
+      InvalidQueryError,
+    );
+    expect(parseAuditListing({ limit: '2', tenantId: 'acme' })).toEqual({
+      page: { limit: 2 },
+      options: { tenantId: 'acme' },
+    });
+    expect(parsePurge({ olderThan: '2026-01-01T00:00:00Z', tenantId: 'acme' }).filter).toEqual({
+      olderThan: new Date('2026-01-01T00:00:00Z'),
+      tenantId: 'acme',
+    });
   });
 });
 

@@ -5,6 +5,8 @@ import type {
   AdminEventFilter,
   BulkActionOptions,
   PageRequest,
+  PurgeDeadLettersFilter,
+  TenantOption,
 } from '../admin.types';
 
 /**
@@ -41,7 +43,7 @@ export interface ParsedBulkAction {
 
 /** A parsed purge of dead letters. */
 export interface ParsedPurge {
-  readonly filter: { readonly olderThan: Date; readonly consumer?: string };
+  readonly filter: PurgeDeadLettersFilter;
   readonly options: Omit<BulkActionOptions, 'actor'>;
 }
 
@@ -153,6 +155,31 @@ export function parsePage(query: unknown): PageRequest {
   return pageOf(method, queryOf(method, query, PAGE_KEYS));
 }
 
+/** `tenantId` of a query or body: empty means rows without a tenant (`null`). */
+function tenantOf(raw: Raw): TenantOption {
+  const value = raw.tenantId;
+  if (value === undefined) return {};
+  return { tenantId: value === '' || value === null ? null : (value as string) };
+}
+
+/** `GET …/audit?limit=…&after=…&tenantId=…` */
+export function parseAuditListing(query: unknown): {
+  readonly page: PageRequest;
+  readonly options: TenantOption;
+} {
+  const method = 'GET audit';
+  const raw = queryOf(method, query, [...PAGE_KEYS, 'tenantId']);
+  return { page: pageOf(method, raw), options: tenantOf(raw) };
+}
+
+/**
+ * The query of a request about one event (`GET events/:eventId`, its replays and discards):
+ * `?tenantId=…` only (empty: events without a tenant).
+ */
+export function parseTenantQuery(method: string, query: unknown): TenantOption {
+  return tenantOf(queryOf(method, query, ['tenantId']));
+}
+
 /** `GET …/overview?minutes=…` */
 export function parseOverview(query: unknown): { minutes?: number } {
   const method = 'GET overview';
@@ -186,12 +213,13 @@ export function parseBulkAction(method: string, body: unknown): ParsedBulkAction
   };
 }
 
-/** The body of a purge: `{ olderThan, consumer?, reason, dryRun?, limit? }`. */
+/** The body of a purge: `{ olderThan, consumer?, tenantId?, reason, dryRun?, limit? }`. */
 export function parsePurge(body: unknown): ParsedPurge {
   const method = 'POST dead-letters/purge';
   const raw = checkKeys(method, 'body', body ?? {}, [
     'olderThan',
     'consumer',
+    'tenantId',
     'reason',
     'dryRun',
     'limit',
@@ -207,6 +235,7 @@ export function parsePurge(body: unknown): ParsedPurge {
     filter: {
       olderThan: toDate(method, 'body.olderThan', raw.olderThan),
       ...(raw.consumer === undefined ? {} : { consumer: raw.consumer as string }),
+      ...tenantOf(raw),
     },
     options: bulkOptions(method, raw),
   };
