@@ -1,16 +1,9 @@
-import type { INestApplication } from '@nestjs/common';
-import { Pool } from 'pg';
-import request from 'supertest';
 import { OutboxProcessor } from '../../src/integration';
-import { checkVaultConsistency, createVaultApp } from '../support/vault-app';
-import { createTestDatabase, type TestDatabase } from '../support/test-database';
-import { waitFor } from '../support/wait-for';
+import { checkVaultConsistency, useVaultApp } from '../support/vault-app';
 
 describe('vault HTTP API', () => {
-  let db: TestDatabase;
-  let pool: Pool;
-  let app: INestApplication;
-  const http = () => request(app.getHttpServer());
+  const vault = useVaultApp(3);
+  const { http, settled, eventCount } = vault;
 
   const open = async (ownerId = 'alice', currency = 'EUR'): Promise<string> => {
     const res = await http()
@@ -19,31 +12,6 @@ describe('vault HTTP API', () => {
       .expect(201);
     return res.body.vault.id as string;
   };
-  /** The vault's own events (not the ledger's follow-ups, published by its handler). */
-  const eventCount = async (): Promise<number> =>
-    (
-      await pool.query<{ n: number }>(
-        "select count(*)::int as n from outbox_event where event_name like 'vault.%'",
-      )
-    ).rows[0]!.n;
-  const settled = async (): Promise<void> => {
-    await waitFor(
-      async () => (await checkVaultConsistency(pool)).unprocessed === 0,
-      15_000,
-      'the outbox to drain',
-    );
-  };
-
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    pool = new Pool({ connectionString: db.url, max: 3 });
-    app = await createVaultApp(db.url);
-  });
-  afterAll(async () => {
-    await app.close();
-    await pool.end();
-    await db.drop();
-  });
 
   it('open, deposit, lock, unlock, withdraw, close: state, events, notifications and ledger agree', async () => {
     const id = await open('walk');
@@ -105,13 +73,14 @@ describe('vault HTTP API', () => {
       'Withdrew 2500 (balance 0)',
       'Vault closed',
     ]);
-    const links = await pool.query(
+    const links = await vault.pool.query(
       "select count(*)::int as n from integration_link where target_entity_id = $1 and target_module = 'vault'",
       [id],
     );
     expect(links.rows[0].n).toBe(6);
     expect(
-      (await pool.query("select balance_minor from vault_ledger where owner_id = 'walk'")).rows,
+      (await vault.pool.query("select balance_minor from vault_ledger where owner_id = 'walk'"))
+        .rows,
     ).toEqual([{ balance_minor: '0' }]);
   });
 
@@ -249,9 +218,9 @@ describe('vault HTTP API', () => {
     expect(await eventCount()).toBe(before + ok.length);
     // Every success saw a non-negative balance.
     for (const r of ok) expect(BigInt(r.body.vault.balanceMinor) >= 0n).toBe(true);
-    await app.get(OutboxProcessor).drain();
+    await vault.app.get(OutboxProcessor).drain();
     await settled();
-    const consistency = await checkVaultConsistency(pool);
+    const consistency = await checkVaultConsistency(vault.pool);
     expect(consistency.deliveryMismatches).toEqual([]);
     expect(consistency.ledgerMismatches).toEqual([]);
     expect(consistency.notificationMismatches).toEqual([]);

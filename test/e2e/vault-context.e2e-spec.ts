@@ -1,33 +1,10 @@
-import type { INestApplication } from '@nestjs/common';
-import { Pool } from 'pg';
-import request from 'supertest';
 import { IntegrationAdminService, IntegrationContext } from '../../src/integration';
-import { checkVaultConsistency, createVaultApp } from '../support/vault-app';
-import { createTestDatabase, type TestDatabase } from '../support/test-database';
+import { useVaultApp } from '../support/vault-app';
 import { waitFor } from '../support/wait-for';
 
 describe('vault request context (issue 16)', () => {
-  let db: TestDatabase;
-  let pool: Pool;
-  let app: INestApplication;
-  const http = () => request(app.getHttpServer());
-  const settled = () =>
-    waitFor(
-      async () => (await checkVaultConsistency(pool)).unprocessed === 0,
-      15_000,
-      'the outbox to drain',
-    );
-
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    pool = new Pool({ connectionString: db.url, max: 3 });
-    app = await createVaultApp(db.url);
-  });
-  afterAll(async () => {
-    await app.close();
-    await pool.end();
-    await db.drop();
-  });
+  const vault = useVaultApp(3);
+  const { http, settled } = vault;
 
   it("X-Correlation-Id: abc → vault.opened → the ledger's follow-up: both correlated, caused in order", async () => {
     const res = await http()
@@ -40,11 +17,11 @@ describe('vault request context (issue 16)', () => {
     await settled();
     await waitFor(
       async () =>
-        (await app.get(IntegrationAdminService).findEventsByCorrelation('abc')).length === 2,
+        (await vault.app.get(IntegrationAdminService).findEventsByCorrelation('abc')).length === 2,
       15_000,
       'the follow-up event',
     );
-    const found = await app.get(IntegrationAdminService).findEventsByCorrelation('abc');
+    const found = await vault.app.get(IntegrationAdminService).findEventsByCorrelation('abc');
     const [opened, followUp] = found.map((f) => f.event);
     expect(opened).toMatchObject({
       id: res.body.eventId,
@@ -62,8 +39,8 @@ describe('vault request context (issue 16)', () => {
       headers: { actor: 'carol' },
     });
     // Tenant-scoped: another tenant's context finds none of them; the right one finds both.
-    const admin = app.get(IntegrationAdminService);
-    const context = app.get(IntegrationContext);
+    const admin = vault.app.get(IntegrationAdminService);
+    const context = vault.app.get(IntegrationContext);
     expect(
       await context.run({ tenantId: 'mallory' }, () => admin.findEventsByCorrelation('abc')),
     ).toEqual([]);
@@ -78,7 +55,7 @@ describe('vault request context (issue 16)', () => {
       .expect(201);
     const correlationId = res.headers['x-correlation-id'] as string;
     expect(correlationId).toMatch(/^[0-9a-f-]{36}$/);
-    const { rows } = await pool.query(
+    const { rows } = await vault.pool.query(
       'SELECT correlation_id, tenant_id FROM outbox_event WHERE id = $1',
       [res.body.eventId],
     );
@@ -102,7 +79,7 @@ describe('vault request context (issue 16)', () => {
       .expect(201);
     const id = res.body.vault.id as string;
     const count = async () =>
-      (await pool.query('SELECT count(*)::int AS n FROM outbox_event')).rows[0].n as number;
+      (await vault.pool.query('SELECT count(*)::int AS n FROM outbox_event')).rows[0].n as number;
     await settled();
     const before = await count();
     await http().get(`/vaults/${id}`).set('X-Tenant-Id', 'mallory').expect(404);
@@ -122,19 +99,20 @@ describe('vault request context (issue 16)', () => {
   });
 
   it('refuses an invalid X-Tenant-Id with 400 before anything is written', async () => {
-    const before = (await pool.query('SELECT count(*)::int AS n FROM outbox_event')).rows[0].n;
+    const before = (await vault.pool.query('SELECT count(*)::int AS n FROM outbox_event')).rows[0]
+      .n;
     await http()
       .post('/vaults')
       .set('X-Tenant-Id', 'x'.repeat(201))
       .send({ ownerId: 'frank', name: 'Savings', currency: 'EUR' })
       .expect(400);
-    expect((await pool.query('SELECT count(*)::int AS n FROM outbox_event')).rows[0].n).toBe(
+    expect((await vault.pool.query('SELECT count(*)::int AS n FROM outbox_event')).rows[0].n).toBe(
       before,
     );
   });
 
   it('refuses invalid finder input', async () => {
-    const admin = app.get(IntegrationAdminService);
+    const admin = vault.app.get(IntegrationAdminService);
     await expect(admin.findEventsByCorrelation('')).rejects.toThrow(/correlationId/);
     await expect(admin.findEventsByCorrelation('abc', { limit: 0 })).rejects.toThrow(/limit/);
     await expect(admin.findEventsByCorrelation('abc', { tenant: 'x' } as never)).rejects.toThrow(

@@ -1,19 +1,14 @@
-import type { INestApplication } from '@nestjs/common';
-import { Pool } from 'pg';
-import request from 'supertest';
 import { PrismaService } from '../../src/database/prisma.service';
+import type request from 'supertest';
 import { OutboxProcessor, type EventsMatching, type HandlerContext } from '../../src/integration';
 import { VaultLedgerSubscriber } from '../../src/vault/ledger/vault-ledger.subscriber';
-import { checkVaultConsistency, createVaultApp } from '../support/vault-app';
-import { createTestDatabase, type TestDatabase } from '../support/test-database';
+import { checkVaultConsistency, useVaultApp } from '../support/vault-app';
 import { gate, waitFor } from '../support/wait-for';
 
 /** Hardening issue, items 16–21: the vault HTTP API under hostile and concurrent input. */
 describe('vault API hardening', () => {
-  let db: TestDatabase;
-  let pool: Pool;
-  let app: INestApplication;
-  const http = () => request(app.getHttpServer());
+  const vault = useVaultApp(4);
+  const { http, settled, eventCount } = vault;
 
   const open = async (ownerId: string, name = 'Savings', key?: string) => {
     const req = http().post('/vaults');
@@ -25,21 +20,10 @@ describe('vault API hardening', () => {
     expect(res.status).toBe(201);
     return res.body.vault.id as string;
   };
-  const eventCount = async (): Promise<number> =>
-    (
-      await pool.query<{ n: number }>(
-        // The vault's own events (not the ledger's follow-ups, published by its handler).
-        "select count(*)::int as n from outbox_event where event_name like 'vault.%'",
-      )
-    ).rows[0]!.n;
   const expectLedgerConsistent = async (): Promise<void> => {
-    await app.get(OutboxProcessor).drain();
-    await waitFor(
-      async () => (await checkVaultConsistency(pool)).unprocessed === 0,
-      20_000,
-      'the outbox to drain',
-    );
-    const c = await checkVaultConsistency(pool);
+    await vault.app.get(OutboxProcessor).drain();
+    await settled(20_000);
+    const c = await checkVaultConsistency(vault.pool);
     expect(c.deliveryMismatches).toEqual([]);
     expect(c.ledgerMismatches).toEqual([]);
     expect(c.notificationMismatches).toEqual([]);
@@ -48,23 +32,12 @@ describe('vault API hardening', () => {
   /** Server processes of this database waiting for a lock in a statement matching `pattern`. */
   const lockWaiters = async (pattern: string): Promise<number> =>
     (
-      await pool.query<{ n: number }>(
+      await vault.pool.query<{ n: number }>(
         `select count(*)::int as n from pg_stat_activity
           where datname = current_database() and wait_event_type = 'Lock' and query ~ $1`,
         [pattern],
       )
     ).rows[0]!.n;
-
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    pool = new Pool({ connectionString: db.url, max: 4 });
-    app = await createVaultApp(db.url);
-  });
-  afterAll(async () => {
-    await app.close();
-    await pool.end();
-    await db.drop();
-  });
 
   describe('Idempotency-Key scoped to the owner, with a request fingerprint (hardening #16)', () => {
     it("never returns another owner's vault for a reused opening key (hardening #16)", async () => {
@@ -147,7 +120,7 @@ describe('vault API hardening', () => {
     const id = await openId('frank17');
     // Statements on the vault table (not vault_ledger, vault_operation, …).
     const VAULT = '\\mvault\\M';
-    const holder = await pool.connect();
+    const holder = await vault.pool.connect();
     try {
       await holder.query('BEGIN');
       await holder.query('SELECT id FROM vault WHERE id = $1 FOR UPDATE', [id]);
@@ -362,7 +335,7 @@ describe('vault API hardening', () => {
     });
 
     it('refuses to open more vaults than an owner may hold (hardening #19)', async () => {
-      await pool.query(
+      await vault.pool.query(
         `insert into vault (id, owner_id, name, currency)
          select gen_random_uuid(), 'ivy19', 'v' || i, 'EUR' from generate_series(1, 1000) i`,
       );
@@ -373,7 +346,7 @@ describe('vault API hardening', () => {
         expect(res.body.field).toBe('ownerId');
         expect(await eventCount()).toBe(before);
       } finally {
-        await pool.query("delete from vault where owner_id = 'ivy19'");
+        await vault.pool.query("delete from vault where owner_id = 'ivy19'");
       }
     });
   });
@@ -395,7 +368,7 @@ describe('vault API hardening', () => {
       'x'.repeat(1000),
     ].join('\n');
     // The opening's deliveries (ledger and notifications) both carry the leaked error.
-    const stored = await pool.query(
+    const stored = await vault.pool.query(
       `update integration_delivery d set last_error = $2
          from outbox_event e where e.id = d.event_id and e.aggregate_id = $1`,
       [id, leaked],
@@ -423,8 +396,8 @@ describe('vault API hardening', () => {
   });
 
   it('onOpened under concurrent deliveries for one owner and currency: both succeed, one ledger row (hardening #21)', async () => {
-    const prisma = app.get(PrismaService);
-    const ledger = app.get(VaultLedgerSubscriber);
+    const prisma = vault.app.get(PrismaService);
+    const ledger = vault.app.get(VaultLedgerSubscriber);
     const event = (vaultId: string) =>
       ({
         id: vaultId,
@@ -459,7 +432,7 @@ describe('vault API hardening', () => {
         tx,
       } as unknown as HandlerContext<typeof tx>);
     });
-    const rows = await pool.query(
+    const rows = await vault.pool.query(
       "select balance_minor from vault_ledger where owner_id = 'kim21'",
     );
     expect(rows.rows).toEqual([{ balance_minor: '0' }]);

@@ -1,12 +1,8 @@
-import type { INestApplication } from '@nestjs/common';
-import { Pool } from 'pg';
-import request from 'supertest';
 import { INTEGRATION_METRIC_NAMES, OutboxProcessor, ProcessorState } from '../../src/integration';
 import { BacklogSnapshot } from '../../src/integration/observability/backlog-snapshot';
 import { VAULT_LEDGER_CONSUMER } from '../../src/vault/ledger/vault-ledger.subscriber';
 import { VAULT_NOTIFICATIONS_CONSUMER } from '../../src/vault/notifications/vault-notification.subscriber';
-import { checkVaultConsistency, createVaultApp } from '../support/vault-app';
-import { createTestDatabase, type TestDatabase } from '../support/test-database';
+import { checkVaultConsistency, useVaultApp } from '../support/vault-app';
 import { samples } from '../support/prometheus-text';
 import { waitFor } from '../support/wait-for';
 
@@ -36,21 +32,8 @@ interface HealthBody {
 }
 
 describe('vault app: /metrics, /health/live, /health/ready (issue 14)', () => {
-  let db: TestDatabase;
-  let pool: Pool;
-  let app: INestApplication;
-  const http = () => request(app.getHttpServer());
-
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    pool = new Pool({ connectionString: db.url, max: 2 });
-    app = await createVaultApp(db.url);
-  });
-  afterAll(async () => {
-    await app.close();
-    await pool.end();
-    await db.drop();
-  });
+  const vault = useVaultApp(2);
+  const { http } = vault;
 
   it('after open, deposit, withdraw and lock, /metrics shows every metric with the workload’s values', async () => {
     const id = (
@@ -63,7 +46,7 @@ describe('vault app: /metrics, /health/live, /health/ready (issue 14)', () => {
     await http().post(`/vaults/${id}/withdrawals`).send({ amountMinor: '1000' }).expect(201);
     await http().post(`/vaults/${id}/lock`).send({ reason: 'audit' }).expect(200);
     await waitFor(
-      async () => (await checkVaultConsistency(pool)).unprocessed === 0,
+      async () => (await checkVaultConsistency(vault.pool)).unprocessed === 0,
       15_000,
       'the outbox to drain',
     );
@@ -71,14 +54,17 @@ describe('vault app: /metrics, /health/live, /health/ready (issue 14)', () => {
     // its delivery: wait for it, and let the sequencer pass it (no consumer takes it).
     await waitFor(
       async () =>
-        (await pool.query("select 1 from outbox_event where event_name = 'vault-ledger.opened'"))
-          .rowCount === 1,
+        (
+          await vault.pool.query(
+            "select 1 from outbox_event where event_name = 'vault-ledger.opened'",
+          )
+        ).rowCount === 1,
       15_000,
       'the ledger follow-up',
     );
-    await app.get(OutboxProcessor).drain();
+    await vault.app.get(OutboxProcessor).drain();
     // The backlog gauges are cached for 2 s: read them now, after the drain.
-    await app.get(BacklogSnapshot).read(0);
+    await vault.app.get(BacklogSnapshot).read(0);
 
     const res = await http().get('/metrics').expect(200);
     expect(res.headers['content-type']).toBe('text/plain; version=0.0.4; charset=utf-8');
@@ -200,7 +186,7 @@ describe('vault app: /metrics, /health/live, /health/ready (issue 14)', () => {
   });
 
   it('with the processor stopped, /health/ready answers 503 and /health/live 200; ready again after start', async () => {
-    const processor = app.get(OutboxProcessor);
+    const processor = vault.app.get(OutboxProcessor);
     await processor.stop();
     try {
       const ready = await http().get('/health/ready').expect(503);

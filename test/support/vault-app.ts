@@ -1,10 +1,13 @@
 import type { INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { Pool } from 'pg';
+import request from 'supertest';
 import { AppModule } from '../../src/app.module';
 import type { ProcessorOptions } from '../../src/integration';
 import { VAULT_LEDGER_CONSUMER } from '../../src/vault/ledger/vault-ledger.subscriber';
 import { VAULT_NOTIFICATIONS_CONSUMER } from '../../src/vault/notifications/vault-notification.subscriber';
+import { createTestDatabase, type TestDatabase } from './test-database';
+import { waitFor } from './wait-for';
 
 /** The vault sample app in process, on a test database. */
 export async function createVaultApp(
@@ -17,6 +20,63 @@ export async function createVaultApp(
   const app = moduleRef.createNestApplication({ logger: ['error'] });
   await app.init();
   return app;
+}
+
+/** One vault app of a test file, on its own database, with a pool to read its tables. */
+export interface VaultHarness {
+  readonly app: INestApplication;
+  readonly pool: Pool;
+  /** Requests to the app's HTTP server. */
+  http(): ReturnType<typeof request>;
+  /** Waits until every vault event is fanned out and every delivery processed. */
+  settled(timeoutMs?: number): Promise<void>;
+  /** The vault's own events (not the ledger's follow-ups, published by its handler). */
+  eventCount(): Promise<number>;
+}
+
+/**
+ * Starts the vault app on a new test database before the file's tests (`beforeAll`) and closes
+ * both after them (`afterAll`); `poolMax` sizes the test's own pool.
+ */
+export function useVaultApp(poolMax = 3): VaultHarness {
+  let db: TestDatabase | undefined;
+  let pool: Pool | undefined;
+  let app: INestApplication | undefined;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    pool = new Pool({ connectionString: db.url, max: poolMax });
+    app = await createVaultApp(db.url);
+  });
+  afterAll(async () => {
+    await app?.close();
+    await pool?.end();
+    await db?.drop();
+  });
+  const harness: VaultHarness = {
+    get app() {
+      if (!app) throw new Error('the vault app starts in beforeAll');
+      return app;
+    },
+    get pool() {
+      if (!pool) throw new Error('the vault pool opens in beforeAll');
+      return pool;
+    },
+    http: () => request(harness.app.getHttpServer()),
+    settled: async (timeoutMs = 15_000) => {
+      await waitFor(
+        async () => (await checkVaultConsistency(harness.pool)).unprocessed === 0,
+        timeoutMs,
+        'the outbox to drain',
+      );
+    },
+    eventCount: async () =>
+      (
+        await harness.pool.query<{ n: number }>(
+          "select count(*)::int as n from outbox_event where event_name like 'vault.%'",
+        )
+      ).rows[0]!.n,
+  };
+  return harness;
 }
 
 /** Consistency of the whole vault story, read straight from the tables. */
