@@ -269,6 +269,10 @@ describe('retention (issue 15)', () => {
     const options = {
       processor: {
         ...SHORT_RETRY,
+        // Leases that outlast any stall of a loaded machine: a lease lost before its settle
+        // would count that delivery's retry as a lease loss, and the sums would be off by one.
+        leaseMs: 30_000,
+        handlerTimeoutMs: 30_000,
         enabled: true,
         idlePollIntervalMs: 50,
         batchSize: 10,

@@ -111,6 +111,13 @@ describe('vault chaos run (issue 13 acceptance 4)', () => {
           continue;
         }
         const running = instances.filter((i) => i.running);
+        if (running.length === 0) {
+          // Both instances down: only at the end of a failed run (the chaos keeps one up).
+          queue.unshift(op);
+          if (chaosOver) return;
+          await new Promise((resolve) => setTimeout(resolve, 20));
+          continue;
+        }
         const target = running[(sent++ + n) % running.length]!;
         const status = await target.send(op);
         if (typeof status === 'number' && DEFINITIVE.has(status)) {
@@ -161,11 +168,20 @@ describe('vault chaos run (issue 13 acceptance 4)', () => {
       await waitFor(() => settled >= 250, 30_000, '250 commands settled');
       databaseDown = true;
       await server.stop();
+      const health: (number | string)[] = [];
       await waitFor(
-        async () => failedWhileDown > 0 && (await a.health()) === 503 && (await b.health()) === 503,
+        async () => {
+          health.splice(0, 2, await a.health(), await b.health());
+          return failedWhileDown > 0 && health[0] === 503 && health[1] === 503;
+        },
         20_000,
         'commands to fail and both instances to report the database down',
-      );
+      ).catch((error: Error) => {
+        // What the instances said, for a run that fails here.
+        const tail = (i: AppInstance) => i.output().split('\n').slice(-15).join('\n');
+        error.message += `: ${failedWhileDown} failed while down, health ${health.join('/')}\na:\n${tail(a)}\nb:\n${tail(b)}`;
+        throw error;
+      });
       await server.start();
       databaseDown = false;
       await waitFor(
