@@ -50,13 +50,17 @@ function sequencerStatements(t: IntegrationTables) {
   // version, even when this statement's snapshot was taken before the previous run committed.
   // `fresh` then checks that this snapshot sees everything the stored window/horizon saw: a
   // statement whose snapshot is older does nothing (it would skip events it cannot see yet).
+  // It also checks that the row it locked is the version its snapshot reads (same xmin): a
+  // statement whose snapshot was taken before the previous run committed cannot see that run's
+  // deliveries, and would claim a key's later events while its earlier ones wait unclaimed.
   const numberedEvents = (columns: string): string => `locked AS (
-         SELECT s.* FROM ${t.sequencer} s WHERE s.id = 1 FOR UPDATE SKIP LOCKED
+         SELECT s.*, s.xmin AS row_xmin FROM ${t.sequencer} s WHERE s.id = 1 FOR UPDATE SKIP LOCKED
        ), st AS (
          SELECT coalesce(s.window_snapshot, pg_current_snapshot()) AS win,
                 s.horizon AS h, ARRAY(SELECT pg_snapshot_xip(s.horizon)) AS xip,
                 s.after_tx, s.after_seq, s.next_position
            FROM locked s
+          WHERE s.row_xmin = (SELECT s0.xmin FROM ${t.sequencer} s0 WHERE s0.id = 1)
        ), fresh AS (
          SELECT st.* FROM st
           WHERE pg_snapshot_xmax(pg_current_snapshot()) >= pg_snapshot_xmax(st.win)
