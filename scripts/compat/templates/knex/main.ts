@@ -44,7 +44,10 @@ class OrderService {
     return db.transaction(async (trx) => {
       await trx('orders').insert({ id: orderId });
       const event = { aggregateType: 'Order', aggregateId: orderId, payload: { orderId } };
-      return this.publisher.publish(trx, { name: 'orders.placed', ...event });
+      const id = await this.publisher.publish(trx, { name: 'orders.placed', ...event });
+      // null only when an outbox.shouldEnqueue hook drops the event (none here).
+      if (id === null) throw new Error('orders.placed was not enqueued');
+      return id;
     });
   }
 }

@@ -46,7 +46,10 @@ class OrderService {
     return prisma.$transaction(async (tx) => {
       await tx.order.create({ data: { id: orderId } });
       const event = { aggregateType: 'Order', aggregateId: orderId, payload: { orderId } };
-      return this.publisher.publish(tx, { name: 'orders.placed', ...event });
+      const id = await this.publisher.publish(tx, { name: 'orders.placed', ...event });
+      // null only when an outbox.shouldEnqueue hook drops the event (none here).
+      if (id === null) throw new Error('orders.placed was not enqueued');
+      return id;
     });
   }
 }
