@@ -189,7 +189,8 @@ describe('settle path and attempts accounting (hardening)', () => {
         when (old.status = 'processing' and new.status <> 'processing')
         execute function refuse_settle()`);
     const dispatched: string[] = [];
-    const t = await boot({ processor: { workerId: 'settler', leaseMs: 100 } });
+    // A lease long enough that a loaded machine's heartbeat keeps it until the settle.
+    const t = await boot({ processor: { workerId: 'settler', leaseMs: 1_000 } });
     // Without a transaction, the processed mark is the settle statement's to write.
     addConsumer(t, 'c', (e: IntegrationEvent) => void dispatched.push(e.id), {
       transactional: false,
