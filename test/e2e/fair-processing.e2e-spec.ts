@@ -3,6 +3,7 @@ import { Pool } from 'pg';
 import {
   IntegrationConsumer,
   OnIntegrationEvent,
+  OutboxProcessor,
   type IntegrationEvent,
 } from '../../src/integration';
 import {
@@ -74,5 +75,29 @@ describe('fair processing across tenants (issue 16)', () => {
       `select count(*)::int as n from integration_delivery where status = 'processed' and claim_count = 1`,
     );
     expect(deliveries.rows[0]!.n).toBe(NOISY + 1);
+  });
+
+  it("runs a quiet tenant's delivery in its tenant's turn within a batch, not after the backlog", async () => {
+    await app.close();
+    handled.length = 0;
+    app = await createIntegrationApp(db.url, {
+      integration: { processor: { enabled: false, workerId: 'turns', batchSize: 50 } },
+      metadata: { providers: [FairConsumer] },
+    });
+    await publishAll(
+      app,
+      Array.from({ length: 100 }, (_, i) => ({
+        ...thingEvent('tick.noisy', `T${i}`),
+        tenantId: 'noisy',
+      })),
+    );
+    await publishAll(app, [{ ...thingEvent('tick.quiet', 'TQ'), tenantId: 'quiet' }]);
+    const processor = app.app.get(OutboxProcessor);
+    const result = await processor.processBatch();
+    // One batch of 50: the tenants' first deliveries (the noisy one first, by position), then
+    // the rest of the noisy tenant's. In position order the quiet one would run last.
+    expect(result.claimed).toBe(50);
+    expect(handled).toHaveLength(50);
+    expect(handled.indexOf('quiet')).toBe(1);
   });
 });

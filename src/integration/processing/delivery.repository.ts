@@ -3,8 +3,9 @@ import { IntegrationTables } from '../database/integration-tables';
 import type { SqlExecutor } from '../database/sql-executor';
 import { checkEventId } from '../outbox/outbox-query.validation';
 import { EVENT_COLUMNS, mapEventRow, type EventRow } from '../outbox/outbox.repository';
-import { clampDelay, compareSeq, truncateError } from '../database/stored-values';
+import { clampDelay, truncateError } from '../database/stored-values';
 import { MAX_TIMER_DELAY_MS } from '../utils/retry';
+import { byPosition, sortClaimed } from './claim-order';
 import type { CheckedReplayFilter } from './delivery-query.validation';
 import {
   DeliveryStatus,
@@ -51,8 +52,6 @@ export const DELIVERY_COLUMNS = [
   ms('updated_at'),
   ms('processed_at'),
 ].join(', ');
-
-const compareText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 const toDate = (v: number | null): Date | null => (v === null ? null : new Date(v));
 
@@ -384,13 +383,6 @@ function mapClaimed(row: ClaimedRow): ClaimedDelivery {
   };
 }
 
-/** Claimed deliveries in the order they are run: by position, then consumer. */
-export function sortClaimed(claimed: ClaimedDelivery[]): ClaimedDelivery[] {
-  return claimed.sort(
-    (a, b) => compareSeq(a.position, b.position) || compareText(a.consumer, b.consumer),
-  );
-}
-
 /**
  * All SQL of per-consumer delivery state (`integration_delivery`): claim, lease, settle,
  * release, replay and the counts. Every statement is parameterized and built once per
@@ -550,9 +542,7 @@ export class DeliveryRepository {
         filter.limit,
       ],
     );
-    return result.rows
-      .sort((a, b) => compareSeq(a.position, b.position) || compareText(a.consumer, b.consumer))
-      .map((r) => ({ eventId: r.event_id, consumer: r.consumer }));
+    return result.rows.sort(byPosition).map((r) => ({ eventId: r.event_id, consumer: r.consumer }));
   }
 
   /** Per consumer (registered or with deliveries), by name: counts per status and backlog age. */

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { IntegrationTables } from '../database/integration-tables';
 import type { IntegrationDatabaseAdapter, SqlExecutor } from '../database/sql-executor';
 import { EVENT_COLUMNS, mapEventRow, type EventRow } from '../outbox/outbox.repository';
-import { sortClaimed } from './delivery.repository';
+import { sortClaimed } from './claim-order';
 import type { ClaimedDelivery } from './delivery.types';
 
 /** What one {@link EventSequencer.sequence} run did. */

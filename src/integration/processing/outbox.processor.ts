@@ -403,8 +403,8 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
 
   /**
    * While a backlog waits for the sequencer, runs it in the background, one bounded run after
-   * another until it has caught up (or another instance is sequencing), waking the loop after
-   * each run. An event is sequenced only after every event committed before it, so the sequencer
+   * another until it has caught up (a run below its limit that found less than a batch of new
+   * events) or another instance is sequencing, waking the loop after each run. An event is sequenced only after every event committed before it, so the sequencer
    * must outrun the handlers for claims to interleave tenants fairly: sequencing and claiming in
    * one statement would move it at the handlers' pace, and an event committed behind another
    * tenant's backlog would wait for all of it to be handled.
@@ -421,7 +421,10 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
               this.takeFirstStatistics();
               this.wake();
             }
-            if (!run.more) break;
+            // Caught up, unless a batch's worth was committed during the run: while a flood
+            // goes on, the next run follows at once instead of waiting for a free batch slot
+            // (an event is sequenced only after everything committed before it).
+            if (!run.more && run.events < this.options.processor.batchSize) break;
           }
         } catch (error) {
           this.logger.warn(`Sequencing ahead failed: ${describeDatabaseError(error)}`);
