@@ -7,6 +7,20 @@ import { startProcessors } from '../subjects/nestjs-integration';
 /** Events per noisy publishing transaction. */
 const NOISY_PER_TX = 1_000;
 
+/** How long the quiet tenant publishes alone before the noisy tenant starts, ms. */
+const ALONE_MS = 3_000;
+
+/** The quiet tenant's latency in one phase of the run, next to one batch's time in it. */
+export interface FairnessPhase {
+  /** Quiet events: publishing transaction's COMMIT returned → handler started, ms. */
+  readonly quietToStart: Percentiles;
+  /**
+   * One batch's time in the phase: `concurrency × batchSize / events whose handler started in
+   * it per second`, ms (the whole run's when the phase started too few handlers to tell).
+   */
+  readonly batchMs: number;
+}
+
 /** Scenario 8 figures of one run. */
 export interface FairnessRun {
   readonly noisyEvents: number;
@@ -28,8 +42,20 @@ export interface FairnessRun {
   readonly batchTxMs: Percentiles;
   /** Quiet events published while the noisy backlog was being published or drained. */
   readonly quietPublished: number;
-  /** Quiet events: publishing transaction's COMMIT returned → handler started, ms. */
+  /**
+   * Quiet events: publishing transaction's COMMIT returned → handler started, ms, while the
+   * noisy tenant published or its backlog drained.
+   */
   readonly quietToStart: Percentiles;
+  /**
+   * The quiet tenant by phase: alone (before the noisy tenant starts: its latency without a
+   * flood), while the noisy tenant publishes, and while the noisy backlog drains afterwards.
+   */
+  readonly phases: {
+    readonly alone: FairnessPhase;
+    readonly publishing: FairnessPhase;
+    readonly draining: FairnessPhase;
+  };
   /** The same for noisy events (how long the backlog made them wait), ms. */
   readonly noisyToStart: Percentiles;
   /** The quiet events by commit time, per 5 s from the first noisy commit: where waits happen. */
@@ -43,10 +69,10 @@ export interface FairnessRun {
 
 /**
  * 8: fairness across tenants (issue 16). One processor instance (library defaults, LISTEN),
- * one consumer. The noisy tenant publishes `noisyEvents` events in bulk (transactions of 1,000,
- * two at a time) while the quiet tenant publishes one event per transaction at `quietRate`
- * per second, until the noisy backlog is drained. Reports the quiet tenant's latency next to
- * the time one batch takes, measured in the same run.
+ * one consumer. The quiet tenant publishes one event per transaction at `quietRate` per
+ * second: alone for {@link ALONE_MS}, then while the noisy tenant publishes `noisyEvents`
+ * events in bulk (transactions of 1,000, two at a time), until the noisy backlog is drained.
+ * Reports the quiet tenant's latency per phase next to the time one batch takes in it.
  */
 export async function fairness(
   server: BenchServer,
@@ -71,7 +97,8 @@ export async function fairness(
       await sleep(500);
       const commits = new Map<string, { at: number; quiet: boolean }>();
       let noisyDone = false;
-      const t0 = nowMs();
+      const quietFrom = nowMs();
+      const t0 = quietFrom + ALONE_MS;
       let noisyPublishedAt = t0;
       // Two lanes of bulk transactions; each event stamped when its COMMIT returned.
       let next = 0;
@@ -95,15 +122,14 @@ export async function fairness(
           }
         }
       };
-      const noisy = Promise.all([noisyLane(), noisyLane()]).then(() => {
-        noisyPublishedAt = nowMs();
-      });
       let quietPublished = 0;
+      let quietAlone = 0;
+      const quietCount = (): number => quietAlone + quietPublished;
       const quiet = (async () => {
         const interval = 1000 / options.quietRate;
         let n = 0;
         while (!noisyDone) {
-          const due = t0 + n * interval;
+          const due = quietFrom + n * interval;
           if (nowMs() < due) await sleep(due - nowMs());
           const client = await pool.connect();
           try {
@@ -113,19 +139,25 @@ export async function fairness(
               tenantId: 'quiet',
             });
             await client.query('COMMIT');
-            commits.set(id!, { at: nowMs(), quiet: true });
-            quietPublished++;
+            const at = nowMs();
+            commits.set(id!, { at, quiet: true });
+            if (at >= t0) quietPublished++;
+            else quietAlone++;
           } finally {
             client.release();
           }
           n++;
         }
       })();
+      await sleep(t0 - nowMs());
+      const noisy = Promise.all([noisyLane(), noisyLane()]).then(() => {
+        noisyPublishedAt = nowMs();
+      });
       await noisy;
       // Drained: every noisy event handled (the handled count includes the quiet ones).
       for (;;) {
         const handled = worker!.samples.at(-1)?.handled ?? 0;
-        if (handled >= options.noisyEvents + quietPublished) break;
+        if (handled >= options.noisyEvents + quietCount()) break;
         await sleep(50);
       }
       const drainedAt = nowMs();
@@ -133,7 +165,7 @@ export async function fairness(
       await quiet;
       const deadline = nowMs() + 10_000;
       while (
-        (worker!.samples.at(-1)?.handled ?? 0) < options.noisyEvents + quietPublished &&
+        (worker!.samples.at(-1)?.handled ?? 0) < options.noisyEvents + quietCount() &&
         nowMs() < deadline
       )
         await sleep(50);
@@ -141,14 +173,34 @@ export async function fairness(
       const result = await worker!.result;
       const quietToStart: number[] = [];
       const noisyToStart: number[] = [];
+      const phaseBounds = {
+        alone: [quietFrom, t0],
+        publishing: [t0, noisyPublishedAt],
+        draining: [noisyPublishedAt, drainedAt],
+      } as const;
+      const phaseOf = (at: number): keyof typeof phaseBounds | undefined =>
+        (Object.keys(phaseBounds) as Array<keyof typeof phaseBounds>).find(
+          (phase) => at >= phaseBounds[phase][0] && at < phaseBounds[phase][1],
+        );
+      const quietByPhase = {
+        alone: [] as number[],
+        publishing: [] as number[],
+        draining: [] as number[],
+      };
+      const startedByPhase = { alone: 0, publishing: 0, draining: 0 };
       const transactions = new Map<number, number[]>();
       const slices = new Map<number, number[]>();
       const startedPerSlice = new Map<number, number>();
       for (const [id, start, commit] of result.observed) {
         const startSlice = Math.floor((start - t0) / 5_000) * 5;
         startedPerSlice.set(startSlice, (startedPerSlice.get(startSlice) ?? 0) + 1);
+        const startPhase = phaseOf(start);
+        if (startPhase) startedByPhase[startPhase]++;
         const c = commits.get(id);
-        if (c) (c.quiet ? quietToStart : noisyToStart).push(start - c.at);
+        if (c && !c.quiet) noisyToStart.push(start - c.at);
+        const commitPhase = c?.quiet ? phaseOf(c.at) : undefined;
+        if (commitPhase) quietByPhase[commitPhase].push(start - c!.at);
+        if (c?.quiet && c.at >= t0) quietToStart.push(start - c.at);
         if (c?.quiet) {
           const slice = Math.floor((c.at - t0) / 5_000) * 5;
           slices.set(slice, [...(slices.get(slice) ?? []), start - c.at]);
@@ -162,6 +214,16 @@ export async function fairness(
         .map(([commit, starts]) => commit - Math.min(...starts));
       const drainSeconds = (drainedAt - t0) / 1000;
       const noisyDrainPerSec = options.noisyEvents / drainSeconds;
+      const batchMs = (concurrency * batchSize * 1000) / noisyDrainPerSec;
+      const phase = (name: keyof typeof phaseBounds): FairnessPhase => {
+        const [from, to] = phaseBounds[name];
+        const started = startedByPhase[name];
+        return {
+          quietToStart: percentiles(quietByPhase[name]),
+          batchMs:
+            started >= 10 * batchSize ? (concurrency * batchSize * (to - from)) / started : batchMs,
+        };
+      };
       return {
         noisyEvents: options.noisyEvents,
         quietRate: options.quietRate,
@@ -170,10 +232,15 @@ export async function fairness(
         noisyPublishPerSec: options.noisyEvents / ((noisyPublishedAt - t0) / 1000),
         noisyDrainPerSec,
         drainSeconds,
-        batchMs: (concurrency * batchSize * 1000) / noisyDrainPerSec,
+        batchMs,
         batchTxMs: percentiles(batchTx),
         quietPublished,
         quietToStart: percentiles(quietToStart),
+        phases: {
+          alone: phase('alone'),
+          publishing: phase('publishing'),
+          draining: phase('draining'),
+        },
         noisyToStart: percentiles(noisyToStart),
         quietBySlice: [...slices]
           .sort(([a], [b]) => a - b)
