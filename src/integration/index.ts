@@ -146,6 +146,7 @@ export type {
   AdminAuditRecord,
   ConsumerThroughputPoint,
   AdminOverview,
+  OverviewOptions,
   TenantOption,
   PurgeDeadLettersFilter,
 } from './admin/admin.types';

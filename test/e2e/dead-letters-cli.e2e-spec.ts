@@ -570,6 +570,28 @@ describe('CLI: nestjs-integration stats and dead-letters (issue 15 acceptance #3
       /\nCONSUMER +PENDING +PROCESSING +DEAD LETTERS +OLDEST DUE +OLDEST LEASE +PROCESSED\/60m +RETRIED\/60m +DEAD-LETTERED\/60m +MEAN LATENCY\n/,
     );
     expect(text.stdout).toMatch(/\nbilling +0 +0 +4 /);
+
+    // --tenant: that tenant's backlog and unsequenced events, no throughput (issue 16).
+    const { rows } = await pool.query<{ consumer_name: string; n: number }>(
+      `SELECT consumer_name, count(*)::int AS n FROM integration_delivery
+        WHERE tenant_id = 't1' AND status = 'dead_letter' GROUP BY consumer_name`,
+    );
+    const t1 = JSON.parse(
+      (await cli(['stats', '--tenant', 't1', '--json'])).stdout,
+    ) as typeof stats;
+    expect(t1.unsequenced).toBe(0);
+    expect(
+      Object.fromEntries(
+        t1.backlog.filter((b) => b.deadLetter > 0).map((b) => [b.consumer, b.deadLetter]),
+      ),
+    ).toEqual(Object.fromEntries(rows.map((r) => [r.consumer_name, r.n])));
+    expect(rows.length).toBeGreaterThan(0);
+    const nobody = JSON.parse((await cli(['stats', '--tenant', 'nobody', '--json'])).stdout) as {
+      backlog: Array<{ deadLetter: number }>;
+      throughput: unknown[];
+    };
+    expect(nobody.backlog.every((b) => b.deadLetter === 0)).toBe(true);
+    expect(nobody.throughput).toEqual([]);
   });
 
   it('--json works for consumers list and retire', async () => {
@@ -610,10 +632,7 @@ describe('CLI: nestjs-integration stats and dead-letters (issue 15 acceptance #3
       ['dead-letters', 'replay', 'e1', '--dry-run'],
       /--dry-run, --limit and --all go with filtered replays/,
     ],
-    [
-      ['stats', '--tenant', 't'],
-      /--tenant does not go with "stats" \(it goes with the dead-letters commands\)/,
-    ],
+    [['stats', '--reason', 't'], /--reason does not go with "stats"/],
     [['dead-letters', 'purge', '--reason', 'r'], /needs --older-than/],
     [['dead-letters', 'purge', '--older-than', '7d'], /dead-letters purge needs --reason/],
     [

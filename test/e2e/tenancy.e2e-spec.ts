@@ -183,6 +183,87 @@ describe('tenant scope of the module APIs (issue 16)', () => {
     expect((await admin.getEvent(none, { tenantId: null }))?.event.id).toBe(none);
   });
 
+  it("counts the call's tenant in getStats, getBacklog and getOverview; every tenant outside one", async () => {
+    await pool.query(
+      `INSERT INTO integration_consumer (name, patterns, pattern_regex)
+       VALUES ('billing', '{order.*}', '.*'), ('mail', '{order.*}', '.*')`,
+    );
+    // One event of B not fanned out yet, and one minute of throughput (kept per consumer only).
+    const { rows } = await pool.query<{ id: string }>(
+      `INSERT INTO outbox_event (id, event_name, aggregate_type, aggregate_id, ordering_key, payload,
+                                 headers, tenant_id)
+       VALUES (gen_random_uuid(), 'order.placed', 'Order', '9', 'k9', '{}', '{}', 'B') RETURNING id::text AS id`,
+    );
+    await pool.query(
+      `INSERT INTO integration_consumer_stats (bucket, consumer_name, worker_id, processed, retried,
+                                               dead_lettered, latency_ms_sum, latency_ms_max)
+       VALUES (date_trunc('minute', now()), 'billing', 'w1', 7, 0, 0, 70, 10)`,
+    );
+    try {
+      const deadLetters = (stats: {
+        consumers: readonly { consumer: string; deadLetter: number }[];
+      }) => Object.fromEntries(stats.consumers.map((c) => [c.consumer, c.deadLetter]));
+      const backlogDeadLetters = (backlog: readonly { consumer: string; deadLetter: number }[]) =>
+        Object.fromEntries(backlog.map((c) => [c.consumer, c.deadLetter]));
+
+      await asTenant('A', async () => {
+        const stats = await admin.getStats();
+        // The seeded events were written past the sequencer: it counts them as not fanned out.
+        expect(stats.unsequenced).toBe(2);
+        expect(deadLetters(stats)).toEqual({ billing: 2, mail: 2, shipping: 2 });
+        expect(backlogDeadLetters(await admin.getBacklog())).toEqual({ billing: 2, mail: 2 });
+        const overview = await admin.getOverview({ minutes: 5 });
+        expect(backlogDeadLetters(overview.backlog)).toEqual({ billing: 2, mail: 2 });
+        expect(overview.throughput).toEqual([]);
+        for (const call of [
+          () => admin.getStats({ tenantId: 'B' }),
+          () => admin.getBacklog({ tenantId: 'B' }),
+          () => admin.getOverview({ tenantId: 'B' }),
+        ]) {
+          await expect(call()).rejects.toBeInstanceOf(CrossTenantAccessError);
+        }
+      });
+      const b = await admin.getStats({ tenantId: 'B' });
+      expect(b.unsequenced).toBe(3);
+      expect(deadLetters(b)).toEqual({ billing: 2, mail: 2, shipping: 2 });
+      expect(deadLetters(await admin.getStats({ tenantId: null }))).toEqual({
+        billing: 1,
+        mail: 1,
+        shipping: 1,
+      });
+      expect(backlogDeadLetters(await admin.getBacklog({ tenantId: null }))).toEqual({
+        billing: 1,
+        mail: 1,
+      });
+      // Outside a tenant: every tenant's, with the throughput.
+      const all = await admin.getStats();
+      expect(all.unsequenced).toBe(6);
+      expect(deadLetters(all)).toEqual({ billing: 5, mail: 5, shipping: 5 });
+      const overview = await admin.getOverview({ minutes: 5 });
+      expect(backlogDeadLetters(overview.backlog)).toEqual({ billing: 5, mail: 5 });
+      expect(overview.throughput).toEqual([
+        expect.objectContaining({ consumer: 'billing', processed: 7 }),
+      ]);
+      await expect(admin.getStats({ tenant: 'A' } as never)).rejects.toBeInstanceOf(
+        InvalidQueryError,
+      );
+
+      const http = t.app.getHttpServer() as Parameters<typeof request>[0];
+      const overB = await request(http).get('/admin/api/overview?tenantId=B').expect(200);
+      const body = overB.body as {
+        backlog: { consumer: string; deadLetter: number }[];
+        throughput: unknown[];
+      };
+      expect(backlogDeadLetters(body.backlog)).toEqual({ billing: 2, mail: 2 });
+      expect(body.throughput).toEqual([]);
+      await request(http).get('/admin/api/overview?tenantId=B').set('x-tenant-id', 'A').expect(403);
+    } finally {
+      await pool.query('DELETE FROM outbox_event WHERE id = $1', [rows[0]!.id]);
+      await pool.query('DELETE FROM integration_consumer_stats');
+      await pool.query('DELETE FROM integration_consumer');
+    }
+  });
+
   it('refuses an explicit other tenant inside a tenant context with a typed error, before any SQL', async () => {
     const ref: EntityRef = { module: 'orders', entityType: 'Order', entityId: '1' };
     const links = t.app.get(IntegrationLinkService);

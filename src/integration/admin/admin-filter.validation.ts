@@ -86,7 +86,7 @@ const ACTOR_KEYS = ['actor', 'reason'] as const;
 const BULK_OPTION_KEYS = [...ACTOR_KEYS, 'dryRun', 'limit'] as const;
 const PURGE_FILTER_KEYS = ['olderThan', 'consumer', 'tenantId'] as const;
 const TENANT_OPTION_KEYS = ['tenantId'] as const;
-const OVERVIEW_KEYS = ['minutes'] as const;
+const OVERVIEW_KEYS = ['minutes', 'tenantId'] as const;
 
 /** A timestamp as the cursors carry it (UTC, microseconds: PostgreSQL's precision). */
 const CURSOR_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/;
@@ -309,7 +309,10 @@ export function checkBulkOptions(
  * Validates `getOverview` options: `minutes` an integer from 1 to {@link MAX_OVERVIEW_MINUTES}.
  * @throws InvalidQueryError
  */
-export function checkOverviewOptions(method: string, options: unknown): { minutes: number } {
+export function checkOverviewOptions(
+  method: string,
+  options: unknown,
+): { minutes: number; tenantId: string | null | undefined } {
   const o = checkKeys(method, 'options', options ?? {}, OVERVIEW_KEYS);
   return {
     minutes:
@@ -323,6 +326,8 @@ export function checkOverviewOptions(method: string, options: unknown): { minute
             MAX_OVERVIEW_MINUTES,
             'the stats table keeps per-minute rows',
           ),
+    tenantId:
+      o.tenantId === undefined ? undefined : checkTenant(method, 'options.tenantId', o.tenantId),
   };
 }
 

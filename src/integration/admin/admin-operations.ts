@@ -48,6 +48,7 @@ import type {
   AdminOverview,
   BulkActionOptions,
   IntegrationAdminApi,
+  OverviewOptions,
   Page,
   PageRequest,
   PurgeDeadLettersFilter,
@@ -291,16 +292,19 @@ export class AdminOperations implements IntegrationAdminApi {
   }
 
   /** {@inheritDoc IntegrationAdminApi.getOverview} */
-  async getOverview(options?: { readonly minutes?: number }): Promise<AdminOverview> {
-    const { minutes } = checkOverviewOptions('getOverview', options);
+  async getOverview(options?: OverviewOptions): Promise<AdminOverview> {
+    const method = 'getOverview';
+    const { minutes, tenantId } = checkOverviewOptions(method, options);
+    const { tenant, sql } = this.scope(method, tenantId);
+    const bounds = { cap: BACKLOG_COUNT_CAP, lookahead: BACKLOG_LOOKAHEAD };
+    if (tenant !== undefined) {
+      // The per-minute stats are kept per consumer, not per tenant: a tenant's overview has its
+      // own backlog and no throughput history (other tenants' volumes are not its to see).
+      return { backlog: await this.deliveries.backlog(sql, { ...bounds, tenant }), throughput: [] };
+    }
     const [backlog, throughput] = await Promise.all([
-      this.options.backlog
-        ? this.options.backlog()
-        : this.deliveries.backlog(this.sql, {
-            cap: BACKLOG_COUNT_CAP,
-            lookahead: BACKLOG_LOOKAHEAD,
-          }),
-      this.queries.throughput(this.sql, minutes),
+      this.options.backlog ? this.options.backlog() : this.deliveries.backlog(sql, bounds),
+      this.queries.throughput(sql, minutes),
     ]);
     return { backlog, throughput };
   }

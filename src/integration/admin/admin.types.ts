@@ -64,6 +64,12 @@ export interface TenantOption {
   readonly tenantId?: string | null;
 }
 
+/** What {@link IntegrationAdminApi.getOverview} covers. */
+export interface OverviewOptions extends TenantOption {
+  /** Minutes of throughput history, 1–1440. @default 60 */
+  readonly minutes?: number;
+}
+
 /** Keyset pagination: pass the previous page's `nextCursor` as `after`. */
 export interface PageRequest {
   /** 1–500. @default 50 */
@@ -198,8 +204,12 @@ export interface IntegrationAdminApi {
   ): Promise<AdminActionResult>;
   /** Audit rows, newest first: those of the call's tenant when it has one. */
   listAudit(page?: PageRequest, options?: TenantOption): Promise<Page<AdminAuditRecord>>;
-  /** Backlog and throughput per consumer (counts over every tenant: consumers are shared). */
-  getOverview(options?: { readonly minutes?: number }): Promise<AdminOverview>;
+  /**
+   * Backlog per consumer and throughput per consumer and minute. Limited to the tenant of the
+   * call (`options.tenantId`, else the context's; every tenant outside one): a tenant's overview
+   * counts its own deliveries and has no throughput history, which is kept per consumer only.
+   */
+  getOverview(options?: OverviewOptions): Promise<AdminOverview>;
 }
 
 /** Which dead letters `purgeDeadLetters` deletes. */

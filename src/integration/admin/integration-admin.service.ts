@@ -24,7 +24,12 @@ import {
   checkReplayFilter,
   type ReplayDeliveriesFilter,
 } from '../processing/delivery-query.validation';
-import { BacklogSnapshot } from '../observability/backlog-snapshot';
+import {
+  BACKLOG_COUNT_CAP,
+  BACKLOG_LOOKAHEAD,
+  BacklogSnapshot,
+} from '../observability/backlog-snapshot';
+import { checkTenantOption } from './admin-filter.validation';
 import {
   DeliveryRepository,
   type ConsumerBacklog,
@@ -46,6 +51,7 @@ import type {
   AdminOverview,
   BulkActionOptions,
   IntegrationAdminApi,
+  OverviewOptions,
   Page,
   PageRequest,
   PurgeDeadLettersFilter,
@@ -187,7 +193,7 @@ export class IntegrationAdminService implements IntegrationAdminApi {
   }
 
   /** {@inheritDoc IntegrationAdminApi.getOverview} */
-  getOverview(options?: { readonly minutes?: number }): Promise<AdminOverview> {
+  getOverview(options?: OverviewOptions): Promise<AdminOverview> {
     return this.operations.getOverview(options);
   }
 
@@ -355,17 +361,34 @@ export class IntegrationAdminService implements IntegrationAdminApi {
    * Every active consumer's unfinished work and dead letters, read cheaply (bounded counts, a
    * snapshot shared with metrics and health checks, at most a couple of seconds old): for
    * dashboards and polling. {@link getStats} counts everything, finished deliveries included.
+   * Limited to the tenant of the call (`options.tenantId`, else the context's): a tenant's
+   * backlog is read for it, uncached; outside a tenant, every tenant's.
+   * @throws InvalidQueryError for an invalid or unknown option.
+   * @throws CrossTenantAccessError when `options.tenantId` is not the context's tenant.
    */
-  async getBacklog(): Promise<readonly ConsumerBacklog[]> {
-    return this.backlog.read();
+  async getBacklog(options?: TenantOption): Promise<readonly ConsumerBacklog[]> {
+    const tenant = this.tenant('getBacklog', checkTenantOption('getBacklog', options));
+    if (tenant === undefined) return this.backlog.read();
+    return this.deliveries.backlog(this.session.executor(tenant), {
+      cap: BACKLOG_COUNT_CAP,
+      lookahead: BACKLOG_LOOKAHEAD,
+      tenant,
+    });
   }
 
-  /** Deliveries per consumer and status, the oldest due one's age, and what awaits sequencing. */
-  async getStats(): Promise<DeliveryStats> {
-    const root = this.options.database.root;
+  /**
+   * Deliveries per consumer and status, the oldest due one's age, and what awaits sequencing.
+   * Limited to the tenant of the call (`options.tenantId`, else the context's; every tenant
+   * outside one).
+   * @throws InvalidQueryError for an invalid or unknown option.
+   * @throws CrossTenantAccessError when `options.tenantId` is not the context's tenant.
+   */
+  async getStats(options?: TenantOption): Promise<DeliveryStats> {
+    const tenant = this.tenant('getStats', checkTenantOption('getStats', options));
+    const sql = this.session.executor(tenant);
     const [unsequenced, consumers] = await Promise.all([
-      this.sequencer.pendingCount(root),
-      this.deliveries.stats(root),
+      this.sequencer.pendingCount(sql, tenant),
+      this.deliveries.stats(sql, tenant),
     ]);
     return { unsequenced, consumers };
   }

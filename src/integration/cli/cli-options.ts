@@ -55,7 +55,7 @@ const OPTION_COMMANDS: Readonly<Record<CliOptionName, string>> = {
   'aggregate-type': FILTERED,
   'aggregate-id': FILTERED,
   'correlation-id': FILTERED,
-  tenant: 'the dead-letters commands',
+  tenant: 'the dead-letters commands and stats',
   since: FILTERED,
   until: FILTERED,
   limit: 'dead-letters list, replay, discard and purge',

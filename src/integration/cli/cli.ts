@@ -57,8 +57,9 @@ Schema:
             tenant's rows (docs/tenancy.md); run it as the tables' owner
 
 Operations:
-  stats [--minutes <n>]                   backlog per consumer, deliveries settled in the last
-                                          n minutes (default 15), unsequenced events
+  stats [--minutes <n>] [--tenant <id>]   backlog per consumer, deliveries settled in the last
+                                          n minutes (default 15), unsequenced events; with
+                                          --tenant, that tenant's backlog and unsequenced events
   dead-letters list [filters] [--limit <n>] [--after <cursor>]
                                           dead letters, newest first, 50 a page (at most 500)
   dead-letters show <eventId>             one event: payload, headers, every consumer's

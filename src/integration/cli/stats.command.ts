@@ -20,21 +20,28 @@ export interface CliStats extends AdminOverview {
 }
 
 /**
- * `stats [--minutes N]`: backlog per consumer (pending, processing, dead letters, oldest due,
- * oldest lease), deliveries settled over the last minutes, and the unsequenced events.
+ * `stats [--minutes N] [--tenant ID]`: backlog per consumer (pending, processing, dead letters,
+ * oldest due, oldest lease), deliveries settled over the last minutes, and the unsequenced
+ * events; with `--tenant`, that tenant's backlog and unsequenced events (no throughput: it is
+ * kept per consumer only).
  */
 export function statsCommand(args: readonly string[], context: CliContext): CliCommand {
   const { values, schema, json } = context;
-  allowOnly('stats', values, ['minutes']);
+  allowOnly('stats', values, ['minutes', 'tenant']);
   expectArguments('stats', args, 0, 'no argument');
   const minutes =
     values.minutes === undefined ? DEFAULT_STATS_MINUTES : parseCount('minutes', values.minutes);
   return {
     database: true,
     run: async (client) => {
-      const overview = await cliAdmin(client, schema).getOverview({ minutes });
+      const tenant = values.tenant;
+      const overview = await cliAdmin(client, schema).getOverview({
+        minutes,
+        ...(tenant === undefined ? {} : { tenantId: tenant }),
+      });
       const unsequenced = await new EventSequencer(new IntegrationTables(schema)).pendingCount(
         clientExecutor(client),
+        tenant,
       );
       const stats: CliStats = { unsequenced, minutes, ...overview };
       return json ? jsonDocument(stats) : formatStats(stats);

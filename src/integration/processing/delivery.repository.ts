@@ -136,6 +136,48 @@ const keyNotBlockedIn = (delivery: string): string => `NOT (SELECT EXISTS (
                  AND (b.status = 'processing' OR b.available_at > now() OR b.attempt_count > 0)))`;
 
 /**
+ * Deliveries per consumer and status; `tenant` is SQL that limits the joined deliveries (`''`:
+ * every tenant).
+ */
+const statsSql = (t: IntegrationTables, tenant: string): string =>
+  `SELECT c.consumer,
+              count(d.status) FILTER (WHERE d.status = 'pending')::int AS pending,
+              count(d.status) FILTER (WHERE d.status = 'processing')::int AS processing,
+              count(d.status) FILTER (WHERE d.status = 'processed')::int AS processed,
+              count(d.status) FILTER (WHERE d.status = 'dead_letter')::int AS dead_letter,
+              count(d.status) FILTER (WHERE d.status = 'skipped')::int AS skipped,
+              (extract(epoch from (now() - min(d.created_at)
+                 FILTER (WHERE d.status = 'pending' AND d.available_at <= now()))) * 1000)::float8 AS oldest_ms
+         FROM (SELECT name AS consumer FROM ${t.consumer}
+               UNION SELECT DISTINCT consumer_name FROM ${t.delivery}) c
+         LEFT JOIN ${t.delivery} d ON d.consumer_name = c.consumer${tenant}
+        GROUP BY c.consumer ORDER BY c.consumer`;
+
+/**
+ * Per active consumer, bounded counts and ages; `tenant` is SQL that limits each probe's
+ * deliveries (`''`: every tenant). Each count reads its partial index (claim, lease, dead letter)
+ * and stops at the cap ($1); the due wait looks at the next $2 deliveries in line only.
+ */
+const backlogSql = (t: IntegrationTables, tenant: string): string =>
+  `SELECT c.name AS consumer,
+         (SELECT count(*) FROM (SELECT 1 FROM ${t.delivery} d
+           WHERE d.consumer_name = c.name AND d.status = 'pending'${tenant} LIMIT $1::int) x)::int AS pending,
+         (SELECT count(*) FROM (SELECT 1 FROM ${t.delivery} d
+           WHERE d.consumer_name = c.name AND d.status = 'processing'${tenant} LIMIT $1::int) x)::int AS processing,
+         (SELECT count(*) FROM (SELECT 1 FROM ${t.delivery} d
+           WHERE d.consumer_name = c.name AND d.status = 'dead_letter'${tenant} LIMIT $1::int) x)::int AS dead_letter,
+         (SELECT (extract(epoch FROM now() - min(n.available_at)) * 1000)::float8
+            FROM (SELECT d.available_at FROM ${t.delivery} d
+                   WHERE d.consumer_name = c.name AND d.status = 'pending'${tenant}
+                   ORDER BY d.position LIMIT $2::int) n
+           WHERE n.available_at <= now()) AS oldest_due_ms,
+         (SELECT (extract(epoch FROM now() - min(d.updated_at)) * 1000)::float8 FROM ${t.delivery} d
+           WHERE d.consumer_name = c.name AND d.status = 'processing'${tenant}) AS oldest_lease_ms
+         FROM ${t.consumer} c
+        WHERE c.status = 'active'
+        ORDER BY c.name`;
+
+/**
  * Every statement of {@link DeliveryRepository} for one set of tables, built once per instance.
  *
  * Statements that take a list of deliveries find them with a LATERAL primary-key probe per
@@ -327,37 +369,12 @@ function deliveryStatements(t: IntegrationTables) {
         FROM (${deadLetterSelect}) r
         WHERE d.consumer_name = r.consumer_name AND d.event_id = r.event_id AND d.status = 'dead_letter'
        RETURNING d.event_id::text AS event_id, d.consumer_name AS consumer, d.position::text AS position`,
-    stats: `SELECT c.consumer,
-              count(d.status) FILTER (WHERE d.status = 'pending')::int AS pending,
-              count(d.status) FILTER (WHERE d.status = 'processing')::int AS processing,
-              count(d.status) FILTER (WHERE d.status = 'processed')::int AS processed,
-              count(d.status) FILTER (WHERE d.status = 'dead_letter')::int AS dead_letter,
-              count(d.status) FILTER (WHERE d.status = 'skipped')::int AS skipped,
-              (extract(epoch from (now() - min(d.created_at)
-                 FILTER (WHERE d.status = 'pending' AND d.available_at <= now()))) * 1000)::float8 AS oldest_ms
-         FROM (SELECT name AS consumer FROM ${t.consumer}
-               UNION SELECT DISTINCT consumer_name FROM ${t.delivery}) c
-         LEFT JOIN ${t.delivery} d ON d.consumer_name = c.consumer
-        GROUP BY c.consumer ORDER BY c.consumer`,
-    // Each count reads its partial index (claim, lease, dead letter) and stops at the cap ($1);
-    // the due wait looks at the next $2 deliveries in line only.
-    backlog: `SELECT c.name AS consumer,
-         (SELECT count(*) FROM (SELECT 1 FROM ${t.delivery} d
-           WHERE d.consumer_name = c.name AND d.status = 'pending' LIMIT $1::int) x)::int AS pending,
-         (SELECT count(*) FROM (SELECT 1 FROM ${t.delivery} d
-           WHERE d.consumer_name = c.name AND d.status = 'processing' LIMIT $1::int) x)::int AS processing,
-         (SELECT count(*) FROM (SELECT 1 FROM ${t.delivery} d
-           WHERE d.consumer_name = c.name AND d.status = 'dead_letter' LIMIT $1::int) x)::int AS dead_letter,
-         (SELECT (extract(epoch FROM now() - min(n.available_at)) * 1000)::float8
-            FROM (SELECT d.available_at FROM ${t.delivery} d
-                   WHERE d.consumer_name = c.name AND d.status = 'pending'
-                   ORDER BY d.position LIMIT $2::int) n
-           WHERE n.available_at <= now()) AS oldest_due_ms,
-         (SELECT (extract(epoch FROM now() - min(d.updated_at)) * 1000)::float8 FROM ${t.delivery} d
-           WHERE d.consumer_name = c.name AND d.status = 'processing') AS oldest_lease_ms
-         FROM ${t.consumer} c
-        WHERE c.status = 'active'
-        ORDER BY c.name`,
+    stats: statsSql(t, ''),
+    // The same for one tenant ($1; '' for rows without a tenant).
+    tenantStats: statsSql(t, ` AND coalesce(d.tenant_id, '') = $1::text`),
+    backlog: backlogSql(t, ''),
+    // The same for one tenant ($3; '' for rows without a tenant).
+    tenantBacklog: backlogSql(t, ` AND coalesce(d.tenant_id, '') = $3::text`),
     // What a claim could take now, or what is leased: a due delivery behind a blocked one of its
     // key (e.g. a failure waiting for its retry) is not work anyone can do yet.
     busyCount: `SELECT count(*)::int AS n FROM ${t.delivery} d
@@ -545,8 +562,11 @@ export class DeliveryRepository {
     return result.rows.sort(byPosition).map((r) => ({ eventId: r.event_id, consumer: r.consumer }));
   }
 
-  /** Per consumer (registered or with deliveries), by name: counts per status and backlog age. */
-  async stats(sql: SqlExecutor): Promise<ConsumerDeliveryStats[]> {
+  /**
+   * Per consumer (registered or with deliveries), by name: counts per status and backlog age;
+   * with `tenant`, of that tenant's deliveries only (`null`: those without a tenant).
+   */
+  async stats(sql: SqlExecutor, tenant?: string | null): Promise<ConsumerDeliveryStats[]> {
     const { rows } = await sql.query<{
       consumer: string;
       pending: number;
@@ -555,7 +575,10 @@ export class DeliveryRepository {
       dead_letter: number;
       skipped: number;
       oldest_ms: number | null;
-    }>(this.statements.stats);
+    }>(
+      tenant === undefined ? this.statements.stats : this.statements.tenantStats,
+      tenant === undefined ? [] : [tenant ?? ''],
+    );
     return rows.map((r) => ({
       consumer: r.consumer,
       pending: r.pending,
@@ -570,11 +593,12 @@ export class DeliveryRepository {
   /**
    * Per active consumer, by name: pending, leased and dead-lettered deliveries (each at most
    * `cap`), how long the longest-waiting due one of its next `lookahead` deliveries has been
-   * due, and the age of its oldest lease. See {@link ConsumerBacklog}.
+   * due, and the age of its oldest lease. See {@link ConsumerBacklog}. With `options.tenant`,
+   * only that tenant's deliveries count (`null`: those without a tenant).
    */
   async backlog(
     sql: SqlExecutor,
-    options: { cap: number; lookahead: number },
+    options: { cap: number; lookahead: number; tenant?: string | null },
   ): Promise<ConsumerBacklog[]> {
     const { rows } = await sql.query<{
       consumer: string;
@@ -583,7 +607,12 @@ export class DeliveryRepository {
       dead_letter: number;
       oldest_due_ms: number | null;
       oldest_lease_ms: number | null;
-    }>(this.statements.backlog, [options.cap, options.lookahead]);
+    }>(
+      options.tenant === undefined ? this.statements.backlog : this.statements.tenantBacklog,
+      options.tenant === undefined
+        ? [options.cap, options.lookahead]
+        : [options.cap, options.lookahead, options.tenant ?? ''],
+    );
     const age = (ms: number | null): number | null => (ms === null ? null : Math.max(0, ms));
     return rows.map((r) => ({
       consumer: r.consumer,

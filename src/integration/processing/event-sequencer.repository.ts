@@ -114,6 +114,16 @@ function sequencerStatements(t: IntegrationTables) {
         WHERE s.id = 1
        RETURNING run.n AS events, (SELECT count(*)::int FROM ins) AS deliveries,
                  run.n >= $1::int AS more`;
+  // Committed events (visible to this statement) past the horizon and not yet fanned out by an
+  // unfinished window; `tenant` is SQL that limits them (`''`: every tenant).
+  const pendingCountSql = (tenant: string): string =>
+    `SELECT count(*)::int AS n
+         FROM ${t.sequencer} s
+         JOIN ${t.outbox} o ON o.tx_id >= pg_snapshot_xmin(s.horizon)
+          AND ${newSince('s.horizon', 'ARRAY(SELECT pg_snapshot_xip(s.horizon))')}
+        WHERE s.id = 1
+          AND (s.window_snapshot IS NULL OR NOT pg_visible_in_snapshot(o.tx_id, s.window_snapshot)
+               OR (o.tx_id, o.seq) > (s.after_tx, s.after_seq))${tenant}`;
   return {
     // One statement, its own (asynchronously committed) transaction.
     run: `WITH ${numberedEvents(RUN_COLUMNS)}, ins AS (
@@ -176,15 +186,9 @@ function sequencerStatements(t: IntegrationTables) {
          FROM advanced a
          LEFT JOIN (SELECT cl.consumers, e.position::text AS claimed_position, ${EVENT_COLUMNS}
                       FROM claimed cl JOIN numbered e ON e.id = cl.event_id) c ON true`,
-    // Committed events (visible to this statement) past the horizon and not yet fanned out by
-    // an unfinished window.
-    pendingCount: `SELECT count(*)::int AS n
-         FROM ${t.sequencer} s
-         JOIN ${t.outbox} o ON o.tx_id >= pg_snapshot_xmin(s.horizon)
-          AND ${newSince('s.horizon', 'ARRAY(SELECT pg_snapshot_xip(s.horizon))')}
-        WHERE s.id = 1
-          AND (s.window_snapshot IS NULL OR NOT pg_visible_in_snapshot(o.tx_id, s.window_snapshot)
-               OR (o.tx_id, o.seq) > (s.after_tx, s.after_seq))`,
+    pendingCount: pendingCountSql(''),
+    // The same for one tenant's events ($1; '' for events without a tenant).
+    tenantPendingCount: pendingCountSql(` AND coalesce(o.tenant_id, '') = $1::text`),
   } as const;
 }
 
@@ -289,9 +293,13 @@ export class EventSequencer {
    * Committed events not yet fanned out (for drain and idle checks): events whose transaction
    * this statement sees committed and the horizon did not, less those an unfinished window
    * already took.
+   * @param tenant Only this tenant's events (`null`: those without a tenant); omitted: every one.
    */
-  async pendingCount(sql: SqlExecutor): Promise<number> {
-    const { rows } = await sql.query<{ n: number }>(this.statements.pendingCount);
+  async pendingCount(sql: SqlExecutor, tenant?: string | null): Promise<number> {
+    const { rows } = await sql.query<{ n: number }>(
+      tenant === undefined ? this.statements.pendingCount : this.statements.tenantPendingCount,
+      tenant === undefined ? [] : [tenant ?? ''],
+    );
     return rows[0]?.n ?? 0;
   }
 }

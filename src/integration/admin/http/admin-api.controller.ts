@@ -52,7 +52,10 @@ export class AdminApiController {
     @Inject(ADMIN_HTTP_OPTIONS) private readonly options: ResolvedAdminHttpOptions,
   ) {}
 
-  /** Backlog per consumer now, and throughput and latency per minute (`?minutes=`). */
+  /**
+   * Backlog per consumer now, and throughput and latency per minute (`?minutes=`); one tenant's
+   * backlog with `?tenantId=` (empty: rows without a tenant).
+   */
   @Get('api/overview')
   @Header('Cache-Control', 'no-store')
   overview(@Query() query: Record<string, unknown>): Promise<AdminOverview> {

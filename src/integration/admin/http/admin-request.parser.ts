@@ -6,6 +6,7 @@ import type {
   BulkActionOptions,
   PageRequest,
   PurgeDeadLettersFilter,
+  OverviewOptions,
   TenantOption,
 } from '../admin.types';
 
@@ -180,13 +181,16 @@ export function parseTenantQuery(method: string, query: unknown): TenantOption {
   return tenantOf(queryOf(method, query, ['tenantId']));
 }
 
-/** `GET …/overview?minutes=…` */
-export function parseOverview(query: unknown): { minutes?: number } {
+/** `GET …/overview?minutes=…&tenantId=…` */
+export function parseOverview(query: unknown): OverviewOptions {
   const method = 'GET overview';
-  const raw = queryOf(method, query, ['minutes']);
-  return raw.minutes === undefined
-    ? {}
-    : { minutes: toInteger(method, 'query.minutes', raw.minutes) };
+  const raw = queryOf(method, query, ['minutes', 'tenantId']);
+  return {
+    ...(raw.minutes === undefined
+      ? {}
+      : { minutes: toInteger(method, 'query.minutes', raw.minutes) }),
+    ...tenantOf(raw),
+  };
 }
 
 /** The body of a single-delivery or single-event action: `{ reason? }`. */
