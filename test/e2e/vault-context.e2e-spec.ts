@@ -1,4 +1,8 @@
-import { IntegrationAdminService, IntegrationContext } from '../../src/integration';
+import {
+  CrossTenantAccessError,
+  IntegrationAdminService,
+  IntegrationContext,
+} from '../../src/integration';
 import { useVaultApp } from '../support/vault-app';
 import { waitFor } from '../support/wait-for';
 
@@ -45,6 +49,12 @@ describe('vault request context (issue 16)', () => {
       await context.run({ tenantId: 'mallory' }, () => admin.findEventsByCorrelation('abc')),
     ).toEqual([]);
     expect(await admin.findEventsByCorrelation('abc', { tenantId: 'carol' })).toHaveLength(2);
+    // Naming another tenant than the context's is refused, not answered.
+    await expect(
+      context.run({ tenantId: 'mallory' }, () =>
+        admin.findEventsByCorrelation('abc', { tenantId: 'carol' }),
+      ),
+    ).rejects.toBeInstanceOf(CrossTenantAccessError);
     expect(await admin.findEventsByCorrelation('abc', { limit: 1 })).toHaveLength(1);
   });
 

@@ -302,20 +302,18 @@ export class IntegrationAdminService implements IntegrationAdminApi {
    * (`null`: events without a tenant), else the tenant of the `IntegrationContext` in effect,
    * else every tenant.
    * @throws InvalidQueryError for an empty or non-string id, an invalid option or an unknown one.
+   * @throws CrossTenantAccessError when `options.tenantId` is not the context's tenant.
    */
   async findEventsByCorrelation(
     correlationId: string,
     options: FindEventsByCorrelationOptions = {},
   ): Promise<EventDeliveries[]> {
     const query = checkCorrelationQuery(correlationId, options);
-    const contextTenant = this.context.current().tenantId;
-    const root = this.options.database.root;
-    const events = await this.correlations.find(root, {
-      ...query,
-      tenantId: query.tenantId !== undefined ? query.tenantId : (contextTenant ?? undefined),
-    });
+    const tenant = this.tenant('findEventsByCorrelation', query.tenantId);
+    const sql = this.session.executor(tenant);
+    const events = await this.correlations.find(sql, { ...query, tenantId: tenant });
     const deliveries = await this.deliveries.findByEvents(
-      root,
+      sql,
       events.map((e) => e.id),
     );
     return events.map((event) => ({
