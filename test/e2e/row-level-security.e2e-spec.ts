@@ -403,6 +403,22 @@ describe('row-level security: tenant A cannot reach tenant B (issue 16, acceptan
         client.release();
       }
       expect(await countsByTenant('outbox_event')).toEqual({ A: 4, B: 2 });
+      // An idempotency key already stored: after the COMMIT the stored event's id is read back,
+      // through a session of the context's tenant (the app role's own reads see no row without).
+      const keyed = { ...event, tenantId: 'A', idempotencyKey: 'paid-7' };
+      const publishKeyed = async (): Promise<string | null> => {
+        const c = await t.orm.pool!.connect();
+        try {
+          await c.query('BEGIN');
+          return await context.run({ tenantId: 'A' }, () => publisher.publishAndCommit(c, keyed));
+        } finally {
+          c.release();
+        }
+      };
+      const first = await publishKeyed();
+      expect(first).toEqual(expect.any(String));
+      expect(await publishKeyed()).toBe(first);
+      expect(await countsByTenant('outbox_event')).toEqual({ A: 5, B: 2 });
     });
   });
 

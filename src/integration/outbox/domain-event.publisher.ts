@@ -228,7 +228,7 @@ export class DomainEventPublisher {
       [
         ...ids,
         ...(await this.repository.resolveInsertedIds(
-          database.root,
+          this.repository.committedReader(database.root),
           statement,
           inserted?.rows ?? [],
         )),

@@ -207,6 +207,15 @@ export class OutboxRepository {
     await this.session?.enter(sql, this.context?.current().tenantId);
   }
 
+  /**
+   * The executor that reads committed rows of the context's tenant: with the
+   * `rowLevelSecurity` option on, each statement runs with that tenant set (the policies hide
+   * every row otherwise); else `root`.
+   */
+  committedReader(root: SqlExecutor): SqlExecutor {
+    return this.session?.enabled ? this.session.executor(this.context?.current().tenantId) : root;
+  }
+
   /** The statement of {@link insert}, for callers that send it themselves (publish and commit). */
   insertStatement(
     events: readonly NormalizedEvent[],
