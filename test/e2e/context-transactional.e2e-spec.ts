@@ -8,6 +8,7 @@ import type { PrismaClient } from '../../src/generated/prisma/client';
 import {
   AmbientTransactionRequiredError,
   DomainEventPublisher,
+  InvalidIntegrationOptionsError,
   EventSubscriberRegistry,
   IntegrationContext,
   OutboxProcessor,
@@ -198,6 +199,42 @@ describe('publish(event) without context.transactional', () => {
       );
     } finally {
       await t.close();
+      await db.drop();
+    }
+  });
+});
+
+describe('context.transactional naming a connection that has no TransactionHost', () => {
+  it('fails the bootstrap with a typed error naming the fix, not the first handler', async () => {
+    const db = await createTestDatabase();
+    const clients = createOrm('knex', db.url);
+    try {
+      const boot = createIntegrationApp(db.url, {
+        orm: 'knex',
+        integration: {
+          database: clients.adapter,
+          context: { transactional: { connectionName: 'billing' } },
+        },
+        metadata: {
+          imports: [
+            ClsModule.forRoot({
+              global: true,
+              plugins: [
+                new ClsPluginTransactional({
+                  imports: [dbModule(clients.knex)],
+                  adapter: new KnexTransactionalAdapter({ knexInstanceToken: DB }),
+                }),
+              ],
+            }),
+          ],
+        },
+      });
+      await expect(boot).rejects.toBeInstanceOf(InvalidIntegrationOptionsError);
+      await expect(boot).rejects.toThrow(
+        /no TransactionHost for connection "billing": register ClsPluginTransactional\(\{ connectionName: 'billing'/,
+      );
+    } finally {
+      await clients.close();
       await db.drop();
     }
   });

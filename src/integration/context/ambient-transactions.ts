@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
 import { AmbientTransactionRequiredError } from '../errors/ambient-transaction-required.error';
 import { InvalidIntegrationOptionsError } from '../errors/invalid-options.error';
 import { INTEGRATION_OPTIONS } from '../integration.constants';
@@ -19,10 +19,11 @@ type BindableHost = TransactionHostLike & { setTxInstance?: (tx: unknown) => voi
  * transaction `publish(event)` joins, and handlers run with `ctx.tx` as the current
  * transaction of the `TransactionHost`, so `@Transactional()` methods they call
  * (propagation `Required`, the default) write in the delivery's transaction. Without the
- * option, {@link current} refuses and {@link bind} just runs `fn`.
+ * option, {@link current} refuses and {@link bind} just runs `fn`. A configuration it cannot
+ * work with fails the bootstrap, not the first handler.
  */
 @Injectable()
-export class AmbientTransactions {
+export class AmbientTransactions implements OnApplicationBootstrap {
   private readonly config: { readonly connectionName: string | undefined } | undefined;
   private readonly cls: ClsServiceLike | undefined;
   private readonly lookup: ((connectionName?: string) => TransactionHostLike) | undefined;
@@ -37,6 +38,15 @@ export class AmbientTransactions {
         `context.transactional needs the optional peer ${NESTJS_CLS_TRANSACTIONAL_PACKAGE}: npm install ${NESTJS_CLS_TRANSACTIONAL_PACKAGE} and register ClsPluginTransactional in ClsModule.forRoot({ plugins: […] }); or remove context.transactional`,
       ]);
     }
+  }
+
+  /**
+   * Checks, once the app's modules exist, that the `TransactionHost` of the configured
+   * connection is registered and can be bound to a delivery's transaction.
+   * @throws InvalidIntegrationOptionsError naming the fix when it is missing or unsupported.
+   */
+  onApplicationBootstrap(): void {
+    if (this.config) this.bindableHost();
   }
 
   /** True when `context.transactional` is configured. */
@@ -59,17 +69,22 @@ export class AmbientTransactions {
   /** Runs `fn` with `tx` as the current transaction (when configured and `tx` is defined). */
   bind<R>(tx: unknown, fn: () => R): R {
     if (!this.config || tx === undefined) return fn();
-    const host = this.host() as BindableHost;
-    if (typeof host.setTxInstance !== 'function') {
-      throw new Error(
-        `${NESTJS_CLS_TRANSACTIONAL_PACKAGE}'s TransactionHost no longer has setTxInstance: this version is not supported by context.transactional (tested with 3.x)`,
-      );
-    }
+    const host = this.bindableHost();
     // A child CLS context: the transaction is current for `fn` only, never for the caller.
     return this.cls!.run({ ifNested: 'inherit' }, () => {
-      host.setTxInstance!(tx);
+      host.setTxInstance(tx);
       return fn();
     });
+  }
+
+  private bindableHost(): TransactionHostLike & { setTxInstance: (tx: unknown) => void } {
+    const host = this.host() as BindableHost;
+    if (typeof host.setTxInstance !== 'function') {
+      throw new InvalidIntegrationOptionsError([
+        `context.transactional: ${NESTJS_CLS_TRANSACTIONAL_PACKAGE}'s TransactionHost has no setTxInstance, so handlers cannot run in its transaction: install ${NESTJS_CLS_TRANSACTIONAL_PACKAGE} 3.x (the version this module is tested with), or remove context.transactional`,
+      ]);
+    }
+    return host as TransactionHostLike & { setTxInstance: (tx: unknown) => void };
   }
 
   private host(): TransactionHostLike {
