@@ -101,3 +101,75 @@ describe('fair processing across tenants (issue 16)', () => {
     expect(handled.indexOf('quiet')).toBe(1);
   });
 });
+
+/** Holds every `tick.held` handler until released. */
+let release: () => void = () => undefined;
+let held = new Promise<void>((resolve) => (release = resolve));
+
+@Injectable()
+@IntegrationConsumer('slots')
+class HeldConsumer {
+  @OnIntegrationEvent('tick.held')
+  async on(): Promise<void> {
+    await held;
+  }
+}
+
+describe('sequencing while every batch slot is taken (issue 16)', () => {
+  let db: TestDatabase;
+  let pool: Pool;
+  let app: IntegrationTestApp | undefined;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    pool = new Pool({ connectionString: db.url, max: 2 });
+  });
+  afterAll(async () => {
+    release();
+    await app?.close();
+    await pool.end();
+    await db.drop();
+  });
+
+  it('fans out events committed meanwhile instead of waiting for a slot to free', async () => {
+    held = new Promise<void>((resolve) => (release = resolve));
+    app = await createIntegrationApp(db.url, {
+      integration: {
+        processor: { enabled: true, workerId: 'slots', concurrency: 1, idlePollIntervalMs: 100 },
+      },
+      metadata: { providers: [HeldConsumer] },
+    });
+    await publishAll(app, [{ ...thingEvent('tick.held', 'H1'), tenantId: 'noisy' }]);
+    const leased = async (): Promise<number> =>
+      (
+        await pool.query<{ n: number }>(
+          "SELECT count(*)::int AS n FROM integration_delivery WHERE status = 'processing'",
+        )
+      ).rows[0]!.n;
+    await waitFor(async () => (await leased()) === 1, 10_000, 'the first batch holds the slot');
+    // Committed while the only slot is taken: sequenced now, claimed when the slot frees.
+    await publishAll(app, [{ ...thingEvent('tick.held', 'H2'), tenantId: 'quiet' }]);
+    await waitFor(
+      async () =>
+        (
+          await pool.query<{ n: number }>(
+            "SELECT count(*)::int AS n FROM integration_delivery WHERE status = 'pending'",
+          )
+        ).rows[0]!.n === 1,
+      10_000,
+      'the second event fanned out while the first batch runs',
+    );
+    expect(await leased()).toBe(1);
+    release();
+    await waitFor(
+      async () =>
+        (
+          await pool.query<{ n: number }>(
+            "SELECT count(*)::int AS n FROM integration_delivery WHERE status = 'processed'",
+          )
+        ).rows[0]!.n === 2,
+      10_000,
+      'both handled',
+    );
+  });
+});

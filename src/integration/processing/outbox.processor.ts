@@ -91,6 +91,10 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
   private sequencerBehind = false;
   /** The sequencer runs in the background to catch up with a backlog (see {@link sequenceAhead}). */
   private sequencingAhead = false;
+  /** Asked for while the background sequencer ran: it runs once more before it stops. */
+  private sequenceAgain = false;
+  /** The loop's batches in flight (at most `processor.concurrency`). */
+  private readonly batches = new Set<Promise<void>>();
   /**
    * `Date.now()` from which a batch the sequencer run claimed is followed by a plain claim
    * anyway (one poll interval after the last one): retries that came due, deliveries
@@ -222,8 +226,19 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
     this.lifecycle.emit({ type: 'processor.stopped', workerId: this.workerId });
   }
 
-  /** Asks the loop to run now (coalesced: at most one loop, which goes round again if asked meanwhile). */
+  /**
+   * Asks the loop to run now (coalesced: at most one loop, which goes round again if asked
+   * meanwhile). When every batch slot is taken, the sequencer also runs now, in the background:
+   * new events cannot be claimed before a slot frees, but then they are sequenced already, and
+   * the claim takes them fairly across tenants instead of after everything committed first.
+   */
   wake(): void {
+    this.wakeLoop();
+    if (this.loopPromise && this.batches.size >= this.options.processor.concurrency)
+      this.sequenceAhead();
+  }
+
+  private wakeLoop(): void {
     if (this.stateValue !== ProcessorState.Running) return;
     if (this.loopPromise) {
       this.wakeRequested = true;
@@ -318,7 +333,7 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
    */
   private async loop(): Promise<void> {
     const { batchSize, concurrency } = this.options.processor;
-    const running = new Set<Promise<void>>();
+    const running = this.batches; // shared with wake(): are all slots taken?
     do {
       this.wakeRequested = false;
       let failed = false;
@@ -402,34 +417,36 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
   }
 
   /**
-   * While a backlog waits for the sequencer, runs it in the background, one bounded run after
-   * another until it has caught up (a run below its limit that found less than a batch of new
-   * events) or another instance is sequencing, waking the loop after each run. An event is sequenced only after every event committed before it, so the sequencer
-   * must outrun the handlers for claims to interleave tenants fairly: sequencing and claiming in
-   * one statement would move it at the handlers' pace, and an event committed behind another
-   * tenant's backlog would wait for all of it to be handled.
+   * Runs the sequencer in the background, one bounded run after another, waking the loop after
+   * each run that fanned out events; until it has caught up (a run below its limit, with no
+   * call for another since it began) or another instance is sequencing. Called while a backlog
+   * waits for the sequencer, and on wake-ups while every batch slot is taken. An event is
+   * sequenced only after every event committed before it, so the sequencer must outrun the
+   * handlers for claims to interleave tenants fairly: sequencing and claiming in one statement
+   * would move it at the handlers' pace, and an event committed behind another tenant's backlog
+   * (or flood) would wait for all of it to be handled.
    */
   private sequenceAhead(): void {
+    this.sequenceAgain = true;
     if (this.sequencingAhead) return;
     this.sequencingAhead = true;
     void this.track(
       (async () => {
         try {
-          while (!this.isStopping()) {
+          while (this.sequenceAgain && !this.isStopping()) {
+            this.sequenceAgain = false;
             const run = await this.pipeline.sequenceOnce();
             if (run.events > 0) {
               this.takeFirstStatistics();
-              this.wake();
+              this.wakeLoop();
             }
-            // Caught up, unless a batch's worth was committed during the run: while a flood
-            // goes on, the next run follows at once instead of waiting for a free batch slot
-            // (an event is sequenced only after everything committed before it).
-            if (!run.more && run.events < this.options.processor.batchSize) break;
+            if (run.more) this.sequenceAgain = true;
           }
         } catch (error) {
           this.logger.warn(`Sequencing ahead failed: ${describeDatabaseError(error)}`);
         } finally {
           this.sequencingAhead = false;
+          this.sequenceAgain = false;
           this.sequencerBehind = false;
         }
       })(),
