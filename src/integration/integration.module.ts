@@ -29,6 +29,7 @@ import { IntegrationAdminService } from './admin/integration-admin.service';
 import { DeliveryMark } from './processing/delivery-mark';
 import { DeliveryPipeline } from './processing/delivery-pipeline';
 import { KeyRunLimits } from './processing/key-run-limits';
+import { TenantCursors } from './processing/tenant-cursors';
 import { OutboxProcessor } from './processing/outbox.processor';
 import { TableStatistics } from './processing/table-statistics';
 import { BacklogSnapshot } from './observability/backlog-snapshot';
@@ -123,6 +124,7 @@ import { RetentionRepository } from './retention/retention.repository';
     SettlePolicy,
     IntegrationLifecycle,
     KeyRunLimits,
+    TenantCursors,
     TableStatistics,
     BacklogSnapshot,
     // Metrics (only when the metrics option is given): prom-client loaded at start-up by require.

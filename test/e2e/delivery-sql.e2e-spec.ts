@@ -19,6 +19,7 @@ import {
   type ClaimedDelivery,
   type SettleInstruction,
 } from '../../src/integration/processing/delivery.types';
+import { TenantCursors } from '../../src/integration/processing/tenant-cursors';
 import { EventSequencer } from '../../src/integration/processing/event-sequencer.repository';
 import { createOrm, type OrmKind } from '../support/integration-app';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
@@ -610,9 +611,9 @@ describe('per-consumer delivery SQL: sequencer and delivery repository (issue 13
       }
       // Positions: t1 1-6, t2 7-12, no tenant 13-18; two turns of three tenants.
       expect(Object.fromEntries(perTenant)).toEqual({ t1: [1, 2], t2: [7, 8], null: [13, 14] });
-      // The next claims go on in turns until every tenant is drained.
+      // The next claims go on in turns until every tenant is drained; a batch runs in turns too.
       const next = await repo.claim(adapter.root, 'w2', ['a'], 9, 60_000);
-      expect(next.map((c) => Number(c.position))).toEqual([3, 4, 5, 9, 10, 11, 15, 16, 17]);
+      expect(next.map((c) => Number(c.position))).toEqual([3, 9, 15, 4, 10, 16, 5, 11, 17]);
     });
 
     it("keeps a key's order when tenants share it: nothing is claimed past an unclaimed earlier delivery", async () => {
@@ -623,8 +624,8 @@ describe('per-consumer delivery SQL: sequencer and delivery repository (issue 13
       await fanOut();
       // In turns: noisy 1, quiet 6, noisy 2, quiet 7; but 6 is behind 3-5 of key K: not claimed.
       const batch = await repo.claim(adapter.root, 'w1', ['a'], 4, 60_000);
-      expect(batch.map((c) => Number(c.position))).toEqual([1, 2, 7]);
-      expect(batch[2]!.eventId).toBe(other);
+      expect(batch.map((c) => Number(c.position))).toEqual([1, 7, 2]);
+      expect(batch[1]!.eventId).toBe(other);
       expect(await row(quiet)).toMatchObject({ status: 'pending', claim_count: 0 });
     });
 
@@ -647,7 +648,7 @@ describe('per-consumer delivery SQL: sequencer and delivery repository (issue 13
       expect(outside).toHaveLength(16);
       await t1.query('commit');
       const last = await repo.claim(adapter.root, 'w2', ['a'], 30, 60_000);
-      expect(last.map((c) => Number(c.position))).toEqual([3, 4, 23, 26]);
+      expect(last.map((c) => Number(c.position)).sort((a, b) => a - b)).toEqual([3, 4, 23, 26]);
       const ids = [...inTx, ...outside, ...last].map((c) => c.eventId);
       expect(new Set(ids).size).toBe(26);
       const both = await Promise.all([
@@ -675,6 +676,37 @@ describe('per-consumer delivery SQL: sequencer and delivery repository (issue 13
       expect(seen.sort()).toEqual(tenants.slice(0, CLAIM_TENANTS));
       const rest = await repo.claim(adapter.root, 'w1', ['a'], 500, 60_000);
       expect(rest.map(tenantOf).sort()).toEqual(tenants.slice(CLAIM_TENANTS));
+    });
+
+    it('goes on after the last tenant of a scan that stopped at its bound, wrapping around', async () => {
+      await consumer('a', THING_ALL);
+      const tenants = Array.from(
+        { length: CLAIM_TENANTS + 5 },
+        (_, i) => `t${String(i).padStart(4, '0')}`,
+      );
+      // Two deliveries per tenant on two keys: a batch of CLAIM_TENANTS takes one of each.
+      await pool.query(
+        `insert into outbox_event (id, event_name, aggregate_type, aggregate_id, ordering_key, payload, tenant_id)
+         select gen_random_uuid(), 'thing.created', 'Thing', t, t || k, '{}', t
+           from unnest($1::text[]) t, (values ('-1'), ('-2')) v(k)`,
+        [tenants],
+      );
+      await fanOut();
+      const claimTenants = async (cursors?: TenantCursors): Promise<string[]> =>
+        (await repo.claim(adapter.root, 'w1', ['a'], CLAIM_TENANTS, 60_000, {}, cursors))
+          .map((c) => tenantOf(c)!)
+          .sort();
+      const cursors = new TenantCursors();
+      expect(await claimTenants(cursors)).toEqual(tenants.slice(0, CLAIM_TENANTS));
+      expect(cursors.starts(['a'])).toEqual({ a: tenants[CLAIM_TENANTS - 1] });
+      // The next scan starts past the last tenant looked at, then wraps to the first ones.
+      expect(await claimTenants(cursors)).toEqual(
+        [...tenants.slice(0, CLAIM_TENANTS - 5), ...tenants.slice(CLAIM_TENANTS)].sort(),
+      );
+      expect(cursors.starts(['a'])).toEqual({ a: tenants[CLAIM_TENANTS - 6] });
+      // Ten tenants left, one delivery each: the scan fits, and the next one starts at the first.
+      expect(await claimTenants(cursors)).toEqual(tenants.slice(CLAIM_TENANTS - 5));
+      expect(cursors.starts(['a'])).toEqual({});
     });
   });
 

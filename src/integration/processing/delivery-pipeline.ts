@@ -19,6 +19,7 @@ import type {
 import { EventSequencer } from './event-sequencer.repository';
 import { IntegrationLifecycle } from './integration-lifecycle';
 import { KeyRunLimits } from './key-run-limits';
+import { TenantCursors } from './tenant-cursors';
 import { ConsumerRunners } from './runners/consumer-runners';
 import { SettlePolicy } from './settle-policy';
 
@@ -108,6 +109,7 @@ export class DeliveryPipeline {
     private readonly policy: SettlePolicy,
     private readonly lifecycle: IntegrationLifecycle,
     private readonly runLimits: KeyRunLimits,
+    private readonly tenantCursors: TenantCursors,
   ) {}
 
   /**
@@ -171,6 +173,7 @@ export class DeliveryPipeline {
       processor.batchSize,
       processor.leaseMs,
       this.runLimits.limits(consumers),
+      this.tenantCursors,
     );
     return this.leased(deliveries);
   }

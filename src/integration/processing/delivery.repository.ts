@@ -6,6 +6,7 @@ import { EVENT_COLUMNS, mapEventRow, type EventRow } from '../outbox/outbox.repo
 import { clampDelay, truncateError } from '../database/stored-values';
 import { MAX_TIMER_DELAY_MS } from '../utils/retry';
 import { byPosition, sortClaimed } from './claim-order';
+import type { TenantCursors } from './tenant-cursors';
 import type { CheckedReplayFilter } from './delivery-query.validation';
 import {
   DeliveryStatus,
@@ -206,8 +207,9 @@ function deliveryStatements(t: IntegrationTables) {
           LIMIT $8::int`;
   return {
     // Fair across tenants: per hosted consumer, the tenants with pending deliveries (at most
-    // CLAIM_TENANTS of them, in tenant order) are found by a loose index scan of the tenant
-    // claim index (one probe per tenant), then the due scan runs per (consumer, tenant) on that
+    // CLAIM_TENANTS of them, in tenant order from where the consumer's last saturated scan
+    // stopped, wrapping around: $6, see TenantCursors) are found by a loose index scan of the
+    // tenant claim index (one probe per tenant), then the due scan runs per (consumer, tenant) on that
     // index, each reading in position order and stopping at the tenant's share: the batch size
     // for one or two tenants, 2 × batch / tenants beyond (so a claim locks at most about twice
     // the batch, whatever the number of tenants). The tenants' rows are then taken in turns
@@ -222,16 +224,33 @@ function deliveryStatements(t: IntegrationTables) {
     // scan of the list (ctid = ANY): joined on ctid or on the key columns alone, the planner may
     // hash the claimed rows and scan the whole table for them, once per claim.
     claim: `WITH RECURSIVE tenant_scan AS (
-         SELECT h.name AS consumer_name, 1 AS n,
-                (SELECT min(coalesce(d.tenant_id, '')) FROM ${t.delivery} d
-                  WHERE d.consumer_name = h.name AND d.status = 'pending') AS tenant
+         SELECT h.name AS consumer_name, 1 AS n, coalesce(f.tenant, w.tenant) AS tenant,
+                f.tenant IS NULL AS wrapped, c.after
            FROM ${hostedConsumers} h
+          CROSS JOIN LATERAL (SELECT $6::jsonb ->> h.name AS after) c
+          CROSS JOIN LATERAL (
+            SELECT min(coalesce(d.tenant_id, '')) AS tenant FROM ${t.delivery} d
+             WHERE d.consumer_name = h.name AND d.status = 'pending'
+               AND (c.after IS NULL OR coalesce(d.tenant_id, '') > c.after)) f
+          CROSS JOIN LATERAL (
+            SELECT min(coalesce(d.tenant_id, '')) AS tenant FROM ${t.delivery} d
+             WHERE d.consumer_name = h.name AND d.status = 'pending'
+               AND coalesce(d.tenant_id, '') <= c.after) w
          UNION ALL
-         SELECT s.consumer_name, s.n + 1,
-                (SELECT min(coalesce(d.tenant_id, '')) FROM ${t.delivery} d
-                  WHERE d.consumer_name = s.consumer_name AND d.status = 'pending'
-                    AND coalesce(d.tenant_id, '') > s.tenant)
+         -- The next tenant up; past the last one, the first one up to where the scan began.
+         SELECT s.consumer_name, s.n + 1, coalesce(nx.tenant, CASE WHEN NOT s.wrapped THEN w.tenant END),
+                s.wrapped OR nx.tenant IS NULL, s.after
            FROM tenant_scan s
+          CROSS JOIN LATERAL (
+            SELECT min(coalesce(d.tenant_id, '')) AS tenant FROM ${t.delivery} d
+             WHERE d.consumer_name = s.consumer_name AND d.status = 'pending'
+               AND coalesce(d.tenant_id, '') > s.tenant
+               AND (NOT s.wrapped OR coalesce(d.tenant_id, '') <= s.after)) nx
+          CROSS JOIN LATERAL (
+            SELECT min(coalesce(d.tenant_id, '')) AS tenant FROM ${t.delivery} d
+             WHERE d.consumer_name = s.consumer_name AND d.status = 'pending'
+               AND NOT s.wrapped AND nx.tenant IS NULL
+               AND coalesce(d.tenant_id, '') <= s.after) w
           WHERE s.tenant IS NOT NULL AND s.n < ${CLAIM_TENANTS}
        ), shares AS (
          SELECT s.consumer_name, s.tenant,
@@ -290,7 +309,7 @@ function deliveryStatements(t: IntegrationTables) {
        ), eligible AS (
          -- No churn: a retried head goes alone; its followers wait until it succeeded, so a
          -- failing key is not claimed and released over and over. A consumer with a run limit
-         -- (the last parameter, see KeyRunLimits) takes at most that many of a key.
+         -- (the run limits, see KeyRunLimits) takes at most that many of a key.
          SELECT * FROM ranked
           WHERE (rank = 1 OR NOT head_is_retry)
             AND rank <= coalesce(($5::jsonb ->> consumer_name)::int, $3::int)
@@ -302,7 +321,11 @@ function deliveryStatements(t: IntegrationTables) {
               updated_at = now()
          FROM eligible JOIN ${t.outbox} e ON e.id = eligible.event_id, ${ASYNC_COMMIT}
         WHERE d.ctid = ANY (ARRAY(SELECT el.row_id FROM eligible el)) AND d.ctid = eligible.row_id
-       RETURNING ${DELIVERY_COLUMNS}, eligible.lease_expired, ${EVENT_COLUMNS}`,
+       -- Where the consumer's next scan goes on: the last tenant of a scan that stopped at its
+       -- bound (NULL when every tenant with pending deliveries fitted).
+       RETURNING ${DELIVERY_COLUMNS}, eligible.lease_expired, ${EVENT_COLUMNS},
+                 (SELECT s.tenant FROM tenant_scan s
+                   WHERE s.consumer_name = eligible.consumer_name AND s.n = ${CLAIM_TENANTS}) AS scan_stop`,
     // One delivery taken now, whatever its due time (a redelivery by hand: test kits, tools);
     // never one that is finished or validly leased by anyone.
     takeOne: `UPDATE ${t.delivery} d
@@ -424,7 +447,9 @@ export class DeliveryRepository {
    * each key in commit order and on one worker at a time; another consumer's deliveries of the
    * same key are independent. A retry (an earlier attempt failed or its lease expired) at the
    * head of its key is claimed alone, and a consumer in `runLimits` takes at most that many
-   * deliveries of one key (see `KeyRunLimits`). Sorted by position.
+   * deliveries of one key (see `KeyRunLimits`). Tenants take turns (see the statement); with
+   * `tenantCursors`, each consumer's scan of tenants goes on where its last one stopped and the
+   * cursors are moved. Sorted for running (see `sortClaimed`).
    */
   async claim(
     sql: SqlExecutor,
@@ -433,15 +458,24 @@ export class DeliveryRepository {
     batchSize: number,
     leaseMs: number,
     runLimits: Readonly<Record<string, number>> = {},
+    tenantCursors?: TenantCursors,
   ): Promise<ClaimedDelivery[]> {
     if (consumers.length === 0) return [];
-    const result = await sql.query<ClaimedRow>(this.statements.claim, [
-      workerId,
-      JSON.stringify(consumers),
-      batchSize,
-      leaseMs,
-      JSON.stringify(runLimits),
-    ]);
+    const result = await sql.query<ClaimedRow & { scan_stop: string | null }>(
+      this.statements.claim,
+      [
+        workerId,
+        JSON.stringify(consumers),
+        batchSize,
+        leaseMs,
+        JSON.stringify(runLimits),
+        JSON.stringify(tenantCursors?.starts(consumers) ?? {}),
+      ],
+    );
+    if (tenantCursors) {
+      const stops = new Map(result.rows.map((r) => [r.d_consumer, r.scan_stop]));
+      for (const [consumer, stop] of stops) tenantCursors.record(consumer, stop);
+    }
     return sortClaimed(result.rows.map(mapClaimed));
   }
 
