@@ -115,8 +115,8 @@ export class IntegrationTracing implements OnModuleDestroy {
     const { api, tracer } = this;
     if (!api || !tracer) return undefined;
     const { event } = delivery;
-    const parsed = parseTraceparent(api, event.headers.traceparent, event.headers.tracestate);
-    const producer = parsed && isValid(parsed) ? parsed : undefined;
+    // Valid or undefined: parseTraceparent checks the format and refuses all-zero ids.
+    const producer = parseTraceparent(api, event.headers.traceparent, event.headers.tracestate);
     const parent = producer
       ? api.trace.setSpanContext(api.ROOT_CONTEXT, producer)
       : api.ROOT_CONTEXT;

@@ -95,6 +95,8 @@ function isMissing(error: unknown, id: string): boolean {
 }
 
 const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$/;
+const ZERO_TRACE_ID = '0'.repeat(32);
+const ZERO_SPAN_ID = '0'.repeat(16);
 
 /** The W3C `traceparent` header of `context` (version 00). */
 export function formatTraceparent(context: OtelSpanContext): string {
@@ -115,7 +117,7 @@ export function parseTraceparent(
   if (!match) return undefined;
   const [, version, traceId, spanId, flags, rest] = match;
   if (version === 'ff' || (version === '00' && rest)) return undefined;
-  if (/^0+$/.test(traceId!) || /^0+$/.test(spanId!)) return undefined;
+  if (traceId === ZERO_TRACE_ID || spanId === ZERO_SPAN_ID) return undefined;
   const traceState =
     typeof tracestate === 'string' && tracestate && api.createTraceState
       ? api.createTraceState(tracestate)
