@@ -24,21 +24,88 @@ export interface KnexTransactionLike extends KnexLike {
 
 /**
  * Knex raw queries use `?` placeholders; this module's SQL uses `$n`. Each `$n` becomes `?` and
- * the bindings are laid out in order of appearance. (The module's SQL has no literal `?`.)
+ * the bindings are laid out in order of appearance. Quoted text (`'…'`, `"…"`, `$tag$…$tag$`) is
+ * copied as it is, and comments are left out: a `$n` or a `?` in a comment would otherwise
+ * become (or be read by Knex as) a binding. (The module's SQL has no literal `?` elsewhere.)
  */
 export function toKnexBindings(
   sql: string,
   params: readonly unknown[],
 ): { sql: string; bindings: unknown[] } {
-  const bindings: unknown[] = [];
-  const converted = sql.replace(/\$(\d+)/g, (_m, n: string) => {
-    const i = Number(n) - 1;
-    if (i < 0 || i >= params.length)
+  const converted = convertPlaceholders(sql);
+  const bindings = converted.params.map((n) => {
+    if (n < 1 || n > params.length)
       throw new Error(`SQL refers to $${n} but only ${params.length} params were given`);
-    bindings.push(params[i]);
-    return '?';
+    return params[n - 1];
   });
-  return { sql: converted, bindings };
+  return { sql: converted.sql, bindings };
+}
+
+/**
+ * Statements already converted (the module's SQL is a small set of constant texts). A pure memo:
+ * a text always converts the same way, so apps sharing it never see each other.
+ */
+const conversions = new Map<string, { sql: string; params: number[] }>();
+/** Past this many texts the cache starts over: statements built from filters vary a little. */
+const MAX_CONVERSIONS = 1_000;
+
+/** `sql` with `?` for each `$n` outside quotes and comments, and the `n` of each in order. */
+function convertPlaceholders(sql: string): { sql: string; params: number[] } {
+  const known = conversions.get(sql);
+  if (known) return known;
+  const params: number[] = [];
+  let converted = '';
+  let i = 0;
+  while (i < sql.length) {
+    const c = sql[i]!;
+    const next = sql[i + 1];
+    let end: number;
+    if (c === "'" || c === '"') {
+      end = endOfQuoted(sql, i, c);
+      converted += sql.slice(i, end);
+    } else if (c === '-' && next === '-') {
+      const newline = sql.indexOf('\n', i);
+      end = newline < 0 ? sql.length : newline;
+    } else if (c === '/' && next === '*') {
+      const close = sql.indexOf('*/', i + 2);
+      end = close < 0 ? sql.length : close + 2;
+      converted += ' ';
+    } else if (c === '$' && next !== undefined && next >= '0' && next <= '9') {
+      const digits = /^\d+/.exec(sql.slice(i + 1, i + 12))![0];
+      params.push(Number(digits));
+      converted += '?';
+      end = i + 1 + digits.length;
+    } else if (c === '$' && dollarTagAt(sql, i)) {
+      const tag = dollarTagAt(sql, i)!;
+      const close = sql.indexOf(tag, i + tag.length);
+      end = close < 0 ? sql.length : close + tag.length;
+      converted += sql.slice(i, end);
+    } else {
+      end = i + 1;
+      converted += c;
+    }
+    i = end;
+  }
+  const result = { sql: converted, params };
+  if (conversions.size >= MAX_CONVERSIONS) conversions.clear();
+  conversions.set(sql, result);
+  return result;
+}
+
+/** The opening tag of a dollar-quoted string (`$$`, `$body$`) at `i`, if one starts there. */
+function dollarTagAt(sql: string, i: number): string | undefined {
+  return /^\$[A-Za-z_]*\$/.exec(sql.slice(i, i + 64))?.[0];
+}
+
+/** Where the literal or quoted identifier opened by `quote` at `start` ends (doubled quotes escape). */
+function endOfQuoted(sql: string, start: number, quote: string): number {
+  let i = start + 1;
+  for (;;) {
+    const close = sql.indexOf(quote, i);
+    if (close < 0) return sql.length;
+    if (sql[close + 1] !== quote) return close + 1;
+    i = close + 2;
+  }
 }
 
 /**
