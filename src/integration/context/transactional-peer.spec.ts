@@ -1,3 +1,4 @@
+import { InvalidIntegrationOptionsError } from '../errors/invalid-options.error';
 import { AmbientTransactions } from './ambient-transactions';
 
 const host = { tx: 'the-tx', isTransactionActive: () => true };
@@ -13,6 +14,10 @@ describe('context.transactional on a TransactionHost without setTxInstance', () 
   it("joins the host's transaction, and refuses to bind, naming the tested version", () => {
     const ambient = new AmbientTransactions(options);
     expect(ambient.current('DomainEventPublisher.publish')).toBe('the-tx');
-    expect(() => ambient.bind('ctx-tx', () => 1)).toThrow(/no longer has setTxInstance/);
+    // Refused at bootstrap already, with the typed options error naming the fix.
+    expect(() => ambient.onApplicationBootstrap()).toThrow(InvalidIntegrationOptionsError);
+    expect(() => ambient.bind('ctx-tx', () => 1)).toThrow(
+      /TransactionHost has no setTxInstance, so handlers cannot run in its transaction: install @nestjs-cls\/transactional 3\.x/,
+    );
   });
 });
