@@ -4,6 +4,11 @@
  * their own names next to these.
  */
 export const INTEGRATION_HEADERS = Object.freeze({
+  /**
+   * The event id, also the message id: a message replayed under a new broker id (JetStream
+   * drops a reused `Nats-Msg-Id` within its duplicate window) keeps its inbox key.
+   */
+  eventId: 'integration-event-id',
   eventName: 'integration-event-name',
   eventVersion: 'integration-event-version',
   aggregateType: 'integration-aggregate-type',

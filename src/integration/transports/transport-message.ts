@@ -16,6 +16,7 @@ export function toOutgoingMessage(event: IntegrationEvent): OutgoingMessage {
   for (const [name, value] of Object.entries(event.headers)) {
     if (typeof value === 'string' && !name.startsWith(RESERVED_PREFIX)) headers[name] = value;
   }
+  headers[H.eventId] = event.id;
   headers[H.eventName] = event.name;
   headers[H.eventVersion] = String(event.version);
   headers[H.aggregateType] = event.aggregateType;
@@ -38,7 +39,8 @@ export function toOutgoingMessage(event: IntegrationEvent): OutgoingMessage {
 
 /**
  * Decodes a broker message written by {@link toOutgoingMessage} back into the event handlers
- * receive (`seq` is the broker's sequence when it has one, else `'0'`).
+ * receive: its id is the `integration-event-id` header, else the message id; `seq` is the
+ * broker's sequence when it has one, else `'0'`.
  * @throws InvalidIncomingMessageError without an event-name header or with a non-JSON payload.
  */
 export function toIntegrationEvent(message: IncomingMessage): IntegrationEvent {
@@ -70,7 +72,7 @@ export function toIntegrationEvent(message: IncomingMessage): IntegrationEvent {
   const aggregateType = h[H.aggregateType] ?? '';
   const aggregateId = h[H.aggregateId] ?? '';
   return {
-    id: message.id,
+    id: h[H.eventId] || message.id,
     seq: message.sequence ?? '0',
     name,
     version: Number.isInteger(version) ? version : 1,

@@ -44,7 +44,8 @@ export const DEFAULT_INBOUND_RETRY: RetryPolicy = Object.freeze({
 /**
  * Takes broker messages in: for each message, for each configured consumer with handlers for
  * its event name, runs those handlers through `InboxService.runOnce` keyed by (message id,
- * consumer), so their effects and the inbox mark commit together and a redelivered message
+ * consumer) — the message id being the event id (`integration-event-id`, which a replay under
+ * a new broker id keeps) — so their effects and the inbox mark commit together and a redelivered message
  * changes nothing twice. The message is acknowledged only after every consumer's transaction
  * committed; a failure gives it back to the broker with backoff, and after `retry.maxAttempts`
  * deliveries moves it to the dead-letter destination with its headers and the error.
@@ -148,7 +149,7 @@ export class IntegrationInbound
       event,
     };
     await this.inbox.runOnce(
-      { eventId: message.id, consumer, tenantId: event.tenantId },
+      { eventId: event.id, consumer, tenantId: event.tenantId },
       async (tx) => {
         const outcome = await this.invoker.invoke(delivery, handlers, tx);
         if (outcome.kind === 'failed') throw outcome.error;
