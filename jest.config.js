@@ -19,6 +19,7 @@ module.exports = {
   moduleNameMapper: {
     '^nestjs-integration$': '<rootDir>/src/integration/index.ts',
     '^nestjs-integration/testing$': '<rootDir>/src/integration/testing/index.ts',
+    '^nestjs-integration/nats$': '<rootDir>/src/integration/transports/nats/index.ts',
   },
   globalSetup: '<rootDir>/test/support/global-setup.ts',
   globalTeardown: '<rootDir>/test/support/global-teardown.ts',
