@@ -3,8 +3,10 @@ import type { PoolClient } from 'pg';
 import {
   INTEGRATION_HEADERS,
   InMemoryTransport,
+  InboundState,
   IntegrationConsumer,
   IntegrationInbound,
+  IntegrationRelay,
   IntegrationInboundModule,
   IntegrationRelayModule,
   InvalidTransportOptionsError,
@@ -249,7 +251,62 @@ describe('relay and inbound through a transport (issue 17, in memory)', () => {
     expect(settled).toEqual([expect.stringContaining('has no integration-event-name header')]);
   });
 
+  it('takes its options from a factory (forRootAsync), like IntegrationModule', async () => {
+    const outbound = new InMemoryTransport();
+    const inbound = new InMemoryTransport();
+    const producer = await createIntegrationApp(source.url, {
+      integration: { processor: { retry: noRetryDelay } },
+      metadata: {
+        imports: [
+          IntegrationRelayModule.forRootAsync({
+            useFactory: async () => ({ consumer: 'async-relay', transport: outbound }),
+          }),
+        ],
+      },
+    });
+    apps.push(producer);
+    const consumer = await createIntegrationApp(sink.url, {
+      metadata: {
+        imports: [
+          IntegrationInboundModule.forRootAsync({
+            useFactory: () => ({ transport: inbound, consumers: ['projection'] }),
+          }),
+        ],
+        providers: [Projection],
+      },
+    });
+    apps.push(consumer);
+    expect(producer.app.get(IntegrationRelay).consumer).toBe('async-relay');
+    expect(consumer.app.get(IntegrationInbound).state).toBe(InboundState.Running);
+    const [id] = await publishAll(producer, [thingEvent('thing.made', 'a', { key: 'a', n: 1 })]);
+    await producer.app.get(OutboxProcessor).drain();
+    await inbound.publish(outbound.messages[0]!);
+    await waitFor(async () => (await effects()).length === 1, 10_000, 'the effect');
+    expect((await effects())[0]!.event_id).toBe(id);
+    await consumer.close();
+    expect(consumer.app.get(IntegrationInbound).state).toBe(InboundState.Stopped);
+  });
+
   it('refuses invalid options with a typed error that says how to fix them', async () => {
+    expect(() => IntegrationRelayModule.forRoot(undefined as never)).toThrow(
+      InvalidTransportOptionsError,
+    );
+    expect(() => IntegrationInboundModule.forRoot(null as never)).toThrow(
+      InvalidTransportOptionsError,
+    );
+    await expect(
+      createIntegrationApp(sink.url, {
+        metadata: {
+          imports: [
+            IntegrationInboundModule.forRoot({
+              transport: { name: 'x', connect: async () => undefined } as never,
+              consumers: [],
+              retry: { maxAttempts: 0 },
+            }),
+          ],
+        },
+      }),
+    ).rejects.toThrow(/lacks subscribe, close[\s\S]*consumers must name[\s\S]*maxAttempts/);
     await expect(
       createIntegrationApp(source.url, {
         metadata: {
