@@ -1,10 +1,11 @@
 // @ts-check
 /**
  * `npm run test:brokers`: relays and inbound against the real brokers (NATS JetStream at
- * 127.0.0.1:4222 by default, `NATS_URL` to change it), test/brokers/**\/*.broker-spec.ts. Same
- * environment as the main config (databases, quiet logs); its own files, so `npm test` needs no
- * broker; no coverage threshold (the main run measures the library). A broker that is not
- * reachable fails the run (test/support/brokers.ts), it never skips.
+ * 127.0.0.1:4222, RabbitMQ at 127.0.0.1:5672; `NATS_URL`, `RABBITMQ_URL` to change them),
+ * test/brokers/**\/*.broker-spec.ts. Same environment as the main config (databases, quiet
+ * logs); its own files, so `npm test` needs no broker; no coverage threshold (the main run
+ * measures the library). A broker that is not reachable fails the run
+ * (test/support/brokers.ts), it never skips.
  */
 const base = require('./jest.config');
 

@@ -55,6 +55,7 @@ function checkContents(tarball) {
     'package/dist/index.js',
     'package/dist/testing/index.d.ts',
     'package/dist/transports/nats/index.d.ts',
+    'package/dist/transports/rabbitmq/index.d.ts',
     'package/dist/admin/http/dashboard/index.html',
     'package/dist/admin/http/dashboard/dashboard.js',
     'package/dist/admin/http/dashboard/dashboard.css',
@@ -108,12 +109,21 @@ const natsConnect = nats.natsTransport({}).connect().then(
   () => { throw new Error('natsTransport connected without its client packages'); },
   (error) => { if (!(error instanceof main.TransportPeerMissingError)) throw error; },
 );
+let amqpResolvable = true;
+try { require.resolve('amqplib'); } catch { amqpResolvable = false; }
+if (amqpResolvable) throw new Error('amqplib is resolvable: the check would prove nothing');
+const rabbitmq = require('nestjs-integration/rabbitmq');
+const rabbitConnect = rabbitmq.rabbitMqTransport({}).connect().then(
+  () => { throw new Error('rabbitMqTransport connected without amqplib'); },
+  (error) => { if (!(error instanceof main.TransportPeerMissingError)) throw error; },
+);
 import('nestjs-integration').then(async (esm) => {
   await natsConnect;
+  await rabbitConnect;
   const esmTesting = await import('nestjs-integration/testing');
   if (esm.IntegrationModule !== main.IntegrationModule) throw new Error('ESM named import differs');
   if (esmTesting.drainUntilIdle !== testing.drainUntilIdle) throw new Error('ESM testing import differs');
-  console.log('require and import of . and ./testing without @nestjs/schedule, ./nats without its clients: ok; no global side effect');
+  console.log('require and import of . and ./testing without @nestjs/schedule, ./nats and ./rabbitmq without their clients: ok; no global side effect');
 });
 `;
 

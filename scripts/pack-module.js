@@ -34,6 +34,7 @@ const PEER_DEPENDENCIES = {
   '@nestjs/terminus': '^11.0.0 || ^12.0.0',
   '@nats-io/jetstream': '^3.0.0',
   '@nats-io/transport-node': '^3.0.0',
+  amqplib: '^0.10.0',
   '@opentelemetry/api': '^1.3.0',
   '@nestjs-cls/transactional': '^3.0.0',
   '@types/pg': '^8.0.0',
@@ -50,7 +51,8 @@ const PEER_DEPENDENCIES = {
  * imported (IntegrationHealthIndicator returns results in its shape), it is declared for the
  * versions the indicator is tested with; `nestjs-cls` and `@nestjs-cls/transactional` only
  * with the `context` option (see docs/context.md); the NATS clients only when a `natsTransport`
- * (`nestjs-integration/nats`) connects.
+ * (`nestjs-integration/nats`) connects, `amqplib` only when a `rabbitMqTransport`
+ * (`nestjs-integration/rabbitmq`) does.
  */
 const OPTIONAL_PEERS = [
   '@nats-io/jetstream',
@@ -60,6 +62,7 @@ const OPTIONAL_PEERS = [
   '@nestjs/terminus',
   '@opentelemetry/api',
   '@types/pg',
+  'amqplib',
   'nestjs-cls',
   'prom-client',
 ];
@@ -124,6 +127,7 @@ function manifest(rootManifest) {
       '.': entry(''),
       './testing': entry('testing/'),
       './nats': entry('transports/nats/'),
+      './rabbitmq': entry('transports/rabbitmq/'),
       './package.json': './package.json',
     },
     // TypeScript's `node10` resolution (module: commonjs, Nest CLI's older default) ignores
@@ -132,6 +136,7 @@ function manifest(rootManifest) {
       '*': {
         testing: ['./dist/testing/index.d.ts'],
         nats: ['./dist/transports/nats/index.d.ts'],
+        rabbitmq: ['./dist/transports/rabbitmq/index.d.ts'],
       },
     },
     ...(hasBin ? { bin: { 'nestjs-integration': './dist/cli/main.js' } } : {}),

@@ -249,7 +249,7 @@ describe('relay and inbound through NATS JetStream (issue 17)', () => {
       () =>
         withPool(source.url, async (pool) => {
           const { rows } = await pool.query(
-            `select 1 from integration_consumer where name = 'nats-relay'`,
+            `select 1 from integration_consumer where name = 'broker-relay'`,
           );
           return rows.length === 1;
         }),
@@ -298,11 +298,11 @@ describe('relay and inbound through NATS JetStream (issue 17)', () => {
     expect(await relayed()).toBe(TOTAL);
     await withPool(source.url, async (pool) => {
       const { rows } = await pool.query<{ status: string; n: number }>(
-        `select status, count(*)::int as n from integration_delivery where consumer_name = 'nats-relay' group by status`,
+        `select status, count(*)::int as n from integration_delivery where consumer_name = 'broker-relay' group by status`,
       );
       expect(rows).toEqual([{ status: 'processed', n: TOTAL }]);
       const { rows: retried } = await pool.query<{ n: number }>(
-        `select count(*)::int as n from integration_delivery where consumer_name = 'nats-relay' and attempt_count > 1`,
+        `select count(*)::int as n from integration_delivery where consumer_name = 'broker-relay' and attempt_count > 1`,
       );
       process.stderr.write(
         `nats sigkill: ${retried[0]!.n} deliveries relayed again after a kill or cut\n`,

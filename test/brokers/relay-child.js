@@ -1,7 +1,9 @@
 // A relaying app in a process of its own, for the broker suites to SIGKILL: IntegrationModule
-// (processor on, short lease) plus one IntegrationRelayModule to NATS. Plain CommonJS on the
-// built package (`npm run test:brokers` builds first), so it needs no TypeScript at run time.
-// Environment: DATABASE_URL, NATS_URL, RELAY_PREFIX (subjects `${prefix}.<event name>`).
+// (processor on, short lease) plus one IntegrationRelayModule to NATS or RabbitMQ. Plain
+// CommonJS on the built package (`npm run test:brokers` builds first), so it needs no TypeScript
+// at run time. Environment: DATABASE_URL, RELAY_BROKER (`nats`, the default, or `rabbitmq`),
+// NATS_URL and RELAY_PREFIX (subjects `${prefix}.<event name>`), or RABBITMQ_URL and
+// RELAY_EXCHANGE.
 'use strict';
 require('reflect-metadata');
 const { Module } = require('@nestjs/common');
@@ -13,12 +15,27 @@ const {
   JitterMode,
   pgAdapter,
 } = require('nestjs-integration');
-const { natsTransport } = require('nestjs-integration/nats');
+
+function transport() {
+  if (process.env.RELAY_BROKER === 'rabbitmq') {
+    const { rabbitMqTransport } = require('nestjs-integration/rabbitmq');
+    return rabbitMqTransport({
+      url: process.env.RABBITMQ_URL,
+      exchange: process.env.RELAY_EXCHANGE,
+    });
+  }
+  const { natsTransport } = require('nestjs-integration/nats');
+  const prefix = process.env.RELAY_PREFIX;
+  return natsTransport({
+    servers: process.env.NATS_URL,
+    connection: { reconnectTimeWait: 100, name: 'relay-child' },
+    subject: (name) => `${prefix}.${name}`,
+  });
+}
 
 async function main() {
   const pool = new Pool({ connectionString: process.env.DATABASE_URL, max: 6 });
   pool.on('error', () => undefined);
-  const prefix = process.env.RELAY_PREFIX;
   class RelayApp {}
   Module({
     imports: [
@@ -32,13 +49,9 @@ async function main() {
         },
       }),
       IntegrationRelayModule.forRoot({
-        consumer: 'nats-relay',
+        consumer: 'broker-relay',
         events: ['thing.*'],
-        transport: natsTransport({
-          servers: process.env.NATS_URL,
-          connection: { reconnectTimeWait: 100, name: 'relay-child' },
-          subject: (name) => `${prefix}.${name}`,
-        }),
+        transport: transport(),
       }),
     ],
   })(RelayApp);

@@ -3,10 +3,13 @@ import { connect as tcpConnect, createServer, type Server, type Socket } from 'n
 /** Where the NATS server of the broker suites listens. */
 export const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
 
-/** Host and port of a `nats://host:port` URL. */
+/** Where the RabbitMQ server of the broker suites listens. */
+export const RABBITMQ_URL = process.env.RABBITMQ_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
+
+/** Host and port of a `nats://` or `amqp://` URL. */
 export function hostPort(url: string): { host: string; port: number } {
-  const u = new URL(url.replace(/^nats:/, 'http:'));
-  return { host: u.hostname, port: Number(u.port || 4222) };
+  const u = new URL(url.replace(/^[a-z]+:/, 'http:'));
+  return { host: u.hostname, port: Number(u.port || (url.startsWith('amqp') ? 5672 : 4222)) };
 }
 
 /**
@@ -49,6 +52,9 @@ export interface BrokerProxy {
 }
 
 export async function startBrokerProxy(target: string): Promise<BrokerProxy> {
+  const scheme = target.slice(0, target.indexOf(':'));
+  const u = new URL(target.replace(/^[a-z]+:/, 'http:'));
+  const auth = u.username ? `${u.username}:${u.password}@` : '';
   const { host, port } = hostPort(target);
   const open = new Set<Socket>();
   let connections = 0;
@@ -74,7 +80,7 @@ export async function startBrokerProxy(target: string): Promise<BrokerProxy> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const address = server.address() as { port: number };
   return {
-    url: `nats://127.0.0.1:${address.port}`,
+    url: `${scheme}://${auth}127.0.0.1:${address.port}`,
     get connections() {
       return connections;
     },
