@@ -4,6 +4,7 @@ import {
   INTEGRATION_HEADERS,
   InMemoryTransport,
   InboundState,
+  IntegrationContext,
   IntegrationConsumer,
   IntegrationInbound,
   IntegrationRelay,
@@ -34,6 +35,11 @@ const EFFECT = 'insert into rim_effect (event_id, key, n) values ($1, $2, $3)';
 @IntegrationConsumer('projection')
 class Projection {
   failing = new Set<string>();
+  /** The first event handled, with what its handler saw of the context. */
+  first?: { event: IntegrationEvent; attempt: number; consumer: string; context: unknown };
+
+  /** Set by a test to record the context the handler runs in. */
+  context?: IntegrationContext;
 
   @OnIntegrationEvent('thing.*')
   async onThing(
@@ -42,6 +48,12 @@ class Projection {
   ): Promise<void> {
     if (this.failing.has(event.payload.key)) throw new Error(`refusing ${event.payload.key}`);
     await ctx.tx.query(EFFECT, [event.id, event.payload.key, event.payload.n]);
+    this.first ??= {
+      event,
+      attempt: ctx.attempt,
+      consumer: ctx.consumer,
+      context: this.context?.current(),
+    };
   }
 }
 
@@ -118,7 +130,9 @@ describe('relay and inbound through a transport (issue 17, in memory)', () => {
     const outbound = new InMemoryTransport();
     const inbound = new InMemoryTransport();
     const producer = await relayingApp(outbound);
-    const consumer = await consumingApp(inbound);
+    const projection = new Projection();
+    const consumer = await consumingApp(inbound, projection);
+    projection.context = consumer.app.get(IntegrationContext);
     // Two brokers in memory stand for one: forward what the relay stored, twice (a redelivery).
     const events = Array.from({ length: 300 }, (_, i) => ({
       ...thingEvent(i % 2 ? 'thing.moved' : 'thing.made', `k${i % 7}`, { key: `k${i % 7}`, n: i }),
@@ -151,6 +165,23 @@ describe('relay and inbound through a transport (issue 17, in memory)', () => {
 
     const rows = await effects();
     expect(rows.map((r) => r.event_id).sort()).toEqual([...ids].sort());
+    // The handler on the other side sees the event as published, in its context.
+    expect(projection.first).toMatchObject({
+      attempt: 1,
+      consumer: 'projection',
+      event: {
+        id: ids[0],
+        name: 'thing.made',
+        aggregateType: 'Thing',
+        aggregateId: 'k0',
+        orderingKey: '8:tenant-a:Thing:k0',
+        payload: { key: 'k0', n: 0 },
+        tenantId: 'tenant-a',
+        correlationId: 'corr-1',
+        headers: { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' },
+      },
+      context: { tenantId: 'tenant-a', correlationId: 'corr-1', causationId: ids[0] },
+    });
     for (let k = 0; k < 7; k++) {
       const ns = rows.filter((r) => r.key === `k${k}`).map((r) => r.n);
       expect(ns).toEqual([...ns].sort((a, b) => a - b));
