@@ -311,8 +311,13 @@ describe('relay and inbound through NATS JetStream (issue 17)', () => {
   });
 
   /** Spawns test/brokers/relay-child.js and waits for it to be ready. */
-  async function startRelayChild(env: NodeJS.ProcessEnv): Promise<ChildProcess> {
-    const child = spawn(process.execPath, [path.join(__dirname, 'relay-child.js')], {
+  function startRelayChild(env: NodeJS.ProcessEnv): Promise<ChildProcess> {
+    return startChild('relay-child', env);
+  }
+
+  /** Spawns test/brokers/<name>.js and waits for it to say it is ready. */
+  async function startChild(name: string, env: NodeJS.ProcessEnv): Promise<ChildProcess> {
+    const child = spawn(process.execPath, [path.join(__dirname, `${name}.js`)], {
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -322,9 +327,9 @@ describe('relay and inbound through NATS JetStream (issue 17)', () => {
     await new Promise<void>((resolve, reject) => {
       child.stdout!.on('data', (c: Buffer) => {
         output += c.toString();
-        if (output.includes('relay-child ready')) resolve();
+        if (output.includes(`${name} ready`)) resolve();
       });
-      child.once('exit', (code) => reject(new Error(`relay child exited (${code}):\n${output}`)));
+      child.once('exit', (code) => reject(new Error(`${name} exited (${code}):\n${output}`)));
     });
     return child;
   }
@@ -335,6 +340,51 @@ describe('relay and inbound through NATS JetStream (issue 17)', () => {
     child.kill(signal);
     await exited;
   }
+
+  it('the consuming app SIGKILLed mid-stream and restarted: every effect exactly once, per-key order (#nats-consumer-sigkill)', async () => {
+    const n = names();
+    // The relaying app declares both streams; the consumer child declares its durable consumer.
+    const producer = await relayingApp(transport(n, NATS_URL));
+    const consumer = () =>
+      startChild('consumer-child', {
+        DATABASE_URL: sink.url,
+        EFFECT_TABLE: 'nr_effect',
+        NATS_URL,
+        INBOUND_STREAM: n.stream,
+        DEAD_LETTER_PREFIX: `${n.prefix}-dl`,
+      });
+    let child = await consumer();
+    const TOTAL = 2_000;
+    const KEYS = 25;
+    const ids: string[] = [];
+    for (let chunk = 0; chunk < TOTAL / 500; chunk++) {
+      const events = Array.from({ length: 500 }, (_, j) => {
+        const i = chunk * 500 + j;
+        return thingEvent('thing.made', `k${i % KEYS}`, { key: `k${i % KEYS}`, n: i });
+      });
+      ids.push(...(await publishAll(producer, events)));
+    }
+    await waitFor(async () => (await effectCount()) >= 700, 60_000, '700 effects');
+    await kill(child, 'SIGKILL');
+    child = await consumer();
+    await waitForDrained(
+      async () => TOTAL - (await effectCount()),
+      30_000,
+      'effects in the consumer database',
+    );
+    await withPool(sink.url, async (pool) => {
+      const { rows } = await pool.query<{ event_id: string; key: string; n: number }>(
+        'select event_id, key, n from nr_effect order by seq',
+      );
+      expect(rows).toHaveLength(TOTAL);
+      expect(new Set(rows.map((r) => r.event_id))).toEqual(new Set(ids));
+      for (let k = 0; k < KEYS; k++) {
+        const ns = rows.filter((r) => r.key === `k${k}`).map((r) => r.n);
+        expect(ns).toEqual([...ns].sort((a, b) => a - b));
+      }
+    });
+    await kill(child, 'SIGTERM');
+  });
 
   it('a message whose handler always fails ends in the dead-letter subject with its headers and error; replaying it works (#nats-dead-letter)', async () => {
     const n = names();

@@ -271,6 +271,42 @@ describe('relay and inbound through RabbitMQ (issue 17)', () => {
     await expectExactlyOnceInOrder(ids, KEYS);
   });
 
+  it('the consuming app SIGKILLed mid-stream and restarted: every effect exactly once, per-key order (#rabbitmq-consumer-sigkill)', async () => {
+    const n = names();
+    const consumer = () =>
+      startChild('consumer-child', {
+        DATABASE_URL: sink.url,
+        EFFECT_TABLE: 'rr_effect',
+        RELAY_BROKER: 'rabbitmq',
+        RABBITMQ_URL,
+        RELAY_EXCHANGE: n.exchange,
+        INBOUND_QUEUE: n.queue,
+      });
+    // The consumer child declares the queue and its bindings before anything is published.
+    let child = await consumer();
+    const producer = await relayingApp(transport(n, RABBITMQ_URL));
+    const TOTAL = 2_000;
+    const KEYS = 25;
+    const ids: string[] = [];
+    for (let chunk = 0; chunk < TOTAL / 500; chunk++) {
+      const events = Array.from({ length: 500 }, (_, j) => {
+        const i = chunk * 500 + j;
+        return thingEvent('thing.made', `k${i % KEYS}`, { key: `k${i % KEYS}`, n: i });
+      });
+      ids.push(...(await publishAll(producer, events)));
+    }
+    await waitFor(async () => (await effectCount()) >= 700, 60_000, '700 effects');
+    await kill(child, 'SIGKILL');
+    child = await consumer();
+    await waitForDrained(
+      async () => TOTAL - (await effectCount()),
+      30_000,
+      'effects in the consumer database',
+    );
+    await expectExactlyOnceInOrder(ids, KEYS);
+    await kill(child, 'SIGTERM');
+  });
+
   it('a message whose handler always fails ends in the dead-letter queue with its headers and error; replaying it works (#rabbitmq-dead-letter)', async () => {
     const n = names();
     const projection = new Projection();
@@ -348,8 +384,13 @@ describe('relay and inbound through RabbitMQ (issue 17)', () => {
   });
 
   /** Spawns test/brokers/relay-child.js and waits for it to be ready. */
-  async function startRelayChild(env: NodeJS.ProcessEnv): Promise<ChildProcess> {
-    const child = spawn(process.execPath, [path.join(__dirname, 'relay-child.js')], {
+  function startRelayChild(env: NodeJS.ProcessEnv): Promise<ChildProcess> {
+    return startChild('relay-child', env);
+  }
+
+  /** Spawns test/brokers/<name>.js and waits for it to say it is ready. */
+  async function startChild(name: string, env: NodeJS.ProcessEnv): Promise<ChildProcess> {
+    const child = spawn(process.execPath, [path.join(__dirname, `${name}.js`)], {
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -359,9 +400,9 @@ describe('relay and inbound through RabbitMQ (issue 17)', () => {
     await new Promise<void>((resolve, reject) => {
       child.stdout!.on('data', (c: Buffer) => {
         output += c.toString();
-        if (output.includes('relay-child ready')) resolve();
+        if (output.includes(`${name} ready`)) resolve();
       });
-      child.once('exit', (code) => reject(new Error(`relay child exited (${code}):\n${output}`)));
+      child.once('exit', (code) => reject(new Error(`${name} exited (${code}):\n${output}`)));
     });
     return child;
   }
