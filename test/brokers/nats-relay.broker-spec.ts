@@ -418,7 +418,7 @@ describe('relay and inbound through NATS JetStream (issue 17)', () => {
 
     const dead = (await jsm.streams.getMessage(n.deadLetters, { seq: 1 }))!;
     expect(dead.subject).toBe(n.deadLetterSubject(n.subject('thing.made')));
-    expect(dead.header.get('Nats-Msg-Id')).toBe(bad);
+    expect(dead.header.get('Nats-Msg-Id')).toMatch(new RegExp(`^${bad}:dead-letter:\\d+$`));
     expect(dead.header.get(INTEGRATION_HEADERS.eventId)).toBe(bad);
     expect(dead.header.get(INTEGRATION_HEADERS.error)).toContain('refusing poison');
     expect(dead.header.get(INTEGRATION_HEADERS.deliveries)).toBe('3');

@@ -36,8 +36,9 @@ const MAX_ERROR_HEADER = 2_000;
  *   stream's acknowledgement (`PubAck`), rejects on timeout or when no stream stores the subject.
  * - Inbound: a durable pull consumer (explicit acks, `max_ack_pending` 1 by default); messages
  *   are handed over one at a time; `ack` waits for the server to confirm it; `retry` naks with a
- *   delay; `deadLetter` publishes a copy (headers + error) to the dead-letter subject, waits for
- *   its acknowledgement, then acks the original.
+ *   delay; `deadLetter` publishes a copy (headers + error; `Nats-Msg-Id` =
+ *   `<id>:dead-letter:<stream sequence>`) to the dead-letter subject, waits for its
+ *   acknowledgement, then acks the original.
  *
  * ```ts
  * natsTransport({
@@ -227,7 +228,9 @@ export class NatsTransport implements IntegrationTransport {
         const subject = (inbound.deadLetterSubject ?? ((s: string) => `dead-letter.${s}`))(
           msg.subject,
         );
-        await js.publish(subject, msg.data, { msgID: id, headers: h });
+        // One id per stream message: a redelivery of it (crash before the ack) is dropped as a
+        // duplicate, while a replayed copy that fails again (a new sequence) is stored again.
+        await js.publish(subject, msg.data, { msgID: `${id}:dead-letter:${msg.seq}`, headers: h });
         if (!(await msg.ackAck())) throw new Error(`the server did not confirm the ack of ${id}`);
       },
     };
