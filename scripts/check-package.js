@@ -54,6 +54,8 @@ function checkContents(tarball) {
   for (const needed of [
     'package/dist/index.js',
     'package/dist/testing/index.d.ts',
+    'package/dist/transports/nats/index.d.ts',
+    'package/dist/transports/rabbitmq/index.d.ts',
     'package/dist/admin/http/dashboard/index.html',
     'package/dist/admin/http/dashboard/dashboard.js',
     'package/dist/admin/http/dashboard/dashboard.css',
@@ -97,11 +99,31 @@ for (const name of ['IntegrationModule', 'DomainEventPublisher', 'OnIntegrationE
 if (typeof testing.drainUntilIdle !== 'function') throw new Error('missing testing export');
 if (Object.getOwnPropertyNames(globalThis).sort().join() !== globals) throw new Error('importing added a global');
 if (process.eventNames().map((n) => n + ':' + process.listenerCount(n)).join() !== listeners) throw new Error('importing added a process listener');
+// The NATS entry loads without its optional peers; connecting says which packages to install.
+let natsResolvable = true;
+try { require.resolve('@nats-io/transport-node'); } catch { natsResolvable = false; }
+if (natsResolvable) throw new Error('@nats-io/transport-node is resolvable: the check would prove nothing');
+const nats = require('nestjs-integration/nats');
+if (typeof nats.natsTransport !== 'function') throw new Error('missing nats export natsTransport');
+const natsConnect = nats.natsTransport({}).connect().then(
+  () => { throw new Error('natsTransport connected without its client packages'); },
+  (error) => { if (!(error instanceof main.TransportPeerMissingError)) throw error; },
+);
+let amqpResolvable = true;
+try { require.resolve('amqplib'); } catch { amqpResolvable = false; }
+if (amqpResolvable) throw new Error('amqplib is resolvable: the check would prove nothing');
+const rabbitmq = require('nestjs-integration/rabbitmq');
+const rabbitConnect = rabbitmq.rabbitMqTransport({}).connect().then(
+  () => { throw new Error('rabbitMqTransport connected without amqplib'); },
+  (error) => { if (!(error instanceof main.TransportPeerMissingError)) throw error; },
+);
 import('nestjs-integration').then(async (esm) => {
+  await natsConnect;
+  await rabbitConnect;
   const esmTesting = await import('nestjs-integration/testing');
   if (esm.IntegrationModule !== main.IntegrationModule) throw new Error('ESM named import differs');
   if (esmTesting.drainUntilIdle !== testing.drainUntilIdle) throw new Error('ESM testing import differs');
-  console.log('require and import of . and ./testing without @nestjs/schedule: ok; no global side effect');
+  console.log('require and import of . and ./testing without @nestjs/schedule, ./nats and ./rabbitmq without their clients: ok; no global side effect');
 });
 `;
 

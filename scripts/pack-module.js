@@ -32,6 +32,9 @@ const PEER_DEPENDENCIES = {
   '@nestjs/core': '^11.0.0 || ^12.0.0',
   '@nestjs/schedule': '^6.0.0 || ^12.0.0',
   '@nestjs/terminus': '^11.0.0 || ^12.0.0',
+  '@nats-io/jetstream': '^3.0.0',
+  '@nats-io/transport-node': '^3.0.0',
+  amqplib: '^0.10.0',
   '@opentelemetry/api': '^1.3.0',
   '@nestjs-cls/transactional': '^3.0.0',
   '@types/pg': '^8.0.0',
@@ -47,14 +50,19 @@ const PEER_DEPENDENCIES = {
  * to TypeScript apps (the pg adapter's .d.ts names pg's types); `@nestjs/terminus` is never
  * imported (IntegrationHealthIndicator returns results in its shape), it is declared for the
  * versions the indicator is tested with; `nestjs-cls` and `@nestjs-cls/transactional` only
- * with the `context` option (see docs/context.md).
+ * with the `context` option (see docs/context.md); the NATS clients only when a `natsTransport`
+ * (`nestjs-integration/nats`) connects, `amqplib` only when a `rabbitMqTransport`
+ * (`nestjs-integration/rabbitmq`) does.
  */
 const OPTIONAL_PEERS = [
+  '@nats-io/jetstream',
+  '@nats-io/transport-node',
   '@nestjs-cls/transactional',
   '@nestjs/schedule',
   '@nestjs/terminus',
   '@opentelemetry/api',
   '@types/pg',
+  'amqplib',
   'nestjs-cls',
   'prom-client',
 ];
@@ -118,11 +126,19 @@ function manifest(rootManifest) {
     exports: {
       '.': entry(''),
       './testing': entry('testing/'),
+      './nats': entry('transports/nats/'),
+      './rabbitmq': entry('transports/rabbitmq/'),
       './package.json': './package.json',
     },
     // TypeScript's `node10` resolution (module: commonjs, Nest CLI's older default) ignores
-    // `exports`: this maps the subpath for it.
-    typesVersions: { '*': { testing: ['./dist/testing/index.d.ts'] } },
+    // `exports`: this maps the subpaths for it.
+    typesVersions: {
+      '*': {
+        testing: ['./dist/testing/index.d.ts'],
+        nats: ['./dist/transports/nats/index.d.ts'],
+        rabbitmq: ['./dist/transports/rabbitmq/index.d.ts'],
+      },
+    },
     ...(hasBin ? { bin: { 'nestjs-integration': './dist/cli/main.js' } } : {}),
     files: ['dist', 'CHANGELOG.md'],
     // Importing registers nothing global: decorators write metadata on the package's own

@@ -219,6 +219,31 @@ export {
 } from './links/integration-link.types';
 export { MAX_LINK_METADATA_BYTES } from './links/integration-link.validation';
 
+export type {
+  IntegrationTransport,
+  OutgoingMessage,
+  IncomingMessage,
+  IncomingMessageHandler,
+  TransportSubscription,
+} from './transports/integration-transport';
+export { INTEGRATION_HEADERS } from './transports/transport-headers';
+export { toOutgoingMessage, toIntegrationEvent } from './transports/transport-message';
+export {
+  InMemoryTransport,
+  type StoredMessage,
+  type InMemoryDeadLetter,
+} from './transports/in-memory.transport';
+export { IntegrationRelayModule } from './transports/relay/integration-relay.module';
+export { IntegrationRelay } from './transports/relay/integration-relay.service';
+export type { IntegrationRelayOptions } from './transports/relay/relay.options';
+export { IntegrationInboundModule } from './transports/inbound/integration-inbound.module';
+export {
+  IntegrationInbound,
+  InboundState,
+  DEFAULT_INBOUND_RETRY,
+} from './transports/inbound/integration-inbound.service';
+export type { IntegrationInboundOptions } from './transports/inbound/inbound.options';
+
 export * from './errors';
 export { JitterMode, type RetryPolicy } from './utils/retry';
 export { MAX_TIMER_DELAY_MS } from './utils/retry';

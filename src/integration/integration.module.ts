@@ -156,6 +156,8 @@ import { RetentionRepository } from './retention/retention.repository';
     IntegrationHealthIndicator,
     IntegrationContext,
     TenantSession,
+    // For IntegrationInboundModule: broker messages run the same handlers, the same way.
+    HandlerInvoker,
   ],
 })
 export class IntegrationModule extends ConfigurableIntegrationModule {

@@ -13,7 +13,7 @@ const SNAPSHOT = 'test/e2e/public-surface.json';
 function builtExports(): Record<string, string[]> {
   const script = `
     const out = {};
-    for (const entry of ['.', './testing']) {
+    for (const entry of ['.', './testing', './nats', './rabbitmq']) {
       const id = entry === '.' ? 'nestjs-integration' : 'nestjs-integration/' + entry.slice(2);
       out[entry] = Object.keys(require(id)).sort();
     }

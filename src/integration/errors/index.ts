@@ -34,3 +34,7 @@ export { DeliveryNotFoundError } from './delivery-not-found.error';
 export { InvalidDeliveryStateError } from './invalid-delivery-state.error';
 export { RetentionWindowTooShortError } from './retention-window-too-short.error';
 export { CrossTenantAccessError } from './cross-tenant-access.error';
+export { InvalidTransportOptionsError } from './invalid-transport-options.error';
+export { InvalidIncomingMessageError } from './invalid-incoming-message.error';
+export { TransportPeerMissingError } from './transport-peer-missing.error';
+export { TransportClosedError } from './transport-closed.error';
