@@ -76,6 +76,17 @@ function dbModule(client: unknown): DynamicModule {
   return { module: DbModule, providers: [{ provide: DB, useValue: client }], exports: [DB] };
 }
 
+/** `ClsModule` with the transactional plugin over `client` (the default connection). */
+function clsTransactional(
+  client: unknown,
+  adapter: TransactionalAdapterPrisma | KnexTransactionalAdapter,
+): DynamicModule {
+  return ClsModule.forRoot({
+    global: true,
+    plugins: [new ClsPluginTransactional({ imports: [dbModule(client)], adapter })],
+  });
+}
+
 describe.each<OrmKind>(['prisma', 'knex'])('publish(event) in @Transactional() with %s', (orm) => {
   let db: TestDatabase;
   let t: IntegrationTestApp;
@@ -113,17 +124,7 @@ describe.each<OrmKind>(['prisma', 'knex'])('publish(event) in @Transactional() w
       orm,
       integration: { database: clients.adapter, context: { transactional: true } },
       metadata: {
-        imports: [
-          ClsModule.forRoot({
-            global: true,
-            plugins: [
-              new ClsPluginTransactional({
-                imports: [dbModule(orm === 'prisma' ? clients.prisma : clients.knex)],
-                adapter,
-              }),
-            ],
-          }),
-        ],
+        imports: [clsTransactional(orm === 'prisma' ? clients.prisma : clients.knex, adapter)],
         providers: [Orders, { provide: WRITE, useValue: write }],
       },
     });
@@ -217,15 +218,7 @@ describe('context.transactional naming a connection that has no TransactionHost'
         },
         metadata: {
           imports: [
-            ClsModule.forRoot({
-              global: true,
-              plugins: [
-                new ClsPluginTransactional({
-                  imports: [dbModule(clients.knex)],
-                  adapter: new KnexTransactionalAdapter({ knexInstanceToken: DB }),
-                }),
-              ],
-            }),
+            clsTransactional(clients.knex, new KnexTransactionalAdapter({ knexInstanceToken: DB })),
           ],
         },
       });

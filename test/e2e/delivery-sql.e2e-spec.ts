@@ -659,7 +659,8 @@ describe('per-consumer delivery SQL: sequencer and delivery repository (issue 13
       expect((await deliveries()).every((d) => d.claim_count === 1)).toBe(true);
     });
 
-    it(`looks at ${CLAIM_TENANTS} tenants at most per consumer and claim`, async () => {
+    /** CLAIM_TENANTS + 5 tenants, each with one event per key suffix (fanned out). */
+    const manyTenants = async (keys: readonly string[]): Promise<string[]> => {
       await consumer('a', THING_ALL);
       const tenants = Array.from(
         { length: CLAIM_TENANTS + 5 },
@@ -667,10 +668,16 @@ describe('per-consumer delivery SQL: sequencer and delivery repository (issue 13
       );
       await pool.query(
         `insert into outbox_event (id, event_name, aggregate_type, aggregate_id, ordering_key, payload, tenant_id)
-         select gen_random_uuid(), 'thing.created', 'Thing', t, t, '{}', t from unnest($1::text[]) t`,
-        [tenants],
+         select gen_random_uuid(), 'thing.created', 'Thing', t, t || k, '{}', t
+           from unnest($1::text[]) t, unnest($2::text[]) k`,
+        [tenants, keys],
       );
       await fanOut();
+      return tenants;
+    };
+
+    it(`looks at ${CLAIM_TENANTS} tenants at most per consumer and claim`, async () => {
+      const tenants = await manyTenants(['']);
       const batch = await repo.claim(adapter.root, 'w1', ['a'], 500, 60_000);
       const seen = batch.map(tenantOf);
       expect(seen.sort()).toEqual(tenants.slice(0, CLAIM_TENANTS));
@@ -679,19 +686,8 @@ describe('per-consumer delivery SQL: sequencer and delivery repository (issue 13
     });
 
     it('goes on after the last tenant of a scan that stopped at its bound, wrapping around', async () => {
-      await consumer('a', THING_ALL);
-      const tenants = Array.from(
-        { length: CLAIM_TENANTS + 5 },
-        (_, i) => `t${String(i).padStart(4, '0')}`,
-      );
       // Two deliveries per tenant on two keys: a batch of CLAIM_TENANTS takes one of each.
-      await pool.query(
-        `insert into outbox_event (id, event_name, aggregate_type, aggregate_id, ordering_key, payload, tenant_id)
-         select gen_random_uuid(), 'thing.created', 'Thing', t, t || k, '{}', t
-           from unnest($1::text[]) t, (values ('-1'), ('-2')) v(k)`,
-        [tenants],
-      );
-      await fanOut();
+      const tenants = await manyTenants(['-1', '-2']);
       const claimTenants = async (cursors?: TenantCursors): Promise<string[]> =>
         (await repo.claim(adapter.root, 'w1', ['a'], CLAIM_TENANTS, 60_000, {}, cursors))
           .map((c) => tenantOf(c)!)

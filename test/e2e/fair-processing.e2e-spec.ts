@@ -140,36 +140,27 @@ describe('sequencing while every batch slot is taken (issue 16)', () => {
       metadata: { providers: [HeldConsumer] },
     });
     await publishAll(app, [{ ...thingEvent('tick.held', 'H1'), tenantId: 'noisy' }]);
-    const leased = async (): Promise<number> =>
+    const withStatus = async (status: string): Promise<number> =>
       (
         await pool.query<{ n: number }>(
-          "SELECT count(*)::int AS n FROM integration_delivery WHERE status = 'processing'",
+          'SELECT count(*)::int AS n FROM integration_delivery WHERE status = $1',
+          [status],
         )
       ).rows[0]!.n;
-    await waitFor(async () => (await leased()) === 1, 10_000, 'the first batch holds the slot');
+    await waitFor(
+      async () => (await withStatus('processing')) === 1,
+      10_000,
+      'the first batch holds the slot',
+    );
     // Committed while the only slot is taken: sequenced now, claimed when the slot frees.
     await publishAll(app, [{ ...thingEvent('tick.held', 'H2'), tenantId: 'quiet' }]);
     await waitFor(
-      async () =>
-        (
-          await pool.query<{ n: number }>(
-            "SELECT count(*)::int AS n FROM integration_delivery WHERE status = 'pending'",
-          )
-        ).rows[0]!.n === 1,
+      async () => (await withStatus('pending')) === 1,
       10_000,
       'the second event fanned out while the first batch runs',
     );
-    expect(await leased()).toBe(1);
+    expect(await withStatus('processing')).toBe(1);
     release();
-    await waitFor(
-      async () =>
-        (
-          await pool.query<{ n: number }>(
-            "SELECT count(*)::int AS n FROM integration_delivery WHERE status = 'processed'",
-          )
-        ).rows[0]!.n === 2,
-      10_000,
-      'both handled',
-    );
+    await waitFor(async () => (await withStatus('processed')) === 2, 10_000, 'both handled');
   });
 });
