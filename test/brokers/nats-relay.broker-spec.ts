@@ -1,12 +1,4 @@
 import { Injectable } from '@nestjs/common';
-import { context } from '@opentelemetry/api';
-import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import {
-  BasicTracerProvider,
-  InMemorySpanExporter,
-  SimpleSpanProcessor,
-  type ReadableSpan,
-} from '@opentelemetry/sdk-trace-base';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
@@ -26,6 +18,7 @@ import {
 } from 'nestjs-integration';
 import { NatsTransport, natsTransport } from 'nestjs-integration/nats';
 import { NATS_URL, requireBroker, startBrokerProxy, type BrokerProxy } from '../support/brokers';
+import { expectTraceThroughBroker, TRACED_KEY } from '../support/broker-tracing';
 import { thingEvent } from '../support/effect-fixture';
 import {
   createIntegrationApp,
@@ -474,92 +467,24 @@ describe('relay and inbound through NATS JetStream (issue 17)', () => {
   });
 
   it('a trace started in the publishing app continues in the consuming app through the broker (#nats-trace)', async () => {
-    // Each app has its own tracer provider and exporter, as two services would; the test's
-    // context manager lets the request span be the active one while the event is published.
-    const contextManager = new AsyncLocalStorageContextManager().enable();
-    context.setGlobalContextManager(contextManager);
-    const exporters = { vault: new InMemorySpanExporter(), projection: new InMemorySpanExporter() };
-    const providers = {
-      vault: new BasicTracerProvider({
-        spanProcessors: [new SimpleSpanProcessor(exporters.vault)],
-      }),
-      projection: new BasicTracerProvider({
-        spanProcessors: [new SimpleSpanProcessor(exporters.projection)],
-      }),
-    };
-    try {
-      const n = names();
-      const producer = await relayingApp(transport(n, NATS_URL), {
-        tracing: { tracerProvider: providers.vault },
-      });
-      // The first delivery fails: its span records the retry, the second one commits.
-      const projection = new Projection();
-      projection.failingOnce.add('traced');
-      await consumingApp(transport(n, NATS_URL, true), projection, {
-        tracing: { tracerProvider: providers.projection },
-      });
-      const [id] = await providers.vault
-        .getTracer('test-app')
-        .startActiveSpan('POST /vaults', async (span) => {
-          try {
-            return await publishAll(producer, [
-              thingEvent('thing.made', 'traced', { key: 'traced', n: 1 }),
-            ]);
-          } finally {
-            span.end();
-          }
-        });
-      const consumerSpans = () =>
-        exporters.projection
-          .getFinishedSpans()
-          .filter((s) => s.name === 'process thing.made')
-          .sort(
-            (a, b) =>
-              Number(a.attributes['nestjs_integration.delivery.attempt']) -
-              Number(b.attributes['nestjs_integration.delivery.attempt']),
-          );
-      await waitFor(() => consumerSpans().length === 2, 30_000, 'the consumer span of the commit');
-      expect(await effectCount()).toBe(1);
-
-      const vaultSpans = exporters.vault.getFinishedSpans();
-      const request = vaultSpans.find((s) => s.name === 'POST /vaults')!;
-      const send = vaultSpans.find((s) => s.name === 'send thing.made')!;
-      const relayed = vaultSpans.find(
-        (s) =>
-          s.name === 'process thing.made' &&
-          s.attributes['messaging.consumer.group.name'] === 'nats-relay',
-      );
-      expect(request && send && relayed).toBeTruthy();
-      const traceId = request.spanContext().traceId;
-      const spanId = (s: ReadableSpan) => s.spanContext().spanId;
-      expect(send.spanContext().traceId).toBe(traceId);
-      expect(send.parentSpanContext?.spanId).toBe(spanId(request));
-      expect(send.attributes['messaging.message.id']).toBe(id);
-
-      // In the other app: same trace, child of (and linked to) the producer span, per attempt.
-      const [failed, committed] = consumerSpans() as [ReadableSpan, ReadableSpan];
-      for (const span of [failed, committed]) {
-        expect(span.kind).toBe(4); // CONSUMER
-        expect(span.spanContext().traceId).toBe(traceId);
-        expect(span.parentSpanContext?.spanId).toBe(spanId(send));
-        expect(span.parentSpanContext?.isRemote).toBe(true);
-        expect(span.links.map((l) => l.context.spanId)).toEqual([spanId(send)]);
-        expect(span.attributes).toMatchObject({
-          'messaging.message.id': id,
-          'messaging.consumer.group.name': 'projection',
-        });
-      }
-      expect(failed.attributes['nestjs_integration.delivery.attempt']).toBe(1);
-      expect(failed.status.code).toBe(2); // ERROR
-      expect(failed.events.map((e) => e.name)).toEqual(['exception', 'delivery.retry']);
-      expect(committed.attributes['nestjs_integration.delivery.attempt']).toBe(2);
-      expect(committed.status.code).not.toBe(2);
-    } finally {
-      while (apps.length) await apps.pop()!.close();
-      await providers.vault.shutdown();
-      await providers.projection.shutdown();
-      context.disable();
-    }
+    const n = names();
+    await expectTraceThroughBroker({
+      relayConsumer: 'nats-relay',
+      consumer: 'projection',
+      start: async (tracing) => {
+        const producer = await relayingApp(transport(n, NATS_URL), tracing.producer);
+        const projection = new Projection();
+        projection.failingOnce.add(TRACED_KEY);
+        await consumingApp(transport(n, NATS_URL, true), projection, tracing.consumer);
+        return {
+          producer,
+          stop: async () => {
+            while (apps.length) await apps.pop()!.close();
+          },
+        };
+      },
+    });
+    expect(await effectCount()).toBe(1);
   });
 
   it('rejects a publish that no stream stores (the relay never settles it as relayed)', async () => {
