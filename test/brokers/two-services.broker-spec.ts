@@ -59,7 +59,7 @@ describe('two services: the vault app relays to NATS, the projection app takes i
     return app;
   }
 
-  it('vaults opened over the vault API show up in the projection API exactly once, with their balances', async () => {
+  it('vaults opened over the vault API show up in the projection API exactly once, with their balances, also across a restart of the projection app', async () => {
     const projection = await start({
       imports: [ProjectionAppModule.forRoot({ url: projectionDb.url, nats })],
     });
@@ -150,5 +150,40 @@ describe('two services: the vault app relays to NATS, the projection app takes i
         { owner_id: 'cy', vaults_opened: 1 },
       ]);
     });
+
+    // The projection app stops; vaults opened meanwhile arrive once it is back, once each.
+    apps.splice(apps.indexOf(projection), 1);
+    await projection.close();
+    for (let i = 3; i < 5; i++) {
+      await vaultApi()
+        .post('/vaults')
+        .send({ ownerId: 'ada', name: `vault ${i}`, currency: 'EUR' })
+        .expect(201);
+    }
+    const restarted = await start({
+      imports: [ProjectionAppModule.forRoot({ url: projectionDb.url, nats })],
+    });
+    const later = await waitFor(
+      async () => {
+        const res = await request(restarted.getHttpServer()).get('/projection/owners/ada');
+        return res.body.vaults?.length === 5 ? res.body : undefined;
+      },
+      30_000,
+      "ada's two new vaults after the restart",
+    );
+    expect(later).toMatchObject({ vaultsOpened: 5, balances: { EUR: '2000' } });
+    await waitFor(
+      () =>
+        withPool(projectionDb.url, async (pool) => {
+          const { rows } = await pool.query<{ n: number }>(
+            'select count(*)::int as n from inbox_event where consumer_name = $1',
+            [VAULT_PROJECTION_CONSUMER],
+          );
+          return rows[0]!.n === events + 2;
+        }),
+      30_000,
+      'the two new events in the projection inbox',
+    );
+    expect((await jsm.streams.info(nats.stream!)).state.messages).toBe(events + 2);
   });
 });
