@@ -40,6 +40,12 @@ import { claimLatency, type ClaimRun } from './scenarios/scale';
 import { ADMIN_LISTINGS, adminListLatency } from './scenarios/admin';
 import { fairness } from './scenarios/fairness';
 import {
+  RELAY_BROKERS,
+  relayLatency,
+  relayThroughput,
+  type RelayThroughputRun,
+} from './scenarios/relay';
+import {
   THROUGHPUT_PROFILE,
   drainOwn,
   ownSubject,
@@ -56,8 +62,11 @@ const SCENARIOS = [
   'admin',
   'fairness',
   'sweep',
+  'relay',
 ] as const;
 type Scenario = (typeof SCENARIOS)[number];
+/** Scenarios that need more than PostgreSQL (the brokers): run only when named in --only. */
+const OPT_IN: readonly Scenario[] = ['relay'];
 
 interface Plan {
   readonly quick: boolean;
@@ -85,6 +94,11 @@ interface Plan {
   readonly peerDrainMaxSeconds: number;
   /** After publishing, how long a latency run waits for the last deliveries. */
   readonly latencyMaxWaitMs: number;
+  /** Scenario 9a: events relayed per run. */
+  readonly relayEvents: number;
+  /** Scenario 9b: business transactions per second, and for how long. */
+  readonly relayRate: number;
+  readonly relayLatencyMs: number;
 }
 
 const FULL: Plan = {
@@ -108,6 +122,9 @@ const FULL: Plan = {
   sweepRateMs: 10_000,
   peerDrainMaxSeconds: 120,
   latencyMaxWaitMs: 30_000,
+  relayEvents: 20_000,
+  relayRate: 200,
+  relayLatencyMs: 20_000,
 };
 
 const QUICK: Plan = {
@@ -131,6 +148,9 @@ const QUICK: Plan = {
   sweepRateMs: 2_000,
   peerDrainMaxSeconds: 15,
   latencyMaxWaitMs: 5_000,
+  relayEvents: 5_000,
+  relayRate: 200,
+  relayLatencyMs: 5_000,
 };
 
 function parseArgs(argv: readonly string[]): {
@@ -140,7 +160,7 @@ function parseArgs(argv: readonly string[]): {
 } {
   let plan = FULL;
   let baseline: string | undefined;
-  let only = new Set<Scenario>(SCENARIOS);
+  let only = new Set<Scenario>(SCENARIOS.filter((s) => !OPT_IN.includes(s)));
   let repeats: number | undefined;
   for (const arg of argv) {
     if (arg === '--quick') plan = QUICK;
@@ -1102,6 +1122,73 @@ async function main(): Promise<void> {
         path.resolve(__dirname, '..', '..', 'docs', 'images'),
       );
       log(`charts: ${charts.map((c) => path.relative(process.cwd(), c)).join(', ')}`);
+    }
+
+    // ── 9. Relays to brokers ───────────────────────────────────────────────────────────────
+    if (only.has('relay')) {
+      const throughput: Array<{ broker: string; instances: number; runs: RelayThroughputRun[] }> =
+        [];
+      for (const broker of RELAY_BROKERS) {
+        for (const instances of [1, 2]) {
+          throughput.push({
+            broker,
+            instances,
+            runs: await repeat(
+              plan.repeats,
+              `9a relay ${fmt(plan.relayEvents)} events to ${broker}, ${instances} relaying instance(s)`,
+              () => relayThroughput(server, broker, instances, plan.relayEvents),
+            ),
+          });
+        }
+      }
+      const latency: Array<{ broker: string; runs: LatencyFigures[] }> = [];
+      for (const broker of RELAY_BROKERS) {
+        latency.push({
+          broker,
+          runs: await repeat(
+            plan.repeats,
+            `9b end-to-end latency through ${broker} at ${plan.relayRate}/s`,
+            () =>
+              relayLatency(server, broker, {
+                rate: plan.relayRate,
+                durationMs: plan.relayLatencyMs,
+                maxWaitMs: plan.latencyMaxWaitMs,
+              }),
+          ),
+        });
+      }
+      results.relay = { throughput, latency };
+      tables.push({
+        title: `9a. Relay throughput: ${fmt(plan.relayEvents)} outbox events published to the broker`,
+        note: 'Events/s from the relaying processors starting to the relay consumer’s last delivery marked processed; each publish awaits the broker’s acknowledgement (JetStream PubAck, RabbitMQ publisher confirm). Relaying instances are separate Nest apps with their own pools, in one process. Broker messages: what the stream / bound queue holds afterwards.',
+        header: ['Broker', 'Relaying instances', 'Events/s', 'Broker messages'],
+        rows: throughput.map((t) => [
+          t.broker,
+          String(t.instances),
+          med(summarize(t.runs.map((r) => r.eventsPerSec))),
+          fmt(median(t.runs.map((r) => r.brokerMessages))),
+        ]),
+      });
+      tables.push({
+        title: `9b. End-to-end latency through the broker at ${plan.relayRate} business transactions/s`,
+        note: 'Milliseconds from the publishing transaction’s COMMIT returning (app A: processor with LISTEN, one relay consumer) to the consuming handler’s transaction committing with its inbox mark (app B: IntegrationInboundModule, its own database, one message in flight). Delivered: share of the measured events handled by the end of the wait.',
+        header: ['Broker', 'Achieved/s', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'Delivered'],
+        rows: latency.map((l) => {
+          const p = medianPercentiles(l.runs.map((r) => r.toCommit));
+          const delivered =
+            l.runs.reduce((a, r) => a + r.delivered, 0) /
+            l.runs.reduce((a, r) => a + r.published, 0);
+          return [
+            l.broker,
+            med(summarize(l.runs.map((r) => r.achievedRate))),
+            ms(p.p50),
+            ms(p.p95),
+            ms(p.p99),
+            ms(Math.max(...l.runs.map((r) => r.toCommit.max))),
+            `${fmt(delivered * 100, 1)} %`,
+          ];
+        }),
+      });
     }
 
     const meta = {

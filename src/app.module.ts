@@ -24,6 +24,7 @@ import { METRICS_REGISTRY } from './observability/observability.constants';
 import { VaultFaultsModule } from './vault/faults/vault-faults.module';
 import { VaultLedgerModule } from './vault/ledger/vault-ledger.module';
 import { VaultNotificationsModule } from './vault/notifications/vault-notifications.module';
+import { vaultNatsRelayModule, type VaultNatsOptions } from './vault/relay/vault-relay';
 import { PayloadTooLargeFilter } from './vault/validation/payload-too-large.filter';
 import { VaultModule } from './vault/vault.module';
 
@@ -51,6 +52,12 @@ export interface AppOptions extends DatabaseModuleOptions {
    * @default none: the admin module is not mounted
    */
   readonly admin?: AdminTokens;
+  /**
+   * Relay the vault's events to NATS JetStream (`NATS_URL`, see `vaultNatsRelayModule`), for
+   * other services (the projection app) to take in.
+   * @default none: events stay in this app, and no broker is needed
+   */
+  readonly nats?: VaultNatsOptions;
 }
 
 /**
@@ -132,6 +139,7 @@ export class AppModule {
         VaultLedgerModule,
         TerminusModule.forRoot({ errorLogStyle: 'json' }),
         ...adminModules(options.admin),
+        ...(options.nats ? [vaultNatsRelayModule(options.nats)] : []),
       ],
       controllers: [HealthController, MetricsController],
       providers: [

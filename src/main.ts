@@ -6,6 +6,7 @@ import { NestFactory } from '@nestjs/core';
 import { adminTokensFromEnv } from './admin/admin-mount';
 import { AppModule, faultRateFromEnv, processorOptionsFromEnv } from './app.module';
 import { bootstrapDatabase, databaseOptionsFromEnv } from './database/database-bootstrap';
+import { vaultNatsOptionsFromEnv } from './vault/relay/vault-relay';
 
 /**
  * `npm start`: tracing (when the environment asks for it, see `startTracing`), database
@@ -35,6 +36,7 @@ async function main(): Promise<void> {
         faultRate: faultRateFromEnv(),
         tracerProvider: tracing?.provider,
         admin: adminTokensFromEnv(),
+        nats: vaultNatsOptionsFromEnv(),
       }),
       {
         bufferLogs: false,

@@ -45,7 +45,7 @@ type Payload = ReturnType<typeof payloadFor>;
  * Wraps the pg adapter so the moment each consumer transaction's COMMIT returns is known: the
  * handler notes (event id, start) against its `ctx.tx`; the wrapper stamps them after commit.
  */
-function recordingAdapter(
+export function recordingAdapter(
   pool: Pool,
   observed: Array<[string, number, number]>,
   pending: Map<unknown, Array<[string, number]>>,

@@ -133,7 +133,8 @@ export async function waitForDatabase(
   }
 }
 
-async function ensureDatabase(adminUrl: string, name: string): Promise<void> {
+/** Creates database `name` on the server of `adminUrl` (a URL of another database) when missing. */
+export async function ensureDatabase(adminUrl: string, name: string): Promise<void> {
   const client = new Client({ connectionString: adminUrl });
   await client.connect();
   try {

@@ -156,8 +156,10 @@ import { RetentionRepository } from './retention/retention.repository';
     IntegrationHealthIndicator,
     IntegrationContext,
     TenantSession,
-    // For IntegrationInboundModule: broker messages run the same handlers, the same way.
+    // For IntegrationInboundModule: broker messages run the same handlers, the same way, and
+    // their consumer spans end when the message is settled.
     HandlerInvoker,
+    IntegrationTracing,
   ],
 })
 export class IntegrationModule extends ConfigurableIntegrationModule {

@@ -14,9 +14,11 @@ import {
   OnIntegrationEvent,
   type HandlerContext,
   type IntegrationEvent,
+  type IntegrationModuleOptions,
 } from 'nestjs-integration';
 import { NatsTransport, natsTransport } from 'nestjs-integration/nats';
 import { NATS_URL, requireBroker, startBrokerProxy, type BrokerProxy } from '../support/brokers';
+import { expectTraceThroughBroker, TRACED_KEY } from '../support/broker-tracing';
 import { thingEvent } from '../support/effect-fixture';
 import {
   createIntegrationApp,
@@ -34,6 +36,8 @@ const EFFECT = 'insert into nr_effect (event_id, key, n) values ($1, $2, $3)';
 @IntegrationConsumer('projection')
 class Projection {
   readonly failing = new Set<string>();
+  /** Keys whose first delivery fails (the broker's redelivery then succeeds). */
+  readonly failingOnce = new Set<string>();
 
   @OnIntegrationEvent('thing.*')
   async onThing(
@@ -41,6 +45,8 @@ class Projection {
     ctx: HandlerContext<PoolClient>,
   ): Promise<void> {
     if (this.failing.has(event.payload.key)) throw new Error(`refusing ${event.payload.key}`);
+    if (ctx.attempt === 1 && this.failingOnce.has(event.payload.key))
+      throw new Error(`not yet ${event.payload.key}`);
     await ctx.tx.query(EFFECT, [event.id, event.payload.key, event.payload.n]);
   }
 }
@@ -124,9 +130,13 @@ describe('relay and inbound through NATS JetStream (issue 17)', () => {
     });
   }
 
-  async function relayingApp(t: NatsTransport) {
+  async function relayingApp(
+    t: NatsTransport,
+    integration: Partial<IntegrationModuleOptions> = {},
+  ) {
     const app = await createIntegrationApp(source.url, {
       integration: {
+        ...integration,
         processor: {
           enabled: true,
           batchSize: 500,
@@ -148,8 +158,13 @@ describe('relay and inbound through NATS JetStream (issue 17)', () => {
     return app;
   }
 
-  async function consumingApp(t: NatsTransport, projection = new Projection()) {
+  async function consumingApp(
+    t: NatsTransport,
+    projection = new Projection(),
+    integration: Partial<IntegrationModuleOptions> = {},
+  ) {
     const app = await createIntegrationApp(sink.url, {
+      integration,
       metadata: {
         imports: [
           IntegrationInboundModule.forRoot({
@@ -449,6 +464,27 @@ describe('relay and inbound through NATS JetStream (issue 17)', () => {
         [good1, bad, good2].sort().map((id) => ({ event_id: id, status: 'processed' })),
       );
     });
+  });
+
+  it('a trace started in the publishing app continues in the consuming app through the broker (#nats-trace)', async () => {
+    const n = names();
+    await expectTraceThroughBroker({
+      relayConsumer: 'nats-relay',
+      consumer: 'projection',
+      start: async (tracing) => {
+        const producer = await relayingApp(transport(n, NATS_URL), tracing.producer);
+        const projection = new Projection();
+        projection.failingOnce.add(TRACED_KEY);
+        await consumingApp(transport(n, NATS_URL, true), projection, tracing.consumer);
+        return {
+          producer,
+          stop: async () => {
+            while (apps.length) await apps.pop()!.close();
+          },
+        };
+      },
+    });
+    expect(await effectCount()).toBe(1);
   });
 
   it('rejects a publish that no stream stores (the relay never settles it as relayed)', async () => {

@@ -13,6 +13,7 @@ import {
   OnIntegrationEvent,
   type HandlerContext,
   type IntegrationEvent,
+  type IntegrationModuleOptions,
 } from 'nestjs-integration';
 import { RabbitMqTransport, rabbitMqTransport } from 'nestjs-integration/rabbitmq';
 import {
@@ -21,6 +22,7 @@ import {
   startBrokerProxy,
   type BrokerProxy,
 } from '../support/brokers';
+import { expectTraceThroughBroker, TRACED_KEY } from '../support/broker-tracing';
 import { thingEvent } from '../support/effect-fixture';
 import {
   createIntegrationApp,
@@ -38,6 +40,8 @@ const EFFECT = 'insert into rr_effect (event_id, key, n) values ($1, $2, $3)';
 @IntegrationConsumer('projection')
 class Projection {
   readonly failing = new Set<string>();
+  /** Keys whose first delivery fails (the broker's redelivery then succeeds). */
+  readonly failingOnce = new Set<string>();
 
   @OnIntegrationEvent('thing.*')
   async onThing(
@@ -45,6 +49,8 @@ class Projection {
     ctx: HandlerContext<PoolClient>,
   ): Promise<void> {
     if (this.failing.has(event.payload.key)) throw new Error(`refusing ${event.payload.key}`);
+    if (ctx.attempt === 1 && this.failingOnce.has(event.payload.key))
+      throw new Error(`not yet ${event.payload.key}`);
     await ctx.tx.query(EFFECT, [event.id, event.payload.key, event.payload.n]);
   }
 }
@@ -109,9 +115,13 @@ describe('relay and inbound through RabbitMQ (issue 17)', () => {
     });
   }
 
-  async function relayingApp(t: RabbitMqTransport) {
+  async function relayingApp(
+    t: RabbitMqTransport,
+    integration: Partial<IntegrationModuleOptions> = {},
+  ) {
     const app = await createIntegrationApp(source.url, {
       integration: {
+        ...integration,
         processor: {
           enabled: true,
           batchSize: 500,
@@ -133,8 +143,13 @@ describe('relay and inbound through RabbitMQ (issue 17)', () => {
     return app;
   }
 
-  async function consumingApp(t: RabbitMqTransport, projection = new Projection()) {
+  async function consumingApp(
+    t: RabbitMqTransport,
+    projection = new Projection(),
+    integration: Partial<IntegrationModuleOptions> = {},
+  ) {
     const app = await createIntegrationApp(sink.url, {
+      integration,
       metadata: {
         imports: [
           IntegrationInboundModule.forRoot({
@@ -413,4 +428,26 @@ describe('relay and inbound through RabbitMQ (issue 17)', () => {
     child.kill(signal);
     await exited;
   }
+
+  it('a trace started in the publishing app continues in the consuming app through the broker (#rabbitmq-trace)', async () => {
+    const n = names();
+    await expectTraceThroughBroker({
+      relayConsumer: 'rabbitmq-relay',
+      consumer: 'projection',
+      start: async (tracing) => {
+        // The consuming app first: it declares and binds the queue the relay publishes to.
+        const projection = new Projection();
+        projection.failingOnce.add(TRACED_KEY);
+        await consumingApp(transport(n, RABBITMQ_URL, true), projection, tracing.consumer);
+        const producer = await relayingApp(transport(n, RABBITMQ_URL), tracing.producer);
+        return {
+          producer,
+          stop: async () => {
+            while (apps.length) await apps.pop()!.close();
+          },
+        };
+      },
+    });
+    expect(await effectCount()).toBe(1);
+  });
 });

@@ -2,7 +2,7 @@ import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
 import { INTEGRATION_OPTIONS } from '../../integration.constants';
 import type { ResolvedIntegrationOptions } from '../../integration.options';
 import { IntegrationLifecycle } from '../../processing/integration-lifecycle';
-import type { ClaimedDelivery } from '../../processing/delivery.types';
+import type { ClaimedDelivery, SettleDecision } from '../../processing/delivery.types';
 import type { IntegrationLifecycleEvent } from '../../processing/lifecycle-events';
 import { errorMessage } from '../../utils/describe';
 import {
@@ -170,27 +170,36 @@ export class IntegrationTracing implements OnModuleDestroy {
     span.setStatus({ code: this.api!.SpanStatusCode.ERROR, message: errorMessage(error) });
   }
 
+  /**
+   * Records the settle decision of a delivery on its open CONSUMER span (a retry or dead letter
+   * as a span event and status ERROR) and ends the span. The processor's deliveries get this
+   * from its `delivery.settled` lifecycle event; the inbound module calls it once the broker
+   * message is acknowledged, given back or dead-lettered. A no-op for a delivery without an
+   * open span.
+   */
+  settled(delivery: ClaimedDelivery, decision: SettleDecision): void {
+    const span = this.open.get(delivery);
+    if (!span) return;
+    if (decision.action === 'retry') {
+      span.addEvent('delivery.retry', {
+        'nestjs_integration.retry.delay_ms': decision.delayMs,
+        'error.message': decision.error,
+      });
+      span.setStatus({ code: this.api!.SpanStatusCode.ERROR, message: decision.error });
+    } else if (decision.action === 'dead-letter') {
+      span.addEvent('delivery.dead-lettered', { 'error.message': decision.error });
+      span.setStatus({ code: this.api!.SpanStatusCode.ERROR, message: decision.error });
+    } else if (decision.action === 'release') {
+      span.addEvent('delivery.released');
+    }
+    this.close(delivery, span);
+  }
+
   private onEvent(event: IntegrationLifecycleEvent): void {
     switch (event.type) {
-      case 'delivery.settled': {
-        const span = this.open.get(event.delivery);
-        if (!span) return;
-        const { decision } = event;
-        if (decision.action === 'retry') {
-          span.addEvent('delivery.retry', {
-            'nestjs_integration.retry.delay_ms': decision.delayMs,
-            'error.message': decision.error,
-          });
-          span.setStatus({ code: this.api!.SpanStatusCode.ERROR, message: decision.error });
-        } else if (decision.action === 'dead-letter') {
-          span.addEvent('delivery.dead-lettered', { 'error.message': decision.error });
-          span.setStatus({ code: this.api!.SpanStatusCode.ERROR, message: decision.error });
-        } else if (decision.action === 'release') {
-          span.addEvent('delivery.released');
-        }
-        this.close(event.delivery, span);
+      case 'delivery.settled':
+        this.settled(event.delivery, event.decision);
         return;
-      }
       case 'delivery.lease-lost': {
         const span = this.open.get(event.delivery);
         if (!span) return;

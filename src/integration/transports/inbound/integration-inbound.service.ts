@@ -10,9 +10,11 @@ import {
 import { InvalidTransportOptionsError } from '../../errors/invalid-transport-options.error';
 import type { IntegrationEvent } from '../../events/integration-event';
 import { InboxService } from '../../inbox/inbox.service';
-import type { ClaimedDelivery } from '../../processing/delivery.types';
+import type { ClaimedDelivery, SettleDecision } from '../../processing/delivery.types';
+import { IntegrationTracing } from '../../observability/tracing/integration-tracing';
 import { firstLine, HandlerInvoker } from '../../processing/handler-invoker';
 import { EventSubscriberRegistry } from '../../subscribers/event-subscriber.registry';
+import type { RegisteredHandler } from '../../subscribers/handler.types';
 import { errorMessage } from '../../utils/describe';
 import {
   computeBackoffDelay,
@@ -68,6 +70,7 @@ export class IntegrationInbound
     private readonly registry: EventSubscriberRegistry,
     private readonly inbox: InboxService,
     private readonly invoker: HandlerInvoker,
+    private readonly tracing: IntegrationTracing,
   ) {
     this.retry = resolveRetryPolicy(options?.retry, DEFAULT_INBOUND_RETRY);
   }
@@ -113,32 +116,54 @@ export class IntegrationInbound
       await this.settle(message, () => message.deadLetter(errorMessage(error)));
       return;
     }
+    // Each consumer's CONSUMER span (opened by the invoker) ends with the message's settle:
+    // the consumers whose transaction committed as processed, the failing one with the decision.
+    const committed: ClaimedDelivery[] = [];
+    let failing: ClaimedDelivery | undefined;
     try {
-      for (const consumer of this.options.consumers) await this.deliver(event, consumer, message);
+      for (const consumer of this.options.consumers) {
+        const delivery = this.deliveryFor(event, consumer, message);
+        if (!delivery) continue;
+        failing = delivery;
+        await this.deliver(delivery);
+        committed.push(delivery);
+        failing = undefined;
+      }
     } catch (error) {
       const reason = errorMessage(error);
+      let decision: SettleDecision;
       if (message.deliveryCount >= this.retry.maxAttempts) {
         this.logger.warn(
           `${event.name} ${event.id} failed delivery ${message.deliveryCount} of ${this.retry.maxAttempts}: dead-lettering it (${firstLine(error)})`,
         );
+        decision = { action: 'dead-letter', error: reason };
         await this.settle(message, () => message.deadLetter(reason));
       } else {
         const delayMs = computeBackoffDelay(this.retry, message.deliveryCount);
+        decision = { action: 'retry', delayMs, error: reason };
         await this.settle(message, () => message.retry(delayMs));
       }
+      this.endSpans(committed, { action: 'processed' });
+      if (failing) this.tracing.settled(failing, decision);
       return;
     }
     await this.settle(message, () => message.ack());
+    this.endSpans(committed, { action: 'processed' });
   }
 
-  private async deliver(
+  private endSpans(deliveries: readonly ClaimedDelivery[], decision: SettleDecision): void {
+    for (const delivery of deliveries) this.tracing.settled(delivery, decision);
+  }
+
+  /** The delivery of `event` to `consumer`, or undefined when it has no handler for it. */
+  private deliveryFor(
     event: IntegrationEvent,
     consumer: string,
     message: IncomingMessage,
-  ): Promise<void> {
+  ): (ClaimedDelivery & { handlers: readonly RegisteredHandler[] }) | undefined {
     const handlers = this.registry.getHandlersByConsumer(event.name).get(consumer);
-    if (!handlers?.length) return;
-    const delivery: ClaimedDelivery = {
+    if (!handlers?.length) return undefined;
+    return {
       eventId: event.id,
       consumer,
       position: event.seq,
@@ -147,7 +172,14 @@ export class IntegrationInbound
       leaseExpired: false,
       lastError: null,
       event,
+      handlers,
     };
+  }
+
+  private async deliver(
+    delivery: ClaimedDelivery & { handlers: readonly RegisteredHandler[] },
+  ): Promise<void> {
+    const { event, consumer, handlers } = delivery;
     await this.inbox.runOnce(
       { eventId: event.id, consumer, tenantId: event.tenantId },
       async (tx) => {
