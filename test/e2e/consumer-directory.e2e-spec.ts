@@ -20,6 +20,7 @@ import { compileEventPattern } from '../../src/integration/subscribers/event-pat
 import { EventSubscriberRegistry } from '../../src/integration/subscribers/event-subscriber.registry';
 import { CaptureLogger } from '../support/capture-logger';
 import { generatePatternsAndNames } from '../support/event-pattern-samples';
+import { createOrm } from '../support/integration-app';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
 import { waitFor } from '../support/wait-for';
 import { runCliInProcess } from '../support/cli-process';
@@ -252,6 +253,28 @@ describe('consumer directory (issue 13: per-consumer delivery)', () => {
       expect(await repository.heartbeat(root(), 'worker-b')).toBe(0);
       expect(await repository.removeHost(root(), 'worker-a')).toBe(2);
       expect(await hostRows()).toEqual([]);
+    });
+
+    it('counts the same through the Prisma adapter (its raw queries report no affected rows)', async () => {
+      await (
+        await directoryOf({ billing: ['billing.*'], audit: ['**'] }, 'worker-a')
+      ).directory.announceHosted();
+      const prisma = createOrm('prisma', db.url);
+      try {
+        const sql = prisma.adapter.root;
+        // Counted as 0 before: every heartbeat of a Prisma app re-announced its consumers and
+        // warned that its host rows were gone.
+        expect(await repository.heartbeat(sql, 'worker-a')).toBe(2);
+        await pool.query(`UPDATE integration_consumer SET status = 'retired' WHERE name = 'audit'`);
+        expect(await repository.reactivate(sql, 'audit')).toBe(true);
+        expect(await repository.removeStaleHosts(sql, 0)).toBe(2);
+        await (
+          await directoryOf({ billing: ['billing.*'] }, 'worker-a')
+        ).directory.announceHosted();
+        expect(await repository.removeHost(sql, 'worker-a')).toBe(1);
+      } finally {
+        await prisma.close();
+      }
     });
 
     it('the heartbeat keeps host rows fresh, puts back removed ones, and stop removes them', async () => {

@@ -139,10 +139,14 @@ function consumerStatements(t: IntegrationTables) {
          FROM (SELECT jsonb_array_elements_text($1::jsonb) AS name) c
          LEFT JOIN ins ON ins.consumer_name = c.name
         GROUP BY c.name`,
-    heartbeat: `UPDATE ${t.consumerHost} SET heartbeat_at = now() WHERE worker_id = $1::text`,
-    removeHost: `DELETE FROM ${t.consumerHost} WHERE worker_id = $1::text`,
+    // Counted statements return a row per row they changed: the Prisma adapter's rowCount is the
+    // number of rows returned (Prisma's raw queries report no count of affected rows).
+    heartbeat: `UPDATE ${t.consumerHost} SET heartbeat_at = now() WHERE worker_id = $1::text
+       RETURNING 1`,
+    removeHost: `DELETE FROM ${t.consumerHost} WHERE worker_id = $1::text RETURNING 1`,
     removeStaleHosts: `DELETE FROM ${t.consumerHost}
-        WHERE heartbeat_at < now() - $1::float8 * interval '1 millisecond'`,
+        WHERE heartbeat_at < now() - $1::float8 * interval '1 millisecond'
+       RETURNING 1`,
     // One statement, so no delivery is left unfinished behind a retired consumer by a crash
     // between two. The consumer row is locked first: a concurrent reactivate waits for it.
     // Deliveries are skipped even when the consumer was retired already, which also catches
@@ -165,7 +169,8 @@ function consumerStatements(t: IntegrationTables) {
               (SELECT count(*)::int FROM skipped) AS skipped`,
     reactivate: `UPDATE ${t.consumer}
           SET status = 'active', retired_at = NULL, updated_at = now()
-        WHERE name = $1::text AND status = 'retired'`,
+        WHERE name = $1::text AND status = 'retired'
+       RETURNING 1`,
     list: `SELECT ${listColumns} FROM ${t.consumer} c ORDER BY c.name`,
     find: `SELECT ${listColumns} FROM ${t.consumer} c WHERE c.name = $1::text`,
     names: `SELECT name FROM ${t.consumer} ORDER BY name`,

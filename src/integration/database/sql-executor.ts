@@ -1,6 +1,11 @@
 /** Result of one SQL statement. */
 export interface SqlResult<TRow> {
   readonly rows: TRow[];
+  /**
+   * Rows the statement changed, as the driver reports it; through the Prisma adapter, the
+   * number of rows returned (Prisma's raw queries report no count). A statement whose count
+   * matters therefore returns a row per changed row (`RETURNING 1`).
+   */
   readonly rowCount: number;
 }
 
