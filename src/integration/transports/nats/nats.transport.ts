@@ -38,8 +38,15 @@ interface PullState {
   inHand: number;
   /** Most messages in hand at once (the durable's `max_ack_pending`). */
   readonly window: number;
+  /**
+   * Handed over and neither acknowledged nor given back yet (an ack sent counts as sent: the
+   * server may already have it).
+   */
+  unacked: number;
   /** Check for unacknowledged messages this instance does not hold before the next pull. */
   recheck: boolean;
+  /** False from a disconnect to the reconnection. */
+  connected: boolean;
   /** The fetch in progress, closed when the subscription closes. */
   batch?: ConsumerMessages;
   /** The window is full: the loop waits for a settle. */
@@ -165,12 +172,17 @@ export class NatsTransport implements IntegrationTransport {
           `NATS ${status.type} (${String((status as { server?: string }).server ?? '')})`,
         );
       // Messages in flight when the connection dropped are unacknowledged on the server: the
-      // pulls check for them before taking newer ones.
+      // pulls take nothing more from the disconnect on, and once reconnected check for them
+      // before taking newer ones.
+      if (status.type === 'disconnect') for (const pull of this.pulls) pull.recheck = true;
       if (status.type === 'reconnect')
         for (const pull of this.pulls) {
           pull.recheck = true;
+          pull.connected = true;
           void pull.batch?.close().catch(() => undefined);
+          pull.wake?.();
         }
+      if (status.type === 'disconnect') for (const pull of this.pulls) pull.connected = false;
     }
   }
 
@@ -202,7 +214,9 @@ export class NatsTransport implements IntegrationTransport {
     const state: PullState = {
       stopped: false,
       inHand: 0,
+      unacked: 0,
       recheck: true,
+      connected: true,
       window: inbound.maxAckPending ?? DEFAULT_MAX_ACK_PENDING,
     };
     this.pulls.add(state);
@@ -251,6 +265,7 @@ export class NatsTransport implements IntegrationTransport {
           // after its ack wait, behind the messages lost with the connection.
           if (state.recheck) continue;
           state.inHand++;
+          state.unacked++;
           try {
             await handler(this.incoming(msg, inbound, state));
           } catch (error) {
@@ -279,16 +294,25 @@ export class NatsTransport implements IntegrationTransport {
     inbound: NatsInboundOptions,
     state: PullState,
   ): Promise<void> {
-    let pending: number;
-    try {
-      pending = (await consumer.info()).num_ack_pending;
-    } catch {
-      pending = Number.POSITIVE_INFINITY;
+    // Asked once connected: the wait must start after every message of the old connection
+    // (lost, or left unacknowledged after the disconnect) was delivered.
+    let pending: number | undefined;
+    while (pending === undefined && !state.stopped) {
+      if (!state.connected) {
+        await this.sleep(state, PULL_ERROR_PAUSE_MS);
+        continue;
+      }
+      try {
+        pending = (await consumer.info()).num_ack_pending;
+      } catch {
+        await this.sleep(state, PULL_ERROR_PAUSE_MS);
+      }
     }
-    if (pending <= state.inHand || state.stopped) return;
+    // Acks sent and not yet processed also count as pending: a needless wait at worst.
+    if (pending === undefined || pending <= state.unacked || state.stopped) return;
     const waitMs = (inbound.ackWaitMs ?? DEFAULT_ACK_WAIT_MS) + ACK_WAIT_MARGIN_MS;
     this.logger.warn(
-      `${inbound.stream}/${inbound.durable} has ${Number.isFinite(pending) ? pending - state.inHand : 'some'} unacknowledged message(s) this instance does not hold: waiting ${waitMs} ms for their redelivery before taking newer ones`,
+      `${inbound.stream}/${inbound.durable} has ${pending - state.unacked} unacknowledged message(s) this instance does not hold: waiting ${waitMs} ms for their redelivery before taking newer ones`,
     );
     await this.sleep(state, waitMs);
   }
@@ -314,6 +338,7 @@ export class NatsTransport implements IntegrationTransport {
     const settle = async (action: () => Promise<void>): Promise<void> => {
       if (settled) return;
       settled = true;
+      state.unacked--;
       try {
         await action();
       } finally {
