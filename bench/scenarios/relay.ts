@@ -3,6 +3,7 @@ import { NestFactory } from '@nestjs/core';
 import { randomBytes } from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
 import {
+  DEFAULT_INBOUND_CONCURRENCY,
   DomainEventPublisher,
   EventSubscriberRegistry,
   IntegrationInboundModule,
@@ -205,8 +206,9 @@ export async function relayThroughput(
 /**
  * 9b: end-to-end latency through a broker. A publishing app (processor on, LISTEN wake-ups,
  * one relay consumer) commits business transactions with one event each at `rate` per second;
- * a consuming app on its own database takes them in with `IntegrationInboundModule` (its
- * handler inserts one projection row). Measured: from the publishing transaction's COMMIT
+ * a consuming app on its own database takes them in with `IntegrationInboundModule` (default
+ * concurrency: up to 16 messages of different keys at once; its handler inserts one projection
+ * row). Run at a rate well below saturation and at one near it. Measured: from the publishing transaction's COMMIT
  * returning to the consuming handler's transaction (with its inbox mark) committing.
  */
 export async function relayLatency(
@@ -218,7 +220,8 @@ export async function relayLatency(
     server.withDatabase(`relay-latency-${broker}-sink`, async (sink) => {
       const broker_ = topology(broker);
       const sourcePool = benchPool(source.url, 16);
-      const sinkPool = benchPool(sink.url, 4);
+      // One connection per message the inbound module handles at once (16 by default), and a spare.
+      const sinkPool = benchPool(sink.url, DEFAULT_INBOUND_CONCURRENCY + 1);
       const apps: INestApplicationContext[] = [];
       const observed: Array<[string, number, number]> = [];
       const pending = new Map<unknown, Array<[string, number]>>();

@@ -232,6 +232,7 @@ export {
   InMemoryTransport,
   type StoredMessage,
   type InMemoryDeadLetter,
+  type InMemoryTransportOptions,
 } from './transports/in-memory.transport';
 export { IntegrationRelayModule } from './transports/relay/integration-relay.module';
 export { IntegrationRelay } from './transports/relay/integration-relay.service';
@@ -242,7 +243,10 @@ export {
   InboundState,
   DEFAULT_INBOUND_RETRY,
 } from './transports/inbound/integration-inbound.service';
-export type { IntegrationInboundOptions } from './transports/inbound/inbound.options';
+export {
+  DEFAULT_INBOUND_CONCURRENCY,
+  type IntegrationInboundOptions,
+} from './transports/inbound/inbound.options';
 
 export * from './errors';
 export { JitterMode, type RetryPolicy } from './utils/retry';

@@ -35,6 +35,15 @@ const EFFECT = 'insert into rim_effect (event_id, key, n) values ($1, $2, $3)';
 @IntegrationConsumer('projection')
 class Projection {
   failing = new Set<string>();
+  /** Keys whose handler fails until their attempt reaches this number. */
+  failUntil = new Map<string, number>();
+  /** Keys whose handler waits for the gate to open (before writing). */
+  gates = new Map<string, Promise<void>>();
+  /** Handlers running now, and the most at once. */
+  running = 0;
+  maxRunning = 0;
+  /** `key:n` in the order handlers started. */
+  started: string[] = [];
   /** The first event handled, with what its handler saw of the context. */
   first?: { event: IntegrationEvent; attempt: number; consumer: string; context: unknown };
 
@@ -46,8 +55,20 @@ class Projection {
     event: IntegrationEvent<{ key: string; n: number }>,
     ctx: HandlerContext<PoolClient>,
   ): Promise<void> {
-    if (this.failing.has(event.payload.key)) throw new Error(`refusing ${event.payload.key}`);
-    await ctx.tx.query(EFFECT, [event.id, event.payload.key, event.payload.n]);
+    this.started.push(`${event.payload.key}:${event.payload.n}`);
+    this.running++;
+    this.maxRunning = Math.max(this.maxRunning, this.running);
+    try {
+      await this.gates.get(event.payload.key);
+      // Other messages get the event loop meanwhile: concurrent handlers overlap here.
+      await new Promise((resolve) => setTimeout(resolve, 2));
+      if (this.failing.has(event.payload.key)) throw new Error(`refusing ${event.payload.key}`);
+      if (ctx.attempt < (this.failUntil.get(event.payload.key) ?? 0))
+        throw new Error(`not yet ${event.payload.key}`);
+      await ctx.tx.query(EFFECT, [event.id, event.payload.key, event.payload.n]);
+    } finally {
+      this.running--;
+    }
     this.first ??= {
       event,
       attempt: ctx.attempt,
@@ -101,7 +122,11 @@ describe('relay and inbound through a transport (issue 17, in memory)', () => {
     return t;
   }
 
-  async function consumingApp(transport: InMemoryTransport, projection = new Projection()) {
+  async function consumingApp(
+    transport: InMemoryTransport,
+    projection = new Projection(),
+    concurrency?: number,
+  ) {
     const t = await createIntegrationApp(sink.url, {
       metadata: {
         imports: [
@@ -109,6 +134,7 @@ describe('relay and inbound through a transport (issue 17, in memory)', () => {
             transport,
             consumers: ['projection'],
             retry: { maxAttempts: 3, baseDelayMs: 0, maxDelayMs: 0 },
+            concurrency,
           }),
         ],
         providers: [{ provide: Projection, useValue: projection }],
@@ -241,8 +267,9 @@ describe('relay and inbound through a transport (issue 17, in memory)', () => {
     const bad = event('thing.made', 'bad', 2);
     await transport.publish(toOutgoingMessage(bad));
     await transport.publish(toOutgoingMessage(good));
+    // Different keys: the good message does not wait for the bad one's retries.
     await waitFor(async () => (await effects()).length === 1, 10_000, 'the good effect');
-    expect(transport.deadLetters).toHaveLength(1);
+    await waitFor(() => transport.deadLetters.length === 1, 10_000, 'the dead letter');
     const dead = transport.deadLetters[0]!;
     expect(dead.id).toBe(bad.id);
     expect(dead.deliveryCount).toBe(3);
@@ -268,6 +295,91 @@ describe('relay and inbound through a transport (issue 17, in memory)', () => {
         ]),
       );
     });
+  });
+
+  /** A gate a test opens by hand. */
+  function gate(): { opened: Promise<void>; open: () => void } {
+    let open!: () => void;
+    const opened = new Promise<void>((resolve) => (open = resolve));
+    return { opened, open };
+  }
+
+  it("handles other keys while one key's handler is blocked; that key's later messages wait for it (#inbound-concurrency)", async () => {
+    const transport = new InMemoryTransport();
+    await transport.connect();
+    const projection = new Projection();
+    const slow = gate();
+    projection.gates.set('slow', slow.opened);
+    await consumingApp(transport, projection, 4);
+    await transport.publish(toOutgoingMessage(event('thing.made', 'slow', 1)));
+    await transport.publish(toOutgoingMessage(event('thing.made', 'slow', 2)));
+    for (let n = 1; n <= 6; n++)
+      await transport.publish(toOutgoingMessage(event('thing.made', `fast${n % 3}`, n)));
+    // Without per-key concurrency the blocked handler would hold every message behind it.
+    await waitFor(async () => (await effects()).length === 6, 10_000, "the other keys' effects");
+    expect(projection.started.filter((s) => s.startsWith('slow'))).toEqual(['slow:1']);
+    slow.open();
+    await waitFor(async () => (await effects()).length === 8, 10_000, "the slow key's effects");
+    const rows = await effects();
+    expect(rows.filter((r) => r.key === 'slow').map((r) => r.n)).toEqual([1, 2]);
+    expect(projection.maxRunning).toBeGreaterThan(1);
+    expect(projection.maxRunning).toBeLessThanOrEqual(4);
+  });
+
+  it("keeps each key's order under concurrency, a failing message holding its key while it is retried, within the concurrency bound (#inbound-key-order)", async () => {
+    const transport = new InMemoryTransport({ window: 32 });
+    await transport.connect();
+    const projection = new Projection();
+    // k0's and k3's first messages fail twice before they pass (retried in place, attempt 3).
+    projection.failUntil.set('k0', 3);
+    await consumingApp(transport, projection, 3);
+    const KEYS = 6;
+    const published: IntegrationEvent[] = [];
+    for (let n = 0; n < 120; n++) {
+      const e = event('thing.made', `k${n % KEYS}`, n);
+      published.push(e);
+      await transport.publish(toOutgoingMessage(e));
+    }
+    await waitFor(async () => (await effects()).length === 120, 20_000, '120 effects');
+    const rows = await effects();
+    for (let k = 0; k < KEYS; k++) {
+      const ns = rows.filter((r) => r.key === `k${k}`).map((r) => r.n);
+      expect(ns).toEqual([...ns].sort((a, b) => a - b));
+      expect(ns).toHaveLength(120 / KEYS);
+    }
+    // Handlers of one key never overlapped: each key's starts are in publish order, and k0's
+    // first message started three times before the next k0 message.
+    const k0 = projection.started.filter((s) => s.startsWith('k0:'));
+    expect(k0.slice(0, 4)).toEqual(['k0:0', 'k0:0', 'k0:0', 'k0:6']);
+    expect(projection.maxRunning).toBeGreaterThan(1);
+    expect(projection.maxRunning).toBeLessThanOrEqual(3);
+    expect(transport.maxInHand).toBeLessThanOrEqual(32);
+    expect(transport.deadLetters).toHaveLength(0);
+  });
+
+  it('on close, waits for the running handler, and gives the messages not started back (#inbound-stop)', async () => {
+    const transport = new InMemoryTransport();
+    await transport.connect();
+    const projection = new Projection();
+    const slow = gate();
+    projection.gates.set('slow', slow.opened);
+    const consumer = await consumingApp(transport, projection, 2);
+    await transport.publish(toOutgoingMessage(event('thing.made', 'slow', 1)));
+    await transport.publish(toOutgoingMessage(event('thing.made', 'slow', 2)));
+    await waitFor(() => projection.running === 1, 10_000, 'the slow handler running');
+    const service = consumer.app.get(IntegrationInbound);
+    expect(service.inHand).toBe(2);
+    let closed = false;
+    const closing = consumer.close().then(() => (closed = true));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(closed).toBe(false);
+    slow.open();
+    await closing;
+    expect(service.state).toBe(InboundState.Stopped);
+    expect(service.inHand).toBe(0);
+    // The running message committed; the one behind it was given back, not run.
+    expect((await effects()).map((r) => r.n)).toEqual([1]);
+    expect(projection.started).toEqual(['slow:1']);
   });
 
   it('dead-letters a message that is not an integration event at once', async () => {
@@ -333,11 +445,14 @@ describe('relay and inbound through a transport (issue 17, in memory)', () => {
               transport: { name: 'x', connect: async () => undefined } as never,
               consumers: [],
               retry: { maxAttempts: 0 },
+              concurrency: 0,
             }),
           ],
         },
       }),
-    ).rejects.toThrow(/lacks subscribe, close[\s\S]*consumers must name[\s\S]*maxAttempts/);
+    ).rejects.toThrow(
+      /lacks subscribe, close[\s\S]*consumers must name[\s\S]*maxAttempts[\s\S]*concurrency must be a positive integer/,
+    );
     await expect(
       createIntegrationApp(source.url, {
         metadata: {

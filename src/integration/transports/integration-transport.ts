@@ -28,7 +28,8 @@ export interface OutgoingMessage {
 
 /**
  * A message a transport received, handed to the inbound module. The inbound module settles it
- * exactly once by calling one of `ack`, `retry` or `deadLetter`.
+ * exactly once by calling one of `ack`, `retry` or `deadLetter`, possibly long after the
+ * handler call that handed it over returned (it may hold several messages at once).
  */
 export interface IncomingMessage {
   /** The broker's message id (the publishing event's id): the inbox key. */
@@ -44,21 +45,36 @@ export interface IncomingMessage {
   readonly sequence?: string;
   /** Settles it as done: only after the handlers' transaction committed. */
   ack(): Promise<void>;
-  /** Gives it back for a redelivery in `delayMs` at the earliest. */
+  /**
+   * Gives it back for a redelivery in `delayMs` at the earliest. The inbound module retries a
+   * failed message itself (the message stays in hand, holding its key) and gives messages
+   * back with `retry(0)` when it stops.
+   */
   retry(delayMs: number): Promise<void>;
   /**
    * Moves it to the transport's dead-letter destination with its headers plus `error` (in the
-   * `integration-error` header), then settles the original. Resolves once the broker stored it.
+   * `integration-error` header) and `attempts` (in `integration-deliveries`: how many times
+   * the handlers ran it; the delivery count when not given), then settles the original.
+   * Resolves once the broker stored it.
    */
-  deadLetter(error: string): Promise<void>;
+  deadLetter(error: string, attempts?: number): Promise<void>;
 }
 
-/** Called by a transport for each incoming message, one message after another. */
+/**
+ * Called by a transport for each incoming message, in broker order. The transport awaits the
+ * returned promise before handing over the next message (back-pressure), but the promise may
+ * resolve before the message is settled: the inbound module takes a message on and returns, so
+ * several messages can be in hand at once. The transport bounds how many by its window
+ * (JetStream `max_ack_pending`, RabbitMQ `prefetch`).
+ */
 export type IncomingMessageHandler = (message: IncomingMessage) => Promise<void>;
 
 /** A running subscription of a transport. */
 export interface TransportSubscription {
-  /** Stops taking messages and resolves once the message being handled is settled. */
+  /**
+   * Stops taking messages (no handler call after it resolves) and resolves once every message
+   * handed over is settled (the inbound module settles or gives back each one as it stops).
+   */
   close(): Promise<void>;
 }
 
@@ -73,9 +89,9 @@ export interface TransportSubscription {
  *   rejects otherwise (the relay then retries it with the consumer's backoff). Publishing one
  *   id twice must be harmless downstream: dedupe by id if the broker can, else the receiving
  *   inbox does.
- * - `subscribe` (optional, for inbound) hands messages to the handler one at a time, in broker
- *   order, and keeps a message unsettled until the handler called `ack`, `retry` or
- *   `deadLetter` on it.
+ * - `subscribe` (optional, for inbound) hands messages to the handler in broker order, awaiting
+ *   each call before the next, keeps a message unsettled until `ack`, `retry` or `deadLetter`
+ *   is called on it, and keeps at most its window of messages unsettled at once.
  * - `close` releases every resource (no open handles after it); idempotent.
  */
 export interface IntegrationTransport {

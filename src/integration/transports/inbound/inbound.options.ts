@@ -20,7 +20,19 @@ export interface IntegrationInboundOptions {
    * @default { maxAttempts: 5, baseDelayMs: 1000, maxDelayMs: 60000, jitter: 'full' }
    */
   readonly retry?: Partial<RetryPolicy>;
+  /**
+   * How many messages are handled at once, each in its own transaction. Messages of one
+   * ordering key (the `integration-ordering-key` header) still run one after another in the
+   * order they arrived; only messages of different keys run side by side. The broker's window
+   * (`maxAckPending` on NATS, `prefetch` on RabbitMQ) bounds how many are in hand: keep it at
+   * least this large. 1 handles one message at a time.
+   * @default 16
+   */
+  readonly concurrency?: number;
 }
+
+/** Messages handled at once unless `concurrency` says otherwise. */
+export const DEFAULT_INBOUND_CONCURRENCY = 16;
 
 /** Problems with inbound options (empty when valid), each naming the field and the fix. */
 export function inboundOptionProblems(options: IntegrationInboundOptions): string[] {
@@ -41,5 +53,13 @@ export function inboundOptionProblems(options: IntegrationInboundOptions): strin
     }
   }
   if (options.retry !== undefined) problems.push(...validateRetryPolicy(options.retry, 'retry'));
+  const concurrency = options.concurrency;
+  if (
+    concurrency !== undefined &&
+    !(typeof concurrency === 'number' && Number.isInteger(concurrency) && concurrency > 0)
+  )
+    problems.push(
+      `concurrency must be a positive integer, the messages handled at once, e.g. 16 (got ${String(concurrency)})`,
+    );
   return problems;
 }

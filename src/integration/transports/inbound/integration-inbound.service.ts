@@ -25,7 +25,12 @@ import {
 import type { IncomingMessage, TransportSubscription } from '../integration-transport';
 import { toIntegrationEvent } from '../transport-message';
 import { INTEGRATION_INBOUND_OPTIONS } from './integration-inbound.module-definition';
-import { inboundOptionProblems, type IntegrationInboundOptions } from './inbound.options';
+import {
+  DEFAULT_INBOUND_CONCURRENCY,
+  inboundOptionProblems,
+  type IntegrationInboundOptions,
+} from './inbound.options';
+import { OrderingKeyScheduler } from './ordering-key.scheduler';
 
 /** Where an inbound subscription stands. */
 export enum InboundState {
@@ -43,18 +48,32 @@ export const DEFAULT_INBOUND_RETRY: RetryPolicy = Object.freeze({
   jitter: JitterMode.Full,
 });
 
+/** A message taken on: decoded, waiting in its key's lane or being handled. */
+interface InboundEntry {
+  readonly message: IncomingMessage;
+  readonly event: IntegrationEvent;
+  /** Resolves `handle`'s promise once the message is settled. */
+  readonly settled: () => void;
+}
+
+type HandledDelivery = ClaimedDelivery & { handlers: readonly RegisteredHandler[] };
+
 /**
  * Takes broker messages in: for each message, for each configured consumer with handlers for
  * its event name, runs those handlers through `InboxService.runOnce` keyed by (message id,
  * consumer) — the message id being the event id (`integration-event-id`, which a replay under
- * a new broker id keeps) — so their effects and the inbox mark commit together and a redelivered message
- * changes nothing twice. The message is acknowledged only after every consumer's transaction
- * committed; a failure gives it back to the broker with backoff, and after `retry.maxAttempts`
- * deliveries moves it to the dead-letter destination with its headers and the error.
+ * a new broker id keeps) — so their effects and the inbox mark commit together and a
+ * redelivered message changes nothing twice. The message is acknowledged only after every
+ * consumer's transaction committed.
  *
- * Handlers are the same `@OnIntegrationEvent` methods as for outbox events, with the same
- * `ctx` (`ctx.tx` is always a transaction here, whatever the consumer's `transactional` mode,
- * since the inbox mark needs one). Messages are handled one at a time, in broker order.
+ * Up to `concurrency` messages are handled at once, but messages of one ordering key run one
+ * after another in arrival order (a lane per key). A failed message stays in hand and holds
+ * its key: it runs again after `computeBackoffDelay(retry, attempt)` while other keys go on,
+ * and after `retry.maxAttempts` attempts (broker deliveries included) it moves to the
+ * dead-letter destination with its headers and the error. Handlers are the same
+ * `@OnIntegrationEvent` methods as for outbox events, with the same `ctx` (`ctx.tx` is always
+ * a transaction here, whatever the consumer's `transactional` mode, since the inbox mark needs
+ * one).
  */
 @Injectable()
 export class IntegrationInbound
@@ -62,6 +81,11 @@ export class IntegrationInbound
 {
   private readonly logger = new Logger('IntegrationInbound');
   private readonly retry: RetryPolicy;
+  private readonly lanes: OrderingKeyScheduler<InboundEntry>;
+  /** Backoff waits in progress, ended early when the module stops. */
+  private readonly pauses = new Set<() => void>();
+  /** Settles of messages that are not integration events (outside the lanes). */
+  private readonly strays = new Set<Promise<void>>();
   private subscription?: TransportSubscription;
   private current: InboundState = InboundState.Idle;
 
@@ -73,11 +97,20 @@ export class IntegrationInbound
     private readonly tracing: IntegrationTracing,
   ) {
     this.retry = resolveRetryPolicy(options?.retry, DEFAULT_INBOUND_RETRY);
+    this.lanes = new OrderingKeyScheduler(
+      options?.concurrency ?? DEFAULT_INBOUND_CONCURRENCY,
+      (entry) => this.process(entry),
+    );
   }
 
   /** Where the subscription stands. */
   get state(): InboundState {
     return this.current;
+  }
+
+  /** Messages in hand: being handled, waiting for their key, or waiting to be retried. */
+  get inHand(): number {
+    return this.lanes.size;
   }
 
   async onModuleInit(): Promise<void> {
@@ -95,34 +128,99 @@ export class IntegrationInbound
         `consumers ${unknown.map((c) => `"${c}"`).join(', ')} are not registered: declare them with @IntegrationConsumer(name) on a provider of this app (or EventSubscriberRegistry.registerConsumer) — known: ${this.registry.getConsumers().join(', ') || 'none'}`,
       ]);
     }
-    this.subscription = await this.options.transport.subscribe!((message) => this.handle(message));
+    // The transport awaits this callback before the next message: it returns as soon as the
+    // message is in its lane, so messages of other keys can run meanwhile.
+    this.subscription = await this.options.transport.subscribe!(async (message) => {
+      void this.handle(message);
+    });
     this.current = InboundState.Running;
     this.logger.log(
-      `Taking messages from ${this.options.transport.name} into ${this.options.consumers.join(', ')}`,
+      `Taking messages from ${this.options.transport.name} into ${this.options.consumers.join(', ')} (${this.options.concurrency ?? DEFAULT_INBOUND_CONCURRENCY} at once)`,
     );
   }
 
   /**
-   * Handles one message (what the subscription calls): never throws; it settles the message
-   * with `ack`, `retry` or `deadLetter`, and a settle that fails is logged (the broker then
-   * redelivers it, and the inbox keeps that harmless).
+   * Takes one message on (what the subscription calls) and resolves once it is settled; never
+   * throws. It waits behind the messages of its ordering key already in hand, then is settled
+   * with `ack` or `deadLetter` (after retries in place), or given back with `retry(0)` when
+   * the module stops first. A settle that fails is logged (the broker then redelivers the
+   * message, and the inbox keeps that harmless).
    */
-  async handle(message: IncomingMessage): Promise<void> {
+  handle(message: IncomingMessage): Promise<void> {
     let event: IntegrationEvent;
     try {
       event = toIntegrationEvent(message);
     } catch (error) {
       this.logger.warn(`${firstLine(error)}: dead-lettering it`);
-      await this.settle(message, () => message.deadLetter(errorMessage(error)));
-      return;
+      const settling = this.settle(message, () => message.deadLetter(errorMessage(error)));
+      this.strays.add(settling);
+      void settling.finally(() => this.strays.delete(settling));
+      return settling;
     }
-    // Each consumer's CONSUMER span (opened by the invoker) ends with the message's settle:
+    return new Promise<void>((settled) =>
+      this.lanes.push(event.orderingKey, { message, event, settled }),
+    );
+  }
+
+  /** Runs one message of a lane until it is settled (or given back, when stopping). */
+  private async process(entry: InboundEntry): Promise<void> {
+    const { message, event } = entry;
+    try {
+      let attempt = message.deliveryCount;
+      for (;;) {
+        if (this.stopping) {
+          // Given back in lane order: the broker redelivers this key's messages in order.
+          await this.settle(message, () => message.retry(0));
+          return;
+        }
+        const failure = await this.attempt(event, message, attempt);
+        if (!failure) return;
+        const { error, failing, committed } = failure;
+        const reason = errorMessage(error);
+        if (attempt >= this.retry.maxAttempts) {
+          this.logger.warn(
+            `${event.name} ${event.id} failed attempt ${attempt} of ${this.retry.maxAttempts}: dead-lettering it (${firstLine(error)})`,
+          );
+          await this.settle(message, () => message.deadLetter(reason, attempt));
+          this.endSpans(committed, { action: 'processed' });
+          if (failing) this.tracing.settled(failing, { action: 'dead-letter', error: reason });
+          return;
+        }
+        // Retried in place: the message stays unacknowledged and its key waits for it, so no
+        // later message of the key can overtake it, whatever the broker's window.
+        const delayMs = computeBackoffDelay(this.retry, attempt);
+        this.endSpans(committed, { action: 'processed' });
+        if (failing) this.tracing.settled(failing, { action: 'retry', delayMs, error: reason });
+        await this.pause(delayMs);
+        attempt++;
+      }
+    } finally {
+      entry.settled();
+    }
+  }
+
+  private get stopping(): boolean {
+    return this.current === InboundState.Stopping || this.current === InboundState.Stopped;
+  }
+
+  /**
+   * One attempt of every consumer's handlers; acknowledges the message when all committed.
+   * Resolves with the failure otherwise (the consumers that committed, the failing one).
+   */
+  private async attempt(
+    event: IntegrationEvent,
+    message: IncomingMessage,
+    attempt: number,
+  ): Promise<
+    { error: unknown; failing?: ClaimedDelivery; committed: ClaimedDelivery[] } | undefined
+  > {
+    // Each consumer's CONSUMER span (opened by the invoker) ends with the attempt's outcome:
     // the consumers whose transaction committed as processed, the failing one with the decision.
     const committed: ClaimedDelivery[] = [];
     let failing: ClaimedDelivery | undefined;
     try {
       for (const consumer of this.options.consumers) {
-        const delivery = this.deliveryFor(event, consumer, message);
+        const delivery = this.deliveryFor(event, consumer, attempt);
         if (!delivery) continue;
         failing = delivery;
         await this.deliver(delivery);
@@ -130,25 +228,25 @@ export class IntegrationInbound
         failing = undefined;
       }
     } catch (error) {
-      const reason = errorMessage(error);
-      let decision: SettleDecision;
-      if (message.deliveryCount >= this.retry.maxAttempts) {
-        this.logger.warn(
-          `${event.name} ${event.id} failed delivery ${message.deliveryCount} of ${this.retry.maxAttempts}: dead-lettering it (${firstLine(error)})`,
-        );
-        decision = { action: 'dead-letter', error: reason };
-        await this.settle(message, () => message.deadLetter(reason));
-      } else {
-        const delayMs = computeBackoffDelay(this.retry, message.deliveryCount);
-        decision = { action: 'retry', delayMs, error: reason };
-        await this.settle(message, () => message.retry(delayMs));
-      }
-      this.endSpans(committed, { action: 'processed' });
-      if (failing) this.tracing.settled(failing, decision);
-      return;
+      return { error, failing, committed };
     }
     await this.settle(message, () => message.ack());
     this.endSpans(committed, { action: 'processed' });
+    return undefined;
+  }
+
+  /** Waits `delayMs`, or less when the module stops. */
+  private pause(delayMs: number): Promise<void> {
+    if (this.stopping) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.pauses.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, delayMs);
+      this.pauses.add(done);
+    });
   }
 
   private endSpans(deliveries: readonly ClaimedDelivery[], decision: SettleDecision): void {
@@ -159,8 +257,8 @@ export class IntegrationInbound
   private deliveryFor(
     event: IntegrationEvent,
     consumer: string,
-    message: IncomingMessage,
-  ): (ClaimedDelivery & { handlers: readonly RegisteredHandler[] }) | undefined {
+    attempt: number,
+  ): HandledDelivery | undefined {
     const handlers = this.registry.getHandlersByConsumer(event.name).get(consumer);
     if (!handlers?.length) return undefined;
     return {
@@ -168,7 +266,7 @@ export class IntegrationInbound
       consumer,
       position: event.seq,
       orderingKey: event.orderingKey,
-      attempt: message.deliveryCount,
+      attempt,
       leaseExpired: false,
       lastError: null,
       event,
@@ -176,9 +274,7 @@ export class IntegrationInbound
     };
   }
 
-  private async deliver(
-    delivery: ClaimedDelivery & { handlers: readonly RegisteredHandler[] },
-  ): Promise<void> {
+  private async deliver(delivery: HandledDelivery): Promise<void> {
     const { event, consumer, handlers } = delivery;
     await this.inbox.runOnce(
       { eventId: event.id, consumer, tenantId: event.tenantId },
@@ -199,11 +295,20 @@ export class IntegrationInbound
     }
   }
 
-  /** Stops taking messages; waits for the message being handled. */
+  /**
+   * Stops taking messages; waits for the handlers running; gives the messages not started (and
+   * those waiting for a retry) back to the broker, in each key's order.
+   */
   async beforeApplicationShutdown(): Promise<void> {
     if (this.current !== InboundState.Running) return;
     this.current = InboundState.Stopping;
-    await this.subscription?.close();
+    // The transport stops handing messages over first, so that a message given back is not
+    // handed to this instance again.
+    const closing = this.subscription?.close();
+    for (const wake of [...this.pauses]) wake();
+    await this.lanes.whenIdle();
+    await Promise.all(this.strays);
+    await closing;
     this.current = InboundState.Stopped;
   }
 

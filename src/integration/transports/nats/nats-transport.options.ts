@@ -29,11 +29,13 @@ export interface NatsInboundOptions {
    */
   readonly ackWaitMs?: number;
   /**
-   * Messages delivered and not yet acknowledged at once, across the consumer's instances. 1 (the
-   * default) keeps per-key order through failures, redeliveries and reconnections: a message
-   * given back for a retry holds the ones after it. Raise it for throughput when order does not
-   * matter.
-   * @default 1
+   * Messages delivered and not yet acknowledged at once, across the consumer's instances; each
+   * instance also pulls no more than this. Keep it at least the inbound module's `concurrency`.
+   * One instance keeps per-key order at any value (its lanes, retries in place, and the wait
+   * for unacknowledged messages after a reconnection or restart); several instances sharing
+   * the durable keep it only with 1 (one message in flight in all), otherwise two instances
+   * can run two messages of one key at once.
+   * @default 64
    */
   readonly maxAckPending?: number;
   /**

@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import type { NatsConnection, MsgHdrs } from '@nats-io/transport-node';
-import type { Consumer, JetStreamClient, JsMsg } from '@nats-io/jetstream';
+import type { Consumer, ConsumerMessages, JetStreamClient, JsMsg } from '@nats-io/jetstream';
 import { InvalidTransportOptionsError } from '../../errors/invalid-transport-options.error';
 import { TransportClosedError } from '../../errors/transport-closed.error';
 import { errorMessage } from '../../utils/describe';
@@ -24,6 +24,38 @@ import {
 const PULL_EXPIRES_MS = 1_000;
 /** Pause after a failed pull (connection down) before the next one. */
 const PULL_ERROR_PAUSE_MS = 250;
+/** Messages of a durable consumer delivered and unacknowledged at once, unless set. */
+const DEFAULT_MAX_ACK_PENDING = 64;
+/** JetStream's redelivery wait unless `inbound.ackWaitMs` says otherwise. */
+const DEFAULT_ACK_WAIT_MS = 30_000;
+/** Added to the ack wait before pulling again, for the server's redelivery timer. */
+const ACK_WAIT_MARGIN_MS = 500;
+
+/** One subscription's pull loop. */
+interface PullState {
+  stopped: boolean;
+  /** Messages handed over and not settled yet. */
+  inHand: number;
+  /** Most messages in hand at once (the durable's `max_ack_pending`). */
+  readonly window: number;
+  /**
+   * Handed over and neither acknowledged nor given back yet (an ack sent counts as sent: the
+   * server may already have it).
+   */
+  unacked: number;
+  /** Check for unacknowledged messages this instance does not hold before the next pull. */
+  recheck: boolean;
+  /** False from a disconnect to the reconnection. */
+  connected: boolean;
+  /** The fetch in progress, closed when the subscription closes. */
+  batch?: ConsumerMessages;
+  /** The window is full: the loop waits for a settle. */
+  full?: boolean;
+  /** Ends the loop's current pause. */
+  wake?: () => void;
+  /** Resolves the close's wait for the messages in hand. */
+  drained?: () => void;
+}
 /** Longest header value the transport writes for an error (NATS headers are one line). */
 const MAX_ERROR_HEADER = 2_000;
 
@@ -34,8 +66,10 @@ const MAX_ERROR_HEADER = 2_000;
  * - Outbound: `js.publish` to `subject(event name)` with `Nats-Msg-Id` = event id, so the
  *   stream's duplicate window drops a message the relay publishes again; resolves on the
  *   stream's acknowledgement (`PubAck`), rejects on timeout or when no stream stores the subject.
- * - Inbound: a durable pull consumer (explicit acks, `max_ack_pending` 1 by default); messages
- *   are handed over one at a time; `ack` waits for the server to confirm it; `retry` naks with a
+ * - Inbound: a durable pull consumer (explicit acks, `max_ack_pending` 64 by default), pulled in
+ *   batches that keep at most `max_ack_pending` messages in hand; after a reconnection (or at
+ *   start) with unacknowledged messages it does not hold, it waits `ackWaitMs` so those come
+ *   back before newer ones; `ack` waits for the server to confirm it; `retry` naks with a
  *   delay; `deadLetter` publishes a copy (headers + error; `Nats-Msg-Id` =
  *   `<id>:dead-letter:<stream sequence>`) to the dead-letter subject, waits for its
  *   acknowledgement, then acks the original.
@@ -56,6 +90,7 @@ export class NatsTransport implements IntegrationTransport {
   private js?: JetStreamClient;
   private client?: NatsClient;
   private closed = false;
+  private readonly pulls = new Set<PullState>();
 
   /**
    * @throws InvalidTransportOptionsError when an option is invalid.
@@ -113,8 +148,8 @@ export class NatsTransport implements IntegrationTransport {
       const config = {
         durable_name: inbound.durable,
         ack_policy: client.jetstream.AckPolicy.Explicit,
-        ack_wait: client.core.nanos(inbound.ackWaitMs ?? 30_000),
-        max_ack_pending: inbound.maxAckPending ?? 1,
+        ack_wait: client.core.nanos(inbound.ackWaitMs ?? DEFAULT_ACK_WAIT_MS),
+        max_ack_pending: inbound.maxAckPending ?? DEFAULT_MAX_ACK_PENDING,
         // Dead letters are the inbound module's decision (its retry.maxAttempts), not the server's.
         max_deliver: -1,
         ...(inbound.filterSubject ? { filter_subject: inbound.filterSubject } : {}),
@@ -136,6 +171,18 @@ export class NatsTransport implements IntegrationTransport {
         this.logger.warn(
           `NATS ${status.type} (${String((status as { server?: string }).server ?? '')})`,
         );
+      // Messages in flight when the connection dropped are unacknowledged on the server: the
+      // pulls take nothing more from the disconnect on, and once reconnected check for them
+      // before taking newer ones.
+      if (status.type === 'disconnect') for (const pull of this.pulls) pull.recheck = true;
+      if (status.type === 'reconnect')
+        for (const pull of this.pulls) {
+          pull.recheck = true;
+          pull.connected = true;
+          void pull.batch?.close().catch(() => undefined);
+          pull.wake?.();
+        }
+      if (status.type === 'disconnect') for (const pull of this.pulls) pull.connected = false;
     }
   }
 
@@ -148,7 +195,13 @@ export class NatsTransport implements IntegrationTransport {
     await js.publish(subject, message.payload, { msgID: message.id, headers });
   }
 
-  /** Pulls from the durable consumer of `inbound`, one message at a time. */
+  /**
+   * Pulls from the durable consumer of `inbound` in batches, keeping at most `maxAckPending`
+   * messages of this instance unsettled. Before the first pull, and after every reconnection,
+   * it asks the server how many messages the durable has unacknowledged: when that is more than
+   * this instance holds (a crashed instance's, or messages lost with the connection), it waits
+   * `ackWaitMs` so that JetStream redelivers them before any newer message (per-key order).
+   */
   async subscribe(handler: IncomingMessageHandler): Promise<TransportSubscription> {
     const inbound = this.options.inbound;
     if (!inbound) {
@@ -158,13 +211,24 @@ export class NatsTransport implements IntegrationTransport {
     }
     const { js } = this.ready('subscribe');
     const consumer = await js.consumers.get(inbound.stream, inbound.durable);
-    const state = { stopped: false, wake: undefined as (() => void) | undefined };
+    const state: PullState = {
+      stopped: false,
+      inHand: 0,
+      unacked: 0,
+      recheck: true,
+      connected: true,
+      window: inbound.maxAckPending ?? DEFAULT_MAX_ACK_PENDING,
+    };
+    this.pulls.add(state);
     const loop = this.pull(consumer, inbound, handler, state);
     return {
       close: async () => {
         state.stopped = true;
         state.wake?.();
+        await state.batch?.close().catch(() => undefined);
         await loop;
+        if (state.inHand > 0) await new Promise<void>((resolve) => (state.drained = resolve));
+        this.pulls.delete(state);
       },
     };
   }
@@ -173,39 +237,117 @@ export class NatsTransport implements IntegrationTransport {
     consumer: Consumer,
     inbound: NatsInboundOptions,
     handler: IncomingMessageHandler,
-    state: { stopped: boolean; wake?: () => void },
+    state: PullState,
   ): Promise<void> {
     while (!state.stopped) {
-      let msg: JsMsg | null;
+      if (state.recheck) {
+        state.recheck = false;
+        await this.awaitUnacknowledged(consumer, inbound, state);
+        continue;
+      }
+      const room = state.window - state.inHand;
+      if (room <= 0) {
+        state.full = true;
+        await this.sleep(state, PULL_EXPIRES_MS);
+        state.full = false;
+        continue;
+      }
       try {
-        msg = await consumer.next({ expires: PULL_EXPIRES_MS });
+        const batch = await consumer.fetch({ max_messages: room, expires: PULL_EXPIRES_MS });
+        state.batch = batch;
+        for await (const msg of batch) {
+          if (state.stopped) {
+            // Not handed over: back to the server at once, for another instance or a restart.
+            msg.nak();
+            continue;
+          }
+          // Arrived after a reconnection, before the check: left unacknowledged, it comes back
+          // after its ack wait, behind the messages lost with the connection.
+          if (state.recheck) continue;
+          state.inHand++;
+          state.unacked++;
+          try {
+            await handler(this.incoming(msg, inbound, state));
+          } catch (error) {
+            // The handler settles the message; if it threw anyway, JetStream redelivers after ack_wait.
+            this.logger.warn(`Handling ${msg.subject} #${msg.seq} failed: ${errorMessage(error)}`);
+          }
+        }
       } catch (error) {
         if (state.stopped) return;
         this.logger.warn(
           `Pull from ${inbound.stream}/${inbound.durable} failed: ${errorMessage(error)}`,
         );
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, PULL_ERROR_PAUSE_MS);
-          state.wake = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
-        continue;
-      }
-      if (!msg) continue;
-      try {
-        await handler(this.incoming(msg, inbound));
-      } catch (error) {
-        // The handler settles the message; if it threw anyway, JetStream redelivers after ack_wait.
-        this.logger.warn(`Handling ${msg.subject} #${msg.seq} failed: ${errorMessage(error)}`);
+        await this.sleep(state, PULL_ERROR_PAUSE_MS);
+      } finally {
+        state.batch = undefined;
       }
     }
   }
 
-  private incoming(msg: JsMsg, inbound: NatsInboundOptions): IncomingMessage {
+  /**
+   * Waits `ackWaitMs` when the durable has more unacknowledged messages than this instance
+   * holds: they come back (in stream order, before any newer message) once their ack wait ends.
+   */
+  private async awaitUnacknowledged(
+    consumer: Consumer,
+    inbound: NatsInboundOptions,
+    state: PullState,
+  ): Promise<void> {
+    // Asked once connected: the wait must start after every message of the old connection
+    // (lost, or left unacknowledged after the disconnect) was delivered.
+    let pending: number | undefined;
+    while (pending === undefined && !state.stopped) {
+      if (!state.connected) {
+        await this.sleep(state, PULL_ERROR_PAUSE_MS);
+        continue;
+      }
+      try {
+        pending = (await consumer.info()).num_ack_pending;
+      } catch {
+        await this.sleep(state, PULL_ERROR_PAUSE_MS);
+      }
+    }
+    // Acks sent and not yet processed also count as pending: a needless wait at worst.
+    if (pending === undefined || pending <= state.unacked || state.stopped) return;
+    const waitMs = (inbound.ackWaitMs ?? DEFAULT_ACK_WAIT_MS) + ACK_WAIT_MARGIN_MS;
+    this.logger.warn(
+      `${inbound.stream}/${inbound.durable} has ${pending - state.unacked} unacknowledged message(s) this instance does not hold: waiting ${waitMs} ms for their redelivery before taking newer ones`,
+    );
+    await this.sleep(state, waitMs);
+  }
+
+  /** Waits `ms`, or less when the subscription closes or a message is settled. */
+  private sleep(state: PullState, ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        state.wake = undefined;
+        resolve();
+      }
+      state.wake = done;
+    });
+  }
+
+  private incoming(msg: JsMsg, inbound: NatsInboundOptions, state: PullState): IncomingMessage {
     const headers = readHeaders(msg.headers);
     const id = msg.headers?.get('Nats-Msg-Id') || `${inbound.stream}:${msg.seq}`;
+    let settled = false;
+    /** Runs a settle once; the message leaves this instance's window whatever its outcome. */
+    const settle = async (action: () => Promise<void>): Promise<void> => {
+      if (settled) return;
+      settled = true;
+      state.unacked--;
+      try {
+        await action();
+      } finally {
+        state.inHand--;
+        if (state.inHand === 0) state.drained?.();
+        // Room in the window: a full window's pause ends now.
+        if (state.full) state.wake?.();
+      }
+    };
     return {
       id,
       subject: msg.subject,
@@ -213,26 +355,31 @@ export class NatsTransport implements IntegrationTransport {
       payload: new TextDecoder().decode(msg.data),
       deliveryCount: msg.info.deliveryCount,
       sequence: String(msg.seq),
-      ack: async () => {
-        if (!(await msg.ackAck())) throw new Error(`the server did not confirm the ack of ${id}`);
-      },
-      retry: async (delayMs) => msg.nak(delayMs),
-      deadLetter: async (error) => {
-        const { js, client } = this.ready('dead-letter');
-        const h = client.core.headers();
-        for (const [name, value] of Object.entries(headers)) h.set(name, value);
-        h.set(INTEGRATION_HEADERS.error, oneLine(error));
-        h.set(INTEGRATION_HEADERS.deliveries, String(msg.info.deliveryCount));
-        h.set(INTEGRATION_HEADERS.originalSubject, msg.subject);
-        h.set(INTEGRATION_HEADERS.deadLetteredAt, new Date().toISOString());
-        const subject = (inbound.deadLetterSubject ?? ((s: string) => `dead-letter.${s}`))(
-          msg.subject,
-        );
-        // One id per stream message: a redelivery of it (crash before the ack) is dropped as a
-        // duplicate, while a replayed copy that fails again (a new sequence) is stored again.
-        await js.publish(subject, msg.data, { msgID: `${id}:dead-letter:${msg.seq}`, headers: h });
-        if (!(await msg.ackAck())) throw new Error(`the server did not confirm the ack of ${id}`);
-      },
+      ack: () =>
+        settle(async () => {
+          if (!(await msg.ackAck())) throw new Error(`the server did not confirm the ack of ${id}`);
+        }),
+      retry: (delayMs) => settle(async () => msg.nak(delayMs)),
+      deadLetter: (error, attempts = msg.info.deliveryCount) =>
+        settle(async () => {
+          const { js, client } = this.ready('dead-letter');
+          const h = client.core.headers();
+          for (const [name, value] of Object.entries(headers)) h.set(name, value);
+          h.set(INTEGRATION_HEADERS.error, oneLine(error));
+          h.set(INTEGRATION_HEADERS.deliveries, String(attempts));
+          h.set(INTEGRATION_HEADERS.originalSubject, msg.subject);
+          h.set(INTEGRATION_HEADERS.deadLetteredAt, new Date().toISOString());
+          const subject = (inbound.deadLetterSubject ?? ((s: string) => `dead-letter.${s}`))(
+            msg.subject,
+          );
+          // One id per stream message: a redelivery of it (crash before the ack) is dropped as a
+          // duplicate, while a replayed copy that fails again (a new sequence) is stored again.
+          await js.publish(subject, msg.data, {
+            msgID: `${id}:dead-letter:${msg.seq}`,
+            headers: h,
+          });
+          if (!(await msg.ackAck())) throw new Error(`the server did not confirm the ack of ${id}`);
+        }),
     };
   }
 

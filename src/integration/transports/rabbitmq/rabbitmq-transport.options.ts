@@ -8,10 +8,11 @@ export interface RabbitMqInboundOptions {
    */
   readonly bindings?: readonly string[];
   /**
-   * Messages delivered and not yet acknowledged at once. 1 (the default) keeps per-key order
-   * through failures: a message given back for a retry is requeued at its place and holds the
-   * ones after it.
-   * @default 1
+   * Messages delivered and not yet acknowledged at once on this instance's channel (RabbitMQ's
+   * flow control). Keep it at least the inbound module's `concurrency`. One consumer keeps
+   * per-key order at any value (its lanes and retries in place; a lost connection requeues
+   * unacknowledged messages at their places); several consumers on one queue do not keep it.
+   * @default 64
    */
   readonly prefetch?: number;
   /** The durable queue dead letters go to. @default `${queue}.dead-letter` */

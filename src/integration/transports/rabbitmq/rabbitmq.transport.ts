@@ -29,13 +29,20 @@ interface ConsumerState {
   readonly handler: IncomingMessageHandler;
   readonly inbound: RabbitMqInboundOptions;
   stopped: boolean;
-  /** Messages are handled one after another, in delivery order. */
+  /** Messages are handed over one after another, in delivery order. */
   chain: Promise<void>;
   tag?: string;
   channel?: Channel;
-  /** Ends a retry's wait early at shutdown. */
-  wake?: () => void;
+  /** Messages handed over and not settled yet (at most `prefetch` per channel). */
+  inHand: number;
+  /** Resolves the close's wait for the messages in hand. */
+  drained?: () => void;
+  /** End retries' waits early at shutdown. */
+  readonly wakes: Set<() => void>;
 }
+
+/** Unacknowledged messages per consumer channel, unless `inbound.prefetch` says otherwise. */
+const DEFAULT_PREFETCH = 64;
 
 /**
  * RabbitMQ as an {@link IntegrationTransport}, on `amqplib` (an optional peer loaded at
@@ -45,9 +52,10 @@ interface ConsumerState {
  * - Outbound: publishes to a durable topic exchange with routing key `routingKey(event name)`,
  *   persistent, `message-id` = event id, `mandatory` (a message no queue takes is rejected), on
  *   a confirm channel: resolves on the broker's confirm.
- * - Inbound: a durable classic queue bound to the exchange, consumed with `prefetch` 1 by
- *   default; `ack` after the commit; `retry` waits the backoff, then requeues the message at its
- *   place (`nack` with requeue), so later messages wait; `deadLetter` publishes a copy (headers +
+ * - Inbound: a durable classic queue bound to the exchange, consumed with `prefetch` 64 by
+ *   default (the messages handed over and not settled at once); `ack` after the commit; `retry`
+ *   waits its delay, then requeues the message at its place (`nack` with requeue); a lost
+ *   connection requeues every unsettled message at its place too; `deadLetter` publishes a copy (headers +
  *   error) to the dead-letter queue, waits for its confirm, then acks the original. Classic
  *   queues do not count deliveries: the transport counts them per message id in memory (a
  *   redelivered message seen first after a restart counts as its second delivery).
@@ -201,7 +209,7 @@ export class RabbitMqTransport implements IntegrationTransport {
     return this.publisher;
   }
 
-  /** Consumes the inbound queue, one message at a time, across reconnections. */
+  /** Consumes the inbound queue, up to `prefetch` messages in hand, across reconnections. */
   async subscribe(handler: IncomingMessageHandler): Promise<TransportSubscription> {
     const inbound = this.options.inbound;
     if (!inbound) {
@@ -210,16 +218,25 @@ export class RabbitMqTransport implements IntegrationTransport {
       ]);
     }
     this.channel('subscribe');
-    const consumer: ConsumerState = { handler, inbound, stopped: false, chain: Promise.resolve() };
+    const consumer: ConsumerState = {
+      handler,
+      inbound,
+      stopped: false,
+      chain: Promise.resolve(),
+      inHand: 0,
+      wakes: new Set(),
+    };
     this.consumer = consumer;
     await this.consume(consumer);
     return {
       close: async () => {
         consumer.stopped = true;
-        consumer.wake?.();
+        for (const wake of [...consumer.wakes]) wake();
         if (consumer.channel && consumer.tag)
           await consumer.channel.cancel(consumer.tag).catch(() => undefined);
         await consumer.chain;
+        // The messages in hand are settled on this channel: close it once they are.
+        if (consumer.inHand > 0) await new Promise<void>((resolve) => (consumer.drained = resolve));
         await consumer.channel?.close().catch(() => undefined);
       },
     };
@@ -230,7 +247,7 @@ export class RabbitMqTransport implements IntegrationTransport {
     channel.on('error', (error: unknown) =>
       this.logger.warn(`RabbitMQ consumer channel error: ${errorMessage(error)}`),
     );
-    await channel.prefetch(consumer.inbound.prefetch ?? 1);
+    await channel.prefetch(consumer.inbound.prefetch ?? DEFAULT_PREFETCH);
     consumer.channel = channel;
     const { consumerTag } = await channel.consume(consumer.inbound.queue, (msg) => {
       if (!msg) return;
@@ -248,44 +265,64 @@ export class RabbitMqTransport implements IntegrationTransport {
     const count = (this.deliveries.get(id) ?? (msg.fields.redelivered ? 1 : 0)) + 1;
     this.deliveries.set(id, count);
     const headers = readHeaders(msg.properties.headers);
+    let settled = false;
+    /** Runs a settle once; the message leaves the window whatever its outcome. */
+    const settle = async (action: () => Promise<void>): Promise<void> => {
+      if (settled) return;
+      settled = true;
+      try {
+        await action();
+      } finally {
+        consumer.inHand--;
+        if (consumer.inHand === 0) consumer.drained?.();
+      }
+    };
     const message: IncomingMessage = {
       id,
       subject: msg.fields.routingKey,
       headers,
       payload: msg.content.toString('utf8'),
       deliveryCount: count,
-      ack: async () => {
-        channel.ack(msg);
-        this.deliveries.delete(id);
-      },
-      retry: async (delayMs) => {
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, delayMs);
-          consumer.wake = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
-        channel.nack(msg, false, true);
-      },
-      deadLetter: async (error) => {
-        const publisher = this.channel('dead-letter');
-        await this.confirmed(publisher, '', deadLetterQueue(consumer.inbound), msg.content, {
-          persistent: true,
-          messageId: id,
-          contentType: msg.properties.contentType as string | undefined,
-          headers: {
-            ...headers,
-            [INTEGRATION_HEADERS.error]: oneLine(error),
-            [INTEGRATION_HEADERS.deliveries]: String(count),
-            [INTEGRATION_HEADERS.originalSubject]: msg.fields.routingKey,
-            [INTEGRATION_HEADERS.deadLetteredAt]: new Date().toISOString(),
-          },
-        });
-        channel.ack(msg);
-        this.deliveries.delete(id);
-      },
+      ack: () =>
+        settle(async () => {
+          channel.ack(msg);
+          this.deliveries.delete(id);
+        }),
+      retry: (delayMs) =>
+        settle(async () => {
+          if (delayMs > 0 && !consumer.stopped) {
+            await new Promise<void>((resolve) => {
+              const done = () => {
+                clearTimeout(timer);
+                consumer.wakes.delete(done);
+                resolve();
+              };
+              const timer = setTimeout(done, delayMs);
+              consumer.wakes.add(done);
+            });
+          }
+          channel.nack(msg, false, true);
+        }),
+      deadLetter: (error, attempts = count) =>
+        settle(async () => {
+          const publisher = this.channel('dead-letter');
+          await this.confirmed(publisher, '', deadLetterQueue(consumer.inbound), msg.content, {
+            persistent: true,
+            messageId: id,
+            contentType: msg.properties.contentType as string | undefined,
+            headers: {
+              ...headers,
+              [INTEGRATION_HEADERS.error]: oneLine(error),
+              [INTEGRATION_HEADERS.deliveries]: String(attempts),
+              [INTEGRATION_HEADERS.originalSubject]: msg.fields.routingKey,
+              [INTEGRATION_HEADERS.deadLetteredAt]: new Date().toISOString(),
+            },
+          });
+          channel.ack(msg);
+          this.deliveries.delete(id);
+        }),
     };
+    consumer.inHand++;
     try {
       await consumer.handler(message);
     } catch (error) {
