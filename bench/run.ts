@@ -50,8 +50,10 @@ import {
   drainOwn,
   latencyOwn,
   ownSubject,
+  tunedProfile,
   type OwnRunOptions,
 } from './subjects/nestjs-integration';
+import { BENCH_ADAPTERS, type BenchAdapter } from './lib/bench-orm';
 
 const SCENARIOS = [
   'limit',
@@ -498,6 +500,74 @@ async function main(): Promise<void> {
             : '–',
         ]),
       });
+      // Drain 2a through each of the library's adapters, at the defaults and at the throughput
+      // profile (as far as the adapter can take it), alternating within each repeat so the
+      // ratios to pg compare runs that saw the same machine.
+      const profiles = ['defaults', 'tuned'] as const;
+      const perAdapter: Record<string, DrainFigures[]> = {};
+      const adapterKey = (a: BenchAdapter, p: (typeof profiles)[number]): string => `${a} ${p}`;
+      await repeat(
+        plan.repeats,
+        `2e drain ${fmt(plan.drainEvents)} events per adapter (${BENCH_ADAPTERS.join(', ')}), defaults then tuned`,
+        async () => {
+          for (const profile of profiles) {
+            for (const adapter of BENCH_ADAPTERS) {
+              (perAdapter[adapterKey(adapter, profile)] ??= []).push(
+                await drainOwn(server, {
+                  events: plan.drainEvents,
+                  consumers: 1,
+                  instances: 1,
+                  run: profile === 'tuned' ? tunedProfile(adapter) : { adapter },
+                }),
+              );
+            }
+          }
+        },
+      );
+      const adapterResults = Object.fromEntries(
+        Object.entries(perAdapter).map(([k, runs]) => [k, drainResult(1, 1, runs)]),
+      );
+      results.drainAdapters = adapterResults;
+      const rateOf = (a: BenchAdapter, p: (typeof profiles)[number]): number =>
+        adapterResults[adapterKey(a, p)]!.eventsPerSec.median;
+      tables.push({
+        title: `2e. Drain 2a per adapter (${fmt(plan.drainEvents)} events, 1 consumer inserting one row through ctx.tx, inbox on, 1 instance; alternating runs)`,
+        note:
+          'defaults: library defaults (batchSize 100, concurrency 2, consumer concurrency 1), pool 10. ' +
+          `tuned: batchSize ${THROUGHPUT_PROFILE.batchSize}, concurrency ${THROUGHPUT_PROFILE.concurrency}, pool ${THROUGHPUT_PROFILE.poolSize}; ` +
+          `pg also with pipeline: true and consumer concurrency ${THROUGHPUT_PROFILE.eventConcurrency}, which Knex and Prisma cannot use (they send a transaction's statements one at a time, so the library would run one event at a time anyway). ` +
+          'Handler: pg client.query(INSERT …); Knex trx(table).insert({…}); Prisma tx.$executeRaw`INSERT …`. CPU: the processor process, user + system, per delivery.',
+        header: [
+          'Adapter',
+          'Profile',
+          'Events/s',
+          '/ pg (same profile)',
+          'Commits per delivery',
+          'Processor CPU µs per delivery',
+        ],
+        rows: profiles.flatMap((p) =>
+          BENCH_ADAPTERS.map((a) => {
+            const r = adapterResults[adapterKey(a, p)]!;
+            return [
+              a,
+              p,
+              med(r.eventsPerSec),
+              a === 'pg' ? '' : `${fmt(rateOf(a, p) / rateOf('pg', p), 2)}×`,
+              fmt(r.commitsPerDelivery.median, 3),
+              fmt(median(r.runs.map((x) => x.cpuUsPerDelivery ?? Number.NaN)), 1),
+            ];
+          }),
+        ),
+      });
+      for (const p of profiles) {
+        const knex = rateOf('knex', p) / rateOf('pg', p);
+        const prisma = rateOf('prisma', p) / rateOf('pg', p);
+        checks.push({
+          target: `Drain 2a at ${p === 'defaults' ? 'library defaults' : 'the tuned profile'}: Knex and Prisma ≥ 0.7× pg`,
+          measured: `Knex ${fmt(knex, 2)}×, Prisma ${fmt(prisma, 2)}× (${fmt(rateOf('knex', p))} and ${fmt(rateOf('prisma', p))} against ${fmt(rateOf('pg', p))} events/s)`,
+          pass: knex >= 0.7 && prisma >= 0.7,
+        });
+      }
       if (drainDefaults) {
         checks.push({
           target: 'Drain 2a (1 instance, library defaults) ≥ 5,000 events/s',
