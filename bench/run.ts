@@ -6,7 +6,7 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { pgBossSubject } from './peers/pg-boss';
+import { pgBoss12Subject, pgBossSubject } from './peers/pg-boss';
 import { transactionalOutboxSubject } from './peers/pg-transactional-outbox';
 import { writeCharts } from './lib/charts';
 import { runBaseline } from './lib/baseline';
@@ -271,7 +271,13 @@ async function main(): Promise<void> {
   const results: Record<string, unknown> = {};
   const tables: Table[] = [];
   const checks: TargetCheck[] = [];
-  const subjects: BenchSubject[] = [ownSubject, pgBossSubject, transactionalOutboxSubject];
+  const subjects: BenchSubject[] = [
+    ownSubject,
+    pgBossSubject,
+    pgBoss12Subject,
+    transactionalOutboxSubject,
+  ];
+  const pgBosses: readonly BenchSubject[] = [pgBossSubject, pgBoss12Subject];
   try {
     const pg = await server.describe();
     log(`PostgreSQL: ${pg.version}`);
@@ -926,7 +932,37 @@ async function main(): Promise<void> {
         header: ['Library', 'Version', 'Configuration'],
         rows: subjects.map((s) => [s.name, s.version, s.configuration.join('<br>')]),
       });
-      for (const peer of subjects.slice(1)) {
+      // pg-boss (issue 18, target 5): against the best of its majors, per instance count.
+      for (const instances of [1, 2]) {
+        const own = peerDrains.find(
+          (x) => x.subject === ownSubject.name && x.result.instances === instances,
+        )!;
+        const bosses = peerDrains.filter(
+          (x) => pgBosses.some((b) => b.name === x.subject) && x.result.instances === instances,
+        );
+        const best = bosses.reduce((a, b) =>
+          b.result.eventsPerSec.median > a.result.eventsPerSec.median ? b : a,
+        );
+        const r = own.result.eventsPerSec.median / best.result.eventsPerSec.median;
+        checks.push({
+          target: `Drain 2a ≥ 2× the best pg-boss (${instances} instance${instances > 1 ? 's' : ''} each)`,
+          measured: `${fmt(r, 2)}× against ${best.subject} (${fmt(own.result.eventsPerSec.median)} vs ${bosses.map((b) => `${b.subject} ${fmt(b.result.eventsPerSec.median)}`).join(', ')} events/s)`,
+          pass: r >= 2,
+        });
+      }
+      const own500 = peerLatencies.find((l) => l.subject === ownSubject.name && l.rate === 500);
+      const bosses500 = peerLatencies.filter(
+        (l) => pgBosses.some((b) => b.name === l.subject) && l.rate === 500,
+      );
+      if (own500 && bosses500.length) {
+        const best = bosses500.reduce((a, b) => (b.toStart.p50 < a.toStart.p50 ? b : a));
+        checks.push({
+          target: "Latency p50 at 500/s ≤ 1/10 of the best pg-boss's (commit → handler start)",
+          measured: `${ms(own500.toStart.p50)} ms = ${fmt(own500.toStart.p50 / best.toStart.p50, 3)}× ${best.subject}'s ${ms(best.toStart.p50)} ms (${bosses500.map((b) => `${b.subject} ${ms(b.toStart.p50)} ms, ${b.wakeUp}`).join('; ')})`,
+          pass: own500.toStart.p50 <= best.toStart.p50 / 10,
+        });
+      }
+      for (const peer of subjects.filter((x) => x !== ownSubject && !pgBosses.includes(x))) {
         for (const instances of [1, 2]) {
           const own = peerDrains.find(
             (x) => x.subject === ownSubject.name && x.result.instances === instances,
