@@ -7,7 +7,10 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pgBoss12Subject, pgBossSubject } from './peers/pg-boss';
-import { transactionalOutboxSubject } from './peers/pg-transactional-outbox';
+import {
+  transactionalOutboxSubject,
+  transactionalOutboxTunedSubject,
+} from './peers/pg-transactional-outbox';
 import { writeCharts } from './lib/charts';
 import { runBaseline } from './lib/baseline';
 import { BenchServer, EMBEDDED_BENCH_SETTINGS, describeMachine } from './lib/server';
@@ -276,6 +279,7 @@ async function main(): Promise<void> {
     pgBossSubject,
     pgBoss12Subject,
     transactionalOutboxSubject,
+    transactionalOutboxTunedSubject,
   ];
   const pgBosses: readonly BenchSubject[] = [pgBossSubject, pgBoss12Subject];
   try {
