@@ -6,8 +6,11 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { pgBossSubject } from './peers/pg-boss';
-import { transactionalOutboxSubject } from './peers/pg-transactional-outbox';
+import { pgBoss12Subject, pgBossSubject } from './peers/pg-boss';
+import {
+  transactionalOutboxSubject,
+  transactionalOutboxTunedSubject,
+} from './peers/pg-transactional-outbox';
 import { writeCharts } from './lib/charts';
 import { runBaseline } from './lib/baseline';
 import { BenchServer, EMBEDDED_BENCH_SETTINGS, describeMachine } from './lib/server';
@@ -50,8 +53,10 @@ import {
   drainOwn,
   latencyOwn,
   ownSubject,
+  tunedProfile,
   type OwnRunOptions,
 } from './subjects/nestjs-integration';
+import { BENCH_ADAPTERS, type BenchAdapter } from './lib/bench-orm';
 
 const SCENARIOS = [
   'limit',
@@ -272,7 +277,14 @@ async function main(): Promise<void> {
   const results: Record<string, unknown> = {};
   const tables: Table[] = [];
   const checks: TargetCheck[] = [];
-  const subjects: BenchSubject[] = [ownSubject, pgBossSubject, transactionalOutboxSubject];
+  const subjects: BenchSubject[] = [
+    ownSubject,
+    pgBossSubject,
+    pgBoss12Subject,
+    transactionalOutboxSubject,
+    transactionalOutboxTunedSubject,
+  ];
+  const pgBosses: readonly BenchSubject[] = [pgBossSubject, pgBoss12Subject];
   try {
     const pg = await server.describe();
     log(`PostgreSQL: ${pg.version}`);
@@ -501,6 +513,74 @@ async function main(): Promise<void> {
             : '–',
         ]),
       });
+      // Drain 2a through each of the library's adapters, at the defaults and at the throughput
+      // profile (as far as the adapter can take it), alternating within each repeat so the
+      // ratios to pg compare runs that saw the same machine.
+      const profiles = ['defaults', 'tuned'] as const;
+      const perAdapter: Record<string, DrainFigures[]> = {};
+      const adapterKey = (a: BenchAdapter, p: (typeof profiles)[number]): string => `${a} ${p}`;
+      await repeat(
+        plan.repeats,
+        `2e drain ${fmt(plan.drainEvents)} events per adapter (${BENCH_ADAPTERS.join(', ')}), defaults then tuned`,
+        async () => {
+          for (const profile of profiles) {
+            for (const adapter of BENCH_ADAPTERS) {
+              (perAdapter[adapterKey(adapter, profile)] ??= []).push(
+                await drainOwn(server, {
+                  events: plan.drainEvents,
+                  consumers: 1,
+                  instances: 1,
+                  run: profile === 'tuned' ? tunedProfile(adapter) : { adapter },
+                }),
+              );
+            }
+          }
+        },
+      );
+      const adapterResults = Object.fromEntries(
+        Object.entries(perAdapter).map(([k, runs]) => [k, drainResult(1, 1, runs)]),
+      );
+      results.drainAdapters = adapterResults;
+      const rateOf = (a: BenchAdapter, p: (typeof profiles)[number]): number =>
+        adapterResults[adapterKey(a, p)]!.eventsPerSec.median;
+      tables.push({
+        title: `2e. Drain 2a per adapter (${fmt(plan.drainEvents)} events, 1 consumer inserting one row through ctx.tx, inbox on, 1 instance; alternating runs)`,
+        note:
+          'defaults: library defaults (batchSize 100, concurrency 2, consumer concurrency 1), pool 10. ' +
+          `tuned: batchSize ${THROUGHPUT_PROFILE.batchSize}, concurrency ${THROUGHPUT_PROFILE.concurrency}, pool ${THROUGHPUT_PROFILE.poolSize}; ` +
+          `pg also with pipeline: true and consumer concurrency ${THROUGHPUT_PROFILE.eventConcurrency}, which Knex and Prisma cannot use (they send a transaction's statements one at a time, so the library would run one event at a time anyway). ` +
+          'Handler: pg client.query(INSERT …); Knex trx(table).insert({…}); Prisma tx.$executeRaw`INSERT …`. CPU: the processor process, user + system, per delivery.',
+        header: [
+          'Adapter',
+          'Profile',
+          'Events/s',
+          '/ pg (same profile)',
+          'Commits per delivery',
+          'Processor CPU µs per delivery',
+        ],
+        rows: profiles.flatMap((p) =>
+          BENCH_ADAPTERS.map((a) => {
+            const r = adapterResults[adapterKey(a, p)]!;
+            return [
+              a,
+              p,
+              med(r.eventsPerSec),
+              a === 'pg' ? '' : `${fmt(rateOf(a, p) / rateOf('pg', p), 2)}×`,
+              fmt(r.commitsPerDelivery.median, 3),
+              fmt(median(r.runs.map((x) => x.cpuUsPerDelivery ?? Number.NaN)), 1),
+            ];
+          }),
+        ),
+      });
+      for (const p of profiles) {
+        const knex = rateOf('knex', p) / rateOf('pg', p);
+        const prisma = rateOf('prisma', p) / rateOf('pg', p);
+        checks.push({
+          target: `Drain 2a at ${p === 'defaults' ? 'library defaults' : 'the tuned profile'}: Knex and Prisma ≥ 0.7× pg`,
+          measured: `Knex ${fmt(knex, 2)}×, Prisma ${fmt(prisma, 2)}× (${fmt(rateOf('knex', p))} and ${fmt(rateOf('prisma', p))} against ${fmt(rateOf('pg', p))} events/s)`,
+          pass: knex >= 0.7 && prisma >= 0.7,
+        });
+      }
       if (drainDefaults) {
         checks.push({
           target: 'Drain 2a (1 instance, library defaults) ≥ 5,000 events/s',
@@ -859,7 +939,37 @@ async function main(): Promise<void> {
         header: ['Library', 'Version', 'Configuration'],
         rows: subjects.map((s) => [s.name, s.version, s.configuration.join('<br>')]),
       });
-      for (const peer of subjects.slice(1)) {
+      // pg-boss (issue 18, target 5): against the best of its majors, per instance count.
+      for (const instances of [1, 2]) {
+        const own = peerDrains.find(
+          (x) => x.subject === ownSubject.name && x.result.instances === instances,
+        )!;
+        const bosses = peerDrains.filter(
+          (x) => pgBosses.some((b) => b.name === x.subject) && x.result.instances === instances,
+        );
+        const best = bosses.reduce((a, b) =>
+          b.result.eventsPerSec.median > a.result.eventsPerSec.median ? b : a,
+        );
+        const r = own.result.eventsPerSec.median / best.result.eventsPerSec.median;
+        checks.push({
+          target: `Drain 2a ≥ 2× the best pg-boss (${instances} instance${instances > 1 ? 's' : ''} each)`,
+          measured: `${fmt(r, 2)}× against ${best.subject} (${fmt(own.result.eventsPerSec.median)} vs ${bosses.map((b) => `${b.subject} ${fmt(b.result.eventsPerSec.median)}`).join(', ')} events/s)`,
+          pass: r >= 2,
+        });
+      }
+      const own500 = peerLatencies.find((l) => l.subject === ownSubject.name && l.rate === 500);
+      const bosses500 = peerLatencies.filter(
+        (l) => pgBosses.some((b) => b.name === l.subject) && l.rate === 500,
+      );
+      if (own500 && bosses500.length) {
+        const best = bosses500.reduce((a, b) => (b.toStart.p50 < a.toStart.p50 ? b : a));
+        checks.push({
+          target: "Latency p50 at 500/s ≤ 1/10 of the best pg-boss's (commit → handler start)",
+          measured: `${ms(own500.toStart.p50)} ms = ${fmt(own500.toStart.p50 / best.toStart.p50, 3)}× ${best.subject}'s ${ms(best.toStart.p50)} ms (${bosses500.map((b) => `${b.subject} ${ms(b.toStart.p50)} ms, ${b.wakeUp}`).join('; ')})`,
+          pass: own500.toStart.p50 <= best.toStart.p50 / 10,
+        });
+      }
+      for (const peer of subjects.filter((x) => x !== ownSubject && !pgBosses.includes(x))) {
         for (const instances of [1, 2]) {
           const own = peerDrains.find(
             (x) => x.subject === ownSubject.name && x.result.instances === instances,

@@ -12,6 +12,7 @@ import {
   type ProcessorOptions,
   type TransactionMode,
 } from '../../src/integration';
+import { pgOrm, type BenchOrm } from './bench-orm';
 import { observabilityOptions, type BenchObservability } from './observability';
 import { EVENT_NAME, consumerNames, payloadFor } from './workload';
 import { nowMs } from './stats';
@@ -52,7 +53,15 @@ export function recordingAdapter(
   observed: Array<[string, number, number]>,
   pending: Map<unknown, Array<[string, number]>>,
 ): IntegrationDatabaseAdapter<PoolClient> {
-  const base = pgAdapter(pool);
+  return recording(pgAdapter(pool), observed, pending);
+}
+
+/** {@link recordingAdapter} around any adapter. */
+function recording<TTx>(
+  base: IntegrationDatabaseAdapter<TTx>,
+  observed: Array<[string, number, number]>,
+  pending: Map<unknown, Array<[string, number]>>,
+): IntegrationDatabaseAdapter<TTx> {
   return {
     ...base,
     async transaction(fn, options) {
@@ -73,14 +82,20 @@ export function recordingAdapter(
   };
 }
 
-/** Boots the library with `consumers` consumers of {@link EVENT_NAME}, each inserting one projection row. */
+/**
+ * Boots the library with `consumers` consumers of {@link EVENT_NAME}, each inserting one
+ * projection row through `ctx.tx`: on `pool` with the pg adapter, or through `options.orm`'s
+ * adapter and its ORM's way of writing a row.
+ */
 export async function createBenchApp(
-  pool: Pool,
-  options: BenchAppOptions & { record?: boolean },
+  pool: Pool | undefined,
+  options: BenchAppOptions & { record?: boolean; orm?: BenchOrm },
 ): Promise<BenchApp> {
   const observed: Array<[string, number, number]> = [];
   const pending = new Map<unknown, Array<[string, number]>>();
-  const database = options.record ? recordingAdapter(pool, observed, pending) : pgAdapter(pool);
+  const orm = options.orm ?? (pool ? pgOrm(pool) : undefined);
+  if (!orm) throw new Error('createBenchApp needs a pg pool or an ORM');
+  const database = options.record ? recording(orm.adapter, observed, pending) : orm.adapter;
 
   const observability = observabilityOptions(options.observability);
   @Module({
@@ -104,7 +119,7 @@ export async function createBenchApp(
   let handled = 0;
   const registry = app.get(EventSubscriberRegistry);
   for (const consumer of consumerNames(options.consumers)) {
-    registry.register<Payload, PoolClient>({
+    registry.register<Payload, unknown>({
       pattern: EVENT_NAME,
       consumer,
       name: `Projection.${consumer}`,
@@ -112,10 +127,12 @@ export async function createBenchApp(
       ...(options.eventConcurrency ? { concurrency: options.eventConcurrency } : {}),
       handle: async (event: IntegrationEvent<Payload>, ctx) => {
         const start = nowMs();
-        await ctx.tx.query(
-          'INSERT INTO bench_projection (event_id, consumer, order_id, amount) VALUES ($1, $2, $3, $4)',
-          [event.id, consumer, event.payload.orderId, event.payload.amount],
-        );
+        await orm.insertProjection(ctx.tx, {
+          eventId: event.id,
+          consumer,
+          orderId: event.payload.orderId,
+          amount: event.payload.amount,
+        });
         handled++;
         if (options.record) pending.get(ctx.tx)?.push([event.id, start]);
       },

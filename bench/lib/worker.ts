@@ -77,6 +77,15 @@ export function startWorker<TResult, TSample = unknown>(
         else rejectReady(error);
       }
     });
+    // A message sent while the child is exiting (e.g. stop right after its result) fails with
+    // EPIPE on the ChildProcess; unhandled, that event would end the parent.
+    child.on('error', (error) => {
+      if (done) return;
+      done = true;
+      const failure = new Error(`worker ${path.basename(script)}: ${error.message}`);
+      if (ready) settleResult.reject(failure);
+      else rejectReady(failure);
+    });
     child.on('exit', (code, signal) => {
       if (done) return;
       const error = new Error(
@@ -129,7 +138,8 @@ export function workerMain<TArgs, TResult>(
             message: error instanceof Error ? (error.stack ?? error.message) : String(error),
           }),
         )
-        .finally(() => process.disconnect());
+        // The parent may have gone already (Node 24 throws on disconnecting twice).
+        .finally(() => process.connected && process.disconnect());
     } else if (msg.type === 'go') onGo();
     else if (msg.type === 'stop') {
       stopped = true;

@@ -1,6 +1,6 @@
-import PgBoss from 'pg-boss';
-import { Client, type PoolClient } from 'pg';
+import { Client } from 'pg';
 import { waitUntilDrained } from '../lib/drain-watch';
+import { nodeFromNpm, type NodeRuntime } from '../lib/node-runtime';
 import { benchPool, xactCommit, type BenchDatabase, type BenchServer } from '../lib/server';
 import { nowMs, percentiles, sleep } from '../lib/stats';
 import { packageVersion } from '../lib/versions';
@@ -8,17 +8,14 @@ import { startWorker, workerScript, type WorkerHandle } from '../lib/worker';
 import {
   EVENT_NAME,
   WORKLOAD_DDL,
-  insertOrder,
   latencyFigures,
-  payloadFor,
   publishAtRate,
-  seedInTransactions,
   type BenchSubject,
   type DrainFigures,
   type LatencyFigures,
 } from '../lib/workload';
+import type { PgBossClientArgs, PgBossClientResult } from '../workers/pg-boss-client.worker';
 import type {
-  PgBossJobData,
   PgBossSample,
   PgBossWorkerArgs,
   PgBossWorkerConfig,
@@ -40,6 +37,7 @@ const SCHEMA = 'pgboss';
  * a batch's jobs concurrently in the handler.
  */
 export const PG_BOSS_CONFIG: PgBossWorkerConfig = {
+  major: 10,
   workers: 4,
   batchSize: 1000,
   pollingIntervalSeconds: 0.5,
@@ -47,34 +45,69 @@ export const PG_BOSS_CONFIG: PgBossWorkerConfig = {
   handlerPoolMax: 10,
 };
 
-function withConfig(overrides: Partial<PgBossWorkerConfig> | undefined): PgBossWorkerConfig {
-  return { ...PG_BOSS_CONFIG, ...overrides };
+/**
+ * pg-boss 12, the same shape: 4 polling loops (now `localConcurrency: 4` on one `work()`), batch
+ * 1,000, a 0.5 s poll (still its minimum), the same pools, the handler the same; plus what 11–12
+ * added for exactly these two scenarios: `burstWhenBatchFull` (fetch again at once after a full
+ * batch instead of sleeping out the interval) for the drain, and LISTEN/NOTIFY
+ * (`useListenNotify` with the queue's `notify`) when the run asks for LISTEN.
+ */
+export const PG_BOSS_12_CONFIG: PgBossWorkerConfig = {
+  ...PG_BOSS_CONFIG,
+  major: 12,
+  burstWhenBatchFull: true,
+};
+
+/** One pg-boss major as a compared subject: its package, its configuration, its Node. */
+interface PgBossFlavor {
+  readonly name: string;
+  readonly packageName: string;
+  readonly config: PgBossWorkerConfig;
+  /** The Node it runs on: this process's, or a major from the npm package `node`. */
+  readonly node?: string;
 }
 
-/** pg-boss's `db` option: run its statement on the business transaction's connection. */
-function inTransaction(client: PoolClient): PgBoss.Db {
-  return { executeSql: (text, values) => client.query(text, values) };
+function runtimeOf(flavor: PgBossFlavor): NodeRuntime | undefined {
+  return flavor.node ? nodeFromNpm(flavor.node) : undefined;
 }
 
-/** A pg-boss instance for the parent: installs the schema, creates the queue; no background work. */
-async function setupBoss(db: BenchDatabase): Promise<PgBoss> {
-  const boss = new PgBoss({
-    connectionString: db.url,
-    max: 2,
-    supervise: false,
-    schedule: false,
-    application_name: 'bench-pgboss-parent',
+/**
+ * Runs the application side of a run (schema, queue, then seeding or publishing on `go`) in a
+ * process of the flavor's Node; resolves once the queue exists.
+ */
+function startClient(
+  db: BenchDatabase,
+  flavor: PgBossFlavor,
+  args: PgBossClientArgs extends infer A
+    ? A extends PgBossClientArgs
+      ? Omit<A, 'url' | 'major' | 'queue'>
+      : never
+    : never,
+): Promise<WorkerHandle<PgBossClientResult>> {
+  return startWorker<PgBossClientResult>(
+    workerScript('pg-boss-client'),
+    { ...args, url: db.url, major: flavor.config.major, queue: QUEUE } as PgBossClientArgs,
+    { execPath: runtimeOf(flavor)?.execPath },
+  );
+}
+
+/** Seeds `events` jobs: 100 per business transaction (one multi-row order INSERT + `insert([...], { db })`). */
+async function seedBacklog(db: BenchDatabase, flavor: PgBossFlavor, events: number): Promise<void> {
+  const client = await startClient(db, flavor, {
+    mode: 'seed',
+    events,
+    schema: SCHEMA,
+    notify: false,
   });
-  boss.on('error', (error) => process.stderr.write(`pg-boss error: ${error.message}\n`));
-  await boss.start();
-  await boss.createQueue(QUEUE);
-  return boss;
+  client.go();
+  await client.result;
 }
 
 /** Starts `instances` consumer processes (set up, not yet consuming); none is left behind on failure. */
 async function startConsumers(
   db: BenchDatabase,
   instances: number,
+  flavor: PgBossFlavor,
   config: PgBossWorkerConfig,
   record: boolean,
 ): Promise<Array<WorkerHandle<PgBossWorkerResult, PgBossSample>>> {
@@ -86,9 +119,11 @@ async function startConsumers(
     record,
     sampleEveryMs: 100,
   };
+  const execPath = runtimeOf(flavor)?.execPath;
   const started = await Promise.allSettled(
     Array.from({ length: instances }, () =>
       startWorker<PgBossWorkerResult, PgBossSample>(workerScript('pg-boss'), args, {
+        execPath,
         execArgv: ['--expose-gc'],
       }),
     ),
@@ -112,30 +147,6 @@ async function stopConsumers(
   const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
   if (failed) throw failed.reason;
   return settled.map((s) => (s as PromiseFulfilledResult<PgBossWorkerResult>).value);
-}
-
-/** Seeds `events` jobs: 100 per business transaction (one multi-row order INSERT + `insert([...], { db })`). */
-async function seedBacklog(db: BenchDatabase, boss: PgBoss, events: number): Promise<void> {
-  const pool = benchPool(db.url, 4);
-  try {
-    await seedInTransactions(pool, events, 100, 4, async (client, first, n) => {
-      const payloads = Array.from({ length: n }, (_, k) => payloadFor(first + k));
-      const { rows } = await client.query<{ id: string }>(
-        `INSERT INTO bench_order (customer, amount)
-         SELECT customer, amount FROM unnest($1::text[], $2::int[]) WITH ORDINALITY AS t(customer, amount, i)
-         ORDER BY i RETURNING id`,
-        [payloads.map((p) => p.customer), payloads.map((p) => p.amount)],
-      );
-      const jobs: Array<PgBoss.JobInsert<PgBossJobData>> = payloads.map((p, k) => ({
-        name: QUEUE,
-        data: { ...p, orderId: Number(rows[k]!.id) },
-      }));
-      await boss.insert(jobs, { db: inTransaction(client) });
-    });
-    await pool.query(`VACUUM ANALYZE ${SCHEMA}.job`);
-  } finally {
-    await pool.end();
-  }
 }
 
 /**
@@ -186,19 +197,19 @@ async function countRows(db: BenchDatabase, sql: string): Promise<number> {
 }
 
 /** Scenario 2 for pg-boss: drain a committed backlog of `events` jobs with `instances` processes. */
-export async function drainPgBoss(
+async function drainPgBoss(
   server: BenchServer,
+  flavor: PgBossFlavor,
   options: {
     events: number;
     consumers: number;
     instances: number;
     maxSeconds?: number;
-    config?: Partial<PgBossWorkerConfig>;
   },
 ): Promise<DrainFigures> {
   if (options.consumers !== 1)
     throw new Error('pg-boss peer: one consumer per job only (a queue, not fan-out)');
-  const config = withConfig(options.config);
+  const config = flavor.config;
   return server.withDatabase(
     'pgboss-drain',
     async (db) => {
@@ -208,15 +219,10 @@ export async function drainPgBoss(
       } finally {
         await setup.end();
       }
-      const boss = await setupBoss(db);
-      try {
-        await seedBacklog(db, boss, options.events);
-      } finally {
-        await boss.stop({ graceful: false });
-      }
+      await seedBacklog(db, flavor, options.events);
 
       await untilNoClients(server, db);
-      const workers = await startConsumers(db, options.instances, config, false);
+      const workers = await startConsumers(db, options.instances, flavor, config, false);
       const poll = benchPool(db.url, 1);
       let results: PgBossWorkerResult[];
       let before: number;
@@ -273,80 +279,104 @@ export async function drainPgBoss(
   );
 }
 
-/** Scenario 3 for pg-boss: open-loop publishing at `rate`/s, one consumer process polling. */
-export async function latencyPgBoss(
+/**
+ * Scenario 3 for pg-boss: open-loop publishing at `rate`/s (in a process of the flavor's Node),
+ * one consumer process: polling, or for pg-boss 12 with `listen`, LISTEN/NOTIFY plus polling.
+ */
+async function latencyPgBoss(
   server: BenchServer,
-  options: {
-    rate: number;
-    durationMs: number;
-    listen: boolean;
-    maxWaitMs?: number;
-    config?: Partial<PgBossWorkerConfig>;
-  },
+  flavor: PgBossFlavor,
+  options: { rate: number; durationMs: number; listen: boolean; maxWaitMs?: number },
 ): Promise<LatencyFigures> {
-  const config = withConfig(options.config);
+  const notify = options.listen && flavor.config.major >= 12;
+  const config: PgBossWorkerConfig = { ...flavor.config, useListenNotify: notify };
   return server.withDatabase(
     'pgboss-latency',
     async (db) => {
-      const pool = benchPool(db.url, 16);
-      let boss: PgBoss | undefined;
+      const setup = benchPool(db.url, 1);
       try {
-        await pool.query(WORKLOAD_DDL);
-        boss = await setupBoss(db);
-        const publisher = boss;
-        const [worker] = await startConsumers(db, 1, config, true);
-        let result: PgBossWorkerResult;
-        let published: Awaited<ReturnType<typeof publishAtRate>>;
-        try {
-          worker!.go();
-          published = await publishAtRate(
-            pool,
-            options.rate,
-            options.durationMs,
-            async (client, n) => {
-              const orderId = await insertOrder(client, n);
-              const id = await publisher.send(
-                QUEUE,
-                { ...payloadFor(n), orderId } satisfies PgBossJobData,
-                { db: inTransaction(client) },
-              );
-              if (!id) throw new Error('pg-boss send returned no job id');
-              return id;
-            },
-          );
-          const deadline = nowMs() + (options.maxWaitMs ?? 60_000);
-          while ((worker!.samples.at(-1)?.handled ?? 0) < published.total && nowMs() < deadline) {
-            await sleep(50);
-          }
-        } finally {
-          [result] = await stopConsumers([worker!]);
-        }
-        return latencyFigures(options.rate, published, result!.observed, percentiles);
+        await setup.query(WORKLOAD_DDL);
       } finally {
-        await boss?.stop({ graceful: false });
-        await pool.end();
+        await setup.end();
       }
+      const client = await startClient(db, flavor, {
+        mode: 'publish',
+        rate: options.rate,
+        durationMs: options.durationMs,
+        notify,
+      });
+      let worker: WorkerHandle<PgBossWorkerResult, PgBossSample> | undefined;
+      let result: PgBossWorkerResult | undefined;
+      let published: Awaited<ReturnType<typeof publishAtRate>> | undefined;
+      try {
+        [worker] = await startConsumers(db, 1, flavor, config, true);
+        worker!.go();
+        client.go();
+        published = (await client.result) as Awaited<ReturnType<typeof publishAtRate>>;
+        const deadline = nowMs() + (options.maxWaitMs ?? 60_000);
+        while ((worker!.samples.at(-1)?.handled ?? 0) < published.total && nowMs() < deadline) {
+          await sleep(50);
+        }
+      } finally {
+        // Only when publishing did not finish: the client exits on its own after its result.
+        if (!published) client.stop();
+        await client.result.catch(() => undefined);
+        if (worker) [result] = await stopConsumers([worker]);
+      }
+      return latencyFigures(options.rate, published, result!.observed, percentiles);
     },
     { migrate: false },
   );
 }
 
-const C = PG_BOSS_CONFIG;
+/** How a pg-boss major is configured, for the results file. */
+function configuration(flavor: PgBossFlavor): string[] {
+  const c = flavor.config;
+  const runtime = runtimeOf(flavor);
+  const common = [
+    `Runs on ${runtime ? `Node ${runtime.version} (npm package node@${flavor.node}, through npx; the peer's engines need Node >= 22.12)` : `this machine's Node ${process.version}`}: its consumer processes and the application side (schema, queue, seeding, publishing), each in its own process.`,
+    `Publishing: each job is written inside the business transaction through pg-boss's db option ({ executeSql } over that transaction's pg client): insert(...) for the seeded backlog (100 per transaction), send(queue, data, { db }) in the latency run. One queue, policy 'standard', pg-boss defaults (retryLimit 2, 14-day retention)${c.major >= 12 ? ', OpenTelemetry at its default (on, no SDK registered: no-op)' : ''}; after seeding, VACUUM ANALYZE pgboss.job.`,
+  ];
+  if (c.major === 10)
+    return [
+      ...common,
+      `Per consumer process: ${c.workers} work() registrations on the queue, each { batchSize: ${c.batchSize}, pollingIntervalSeconds: ${c.pollingIntervalSeconds} }. The handler runs its batch concurrently (Promise.all), one autocommit projection INSERT per job over the application's pg pool (max ${c.handlerPoolMax}); pg-boss completes the batch (one UPDATE) when the handler resolves. pg-boss's own pool (fetch, complete, maintenance): max ${c.bossPoolMax}. Maintenance and cron monitoring on (defaults).`,
+      'Why: pg-boss 10 removed the concurrency options of work() (teamSize, teamConcurrency); its maintainer recommends several work() registrations for concurrency and running a batch concurrently in the handler (timgit/pg-boss issues #483, #542, #659). A registration sleeps out the rest of the polling interval after every fetch, even after a full batch, so one registration moves at most batchSize per interval: batchSize and registrations are sized so that this bound lies well above what the database sustains.',
+      "Polling: 0.5 s is the smallest interval pg-boss 10 accepts (its validation: 'pollingIntervalSeconds must be at least every 500ms'). pg-boss 10 has no LISTEN/NOTIFY wake-up, so the listen option does not apply: the same polling configuration runs with and without it.",
+    ];
+  return [
+    ...common,
+    `Per consumer process: one work() registration { localConcurrency: ${c.workers}, batchSize: ${c.batchSize}, pollingIntervalSeconds: ${c.pollingIntervalSeconds}${c.burstWhenBatchFull ? ', burstWhenBatchFull: true' : ''} }: the ${c.workers} polling loops of pg-boss 10's configuration, now through the option 11 brought back. The same handler as pg-boss 10 (the batch concurrently, one autocommit projection INSERT per job, application pool max ${c.handlerPoolMax}); pg-boss's own pool max ${c.bossPoolMax}; maintenance and monitoring on (defaults).`,
+    "burstWhenBatchFull (drain and latency): while a fetch returns a full batch the loop fetches again at once instead of sleeping out the polling interval, the limit pg-boss 10 had; its docs give it for draining backlogs. Not used: transactional: true (the handler's writes and the completion in one transaction, one commit per batch): it would change the handler pg-boss 10 runs, and these rows compare the two majors on the same work.",
+    'Latency with LISTEN: useListenNotify: true on the consumer and the queue created with notify: true, so each send() notifies and a worker fetches at once (polling stays on as the backstop: notifyPollingIntervalSeconds at its default 30 s). 0.5 s is still the smallest pollingIntervalSeconds.',
+  ];
+}
 
-/** How pg-boss is configured, for the results file. */
-const CONFIGURATION: readonly string[] = [
-  "Publishing: each job is written inside the business transaction through pg-boss's db option ({ executeSql } over that transaction's pg client): insert([...], { db }) for the seeded backlog (100 per transaction), send(queue, data, { db }) in the latency run. One queue, policy 'standard', pg-boss defaults (retryLimit 2, 14-day retention); after seeding, VACUUM ANALYZE pgboss.job.",
-  `Per consumer process: ${C.workers} work() registrations on the queue, each { batchSize: ${C.batchSize}, pollingIntervalSeconds: ${C.pollingIntervalSeconds} }. The handler runs its batch concurrently (Promise.all), one autocommit projection INSERT per job over the application's pg pool (max ${C.handlerPoolMax}); pg-boss completes the batch (one UPDATE) when the handler resolves. pg-boss's own pool (fetch, complete, maintenance): max ${C.bossPoolMax}. Maintenance and cron monitoring on (defaults).`,
-  'Why: pg-boss 10 removed the concurrency options of work() (teamSize, teamConcurrency); its maintainer recommends several work() registrations for concurrency and running a batch concurrently in the handler (timgit/pg-boss issues #483, #542, #659). A registration sleeps out the rest of the polling interval after every fetch, even after a full batch, so one registration moves at most batchSize per interval: batchSize and registrations are sized so that this bound lies well above what the database sustains.',
-  "Polling: 0.5 s is the smallest interval pg-boss 10 accepts (its validation: 'pollingIntervalSeconds must be at least every 500ms'). pg-boss 10 has no LISTEN/NOTIFY wake-up, so the listen option does not apply: the same polling configuration runs with and without it.",
-];
+/** A pg-boss major as a compared subject (scenarios 2a and 3). */
+function pgBossSubjectOf(flavor: PgBossFlavor): BenchSubject {
+  return {
+    name: flavor.name,
+    version: packageVersion(flavor.packageName),
+    listenSupported: flavor.config.major >= 12,
+    get configuration() {
+      return configuration(flavor);
+    },
+    drain: (server, o) => drainPgBoss(server, flavor, o),
+    latency: (server, o) => latencyPgBoss(server, flavor, o),
+  };
+}
 
-/** pg-boss as a compared subject (scenarios 2a and 3). */
-export const pgBossSubject: BenchSubject = {
-  name: 'pg-boss',
-  version: packageVersion('pg-boss'),
-  listenSupported: false,
-  configuration: CONFIGURATION,
-  drain: (server, o) => drainPgBoss(server, o),
-  latency: (server, o) => latencyPgBoss(server, o),
-};
+/** pg-boss 10.4.2 on this machine's Node (20). */
+export const pgBossSubject = pgBossSubjectOf({
+  name: 'pg-boss 10',
+  packageName: 'pg-boss',
+  config: PG_BOSS_CONFIG,
+});
+
+/** pg-boss 12 (the devDependency alias pg-boss-12) on Node 24 from the npm package `node`. */
+export const pgBoss12Subject = pgBossSubjectOf({
+  name: 'pg-boss 12',
+  packageName: 'pg-boss-12',
+  config: PG_BOSS_12_CONFIG,
+  node: '24',
+});

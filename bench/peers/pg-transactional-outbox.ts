@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Client, type Pool, type PoolClient } from 'pg';
+import { Client, type Pool, type PoolClient, type PoolConfig } from 'pg';
 import {
   DatabaseSetupExporter,
   getDisabledLogger,
@@ -42,15 +42,45 @@ import type {
  * a transaction that also marks the inbox row processed.
  */
 
-/** Knobs of the runs (see `configuration` for why these values). */
-const SETTINGS = {
-  /** `nextMessagesBatchSize`: the value of the README's outbox and inbox examples (= the default). */
+/** Knobs of one configuration of the peer (see each subject's `configuration` for why). */
+interface TransactionalOutboxSettings {
+  /**
+   * `nextMessagesBatchSize` of both listeners: the most messages a listener has in flight (each
+   * message is handled in a transaction of its own; a poll fetches as many as slots are free).
+   */
+  readonly batchSize: number;
+  /** `nextMessagesPollingIntervalInMs`: how long a listener waits when a poll left slots free. */
+  readonly pollingIntervalMs: number;
+  /** `max` of the inbox handler pool, and of the outbox transfer pool when set. */
+  readonly handlerPoolMax: number;
+  /** `max` of the outbox listener's transfer pool (`dbHandlerConfig`); unset: pg's default 10. */
+  readonly outboxHandlerPoolMax?: number;
+}
+
+/** The README's producer and consumer examples. */
+const README_SETTINGS: TransactionalOutboxSettings = {
+  /** The value of the README's outbox and inbox examples (= the default). */
   batchSize: 5,
-  /** `nextMessagesPollingIntervalInMs`: the value of the README's outbox and inbox examples. */
+  /** The value of the README's outbox and inbox examples. */
   pollingIntervalMs: 250,
   /** Inbox handler pool: pg's default `max`, as the library's default client strategy pool. */
   handlerPoolMax: 10,
-} as const;
+};
+
+/**
+ * Tuned from the library's source (0.5.7, src/polling and src/common/utils processPool): a
+ * listener keeps `nextMessagesBatchSize` messages in flight, each in its own transaction on a
+ * connection of the handler pool, and polls again as soon as one finishes; the interval only
+ * applies while a poll finds fewer messages than free slots. So the batch size is the
+ * concurrency (and the handler pools must match it), and the interval is the idle wake-up delay
+ * a message pays twice (outbox poll, then inbox poll).
+ */
+const TUNED_SETTINGS: TransactionalOutboxSettings = {
+  batchSize: 20,
+  pollingIntervalMs: 50,
+  handlerPoolMax: 20,
+  outboxHandlerPoolMax: 20,
+};
 
 const AGGREGATE_TYPE = 'order';
 const CONSUMER = 'c1';
@@ -62,20 +92,31 @@ const XACT_COMMIT_READ_COMMITS = 3;
  */
 const DRAIN_TIMEOUT_MS = 45 * 60_000;
 
-function listenerConfigs(url: string): {
+function poolConfig(url: string, max: number): PoolConfig {
+  return { connectionString: url, max };
+}
+
+function listenerConfigs(
+  url: string,
+  settings: TransactionalOutboxSettings = README_SETTINGS,
+): {
   outbox: PollingListenerConfig;
   inbox: PollingListenerConfig;
 } {
   const dbListenerConfig = { connectionString: url };
   const common = {
     dbSchema: 'public',
-    nextMessagesBatchSize: SETTINGS.batchSize,
-    nextMessagesPollingIntervalInMs: SETTINGS.pollingIntervalMs,
+    nextMessagesBatchSize: settings.batchSize,
+    nextMessagesPollingIntervalInMs: settings.pollingIntervalMs,
   };
   return {
     outbox: {
       outboxOrInbox: 'outbox',
       dbListenerConfig,
+      // Typed as a ClientConfig, but the library's default client strategy gives it to new Pool().
+      ...(settings.outboxHandlerPoolMax
+        ? { dbHandlerConfig: poolConfig(url, settings.outboxHandlerPoolMax) }
+        : {}),
       settings: {
         ...common,
         dbTable: 'outbox',
@@ -169,12 +210,13 @@ async function startConsumers(
   db: BenchDatabase,
   instances: number,
   record: boolean,
+  settings: TransactionalOutboxSettings,
 ): Promise<Worker[]> {
-  const { outbox, inbox } = listenerConfigs(db.url);
+  const { outbox, inbox } = listenerConfigs(db.url, settings);
   const args: TransactionalOutboxWorkerArgs = {
     outbox,
     inbox,
-    handlerPoolMax: SETTINGS.handlerPoolMax,
+    handlerPoolMax: settings.handlerPoolMax,
     aggregateType: AGGREGATE_TYPE,
     consumer: CONSUMER,
     record,
@@ -279,6 +321,7 @@ function reportLibraryLogs(results: readonly TransactionalOutboxWorkerResult[]):
 /** Scenario 2a: drain a committed backlog of `events` outbox messages with `instances` processes. */
 async function drain(
   server: BenchServer,
+  settings: TransactionalOutboxSettings,
   options: { events: number; consumers: number; instances: number; maxSeconds?: number },
 ): Promise<DrainFigures> {
   if (options.consumers !== 1)
@@ -288,7 +331,7 @@ async function drain(
     'ptxo-drain',
     async (db) => {
       await prepare(db, events);
-      const workers = await startConsumers(db, instances, false);
+      const workers = await startConsumers(db, instances, false, settings);
       const watch = benchPool(db.url, 1);
       let stopped = false;
       try {
@@ -340,13 +383,14 @@ async function drain(
 /** Scenario 3: open-loop publishing at `rate`/s for `durationMs`, one consumer process. */
 async function latency(
   server: BenchServer,
+  settings: TransactionalOutboxSettings,
   options: { rate: number; durationMs: number; listen: boolean; maxWaitMs?: number },
 ): Promise<LatencyFigures> {
   return server.withDatabase(
     'ptxo-latency',
     async (db) => {
       await prepare(db, 0);
-      const [worker] = await startConsumers(db, 1, true);
+      const [worker] = await startConsumers(db, 1, true, settings);
       const pool = benchPool(db.url, 16);
       let stopped = false;
       try {
@@ -372,32 +416,59 @@ async function latency(
   );
 }
 
+/** What both configurations share, in words. */
+const COMMON_CONFIGURATION: readonly string[] = [
+  'polling listeners (initializePollingMessageListener) for both the outbox and the inbox, in each consumer process; ' +
+    'not the logical-replication listener: it needs wal_level=logical and a REPLICATION role, and "Only a single instance can connect to the replication slot" (README), so it could not run 2 instances',
+  "outbox → inbox: the outbox listener's message publisher stores each message into the inbox with the library's inbox storage (initializeMessageStorage) " +
+    'on the transaction client the outbox listener hands it (outbox and inbox share the database, no broker), so the transfer and the outbox processed_at commit together; ' +
+    'the inbox listener runs the projection INSERT on the transaction client it hands the handler, in the transaction that marks the inbox row processed',
+  "schema: the library's generator DatabaseSetupExporter.createPollingScript (tables, next_outbox_messages / next_inbox_messages functions, indexes, grants); " +
+    'its role section skipped, listener and handler run as the connection role ("For the polling approach, you could use a single database role", README)',
+  "messages stored with concurrency 'parallel' and no segment: the orders are independent; with the default 'sequential' the polling function hands out only the oldest message per segment (one at a time for unsegmented messages)",
+  'outbox: max-attempts and poisonous-message protection off, inbox: both on (the library\'s defaults, README: "suggested to always enable" them for the inbox); ' +
+    'message lock 5 s, processing timeout 15 s, cleanup every 5 min of messages processed > 7 days ago (defaults, nothing is deleted during a run)',
+  "inbox handler transactions on a pg Pool of the bench's given through the documented messageProcessingDbClientStrategy (its size below)",
+  "commit time: the strategy's client stamps a handled message when the COMMIT of the library's handler transaction (projection row + inbox processed_at) returns; " +
+    'drain counts a message handled at that moment too',
+  'observed library behaviour, not a setting: a poll briefly takes a NOWAIT row lock on the oldest unprocessed message even while that message is being handled, ' +
+    'so the handler\'s own NOWAIT lock sometimes fails ("could not obtain lock", logged as a warning) and the message is retried once its 5 s lock expires (a few dozen per 20,000-event drain; the ~5 s latency maxima)',
+  'listen: no effect, the library has no LISTEN/NOTIFY wake-up for polling in 0.5.7 ("TODO: implement LISTEN/NOTIFY" in its polling listener); every message waits for two polls (outbox, then inbox)',
+];
+
+const R = README_SETTINGS;
+const T = TUNED_SETTINGS;
+
+/** pg-transactional-outbox with the settings of its README's examples. */
 export const transactionalOutboxSubject: BenchSubject = {
   name: 'pg-transactional-outbox',
   version: packageVersion('pg-transactional-outbox'),
   listenSupported: false,
   configuration: [
-    'polling listeners (initializePollingMessageListener) for both the outbox and the inbox, in each consumer process; ' +
-      'not the logical-replication listener: it needs wal_level=logical and a REPLICATION role, and "Only a single instance can connect to the replication slot" (README), so it could not run 2 instances',
-    "outbox → inbox: the outbox listener's message publisher stores each message into the inbox with the library's inbox storage (initializeMessageStorage) " +
-      'on the transaction client the outbox listener hands it (outbox and inbox share the database, no broker), so the transfer and the outbox processed_at commit together; ' +
-      'the inbox listener runs the projection INSERT on the transaction client it hands the handler, in the transaction that marks the inbox row processed',
-    "schema: the library's generator DatabaseSetupExporter.createPollingScript (tables, next_outbox_messages / next_inbox_messages functions, indexes, grants); " +
-      'its role section skipped, listener and handler run as the connection role ("For the polling approach, you could use a single database role", README)',
-    `nextMessagesBatchSize ${SETTINGS.batchSize} and nextMessagesPollingIntervalInMs ${SETTINGS.pollingIntervalMs} for both listeners: the values of the README's producer and consumer examples ` +
-      '(batch 5 is also the default; the docs give no other throughput advice). The batch size is also the number of messages each listener has in flight; ' +
-      'the default batch-size strategy starts with single messages for the first 5 polls (poisonous-message protection)',
-    "messages stored with concurrency 'parallel' and no segment: the orders are independent; with the default 'sequential' the polling function hands out only the oldest message per segment (one at a time for unsegmented messages)",
-    'outbox: max-attempts and poisonous-message protection off, inbox: both on (the library\'s defaults, README: "suggested to always enable" them for the inbox); ' +
-      'message lock 5 s, processing timeout 15 s, cleanup every 5 min of messages processed > 7 days ago (defaults, nothing is deleted during a run)',
-    `inbox handler transactions on a pg Pool (max ${SETTINGS.handlerPoolMax}, pg's default, as the library's default pool) given through the documented messageProcessingDbClientStrategy; ` +
-      "the outbox listener uses the library's default pools",
-    "commit time: the strategy's client stamps a handled message when the COMMIT of the library's handler transaction (projection row + inbox processed_at) returns; " +
-      'drain counts a message handled at that moment too',
-    'observed library behaviour, not a setting: a poll briefly takes a NOWAIT row lock on the oldest unprocessed message even while that message is being handled, ' +
-      'so the handler\'s own NOWAIT lock sometimes fails ("could not obtain lock", logged as a warning) and the message is retried once its 5 s lock expires (a few dozen per 20,000-event drain; the ~5 s latency maxima)',
-    'listen: no effect, the library has no LISTEN/NOTIFY wake-up for polling in 0.5.7 ("TODO: implement LISTEN/NOTIFY" in its polling listener); every message waits for two polls (outbox, then inbox)',
+    ...COMMON_CONFIGURATION,
+    `README settings: nextMessagesBatchSize ${R.batchSize} and nextMessagesPollingIntervalInMs ${R.pollingIntervalMs} for both listeners, the values of the README's producer and consumer examples ` +
+      '(batch 5 is also the default; the docs give no other throughput advice); inbox handler pool max ' +
+      `${R.handlerPoolMax} (pg's default, as the library's default pool), the outbox listener on the library's default pools (max 10). ` +
+      'The default batch-size strategy starts with single messages for the first batch-size polls (poisonous-message protection)',
   ],
-  drain,
-  latency,
+  drain: (server, o) => drain(server, R, o),
+  latency: (server, o) => latency(server, R, o),
+};
+
+/** pg-transactional-outbox tuned for these scenarios (see {@link TUNED_SETTINGS}). */
+export const transactionalOutboxTunedSubject: BenchSubject = {
+  name: 'pg-transactional-outbox (tuned)',
+  version: packageVersion('pg-transactional-outbox'),
+  listenSupported: false,
+  configuration: [
+    ...COMMON_CONFIGURATION,
+    `tuned settings: nextMessagesBatchSize ${T.batchSize} for both listeners, with the outbox listener's transfer pool (dbHandlerConfig max) and the inbox handler pool at max ${T.handlerPoolMax}; ` +
+      `nextMessagesPollingIntervalInMs ${T.pollingIntervalMs}. Why, from its source (src/common/utils.ts processPool, src/polling): a listener keeps batch-size messages in flight, each handled in a transaction of its own on a handler-pool connection, ` +
+      'and polls for more as soon as one finishes; so the batch size is its concurrency (more transactions committing side by side: group commit), bounded by the handler pool, which must match it. ' +
+      'The interval is only waited when a poll found fewer messages than free slots (idle), and a message waits for two such polls, so it sets the latency floor at the cost of idle polls (2 listeners × 20/s per process). ' +
+      'Larger batches were not chosen: every poll scans all unprocessed rows (next_*_messages) and takes NOWAIT locks, and 2 instances × 2 pools must stay well under max_connections 200. ' +
+      'Not the logical-replication listener: it needs wal_level=logical on the server every scenario shares (more WAL for all of them) and allows one instance per slot (README), so it could not run the 2-instance rows',
+  ],
+  drain: (server, o) => drain(server, T, o),
+  latency: (server, o) => latency(server, T, o),
 };

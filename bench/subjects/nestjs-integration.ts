@@ -20,9 +20,12 @@ import type {
   ProcessorWorkerResult,
 } from '../workers/processor.worker';
 import { packageVersion } from '../lib/versions';
+import type { BenchAdapter } from '../lib/bench-orm';
 
 /** Knobs of this library's runs (defaults: the library's defaults). */
 export interface OwnRunOptions {
+  /** The library's database adapter the processors run on (default pg). */
+  readonly adapter?: BenchAdapter;
   readonly batchSize?: number;
   readonly concurrency?: number;
   readonly idlePollIntervalMs?: number;
@@ -87,6 +90,7 @@ export async function startProcessors(
         {
           ...rest,
           url: db.url,
+          adapter: run.adapter,
           processor: processorOptions(run, i),
           observability: run.observability,
         } satisfies ProcessorWorkerArgs,
@@ -246,6 +250,17 @@ export const THROUGHPUT_PROFILE: OwnRunOptions = {
   poolSize: 20,
   eventConcurrency: 64,
 };
+
+/**
+ * The throughput profile as far as an adapter can take it. Knex and Prisma send one statement
+ * at a time on a transaction's connection (neither exposes pg's `pipeline`), so the consumer's
+ * `concurrency` would only be lowered to 1 with a warning: it is left out for them.
+ */
+export function tunedProfile(adapter: BenchAdapter): OwnRunOptions {
+  if (adapter === 'pg') return { ...THROUGHPUT_PROFILE, adapter };
+  const { eventConcurrency: _pipelinedOnly, ...rest } = THROUGHPUT_PROFILE;
+  return { ...rest, adapter };
+}
 
 /** This library as a compared subject (scenarios 2a and 3 side by side with its peers). */
 export const ownSubject: BenchSubject = {

@@ -1,20 +1,31 @@
-import PgBoss from 'pg-boss';
 import { benchPool } from '../lib/server';
 import { nowMs } from '../lib/stats';
 import { RssSampler, workerMain, type WorkerSample } from '../lib/worker';
 import type { payloadFor } from '../lib/workload';
+import { createBoss, type PgBossJob, type PgBossMajor } from './pg-boss-api';
 
 /** The data of one pg-boss job: the workload payload with the id of the order it belongs to. */
 export type PgBossJobData = ReturnType<typeof payloadFor>;
 
 /** How one pg-boss consumer process is configured (see `pgBossSubject.configuration`). */
 export interface PgBossWorkerConfig {
-  /** How many `work()` registrations (independent polling loops) this process runs. */
+  readonly major: PgBossMajor;
+  /**
+   * Independent polling loops in this process: pg-boss 10, that many `work()` registrations;
+   * pg-boss 12, one registration with `localConcurrency` of that many.
+   */
   readonly workers: number;
-  /** `work({ batchSize })`: jobs fetched per poll of one registration. */
+  /** `work({ batchSize })`: jobs fetched per poll of one loop. */
   readonly batchSize: number;
-  /** `work({ pollingIntervalSeconds })`: at least 0.5 (pg-boss 10 rejects less). */
+  /** `work({ pollingIntervalSeconds })`: at least 0.5 (pg-boss 10 and 12 reject less). */
   readonly pollingIntervalSeconds: number;
+  /** pg-boss 12: `work({ burstWhenBatchFull })`, fetch again at once after a full batch. */
+  readonly burstWhenBatchFull?: boolean;
+  /**
+   * pg-boss 12: the constructor's `useListenNotify` (one LISTEN connection; workers of a queue
+   * created with `notify: true` are woken when a job is created).
+   */
+  readonly useListenNotify?: boolean;
   /** `max` of pg-boss's own pool (fetch, complete, maintenance). */
   readonly bossPoolMax: number;
   /** `max` of the application's pool the handler writes its projection rows through. */
@@ -55,10 +66,11 @@ const PROJECT = `INSERT INTO bench_projection (event_id, consumer, order_id, amo
 workerMain<PgBossWorkerArgs, PgBossWorkerResult>(async (args, io) => {
   const { config } = args;
   const app = benchPool(args.url, config.handlerPoolMax);
-  const boss = new PgBoss({
+  const boss = await createBoss(config.major, {
     connectionString: args.url,
     max: config.bossPoolMax,
     application_name: 'bench-pgboss-worker',
+    ...(config.useListenNotify ? { useListenNotify: true } : {}),
   });
   let errors = 0;
   boss.on('error', (error) => {
@@ -77,7 +89,7 @@ workerMain<PgBossWorkerArgs, PgBossWorkerResult>(async (args, io) => {
   // The maintainer's pattern for a batch handler: run the batch's jobs concurrently
   // (`Promise.all(jobs.map(handler))`); each job is its own autocommit INSERT. pg-boss completes
   // the whole batch (one UPDATE) once the handler resolves, or fails it if it throws.
-  const handler = async (jobs: Array<PgBoss.Job<PgBossJobData>>): Promise<void> => {
+  const handler = async (jobs: Array<PgBossJob<PgBossJobData>>): Promise<void> => {
     const startAt = nowMs();
     await Promise.all(
       jobs.map(async (job) => {
@@ -94,10 +106,22 @@ workerMain<PgBossWorkerArgs, PgBossWorkerResult>(async (args, io) => {
   await Promise.race([io.go, io.stopSignal]);
   memory.start(args.sampleEveryMs, () => handled, io.sample);
   try {
-    for (let i = 0; i < config.workers && !io.stopped(); i++) {
+    const options = {
+      batchSize: config.batchSize,
+      pollingIntervalSeconds: config.pollingIntervalSeconds,
+    };
+    if (config.major === 10) {
+      for (let i = 0; i < config.workers && !io.stopped(); i++) {
+        await boss.work<PgBossJobData>(args.queue, options, handler);
+      }
+    } else {
       await boss.work<PgBossJobData>(
         args.queue,
-        { batchSize: config.batchSize, pollingIntervalSeconds: config.pollingIntervalSeconds },
+        {
+          ...options,
+          localConcurrency: config.workers,
+          ...(config.burstWhenBatchFull ? { burstWhenBatchFull: true } : {}),
+        },
         handler,
       );
     }

@@ -1,18 +1,23 @@
 import type { ProcessorOptions, TransactionMode } from '../../src/integration';
+import { createBenchOrm, type BenchAdapter } from '../lib/bench-orm';
 import { createBenchApp } from '../lib/integration-app';
 import type { BenchObservability } from '../lib/observability';
-import { benchPool } from '../lib/server';
 import { RssSampler, workerMain, type WorkerSample } from '../lib/worker';
 
 /** Arguments of one processor instance. */
 export interface ProcessorWorkerArgs {
   readonly url: string;
+  /** The library's adapter the processor runs on (default pg). */
+  readonly adapter?: BenchAdapter;
   readonly consumers: number;
   readonly listen: boolean;
   readonly poolSize: number;
   readonly processor: ProcessorOptions;
   readonly transactional?: TransactionMode;
-  /** The bench consumer's `concurrency`; above 1 the pool is created with `pipeline: true`. */
+  /**
+   * The bench consumer's `concurrency`; above 1 the pg pool is created with `pipeline: true`
+   * (Knex and Prisma cannot pipeline: the library then runs one event at a time and warns).
+   */
   readonly eventConcurrency?: number;
   /** Record (event id, start, commit) per delivery and return them. */
   readonly record: boolean;
@@ -36,10 +41,11 @@ export interface ProcessorWorkerResult {
 
 /** One processor instance in its own process: started on `go`, stopped on `stop`. */
 workerMain<ProcessorWorkerArgs, ProcessorWorkerResult>(async (args, io) => {
-  const pool = benchPool(args.url, args.poolSize, {
+  const orm = createBenchOrm(args.adapter ?? 'pg', args.url, args.poolSize, {
     pipeline: (args.eventConcurrency ?? 1) > 1,
   });
-  const bench = await createBenchApp(pool, {
+  const bench = await createBenchApp(undefined, {
+    orm,
     consumers: args.consumers,
     listen: args.listen,
     processor: args.processor,
@@ -59,7 +65,7 @@ workerMain<ProcessorWorkerArgs, ProcessorWorkerResult>(async (args, io) => {
   } finally {
     memory.stop();
     await bench.close();
-    await pool.end();
+    await orm.close();
   }
   const cpu = process.cpuUsage(cpuAtGo);
   return {
