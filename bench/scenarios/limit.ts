@@ -93,9 +93,23 @@ export interface BareLoopRun {
   readonly eventsPerSec: number;
 }
 
+/** The queue table of the bare loop: the columns and claim index a one-state outbox needs. */
+const BARE_QUEUE_DDL = `CREATE TABLE bench_bare_queue (
+    seq           bigserial   NOT NULL,
+    id            uuid        PRIMARY KEY,
+    event_name    text        NOT NULL,
+    payload       jsonb       NOT NULL,
+    status        text        NOT NULL DEFAULT 'pending',
+    attempt_count integer     NOT NULL DEFAULT 0,
+    locked_until  timestamptz,
+    processed_at  timestamptz
+  );
+  CREATE INDEX bench_bare_queue_claim_idx ON bench_bare_queue (seq) WHERE status = 'pending'`;
+
 /**
- * 1b: the bare SQL claim-and-complete loop on the outbox table itself: claim 100 due rows with
- * FOR UPDATE SKIP LOCKED (one UPDATE … RETURNING), then mark them processed (one UPDATE); no
+ * 1b: the bare SQL claim-and-complete loop on a minimal queue table (one row per event with its
+ * status, as the outbox table was before per-consumer delivery): claim 100 due rows with FOR
+ * UPDATE SKIP LOCKED (one UPDATE … RETURNING), then mark them processed (one UPDATE); no
  * handler, no inbox, no ordering, server-default (synchronous) commits.
  *
  * With `withHandler`, each claimed batch also runs the 2a handler's work by hand: one
@@ -111,16 +125,17 @@ export async function bareLoopCeiling(
   return server.withDatabase(`limit-bare-${connections}`, async (db) => {
     const pool = benchPool(db.url, connections, { pipeline: handler === 'pipelined' });
     try {
+      await pool.query(BARE_QUEUE_DDL);
       await pool.query(
-        `INSERT INTO outbox_event (id, event_name, aggregate_type, aggregate_id, ordering_key, payload)
-         SELECT gen_random_uuid(), 'order.placed', 'order', g::text, 'order:' || g,
+        `INSERT INTO bench_bare_queue (id, event_name, payload)
+         SELECT gen_random_uuid(), 'order.placed',
                 jsonb_build_object('orderId', g, 'customer', 'customer-' || (g % 1000),
                                    'amount', g % 97 + 1, 'note', 'benchmark order')
            FROM generate_series(1, $1::int) g`,
         [events],
       );
       await pool.query(WORKLOAD_DDL);
-      await pool.query('VACUUM ANALYZE outbox_event');
+      await pool.query('VACUUM ANALYZE bench_bare_queue');
       const start = nowMs();
       let done = 0;
       await Promise.all(
@@ -130,9 +145,9 @@ export async function bareLoopCeiling(
               id: string;
               payload: { orderId: number; amount: number };
             }>(
-              `UPDATE outbox_event SET status = 'processing', locked_until = now() + interval '30 seconds',
+              `UPDATE bench_bare_queue SET status = 'processing', locked_until = now() + interval '30 seconds',
                       attempt_count = attempt_count + 1
-                WHERE id IN (SELECT id FROM outbox_event WHERE status = 'pending'
+                WHERE id IN (SELECT id FROM bench_bare_queue WHERE status = 'pending'
                               ORDER BY seq LIMIT 100 FOR UPDATE SKIP LOCKED)
                RETURNING id, event_name, payload`,
             );
@@ -154,7 +169,7 @@ export async function bareLoopCeiling(
               }
             }
             await pool.query(
-              `UPDATE outbox_event SET status = 'processed', processed_at = now(), locked_until = NULL
+              `UPDATE bench_bare_queue SET status = 'processed', processed_at = now(), locked_until = NULL
                 WHERE id = ANY($1::uuid[])`,
               [rows.map((r) => r.id)],
             );
