@@ -27,8 +27,6 @@ export interface BenchAppOptions {
   readonly eventConcurrency?: number;
   /** Metrics and tracing on or off (see {@link BenchObservability}); unset: library defaults. */
   readonly observability?: BenchObservability;
-  /** `notify.windowMs` (0: NOTIFY on every publish); unset: the library default. */
-  readonly notifyWindowMs?: number;
 }
 
 /** A Nest application context with IntegrationModule on a pg pool (the processor is started by hand). */
@@ -103,10 +101,7 @@ export async function createBenchApp(
       IntegrationModule.forRoot({
         ...observability.options,
         database,
-        notify: {
-          enabled: options.listen,
-          ...(options.notifyWindowMs === undefined ? {} : { windowMs: options.notifyWindowMs }),
-        },
+        notify: { enabled: options.listen },
         processor: { ...options.processor, enabled: false },
       }),
     ],
