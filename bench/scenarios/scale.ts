@@ -43,7 +43,7 @@ export async function claimLatency(
     const pool = benchPool(db.url, 2);
     const bench = await createBenchApp(pool, { consumers: 0, listen: false });
     const repository = bench.app.get(DeliveryRepository);
-    const root = pgAdapter(pool).root;
+    const adapter = pgAdapter(pool);
     try {
       await pool.query(WORKLOAD_DDL);
       for (let first = 1; first <= retained; first += 200_000) {
@@ -58,7 +58,7 @@ export async function claimLatency(
         await pool.query(INSERT_EVENTS('pending'), [next, next + 99]);
         next += 100;
         let t = nowMs();
-        const claimed = await repository.claim(root, 'scale', ['scale'], 100, 30_000);
+        const claimed = await repository.claim(adapter, 'scale', ['scale'], 100, 30_000);
         const claimMs = nowMs() - t;
         if (claimed.length !== 100) throw new Error(`claimed ${claimed.length} of 100`);
         // Deleted, not settled: the tables keep exactly `retained` processed rows.
@@ -68,7 +68,7 @@ export async function claimLatency(
         ]);
         await pool.query('DELETE FROM outbox_event WHERE id = ANY($1::uuid[])', [ids]);
         t = nowMs();
-        const none = await repository.claim(root, 'scale', ['scale'], 100, 30_000);
+        const none = await repository.claim(adapter, 'scale', ['scale'], 100, 30_000);
         const idleMs = nowMs() - t;
         if (none.length !== 0) throw new Error('idle claim found events');
         if (i >= 5) {

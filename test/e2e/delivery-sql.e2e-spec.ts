@@ -61,6 +61,18 @@ describe('per-consumer delivery SQL: sequencer and delivery repository (issue 13
   const repo = new DeliveryRepository(tables);
   const clients: PoolClient[] = [];
 
+  /**
+   * The adapter with its transactions run inside the one `client` has open (to hold a claim's
+   * row locks until the test commits).
+   */
+  const within = (client: PoolClient): IntegrationDatabaseAdapter => {
+    const sql = on(client);
+    return {
+      ...adapter,
+      root: sql,
+      transaction: (fn) => fn(client, { ...sql, savepoint: (inner) => inner() }),
+    };
+  };
   const connect = async (): Promise<PoolClient> => {
     const client = await pool.connect();
     clients.push(client);
@@ -169,7 +181,7 @@ describe('per-consumer delivery SQL: sequencer and delivery repository (issue 13
           deliveries: 1,
           more: false,
         });
-        const batch = await repo.claim(sql, 'w1', ['a', 'b', 'a'], 10, 60_000);
+        const batch = await repo.claim(orm.adapter, 'w1', ['a', 'b', 'a'], 10, 60_000);
         expect(batch.map((c) => [c.consumer, c.eventId, c.position, c.attempt])).toEqual([
           ['a', e1, '1', 1],
           ['b', e1, '1', 1],
@@ -386,7 +398,7 @@ describe('per-consumer delivery SQL: sequencer and delivery repository (issue 13
       const [e1, e2, e3] = [await publish('K'), await publish('K'), await publish('K')];
       const e4 = await publish('L');
       await fanOut();
-      const first = await repo.claim(adapter.root, 'w1', ['a'], 2, 60_000);
+      const first = await repo.claim(adapter, 'w1', ['a'], 2, 60_000);
       expect(claimed(first)).toEqual([`a:${e1}`, `a:${e2}`]);
       expect(first[0]).toMatchObject({
         position: '1',
@@ -398,16 +410,16 @@ describe('per-consumer delivery SQL: sequencer and delivery repository (issue 13
       });
       expect(first[0]!.event.createdAt).toBeInstanceOf(Date);
       // e3 waits behind e1 and e2 (leased to w1); the other key goes to w2.
-      expect(claimed(await repo.claim(adapter.root, 'w2', ['a'], 10, 60_000))).toEqual([`a:${e4}`]);
-      expect(claimed(await repo.claim(adapter.root, 'w3', ['a'], 10, 60_000))).toEqual([]);
+      expect(claimed(await repo.claim(adapter, 'w2', ['a'], 10, 60_000))).toEqual([`a:${e4}`]);
+      expect(claimed(await repo.claim(adapter, 'w3', ['a'], 10, 60_000))).toEqual([]);
       // b's deliveries of the same keys are its own.
-      expect(claimed(await repo.claim(adapter.root, 'w3', ['b'], 10, 60_000))).toEqual([
+      expect(claimed(await repo.claim(adapter, 'w3', ['b'], 10, 60_000))).toEqual([
         `b:${e1}`,
         `b:${e2}`,
         `b:${e3}`,
         `b:${e4}`,
       ]);
-      expect(await repo.claim(adapter.root, 'w3', [], 10, 60_000)).toEqual([]);
+      expect(await repo.claim(adapter, 'w3', [], 10, 60_000)).toEqual([]);
       expect(await row(e3)).toMatchObject({ status: 'pending', claim_count: 0 });
       expect(await row(e1)).toMatchObject({
         status: 'processing',
@@ -427,11 +439,11 @@ describe('per-consumer delivery SQL: sequencer and delivery repository (issue 13
         `select 1 from integration_delivery where event_id = $1 and consumer_name = 'a' for update`,
         [e1],
       );
-      expect(claimed(await repo.claim(adapter.root, 'w1', ['a'], 10, 60_000))).toEqual([`a:${e4}`]);
+      expect(claimed(await repo.claim(adapter, 'w1', ['a'], 10, 60_000))).toEqual([`a:${e4}`]);
       expect((await row(e2)).status).toBe('pending');
       expect((await row(e3)).claim_count).toBe(0);
       await holder.query('commit');
-      expect(claimed(await repo.claim(adapter.root, 'w1', ['a'], 10, 60_000))).toEqual([
+      expect(claimed(await repo.claim(adapter, 'w1', ['a'], 10, 60_000))).toEqual([
         `a:${e1}`,
         `a:${e2}`,
         `a:${e3}`,
@@ -444,7 +456,7 @@ describe('per-consumer delivery SQL: sequencer and delivery repository (issue 13
       const [k1, k2, k3] = [await publish('K'), await publish('K'), await publish('K')];
       const [l1, l2] = [await publish('L'), await publish('L')];
       await fanOut();
-      const limited = await repo.claim(adapter.root, 'w1', ['a', 'b'], 10, 60_000, { a: 2 });
+      const limited = await repo.claim(adapter, 'w1', ['a', 'b'], 10, 60_000, { a: 2 });
       expect(claimed(limited)).toEqual([
         `a:${k1}`,
         `b:${k1}`,
@@ -457,7 +469,7 @@ describe('per-consumer delivery SQL: sequencer and delivery repository (issue 13
         `b:${l2}`,
       ]);
       // The rest of the key waits behind the run, for every worker, and is untouched.
-      expect(claimed(await repo.claim(adapter.root, 'w2', ['a'], 10, 60_000))).toEqual([]);
+      expect(claimed(await repo.claim(adapter, 'w2', ['a'], 10, 60_000))).toEqual([]);
       expect(await row(k3)).toMatchObject({ status: 'pending', claim_count: 0 });
     });
 
@@ -466,13 +478,13 @@ describe('per-consumer delivery SQL: sequencer and delivery repository (issue 13
       await consumer('b', THING_ALL);
       const [e1, e2] = [await publish('K'), await publish('K')];
       await fanOut();
-      const [c1] = await repo.claim(adapter.root, 'w1', ['a'], 1, 60_000);
+      const [c1] = await repo.claim(adapter, 'w1', ['a'], 1, 60_000);
       expect(
         await repo.settle(adapter.root, 'w1', [
           settleOne(c1!, { action: 'retry', delayMs: 60_000, error: 'boom' }),
         ]),
       ).toEqual([{ eventId: e1, consumer: 'a' }]);
-      expect(claimed(await repo.claim(adapter.root, 'w2', ['a', 'b'], 10, 60_000))).toEqual([
+      expect(claimed(await repo.claim(adapter, 'w2', ['a', 'b'], 10, 60_000))).toEqual([
         `b:${e1}`,
         `b:${e2}`,
       ]);
@@ -483,7 +495,7 @@ describe('per-consumer delivery SQL: sequencer and delivery repository (issue 13
       const [e1, e2, e3] = [await publish('K'), await publish('K'), await publish('K')];
       const other = await publish('L');
       await fanOut();
-      const batch = await repo.claim(adapter.root, 'w1', ['a'], 10, 60_000);
+      const batch = await repo.claim(adapter, 'w1', ['a'], 10, 60_000);
       expect(batch).toHaveLength(4);
       const byId = new Map(batch.map((c) => [c.eventId, c]));
       await repo.settle(adapter.root, 'w1', [
@@ -492,7 +504,7 @@ describe('per-consumer delivery SQL: sequencer and delivery repository (issue 13
         settleOne(byId.get(e3)!, { action: 'release' }),
         settleOne(byId.get(other)!, { action: 'processed' }),
       ]);
-      const retried = await repo.claim(adapter.root, 'w1', ['a'], 10, 60_000);
+      const retried = await repo.claim(adapter, 'w1', ['a'], 10, 60_000);
       expect(claimed(retried)).toEqual([`a:${e1}`]);
       expect(retried[0]).toMatchObject({ attempt: 2, leaseExpired: false, lastError: 'boom' });
       expect(await row(e2)).toMatchObject({ status: 'pending', claim_count: 1, attempt_count: 0 });
@@ -500,14 +512,14 @@ describe('per-consumer delivery SQL: sequencer and delivery repository (issue 13
       await repo.settle(adapter.root, 'w1', [
         settleOne(retried[0]!, { action: 'retry', delayMs: 0, error: 'boom again' }),
       ]);
-      expect(claimed(await repo.claim(adapter.root, 'w1', ['a'], 10, 60_000))).toEqual([`a:${e1}`]);
+      expect(claimed(await repo.claim(adapter, 'w1', ['a'], 10, 60_000))).toEqual([`a:${e1}`]);
       expect((await row(e3)).claim_count).toBe(1);
-      const [head] = await repo.claim(adapter.root, 'w9', ['a'], 10, 60_000);
+      const [head] = await repo.claim(adapter, 'w9', ['a'], 10, 60_000);
       expect(head).toBeUndefined(); // e1 is leased: nothing else of K may go
       await repo.settle(adapter.root, 'w1', [
         settleOne({ eventId: e1, consumer: 'a', attempt: 3 }, { action: 'processed' }),
       ]);
-      expect(claimed(await repo.claim(adapter.root, 'w1', ['a'], 10, 60_000))).toEqual([
+      expect(claimed(await repo.claim(adapter, 'w1', ['a'], 10, 60_000))).toEqual([
         `a:${e2}`,
         `a:${e3}`,
       ]);
@@ -517,7 +529,7 @@ describe('per-consumer delivery SQL: sequencer and delivery repository (issue 13
       await consumer('a', THING_ALL);
       const [e1, e2] = [await publish('K'), await publish('K')];
       await fanOut();
-      expect(await repo.claim(adapter.root, 'w1', ['a'], 10, 50)).toHaveLength(2);
+      expect(await repo.claim(adapter, 'w1', ['a'], 10, 50)).toHaveLength(2);
       await waitFor(
         async () =>
           (await pool.query('select 1 from integration_delivery where locked_until >= now()'))
@@ -525,7 +537,7 @@ describe('per-consumer delivery SQL: sequencer and delivery repository (issue 13
         10_000,
         'the leases to expire',
       );
-      const again = await repo.claim(adapter.root, 'w2', ['a'], 10, 60_000);
+      const again = await repo.claim(adapter, 'w2', ['a'], 10, 60_000);
       expect(claimed(again)).toEqual([`a:${e1}`]);
       expect(again[0]).toMatchObject({ attempt: 2, leaseExpired: true });
       expect(await row(e1)).toMatchObject({ locked_by: 'w2', claim_count: 2 });
@@ -536,7 +548,7 @@ describe('per-consumer delivery SQL: sequencer and delivery repository (issue 13
         ]),
       ).toEqual([]);
       await repo.settle(adapter.root, 'w2', [settleOne(again[0]!, { action: 'processed' })]);
-      const rest = await repo.claim(adapter.root, 'w2', ['a'], 10, 60_000);
+      const rest = await repo.claim(adapter, 'w2', ['a'], 10, 60_000);
       expect(claimed(rest)).toEqual([`a:${e2}`]);
       expect(rest[0]).toMatchObject({ attempt: 2, leaseExpired: true });
     });
@@ -547,20 +559,53 @@ describe('per-consumer delivery SQL: sequencer and delivery repository (issue 13
       await fanOut();
       const t1 = await connect();
       await t1.query('begin');
-      const inTx = await repo.claim(on(t1), 'w1', ['a'], 5, 60_000);
+      const inTx = await repo.claim(within(t1), 'w1', ['a'], 5, 60_000);
       expect(inTx).toHaveLength(5);
       // t1's claim is not committed: its rows are locked, and the second claim skips them.
-      const outside = await repo.claim(adapter.root, 'w2', ['a'], 12, 60_000);
+      const outside = await repo.claim(adapter, 'w2', ['a'], 12, 60_000);
       expect(outside).toHaveLength(7);
       await t1.query('commit');
       const ids = [...inTx, ...outside].map((c) => c.eventId);
       expect(new Set(ids).size).toBe(12);
       const both = await Promise.all([
-        repo.claim(adapter.root, 'w3', ['a'], 12, 60_000),
-        repo.claim(adapter.root, 'w4', ['a'], 12, 60_000),
+        repo.claim(adapter, 'w3', ['a'], 12, 60_000),
+        repo.claim(adapter, 'w4', ['a'], 12, 60_000),
       ]);
       expect(both.flat()).toEqual([]);
       expect((await deliveries()).every((d) => d.claim_count === 1)).toBe(true);
+    });
+
+    it('runs in a transaction of its own with JIT compilation off, leaving the setting as it was', async () => {
+      // The planner's estimate of a claim grows with the backlog; past jit_above_cost a server
+      // built with LLVM compiled every claim (150-200 ms each on PostgreSQL 15).
+      await consumer('a', THING_ALL);
+      await publish('K');
+      await fanOut();
+      const jitOn = new Pool({ connectionString: db.url, max: 1, options: '-c jit=on' });
+      try {
+        const real = pgAdapter(jitOn);
+        const inside: unknown[] = [];
+        const watched: IntegrationDatabaseAdapter = {
+          ...real,
+          transaction: (fn) =>
+            real.transaction(async (tx, sql) => {
+              const result = await fn(tx, sql);
+              // After the claim, in its transaction: the claim's UPDATE gave it a transaction id.
+              const { rows } = await sql.query(
+                `select current_setting('jit') as jit, txid_current_if_assigned() is not null as claimed`,
+              );
+              inside.push(rows[0]);
+              return result;
+            }),
+        };
+        expect(await repo.claim(watched, 'w1', ['a'], 10, 60_000)).toHaveLength(1);
+        expect(inside).toEqual([{ jit: 'off', claimed: true }]);
+        // SET LOCAL: the connection's own setting is back after the claim's transaction.
+        const { rows } = await jitOn.query(`select current_setting('jit') as jit`);
+        expect(rows).toEqual([{ jit: 'on' }]);
+      } finally {
+        await jitOn.end();
+      }
     });
   });
 
@@ -585,7 +630,7 @@ describe('per-consumer delivery SQL: sequencer and delivery repository (issue 13
       await bulk('noisy', 2_000);
       const quiet = await publish('Q', { tenant: 'quiet' });
       while ((await sequencer.sequence(adapter, 5_000)).more);
-      const batch = await repo.claim(adapter.root, 'w1', ['a'], 10, 60_000);
+      const batch = await repo.claim(adapter, 'w1', ['a'], 10, 60_000);
       expect(batch).toHaveLength(10);
       expect(batch.map((c) => c.eventId)).toContain(quiet);
       // The noisy tenant's share is its oldest deliveries, in position order.
@@ -603,7 +648,7 @@ describe('per-consumer delivery SQL: sequencer and delivery repository (issue 13
       await bulk('t2', 6);
       await bulk(null, 6);
       await fanOut();
-      const batch = await repo.claim(adapter.root, 'w1', ['a'], 6, 60_000);
+      const batch = await repo.claim(adapter, 'w1', ['a'], 6, 60_000);
       const perTenant = new Map<string | null, number[]>();
       for (const c of batch) {
         const tenant = tenantOf(c);
@@ -612,7 +657,7 @@ describe('per-consumer delivery SQL: sequencer and delivery repository (issue 13
       // Positions: t1 1-6, t2 7-12, no tenant 13-18; two turns of three tenants.
       expect(Object.fromEntries(perTenant)).toEqual({ t1: [1, 2], t2: [7, 8], null: [13, 14] });
       // The next claims go on in turns until every tenant is drained; a batch runs in turns too.
-      const next = await repo.claim(adapter.root, 'w2', ['a'], 9, 60_000);
+      const next = await repo.claim(adapter, 'w2', ['a'], 9, 60_000);
       expect(next.map((c) => Number(c.position))).toEqual([3, 9, 15, 4, 10, 16, 5, 11, 17]);
     });
 
@@ -623,7 +668,7 @@ describe('per-consumer delivery SQL: sequencer and delivery repository (issue 13
       const other = await publish('Q', { tenant: 'quiet' });
       await fanOut();
       // In turns: noisy 1, quiet 6, noisy 2, quiet 7; but 6 is behind 3-5 of key K: not claimed.
-      const batch = await repo.claim(adapter.root, 'w1', ['a'], 4, 60_000);
+      const batch = await repo.claim(adapter, 'w1', ['a'], 4, 60_000);
       expect(batch.map((c) => Number(c.position))).toEqual([1, 7, 2]);
       expect(batch[1]!.eventId).toBe(other);
       expect(await row(quiet)).toMatchObject({ status: 'pending', claim_count: 0 });
@@ -637,23 +682,23 @@ describe('per-consumer delivery SQL: sequencer and delivery repository (issue 13
       await fanOut();
       const t1 = await connect();
       await t1.query('begin');
-      const inTx = await repo.claim(on(t1), 'w1', ['a'], 6, 60_000);
+      const inTx = await repo.claim(within(t1), 'w1', ['a'], 6, 60_000);
       expect(inTx).toHaveLength(6);
       // Each tenant's share was 4: the rows t1 locked and did not take (3, 4, 23, 26) stay
       // locked until its transaction ends, and the second claim skips them too.
-      const outside = await repo.claim(adapter.root, 'w2', ['a'], 30, 60_000);
+      const outside = await repo.claim(adapter, 'w2', ['a'], 30, 60_000);
       expect(
         outside.map((c) => Number(c.position)).filter((p) => [3, 4, 23, 26].includes(p)),
       ).toEqual([]);
       expect(outside).toHaveLength(16);
       await t1.query('commit');
-      const last = await repo.claim(adapter.root, 'w2', ['a'], 30, 60_000);
+      const last = await repo.claim(adapter, 'w2', ['a'], 30, 60_000);
       expect(last.map((c) => Number(c.position)).sort((a, b) => a - b)).toEqual([3, 4, 23, 26]);
       const ids = [...inTx, ...outside, ...last].map((c) => c.eventId);
       expect(new Set(ids).size).toBe(26);
       const both = await Promise.all([
-        repo.claim(adapter.root, 'w3', ['a'], 30, 60_000),
-        repo.claim(adapter.root, 'w4', ['a'], 30, 60_000),
+        repo.claim(adapter, 'w3', ['a'], 30, 60_000),
+        repo.claim(adapter, 'w4', ['a'], 30, 60_000),
       ]);
       expect(both.flat()).toEqual([]);
       expect((await deliveries()).every((d) => d.claim_count === 1)).toBe(true);
@@ -678,10 +723,10 @@ describe('per-consumer delivery SQL: sequencer and delivery repository (issue 13
 
     it(`looks at ${CLAIM_TENANTS} tenants at most per consumer and claim`, async () => {
       const tenants = await manyTenants(['']);
-      const batch = await repo.claim(adapter.root, 'w1', ['a'], 500, 60_000);
+      const batch = await repo.claim(adapter, 'w1', ['a'], 500, 60_000);
       const seen = batch.map(tenantOf);
       expect(seen.sort()).toEqual(tenants.slice(0, CLAIM_TENANTS));
-      const rest = await repo.claim(adapter.root, 'w1', ['a'], 500, 60_000);
+      const rest = await repo.claim(adapter, 'w1', ['a'], 500, 60_000);
       expect(rest.map(tenantOf).sort()).toEqual(tenants.slice(CLAIM_TENANTS));
     });
 
@@ -689,7 +734,7 @@ describe('per-consumer delivery SQL: sequencer and delivery repository (issue 13
       // Two deliveries per tenant on two keys: a batch of CLAIM_TENANTS takes one of each.
       const tenants = await manyTenants(['-1', '-2']);
       const claimTenants = async (cursors?: TenantCursors): Promise<string[]> =>
-        (await repo.claim(adapter.root, 'w1', ['a'], CLAIM_TENANTS, 60_000, {}, cursors))
+        (await repo.claim(adapter, 'w1', ['a'], CLAIM_TENANTS, 60_000, {}, cursors))
           .map((c) => tenantOf(c)!)
           .sort();
       const cursors = new TenantCursors();
@@ -747,7 +792,7 @@ describe('per-consumer delivery SQL: sequencer and delivery repository (issue 13
           settleOne(run.claimed[0]!, { action: 'processed' }),
         ]),
       ).toHaveLength(1);
-      expect(claimed(await repo.claim(adapter.root, 'w2', ['b'], 10, 60_000))).toEqual([
+      expect(claimed(await repo.claim(adapter, 'w2', ['b'], 10, 60_000))).toEqual([
         `b:${k1}`,
         `b:${k2}`,
       ]);
@@ -835,7 +880,7 @@ describe('per-consumer delivery SQL: sequencer and delivery repository (issue 13
       await consumer('a', THING_ALL);
       const ids = [await publish('A'), await publish('B'), await publish('C'), await publish('D')];
       await fanOut();
-      const batch = await repo.claim(adapter.root, 'w1', ['a'], 10, 60_000);
+      const batch = await repo.claim(adapter, 'w1', ['a'], 10, 60_000);
       const [p, r, d, rel] = batch;
       const before = await deliveries();
       expect(
@@ -900,7 +945,7 @@ describe('per-consumer delivery SQL: sequencer and delivery repository (issue 13
       await consumer('a', THING_ALL);
       const [e1, e2] = [await publish('A'), await publish('B')];
       await fanOut();
-      const batch = await repo.claim(adapter.root, 'w1', ['a'], 10, 1_000);
+      const batch = await repo.claim(adapter, 'w1', ['a'], 10, 1_000);
       const holder = await connect();
       await holder.query('begin');
       await holder.query(`select 1 from integration_delivery where event_id = $1 for update`, [e1]);
@@ -919,8 +964,8 @@ describe('per-consumer delivery SQL: sequencer and delivery repository (issue 13
       await publish('A');
       await publish('B');
       await fanOut();
-      await repo.claim(adapter.root, 'w1', ['a'], 10, 60_000);
-      await repo.claim(adapter.root, 'w2', ['b'], 10, 60_000);
+      await repo.claim(adapter, 'w1', ['a'], 10, 60_000);
+      await repo.claim(adapter, 'w2', ['b'], 10, 60_000);
       expect(await repo.releaseAll(adapter.root, 'w1')).toBe(2);
       const rows = await deliveries();
       expect(rows.filter((d) => d.consumer_name === 'a')).toEqual(
@@ -1019,9 +1064,9 @@ describe('per-consumer delivery SQL: sequencer and delivery repository (issue 13
       expect(records[0]!.availableAt).toBeInstanceOf(Date);
       await expect(repo.findByEvent(adapter.root, 'x')).rejects.toThrow(InvalidEventIdError);
 
-      const [c] = await repo.claim(adapter.root, 'w1', ['a'], 1, 60_000);
+      const [c] = await repo.claim(adapter, 'w1', ['a'], 1, 60_000);
       await repo.settle(adapter.root, 'w1', [settleOne(c!, { action: 'processed' })]);
-      await repo.claim(adapter.root, 'w1', ['a'], 1, 60_000); // e2: processing
+      await repo.claim(adapter, 'w1', ['a'], 1, 60_000); // e2: processing
       await pool.query(
         `update integration_delivery set status = 'dead_letter' where consumer_name = 'b' and event_id = $1`,
         [e1],

@@ -149,7 +149,7 @@ describe('settle path and attempts accounting (hardening)', () => {
     await fanOut(t);
     const repository = t.app.get(DeliveryRepository);
     const root = t.orm.adapter.root;
-    const claimed = await repository.claim(root, 'direct', ['c'], 10, 60_000);
+    const claimed = await repository.claim(t.orm.adapter, 'direct', ['c'], 10, 60_000);
     expect(claimed).toHaveLength(5);
     const delays = [2_592_000_000, Number.NaN, Number.POSITIVE_INFINITY, -1, 1_500.4];
     const settled = await repository.settle(
@@ -230,7 +230,7 @@ describe('settle path and attempts accounting (hardening)', () => {
       await fanOut(t);
       const repository = t.app.get(DeliveryRepository);
       for (let i = 0; i < times; i++) {
-        const claimed = await repository.claim(t.orm.adapter.root, 'ghost', consumers, 100, 100);
+        const claimed = await repository.claim(t.orm.adapter, 'ghost', consumers, 100, 100);
         expect(claimed.length).toBeGreaterThan(0);
         await leasesExpired('ghost');
       }

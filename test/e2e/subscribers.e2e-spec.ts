@@ -241,12 +241,11 @@ describe.each<OrmKind>(['prisma', 'knex', 'pg'])('subscribers and inbox with %s'
 
   it('crash between the handler commit and the settle: redelivery does not repeat the effect', async () => {
     const id = await publish(closed('crash'));
-    const root = t.orm.adapter.root;
     const consumers = await t.app.get(ConsumerDirectory).announceHosted();
     await t.app.get(DeliveryPipeline).sequence();
     const claimed = await t.app
       .get(DeliveryRepository)
-      .claim(root, 'dying-worker', consumers, 10, 60_000);
+      .claim(t.orm.adapter, 'dying-worker', consumers, 10, 60_000);
     expect(claimed.map((d) => [d.eventId, d.consumer])).toEqual([
       [id, 'audit'],
       [id, 'notifications'],

@@ -167,7 +167,7 @@ export class DeliveryPipeline {
     if (consumers.length === 0) return { deliveries: [] };
     const { database, processor } = this.options;
     const deliveries = await this.deliveries.claim(
-      database.root,
+      database,
       processor.workerId,
       consumers,
       processor.batchSize,
