@@ -51,6 +51,7 @@ import {
 import {
   THROUGHPUT_PROFILE,
   drainOwn,
+  latencyOwn,
   ownSubject,
   tunedProfile,
   type OwnRunOptions,
@@ -249,14 +250,17 @@ function latencyResult(
   rate: number,
   listen: boolean,
   runs: LatencyFigures[],
+  wakeUp?: string,
 ): LatencyResult {
   return {
     subject: subject.name,
-    wakeUp: !subject.listenSupported
-      ? 'polling (no LISTEN support)'
-      : listen
-        ? 'LISTEN'
-        : 'polling only',
+    wakeUp:
+      wakeUp ??
+      (!subject.listenSupported
+        ? 'polling (no LISTEN support)'
+        : listen
+          ? 'LISTEN'
+          : 'polling only'),
     rate,
     listen,
     runs,
@@ -612,25 +616,32 @@ async function main(): Promise<void> {
     // ── 3. Latency ─────────────────────────────────────────────────────────────────────────
     const latencies: LatencyResult[] = [];
     if (only.has('latency')) {
-      for (const listen of [true, false]) {
+      // LISTEN at the defaults, LISTEN with a NOTIFY on every publish (notify.windowMs 0: what
+      // the default was before issue 18), polling only.
+      const modes = [
+        { listen: true, wakeUp: undefined, notifyWindowMs: undefined },
+        { listen: true, wakeUp: 'LISTEN, NOTIFY on every publish', notifyWindowMs: 0 },
+        { listen: false, wakeUp: undefined, notifyWindowMs: undefined },
+      ] as const;
+      for (const { listen, wakeUp, notifyWindowMs } of modes) {
         for (const rate of [500, 2_000]) {
           const runs = await repeat(
             plan.repeats,
-            `3 latency ${rate}/s, ${listen ? 'LISTEN' : 'polling only'}`,
-            () => ownSubject.latency(server, { rate, durationMs: plan.latencyMs, listen }),
+            `3 latency ${rate}/s, ${wakeUp ?? (listen ? 'LISTEN' : 'polling only')}`,
+            () => latencyOwn(server, { rate, durationMs: plan.latencyMs, listen, notifyWindowMs }),
           );
-          latencies.push(latencyResult(ownSubject, rate, listen, runs));
+          latencies.push(latencyResult(ownSubject, rate, listen, runs, wakeUp));
         }
       }
       results.latency = latencies;
-      ownLatency = latencies.filter((l) => l.listen);
+      ownLatency = latencies.filter((l) => l.listen && l.wakeUp === 'LISTEN');
       tables.push(
         latencyTable(
           `3. Latency at a steady publish rate for ${plan.latencyMs / 1000} s (commit → handler)`,
           latencies,
         ),
       );
-      const l500 = latencies.find((l) => l.listen && l.rate === 500);
+      const l500 = ownLatency.find((l) => l.rate === 500);
       if (l500 && commit1) {
         checks.push({
           target: 'Latency 500/s with LISTEN: p50 commit→handler start ≤ 3× a single commit',
@@ -682,7 +693,7 @@ async function main(): Promise<void> {
         }) => (c === 1 ? d.eventsPerSec.median : d.deliveriesPerSec.median);
         rows.push([label, fmt(pick(was)), fmt(pick(now)), ratio(pick(now), pick(was))]);
       }
-      for (const l of latencies.filter((x) => x.listen)) {
+      for (const l of ownLatency) {
         const was = before.latency?.find((b) => b.listen && b.rate === l.rate);
         if (!was) continue;
         rows.push([
@@ -722,7 +733,7 @@ async function main(): Promise<void> {
           pass: now2b.deliveriesPerSec.median >= was2b.deliveriesPerSec.median,
         });
       }
-      const l500 = latencies.find((l) => l.listen && l.rate === 500);
+      const l500 = ownLatency.find((l) => l.rate === 500);
       const was500 = before.latency?.find((b) => b.listen && b.rate === 500);
       if (l500 && was500) {
         checks.push({
@@ -765,7 +776,8 @@ async function main(): Promise<void> {
       const variants = PUBLISH_VARIANTS;
       const labels: Record<PublishVariant, string> = {
         alone: 'transaction alone',
-        publish: '+ publish',
+        publish: '+ publish (NOTIFY at most every 2 ms: notify.windowMs default)',
+        publishNotifyEach: '+ publish, NOTIFY on every publish (notify.windowMs 0)',
         publishMany10: '+ publishMany(10)',
         publishAndCommit: '+ publishAndCommit (INSERT pipelined with COMMIT)',
         publishManyAndCommit10: '+ publishManyAndCommit(10) (pipelined with COMMIT)',
@@ -793,6 +805,21 @@ async function main(): Promise<void> {
           med(stat(sixteen, v, (r) => r.txPerSec)),
           fmt(ratio(sixteen, v, (r) => r.txPerSec).median, 3),
         ]),
+      });
+      // Issue 18: publishing must not serialize the publishers' commits (PostgreSQL's NOTIFY
+      // lock does): publish at 16 connections against the bare 1-row INSERT in the same rounds.
+      const toFloor = (v: PublishVariant): number =>
+        summarize(
+          sixteen.map(
+            (r) =>
+              r.find((x) => x.variant === v)!.txPerSec /
+              r.find((x) => x.variant === 'floor1')!.txPerSec,
+          ),
+        ).median;
+      checks.push({
+        target: '`publish` at 16 connections ≥ 0.9× the bare 1-row INSERT floor (tx/s)',
+        measured: `${fmt(toFloor('publish'), 3)}× (NOTIFY on every publish: ${fmt(toFloor('publishNotifyEach'), 3)}×)`,
+        pass: toFloor('publish') >= 0.9,
       });
       const added = (v: PublishVariant): number => ratio(one, v, (r) => r.latency.p50).median;
       const pct = (v: PublishVariant): string => `+${fmt((added(v) - 1) * 100, 1)} %`;

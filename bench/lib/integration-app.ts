@@ -27,6 +27,8 @@ export interface BenchAppOptions {
   readonly eventConcurrency?: number;
   /** Metrics and tracing on or off (see {@link BenchObservability}); unset: library defaults. */
   readonly observability?: BenchObservability;
+  /** `notify.windowMs` (0: NOTIFY on every publish); unset: the library default. */
+  readonly notifyWindowMs?: number;
 }
 
 /** A Nest application context with IntegrationModule on a pg pool (the processor is started by hand). */
@@ -101,7 +103,10 @@ export async function createBenchApp(
       IntegrationModule.forRoot({
         ...observability.options,
         database,
-        notify: { enabled: options.listen },
+        notify: {
+          enabled: options.listen,
+          ...(options.notifyWindowMs === undefined ? {} : { windowMs: options.notifyWindowMs }),
+        },
         processor: { ...options.processor, enabled: false },
       }),
     ],

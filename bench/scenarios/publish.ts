@@ -8,6 +8,7 @@ import { closedLoops } from './limit';
 export type PublishVariant =
   | 'alone'
   | 'publish'
+  | 'publishNotifyEach'
   | 'publishMany10'
   | 'publishAndCommit'
   | 'publishManyAndCommit10'
@@ -21,6 +22,7 @@ export type PublishVariant =
 export const PUBLISH_VARIANTS: readonly PublishVariant[] = [
   'alone',
   'publish',
+  'publishNotifyEach',
   'publishMany10',
   'publishAndCommit',
   'publishManyAndCommit10',
@@ -58,6 +60,12 @@ export async function publishOverhead(
   return server.withDatabase(`publish-${connections}`, async (db) => {
     const pool = benchPool(db.url, connections + 1, { pipeline: true });
     const bench = await createBenchApp(pool, { consumers: 0, listen: true });
+    // The same publisher sending a NOTIFY on every publish (notify.windowMs 0).
+    const notifyEach = await createBenchApp(pool, {
+      consumers: 0,
+      listen: true,
+      notifyWindowMs: 0,
+    });
     try {
       await pool.query(WORKLOAD_DDL);
       const bodies: Record<
@@ -73,6 +81,12 @@ export async function publishOverhead(
           await client.query('BEGIN');
           const id = await insert(client, n);
           await bench.publisher.publish(client, eventFor(id));
+          await client.query('COMMIT');
+        },
+        publishNotifyEach: async (client, n) => {
+          await client.query('BEGIN');
+          const id = await insert(client, n);
+          await notifyEach.publisher.publish(client, eventFor(id));
           await client.query('COMMIT');
         },
         // Floors: the cheapest possible extra statement, a bare named INSERT of outbox rows
@@ -136,6 +150,7 @@ export async function publishOverhead(
       });
     } finally {
       await bench.close();
+      await notifyEach.close();
       await pool.end();
     }
   });

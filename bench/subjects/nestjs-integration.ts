@@ -187,12 +187,18 @@ export async function latencyOwn(
     listen: boolean;
     maxWaitMs?: number;
     run?: OwnRunOptions;
+    /** The publisher's `notify.windowMs`; unset: the library default. */
+    notifyWindowMs?: number;
   },
 ): Promise<LatencyFigures> {
   const run = options.run ?? {};
   return server.withDatabase('own-latency', async (db) => {
     const pool = benchPool(db.url, 16);
-    const publisherApp = await createBenchApp(pool, { consumers: 0, listen: options.listen });
+    const publisherApp = await createBenchApp(pool, {
+      consumers: 0,
+      listen: options.listen,
+      notifyWindowMs: options.notifyWindowMs,
+    });
     try {
       await pool.query(WORKLOAD_DDL);
       const [worker] = await startProcessors(db, 1, {

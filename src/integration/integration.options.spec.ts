@@ -41,6 +41,7 @@ describe('resolveOptions', () => {
       enabled: true,
       channel: 'integration_outbox',
       connection: { connectionString: 'postgres://x@127.0.0.1/db' },
+      windowMs: 2,
     });
     expect(resolved.outbox).toEqual({ maxPayloadBytes: 262_144, defaultSourceModule: null });
     expect(resolved.processor).toMatchObject({
@@ -49,6 +50,7 @@ describe('resolveOptions', () => {
       concurrency: 2,
       leaseMs: 30_000,
       idlePollIntervalMs: 1_000,
+      followUpPollMs: 10,
       retry: DEFAULT_PROCESSOR_RETRY,
       shutdownTimeoutMs: 10_000,
       handlerTimeoutMs: 30_000,
@@ -130,7 +132,7 @@ describe('resolveOptions', () => {
     expect(
       problems({
         database: {},
-        notify: { enabled: 'yes', channel: 'Bad-Channel; DROP' },
+        notify: { enabled: 'yes', channel: 'Bad-Channel; DROP', windowMs: 5_000 },
         outbox: { maxPayloadBytes: 0, defaultSourceModule: 5 },
         processor: {
           enabled: 1,
@@ -140,6 +142,7 @@ describe('resolveOptions', () => {
           concurrency: 65,
           leaseMs: 1.5,
           idlePollIntervalMs: -1,
+          followUpPollMs: 0.5,
           shutdownTimeoutMs: 'long',
           handlerTimeoutMs: 0,
           intervalName: '',
@@ -151,6 +154,7 @@ describe('resolveOptions', () => {
     ).toEqual([
       'database must be an adapter: prismaAdapter(prisma), knexAdapter(knex) or pgAdapter(pool)',
       'notify.enabled must be true or false (got yes)',
+      'notify.windowMs must be an integer from 0 to 1000 (got 5000)',
       'notify.channel must be a lowercase identifier matching /^[a-z_][a-z0-9_]{0,62}$/ (got "Bad-Channel; DROP")',
       'outbox.maxPayloadBytes must be an integer from 1 to 268435456 (got 0)',
       'outbox.defaultSourceModule must be a string or null (got number)',
@@ -161,6 +165,7 @@ describe('resolveOptions', () => {
       'processor.concurrency must be an integer from 1 to 64 (got 65)',
       'processor.leaseMs must be an integer from 100 to 86400000 (got 1.5)',
       'processor.idlePollIntervalMs must be an integer from 10 to 86400000 (got -1)',
+      'processor.followUpPollMs must be an integer from 0 to 60000 (got 0.5)',
       'processor.shutdownTimeoutMs must be an integer from 0 to 3600000 (got long)',
       'processor.handlerTimeoutMs must be an integer from 1 to 86400000 (got 0)',
       'processor.intervalName must be a non-empty string',
@@ -287,9 +292,9 @@ describe('resolveOptions', () => {
       }),
     ).toEqual([
       'proccessor is not an option: did you mean processor? (known: database, notify, outbox, processor, health, verifySchema, schema, rowLevelSecurity, observers, tracing, metrics, context)',
-      'notify.chanel is not an option: did you mean notify.channel? (known: enabled, channel, connection)',
+      'notify.chanel is not an option: did you mean notify.channel? (known: enabled, channel, connection, windowMs)',
       'outbox.maxPayloadByte is not an option: did you mean outbox.maxPayloadBytes? (known: maxPayloadBytes, defaultSourceModule, shouldEnqueue, enrichMeta)',
-      'processor.batchsize is not an option: did you mean processor.batchSize? (known: enabled, workerId, batchSize, concurrency, leaseMs, idlePollIntervalMs, retry, shutdownTimeoutMs, handlerTimeoutMs, startupDrain, intervalName, purge, stats)',
+      'processor.batchsize is not an option: did you mean processor.batchSize? (known: enabled, workerId, batchSize, concurrency, leaseMs, idlePollIntervalMs, followUpPollMs, retry, shutdownTimeoutMs, handlerTimeoutMs, startupDrain, intervalName, purge, stats)',
       'processor.purge.olderThan is not an option: did you mean processor.purge.olderThanMs? (known: enabled, intervalMs, olderThanMs, batchSize, maxBatchesPerRun, inboxRetentionMs, auditRetentionMs, statsRetentionMs, deadLetterRetentionMs)',
       'processor.retry.maxAttempt is not an option: did you mean processor.retry.maxAttempts? (known: baseDelayMs, maxDelayMs, maxAttempts, jitter)',
     ]);

@@ -39,6 +39,16 @@ export interface NotifyOptions {
   readonly channel?: string;
   /** Connection for LISTEN. @default what the database adapter reports (none for Prisma without `listenUrl`) */
   readonly connection?: ListenConnectionConfig;
+  /**
+   * At most one NOTIFY per this many ms per app instance: a publish within the window of the
+   * instance's last NOTIFY sends none, and the processors' follow-up polls
+   * (`processor.followUpPollMs`) pick its event up. PostgreSQL serializes the commits of
+   * transactions that notified (each waits for the previous one's WAL flush), so notifying on
+   * every publish halves the commit rate of concurrent publishers; publishes further apart than
+   * the window notify every time. 0: every publish notifies. 0 to 1000.
+   * @default 2
+   */
+  readonly windowMs?: number;
 }
 
 /** Publishing. */
@@ -173,6 +183,15 @@ export interface ProcessorOptions {
   /** Poll interval when idle (a NOTIFY wakes it sooner; a full batch loops at once). @default 1000 */
   readonly idlePollIntervalMs?: number;
   /**
+   * After a run that claimed deliveries, the processor looks again this many ms later, then
+   * twice as late after each run that found nothing, until the delay reaches
+   * `idlePollIntervalMs`. It picks up what no NOTIFY announced: publishes inside
+   * `notify.windowMs`, events of a transaction that committed after the run began, work with
+   * NOTIFY off. 0: no follow-up polls. 0 to 60000.
+   * @default 10
+   */
+  readonly followUpPollMs?: number;
+  /**
    * Backoff for failed deliveries (each consumer may override it); after `maxAttempts` a
    * delivery becomes its consumer's dead letter.
    */
@@ -288,6 +307,7 @@ export interface ResolvedIntegrationOptions<TTx = unknown> {
     readonly enabled: boolean;
     readonly channel: string;
     readonly connection?: ListenConnectionConfig;
+    readonly windowMs: number;
   };
   readonly outbox: {
     readonly maxPayloadBytes: number;
@@ -302,6 +322,7 @@ export interface ResolvedIntegrationOptions<TTx = unknown> {
     readonly concurrency: number;
     readonly leaseMs: number;
     readonly idlePollIntervalMs: number;
+    readonly followUpPollMs: number;
     readonly retry: RetryPolicy;
     readonly shutdownTimeoutMs: number;
     readonly handlerTimeoutMs: number;
@@ -383,7 +404,12 @@ const REMOVED_OPTIONS: Readonly<Record<string, string>> = {
   dispatcher:
     "each consumer has its own deliveries now; register a consumer for every event instead: registry.registerConsumer('all', options) and registry.register({ consumer: 'all', pattern: '**', name: 'All.handle', handle })",
 };
-const NOTIFY_KEYS = keysOf<NotifyOptions>({ enabled: true, channel: true, connection: true });
+const NOTIFY_KEYS = keysOf<NotifyOptions>({
+  enabled: true,
+  channel: true,
+  connection: true,
+  windowMs: true,
+});
 const OUTBOX_KEYS = keysOf<OutboxOptions>({
   maxPayloadBytes: true,
   defaultSourceModule: true,
@@ -397,6 +423,7 @@ const PROCESSOR_KEYS = keysOf<ProcessorOptions>({
   concurrency: true,
   leaseMs: true,
   idlePollIntervalMs: true,
+  followUpPollMs: true,
   retry: true,
   shutdownTimeoutMs: true,
   handlerTimeoutMs: true,
@@ -575,6 +602,7 @@ export function resolveOptions<TTx>(
     if (problem) problems.push(problem);
   }
   bool(n.enabled, 'notify.enabled');
+  int(n.windowMs, 'notify.windowMs', 0, 1_000);
   if (
     n.channel !== undefined &&
     (typeof n.channel !== 'string' || !CHANNEL_PATTERN.test(n.channel))
@@ -603,6 +631,7 @@ export function resolveOptions<TTx>(
   int(p.concurrency, 'processor.concurrency', 1, 64);
   int(p.leaseMs, 'processor.leaseMs', 100, 24 * 3_600_000);
   int(p.idlePollIntervalMs, 'processor.idlePollIntervalMs', 10, 24 * 3_600_000);
+  int(p.followUpPollMs, 'processor.followUpPollMs', 0, 60_000);
   int(p.shutdownTimeoutMs, 'processor.shutdownTimeoutMs', 0, 3_600_000);
   int(p.handlerTimeoutMs, 'processor.handlerTimeoutMs', 1, 24 * 3_600_000);
   if (p.intervalName !== undefined && (typeof p.intervalName !== 'string' || !p.intervalName)) {
@@ -667,6 +696,7 @@ export function resolveOptions<TTx>(
       enabled: n.enabled ?? true,
       channel: n.channel ?? DEFAULT_NOTIFY_CHANNEL,
       connection: n.connection ?? options.database.listenConfig(),
+      windowMs: n.windowMs ?? 2,
     },
     outbox: {
       maxPayloadBytes: o.maxPayloadBytes ?? 256 * 1024,
@@ -681,6 +711,7 @@ export function resolveOptions<TTx>(
       concurrency: p.concurrency ?? 2,
       leaseMs,
       idlePollIntervalMs: p.idlePollIntervalMs ?? 1_000,
+      followUpPollMs: p.followUpPollMs ?? 10,
       retry,
       shutdownTimeoutMs: p.shutdownTimeoutMs ?? 10_000,
       handlerTimeoutMs,

@@ -1,6 +1,6 @@
 import type { ModuleMetadata, Provider } from '@nestjs/common';
 import { ScheduleModule, SchedulerRegistry } from '@nestjs/schedule';
-import { Pool } from 'pg';
+import { Client, Pool } from 'pg';
 import {
   ConsumerDirectory,
   DEFAULT_PROCESSOR_INTERVAL_NAME,
@@ -477,6 +477,31 @@ describe('OutboxProcessor', () => {
     const [id] = await publishAll(t, [ev('notified')]);
     await waitFor(() => seen.includes(id!), 10_000, 'NOTIFY to wake the processor');
     expect(processor.listening).toBe(true);
+  });
+
+  it('a publish inside notify.windowMs sends no NOTIFY; the follow-up poll delivers it (polling effectively off)', async () => {
+    const seen: string[] = [];
+    const t = await boot(
+      { notify: { windowMs: 1_000 }, processor: { enabled: true, idlePollIntervalMs: 3_600_000 } },
+      [consumer((e) => void seen.push(e.id))],
+    );
+    await waitFor(() => t.app.get(OutboxProcessor).listening, 10_000, 'LISTEN');
+    const listener = new Client({ connectionString: db.url });
+    await listener.connect();
+    const notifications: string[] = [];
+    listener.on('notification', (n) => notifications.push(n.channel));
+    try {
+      await listener.query('LISTEN integration_outbox');
+      const [first] = await publishAll(t, [ev('first')]);
+      await waitFor(() => seen.includes(first!), 10_000, 'NOTIFY to wake the processor');
+      // Its own transaction, within a second of the first publish: no NOTIFY.
+      const [second] = await publishAll(t, [ev('second')]);
+      await waitFor(() => seen.includes(second!), 10_000, 'a follow-up poll to deliver it');
+      await listener.query('SELECT 1'); // notifications sent before now have arrived
+      expect(notifications).toEqual(['integration_outbox']);
+    } finally {
+      await listener.end();
+    }
   });
 
   it('reconnects LISTEN after the connection is killed, and keeps delivering', async () => {

@@ -18,6 +18,7 @@ import { IntegrationContext, type IntegrationContextValues } from '../context/in
 import { IntegrationTracing } from '../observability/tracing/integration-tracing';
 import type { OtelSpan } from '../observability/tracing/otel-api';
 import { IntegrationLifecycle } from '../processing/integration-lifecycle';
+import { NotifyWindow } from './notify-window';
 import { OutboxRepository } from './outbox.repository';
 
 /** Producer spans of one publish call, one per event in input order (tracing active only). */
@@ -39,7 +40,7 @@ export const PUBLISH_CHUNK_SIZE = 1_000;
 /**
  * Writes integration events to the outbox inside the caller's transaction, so an event exists
  * if and only if the business write committed. The processor is woken by a NOTIFY that
- * PostgreSQL delivers on commit.
+ * PostgreSQL delivers on commit (at most one per `notify.windowMs`, see {@link NotifyWindow}).
  *
  * ```ts
  * await prisma.$transaction(async (tx) => {
@@ -63,6 +64,8 @@ export const PUBLISH_CHUNK_SIZE = 1_000;
  */
 @Injectable()
 export class DomainEventPublisher {
+  private readonly notifyWindow: NotifyWindow;
+
   constructor(
     @Inject(INTEGRATION_OPTIONS) private readonly options: ResolvedIntegrationOptions,
     private readonly repository: OutboxRepository,
@@ -70,7 +73,10 @@ export class DomainEventPublisher {
     private readonly context: IntegrationContext,
     private readonly ambient: AmbientTransactions,
     private readonly tracing: IntegrationTracing,
-  ) {}
+  ) {
+    const { notify } = options;
+    this.notifyWindow = new NotifyWindow(notify.enabled ? notify.channel : null, notify.windowMs);
+  }
 
   /**
    * Publishes one event in the current `@Transactional()` transaction (option
@@ -339,8 +345,9 @@ export class DomainEventPublisher {
     this.lifecycle.emit({ type: 'events.published', names: events.map((e) => e.name), committed });
   }
 
+  /** The channel this publish notifies on, or `null` (NOTIFY off, or inside the window). */
   private channel(): string | null {
-    return this.options.notify.enabled ? this.options.notify.channel : null;
+    return this.notifyWindow.take();
   }
 
   private async write(sql: SqlExecutor, events: readonly NormalizedEvent[]): Promise<string[]> {

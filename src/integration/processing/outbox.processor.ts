@@ -32,6 +32,7 @@ import { ProcessorTimers } from './processor-timers';
 import { ConsumerStatsRecorder } from '../retention/consumer-stats.recorder';
 import { IntegrationRetention } from '../retention/integration-retention.service';
 import { TableStatistics } from './table-statistics';
+import { FollowUpPoll } from './follow-up-poll';
 import { startWakeListener } from './wake-listener';
 
 /** Where the processor's lifecycle stands. The one piece of state its methods branch on. */
@@ -85,6 +86,7 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
   private listener?: ListenHandle;
   private readonly timers: ProcessorTimers;
   private readonly backoff: ClaimBackoff;
+  private readonly followUp: FollowUpPoll;
   /** The consumers this instance delivers to, once announced. */
   private hosted?: readonly string[];
   /** The last sequencer run stopped at its limit: committed events are still waiting for it. */
@@ -116,7 +118,11 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
     moduleRef: ModuleRef,
   ) {
     this.timers = new ProcessorTimers(moduleRef);
-    this.backoff = new ClaimBackoff(options.processor.idlePollIntervalMs);
+    const { processor } = options;
+    this.backoff = new ClaimBackoff(processor.idlePollIntervalMs);
+    this.followUp = new FollowUpPoll(processor.followUpPollMs, processor.idlePollIntervalMs, () =>
+      this.wake(),
+    );
   }
 
   /** The lease owner recorded on claimed deliveries. */
@@ -197,6 +203,7 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
     if (this.stateValue !== ProcessorState.Running) return;
     this.stateValue = ProcessorState.Stopping;
     this.timers.clear();
+    this.followUp.stop();
     await this.listener?.close();
     this.listener = undefined;
     const { shutdownTimeoutMs } = this.options.processor;
@@ -245,9 +252,13 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
       this.onWake?.();
       return;
     }
-    this.loopPromise = this.loop().finally(() => {
-      this.loopPromise = undefined;
-    });
+    this.loopPromise = this.loop()
+      .then((found) => {
+        if (this.stateValue === ProcessorState.Running) this.followUp.ended(found);
+      })
+      .finally(() => {
+        this.loopPromise = undefined;
+      });
   }
 
   /** True while started (running or stopping). */
@@ -329,11 +340,12 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
    * Cycles while batches come back full, up to `processor.concurrency` batches at once: a new
    * batch is claimed as soon as a slot is free (the claim skips keys with a delivery in
    * flight, so per-key order holds). Returns when nothing more was found and every batch it
-   * started is settled.
+   * started is settled: true when it claimed or sequenced anything (a follow-up poll is due).
    */
-  private async loop(): Promise<void> {
+  private async loop(): Promise<boolean> {
     const { batchSize, concurrency } = this.options.processor;
     const running = this.batches; // shared with wake(): are all slots taken?
+    let found = false;
     do {
       this.wakeRequested = false;
       let failed = false;
@@ -343,8 +355,9 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
         if (this.isStopping() || failed || this.backoff.paused) break;
         let batch: ClaimedBatch;
         let claimNext: boolean;
+        let sequenced: boolean;
         try {
-          ({ batch, claimNext } = await this.track(this.claimStep(step)));
+          ({ batch, claimNext, sequenced } = await this.track(this.claimStep(step)));
         } catch (error) {
           const { failures, delayMs } = this.backoff.failed();
           this.logger.error(
@@ -354,7 +367,9 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
         }
         const ended = this.backoff.succeeded();
         if (ended > 0) this.logger.log(`Outbox claims succeed again after ${ended} failure(s)`);
+        if (sequenced) found = true;
         if (batch.deliveries.length === 0) break;
+        found = true;
         if (this.isStopping()) {
           await this.pipeline.release(batch);
           break;
@@ -382,6 +397,7 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
       }
     } while (this.wakeRequested && !this.isStopping());
     await Promise.all(running);
+    return found;
   }
 
   /**
@@ -390,30 +406,38 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
    * pending, or the last plain claim is a poll interval old. A run that claimed nothing but
    * stopped at its limit runs again at once (the events it fanned out are other instances'
    * work, or wait behind their keys), until it claims something or has caught up.
+   * `sequenced`: a sequencer run of this step fanned out events.
    */
-  private async claimStep(step: CycleStep): Promise<{ batch: ClaimedBatch; claimNext: boolean }> {
+  private async claimStep(
+    step: CycleStep,
+  ): Promise<{ batch: ClaimedBatch; claimNext: boolean; sequenced: boolean }> {
     const hosted = await this.hostedConsumers();
+    let sequenced = false;
     if (step === CycleStep.SequenceAndClaim && this.sequencerBehind) {
       // A backlog waits for the sequencer: it fans it out in the background, and the claims
       // take (fairly across tenants) from what is sequenced meanwhile.
       this.sequenceAhead();
-      return { batch: await this.plainClaim(hosted), claimNext: false };
+      return { batch: await this.plainClaim(hosted), claimNext: false, sequenced };
     }
     if (step === CycleStep.SequenceAndClaim) {
       for (;;) {
         const run = await this.pipeline.sequenceOnceAndClaim(hosted);
         this.sequencerBehind = run.more;
-        if (run.events > 0) this.takeFirstStatistics();
+        if (run.events > 0) {
+          sequenced = true;
+          this.takeFirstStatistics();
+        }
         if (run.batch.deliveries.length > 0) {
           return {
             batch: run.batch,
             claimNext: run.leftPending || Date.now() >= this.claimDueAt,
+            sequenced,
           };
         }
         if (!run.more || this.isStopping()) break;
       }
     }
-    return { batch: await this.plainClaim(hosted), claimNext: false };
+    return { batch: await this.plainClaim(hosted), claimNext: false, sequenced };
   }
 
   /**
