@@ -30,4 +30,13 @@ describe('UUIDv7', () => {
     expect(b > a).toBe(true);
     expect(uuidv7Timestamp(b)).toBe(2_000);
   });
+
+  it('gives every id random bits of its own, also across draws of random bytes', () => {
+    // Random bytes come from the operating system 512 ids at a time; with a frozen clock the
+    // counter alone would keep ids apart, so compare the random part (the last 62 bits).
+    const gen = new UuidV7Generator(() => 1_700_000_000_000);
+    const tails = Array.from({ length: 2_000 }, () => gen.next().slice(19));
+    expect(new Set(tails).size).toBe(tails.length);
+    for (const tail of tails) expect(tail).toMatch(/^[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  });
 });
