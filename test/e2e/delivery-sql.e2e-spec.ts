@@ -125,7 +125,8 @@ describe('per-consumer delivery SQL: sequencer and delivery repository (issue 13
     return found;
   };
   const positionOf = async (eventId: string): Promise<number> => (await row(eventId)).position;
-  const claimed = (list: readonly ClaimedDelivery[]): string[] =>
+  /** `consumer:eventId` of each delivery (claimed or replayed). */
+  const claimed = (list: ReadonlyArray<Pick<ClaimedDelivery, 'consumer' | 'eventId'>>): string[] =>
     list.map((c) => `${c.consumer}:${c.eventId}`);
   const settleOne = (
     c: Pick<ClaimedDelivery, 'eventId' | 'consumer' | 'attempt'>,
@@ -551,6 +552,28 @@ describe('per-consumer delivery SQL: sequencer and delivery repository (issue 13
       const rest = await repo.claim(adapter, 'w2', ['a'], 10, 60_000);
       expect(claimed(rest)).toEqual([`a:${e2}`]);
       expect(rest[0]).toMatchObject({ attempt: 2, leaseExpired: true });
+    });
+
+    it('takes nothing of a key another worker validly leases, not even an earlier delivery', async () => {
+      // A dead letter replayed while a later delivery of its key is in flight waits for it:
+      // one worker per key at a time. (The claim finds the leased keys once and skips all
+      // their deliveries by a hash lookup, instead of probing the key index per delivery.)
+      await consumer('a', THING_ALL);
+      const [e1, e2, e3] = [await publish('K'), await publish('K'), await publish('L')];
+      await fanOut();
+      const held = await repo.claim(adapter, 'w1', ['a'], 2, 60_000);
+      expect(claimed(held)).toEqual([`a:${e1}`, `a:${e2}`]);
+      await repo.settle(adapter.root, 'w1', [
+        settleOne(held[0]!, { action: 'dead-letter', error: 'no' }),
+      ]);
+      expect(claimed(await repo.replay(adapter.root, checkReplayFilter({ eventId: e1 })))).toEqual([
+        `a:${e1}`,
+      ]);
+      expect(await row(e1)).toMatchObject({ status: 'pending' });
+      // e2 (key K) is still leased by w1: e1 waits; key L goes on.
+      expect(claimed(await repo.claim(adapter, 'w2', ['a'], 10, 60_000))).toEqual([`a:${e3}`]);
+      await repo.settle(adapter.root, 'w1', [settleOne(held[1]!, { action: 'processed' })]);
+      expect(claimed(await repo.claim(adapter, 'w2', ['a'], 10, 60_000))).toEqual([`a:${e1}`]);
     });
 
     it('two concurrent claims never take the same delivery (SKIP LOCKED, no waiting)', async () => {
@@ -992,22 +1015,19 @@ describe('per-consumer delivery SQL: sequencer and delivery repository (issue 13
       const e3 = await publish('C', { tenant: 't2', aggregateId: 'agg-1' });
       await fanOut();
       await pool.query(`update integration_delivery set status = 'dead_letter', attempt_count = 3`);
-      const keys = (list: ReadonlyArray<{ eventId: string; consumer: string }>): string[] =>
-        list.map((k) => `${k.consumer}:${k.eventId}`);
 
       expect(
-        keys(await repo.replay(adapter.root, checkReplayFilter({ consumer: 'a', limit: 2 }))),
+        claimed(await repo.replay(adapter.root, checkReplayFilter({ consumer: 'a', limit: 2 }))),
       ).toEqual([`a:${e1}`, `a:${e2}`]);
       expect(await row(e1)).toMatchObject({ status: 'pending', attempt_count: 0 });
-      expect(keys(await repo.replay(adapter.root, checkReplayFilter({ eventId: e2 })))).toEqual([
+      expect(claimed(await repo.replay(adapter.root, checkReplayFilter({ eventId: e2 })))).toEqual([
         `b:${e2}`,
       ]);
-      expect(keys(await repo.replay(adapter.root, checkReplayFilter({ tenantId: 't2' })))).toEqual([
-        `a:${e3}`,
-        `b:${e3}`,
-      ]);
       expect(
-        keys(
+        claimed(await repo.replay(adapter.root, checkReplayFilter({ tenantId: 't2' }))),
+      ).toEqual([`a:${e3}`, `b:${e3}`]);
+      expect(
+        claimed(
           await repo.replay(
             adapter.root,
             checkReplayFilter({ aggregateId: 'agg-1', eventName: 'thing.created' }),
@@ -1018,10 +1038,9 @@ describe('per-consumer delivery SQL: sequencer and delivery repository (issue 13
       expect((await deliveries()).every((d) => d.status === 'pending')).toBe(true);
 
       await pool.query(`update integration_delivery set status = 'dead_letter'`);
-      expect(keys(await repo.replay(adapter.root, checkReplayFilter({ tenantId: null })))).toEqual([
-        `a:${e2}`,
-        `b:${e2}`,
-      ]);
+      expect(
+        claimed(await repo.replay(adapter.root, checkReplayFilter({ tenantId: null }))),
+      ).toEqual([`a:${e2}`, `b:${e2}`]);
       expect(await repo.replay(adapter.root, checkReplayFilter(undefined))).toHaveLength(4);
     });
 

@@ -267,6 +267,14 @@ function deliveryStatements(t: IntegrationTables) {
                 least($3::int, ceil(2.0 * $3::int / count(*) OVER (PARTITION BY s.consumer_name)))::int AS share
            FROM tenant_scan s
           WHERE s.tenant IS NOT NULL
+       ), leased AS MATERIALIZED (
+         -- The keys with a delivery validly leased now, read once by the lease index: every
+         -- other delivery of such a key waits (see keyNotBlocked), and a hashed NOT IN skips
+         -- them at the cost of a hash lookup. Without it, a claim while other batches hold
+         -- every key probed the key index once per pending delivery: the whole backlog.
+         SELECT l.consumer_name, l.ordering_key FROM ${t.delivery} l
+          WHERE l.status = 'processing' AND l.locked_until >= now()
+            AND l.consumer_name IN ${hostedConsumers}
        ), due AS (
          SELECT c.*, false AS lease_expired,
                 row_number() OVER (PARTITION BY c.consumer_name, s.tenant ORDER BY c.position) AS turn
@@ -277,6 +285,7 @@ function deliveryStatements(t: IntegrationTables) {
               FROM ${t.delivery} d
              WHERE d.consumer_name = s.consumer_name AND coalesce(d.tenant_id, '') = s.tenant
                AND d.status = 'pending' AND d.available_at <= now()
+               AND (d.consumer_name, d.ordering_key) NOT IN (SELECT consumer_name, ordering_key FROM leased)
                AND ${keyNotBlocked}
              ORDER BY d.position LIMIT s.share
              FOR UPDATE OF d SKIP LOCKED) c
