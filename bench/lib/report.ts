@@ -56,3 +56,8 @@ export function renderTargets(checks: readonly TargetCheck[]): string {
   ]);
   return renderTable({ title: 'Targets', header: ['Target', 'Measured', 'Result'], rows });
 }
+
+/** `1 instance`, `2 instances`. */
+export function instancesText(n: number): string {
+  return `${n} instance${n > 1 ? 's' : ''}`;
+}

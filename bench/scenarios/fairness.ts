@@ -1,6 +1,16 @@
 import { createBenchApp, eventFor } from '../lib/integration-app';
 import { benchPool, type BenchServer } from '../lib/server';
-import { nowMs, percentiles, sleep, type Percentiles } from '../lib/stats';
+import { fmt, med, ms, type Table, type TargetCheck } from '../lib/report';
+import type { Scenario } from '../lib/scenario';
+import {
+  median,
+  medianPercentiles,
+  nowMs,
+  percentiles,
+  sleep,
+  summarize,
+  type Percentiles,
+} from '../lib/stats';
 import { WORKLOAD_DDL } from '../lib/workload';
 import { startProcessors } from '../subjects/nestjs-integration';
 
@@ -256,3 +266,93 @@ export async function fairness(
     }
   });
 }
+
+/** Scenario 8: a quiet tenant's latency while a noisy tenant floods the outbox (8, 8a by phase, 8b over time). */
+export const fairnessScenario: Scenario = {
+  name: 'fairness',
+  async run({ server, plan, repeat }) {
+    const runs = await repeat(
+      plan.repeats,
+      `8 fairness: noisy tenant ${fmt(plan.fairnessNoisyEvents)} events in bulk, quiet tenant ${plan.fairnessQuietRate}/s`,
+      () =>
+        fairness(server, {
+          noisyEvents: plan.fairnessNoisyEvents,
+          quietRate: plan.fairnessQuietRate,
+        }),
+    );
+    const tables: Table[] = [];
+    const checks: TargetCheck[] = [];
+    const quiet = medianPercentiles(runs.map((r) => r.quietToStart));
+    const noisy = medianPercentiles(runs.map((r) => r.noisyToStart));
+    const batchTx = medianPercentiles(runs.map((r) => r.batchTxMs));
+    const batchMs = median(runs.map((r) => r.batchMs));
+    tables.push({
+      title: `8. Fairness: a noisy tenant's ${fmt(plan.fairnessNoisyEvents)} events in bulk, a quiet tenant's ${plan.fairnessQuietRate}/s meanwhile (library defaults: batch 100, concurrency 2, LISTEN)`,
+      note: 'Latency: publishing COMMIT returned → handler start. One batch: how long a batch holds one of the 2 slots while the backlog drains (2 × 100 / drain rate: claim, handlers, commit, settle); the consumer transaction alone is the next row. Drain: first noisy commit → last noisy event handled.',
+      header: ['Figure', 'p50', 'p99', 'max'],
+      rows: [
+        ['quiet tenant, commit → handler start (ms)', ms(quiet.p50), ms(quiet.p99), ms(quiet.max)],
+        ['noisy tenant, commit → handler start (ms)', ms(noisy.p50), ms(noisy.p99), ms(noisy.max)],
+        ['one batch, slot time (ms)', ms(batchMs), '', ''],
+        ['one batch, consumer transaction (ms)', ms(batchTx.p50), ms(batchTx.p99), ms(batchTx.max)],
+        [
+          'noisy drain (events/s; publish events/s)',
+          `${med(summarize(runs.map((r) => r.noisyDrainPerSec)))}; ${med(summarize(runs.map((r) => r.noisyPublishPerSec)))}`,
+          '',
+          '',
+        ],
+        ['quiet events measured', fmt(median(runs.map((r) => r.quietPublished))), '', ''],
+      ],
+    });
+    const phase = (name: 'alone' | 'publishing' | 'draining') => ({
+      quiet: medianPercentiles(runs.map((r) => r.phases[name].quietToStart)),
+      batchMs: median(runs.map((r) => r.phases[name].batchMs)),
+    });
+    const phases = {
+      alone: phase('alone'),
+      publishing: phase('publishing'),
+      draining: phase('draining'),
+    };
+    const phaseLabels = {
+      alone: 'alone (before the noisy tenant starts)',
+      publishing: 'while the noisy tenant publishes',
+      draining: "while the noisy tenant's backlog drains",
+    };
+    tables.push({
+      title:
+        "8a. Fairness by phase: the quiet tenant's commit → handler start, and how much of it the flood added",
+      note: "Added: the phase's p99 less the p99 alone. One batch: 2 × 100 / events whose handler started in the phase per second (the drain's when the phase started fewer than 10 batches' worth).",
+      header: ['Phase', 'Quiet events', 'p50 ms', 'p99 ms', 'Added p99 ms', 'One batch ms'],
+      rows: (['alone', 'publishing', 'draining'] as const).map((name) => [
+        phaseLabels[name],
+        String(phases[name].quiet.count),
+        ms(phases[name].quiet.p50),
+        ms(phases[name].quiet.p99),
+        name === 'alone' ? '' : ms(phases[name].quiet.p99 - phases.alone.quiet.p99),
+        name === 'alone' ? '' : ms(phases[name].batchMs),
+      ]),
+    });
+    tables.push({
+      title: '8b. Fairness over time (first run): the quiet tenant per 5 s of commit time',
+      note: 'Seconds from the first noisy commit. One batch: 2 × 100 / events whose handler started in the slice per second.',
+      header: ['From s', 'Quiet events', 'p50 ms', 'p99 ms', 'max ms', 'One batch ms'],
+      rows: runs[0]!.quietBySlice.map((slice) => [
+        String(slice.fromS),
+        String(slice.toStart.count),
+        ms(slice.toStart.p50),
+        ms(slice.toStart.p99),
+        ms(slice.toStart.max),
+        ms(slice.batchMs),
+      ]),
+    });
+    for (const name of ['publishing', 'draining'] as const) {
+      const added = phases[name].quiet.p99 - phases.alone.quiet.p99;
+      checks.push({
+        target: `Fairness ${phaseLabels[name]}: the flood adds ≤ one batch's time to a quiet tenant's p99 commit → handler start`,
+        measured: `${ms(added)} ms added (p99 ${ms(phases[name].quiet.p99)} against ${ms(phases.alone.quiet.p99)} alone) against one batch of ${ms(phases[name].batchMs)} ms`,
+        pass: added <= phases[name].batchMs,
+      });
+    }
+    return { results: { fairness: runs }, tables, checks };
+  },
+};

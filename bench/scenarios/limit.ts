@@ -1,6 +1,8 @@
 import type { Pool } from 'pg';
+import { fmt, med, ms, type Table } from '../lib/report';
+import type { Scenario } from '../lib/scenario';
 import { benchPool, type BenchServer } from '../lib/server';
-import { nowMs, percentiles, type Percentiles } from '../lib/stats';
+import { nowMs, percentiles, summarize, type Percentiles, type Summary } from '../lib/stats';
 import { WORKLOAD_DDL } from '../lib/workload';
 
 /** Scenario 1a figures of one run. */
@@ -185,3 +187,81 @@ export async function bareLoopCeiling(
     }
   });
 }
+
+/** Scenario 1: the server's commit ceiling and the bare claim-and-complete loops (1a–1d). */
+export const limitScenario: Scenario = {
+  name: 'limit',
+  async run({ server, plan, repeat }) {
+    const commits: Array<{ connections: number; runs: CommitRun[] }> = [];
+    for (const c of [1, 8, 32]) {
+      commits.push({
+        connections: c,
+        runs: await repeat(plan.repeats, `1a commit ceiling, ${c} connection(s)`, () =>
+          commitCeiling(server, c, plan.commitMs),
+        ),
+      });
+    }
+    const bare: Array<{ connections: number; handler: BareHandler; runs: BareLoopRun[] }> = [];
+    const labels: Record<BareHandler, string> = {
+      none: '1b bare claim-and-complete',
+      sequential: '1c bare claim-and-complete + handler inserts',
+      pipelined: '1d bare claim-and-complete + pipelined handler inserts',
+    };
+    for (const handler of BARE_HANDLERS) {
+      for (const c of [1, 2, 3, 4]) {
+        bare.push({
+          connections: c,
+          handler,
+          runs: await repeat(plan.repeats, `${labels[handler]}, ${c} connection(s)`, () =>
+            bareLoopCeiling(server, c, plan.bareEvents, handler),
+          ),
+        });
+      }
+    }
+    const bareRate = (c: number, handler: BareHandler): Summary =>
+      summarize(
+        bare
+          .find((b) => b.connections === c && b.handler === handler)!
+          .runs.map((r) => r.eventsPerSec),
+      );
+    const best = (handler: BareHandler): number =>
+      Math.max(...[1, 2, 3, 4].map((c) => bareRate(c, handler).median));
+    const tables: Table[] = [
+      {
+        title: '1a. Commit ceiling: one-row INSERT transactions',
+        header: ['Connections', 'Commits/s', 'Latency p50 ms', 'p99 ms'],
+        rows: commits.map((c) => [
+          String(c.connections),
+          med(summarize(c.runs.map((r) => r.commitsPerSec))),
+          ms(summarize(c.runs.map((r) => r.latency.p50)).median),
+          ms(summarize(c.runs.map((r) => r.latency.p99)).median),
+        ]),
+      },
+      {
+        title: `1b. Bare SQL claim-and-complete loop (batch 100, SKIP LOCKED), ${fmt(plan.bareEvents)} events`,
+        note: '1b: no handler. 1c: plus the 2a handler’s work done by hand (one transaction per batch inserting one projection row per event, one INSERT at a time; no inbox, no ordering, no library). 1d: 1c with the batch’s INSERTs sent at once on a pipelined connection (the floor of 2a’s throughput profile).',
+        header: [
+          'Connections',
+          '1b events/s (no handler)',
+          '1c events/s (+ handler inserts)',
+          '1d events/s (+ pipelined handler inserts)',
+        ],
+        rows: [1, 2, 3, 4].map((c) => [
+          String(c),
+          ...BARE_HANDLERS.map((h) => med(bareRate(c, h))),
+        ]),
+      },
+    ];
+    return {
+      results: { limit: { commits, bare } },
+      tables,
+      checks: [],
+      figures: {
+        commit1: summarize(commits[0]!.runs.map((r) => r.latency.p50)),
+        bareBest: best('none'),
+        bareHandlerBest: best('sequential'),
+        barePipelinedBest: best('pipelined'),
+      },
+    };
+  },
+};

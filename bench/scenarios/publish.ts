@@ -1,6 +1,8 @@
 import { createBenchApp, eventFor } from '../lib/integration-app';
 import { benchPool, type BenchServer } from '../lib/server';
-import { percentiles, type Percentiles } from '../lib/stats';
+import { fmt, med, ms, type Table, type TargetCheck } from '../lib/report';
+import type { Scenario } from '../lib/scenario';
+import { percentiles, summarize, type Percentiles, type Summary } from '../lib/stats';
 import { WORKLOAD_DDL } from '../lib/workload';
 import { closedLoops } from './limit';
 
@@ -212,3 +214,114 @@ async function insert(client: import('pg').PoolClient, n: number): Promise<numbe
   );
   return Number(rows[0]!.id);
 }
+
+/** Scenario 4: what publishing adds to a one-row business transaction, against floors. */
+export const publishScenario: Scenario = {
+  name: 'publish',
+  async run({ server, plan, repeat }) {
+    const byConn: Array<{ connections: number; runs: PublishRun[][] }> = [];
+    for (const c of [1, 16]) {
+      byConn.push({
+        connections: c,
+        runs: await repeat(plan.repeats, `4 publish overhead, ${c} connection(s)`, () =>
+          publishOverhead(server, c, plan.publishMs),
+        ),
+      });
+    }
+    const stat = (runs: PublishRun[][], v: PublishVariant, f: (r: PublishRun) => number): Summary =>
+      summarize(runs.map((r) => f(r.find((x) => x.variant === v)!)));
+    const ratio = (
+      runs: PublishRun[][],
+      v: PublishVariant,
+      f: (r: PublishRun) => number,
+    ): Summary =>
+      summarize(
+        runs.map(
+          (r) => f(r.find((x) => x.variant === v)!) / f(r.find((x) => x.variant === 'alone')!),
+        ),
+      );
+    const one = byConn[0]!.runs;
+    const sixteen = byConn[1]!.runs;
+    const variants = PUBLISH_VARIANTS;
+    const labels: Record<PublishVariant, string> = {
+      alone: 'transaction alone',
+      publish: '+ publish (NOTIFY at most every 2 ms: notify.windowMs default)',
+      publishNotifyEach: '+ publish, NOTIFY on every publish (notify.windowMs 0)',
+      publishMany10: '+ publishMany(10)',
+      publishAndCommit: '+ publishAndCommit (INSERT pipelined with COMMIT)',
+      publishManyAndCommit10: '+ publishManyAndCommit(10) (pipelined with COMMIT)',
+      roundTrip: 'floor: + one round trip that writes nothing (SELECT 1)',
+      floor1: 'floor: + bare INSERT of 1 outbox row',
+      floor10: 'floor: + bare INSERT of 10 outbox rows',
+      floor1Commit: 'floor: + bare INSERT of 1 outbox row pipelined with COMMIT',
+      floor10Commit: 'floor: + bare INSERT of 10 outbox rows pipelined with COMMIT',
+    };
+    const tables: Table[] = [];
+    const checks: TargetCheck[] = [];
+    tables.push({
+      title: '4. Publish overhead on a one-row business transaction',
+      header: [
+        'Variant',
+        '1 conn: p50 ms',
+        'p99 ms',
+        'latency ratio (p50)',
+        '16 conns: tx/s',
+        'throughput ratio',
+      ],
+      rows: variants.map((v) => [
+        labels[v],
+        ms(stat(one, v, (r) => r.latency.p50).median),
+        ms(stat(one, v, (r) => r.latency.p99).median),
+        fmt(ratio(one, v, (r) => r.latency.p50).median, 3),
+        med(stat(sixteen, v, (r) => r.txPerSec)),
+        fmt(ratio(sixteen, v, (r) => r.txPerSec).median, 3),
+      ]),
+    });
+    // Issue 18: publishing must not serialize the publishers' commits (PostgreSQL's NOTIFY
+    // lock does): publish at 16 connections against the bare 1-row INSERT in the same rounds.
+    const toFloor = (v: PublishVariant): number =>
+      summarize(
+        sixteen.map(
+          (r) =>
+            r.find((x) => x.variant === v)!.txPerSec /
+            r.find((x) => x.variant === 'floor1')!.txPerSec,
+        ),
+      ).median;
+    checks.push({
+      target: '`publish` at 16 connections ≥ 0.9× the bare 1-row INSERT floor (tx/s)',
+      measured: `${fmt(toFloor('publish'), 3)}× (NOTIFY on every publish: ${fmt(toFloor('publishNotifyEach'), 3)}×)`,
+      pass: toFloor('publish') >= 0.9,
+    });
+    const added = (v: PublishVariant): number => ratio(one, v, (r) => r.latency.p50).median;
+    const pct = (v: PublishVariant): string => `+${fmt((added(v) - 1) * 100, 1)} %`;
+    const roundTrip = `a round trip that writes nothing: ${pct('roundTrip')}`;
+    for (const [v, label, limit, floors] of [
+      ['publish', '`publish`', 1.15, `${roundTrip}; a bare 1-row INSERT: ${pct('floor1')}`],
+      [
+        'publishMany10',
+        '`publishMany` of 10',
+        1.25,
+        `${roundTrip}; a bare 10-row INSERT: ${pct('floor10')}`,
+      ],
+      [
+        'publishAndCommit',
+        '`publishAndCommit` (pipelined)',
+        1.15,
+        `a bare 1-row INSERT pipelined with COMMIT: ${pct('floor1Commit')}`,
+      ],
+      [
+        'publishManyAndCommit10',
+        '`publishManyAndCommit` of 10 (pipelined)',
+        1.25,
+        `a bare 10-row INSERT pipelined with COMMIT: ${pct('floor10Commit')}`,
+      ],
+    ] as const) {
+      checks.push({
+        target: `${label} adds ≤ ${fmt((limit - 1) * 100)} % latency (1 connection, p50)`,
+        measured: `${pct(v)} (floors: ${floors})`,
+        pass: added(v) <= limit,
+      });
+    }
+    return { results: { publish: byConn }, tables, checks };
+  },
+};

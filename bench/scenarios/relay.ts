@@ -18,7 +18,9 @@ import { natsTransport } from '../../src/integration/transports/nats';
 import { rabbitMqTransport } from '../../src/integration/transports/rabbitmq';
 import { eventFor, recordingAdapter } from '../lib/integration-app';
 import { benchPool, type BenchServer } from '../lib/server';
-import { nowMs, percentiles, sleep } from '../lib/stats';
+import { fmt, med, ms, type Table } from '../lib/report';
+import type { Scenario } from '../lib/scenario';
+import { median, medianPercentiles, nowMs, percentiles, sleep, summarize } from '../lib/stats';
 import { latencyFigures, publishAtRate, WORKLOAD_DDL, type LatencyFigures } from '../lib/workload';
 import { seedBacklog } from '../subjects/nestjs-integration';
 
@@ -299,3 +301,86 @@ export async function relayLatency(
     }),
   );
 }
+
+/** Scenario 9: relays to NATS and RabbitMQ, throughput (9a) and end-to-end latency (9b). */
+export const relayScenario: Scenario = {
+  name: 'relay',
+  optIn: true,
+  async run({ server, plan, repeat }) {
+    const throughput: Array<{ broker: string; instances: number; runs: RelayThroughputRun[] }> = [];
+    for (const broker of RELAY_BROKERS) {
+      for (const instances of [1, 2]) {
+        throughput.push({
+          broker,
+          instances,
+          runs: await repeat(
+            plan.repeats,
+            `9a relay ${fmt(plan.relayEvents)} events to ${broker}, ${instances} relaying instance(s)`,
+            () => relayThroughput(server, broker, instances, plan.relayEvents),
+          ),
+        });
+      }
+    }
+    const latency: Array<{ broker: string; rate: number; runs: LatencyFigures[] }> = [];
+    for (const broker of RELAY_BROKERS) {
+      for (const rate of plan.relayRates) {
+        latency.push({
+          broker,
+          rate,
+          runs: await repeat(
+            plan.repeats,
+            `9b end-to-end latency through ${broker} at ${rate}/s`,
+            () =>
+              relayLatency(server, broker, {
+                rate,
+                durationMs: plan.relayLatencyMs,
+                maxWaitMs: plan.latencyMaxWaitMs,
+              }),
+          ),
+        });
+      }
+    }
+    const tables: Table[] = [];
+    tables.push({
+      title: `9a. Relay throughput: ${fmt(plan.relayEvents)} outbox events published to the broker`,
+      note: 'Events/s from the relaying processors starting to the relay consumer’s last delivery marked processed; each publish awaits the broker’s acknowledgement (JetStream PubAck, RabbitMQ publisher confirm). Relaying instances are separate Nest apps with their own pools, in one process. Broker messages: what the stream / bound queue holds afterwards.',
+      header: ['Broker', 'Relaying instances', 'Events/s', 'Broker messages'],
+      rows: throughput.map((t) => [
+        t.broker,
+        String(t.instances),
+        med(summarize(t.runs.map((r) => r.eventsPerSec))),
+        fmt(median(t.runs.map((r) => r.brokerMessages))),
+      ]),
+    });
+    tables.push({
+      title: `9b. End-to-end latency through the broker at ${plan.relayRates.join(' and ')} business transactions/s`,
+      note: 'Milliseconds from the publishing transaction’s COMMIT returning (app A: processor with LISTEN, one relay consumer) to the consuming handler’s transaction committing with its inbox mark (app B: IntegrationInboundModule with its default concurrency of 16, its own database). Delivered: share of the measured events handled by the end of the wait.',
+      header: [
+        'Broker',
+        'Rate/s',
+        'Achieved/s',
+        'p50 ms',
+        'p95 ms',
+        'p99 ms',
+        'max ms',
+        'Delivered',
+      ],
+      rows: latency.map((l) => {
+        const p = medianPercentiles(l.runs.map((r) => r.toCommit));
+        const delivered =
+          l.runs.reduce((a, r) => a + r.delivered, 0) / l.runs.reduce((a, r) => a + r.published, 0);
+        return [
+          l.broker,
+          String(l.rate),
+          med(summarize(l.runs.map((r) => r.achievedRate))),
+          ms(p.p50),
+          ms(p.p95),
+          ms(p.p99),
+          ms(Math.max(...l.runs.map((r) => r.toCommit.max))),
+          `${fmt(delivered * 100, 1)} %`,
+        ];
+      }),
+    });
+    return { results: { relay: { throughput, latency } }, tables, checks: [] };
+  },
+};

@@ -1,9 +1,12 @@
 import { DeliveryRepository } from '../../src/integration/processing/delivery.repository';
 import { createBenchApp } from '../lib/integration-app';
 import { benchPool, type BenchServer } from '../lib/server';
-import { nowMs, percentiles, type Percentiles } from '../lib/stats';
+import { fmt, med, ms, type Table, type TargetCheck } from '../lib/report';
+import type { Scenario } from '../lib/scenario';
+import { medianPercentiles, nowMs, percentiles, summarize, type Percentiles } from '../lib/stats';
 import { WORKLOAD_DDL } from '../lib/workload';
 import { pgAdapter } from '../../src/integration';
+import { drainOwn } from '../subjects/nestjs-integration';
 
 /** Scenario 6a figures of one run. */
 export interface ClaimRun {
@@ -88,3 +91,78 @@ export async function claimLatency(
     }
   });
 }
+
+/** Scenario 6: the claim statement's latency against retained rows (6a), a processor's memory (6b). */
+export const scaleScenario: Scenario = {
+  name: 'scale',
+  async run({ server, plan, repeat }) {
+    const empty = await repeat(plan.repeats, '6a claim latency, empty table', () =>
+      claimLatency(server, 0, plan.claimIterations),
+    );
+    const full = await repeat(
+      plan.repeats,
+      `6a claim latency, ${fmt(plan.retained)} processed rows retained`,
+      () => claimLatency(server, plan.retained, plan.claimIterations),
+    );
+    const rss = await repeat(
+      plan.repeats,
+      `6b RSS while draining ${fmt(plan.rssEvents)} events`,
+      () => drainOwn(server, { events: plan.rssEvents, consumers: 1, instances: 1 }),
+    );
+    const claim = (runs: ClaimRun[], f: (r: ClaimRun) => Percentiles): Percentiles =>
+      medianPercentiles(runs.map(f));
+    const growth = summarize(rss.map((r) => r.rssGrowthMiB));
+    const tables: Table[] = [];
+    const checks: TargetCheck[] = [];
+    tables.push({
+      title: '6a. Claim statement latency (batch 100) vs retained processed rows',
+      header: [
+        'Processed rows retained',
+        'Claim 100 p50 ms',
+        'p99 ms',
+        'Idle claim p50 ms',
+        'p99 ms',
+      ],
+      rows: [
+        [
+          '0',
+          ...[claim(empty, (r) => r.claim), claim(empty, (r) => r.idleClaim)].flatMap((p) => [
+            ms(p.p50),
+            ms(p.p99),
+          ]),
+        ],
+        [
+          fmt(plan.retained),
+          ...[claim(full, (r) => r.claim), claim(full, (r) => r.idleClaim)].flatMap((p) => [
+            ms(p.p50),
+            ms(p.p99),
+          ]),
+        ],
+      ],
+    });
+    tables.push({
+      title: `6b. Memory of one processor process draining ${fmt(plan.rssEvents)} events`,
+      header: ['RSS at start MiB', 'Peak RSS MiB', 'Growth MiB', 'Events/s'],
+      rows: [
+        [
+          fmt(summarize(rss.map((r) => r.peakRssMiB! - r.rssGrowthMiB)).median),
+          fmt(summarize(rss.map((r) => r.peakRssMiB!)).median),
+          med(growth),
+          med(summarize(rss.map((r) => r.eventsPerSec))),
+        ],
+      ],
+    });
+    const ratio = claim(full, (r) => r.claim).p50 / claim(empty, (r) => r.claim).p50;
+    checks.push({
+      target: `Claim p50 with ${fmt(plan.retained)} processed rows ≤ 1.5× the empty table`,
+      measured: `${fmt(ratio, 2)}× (${ms(claim(full, (r) => r.claim).p50)} vs ${ms(claim(empty, (r) => r.claim).p50)} ms)`,
+      pass: ratio <= 1.5,
+    });
+    checks.push({
+      target: `RSS growth while draining ${fmt(plan.rssEvents)} events ≤ 100 MB`,
+      measured: `${fmt(growth.median, 1)} MiB`,
+      pass: growth.median * 1.048576 <= 100,
+    });
+    return { results: { scale: { empty, full, rss } }, tables, checks };
+  },
+};

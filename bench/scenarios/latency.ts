@@ -1,0 +1,56 @@
+/**
+ * Scenario 3: commit → handler latency of this library at a steady publish rate, with LISTEN at
+ * the defaults, with a NOTIFY on every publish, and polling only; targets against scenario 1a's
+ * single commit.
+ */
+import { fmt, ms, type Table, type TargetCheck } from '../lib/report';
+import type { Scenario } from '../lib/scenario';
+import { latencyResult, latencyTable, type LatencyResult } from '../lib/summaries';
+import { latencyOwn, ownSubject } from '../subjects/nestjs-integration';
+
+export const latencyScenario: Scenario = {
+  name: 'latency',
+  async run({ server, plan, figures, repeat }) {
+    const { commit1 } = figures;
+    const latencies: LatencyResult[] = [];
+    // LISTEN at the defaults, LISTEN with a NOTIFY on every publish (notify.windowMs 0: what
+    // the default was before issue 18), polling only.
+    const modes = [
+      { listen: true, wakeUp: undefined, notifyWindowMs: undefined },
+      { listen: true, wakeUp: 'LISTEN, NOTIFY on every publish', notifyWindowMs: 0 },
+      { listen: false, wakeUp: undefined, notifyWindowMs: undefined },
+    ] as const;
+    for (const { listen, wakeUp, notifyWindowMs } of modes) {
+      for (const rate of [500, 2_000]) {
+        const runs = await repeat(
+          plan.repeats,
+          `3 latency ${rate}/s, ${wakeUp ?? (listen ? 'LISTEN' : 'polling only')}`,
+          () => latencyOwn(server, { rate, durationMs: plan.latencyMs, listen, notifyWindowMs }),
+        );
+        latencies.push(latencyResult(ownSubject, rate, listen, runs, wakeUp));
+      }
+    }
+    const ownLatency = latencies.filter((l) => l.listen && l.wakeUp === 'LISTEN');
+    const tables: Table[] = [
+      latencyTable(
+        `3. Latency at a steady publish rate for ${plan.latencyMs / 1000} s (commit → handler)`,
+        latencies,
+      ),
+    ];
+    const checks: TargetCheck[] = [];
+    const l500 = ownLatency.find((l) => l.rate === 500);
+    if (l500 && commit1) {
+      checks.push({
+        target: 'Latency 500/s with LISTEN: p50 commit→handler start ≤ 3× a single commit',
+        measured: `${ms(l500.toStart.p50)} ms = ${fmt(l500.toStart.p50 / commit1.median, 2)}× (commit p50 ${ms(commit1.median)} ms)`,
+        pass: l500.toStart.p50 <= 3 * commit1.median,
+      });
+      checks.push({
+        target: 'Latency 500/s with LISTEN: p99 commit→handler start ≤ 10× a single commit',
+        measured: `${ms(l500.toStart.p99)} ms = ${fmt(l500.toStart.p99 / commit1.median, 2)}×`,
+        pass: l500.toStart.p99 <= 10 * commit1.median,
+      });
+    }
+    return { results: { latency: latencies }, tables, checks, figures: { ownLatency } };
+  },
+};
