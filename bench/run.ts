@@ -23,6 +23,7 @@ import { peersScenario } from './scenarios/peers';
 import { publishScenario } from './scenarios/publish';
 import { relayScenario } from './scenarios/relay';
 import { scaleScenario } from './scenarios/scale';
+import { sustainedScenario } from './scenarios/sustained';
 import { sweepScenario } from './scenarios/sweep';
 
 /**
@@ -39,6 +40,7 @@ const SCENARIOS: readonly Scenario[] = [
   adminScenario,
   fairnessScenario,
   sweepScenario,
+  sustainedScenario,
   relayScenario,
 ];
 const NAMES = SCENARIOS.map((s) => s.name);

@@ -34,6 +34,13 @@ export interface Plan {
    */
   readonly relayRates: readonly number[];
   readonly relayLatencyMs: number;
+  /**
+   * Scenario 10: processor instances, publish rates (one run each, stepping up until one is not
+   * sustained) and each run's length.
+   */
+  readonly sustainedInstances: number;
+  readonly sustainedRates: readonly number[];
+  readonly sustainedMs: number;
 }
 
 export const FULL: Plan = {
@@ -60,6 +67,9 @@ export const FULL: Plan = {
   relayEvents: 20_000,
   relayRates: [50, 200],
   relayLatencyMs: 20_000,
+  sustainedInstances: 4,
+  sustainedRates: [500, 750, 1_000, 1_500, 2_000, 3_000, 5_000],
+  sustainedMs: 120_000,
 };
 
 export const QUICK: Plan = {
@@ -86,4 +96,7 @@ export const QUICK: Plan = {
   relayEvents: 5_000,
   relayRates: [50, 200],
   relayLatencyMs: 5_000,
+  sustainedInstances: 4,
+  sustainedRates: [500, 1_000],
+  sustainedMs: 5_000,
 };
