@@ -21,6 +21,7 @@ import {
 } from '../../src/integration/processing/delivery.types';
 import { TenantCursors } from '../../src/integration/processing/tenant-cursors';
 import { EventSequencer } from '../../src/integration/processing/event-sequencer.repository';
+import { DeliveryMark } from '../../src/integration/processing/delivery-mark';
 import { createOrm, type OrmKind } from '../support/integration-app';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
 import { waitFor } from '../support/wait-for';
@@ -979,6 +980,59 @@ describe('per-consumer delivery SQL: sequencer and delivery repository (issue 13
       expect(await repo.extendLease(adapter.root, 'w2', batch, 120_000)).toBe(0);
       expect(await repo.extendLease(adapter.root, 'w1', [], 120_000)).toBe(0);
       expect(await repo.extendLease(adapter.root, 'w1', batch, 120_000)).toBe(2);
+    });
+
+    it('settle, extendLease and the processed mark probe the primary key, not a partial index through its second column', async () => {
+      // 20,000 processed deliveries and a claimed batch of 100: the partial indexes (key,
+      // lease) hold only the batch, which made a scan of one of them by consumer alone look
+      // cheaper than a primary-key probe per delivery (on PostgreSQL 15, with the statements
+      // naming the status in their lookups; such a scan grows with the index's dead entries).
+      await consumer('a', THING_ALL);
+      await pool.query(
+        `with ev as (
+           insert into outbox_event (id, event_name, aggregate_type, aggregate_id, ordering_key, payload)
+           select ('00000000-0000-7000-8000-' || lpad(to_hex(g), 12, '0'))::uuid, 'thing.created',
+                  'Thing', g::text, 'K' || g, '{}'::jsonb
+             from generate_series(1, 20100) g
+           returning id, (aggregate_id)::int as n, ordering_key)
+         insert into integration_delivery (event_id, consumer_name, position, ordering_key, status,
+                                           processed_at, locked_by, locked_until, attempt_count)
+         select id, 'a', n, ordering_key,
+                case when n > 20000 then 'processing' else 'processed' end,
+                case when n > 20000 then null else now() end,
+                case when n > 20000 then 'w1' end,
+                case when n > 20000 then now() + interval '1 minute' end, 1
+           from ev`,
+      );
+      await pool.query('vacuum analyze outbox_event, integration_delivery');
+      const batch = (
+        await repo.findByEvents(
+          adapter.root,
+          (
+            await pool.query<{ id: string }>(
+              `select event_id::text as id from integration_delivery where status = 'processing'`,
+            )
+          ).rows.map((r) => r.id),
+        )
+      ).map((d) => ({ eventId: d.eventId, consumer: d.consumer, attempt: 1 }) as ClaimedDelivery);
+      expect(batch).toHaveLength(100);
+      const sent: Array<{ text: string; params: readonly unknown[] }> = [];
+      const explainOnly: SqlExecutor = {
+        query: async <T>(text: string, params: readonly unknown[] = []) => {
+          sent.push({ text, params });
+          return { rows: [] as T[], rowCount: 0 };
+        },
+      };
+      await repo.settle(explainOnly, 'w1', [settleOne(batch[0]!, { action: 'processed' })]);
+      await repo.extendLease(explainOnly, 'w1', batch, 60_000);
+      await new DeliveryMark(tables).mark(explainOnly, 'w1', batch);
+      expect(sent).toHaveLength(3);
+      for (const { text, params } of sent) {
+        const { rows } = await pool.query<{ 'QUERY PLAN': string }>(`explain ${text}`, [...params]);
+        const plan = rows.map((r) => r['QUERY PLAN']).join('\n');
+        expect(plan).toMatch(/integration_delivery_pkey/);
+        expect(plan).not.toMatch(/integration_delivery_(key|lease)_idx/);
+      }
     });
 
     it('releaseAll puts back everything a worker holds, attempts restored', async () => {

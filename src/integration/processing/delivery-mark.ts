@@ -10,7 +10,10 @@ function markStatement(t: IntegrationTables): string {
   // overlapping marks cannot deadlock.
   // The input drives the join (LATERAL, one primary-key probe per delivery): on a table without
   // statistics yet (a fresh deployment's first minutes) the planner otherwise starts from the
-  // processing rows and re-reads the JSON input for each of them. The locked rows are then
+  // processing rows and re-reads the JSON input for each of them. The probe names no status
+  // (`locked_by` is set exactly while processing): with one, the planner may scan a partial
+  // index through its second column instead of probing the primary key (see the settle
+  // statement of DeliveryRepository). The locked rows are then
   // updated by ctid (they cannot move while locked), as a TID scan of their list: joined on
   // ctid, the planner may hash the input and scan the whole table for it (it did, on tables
   // of up to some ten thousand rows: one sequential scan per mark).
@@ -22,7 +25,7 @@ function markStatement(t: IntegrationTables): string {
        CROSS JOIN LATERAL (
          SELECT d.ctid AS row_id FROM ${t.delivery} AS d
           WHERE d.consumer_name = x.consumer_name AND d.event_id = x.event_id
-            AND d.status = 'processing' AND d.locked_by = $1::text AND d.attempt_count = x.attempt
+            AND d.locked_by = $1::text AND d.attempt_count = x.attempt
             FOR UPDATE OF d) AS d
     )
     UPDATE ${t.delivery} AS d

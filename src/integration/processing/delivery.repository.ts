@@ -357,6 +357,13 @@ function deliveryStatements(t: IntegrationTables) {
         WHERE d.event_id = $2::uuid AND d.consumer_name = $3::text AND e.id = d.event_id
           AND (d.status IN ('pending', 'dead_letter') OR (d.status = 'processing' AND d.locked_until < now()))
        RETURNING ${DELIVERY_COLUMNS}, prior.lease_expired, ${EVENT_COLUMNS}`,
+    // extendLease and settle find their rows by (event, consumer) and `locked_by`, naming no
+    // status: `locked_by` is set exactly while a delivery is processing (every statement that
+    // ends processing clears it), and the rows locked are then updated by ctid alone. With a
+    // status in the lookup, the planner may scan a partial index (key, lease) through its
+    // second column instead of probing the primary key: it did on PostgreSQL 15 with 100,000
+    // retained rows, 172 buffers per delivery, a settle of 100 taking 5.5 ms instead of 1.7;
+    // in the UPDATE, it scanned the lease index instead of the TID list.
     // The sub-select skips rows another transaction holds (a consumer transaction marking the
     // delivery processed): waiting for it would stall the heartbeat, and its row lock protects
     // the delivery meanwhile.
@@ -364,13 +371,11 @@ function deliveryStatements(t: IntegrationTables) {
          SELECT h.row_id FROM jsonb_to_recordset($2::jsonb) AS k(event_id uuid, consumer text)
           CROSS JOIN LATERAL (
             SELECT x.ctid AS row_id FROM ${t.delivery} x
-             WHERE x.event_id = k.event_id AND x.consumer_name = k.consumer
-               AND x.locked_by = $1 AND x.status = 'processing'
+             WHERE x.event_id = k.event_id AND x.consumer_name = k.consumer AND x.locked_by = $1
                FOR UPDATE OF x SKIP LOCKED) h
        )
        UPDATE ${t.delivery} d SET locked_until = now() + $3::int * interval '1 millisecond'
         WHERE d.ctid = ANY (ARRAY(SELECT held.row_id FROM held))
-          AND d.locked_by = $1 AND d.status = 'processing'
        RETURNING 1`,
     settle: `WITH x AS (
          SELECT i.*, held.row_id FROM jsonb_to_recordset($2::jsonb)
@@ -378,7 +383,7 @@ function deliveryStatements(t: IntegrationTables) {
           CROSS JOIN LATERAL (
             SELECT h.ctid AS row_id FROM ${t.delivery} h
              WHERE h.event_id = i.event_id AND h.consumer_name = i.consumer
-               AND h.locked_by = $1 AND h.attempt_count = i.attempt AND h.status = 'processing'
+               AND h.locked_by = $1 AND h.attempt_count = i.attempt
                FOR UPDATE OF h) held
        )
        UPDATE ${t.delivery} d SET
@@ -397,7 +402,6 @@ function deliveryStatements(t: IntegrationTables) {
          locked_by = NULL, locked_until = NULL, updated_at = now()
        FROM x, ${ASYNC_COMMIT}
        WHERE d.ctid = ANY (ARRAY(SELECT x.row_id FROM x)) AND d.ctid = x.row_id
-         AND d.locked_by = $1 AND d.attempt_count = x.attempt AND d.status = 'processing'
        RETURNING d.event_id::text AS event_id, d.consumer_name AS consumer`,
     releaseAll: `UPDATE ${t.delivery} SET status = 'pending', attempt_count = greatest(attempt_count - 1, 0),
               available_at = now(), locked_by = NULL, locked_until = NULL, updated_at = now()
