@@ -15,6 +15,8 @@ export interface ClaimRun {
   readonly claim: Percentiles;
   /** The same statement when nothing is due (an idle poll), ms. */
   readonly idleClaim: Percentiles;
+  /** The processor's settle statement (DeliveryRepository.settle) marking the 100 processed, ms. */
+  readonly settle: Percentiles;
 }
 
 /** Events `$1..$2` (ids derived from the number) with one delivery each for consumer `scale`. */
@@ -32,10 +34,10 @@ const INSERT_EVENTS = (status: 'pending' | 'processed'): string => `
   SELECT id, 'scale', n, ordering_key, '${status}', ${status === 'processed' ? 'now()' : 'NULL'} FROM ev`;
 
 /**
- * 6a: the processor's own claim statement (DeliveryRepository.claim, batch 100) on tables
- * holding `retained` processed events and deliveries (kept, as with the default 7-day purge),
- * measured `iterations` times: insert 100 due deliveries, claim them (timed), delete them; plus
- * an idle claim (timed).
+ * 6a: the processor's own claim and settle statements (DeliveryRepository.claim and settle,
+ * batch 100) on tables holding `retained` processed events and deliveries (kept, as with the
+ * default 7-day purge), measured `iterations` times: insert 100 due deliveries, claim them
+ * (timed), settle them as processed (timed), delete them; plus an idle claim (timed).
  */
 export async function claimLatency(
   server: BenchServer,
@@ -56,6 +58,7 @@ export async function claimLatency(
       await pool.query('VACUUM ANALYZE outbox_event, integration_delivery');
       const claims: number[] = [];
       const idle: number[] = [];
+      const settles: number[] = [];
       let next = retained + 1;
       for (let i = 0; i < iterations + 5; i++) {
         await pool.query(INSERT_EVENTS('pending'), [next, next + 99]);
@@ -64,7 +67,20 @@ export async function claimLatency(
         const claimed = await repository.claim(adapter, 'scale', ['scale'], 100, 30_000);
         const claimMs = nowMs() - t;
         if (claimed.length !== 100) throw new Error(`claimed ${claimed.length} of 100`);
-        // Deleted, not settled: the tables keep exactly `retained` processed rows.
+        t = nowMs();
+        const settled = await repository.settle(
+          adapter.root,
+          'scale',
+          claimed.map((d) => ({
+            eventId: d.eventId,
+            consumer: d.consumer,
+            attempt: d.attempt,
+            decision: { action: 'processed' },
+          })),
+        );
+        const settleMs = nowMs() - t;
+        if (settled.length !== 100) throw new Error(`settled ${settled.length} of 100`);
+        // Then deleted: the tables keep exactly `retained` processed rows.
         const ids = claimed.map((d) => d.eventId);
         await pool.query('DELETE FROM integration_delivery WHERE event_id = ANY($1::uuid[])', [
           ids,
@@ -77,6 +93,7 @@ export async function claimLatency(
         if (i >= 5) {
           // the first five warm the caches
           claims.push(claimMs);
+          settles.push(settleMs);
           idle.push(idleMs);
         }
       }
@@ -84,6 +101,7 @@ export async function claimLatency(
         retainedProcessed: retained,
         claim: percentiles(claims),
         idleClaim: percentiles(idle),
+        settle: percentiles(settles),
       };
     } finally {
       await bench.close();
@@ -115,10 +133,12 @@ export const scaleScenario: Scenario = {
     const tables: Table[] = [];
     const checks: TargetCheck[] = [];
     tables.push({
-      title: '6a. Claim statement latency (batch 100) vs retained processed rows',
+      title: '6a. Claim and settle statement latency (batch 100) vs retained processed rows',
       header: [
         'Processed rows retained',
         'Claim 100 p50 ms',
+        'p99 ms',
+        'Settle 100 p50 ms',
         'p99 ms',
         'Idle claim p50 ms',
         'p99 ms',
@@ -126,17 +146,19 @@ export const scaleScenario: Scenario = {
       rows: [
         [
           '0',
-          ...[claim(empty, (r) => r.claim), claim(empty, (r) => r.idleClaim)].flatMap((p) => [
-            ms(p.p50),
-            ms(p.p99),
-          ]),
+          ...[
+            claim(empty, (r) => r.claim),
+            claim(empty, (r) => r.settle),
+            claim(empty, (r) => r.idleClaim),
+          ].flatMap((p) => [ms(p.p50), ms(p.p99)]),
         ],
         [
           fmt(plan.retained),
-          ...[claim(full, (r) => r.claim), claim(full, (r) => r.idleClaim)].flatMap((p) => [
-            ms(p.p50),
-            ms(p.p99),
-          ]),
+          ...[
+            claim(full, (r) => r.claim),
+            claim(full, (r) => r.settle),
+            claim(full, (r) => r.idleClaim),
+          ].flatMap((p) => [ms(p.p50), ms(p.p99)]),
         ],
       ],
     });
@@ -157,6 +179,12 @@ export const scaleScenario: Scenario = {
       target: `Claim p50 with ${fmt(plan.retained)} processed rows ≤ 1.5× the empty table`,
       measured: `${fmt(ratio, 2)}× (${ms(claim(full, (r) => r.claim).p50)} vs ${ms(claim(empty, (r) => r.claim).p50)} ms)`,
       pass: ratio <= 1.5,
+    });
+    const settleRatio = claim(full, (r) => r.settle).p50 / claim(empty, (r) => r.settle).p50;
+    checks.push({
+      target: `Settle p50 with ${fmt(plan.retained)} processed rows ≤ 1.5× the empty table`,
+      measured: `${fmt(settleRatio, 2)}× (${ms(claim(full, (r) => r.settle).p50)} vs ${ms(claim(empty, (r) => r.settle).p50)} ms)`,
+      pass: settleRatio <= 1.5,
     });
     checks.push({
       target: `RSS growth while draining ${fmt(plan.rssEvents)} events ≤ 100 MB`,
