@@ -12,7 +12,7 @@ import {
   type Percentiles,
 } from '../lib/stats';
 import { WORKLOAD_DDL } from '../lib/workload';
-import { startProcessors } from '../subjects/nestjs-integration';
+import { startRecordingProcessors } from '../subjects/nestjs-integration';
 
 /** Events per noisy publishing transaction. */
 const NOISY_PER_TX = 1_000;
@@ -93,14 +93,7 @@ export async function fairness(
     const publisherApp = await createBenchApp(pool, { consumers: 0, listen: true });
     try {
       await pool.query(WORKLOAD_DDL);
-      const [worker] = await startProcessors(db, 1, {
-        consumers: 1,
-        listen: true,
-        poolSize: 10,
-        record: true,
-        sampleEveryMs: 100,
-        run: {},
-      });
+      const [worker] = await startRecordingProcessors(db, 1);
       const { batchSize, concurrency } = { batchSize: 100, concurrency: 2 }; // library defaults
       worker!.go();
       // Let the processor start (LISTEN, consumers announced) before anything is published.

@@ -21,7 +21,7 @@ import {
   publishAtRate,
   WORKLOAD_DDL,
 } from '../lib/workload';
-import { startProcessors } from '../subjects/nestjs-integration';
+import { startRecordingProcessors } from '../subjects/nestjs-integration';
 
 /** Ordering keys the events are spread over (the aggregates of the business transactions). */
 const KEYS = 1_000;
@@ -83,14 +83,7 @@ export async function sustainedLoad(
       await pool.query(WORKLOAD_DDL);
       await pool.query(`CREATE TABLE bench_key (key int PRIMARY KEY, n int NOT NULL DEFAULT 0);
         INSERT INTO bench_key (key) SELECT generate_series(0, ${KEYS - 1})`);
-      const workers = await startProcessors(db, options.instances, {
-        consumers: 1,
-        listen: true,
-        poolSize: 10,
-        record: true,
-        sampleEveryMs: 100,
-        run: {},
-      });
+      const workers = await startRecordingProcessors(db, options.instances);
       workers.forEach((w) => w.go());
       /** Event id → [key, n]: per key, commit order is the order of n. */
       const keyed = new Map<string, readonly [number, number]>();

@@ -107,6 +107,24 @@ export async function startProcessors(
   );
 }
 
+/**
+ * `instances` processor processes at the library defaults, LISTEN on, one consumer, recording
+ * each delivery's start and commit (not yet consuming): the latency scenarios' processors.
+ */
+export function startRecordingProcessors(
+  db: BenchDatabase,
+  instances: number,
+): Promise<Array<WorkerHandle<ProcessorWorkerResult, ProcessorSample>>> {
+  return startProcessors(db, instances, {
+    consumers: 1,
+    listen: true,
+    poolSize: DEFAULT_POOL,
+    record: true,
+    sampleEveryMs: 100,
+    run: {},
+  });
+}
+
 /** Scenario 2 for this library: drain a committed backlog with `instances` processes. */
 export async function drainOwn(
   server: BenchServer,
