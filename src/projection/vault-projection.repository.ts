@@ -70,34 +70,39 @@ export class VaultProjectionRepository {
     );
   }
 
-  /** The owner's summary, or undefined when none of their events arrived yet. */
+  /**
+   * The owner's summary, or undefined when none of their events arrived yet. One statement, so
+   * the count and the vaults come from one snapshot even while handlers are committing.
+   */
   async owner(ownerId: string): Promise<OwnerProjection | undefined> {
-    const { rows: owners } = await this.pool.query<{ vaults_opened: number }>(
-      'select vaults_opened from projection_owner where owner_id = $1',
-      [ownerId],
-    );
-    if (!owners[0]) return undefined;
     const { rows } = await this.pool.query<{
-      vault_id: string;
+      vaults_opened: number;
+      vault_id: string | null;
       name: string;
       currency: string;
       balance_minor: string;
       status: string;
       version: number;
     }>(
-      `select vault_id, name, currency, balance_minor::text, status, version
-         from projection_vault where owner_id = $1 order by vault_id`,
+      `select o.vaults_opened, v.vault_id, v.name, v.currency, v.balance_minor::text,
+              v.status, v.version
+         from projection_owner o
+         left join projection_vault v on v.owner_id = o.owner_id
+        where o.owner_id = $1
+        order by v.vault_id`,
       [ownerId],
     );
+    if (!rows[0]) return undefined;
+    const vaults = rows.filter((row) => row.vault_id !== null);
     const balances: Record<string, bigint> = {};
-    for (const row of rows)
+    for (const row of vaults)
       balances[row.currency] = (balances[row.currency] ?? 0n) + BigInt(row.balance_minor);
     return {
       ownerId,
-      vaultsOpened: owners[0].vaults_opened,
+      vaultsOpened: rows[0].vaults_opened,
       balances: Object.fromEntries(Object.entries(balances).map(([c, v]) => [c, v.toString()])),
-      vaults: rows.map((row) => ({
-        vaultId: row.vault_id,
+      vaults: vaults.map((row) => ({
+        vaultId: row.vault_id!,
         name: row.name,
         currency: row.currency,
         balanceMinor: row.balance_minor,
