@@ -20,7 +20,15 @@ import { eventFor, recordingAdapter } from '../lib/integration-app';
 import { benchPool, type BenchServer } from '../lib/server';
 import { fmt, med, ms, type Table } from '../lib/report';
 import type { Scenario } from '../lib/scenario';
-import { median, medianPercentiles, nowMs, percentiles, sleep, summarize } from '../lib/stats';
+import {
+  median,
+  medianPercentiles,
+  nowMs,
+  percentiles,
+  sleep,
+  summarize,
+  type Percentiles,
+} from '../lib/stats';
 import { latencyFigures, publishAtRate, WORKLOAD_DDL, type LatencyFigures } from '../lib/workload';
 import { seedBacklog } from '../subjects/nestjs-integration';
 
@@ -42,6 +50,28 @@ export interface RelayThroughputRun {
   readonly eventsPerSec: number;
   /** Messages the broker holds afterwards (NATS: the stream; RabbitMQ: the bound queue). */
   readonly brokerMessages: number;
+}
+
+/** Scenario 9b figures of one run: end to end, and its first leg. */
+export interface RelayLatencyFigures extends LatencyFigures {
+  /** Publishing transaction's COMMIT returned → the relay's publish acknowledged (ms). */
+  readonly toBrokerAck: Percentiles;
+}
+
+/** `transport`, noting when each publish was acknowledged. */
+function ackRecording(
+  transport: IntegrationTransport,
+  acked: Map<string, number>,
+): IntegrationTransport {
+  return {
+    name: transport.name,
+    connect: () => transport.connect(),
+    publish: async (message) => {
+      await transport.publish(message);
+      acked.set(message.id, nowMs());
+    },
+    close: () => transport.close(),
+  };
 }
 
 /** Fresh broker names for one run, and how to remove them afterwards. */
@@ -217,7 +247,7 @@ export async function relayLatency(
   server: BenchServer,
   broker: RelayBroker,
   options: { rate: number; durationMs: number; maxWaitMs: number },
-): Promise<LatencyFigures> {
+): Promise<RelayLatencyFigures> {
   return server.withDatabase(`relay-latency-${broker}`, (source) =>
     server.withDatabase(`relay-latency-${broker}-sink`, async (sink) => {
       const broker_ = topology(broker);
@@ -227,6 +257,7 @@ export async function relayLatency(
       const apps: INestApplicationContext[] = [];
       const observed: Array<[string, number, number]> = [];
       const pending = new Map<unknown, Array<[string, number]>>();
+      const acked = new Map<string, number>();
       try {
         await sourcePool.query(WORKLOAD_DDL);
         await sinkPool.query(WORKLOAD_DDL);
@@ -273,7 +304,12 @@ export async function relayLatency(
             logger: ['error', 'warn'],
           }),
         );
-        const relay = await relayApp(sourcePool, broker_.transport(), 'relay-latency', true);
+        const relay = await relayApp(
+          sourcePool,
+          ackRecording(broker_.transport(), acked),
+          'relay-latency',
+          true,
+        );
         apps.push(relay);
         await relay.get(OutboxProcessor).start();
         const publisher = relay.get(DomainEventPublisher);
@@ -291,7 +327,15 @@ export async function relayLatency(
         );
         const deadline = nowMs() + options.maxWaitMs;
         while (observed.length < published.total && nowMs() < deadline) await sleep(50);
-        return latencyFigures(options.rate, published, observed, percentiles);
+        const toBrokerAck: number[] = [];
+        for (const [id, committed] of published.commits) {
+          const at = acked.get(id);
+          if (at !== undefined) toBrokerAck.push(at - committed);
+        }
+        return {
+          ...latencyFigures(options.rate, published, observed, percentiles),
+          toBrokerAck: percentiles(toBrokerAck),
+        };
       } finally {
         while (apps.length) await apps.pop()!.close();
         await sourcePool.end();
@@ -321,7 +365,7 @@ export const relayScenario: Scenario = {
         });
       }
     }
-    const latency: Array<{ broker: string; rate: number; runs: LatencyFigures[] }> = [];
+    const latency: Array<{ broker: string; rate: number; runs: RelayLatencyFigures[] }> = [];
     for (const broker of RELAY_BROKERS) {
       for (const rate of plan.relayRates) {
         latency.push({
@@ -354,11 +398,12 @@ export const relayScenario: Scenario = {
     });
     tables.push({
       title: `9b. End-to-end latency through the broker at ${plan.relayRates.join(' and ')} business transactions/s`,
-      note: 'Milliseconds from the publishing transaction’s COMMIT returning (app A: processor with LISTEN, one relay consumer) to the consuming handler’s transaction committing with its inbox mark (app B: IntegrationInboundModule with its default concurrency of 16, its own database). Delivered: share of the measured events handled by the end of the wait.',
+      note: 'Milliseconds from the publishing transaction’s COMMIT returning (app A: processor with LISTEN, one relay consumer) to the consuming handler’s transaction committing with its inbox mark (app B: IntegrationInboundModule with its default concurrency of 16, its own database). Broker ack: the first leg, from the same COMMIT to the relay’s publish acknowledged by the broker. Delivered: share of the measured events handled by the end of the wait.',
       header: [
         'Broker',
         'Rate/s',
         'Achieved/s',
+        'Broker ack p50 / p99 ms',
         'p50 ms',
         'p95 ms',
         'p99 ms',
@@ -367,12 +412,14 @@ export const relayScenario: Scenario = {
       ],
       rows: latency.map((l) => {
         const p = medianPercentiles(l.runs.map((r) => r.toCommit));
+        const ack = medianPercentiles(l.runs.map((r) => r.toBrokerAck));
         const delivered =
           l.runs.reduce((a, r) => a + r.delivered, 0) / l.runs.reduce((a, r) => a + r.published, 0);
         return [
           l.broker,
           String(l.rate),
           med(summarize(l.runs.map((r) => r.achievedRate))),
+          `${ms(ack.p50)} / ${ms(ack.p99)}`,
           ms(p.p50),
           ms(p.p95),
           ms(p.p99),

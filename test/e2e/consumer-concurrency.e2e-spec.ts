@@ -38,7 +38,7 @@ const interleaved = (keys: number, perKey: number): PublishEventInput[] =>
 const EFFECT = 'insert into lane_effect (event_id, key, n) values ($1, $2, $3)';
 const noRetryDelay = { maxAttempts: 5, baseDelayMs: 0, maxDelayMs: 0, jitter: JitterMode.None };
 
-describe('consumer concurrency (events of different keys side by side in one batch transaction)', () => {
+describe('consumer concurrency (events of different keys side by side in a batch)', () => {
   let db: TestDatabase;
   let pool: Pool;
   let pipelined: Pool;
@@ -69,7 +69,12 @@ describe('consumer concurrency (events of different keys side by side in one bat
   /** An app whose consumer `lanes` runs `handle`; on the pipelined pool unless `plain`. */
   const boot = async (
     handle: (e: IntegrationEvent<Payload>, ctx: HandlerContext<PoolClient>) => Promise<void>,
-    options: { concurrency?: number; plain?: boolean; batchSize?: number } = {},
+    options: {
+      concurrency?: number;
+      plain?: boolean;
+      batchSize?: number;
+      transactional?: false;
+    } = {},
   ): Promise<{ t: IntegrationTestApp; processor: OutboxProcessor }> => {
     const t = await createIntegrationApp(db.url, {
       orm: 'pg',
@@ -84,6 +89,7 @@ describe('consumer concurrency (events of different keys side by side in one bat
       consumer: 'lanes',
       name: 'Lanes.handle',
       concurrency: options.concurrency ?? 8,
+      ...(options.transactional === false ? { transactional: false } : {}),
       handle,
     });
     return { t, processor: t.app.get(OutboxProcessor) };
@@ -288,6 +294,47 @@ describe('consumer concurrency (events of different keys side by side in one bat
     expect(await processor.processBatch()).toMatchObject({ claimed: 0 });
     expect(maxInFlight).toBe(1);
     expect(await effects()).toHaveLength(20);
+  });
+
+  it('without a transaction, runs up to `concurrency` keys at once on any adapter; a failure holds back its own key only', async () => {
+    let inFlight = 0;
+    let maxInFlight = 0;
+    const started: string[] = [];
+    const { t, processor } = await boot(
+      async (e, ctx) => {
+        expect(ctx.tx).toBeUndefined();
+        started.push(`${e.payload.key}/${e.payload.n}`);
+        maxInFlight = Math.max(maxInFlight, ++inFlight);
+        try {
+          // Waits on something outside the database, as a relay waits for a broker's ack.
+          await new Promise((resolve) => setTimeout(resolve, 5));
+          if (e.payload.key === 'k1' && e.payload.n === 1) throw new Error('k1 refuses event 1');
+          await pool.query(EFFECT, [e.id, e.payload.key, e.payload.n]);
+        } finally {
+          inFlight--;
+        }
+      },
+      { plain: true, concurrency: 4, transactional: false },
+    );
+    await publishAll(t, interleaved(6, 4));
+    expect(await processor.processBatch()).toMatchObject({
+      claimed: 24,
+      processed: 21,
+      retried: 1,
+      released: 2,
+    });
+    expect(maxInFlight).toBe(4);
+    // k1 stopped at its failed event; every other key ran to its end, each in order.
+    expect(started.filter((s) => s.startsWith('k1/'))).toEqual(['k1/0', 'k1/1']);
+    const rows = await effects();
+    for (let k = 0; k < 6; k++) {
+      expect(rows.filter((r) => r.key === `k${k}`).map((r) => r.n)).toEqual(
+        k === 1 ? [0] : [0, 1, 2, 3],
+      );
+    }
+    expect((await failedDeliveries()).map((d) => [d.aggregate_id, d.payload.n])).toEqual([
+      ['k1', 1],
+    ]);
   });
 
   it('drains with several batches in flight and never runs deliveries already processed again', async () => {

@@ -463,7 +463,7 @@ describe('class-level consumers: @IntegrationConsumer (issue 13)', () => {
 
     it('invalid class-level options', async () => {
       @Injectable()
-      @IntegrationConsumer('wide', { transactional: false, concurrency: 4 })
+      @IntegrationConsumer('wide', { transactional: 'per-event', concurrency: 4 })
       class Wide {
         @OnIntegrationEvent('ic.a')
         handle(): void {}

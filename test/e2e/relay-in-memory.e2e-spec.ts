@@ -105,7 +105,11 @@ describe('relay and inbound through a transport (issue 17, in memory)', () => {
     await sink?.drop();
   });
 
-  async function relayingApp(transport: InMemoryTransport, retry = noRetryDelay) {
+  async function relayingApp(
+    transport: InMemoryTransport,
+    retry = noRetryDelay,
+    concurrency?: number,
+  ) {
     const t = await createIntegrationApp(source.url, {
       integration: { processor: { retry, batchSize: 200 } },
       metadata: {
@@ -114,6 +118,7 @@ describe('relay and inbound through a transport (issue 17, in memory)', () => {
             consumer: 'broker-relay',
             events: ['thing.*'],
             transport,
+            ...(concurrency ? { concurrency } : {}),
           }),
         ],
       },
@@ -169,8 +174,15 @@ describe('relay and inbound through a transport (issue 17, in memory)', () => {
     const ids = await publishAll(producer, events);
     await producer.app.get(OutboxProcessor).drain();
 
-    expect(outbound.messages.map((m) => m.id)).toEqual(ids);
-    const first = outbound.messages[0]!;
+    // Publishes of different keys overlap (the relay's lanes); each key's are in publish order.
+    const keyOf = (i: number) => `8:tenant-a:Thing:k${i % 7}`;
+    for (let k = 0; k < 7; k++) {
+      expect(outbound.messages.filter((m) => m.key === keyOf(k)).map((m) => m.id)).toEqual(
+        ids.filter((_, i) => i % 7 === k),
+      );
+    }
+    expect(outbound.messages).toHaveLength(300);
+    const first = outbound.messages.find((m) => m.id === ids[0])!;
     expect(first.name).toBe('thing.made');
     expect(first.key).toBe('8:tenant-a:Thing:k0');
     expect(first.headers).toMatchObject({
@@ -218,6 +230,44 @@ describe('relay and inbound through a transport (issue 17, in memory)', () => {
       );
       expect(d).toEqual([{ status: 'processed', n: 300 }]);
     });
+  });
+
+  it('has up to `concurrency` publishes in flight, never two of one key (#relay-concurrency)', async () => {
+    /** A broker whose acknowledgements take a few milliseconds. */
+    class SlowAcks extends InMemoryTransport {
+      inFlight = new Map<string, number>();
+      most = 0;
+      mostOfOneKey = 0;
+      override async publish(message: Parameters<InMemoryTransport['publish']>[0]) {
+        const ofKey = (this.inFlight.get(message.key) ?? 0) + 1;
+        this.inFlight.set(message.key, ofKey);
+        this.mostOfOneKey = Math.max(this.mostOfOneKey, ofKey);
+        this.most = Math.max(
+          this.most,
+          [...this.inFlight.values()].reduce((a, b) => a + b, 0),
+        );
+        try {
+          await new Promise((resolve) => setTimeout(resolve, 3));
+          await super.publish(message);
+        } finally {
+          this.inFlight.set(message.key, this.inFlight.get(message.key)! - 1);
+        }
+      }
+    }
+    const outbound = new SlowAcks();
+    const producer = await relayingApp(outbound, noRetryDelay, 3);
+    const ids = await publishAll(
+      producer,
+      Array.from({ length: 40 }, (_, i) => thingEvent('thing.made', `k${i % 8}`, { n: i })),
+    );
+    await producer.app.get(OutboxProcessor).drain();
+    expect(outbound.most).toBe(3);
+    expect(outbound.mostOfOneKey).toBe(1);
+    for (let k = 0; k < 8; k++) {
+      expect(outbound.messages.filter((m) => m.key.endsWith(`:k${k}`)).map((m) => m.id)).toEqual(
+        ids.filter((_, i) => i % 8 === k),
+      );
+    }
   });
 
   it('retries a publish the broker did not acknowledge, with the consumer backoff, then dead-letters it (#relay-retry)', async () => {
@@ -461,11 +511,14 @@ describe('relay and inbound through a transport (issue 17, in memory)', () => {
               consumer: '1 bad',
               events: ['Not A Pattern'],
               transport: {} as InMemoryTransport,
+              concurrency: 0,
             }),
           ],
         },
       }),
-    ).rejects.toThrow(InvalidTransportOptionsError);
+    ).rejects.toThrow(
+      /consumer must be a name[\s\S]*not an event pattern[\s\S]*lacks connect, publish, close[\s\S]*concurrency must be an integer from 1 to 1000/,
+    );
     await expect(
       createIntegrationApp(sink.url, {
         metadata: {

@@ -109,9 +109,9 @@ describe('consumer declared once (issue 13: class-level consumers)', () => {
     expect(() => registry.registerConsumer('c', { retry: { maxAttempts: 0 } })).toThrow(
       InvalidHandlerError,
     );
-    expect(() => registry.registerConsumer('c', { transactional: false, concurrency: 2 })).toThrow(
-      "concurrency 2 needs transactional: 'batch'",
-    );
+    expect(() =>
+      registry.registerConsumer('c', { transactional: 'per-event', concurrency: 2 }),
+    ).toThrow("concurrency 2 needs transactional: 'batch' (events side by side");
     expect(() => registry.registerConsumer('c', { transactional: 'always' as never })).toThrow(
       "transactional must be 'batch', 'per-event' or false",
     );

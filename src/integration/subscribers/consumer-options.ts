@@ -56,10 +56,10 @@ export function resolveConsumerOptions(options: ConsumerOptions): ResolvedConsum
 
 /** Why resolved options cannot run together (undefined when they can). */
 export function consumerOptionsConflict(options: ResolvedConsumerOptions): string | undefined {
-  if (options.concurrency > 1 && options.transactional !== 'batch') {
+  if (options.concurrency > 1 && options.transactional === 'per-event') {
     return (
-      `concurrency ${options.concurrency} needs transactional: 'batch' (it runs events side by ` +
-      `side inside one batch transaction; got ${String(options.transactional)})`
+      `concurrency ${options.concurrency} needs transactional: 'batch' (events side by side ` +
+      `inside one batch transaction) or false (no transaction); got 'per-event'`
     );
   }
   return undefined;

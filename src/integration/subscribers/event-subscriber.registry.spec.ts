@@ -58,7 +58,7 @@ describe('EventSubscriberRegistry validation', () => {
     expect(() => registry.register(def({ name: 'a' }))).toThrow(DuplicateHandlerError);
   });
 
-  it('validates concurrency: an integer 1–1000, one value per consumer, batch mode only', () => {
+  it('validates concurrency: an integer 1–1000, one value per consumer, not per-event', () => {
     for (const bad of [0, 1.5, 1001, Number.NaN, '4' as unknown as number]) {
       expect(() =>
         registry.register(def({ name: `bad-${String(bad)}`, concurrency: bad })),
@@ -77,9 +77,13 @@ describe('EventSubscriberRegistry validation', () => {
       "concurrency 8 needs transactional: 'batch'",
     );
     expect(() =>
-      registry.register(def({ consumer: 'x', name: 'g', transactional: false, concurrency: 2 })),
-    ).toThrow('got false');
+      registry.register(
+        def({ consumer: 'x', name: 'g', transactional: 'per-event', concurrency: 2 }),
+      ),
+    ).toThrow("got 'per-event'");
     expect(registry.getConsumerSettings('x')).toBeUndefined();
+    registry.register(def({ consumer: 'z', name: 'g', transactional: false, concurrency: 2 }));
+    expect(registry.getConsumerSettings('z')?.concurrency).toBe(2);
     registry.register(
       def({ consumer: 'y', name: 'h', transactional: 'per-event', concurrency: 1 }),
     );

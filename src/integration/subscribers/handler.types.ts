@@ -53,16 +53,21 @@ export interface ConsumerOptions {
    */
   readonly transactional?: TransactionMode;
   /**
-   * How many events of **different ordering keys** this consumer runs at once inside one batch
-   * transaction; the events of one key still run one after another, in order. Their statements
-   * share the transaction's connection, so this only pays off when the adapter pipelines them
-   * (`pgAdapter` on a pg `Pool` created with `pipeline: true`); with any other adapter the
-   * consumer runs one event at a time and says so once in the log.
+   * How many events of **different ordering keys** this consumer runs at once within a batch;
+   * the events of one key still run one after another, in order.
    *
-   * Only for `transactional: 'batch'`. Handlers then interleave within one transaction: write
-   * them so that events of different keys do not read-modify-write the same rows in JavaScript
-   * (single statements such as `UPDATE … SET n = n + 1` are fine). All handlers of one consumer
-   * must agree. Between 1 and {@link MAX_CONSUMER_CONCURRENCY}.
+   * - `transactional: 'batch'`: they run inside the one batch transaction and share its
+   *   connection, so this only pays off when the adapter pipelines them (`pgAdapter` on a pg
+   *   `Pool` created with `pipeline: true`); with any other adapter the consumer runs one event
+   *   at a time and says so once in the log. Handlers then interleave within one transaction:
+   *   write them so that events of different keys do not read-modify-write the same rows in
+   *   JavaScript (single statements such as `UPDATE … SET n = n + 1` are fine).
+   * - `transactional: false`: no transaction is shared, so it works with every adapter; use it
+   *   for handlers that wait on something outside the database (a broker's acknowledgement, an
+   *   HTTP call). A failure holds back its own key only.
+   * - Not with `'per-event'`.
+   *
+   * All handlers of one consumer must agree. Between 1 and {@link MAX_CONSUMER_CONCURRENCY}.
    * @default 1
    */
   readonly concurrency?: number;

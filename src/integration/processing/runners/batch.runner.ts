@@ -10,6 +10,7 @@ import { HandlerInvoker, type HandlerOutcome } from '../handler-invoker';
 import { ConflictBudget } from './conflict-budget';
 import type { ConsumerBatch, ConsumerRunner } from './consumer-runner';
 import { FactLedger } from './fact-ledger';
+import { runInKeyLanes } from './key-lanes';
 import {
   consumerTransactionTimeout,
   runInSavepoint,
@@ -172,35 +173,14 @@ export class BatchRunner implements ConsumerRunner {
     return { kind: 'transaction-failed', error: run.error };
   }
 
-  /** The first pass's handlers: in order, or in lanes of ordering keys. */
-  private runHandlers(
+  /**
+   * The first pass's handlers: in order, or in lanes of ordering keys. After a failure no new
+   * delivery starts, and this returns only once every running handler has finished (none may
+   * touch the transaction after it ends), except a timed-out one, which cannot be waited for.
+   */
+  private async runHandlers(
     batch: ConsumerBatch,
     runnable: readonly number[],
-    tx: unknown,
-    progress: FirstPassProgress,
-  ): Promise<HandlersRun> {
-    const concurrency = this.concurrencyOf(batch);
-    const lanes = new Map<string, number[]>();
-    for (const i of runnable) {
-      // With one lane at a time, the whole batch is one lane: commit order throughout.
-      const key = concurrency > 1 ? batch.deliveries[i]!.orderingKey : '';
-      const lane = lanes.get(key);
-      if (lane) lane.push(i);
-      else lanes.set(key, [i]);
-    }
-    return this.runLanes(batch, [...lanes.values()], concurrency, tx, progress);
-  }
-
-  /**
-   * Runs up to `concurrency` lanes at once, each lane's deliveries in order. After a failure
-   * no new delivery starts, and this returns only once every running handler has finished
-   * (none may touch the transaction after it ends), except a timed-out one, which cannot be
-   * waited for.
-   */
-  private async runLanes(
-    batch: ConsumerBatch,
-    lanes: number[][],
-    concurrency: number,
     tx: unknown,
     progress: FirstPassProgress,
   ): Promise<HandlersRun> {
@@ -208,29 +188,26 @@ export class BatchRunner implements ConsumerRunner {
     const errors: unknown[] = [];
     let timedOut: FirstPassFailure | undefined;
     let firstFailure: FirstPassFailure | undefined;
-    const halted = (): boolean => errors.length > 0 || batch.isStopping();
-    const worker = async (): Promise<void> => {
-      for (let lane = lanes.shift(); lane && !halted(); lane = lanes.shift()) {
-        for (const i of lane) {
-          if (halted()) return;
-          const delivery = batch.deliveries[i]!;
-          progress.started.set(i, undefined);
-          const outcome = await this.invoker.invoke(delivery, batch.handlersOf(delivery), tx);
-          progress.started.set(i, outcome.durationMs);
-          if (outcome.kind === 'succeeded') {
-            ran.set(i, outcome.durationMs);
-            continue;
-          }
-          const failure = { index: i, error: outcome.error, durationMs: outcome.durationMs };
-          errors.push(outcome.error);
-          firstFailure ??= failure;
-          if (outcome.timedOut) timedOut ??= failure;
+    const workers = await runInKeyLanes(
+      batch,
+      runnable,
+      this.concurrencyOf(batch),
+      async (i) => {
+        const delivery = batch.deliveries[i]!;
+        progress.started.set(i, undefined);
+        const outcome = await this.invoker.invoke(delivery, batch.handlersOf(delivery), tx);
+        progress.started.set(i, outcome.durationMs);
+        if (outcome.kind === 'succeeded') {
+          ran.set(i, outcome.durationMs);
           return;
         }
-      }
-    };
-    const workers = Math.min(concurrency, lanes.length);
-    await Promise.all(Array.from({ length: workers }, worker));
+        const failure = { index: i, error: outcome.error, durationMs: outcome.durationMs };
+        errors.push(outcome.error);
+        firstFailure ??= failure;
+        if (outcome.timedOut) timedOut ??= failure;
+      },
+      () => errors.length > 0 || batch.isStopping(),
+    );
     return { ran, errors, timedOut, blamed: workers === 1 ? firstFailure : undefined };
   }
 

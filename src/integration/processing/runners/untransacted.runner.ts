@@ -4,12 +4,17 @@ import type { DeliveryFact } from '../delivery.types';
 import { HandlerInvoker } from '../handler-invoker';
 import type { ConsumerBatch, ConsumerRunner } from './consumer-runner';
 import { FactLedger } from './fact-ledger';
+import { runInKeyLanes } from './key-lanes';
 
 /**
  * The runner of `transactional: false` consumers: each delivery's handlers run with `ctx.tx`
- * undefined, one delivery after another, and nothing is marked here. A `handled` fact makes the
- * settle policy write `processed` afterwards, so a crash in between runs the handlers again:
- * at-least-once, for effects outside the database.
+ * undefined, and nothing is marked here. A `handled` fact makes the settle policy write
+ * `processed` afterwards, so a crash in between runs the handlers again: at-least-once, for
+ * effects outside the database.
+ *
+ * Deliveries run one after another, or with `concurrency` > 1 up to that many ordering keys at
+ * once (no transaction is shared, so any adapter can), each key's deliveries in order. A failure
+ * leaves its key's later deliveries `not-started`; the other keys go on.
  */
 @Injectable()
 export class UntransactedRunner implements ConsumerRunner {
@@ -17,16 +22,26 @@ export class UntransactedRunner implements ConsumerRunner {
 
   async run(batch: ConsumerBatch): Promise<DeliveryFact[]> {
     const ledger = new FactLedger(batch);
-    for (const [i, delivery] of batch.deliveries.entries()) {
-      if (!ledger.mayStart(i)) continue;
-      const outcome = await this.invoker.invoke(delivery, batch.handlersOf(delivery), undefined);
-      ledger.record(
-        i,
-        outcome.kind === 'succeeded'
-          ? { kind: 'handled', durationMs: outcome.durationMs }
-          : { kind: 'failed', error: errorMessage(outcome.error), durationMs: outcome.durationMs },
-      );
-    }
+    await runInKeyLanes(
+      batch,
+      batch.deliveries.map((_, i) => i),
+      batch.settings.concurrency,
+      async (i) => {
+        if (!ledger.mayStart(i)) return;
+        const delivery = batch.deliveries[i]!;
+        const outcome = await this.invoker.invoke(delivery, batch.handlersOf(delivery), undefined);
+        if (outcome.kind === 'succeeded') {
+          ledger.record(i, { kind: 'handled', durationMs: outcome.durationMs });
+        } else {
+          ledger.record(i, {
+            kind: 'failed',
+            error: errorMessage(outcome.error),
+            durationMs: outcome.durationMs,
+          });
+        }
+      },
+      () => batch.isStopping(),
+    );
     return ledger.result();
   }
 }

@@ -10,14 +10,19 @@ import type { IntegrationEvent } from '../../events/integration-event';
 import { EventSubscriberRegistry } from '../../subscribers/event-subscriber.registry';
 import { toOutgoingMessage } from '../transport-message';
 import { INTEGRATION_RELAY_OPTIONS } from './integration-relay.module-definition';
-import { relayOptionProblems, type IntegrationRelayOptions } from './relay.options';
+import {
+  DEFAULT_RELAY_CONCURRENCY,
+  relayOptionProblems,
+  type IntegrationRelayOptions,
+} from './relay.options';
 
 /**
  * An outbound relay: a consumer of the outbox (`transactional: false`) whose one job is to hand
  * each matching event to its transport, and to report success only once the broker acknowledged
  * it. Everything else is the processor's, as for any consumer: leases, per-key order (one
  * delivery of a key at a time, so one in-flight publish per key), retries with backoff, dead
- * letters, replay, metrics. Delivery to the broker is at-least-once (a crash between the ack
+ * letters, replay, metrics. Up to `concurrency` publishes of different keys are in flight at
+ * once (the consumer's lanes). Delivery to the broker is at-least-once (a crash between the ack
  * and the processed mark publishes again); the message id is the event id, so the broker's
  * deduplication or the receiving inbox makes the effect exactly-once.
  *
@@ -49,6 +54,7 @@ export class IntegrationRelay implements OnModuleInit, OnApplicationShutdown {
       consumer,
       {
         transactional: false,
+        concurrency: this.options.concurrency ?? DEFAULT_RELAY_CONCURRENCY,
         ...(this.options.retry ? { retry: this.options.retry } : {}),
         ...(this.options.startFrom ? { startFrom: this.options.startFrom } : {}),
       },

@@ -1,6 +1,6 @@
 import { isValidEventPattern } from '../../subscribers/event-pattern';
 import { CONSUMER_NAME_PATTERN } from '../../subscribers/event-subscriber.registry';
-import type { ConsumerStart } from '../../subscribers/handler.types';
+import { MAX_CONSUMER_CONCURRENCY, type ConsumerStart } from '../../subscribers/handler.types';
 import { validateRetryPolicy, type RetryPolicy } from '../../utils/retry';
 import type { IntegrationTransport } from '../integration-transport';
 
@@ -31,7 +31,18 @@ export interface IntegrationRelayOptions {
    * @default 'now'
    */
   readonly startFrom?: ConsumerStart;
+  /**
+   * Publishes in flight at once, each of a different ordering key (a key's events are still
+   * published one after another, each after the previous one's acknowledgement). The relay spends
+   * most of its time waiting for acknowledgements; overlapping them keeps up with a steady
+   * stream of small transactions. Between 1 and 1,000.
+   * @default 16
+   */
+  readonly concurrency?: number;
 }
+
+/** Publishes a relay has in flight at once unless `concurrency` says otherwise. */
+export const DEFAULT_RELAY_CONCURRENCY = 16;
 
 /** Problems with relay options (empty when valid), each naming the field and the fix. */
 export function relayOptionProblems(options: IntegrationRelayOptions): string[] {
@@ -62,6 +73,14 @@ export function relayOptionProblems(options: IntegrationRelayOptions): string[] 
   if (options.retry !== undefined) problems.push(...validateRetryPolicy(options.retry, 'retry'));
   if (options.startFrom !== undefined && !['now', 'retained'].includes(options.startFrom))
     problems.push(`startFrom must be 'now' or 'retained' (got ${String(options.startFrom)})`);
+  const { concurrency } = options;
+  if (
+    concurrency !== undefined &&
+    !(Number.isInteger(concurrency) && concurrency >= 1 && concurrency <= MAX_CONSUMER_CONCURRENCY)
+  )
+    problems.push(
+      `concurrency must be an integer from 1 to ${MAX_CONSUMER_CONCURRENCY} (got ${String(concurrency)})`,
+    );
   return problems;
 }
 
