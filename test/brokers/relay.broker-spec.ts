@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
@@ -32,6 +32,7 @@ import {
   type BrokerProxy,
 } from '../support/brokers';
 import { expectTraceThroughBroker, TRACED_KEY } from '../support/broker-tracing';
+import { CaptureLogger } from '../support/capture-logger';
 import { thingEvent } from '../support/effect-fixture';
 import {
   createIntegrationApp,
@@ -58,12 +59,18 @@ class Projection {
   readonly failing = new Set<string>();
   /** Keys whose first delivery fails (the retry then succeeds). */
   readonly failingOnce = new Set<string>();
+  /** Handler calls so far. */
+  entered = 0;
+  /** While set, every handler call waits for it (messages stay in hand). */
+  gate?: Promise<void>;
 
   @OnIntegrationEvent('thing.*')
   async onThing(
     event: IntegrationEvent<{ key: string; n: number }>,
     ctx: HandlerContext<PoolClient>,
   ): Promise<void> {
+    this.entered++;
+    await this.gate;
     if (this.failing.has(event.payload.key)) throw new Error(`refusing ${event.payload.key}`);
     if (ctx.attempt === 1 && this.failingOnce.has(event.payload.key))
       throw new Error(`not yet ${event.payload.key}`);
@@ -577,6 +584,43 @@ describe.each(BROKERS)('relay and inbound through $name (issue 17)', (broker) =>
         [good1, bad, good2].sort().map((id) => ({ event_id: id, status: 'processed' })),
       );
     });
+  });
+
+  it('a connection cut while messages are in hand logs the loss once, nothing per message, and each effect lands once', async () => {
+    const n = broker.names();
+    const proxy = await startBrokerProxy(broker.url);
+    proxies.push(proxy);
+    const projection = new Projection();
+    let release!: () => void;
+    projection.gate = new Promise<void>((resolve) => (release = resolve));
+    await consumingApp(broker.transport(n, proxy.url, true), projection);
+    const producer = await relayingApp(broker.transport(n, broker.url));
+    // Nest's logger is one per process: installed after both apps (each installs its own), it
+    // takes every line from here on.
+    const logger = new CaptureLogger();
+    Logger.overrideLogger(logger);
+    const keys = 20;
+    const ids = await publishAll(
+      producer,
+      Array.from({ length: keys }, (_, i) =>
+        thingEvent('thing.made', `k${i}`, { key: `k${i}`, n: i }),
+      ),
+    );
+    // Inbound concurrency 16: up to 16 messages wait in their handlers.
+    await waitFor(async () => projection.entered >= 8, 30_000, 'messages in hand');
+    expect(proxy.cut()).toBeGreaterThan(0);
+    const lost = /RabbitMQ connection lost|NATS disconnect/;
+    await waitFor(async () => logger.matching(lost).length > 0, 30_000, 'the loss logged');
+    release();
+    await waitFor(async () => (await effectCount()) === keys, 60_000, 'every effect');
+    await expectExactlyOnceInKeyOrder(ids, keys);
+    expect(logger.matching(lost)).toHaveLength(1);
+    // The messages in hand are redelivered by the broker (the inbox drops the copies): none of
+    // them is worth a warning of its own.
+    const perMessage = logger.lines.filter(
+      (l) => l.level === 'warn' && /Could not settle|Handling .* failed/.test(l.message),
+    );
+    expect(perMessage).toEqual([]);
   });
 
   it('a trace started in the publishing app continues in the consuming app through the broker (test 3)', async () => {

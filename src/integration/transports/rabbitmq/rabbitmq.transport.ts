@@ -47,7 +47,8 @@ const DEFAULT_PREFETCH = 64;
 /**
  * RabbitMQ as an {@link IntegrationTransport}, on `amqplib` (an optional peer loaded at
  * `connect`). The connection is re-established after a loss (publishes fail meanwhile, and the
- * relay retries them).
+ * relay retries them), and also when the broker closes one of its channels or cancels the
+ * consumer (an exchange or queue deleted): the new connection declares the topology again.
  *
  * - Outbound: publishes to a durable topic exchange with routing key `routingKey(event name)`,
  *   persistent, `message-id` = event id, `mandatory` (a message no queue takes is rejected), on
@@ -113,6 +114,8 @@ export class RabbitMqTransport implements IntegrationTransport {
       publisher.on('error', (error: unknown) =>
         this.logger.warn(`RabbitMQ channel error: ${errorMessage(error)}`),
       );
+      // Closed by the broker (its exchange deleted, say): every later publish would fail.
+      publisher.on('close', () => this.restart(connection, 'RabbitMQ publisher channel closed'));
       publisher.on('return', (message: ConsumeMessage) => {
         const id = message.properties.messageId as string | undefined;
         if (id) this.returned.add(id);
@@ -135,14 +138,28 @@ export class RabbitMqTransport implements IntegrationTransport {
   }
 
   /** The connection closed: reconnect unless the transport was closed. */
-  private lost(connection: ChannelModel): void {
+  private lost(connection: ChannelModel, reason = 'RabbitMQ connection lost'): void {
     if (this.connection !== connection) return;
     this.connection = undefined;
     this.publisher = undefined;
     if (this.consumer) this.consumer.channel = undefined;
     if (this.closed) return;
-    this.logger.warn('RabbitMQ connection lost: reconnecting');
+    this.logger.warn(`${reason}: reconnecting`);
     this.reconnect(this.options.reconnectDelayMs ?? 100);
+  }
+
+  /**
+   * A channel of `connection` closed, or the broker cancelled the consumer (its queue was
+   * deleted), while the connection is up: start over as after a lost connection, so that a new
+   * connection declares the topology again and consumes. A turn later: when the connection
+   * itself closes, its channels close first, and by then {@link lost} has run.
+   */
+  private restart(connection: ChannelModel, reason: string): void {
+    setImmediate(() => {
+      if (this.closed || this.connection !== connection) return;
+      this.lost(connection, reason);
+      void connection.close().catch(() => undefined);
+    });
   }
 
   private reconnect(delayMs: number): void {
@@ -243,14 +260,24 @@ export class RabbitMqTransport implements IntegrationTransport {
   }
 
   private async consume(consumer: ConsumerState): Promise<void> {
-    const channel = await this.connection!.createChannel();
+    const connection = this.connection!;
+    const { queue } = consumer.inbound;
+    const channel = await connection.createChannel();
     channel.on('error', (error: unknown) =>
       this.logger.warn(`RabbitMQ consumer channel error: ${errorMessage(error)}`),
     );
+    channel.on('close', () => {
+      if (!consumer.stopped)
+        this.restart(connection, `RabbitMQ consumer channel of ${queue} closed`);
+    });
     await channel.prefetch(consumer.inbound.prefetch ?? DEFAULT_PREFETCH);
     consumer.channel = channel;
-    const { consumerTag } = await channel.consume(consumer.inbound.queue, (msg) => {
-      if (!msg) return;
+    const { consumerTag } = await channel.consume(queue, (msg) => {
+      // Null: the broker cancelled the consumer (its queue was deleted).
+      if (!msg) {
+        this.restart(connection, `RabbitMQ cancelled the consumer of queue ${queue}`);
+        return;
+      }
       consumer.chain = consumer.chain.then(() => this.deliver(channel, msg, consumer));
     });
     consumer.tag = consumerTag;
@@ -270,8 +297,15 @@ export class RabbitMqTransport implements IntegrationTransport {
     const settle = async (action: () => Promise<void>): Promise<void> => {
       if (settled) return;
       settled = true;
+      // Once its channel closed with the connection (a loss logged once), the broker redelivers
+      // the message: there is nothing to settle, and no warning for each message in hand.
+      const lost = () => consumer.channel !== channel;
       try {
-        await action();
+        if (!lost()) await action();
+        else this.logger.debug(`Message ${id} left to the broker: its channel closed`);
+      } catch (error) {
+        if (!lost()) throw error;
+        this.logger.debug(`Message ${id} left to the broker: its channel closed while settling`);
       } finally {
         consumer.inHand--;
         if (consumer.inHand === 0) consumer.drained?.();
