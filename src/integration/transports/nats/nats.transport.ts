@@ -65,14 +65,16 @@ const MAX_ERROR_HEADER = 2_000;
  *
  * - Outbound: `js.publish` to `subject(event name)` with `Nats-Msg-Id` = event id, so the
  *   stream's duplicate window drops a message the relay publishes again; resolves on the
- *   stream's acknowledgement (`PubAck`), rejects on timeout or when no stream stores the subject.
+ *   stream's acknowledgement (`PubAck`), rejects on timeout or when no stream stores the subject
+ *   (and then declares the configured streams again, in case one was deleted).
  * - Inbound: a durable pull consumer (explicit acks, `max_ack_pending` 64 by default), pulled in
  *   batches that keep at most `max_ack_pending` messages in hand; after a reconnection (or at
  *   start) with unacknowledged messages it does not hold, it waits `ackWaitMs` so those come
  *   back before newer ones; `ack` waits for the server to confirm it; `retry` naks with a
  *   delay; `deadLetter` publishes a copy (headers + error; `Nats-Msg-Id` =
  *   `<id>:dead-letter:<stream sequence>`) to the dead-letter subject, waits for its
- *   acknowledgement, then acks the original.
+ *   acknowledgement, then acks the original. A pull that fails because the durable or its
+ *   stream was deleted declares them again.
  *
  * ```ts
  * natsTransport({
@@ -91,6 +93,10 @@ export class NatsTransport implements IntegrationTransport {
   private client?: NatsClient;
   private closed = false;
   private readonly pulls = new Set<PullState>();
+  /** Disconnects so far (messages delivered before one may not be settled any more). */
+  private disconnects = 0;
+  /** The topology being declared again after a publish found no stream. */
+  private declaring?: Promise<void>;
 
   /**
    * @throws InvalidTransportOptionsError when an option is invalid.
@@ -122,6 +128,11 @@ export class NatsTransport implements IntegrationTransport {
     this.nc = nc;
     void this.watch(nc);
     this.js = client.jetstream.jetstream(nc, { timeout: this.options.publishTimeoutMs ?? 5_000 });
+    await this.declare(client, nc);
+  }
+
+  /** Creates or updates the configured streams and the inbound durable consumer. */
+  private async declare(client: NatsClient, nc: NatsConnection): Promise<void> {
     const streams = this.options.streams ?? [];
     const inbound = this.options.inbound;
     if (streams.length === 0 && !inbound) return;
@@ -174,7 +185,10 @@ export class NatsTransport implements IntegrationTransport {
       // Messages in flight when the connection dropped are unacknowledged on the server: the
       // pulls take nothing more from the disconnect on, and once reconnected check for them
       // before taking newer ones.
-      if (status.type === 'disconnect') for (const pull of this.pulls) pull.recheck = true;
+      if (status.type === 'disconnect') {
+        this.disconnects++;
+        for (const pull of this.pulls) pull.recheck = true;
+      }
       if (status.type === 'reconnect')
         for (const pull of this.pulls) {
           pull.recheck = true;
@@ -192,7 +206,34 @@ export class NatsTransport implements IntegrationTransport {
     const headers = client.core.headers();
     for (const [name, value] of Object.entries(message.headers)) headers.set(name, value);
     const subject = (this.options.subject ?? defaultNatsSubject)(message.name);
-    await js.publish(subject, message.payload, { msgID: message.id, headers });
+    try {
+      await js.publish(subject, message.payload, { msgID: message.id, headers });
+    } catch (error) {
+      // The client reports "no responders" (no stream stores the subject) as JetStream not
+      // being enabled.
+      if (!isNoStream(error)) throw error;
+      const problem = `No JetStream stream stores subject ${subject}`;
+      // A configured stream is gone (an operator deleted it): the relay retries meanwhile.
+      if ((this.options.streams ?? []).length > 0) void this.declareAgain(problem);
+      throw new Error(`${problem} (${errorMessage(error)})`, { cause: error });
+    }
+  }
+
+  /**
+   * Declares the streams and the durable consumer again, as `connect` did, after finding one
+   * of them gone; one declaration at a time (callers share it). Never rejects.
+   */
+  private declareAgain(problem: string): Promise<void> {
+    if (!this.declaring && this.client && this.nc && !this.closed) {
+      this.logger.warn(`${problem}: declaring the topology again`);
+      this.declaring = this.declare(this.client, this.nc)
+        .catch((error: unknown) => {
+          if (!this.closed)
+            this.logger.warn(`Declaring the topology failed: ${errorMessage(error)}`);
+        })
+        .finally(() => (this.declaring = undefined));
+    }
+    return this.declaring ?? Promise.resolve();
   }
 
   /**
@@ -278,11 +319,33 @@ export class NatsTransport implements IntegrationTransport {
         this.logger.warn(
           `Pull from ${inbound.stream}/${inbound.durable} failed: ${errorMessage(error)}`,
         );
+        if (state.connected) await this.declareAgainIfGone(consumer, inbound);
         await this.sleep(state, PULL_ERROR_PAUSE_MS);
       } finally {
         state.batch = undefined;
       }
     }
+  }
+
+  /**
+   * After a failed pull: when the durable consumer or its stream no longer exists (an operator
+   * deleted it), declares them again as `connect` did, unless `inbound.declare` is false. A new
+   * durable starts at the stream's first message: what was delivered before comes again, and
+   * the inbox drops it.
+   */
+  private async declareAgainIfGone(consumer: Consumer, inbound: NatsInboundOptions): Promise<void> {
+    try {
+      await consumer.info();
+      return;
+    } catch (error) {
+      if (!isNotFound(error)) return;
+    }
+    const what = `JetStream durable ${inbound.durable} of stream ${inbound.stream}`;
+    if (inbound.declare === false) {
+      this.logger.warn(`${what} not found, and inbound.declare is false: create it`);
+      return;
+    }
+    await this.declareAgain(`${what} not found`);
   }
 
   /**
@@ -334,6 +397,7 @@ export class NatsTransport implements IntegrationTransport {
     const headers = readHeaders(msg.headers);
     const id = msg.headers?.get('Nats-Msg-Id') || `${inbound.stream}:${msg.seq}`;
     let settled = false;
+    const delivered = this.disconnects;
     /** Runs a settle once; the message leaves this instance's window whatever its outcome. */
     const settle = async (action: () => Promise<void>): Promise<void> => {
       if (settled) return;
@@ -341,6 +405,11 @@ export class NatsTransport implements IntegrationTransport {
       state.unacked--;
       try {
         await action();
+      } catch (error) {
+        // Delivered before the connection dropped (a loss logged once): JetStream redelivers it
+        // after its ack wait, so a settle that failed since is no warning of its own.
+        if (this.disconnects === delivered) throw error;
+        this.logger.debug(`Message ${id} left to JetStream's redelivery: ${errorMessage(error)}`);
       } finally {
         state.inHand--;
         if (state.inHand === 0) state.drained?.();
@@ -394,6 +463,7 @@ export class NatsTransport implements IntegrationTransport {
     if (this.closed) return;
     this.closed = true;
     await this.connecting?.catch(() => undefined);
+    await this.declaring;
     const nc = this.nc;
     this.nc = undefined;
     this.js = undefined;
@@ -423,6 +493,15 @@ function oneLine(text: string): string {
 }
 
 /** JetStream's "stream not found" / "consumer not found" answers. */
+/** A JetStream publish that no stream answered (the client's `JetStreamNotEnabled`). */
+function isNoStream(error: unknown): boolean {
+  const e = error as { name?: unknown; message?: unknown };
+  return (
+    e?.name === 'JetStreamNotEnabled' ||
+    (typeof e?.message === 'string' && /no responders|jetstream is not enabled/i.test(e.message))
+  );
+}
+
 function isNotFound(error: unknown): boolean {
   const e = error as { code?: unknown; api_error?: { err_code?: number }; message?: unknown };
   const code = e?.api_error?.err_code;

@@ -1,0 +1,136 @@
+import { Logger } from '@nestjs/common';
+import { randomBytes } from 'node:crypto';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import type {
+  IncomingMessage,
+  IntegrationTransport,
+  TransportSubscription,
+} from 'nestjs-integration';
+import { natsTransport } from 'nestjs-integration/nats';
+import { NATS_URL, requireBroker } from '../support/brokers';
+import { CaptureLogger } from '../support/capture-logger';
+import { waitFor } from '../support/wait-for';
+
+/**
+ * The NATS transport when the server loses what it declared while the connection stays up: an
+ * operator deletes the durable consumer or the stream. The pull loop declares them again, as
+ * at connect, and goes on.
+ */
+describe('NATS transport: topology removed under it', () => {
+  let nc: NatsConnection;
+  let jsm: JetStreamManager;
+  let transport: IntegrationTransport;
+  let subscription: TransportSubscription | undefined;
+  let names: { prefix: string; stream: string; durable: string };
+  const logger = new CaptureLogger();
+  const received: string[] = [];
+
+  beforeAll(async () => {
+    // Fails, never skips, when the broker is not reachable.
+    await requireBroker('NATS', NATS_URL);
+    nc = await connect({ servers: NATS_URL });
+    jsm = await jetstreamManager(nc);
+    Logger.overrideLogger(logger);
+  });
+  beforeEach(async () => {
+    const tag = randomBytes(4).toString('hex');
+    names = { prefix: `nirec${tag}`, stream: `NIREC_${tag}`, durable: 'projection' };
+    transport = natsTransport({
+      servers: NATS_URL,
+      subject: (name) => `${names.prefix}.${name}`,
+      streams: [{ name: names.stream, subjects: [`${names.prefix}.>`], storage: 'memory' }],
+      inbound: { stream: names.stream, durable: names.durable, ackWaitMs: 1_000 },
+    });
+    await transport.connect();
+    if (!transport.subscribe) throw new Error('the NATS transport takes messages in');
+    subscription = await transport.subscribe(async (message: IncomingMessage) => {
+      received.push(message.id);
+      await message.ack();
+    });
+  });
+  afterEach(async () => {
+    await subscription?.close();
+    await transport.close();
+    await jsm.streams.delete(names.stream).catch(() => undefined);
+    logger.lines.length = 0;
+    received.length = 0;
+  });
+  // The capture logger stays for the rest of this file (each test file has its own modules).
+  afterAll(async () => {
+    await nc?.close();
+  });
+
+  const send = (id: string) =>
+    transport.publish({ id, name: 'thing.made', key: id, headers: {}, payload: '{}' });
+
+  /** Publishes `id` until the server takes it (no stream stores it while it is gone). */
+  async function sendUntilTaken(id: string): Promise<void> {
+    await waitFor(
+      () =>
+        send(id).then(
+          () => true,
+          () => false,
+        ),
+      30_000,
+      `${id} published`,
+    );
+  }
+
+  it('declares the durable consumer again after it was deleted, and pulls from it', async () => {
+    await send('m1');
+    await waitFor(async () => received.includes('m1'), 30_000, 'm1 received');
+
+    await jsm.consumers.delete(names.stream, names.durable);
+    await send('m2');
+    await waitFor(async () => received.includes('m2'), 30_000, 'm2 received');
+    expect(
+      logger.matching(/durable projection of stream .* not found: declaring the topology again$/),
+    ).not.toHaveLength(0);
+    // The new durable starts at the stream's first message: m1 comes again (an inbound module's
+    // inbox would drop it), then m2.
+    expect(received).toEqual(['m1', 'm1', 'm2']);
+  });
+
+  it('declares the stream again after it was deleted, and pulls from it', async () => {
+    await jsm.streams.delete(names.stream);
+    await sendUntilTaken('m2');
+    await waitFor(async () => received.includes('m2'), 30_000, 'm2 received');
+    expect(received).toEqual(['m2']);
+  });
+
+  it('a relaying transport declares its streams again when a publish finds none', async () => {
+    // Only the relaying side: no pull loop to notice the loss.
+    const relaying = natsTransport({
+      servers: NATS_URL,
+      subject: (name) => `${names.prefix}.${name}`,
+      streams: [{ name: names.stream, subjects: [`${names.prefix}.>`], storage: 'memory' }],
+    });
+    await relaying.connect();
+    try {
+      await subscription?.close();
+      subscription = undefined;
+      await jsm.streams.delete(names.stream);
+      await expect(
+        relaying.publish({ id: 'r1', name: 'thing.made', key: 'r1', headers: {}, payload: '{}' }),
+      ).rejects.toThrow(/^No JetStream stream stores subject nirec.*\.thing\.made/);
+      await waitFor(
+        () =>
+          relaying
+            .publish({ id: 'r1', name: 'thing.made', key: 'r1', headers: {}, payload: '{}' })
+            .then(
+              () => true,
+              () => false,
+            ),
+        30_000,
+        'r1 published',
+      );
+      expect((await jsm.streams.info(names.stream)).state.messages).toBe(1);
+      expect(
+        logger.matching(/^No JetStream stream stores subject .*: declaring the topology again$/),
+      ).toHaveLength(1);
+    } finally {
+      await relaying.close();
+    }
+  });
+});
