@@ -2,13 +2,15 @@ import { Logger } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
-import type {
-  IncomingMessage,
-  IntegrationTransport,
-  TransportSubscription,
-} from 'nestjs-integration';
+import type { IntegrationTransport, TransportSubscription } from 'nestjs-integration';
 import { natsTransport } from 'nestjs-integration/nats';
-import { NATS_URL, requireBroker } from '../support/brokers';
+import {
+  connectRecording,
+  NATS_URL,
+  publishThing,
+  publishThingUntilTaken,
+  requireBroker,
+} from '../support/brokers';
 import { CaptureLogger } from '../support/capture-logger';
 import { waitFor } from '../support/wait-for';
 
@@ -24,7 +26,7 @@ describe('NATS transport: topology removed under it', () => {
   let subscription: TransportSubscription | undefined;
   let names: { prefix: string; stream: string; durable: string };
   const logger = new CaptureLogger();
-  const received: string[] = [];
+  let received: string[];
 
   beforeAll(async () => {
     // Fails, never skips, when the broker is not reachable.
@@ -42,47 +44,25 @@ describe('NATS transport: topology removed under it', () => {
       streams: [{ name: names.stream, subjects: [`${names.prefix}.>`], storage: 'memory' }],
       inbound: { stream: names.stream, durable: names.durable, ackWaitMs: 1_000 },
     });
-    await transport.connect();
-    if (!transport.subscribe) throw new Error('the NATS transport takes messages in');
-    subscription = await transport.subscribe(async (message: IncomingMessage) => {
-      received.push(message.id);
-      await message.ack();
-    });
+    ({ received, subscription } = await connectRecording(transport));
   });
   afterEach(async () => {
     await subscription?.close();
     await transport.close();
     await jsm.streams.delete(names.stream).catch(() => undefined);
     logger.lines.length = 0;
-    received.length = 0;
   });
   // The capture logger stays for the rest of this file (each test file has its own modules).
   afterAll(async () => {
     await nc?.close();
   });
 
-  const send = (id: string) =>
-    transport.publish({ id, name: 'thing.made', key: id, headers: {}, payload: '{}' });
-
-  /** Publishes `id` until the server takes it (no stream stores it while it is gone). */
-  async function sendUntilTaken(id: string): Promise<void> {
-    await waitFor(
-      () =>
-        send(id).then(
-          () => true,
-          () => false,
-        ),
-      30_000,
-      `${id} published`,
-    );
-  }
-
   it('declares the durable consumer again after it was deleted, and pulls from it', async () => {
-    await send('m1');
+    await publishThing(transport, 'm1');
     await waitFor(async () => received.includes('m1'), 30_000, 'm1 received');
 
     await jsm.consumers.delete(names.stream, names.durable);
-    await send('m2');
+    await publishThing(transport, 'm2');
     await waitFor(async () => received.includes('m2'), 30_000, 'm2 received');
     expect(
       logger.matching(/durable projection of stream .* not found: declaring the topology again$/),
@@ -94,7 +74,7 @@ describe('NATS transport: topology removed under it', () => {
 
   it('declares the stream again after it was deleted, and pulls from it', async () => {
     await jsm.streams.delete(names.stream);
-    await sendUntilTaken('m2');
+    await publishThingUntilTaken(transport, 'm2');
     await waitFor(async () => received.includes('m2'), 30_000, 'm2 received');
     expect(received).toEqual(['m2']);
   });
@@ -111,20 +91,10 @@ describe('NATS transport: topology removed under it', () => {
       await subscription?.close();
       subscription = undefined;
       await jsm.streams.delete(names.stream);
-      await expect(
-        relaying.publish({ id: 'r1', name: 'thing.made', key: 'r1', headers: {}, payload: '{}' }),
-      ).rejects.toThrow(/^No JetStream stream stores subject nirec.*\.thing\.made/);
-      await waitFor(
-        () =>
-          relaying
-            .publish({ id: 'r1', name: 'thing.made', key: 'r1', headers: {}, payload: '{}' })
-            .then(
-              () => true,
-              () => false,
-            ),
-        30_000,
-        'r1 published',
+      await expect(publishThing(relaying, 'r1')).rejects.toThrow(
+        /^No JetStream stream stores subject nirec.*\.thing\.made/,
       );
+      await publishThingUntilTaken(relaying, 'r1');
       expect((await jsm.streams.info(names.stream)).state.messages).toBe(1);
       expect(
         logger.matching(/^No JetStream stream stores subject .*: declaring the topology again$/),

@@ -1,13 +1,15 @@
 import { Logger } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import { connect as amqpConnect, type Channel, type ChannelModel } from 'amqplib';
-import type {
-  IncomingMessage,
-  IntegrationTransport,
-  TransportSubscription,
-} from 'nestjs-integration';
+import type { IntegrationTransport, TransportSubscription } from 'nestjs-integration';
 import { rabbitMqTransport } from 'nestjs-integration/rabbitmq';
-import { RABBITMQ_URL, requireBroker } from '../support/brokers';
+import {
+  connectRecording,
+  publishThing,
+  publishThingUntilTaken,
+  RABBITMQ_URL,
+  requireBroker,
+} from '../support/brokers';
 import { CaptureLogger } from '../support/capture-logger';
 import { waitFor } from '../support/wait-for';
 
@@ -24,7 +26,7 @@ describe('RabbitMQ transport: topology removed under it', () => {
   let subscription: TransportSubscription | undefined;
   let names: { exchange: string; queue: string };
   const logger = new CaptureLogger();
-  const received: string[] = [];
+  let received: string[];
 
   beforeAll(async () => {
     // Fails, never skips, when the broker is not reachable.
@@ -42,12 +44,7 @@ describe('RabbitMQ transport: topology removed under it', () => {
       reconnectDelayMs: 50,
       inbound: { queue: names.queue, bindings: ['thing.*'] },
     });
-    await transport.connect();
-    if (!transport.subscribe) throw new Error('the RabbitMQ transport takes messages in');
-    subscription = await transport.subscribe(async (message: IncomingMessage) => {
-      received.push(message.id);
-      await message.ack();
-    });
+    ({ received, subscription } = await connectRecording(transport));
   });
   afterEach(async () => {
     await subscription?.close();
@@ -55,31 +52,14 @@ describe('RabbitMQ transport: topology removed under it', () => {
     for (const q of [names.queue, `${names.queue}.dead-letter`]) await channel.deleteQueue(q);
     await channel.deleteExchange(names.exchange);
     logger.lines.length = 0;
-    received.length = 0;
   });
   // The capture logger stays for the rest of this file (each test file has its own modules).
   afterAll(async () => {
     await admin?.close();
   });
 
-  const send = (id: string) =>
-    transport.publish({ id, name: 'thing.made', key: id, headers: {}, payload: '{}' });
-
-  /** Publishes `id` until the broker takes it (it fails while the transport starts over). */
-  async function sendUntilTaken(id: string): Promise<void> {
-    await waitFor(
-      () =>
-        send(id).then(
-          () => true,
-          () => false,
-        ),
-      30_000,
-      `${id} published`,
-    );
-  }
-
   it('declares the queue again after it was deleted, and consumes from it', async () => {
-    await send('m1');
+    await publishThing(transport, 'm1');
     await waitFor(async () => received.includes('m1'), 30_000, 'm1 received');
 
     await channel.deleteQueue(names.queue);
@@ -90,7 +70,7 @@ describe('RabbitMQ transport: topology removed under it', () => {
     );
     expect(logger.matching(/cancelled the consumer of queue .*: reconnecting$/)).toHaveLength(1);
 
-    await sendUntilTaken('m2');
+    await publishThingUntilTaken(transport, 'm2');
     await waitFor(async () => received.includes('m2'), 30_000, 'm2 received');
     expect(received).toEqual(['m1', 'm2']);
   });
@@ -98,7 +78,7 @@ describe('RabbitMQ transport: topology removed under it', () => {
   it('declares the exchange again after it was deleted, and publishes to it', async () => {
     await channel.deleteExchange(names.exchange);
     // The broker closes the publisher channel on this publish (no such exchange).
-    await expect(send('m1')).rejects.toThrow();
+    await expect(publishThing(transport, 'm1')).rejects.toThrow();
     await waitFor(
       async () => logger.matching(/^RabbitMQ reconnected$/).length > 0,
       30_000,
@@ -106,7 +86,7 @@ describe('RabbitMQ transport: topology removed under it', () => {
     );
     expect(logger.matching(/publisher channel closed: reconnecting$/)).toHaveLength(1);
 
-    await sendUntilTaken('m2');
+    await publishThingUntilTaken(transport, 'm2');
     await waitFor(async () => received.includes('m2'), 30_000, 'm2 received');
     expect(received).toEqual(['m2']);
   });

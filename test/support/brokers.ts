@@ -1,4 +1,6 @@
 import { connect as tcpConnect, createServer, type Server, type Socket } from 'node:net';
+import type { IntegrationTransport, TransportSubscription } from 'nestjs-integration';
+import { waitFor } from './wait-for';
 
 /** Where the NATS server of the broker suites listens. */
 export const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
@@ -95,4 +97,45 @@ export async function startBrokerProxy(target: string): Promise<BrokerProxy> {
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/** Publishes a `thing.made` message whose id and ordering key are `id`, through `transport`. */
+export function publishThing(transport: IntegrationTransport, id: string): Promise<void> {
+  return transport.publish({ id, name: 'thing.made', key: id, headers: {}, payload: '{}' });
+}
+
+/**
+ * Publishes like {@link publishThing} until the broker takes the message: publishes fail while
+ * a transport starts over (reconnects, declares its topology again).
+ */
+export async function publishThingUntilTaken(
+  transport: IntegrationTransport,
+  id: string,
+): Promise<void> {
+  await waitFor(
+    () =>
+      publishThing(transport, id).then(
+        () => true,
+        () => false,
+      ),
+    30_000,
+    `${id} published`,
+  );
+}
+
+/**
+ * Connects `transport` and takes its messages in, acknowledging each at once; `received` lists
+ * their ids in arrival order.
+ */
+export async function connectRecording(
+  transport: IntegrationTransport,
+): Promise<{ received: string[]; subscription: TransportSubscription }> {
+  await transport.connect();
+  if (!transport.subscribe) throw new Error(`the ${transport.name} transport takes nothing in`);
+  const received: string[] = [];
+  const subscription = await transport.subscribe(async (message) => {
+    received.push(message.id);
+    await message.ack();
+  });
+  return { received, subscription };
 }
