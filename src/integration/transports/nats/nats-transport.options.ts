@@ -23,8 +23,9 @@ export interface NatsInboundOptions {
   /** Only the messages of this subject (wildcards allowed). @default every subject of the stream */
   readonly filterSubject?: string;
   /**
-   * How long a delivered message may stay unacknowledged before JetStream redelivers it; keep it
-   * above the handlers' longest run.
+   * How long a delivered message may stay unacknowledged before JetStream redelivers it. The
+   * transport reports progress on the messages it holds (every third of this), so only a message
+   * lost with a connection or a crashed instance waits this long before it comes back.
    * @default 30000
    */
   readonly ackWaitMs?: number;

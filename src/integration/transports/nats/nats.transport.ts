@@ -55,6 +55,8 @@ interface PullState {
   wake?: () => void;
   /** Resolves the close's wait for the messages in hand. */
   drained?: () => void;
+  /** The keep-alive timers of the messages in hand (see {@link NatsTransport.incoming}). */
+  readonly keepAlives: Set<NodeJS.Timeout>;
 }
 /** Longest header value the transport writes for an error (NATS headers are one line). */
 const MAX_ERROR_HEADER = 2_000;
@@ -259,6 +261,7 @@ export class NatsTransport implements IntegrationTransport {
       recheck: true,
       connected: true,
       window: inbound.maxAckPending ?? DEFAULT_MAX_ACK_PENDING,
+      keepAlives: new Set(),
     };
     this.pulls.add(state);
     const loop = this.pull(consumer, inbound, handler, state);
@@ -269,6 +272,7 @@ export class NatsTransport implements IntegrationTransport {
         await state.batch?.close().catch(() => undefined);
         await loop;
         if (state.inHand > 0) await new Promise<void>((resolve) => (state.drained = resolve));
+        for (const timer of state.keepAlives) clearInterval(timer);
         this.pulls.delete(state);
       },
     };
@@ -398,10 +402,27 @@ export class NatsTransport implements IntegrationTransport {
     const id = msg.headers?.get('Nats-Msg-Id') || `${inbound.stream}:${msg.seq}`;
     let settled = false;
     const delivered = this.disconnects;
+    // JetStream redelivers a message left unacknowledged for its ack wait, even while this
+    // instance still holds it (a long handler, retries in place): until it is settled, tell the
+    // server it is being worked on, three times per ack wait.
+    const keepAlive = setInterval(
+      () => {
+        try {
+          msg.working();
+        } catch {
+          // The connection is closed: the message comes back after its ack wait anyway.
+        }
+      },
+      Math.max(50, Math.floor((inbound.ackWaitMs ?? DEFAULT_ACK_WAIT_MS) / 3)),
+    );
+    keepAlive.unref();
+    state.keepAlives.add(keepAlive);
     /** Runs a settle once; the message leaves this instance's window whatever its outcome. */
     const settle = async (action: () => Promise<void>): Promise<void> => {
       if (settled) return;
       settled = true;
+      clearInterval(keepAlive);
+      state.keepAlives.delete(keepAlive);
       state.unacked--;
       try {
         await action();
@@ -464,6 +485,7 @@ export class NatsTransport implements IntegrationTransport {
     this.closed = true;
     await this.connecting?.catch(() => undefined);
     await this.declaring;
+    for (const pull of this.pulls) for (const timer of pull.keepAlives) clearInterval(timer);
     const nc = this.nc;
     this.nc = undefined;
     this.js = undefined;

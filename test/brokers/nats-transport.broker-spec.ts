@@ -15,11 +15,11 @@ import { CaptureLogger } from '../support/capture-logger';
 import { waitFor } from '../support/wait-for';
 
 /**
- * The NATS transport when the server loses what it declared while the connection stays up: an
- * operator deletes the durable consumer or the stream. The pull loop declares them again, as
- * at connect, and goes on.
+ * The NATS transport on its own, against the server: a message held past its ack wait, and
+ * what the server loses while the connection stays up (an operator deletes the durable
+ * consumer or the stream: the transport declares them again, as at connect, and goes on).
  */
-describe('NATS transport: topology removed under it', () => {
+describe('NATS transport', () => {
   let nc: NatsConnection;
   let jsm: JetStreamManager;
   let transport: IntegrationTransport;
@@ -55,6 +55,22 @@ describe('NATS transport: topology removed under it', () => {
   // The capture logger stays for the rest of this file (each test file has its own modules).
   afterAll(async () => {
     await nc?.close();
+  });
+
+  it('keeps a message it holds past the ack wait: JetStream does not deliver it again meanwhile', async () => {
+    // ackWaitMs is 1 s here: this handler holds its message for 3.5 s before acknowledging it.
+    await subscription?.close();
+    const seen: string[] = [];
+    const acked: string[] = [];
+    subscription = await transport.subscribe!(async (message) => {
+      seen.push(`${message.id}#${message.deliveryCount}`);
+      setTimeout(() => void message.ack().then(() => acked.push(message.id)), 3_500);
+    });
+    await publishThing(transport, 'm1');
+    await waitFor(async () => acked.includes('m1'), 30_000, 'm1 acknowledged');
+    // Longer than an ack wait after the ack: a redelivery would have arrived by now.
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    expect(seen).toEqual(['m1#1']);
   });
 
   it('declares the durable consumer again after it was deleted, and pulls from it', async () => {
