@@ -514,7 +514,6 @@ function oneLine(text: string): string {
   return line.length > MAX_ERROR_HEADER ? `${line.slice(0, MAX_ERROR_HEADER)}…` : line;
 }
 
-/** JetStream's "stream not found" / "consumer not found" answers. */
 /** A JetStream publish that no stream answered (the client's `JetStreamNotEnabled`). */
 function isNoStream(error: unknown): boolean {
   const e = error as { name?: unknown; message?: unknown };
@@ -524,6 +523,7 @@ function isNoStream(error: unknown): boolean {
   );
 }
 
+/** JetStream's "stream not found" / "consumer not found" answers. */
 function isNotFound(error: unknown): boolean {
   const e = error as { code?: unknown; api_error?: { err_code?: number }; message?: unknown };
   const code = e?.api_error?.err_code;
