@@ -120,40 +120,54 @@ describe('sequencing while every batch slot is taken (issue 16)', () => {
   let pool: Pool;
   let app: IntegrationTestApp | undefined;
 
-  beforeAll(async () => {
+  beforeEach(async () => {
     db = await createTestDatabase();
     pool = new Pool({ connectionString: db.url, max: 2 });
   });
-  afterAll(async () => {
+  afterEach(async () => {
     release();
     await app?.close();
+    app = undefined;
     await pool.end();
     await db.drop();
   });
 
-  it('fans out events committed meanwhile instead of waiting for a slot to free', async () => {
+  const withStatus = async (status: string): Promise<number> =>
+    (
+      await pool.query<{ n: number }>(
+        'SELECT count(*)::int AS n FROM integration_delivery WHERE status = $1',
+        [status],
+      )
+    ).rows[0]!.n;
+
+  /** One slot, held by a batch of one `tick.held` delivery (full when `batchSize` is 1). */
+  const holdTheOnlySlot = async (batchSize: number): Promise<IntegrationTestApp> => {
     held = new Promise<void>((resolve) => (release = resolve));
     app = await createIntegrationApp(db.url, {
       integration: {
-        processor: { enabled: true, workerId: 'slots', concurrency: 1, idlePollIntervalMs: 100 },
+        processor: {
+          enabled: true,
+          workerId: 'slots',
+          concurrency: 1,
+          batchSize,
+          idlePollIntervalMs: 100,
+        },
       },
       metadata: { providers: [HeldConsumer] },
     });
     await publishAll(app, [{ ...thingEvent('tick.held', 'H1'), tenantId: 'noisy' }]);
-    const withStatus = async (status: string): Promise<number> =>
-      (
-        await pool.query<{ n: number }>(
-          'SELECT count(*)::int AS n FROM integration_delivery WHERE status = $1',
-          [status],
-        )
-      ).rows[0]!.n;
     await waitFor(
       async () => (await withStatus('processing')) === 1,
       10_000,
       'the first batch holds the slot',
     );
-    // Committed while the only slot is taken: sequenced now, claimed when the slot frees.
-    await publishAll(app, [{ ...thingEvent('tick.held', 'H2'), tenantId: 'quiet' }]);
+    return app;
+  };
+
+  it('fans out events committed meanwhile when the slot holds a full batch', async () => {
+    const running = await holdTheOnlySlot(1);
+    // Committed while the only slot holds a full batch: sequenced now, claimed when it frees.
+    await publishAll(running, [{ ...thingEvent('tick.held', 'H2'), tenantId: 'quiet' }]);
     await waitFor(
       async () => (await withStatus('pending')) === 1,
       10_000,
@@ -161,6 +175,18 @@ describe('sequencing while every batch slot is taken (issue 16)', () => {
     );
     expect(await withStatus('processing')).toBe(1);
     release();
+    await waitFor(async () => (await withStatus('processed')) === 2, 10_000, 'both handled');
+  });
+
+  it('leaves events committed meanwhile to the run that claims them when the slot holds a partial batch', async () => {
+    const running = await holdTheOnlySlot(2);
+    await publishAll(running, [{ ...thingEvent('tick.held', 'H2'), tenantId: 'quiet' }]);
+    // Its NOTIFY and five idle polls come and go while the slot is held: nothing fans it out.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(await withStatus('pending')).toBe(0);
+    expect(await withStatus('processing')).toBe(1);
+    release();
+    // The slot frees: the loop's sequencer run fans the second event out and claims it.
     await waitFor(async () => (await withStatus('processed')) === 2, 10_000, 'both handled');
   });
 });
