@@ -171,17 +171,20 @@ describe('per-consumer delivery SQL: sequencer and delivery repository (issue 13
         const e1 = await publish('K', { tenant: 't1' });
         const e2 = await publish('K', { name: 'thing.deleted' });
         expect(await sequencer.pendingCount(sql)).toBe(2);
+        // Each run says whether an event it fanned out has a tenant (e1's: t1; e2: none).
         expect(await sequencer.sequence(orm.adapter, 1)).toEqual({
           locked: true,
           events: 1,
           deliveries: 2,
           more: true,
+          tenanted: true,
         });
         expect(await sequencer.sequence(orm.adapter, 5)).toEqual({
           locked: true,
           events: 1,
           deliveries: 1,
           more: false,
+          tenanted: false,
         });
         const batch = await repo.claim(orm.adapter, 'w1', ['a', 'b', 'a'], 10, 60_000);
         expect(batch.map((c) => [c.consumer, c.eventId, c.position, c.attempt])).toEqual([
@@ -252,6 +255,7 @@ describe('per-consumer delivery SQL: sequencer and delivery repository (issue 13
         events: 1,
         deliveries: 1,
         more: false,
+        tenanted: false,
       });
       expect((await deliveries()).map((d) => d.event_id)).toEqual([e2]);
       await t1.query('commit');
@@ -317,6 +321,7 @@ describe('per-consumer delivery SQL: sequencer and delivery repository (issue 13
         events: 2,
         deliveries: 2,
         more: true,
+        tenanted: false,
       });
       const window = await pool.query<{ open: boolean }>(
         'select window_snapshot is not null as open from integration_sequencer',
@@ -355,6 +360,7 @@ describe('per-consumer delivery SQL: sequencer and delivery repository (issue 13
         events: 0,
         deliveries: 0,
         more: false,
+        tenanted: false,
       });
       await holder.query('commit');
 
@@ -858,6 +864,7 @@ describe('per-consumer delivery SQL: sequencer and delivery repository (issue 13
         events: 0,
         deliveries: 0,
         more: false,
+        tenanted: false,
         claimed: [],
       });
       await holder.query('rollback');

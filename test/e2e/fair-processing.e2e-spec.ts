@@ -140,8 +140,14 @@ describe('sequencing while every batch slot is taken (issue 16)', () => {
       )
     ).rows[0]!.n;
 
-  /** One slot, held by a batch of one `tick.held` delivery (full when `batchSize` is 1). */
-  const holdTheOnlySlot = async (batchSize: number): Promise<IntegrationTestApp> => {
+  /**
+   * One slot, held by a batch of one `tick.held` delivery (full when `batchSize` is 1), of
+   * tenant `tenantId` (`undefined`: no tenant, and no event with one published before).
+   */
+  const holdTheOnlySlot = async (
+    batchSize: number,
+    tenantId: string | undefined,
+  ): Promise<IntegrationTestApp> => {
     held = new Promise<void>((resolve) => (release = resolve));
     app = await createIntegrationApp(db.url, {
       integration: {
@@ -155,7 +161,9 @@ describe('sequencing while every batch slot is taken (issue 16)', () => {
       },
       metadata: { providers: [HeldConsumer] },
     });
-    await publishAll(app, [{ ...thingEvent('tick.held', 'H1'), tenantId: 'noisy' }]);
+    await publishAll(app, [
+      { ...thingEvent('tick.held', 'H1'), ...(tenantId ? { tenantId } : {}) },
+    ]);
     await waitFor(
       async () => (await withStatus('processing')) === 1,
       10_000,
@@ -165,7 +173,7 @@ describe('sequencing while every batch slot is taken (issue 16)', () => {
   };
 
   it('fans out events committed meanwhile when the slot holds a full batch', async () => {
-    const running = await holdTheOnlySlot(1);
+    const running = await holdTheOnlySlot(1, 'noisy');
     // Committed while the only slot holds a full batch: sequenced now, claimed when it frees.
     await publishAll(running, [{ ...thingEvent('tick.held', 'H2'), tenantId: 'quiet' }]);
     await waitFor(
@@ -179,7 +187,7 @@ describe('sequencing while every batch slot is taken (issue 16)', () => {
   });
 
   it('leaves events committed meanwhile to the run that claims them when the slot holds a partial batch', async () => {
-    const running = await holdTheOnlySlot(2);
+    const running = await holdTheOnlySlot(2, 'noisy');
     await publishAll(running, [{ ...thingEvent('tick.held', 'H2'), tenantId: 'quiet' }]);
     // Its NOTIFY and five idle polls come and go while the slot is held: nothing fans it out.
     await new Promise((resolve) => setTimeout(resolve, 500));
@@ -187,6 +195,18 @@ describe('sequencing while every batch slot is taken (issue 16)', () => {
     expect(await withStatus('processing')).toBe(1);
     release();
     // The slot frees: the loop's sequencer run fans the second event out and claims it.
+    await waitFor(async () => (await withStatus('processed')) === 2, 10_000, 'both handled');
+  });
+
+  it('leaves events committed meanwhile to the run that claims them when no event has a tenant', async () => {
+    const running = await holdTheOnlySlot(1, undefined);
+    // A full batch holds the only slot, but sequencing ahead only serves tenants: without any,
+    // the run that claims the event when the slot frees creates its delivery claimed.
+    await publishAll(running, [thingEvent('tick.held', 'H2')]);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(await withStatus('pending')).toBe(0);
+    expect(await withStatus('processing')).toBe(1);
+    release();
     await waitFor(async () => (await withStatus('processed')) === 2, 10_000, 'both handled');
   });
 });

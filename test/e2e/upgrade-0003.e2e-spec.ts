@@ -351,7 +351,13 @@ describe('migration 0003: the per-consumer model becomes the only one (issue 13 
       expect(pruned).toHaveLength(9);
 
       const first = await sequencer.sequence(adapter, 100);
-      expect(first).toEqual({ locked: true, events: 3, deliveries: 3, more: false });
+      expect(first).toEqual({
+        locked: true,
+        events: 3,
+        deliveries: 3,
+        more: false,
+        tenanted: false,
+      });
       // A later announce does not prune again: the consumers have their regex now.
       await directory.announce(adapter.root, 'new-worker', [
         { name: 'mailer', patterns: ['vault.audited'] },
@@ -366,12 +372,14 @@ describe('migration 0003: the per-consumer model becomes the only one (issue 13 
         events: 1,
         deliveries: 2,
         more: false,
+        tenanted: false,
       });
       expect(await sequencer.sequence(adapter, 100)).toEqual({
         locked: true,
         events: 0,
         deliveries: 0,
         more: false,
+        tenanted: false,
       });
 
       const rows = await deliveries(pool);

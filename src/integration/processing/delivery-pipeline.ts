@@ -128,12 +128,13 @@ export class DeliveryPipeline {
   /**
    * One bounded sequencer run (`max(batchSize, 500)` events at most). `more`: it stopped at its
    * limit, so committed events are still waiting (false when another instance is sequencing).
+   * `tenanted`: some event it fanned out has a tenant.
    */
-  async sequenceOnce(): Promise<{ events: number; more: boolean }> {
+  async sequenceOnce(): Promise<{ events: number; more: boolean; tenanted: boolean }> {
     const limit = Math.max(this.options.processor.batchSize, 500);
     const run = await this.sequencer.sequence(this.options.database, limit);
     this.reportSequenced(run);
-    return { events: run.events, more: run.locked && run.more };
+    return { events: run.events, more: run.locked && run.more, tenanted: run.tenanted };
   }
 
   /**
@@ -142,10 +143,15 @@ export class DeliveryPipeline {
    * an event just committed reaches its handlers one statement later. `batch` holds only those; other due
    * deliveries (retries, events sequenced elsewhere) wait for {@link claim}. `leftPending`: the
    * run created deliveries it did not claim (for other consumers, or that a claim may take).
+   * `tenanted`: some event it fanned out has a tenant.
    */
-  async sequenceOnceAndClaim(
-    consumers: readonly string[],
-  ): Promise<{ events: number; more: boolean; leftPending: boolean; batch: ClaimedBatch }> {
+  async sequenceOnceAndClaim(consumers: readonly string[]): Promise<{
+    events: number;
+    more: boolean;
+    tenanted: boolean;
+    leftPending: boolean;
+    batch: ClaimedBatch;
+  }> {
     const { database, processor } = this.options;
     const run = await this.sequencer.sequenceAndClaim(database, processor.batchSize, {
       workerId: processor.workerId,
@@ -157,6 +163,7 @@ export class DeliveryPipeline {
     return {
       events: run.events,
       more: run.locked && run.more,
+      tenanted: run.tenanted,
       leftPending: run.deliveries > run.claimed.length,
       batch: this.leased(run.claimed),
     };

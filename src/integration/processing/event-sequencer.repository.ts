@@ -15,7 +15,34 @@ export interface SequenceResult {
   readonly deliveries: number;
   /** The run stopped at its limit: more committed events are waiting, run again. */
   readonly more: boolean;
+  /** Some event of the run has a tenant (`tenant_id` set). */
+  readonly tenanted: boolean;
 }
+
+/** What a run's statement returns about the run itself (on each row). */
+interface RunRow {
+  events: number;
+  deliveries: number;
+  more: boolean;
+  tenanted: boolean;
+}
+
+/** The result of a statement that did not run (see {@link EventSequencer.sequence}). */
+const NOT_RUN: SequenceResult = {
+  locked: false,
+  events: 0,
+  deliveries: 0,
+  more: false,
+  tenanted: false,
+};
+
+const runResult = (row: RunRow): SequenceResult => ({
+  locked: true,
+  events: row.events,
+  deliveries: row.deliveries,
+  more: row.more,
+  tenanted: row.tenanted,
+});
 
 /** A row of the claiming run: an event and the consumers it was claimed for. */
 type FreshlyClaimedRow = EventRow & { consumers: string[]; claimed_position: string };
@@ -98,7 +125,8 @@ function sequencerStatements(t: IntegrationTables) {
        ), run AS (
          -- The last event taken, in (tx_id, seq) order: where an unfinished window goes on.
          SELECT count(*)::int AS n, max(tx_id) AS last_tx,
-                (array_agg(seq ORDER BY tx_id DESC, seq DESC))[1] AS last_seq
+                (array_agg(seq ORDER BY tx_id DESC, seq DESC))[1] AS last_seq,
+                coalesce(bool_or(tenant_id IS NOT NULL), false) AS tenanted
            FROM numbered
        )`;
   // Moves the sequencer past this run (the horizon only when the window is done), committed
@@ -113,7 +141,7 @@ function sequencerStatements(t: IntegrationTables) {
          FROM fresh st, run, ${ASYNC_COMMIT}
         WHERE s.id = 1
        RETURNING run.n AS events, (SELECT count(*)::int FROM ins) AS deliveries,
-                 run.n >= $1::int AS more`;
+                 run.n >= $1::int AS more, run.tenanted`;
   // Committed events (visible to this statement) past the horizon and not yet fanned out by an
   // unfinished window; `tenant` is SQL that limits them (`''`: every tenant).
   const pendingCountSql = (tenant: string): string =>
@@ -182,7 +210,7 @@ function sequencerStatements(t: IntegrationTables) {
        -- One row per event with the consumers it was claimed for (a claim's other fields are
        -- known: attempt 1, no lease expired, no error), the run's counts on each; one row of
        -- counts alone when nothing was claimed.
-       SELECT a.events, a.deliveries, a.more, c.*
+       SELECT a.events, a.deliveries, a.more, a.tenanted, c.*
          FROM advanced a
          LEFT JOIN (SELECT cl.consumers, e.position::text AS claimed_position, ${EVENT_COLUMNS}
                       FROM claimed cl JOIN numbered e ON e.id = cl.event_id) c ON true`,
@@ -228,15 +256,12 @@ export class EventSequencer {
    * @param limit Most events fanned out by this run (an integer ≥ 1).
    */
   async sequence(db: IntegrationDatabaseAdapter, limit: number): Promise<SequenceResult> {
-    const run = await db.root.query<{ events: number; deliveries: number; more: boolean }>(
-      this.statements.run,
-      [limit],
-    );
+    const run = await db.root.query<RunRow>(this.statements.run, [limit]);
     const row = run.rows[0];
     // No row: another run holds the sequencer row, or this statement's snapshot is older than
     // the stored progress (the next run will see more).
-    if (!row) return { locked: false, events: 0, deliveries: 0, more: false };
-    return { locked: true, events: row.events, deliveries: row.deliveries, more: row.more };
+    if (!row) return NOT_RUN;
+    return runResult(row);
   }
 
   /**
@@ -252,17 +277,18 @@ export class EventSequencer {
     limit: number,
     claim: FreshClaim,
   ): Promise<SequenceResult & { readonly claimed: ClaimedDelivery[] }> {
-    const { rows } = await db.root.query<
-      { events: number; deliveries: number; more: boolean } & Partial<FreshlyClaimedRow>
-    >(this.statements.runAndClaim, [
-      limit,
-      claim.workerId,
-      JSON.stringify(claim.consumers),
-      claim.leaseMs,
-      JSON.stringify(claim.runLimits),
-    ]);
+    const { rows } = await db.root.query<RunRow & Partial<FreshlyClaimedRow>>(
+      this.statements.runAndClaim,
+      [
+        limit,
+        claim.workerId,
+        JSON.stringify(claim.consumers),
+        claim.leaseMs,
+        JSON.stringify(claim.runLimits),
+      ],
+    );
     const first = rows[0];
-    if (!first) return { locked: false, events: 0, deliveries: 0, more: false, claimed: [] };
+    if (!first) return { ...NOT_RUN, claimed: [] };
     const claimed: ClaimedDelivery[] = [];
     for (const row of rows) {
       if (!row.consumers) continue;
@@ -280,13 +306,7 @@ export class EventSequencer {
         });
       }
     }
-    return {
-      locked: true,
-      events: first.events,
-      deliveries: first.deliveries,
-      more: first.more,
-      claimed: sortClaimed(claimed),
-    };
+    return { ...runResult(first), claimed: sortClaimed(claimed) };
   }
 
   /**
