@@ -344,6 +344,36 @@ describe('per-consumer delivery SQL: sequencer and delivery repository (issue 13
       expect(seqRow.rows).toEqual([{ closed: true, no_tx: true, next_position: 7 }]);
     });
 
+    it('reads a backlog in index order up to its limit, not the whole backlog, on every run of a window', async () => {
+      await consumer('a', THING_ALL);
+      // 20,000 committed events in 20 transactions, analyzed: the shape of a flood.
+      for (let t = 0; t < 20; t++) {
+        await pool.query(
+          `insert into outbox_event (id, event_name, aggregate_type, aggregate_id, ordering_key, payload)
+           select gen_random_uuid(), 'thing.created', 'Thing', g::text, 'K' || g, '{}'::jsonb
+             from generate_series(1, 1000) g`,
+        );
+      }
+      await pool.query('analyze outbox_event, integration_delivery');
+      expect(await sequencer.sequence(adapter, 500)).toMatchObject({ events: 500, more: true });
+      const sent: Array<{ text: string; params: readonly unknown[] }> = [];
+      const explainOnly: SqlExecutor = {
+        query: async <T>(text: string, params: readonly unknown[] = []) => {
+          sent.push({ text, params });
+          return { rows: [] as T[], rowCount: 0 };
+        },
+      };
+      await sequencer.sequence({ ...adapter, root: explainOnly }, 500);
+      const { rows } = await pool.query<{ 'QUERY PLAN': string }>(`explain ${sent[0]!.text}`, [
+        ...sent[0]!.params,
+      ]);
+      const plan = rows.map((r) => r['QUERY PLAN']).join('\n');
+      // The outbox read in (tx_id, seq) order under the LIMIT: no bitmap scan of the backlog,
+      // no sort of it.
+      expect(plan).toMatch(/Index Scan using outbox_event_tx_idx on outbox_event o\b/);
+      expect(plan).not.toMatch(/Bitmap Heap Scan on outbox_event|Sort Key: o\.tx_id/);
+    });
+
     it('never blocks on another sequencer: locked:false while one runs, and concurrent runs never duplicate', async () => {
       await consumer('a', THING_ALL);
       const ids: string[] = [];

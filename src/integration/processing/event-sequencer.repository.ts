@@ -102,11 +102,16 @@ function sequencerStatements(t: IntegrationTables) {
          -- When fresh is empty every sub-select is NULL and nothing is selected.
          SELECT ${columns}
            FROM ${t.outbox} o
-          -- The lower bound adds nothing logically (every new event is at or past it): it
-          -- keeps the scan from walking the history already fanned out.
+          -- The bounds add nothing logically (every new event is at or past the lower one, and
+          -- a transaction the window sees committed is below its xmax): the lower one keeps the
+          -- scan from walking the history already fanned out, and with both the planner reads
+          -- the index in order up to the LIMIT. With the lower one alone it estimated a third
+          -- of the table and read and sorted the whole backlog on every run (11 ms per run in
+          -- a 20,000-event backlog taken 500 at a time, against 0.4 ms).
           WHERE o.tx_id >= (SELECT CASE WHEN f.after_tx IS NULL THEN pg_snapshot_xmin(f.h)
                                         ELSE greatest(f.after_tx, pg_snapshot_xmin(f.h)) END
                               FROM fresh f)
+            AND o.tx_id < (SELECT pg_snapshot_xmax(f.win) FROM fresh f)
             AND ${newSince('(SELECT f.h FROM fresh f)', '(SELECT f.xip FROM fresh f)::xid8[]')}
             AND pg_visible_in_snapshot(o.tx_id, (SELECT f.win FROM fresh f))
             AND ((SELECT f.after_tx FROM fresh f) IS NULL
