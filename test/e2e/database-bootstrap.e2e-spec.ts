@@ -72,13 +72,14 @@ describe('migrations', () => {
         '20261201000002_per_consumer_only',
         '20261201000003_admin_audit_and_stats',
         '20261201000004_tenant_columns',
+        '20261203000001_tenant_lane',
       ]);
       expect(await publicTables(db.url)).toEqual(expect.arrayContaining(APP_TABLES));
 
       expect(await migrateLatest(db.url)).toEqual([]);
 
       const undone = await migrateRollback(db.url, true);
-      expect(undone).toHaveLength(7);
+      expect(undone).toHaveLength(8);
       expect(await publicTables(db.url)).toEqual(['knex_migrations', 'knex_migrations_lock']);
 
       await migrateLatest(db.url);

@@ -429,6 +429,116 @@ describe('per-consumer delivery SQL: sequencer and delivery repository (issue 13
     });
   });
 
+  describe('tenant lane (issue 16)', () => {
+    /** `count` events of `tenant`, each committed on its own, keys `<tenant><i>`. */
+    const backlog = async (tenant: string, count: number): Promise<string[]> => {
+      const ids: string[] = [];
+      for (let i = 0; i < count; i++) ids.push(await publish(`${tenant}${i}`, { tenant }));
+      return ids;
+    };
+    /** Runs the sequencer until a run takes nothing: the open window, then what came after. */
+    const fanOutAll = async (): Promise<void> => {
+      while ((await sequencer.sequence(adapter, 100)).events > 0);
+    };
+    /** The consumer-a position of each event, in the order given (undefined: no delivery yet). */
+    const positions = async (ids: readonly string[]): Promise<Array<number | undefined>> => {
+      const rows = await deliveries();
+      return ids.map(
+        (id) => rows.find((d) => d.event_id === id && d.consumer_name === 'a')?.position,
+      );
+    };
+
+    it('fans out every waiting event of a light tenant ahead of a backlog, in order, and only once', async () => {
+      await consumer('a', THING_ALL);
+      const noisy = await backlog('N', 30);
+      // A window opens: the sequencer is behind.
+      expect(await sequencer.sequence(adapter, 2, 40)).toMatchObject({ events: 2, more: true });
+      const q1 = await publish('K', { tenant: 'Q' });
+      const q2 = await publish('K', { tenant: 'Q' });
+      const q3 = await publish('L', { tenant: 'Q' });
+      const unmatched = await publish('M', { tenant: 'Q', name: 'other.created' });
+      // Two events in order, then the lane: of the 40 newest events N has 30 (more than a
+      // tenth: the flood), Q 4, all of them waiting. No consumer matches the fourth.
+      expect(await sequencer.sequence(adapter, 2, 40)).toMatchObject({
+        events: 5,
+        deliveries: 5,
+        more: true,
+      });
+      expect(await positions([...noisy.slice(0, 4), q1, q2, q3])).toEqual([1, 2, 3, 4, 5, 6, 7]);
+      expect(await positions(noisy.slice(4))).toEqual(Array(26).fill(undefined));
+      await fanOutAll();
+      // The runs that reached Q's events in order added nothing: one delivery each, kept.
+      const rows = await deliveries();
+      expect(rows.filter((d) => [q1, q2, q3].includes(d.event_id))).toHaveLength(3);
+      expect(await positions([q1, q2, q3])).toEqual([5, 6, 7]);
+      expect((await positions(noisy.slice(4))).every((p) => p! > 7)).toBe(true);
+      expect(rows.filter((d) => d.event_id === unmatched)).toEqual([]);
+      expect(await sequencer.pendingCount(adapter.root)).toBe(0);
+    });
+
+    it("takes a light tenant's earlier events waiting in the window along, first", async () => {
+      await consumer('a', THING_ALL);
+      await backlog('N', 5);
+      const q0 = await publish('K', { tenant: 'Q' });
+      await backlog('M', 25);
+      await sequencer.sequence(adapter, 2, 40);
+      const q1 = await publish('K', { tenant: 'Q' });
+      const q2 = await publish('L', { tenant: 'Q' });
+      // Q0, in the window far behind the run's progress, comes with Q1 and Q2, before them.
+      expect(await sequencer.sequence(adapter, 2, 40)).toMatchObject({ events: 5 });
+      expect(await positions([q0, q1, q2])).toEqual([5, 6, 7]);
+    });
+
+    it('leaves a tenant with more waiting than a tenth of the scan to the runs in order', async () => {
+      await consumer('a', THING_ALL);
+      await backlog('N', 5);
+      const q0 = await publish('K', { tenant: 'Q' });
+      await backlog('M', 25);
+      await sequencer.sequence(adapter, 2, 20);
+      const q1 = await publish('K', { tenant: 'Q' });
+      const q2 = await publish('L', { tenant: 'Q' });
+      // Q has 2 of the 20 newest events but 3 waiting: more than 20 / 10.
+      expect(await sequencer.sequence(adapter, 2, 20)).toMatchObject({ events: 2 });
+      expect(await positions([q0, q1, q2])).toEqual([undefined, undefined, undefined]);
+      await fanOutAll();
+      const [p0, p1, p2] = await positions([q0, q1, q2]);
+      expect(p0).toBeLessThan(p1!);
+      expect(p1).toBeLessThan(p2!);
+    });
+
+    it("keeps the window's order: an event the window did not see comes after the window's", async () => {
+      await consumer('a', THING_ALL);
+      const open = await connect();
+      await open.query('begin');
+      // The smallest transaction id of the test, committed only after the window is fixed.
+      const late = await publish('K', { tenant: 'Q', client: open });
+      await backlog('N', 6);
+      const inWindow = await publish('K', { tenant: 'Q' });
+      await sequencer.sequence(adapter, 2, 20);
+      await open.query('commit');
+      // Two in order, then Q's two: the window's event first, though its transaction id is
+      // larger; that is where the runs in order would have put them.
+      expect(await sequencer.sequence(adapter, 2, 20)).toMatchObject({ events: 4 });
+      expect(await positions([inWindow, late])).toEqual([5, 6]);
+    });
+
+    it('takes nothing while no window is open, nothing without a tenant, nothing when off', async () => {
+      await consumer('a', THING_ALL);
+      await backlog('N', 6);
+      // No window before this run: it takes two events in order, no lane.
+      expect(await sequencer.sequence(adapter, 2, 10)).toMatchObject({ events: 2, more: true });
+      const untenanted = await publish('U');
+      expect(await sequencer.sequence(adapter, 2, 0)).toMatchObject({ events: 2, more: true });
+      const q = await publish('Q', { tenant: 'Q' });
+      // Lane off: only the two in order.
+      expect(await sequencer.sequence(adapter, 2, 0)).toMatchObject({ events: 2 });
+      expect(await positions([untenanted, q])).toEqual([undefined, undefined]);
+      // Lane on: Q only (U has no tenant).
+      expect(await sequencer.sequence(adapter, 2, 10)).toMatchObject({ events: 1 });
+      expect(await positions([untenanted, q])).toEqual([undefined, 7]);
+    });
+  });
+
   describe('claim', () => {
     it('claims per (consumer, key) in order, one worker per key, and only hosted consumers', async () => {
       await consumer('a', THING_ALL);

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { Pool } from 'pg';
+import { DeliveryPipeline } from '../../src/integration/processing/delivery-pipeline';
 import {
   IntegrationConsumer,
   OnIntegrationEvent,
@@ -99,6 +100,42 @@ describe('fair processing across tenants (issue 16)', () => {
     expect(result.claimed).toBe(50);
     expect(handled).toHaveLength(50);
     expect(handled.indexOf('quiet')).toBe(1);
+  });
+
+  it("fans out a quiet tenant's event committed behind a flood at once, not after it (the tenant lane)", async () => {
+    await app.close();
+    app = await createIntegrationApp(db.url, {
+      integration: { processor: { enabled: false, workerId: 'lane', batchSize: 50 } },
+      metadata: { providers: [FairConsumer] },
+    });
+    const noisy = await publishAll(
+      app,
+      Array.from({ length: 2_000 }, (_, i) => ({
+        ...thingEvent('tick.noisy', `L${i}`),
+        tenantId: 'noisy',
+      })),
+    );
+    const fannedOut = async (ids: readonly string[]): Promise<number> =>
+      (
+        await pool.query<{ n: number }>(
+          'SELECT count(*)::int AS n FROM integration_delivery WHERE event_id = ANY ($1::uuid[])',
+          [ids],
+        )
+      ).rows[0]!.n;
+    const pipeline = app.app.get(DeliveryPipeline);
+    // The background run's limit is max(batchSize, 500): the flood opens a window.
+    expect(await pipeline.sequenceOnce()).toMatchObject({ events: 500, more: true });
+    const [quiet] = await publishAll(app, [
+      { ...thingEvent('tick.quiet', 'LQ'), tenantId: 'quiet' },
+    ]);
+    // The next run: 500 more of the flood in commit order, and the quiet event in the lane (the
+    // lane looks at the newest 500 events: the quiet one and 499 of the flood, which has more
+    // waiting further back).
+    expect(await pipeline.sequenceOnce()).toMatchObject({ events: 501, more: true });
+    expect(await fannedOut([quiet!])).toBe(1);
+    expect(await fannedOut(noisy)).toBe(1_000);
+    await pipeline.sequence();
+    expect(await fannedOut([...noisy, quiet!])).toBe(2_001);
   });
 });
 

@@ -21,8 +21,9 @@ const APPLIED =
   'Applied 0002_per_consumer_delivery to schema "public"\n' +
   'Applied 0003_per_consumer_only to schema "public"\n' +
   'Applied 0004_admin_audit_and_stats to schema "public"\n' +
-  'Applied 0005_tenant_columns to schema "public"\n';
-const NOTHING = 'Nothing to apply: schema "public" is up to date (5 applied)\n';
+  'Applied 0005_tenant_columns to schema "public"\n' +
+  'Applied 0006_tenant_lane to schema "public"\n';
+const NOTHING = 'Nothing to apply: schema "public" is up to date (6 applied)\n';
 
 /** Relations (tables, indexes, sequences…) of `schema`, as "name kind". */
 async function relationsIn(url: string, schema: string): Promise<string[]> {
@@ -151,9 +152,10 @@ describe('the module schema from the package: CLI, SQL, Knex source (issue 12)',
     expect(before).toEqual({
       code: 0,
       stdout:
-        'Schema "public": 0 applied, 5 pending\n  0001_integration_tables  pending\n' +
+        'Schema "public": 0 applied, 6 pending\n  0001_integration_tables  pending\n' +
         '  0002_per_consumer_delivery  pending\n  0003_per_consumer_only  pending\n' +
-        '  0004_admin_audit_and_stats  pending\n  0005_tenant_columns  pending\n',
+        '  0004_admin_audit_and_stats  pending\n  0005_tenant_columns  pending\n' +
+        '  0006_tenant_lane  pending\n',
       stderr: '',
     });
     expect(await relationsIn(db.url, 'public')).toEqual([]); // status only reads
@@ -165,7 +167,7 @@ describe('the module schema from the package: CLI, SQL, Knex source (issue 12)',
     const after = await runCliProcess(['status', '--database-url', db.url]);
     expect(after.code).toBe(0);
     expect(after.stdout).toMatch(
-      /^Schema "public": 5 applied, 0 pending\n {2}0001_integration_tables {2}applied \d{4}-\d\d-\d\dT[\d:.]+Z\n {2}0002_per_consumer_delivery {2}applied \d{4}-\d\d-\d\dT[\d:.]+Z\n {2}0003_per_consumer_only {2}applied \d{4}-\d\d-\d\dT[\d:.]+Z\n {2}0004_admin_audit_and_stats {2}applied \d{4}-\d\d-\d\dT[\d:.]+Z\n {2}0005_tenant_columns {2}applied \d{4}-\d\d-\d\dT[\d:.]+Z\n$/,
+      /^Schema "public": 6 applied, 0 pending\n {2}0001_integration_tables {2}applied \d{4}-\d\d-\d\dT[\d:.]+Z\n {2}0002_per_consumer_delivery {2}applied \d{4}-\d\d-\d\dT[\d:.]+Z\n {2}0003_per_consumer_only {2}applied \d{4}-\d\d-\d\dT[\d:.]+Z\n {2}0004_admin_audit_and_stats {2}applied \d{4}-\d\d-\d\dT[\d:.]+Z\n {2}0005_tenant_columns {2}applied \d{4}-\d\d-\d\dT[\d:.]+Z\n {2}0006_tenant_lane {2}applied \d{4}-\d\d-\d\dT[\d:.]+Z\n$/,
     );
     const rows = await withClient(
       db.url,
@@ -177,6 +179,7 @@ describe('the module schema from the package: CLI, SQL, Knex source (issue 12)',
       { version: '0003', name: 'per_consumer_only' },
       { version: '0004', name: 'admin_audit_and_stats' },
       { version: '0005', name: 'tenant_columns' },
+      { version: '0006', name: 'tenant_lane' },
     ]);
   });
 
@@ -217,6 +220,7 @@ describe('the module schema from the package: CLI, SQL, Knex source (issue 12)',
         { version: '0003' },
         { version: '0004' },
         { version: '0005' },
+        { version: '0006' },
       ]);
     } finally {
       await holder.end();
@@ -239,7 +243,8 @@ describe('the module schema from the package: CLI, SQL, Knex source (issue 12)',
         'Applied 0002_per_consumer_delivery to schema "integration"\n' +
         'Applied 0003_per_consumer_only to schema "integration"\n' +
         'Applied 0004_admin_audit_and_stats to schema "integration"\n' +
-        'Applied 0005_tenant_columns to schema "integration"\n',
+        'Applied 0005_tenant_columns to schema "integration"\n' +
+        'Applied 0006_tenant_lane to schema "integration"\n',
       stderr: '',
     });
     expect(await relationsIn(db.url, 'public')).toEqual([]);
@@ -269,9 +274,9 @@ describe('the module schema from the package: CLI, SQL, Knex source (issue 12)',
       '--schema',
       'integration',
     ]);
-    expect(status.stdout).toMatch(/^Schema "integration": 5 applied, 0 pending\n/);
+    expect(status.stdout).toMatch(/^Schema "integration": 6 applied, 0 pending\n/);
     const publicStatus = await runCliProcess(['status', '--database-url', db.url]);
-    expect(publicStatus.stdout).toMatch(/^Schema "public": 0 applied, 5 pending\n/);
+    expect(publicStatus.stdout).toMatch(/^Schema "public": 0 applied, 6 pending\n/);
   });
 
   it('sql --schema integration applied through pg creates the schema and its tables, nothing in public (issue 12 schema)', async () => {
@@ -324,6 +329,7 @@ describe('the module schema from the package: CLI, SQL, Knex source (issue 12)',
           '0003_per_consumer_only',
           '0004_admin_audit_and_stats',
           '0005_tenant_columns',
+          '0006_tenant_lane',
         ]);
         const created = await readSchemaSnapshot(db.url, { schema, tables: MODULE_TABLES });
         expect(compareSnapshots(knexMigrated, created)).toEqual([]);

@@ -51,8 +51,8 @@ describe('migration runner, CLI and Prisma fragment in process (issue 12)', () =
       migrateIntegrationTables(a, { schema: 'integration' }),
       migrateIntegrationTables(b, { schema: 'integration' }),
     ]);
-    expect(results.map((r) => r.applied.length).sort()).toEqual([0, 5]);
-    expect(results.map((r) => r.alreadyApplied.length).sort()).toEqual([0, 5]);
+    expect(results.map((r) => r.applied.length).sort()).toEqual([0, 6]);
+    expect(results.map((r) => r.alreadyApplied.length).sort()).toEqual([0, 6]);
     const status = await integrationMigrationStatus(a, { schema: 'integration' });
     expect(status).toEqual({
       schema: 'integration',
@@ -62,6 +62,7 @@ describe('migration runner, CLI and Prisma fragment in process (issue 12)', () =
         { id: '0003_per_consumer_only', state: 'applied', appliedAt: expect.any(Date) },
         { id: '0004_admin_audit_and_stats', state: 'applied', appliedAt: expect.any(Date) },
         { id: '0005_tenant_columns', state: 'applied', appliedAt: expect.any(Date) },
+        { id: '0006_tenant_lane', state: 'applied', appliedAt: expect.any(Date) },
       ],
       unknown: [],
     });
@@ -83,6 +84,7 @@ describe('migration runner, CLI and Prisma fragment in process (issue 12)', () =
       ['0003_per_consumer_only', 'pending'],
       ['0004_admin_audit_and_stats', 'pending'],
       ['0005_tenant_columns', 'pending'],
+      ['0006_tenant_lane', 'pending'],
     ]);
     const { rows } = await client.query(
       "SELECT to_regclass('public.integration_delivery') IS NULL AS absent",
@@ -95,7 +97,12 @@ describe('migration runner, CLI and Prisma fragment in process (issue 12)', () =
     });
     expect(await migrateIntegrationTables(client)).toEqual({
       schema: 'public',
-      applied: ['0003_per_consumer_only', '0004_admin_audit_and_stats', '0005_tenant_columns'],
+      applied: [
+        '0003_per_consumer_only',
+        '0004_admin_audit_and_stats',
+        '0005_tenant_columns',
+        '0006_tenant_lane',
+      ],
       alreadyApplied: ['0001_integration_tables', '0002_per_consumer_delivery'],
     });
   });
@@ -135,7 +142,7 @@ describe('migration runner, CLI and Prisma fragment in process (issue 12)', () =
     const attempt = migrateIntegrationTables(client, { to: '0002_nope' });
     await expect(attempt).rejects.toBeInstanceOf(UnknownIntegrationMigrationError);
     await expect(attempt).rejects.toThrow(
-      /ships 0001_integration_tables, 0002_per_consumer_delivery, 0003_per_consumer_only, 0004_admin_audit_and_stats, 0005_tenant_columns\./,
+      /ships 0001_integration_tables, 0002_per_consumer_delivery, 0003_per_consumer_only, 0004_admin_audit_and_stats, 0005_tenant_columns, 0006_tenant_lane\./,
     );
     expect(sent).toEqual([]);
   });
@@ -211,12 +218,13 @@ describe('migration runner, CLI and Prisma fragment in process (issue 12)', () =
         'Applied 0002_per_consumer_delivery to schema "public"\n' +
         'Applied 0003_per_consumer_only to schema "public"\n' +
         'Applied 0004_admin_audit_and_stats to schema "public"\n' +
-        'Applied 0005_tenant_columns to schema "public"\n',
+        'Applied 0005_tenant_columns to schema "public"\n' +
+        'Applied 0006_tenant_lane to schema "public"\n',
       stderr: '',
     });
     expect((await cli(['migrate', '--database-url', db.url])).stdout).toMatch(/^Nothing to apply/);
     expect((await cli(['status'], { DATABASE_URL: db.url })).stdout).toMatch(
-      /5 applied, 0 pending/,
+      /6 applied, 0 pending/,
     );
   });
 
@@ -265,7 +273,7 @@ describe('migration runner, CLI and Prisma fragment in process (issue 12)', () =
     expect(sql.code).toBe(CliExitCode.Ok);
     expect(sql.stdout).toBe(integrationTablesSql({ schema: 'integration' }));
     expect(sql.stdout).toMatch(
-      /^-- nestjs-integration: the module's tables in schema "integration" \(5 migrations\)\.\n\nCREATE SCHEMA IF NOT EXISTS "integration";\n\n-- migration 0001_integration_tables\n/,
+      /^-- nestjs-integration: the module's tables in schema "integration" \(6 migrations\)\.\n\nCREATE SCHEMA IF NOT EXISTS "integration";\n\n-- migration 0001_integration_tables\n/,
     );
     expect(sql.stdout).toContain('CREATE TABLE "integration".outbox_event (');
     expect(sql.stdout).not.toContain('${');
@@ -278,7 +286,7 @@ describe('migration runner, CLI and Prisma fragment in process (issue 12)', () =
   it('integrationKnexMigration refuses an id the package does not ship (issue 12 schema)', () => {
     expect(() => integrationKnexMigration('0002_nope')).toThrow(UnknownIntegrationMigrationError);
     expect(() => integrationKnexMigration('0002_nope')).toThrow(
-      /ships 0001_integration_tables, 0002_per_consumer_delivery, 0003_per_consumer_only, 0004_admin_audit_and_stats, 0005_tenant_columns\./,
+      /ships 0001_integration_tables, 0002_per_consumer_delivery, 0003_per_consumer_only, 0004_admin_audit_and_stats, 0005_tenant_columns, 0006_tenant_lane\./,
     );
   });
 

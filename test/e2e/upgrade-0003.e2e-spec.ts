@@ -217,7 +217,12 @@ describe('migration 0003: the per-consumer model becomes the only one (issue 13 
     try {
       expect(await migrateIntegrationTables(client)).toEqual({
         schema: 'public',
-        applied: ['0003_per_consumer_only', '0004_admin_audit_and_stats', '0005_tenant_columns'],
+        applied: [
+          '0003_per_consumer_only',
+          '0004_admin_audit_and_stats',
+          '0005_tenant_columns',
+          '0006_tenant_lane',
+        ],
         alreadyApplied: ['0001_integration_tables', '0002_per_consumer_delivery'],
       });
 
@@ -310,7 +315,8 @@ describe('migration 0003: the per-consumer model becomes the only one (issue 13 
       const { rows: indexes } = await client.query<{ indexname: string }>(
         `SELECT indexname FROM pg_indexes WHERE tablename = 'outbox_event' ORDER BY indexname`,
       );
-      // (0003 dropped the per-event indexes; 0004, applied after it, adds the admin filters'.)
+      // (0003 dropped the per-event indexes; 0004, applied after it, adds the admin filters',
+      // 0006 the tenant lane's.)
       expect(indexes.map((r) => r.indexname)).toEqual([
         'outbox_event_aggregate_idx',
         'outbox_event_correlation_idx',
@@ -319,6 +325,7 @@ describe('migration 0003: the per-consumer model becomes the only one (issue 13 
         'outbox_event_name_idx',
         'outbox_event_pkey',
         'outbox_event_tenant_idx',
+        'outbox_event_tenant_tx_idx',
         'outbox_event_tx_idx',
       ]);
       // The inbox rows stay.
@@ -444,6 +451,7 @@ describe('migration 0003: the per-consumer model becomes the only one (issue 13 
         '0003_per_consumer_only',
         '0004_admin_audit_and_stats',
         '0005_tenant_columns',
+        '0006_tenant_lane',
       ]);
       const pool = new Pool({ connectionString: db.url, max: 2 });
       try {

@@ -126,13 +126,14 @@ export class DeliveryPipeline {
   }
 
   /**
-   * One bounded sequencer run (`max(batchSize, 500)` events at most). `more`: it stopped at its
-   * limit, so committed events are still waiting (false when another instance is sequencing).
-   * `tenanted`: some event it fanned out has a tenant.
+   * One bounded sequencer run (`max(batchSize, 500)` events in commit order at most, and while
+   * it is behind, the tenant lane: light tenants' events among the newest `2 × limit`).
+   * `more`: it stopped at its limit, so committed events are still waiting (false when another
+   * instance is sequencing). `tenanted`: some event it fanned out has a tenant.
    */
   async sequenceOnce(): Promise<{ events: number; more: boolean; tenanted: boolean }> {
     const limit = Math.max(this.options.processor.batchSize, 500);
-    const run = await this.sequencer.sequence(this.options.database, limit);
+    const run = await this.sequencer.sequence(this.options.database, limit, 2 * limit);
     this.reportSequenced(run);
     return { events: run.events, more: run.locked && run.more, tenanted: run.tenanted };
   }

@@ -68,8 +68,67 @@ const RUN_COLUMNS =
 function sequencerStatements(t: IntegrationTables) {
   // Events not yet fanned out as of the horizon `h`: their transaction was still running at `h`
   // (in its xip) or had not started (>= its xmax).
-  const newSince = (h: string, xip: string): string =>
-    `(o.tx_id >= pg_snapshot_xmax(${h}) OR o.tx_id = ANY (${xip}))`;
+  const newSince = (h: string, xip: string, o = 'o'): string =>
+    `(${o}.tx_id >= pg_snapshot_xmax(${h}) OR ${o}.tx_id = ANY (${xip}))`;
+  // Not fanned out yet: past the horizon, not taken from the open window (up to where this run
+  // leaves it, 'cur'), and without deliveries (the lane took it). 'o': the outbox row. The
+  // delivery probe has OFFSET 0 so that it stays a probe of the primary key per row: as an
+  // anti-join the planner hashes the candidates and reads every one.
+  const waiting = (o: string): string =>
+    `${newSince('(SELECT f.h FROM fresh f)', '(SELECT f.xip FROM fresh f)::xid8[]', o)}
+            AND NOT (pg_visible_in_snapshot(${o}.tx_id, (SELECT f.win FROM fresh f))
+                     AND (${o}.tx_id, ${o}.seq) <= ((SELECT c.tx FROM cur c), (SELECT c.seq FROM cur c)))
+            AND NOT EXISTS (SELECT 1 FROM ${t.delivery} d WHERE d.event_id = ${o}.id OFFSET 0)`;
+  // The tenant lane ('$2': how many of the newest events it looks at, 0: off). While a window is
+  // open (the previous run stopped at its limit: a backlog, typically one tenant's flood), a
+  // run also looks at the newest events ('scan') and, for each tenant with few of them ('cand':
+  // at most a tenth; not the flood), at every event of that tenant still waiting ('fetched',
+  // read from outbox_event_tenant_tx_idx, at most a tenth of the scan plus one). A tenant with
+  // no more than that waiting ('light') has all of them fanned out now, after the run's own
+  // events, in the order the runs would have given them: a quiet tenant's event waits one run,
+  // not the whole backlog, and order per tenant holds. Across tenants it does not: an ordering
+  // key shared by two tenants is ordered per tenant. The run that later reaches those events in
+  // order fans them out again, which the delivery table's key turns into nothing ('waiting'
+  // leaves out events with deliveries). Events without a tenant never take the lane. Each part
+  // reads an index in order up to a limit, so a run costs the same however long the backlog.
+  const tenantLane = (columns: string): string => `, cur AS (
+         -- Where this run leaves the window: its last event, else the stored progress.
+         SELECT coalesce(e.tx_id, f.after_tx) AS tx, coalesce(e.seq, f.after_seq) AS seq
+           FROM fresh f
+           LEFT JOIN (SELECT ev.tx_id, ev.seq FROM ev ORDER BY ev.tx_id DESC, ev.seq DESC LIMIT 1) e
+             ON true
+       ), scan AS (
+         SELECT o.tenant_id
+           FROM ${t.outbox} o
+          WHERE $2::int > 0 AND (SELECT f.after_tx FROM fresh f) IS NOT NULL
+            AND o.tx_id >= (SELECT pg_snapshot_xmin(f.h) FROM fresh f)
+          ORDER BY o.tx_id DESC, o.seq DESC
+          LIMIT $2::int
+       ), cand AS MATERIALIZED (
+         SELECT s.tenant_id FROM scan s WHERE s.tenant_id IS NOT NULL
+          GROUP BY s.tenant_id HAVING count(*) * 10 <= $2::int
+       ), fetched AS MATERIALIZED (
+         SELECT w.*, NOT pg_visible_in_snapshot(w.tx_id, (SELECT f.win FROM fresh f)) AS late
+           FROM cand c
+           CROSS JOIN LATERAL (
+             SELECT ${columns.replace(/\bo\./g, 'w.')}
+               FROM ${t.outbox} w
+              WHERE w.tenant_id = c.tenant_id AND w.tenant_id IS NOT NULL
+                -- Led by the tenant: only the tenant's index serves it (on (tx_id, seq) the
+                -- planner would read every tenant's events past the horizon).
+                AND (w.tenant_id, w.tx_id) >= (c.tenant_id, (SELECT pg_snapshot_xmin(f.h) FROM fresh f))
+                AND ${waiting('w')}
+              ORDER BY w.tenant_id, w.tx_id, w.seq
+              LIMIT $2::int / 10 + 1) w
+       ), lane AS (
+         SELECT fe.*, true AS lane FROM fetched fe
+          WHERE fe.tenant_id IN (SELECT f2.tenant_id FROM fetched f2
+                                  GROUP BY f2.tenant_id HAVING count(*) * 10 <= $2::int)
+            -- Events that match no consumer stay out: they get no delivery, so nothing would
+            -- mark them taken (and they need no place in any order).
+            AND EXISTS (SELECT 1 FROM ${t.consumer} c
+                         WHERE c.status = 'active' AND ('.' || fe.event_name) ~ c.pattern_regex)
+       )`;
   // The events of this run, numbered, with `columns` of each (more than the run itself needs
   // when the statement returns the events): the CTEs both statements start with. The sequencer
   // row is the mutex: FOR UPDATE SKIP LOCKED returns nothing while another run holds it, and
@@ -80,7 +139,7 @@ function sequencerStatements(t: IntegrationTables) {
   // It also checks that the row it locked is the version its snapshot reads (same xmin): a
   // statement whose snapshot was taken before the previous run committed cannot see that run's
   // deliveries, and would claim a key's later events while its earlier ones wait unclaimed.
-  const numberedEvents = (columns: string): string => `locked AS (
+  const numberedEvents = (columns: string, lane: boolean): string => `locked AS (
          SELECT s.*, s.xmin AS row_xmin FROM ${t.sequencer} s WHERE s.id = 1 FOR UPDATE SKIP LOCKED
        ), st AS (
          SELECT coalesce(s.window_snapshot, pg_current_snapshot()) AS win,
@@ -104,10 +163,10 @@ function sequencerStatements(t: IntegrationTables) {
            FROM ${t.outbox} o
           -- The bounds add nothing logically (every new event is at or past the lower one, and
           -- a transaction the window sees committed is below its xmax): the lower one keeps the
-          -- scan from walking the history already fanned out, and with both the planner reads
-          -- the index in order up to the LIMIT. With the lower one alone it estimated a third
-          -- of the table and read and sorted the whole backlog on every run (11 ms per run in
-          -- a 20,000-event backlog taken 500 at a time, against 0.4 ms).
+          -- scan from walking the history already fanned out, and with both the planner
+          -- reads the index in order up to the LIMIT. With the lower one alone it estimated a
+          -- third of the table and read and sorted the whole backlog on every run (11 ms of a
+          -- 20,000-event backlog in windows of 500, against 0.4 ms).
           WHERE o.tx_id >= (SELECT CASE WHEN f.after_tx IS NULL THEN pg_snapshot_xmin(f.h)
                                         ELSE greatest(f.after_tx, pg_snapshot_xmin(f.h)) END
                               FROM fresh f)
@@ -118,9 +177,13 @@ function sequencerStatements(t: IntegrationTables) {
                  OR (o.tx_id, o.seq) > ((SELECT f.after_tx FROM fresh f), (SELECT f.after_seq FROM fresh f)))
           ORDER BY o.tx_id, o.seq
           LIMIT $1::int
-       ), numbered AS (
-         SELECT ev.*, st.next_position + row_number() OVER (ORDER BY ev.tx_id, ev.seq) - 1 AS position
-           FROM ev, fresh st
+       )${lane ? tenantLane(columns) : ''}, numbered AS (
+         -- This run's events in order, then the lane's (those of the open window first).
+         SELECT x.*,
+                st.next_position + row_number() OVER (ORDER BY x.lane, x.late, x.tx_id, x.seq) - 1
+                  AS position
+           FROM (SELECT ev.*, false AS late, false AS lane FROM ev
+                 ${lane ? 'UNION ALL SELECT * FROM lane' : ''}) x, fresh st
        ), fan AS (
          -- One delivery per (event, active consumer whose patterns match).
          SELECT n.id AS event_id, c.name AS consumer_name, n.position, n.ordering_key, n.available_at,
@@ -128,16 +191,18 @@ function sequencerStatements(t: IntegrationTables) {
            FROM numbered n
            JOIN ${t.consumer} c ON c.status = 'active' AND ('.' || n.event_name) ~ c.pattern_regex
        ), run AS (
-         -- The last event taken, in (tx_id, seq) order: where an unfinished window goes on.
-         SELECT count(*)::int AS n, max(tx_id) AS last_tx,
-                (array_agg(seq ORDER BY tx_id DESC, seq DESC))[1] AS last_seq,
+         -- The last event taken in (tx_id, seq) order, the lane's aside: where an unfinished
+         -- window goes on. 'n' counts those events (the limit applies to them), 'total' the lane's too.
+         SELECT count(*) FILTER (WHERE NOT lane)::int AS n, count(*)::int AS total,
+                max(tx_id) FILTER (WHERE NOT lane) AS last_tx,
+                (array_agg(seq ORDER BY tx_id DESC, seq DESC) FILTER (WHERE NOT lane))[1] AS last_seq,
                 coalesce(bool_or(tenant_id IS NOT NULL), false) AS tenanted
            FROM numbered
        )`;
   // Moves the sequencer past this run (the horizon only when the window is done), committed
   // asynchronously with everything the statement wrote.
   const advance = `UPDATE ${t.sequencer} s SET
-              next_position = s.next_position + run.n,
+              next_position = s.next_position + run.total,
               horizon = CASE WHEN run.n < $1::int THEN st.win ELSE s.horizon END,
               window_snapshot = CASE WHEN run.n < $1::int THEN NULL ELSE st.win END,
               after_tx = CASE WHEN run.n < $1::int THEN NULL ELSE run.last_tx END,
@@ -145,7 +210,7 @@ function sequencerStatements(t: IntegrationTables) {
               updated_at = now()
          FROM fresh st, run, ${ASYNC_COMMIT}
         WHERE s.id = 1
-       RETURNING run.n AS events, (SELECT count(*)::int FROM ins) AS deliveries,
+       RETURNING run.total AS events, (SELECT count(*)::int FROM ins) AS deliveries,
                  run.n >= $1::int AS more, run.tenanted`;
   // Committed events (visible to this statement) past the horizon and not yet fanned out by an
   // unfinished window; `tenant` is SQL that limits them (`''`: every tenant).
@@ -159,7 +224,7 @@ function sequencerStatements(t: IntegrationTables) {
                OR (o.tx_id, o.seq) > (s.after_tx, s.after_seq))${tenant}`;
   return {
     // One statement, its own (asynchronously committed) transaction.
-    run: `WITH ${numberedEvents(RUN_COLUMNS)}, ins AS (
+    run: `WITH ${numberedEvents(RUN_COLUMNS, true)}, ins AS (
          INSERT INTO ${t.delivery} (event_id, consumer_name, position, ordering_key, available_at,
                                     tenant_id)
          SELECT event_id, consumer_name, position, ordering_key, available_at, tenant_id FROM fan
@@ -178,7 +243,7 @@ function sequencerStatements(t: IntegrationTables) {
     // pending, as by the plain run.
     // Parameters after the limit: worker, hosted consumers (JSON), lease ms, run limits (JSON
     // object).
-    runAndClaim: `WITH ${numberedEvents('o.*')}, ranked AS (
+    runAndClaim: `WITH ${numberedEvents('o.*', false)}, ranked AS (
          SELECT f.*,
                 f.consumer_name = ANY (ARRAY(SELECT jsonb_array_elements_text($3::jsonb))) AS hosted,
                 row_number() OVER k AS key_rank,
@@ -258,10 +323,12 @@ export class EventSequencer {
   /**
    * One run, one statement; returns what it did. Never blocks: when another instance is
    * sequencing (its row is locked) it returns `{ locked: false }` with zeros.
-   * @param limit Most events fanned out by this run (an integer ≥ 1).
+   * @param limit Most events fanned out in commit order by this run (an integer ≥ 1).
+   * @param lane How many of the newest waiting events the tenant lane looks at while a window is
+   *   open (see the statement); 0 turns the lane off. Its events come on top of `limit`.
    */
-  async sequence(db: IntegrationDatabaseAdapter, limit: number): Promise<SequenceResult> {
-    const run = await db.root.query<RunRow>(this.statements.run, [limit]);
+  async sequence(db: IntegrationDatabaseAdapter, limit: number, lane = 0): Promise<SequenceResult> {
+    const run = await db.root.query<RunRow>(this.statements.run, [limit, lane]);
     const row = run.rows[0];
     // No row: another run holds the sequencer row, or this statement's snapshot is older than
     // the stored progress (the next run will see more).
