@@ -476,27 +476,28 @@ describe('per-consumer delivery SQL: sequencer and delivery repository (issue 13
       expect(await sequencer.pendingCount(adapter.root)).toBe(0);
     });
 
-    it("takes a light tenant's earlier events waiting in the window along, first", async () => {
+    /**
+     * Q0 in a window of 31 events (5 of N's before it, 25 of M's after), opened by a run with a
+     * lane of `scan`; then Q1 (Q0's key) and Q2 committed after the window. Returns their ids.
+     */
+    const quietInAndAfterWindow = async (scan: number): Promise<string[]> => {
       await consumer('a', THING_ALL);
       await backlog('N', 5);
       const q0 = await publish('K', { tenant: 'Q' });
       await backlog('M', 25);
-      await sequencer.sequence(adapter, 2, 40);
-      const q1 = await publish('K', { tenant: 'Q' });
-      const q2 = await publish('L', { tenant: 'Q' });
-      // Q0, in the window far behind the run's progress, comes with Q1 and Q2, before them.
+      await sequencer.sequence(adapter, 2, scan);
+      return [q0, await publish('K', { tenant: 'Q' }), await publish('L', { tenant: 'Q' })];
+    };
+
+    it("takes a light tenant's earlier events waiting in the window along, first", async () => {
+      const [q0, q1, q2] = await quietInAndAfterWindow(40);
+      // Q0, deep in the window behind 25 of M's, comes with Q1 and Q2, before them.
       expect(await sequencer.sequence(adapter, 2, 40)).toMatchObject({ events: 5 });
       expect(await positions([q0, q1, q2])).toEqual([5, 6, 7]);
     });
 
     it('leaves a tenant with more waiting than a tenth of the scan to the runs in order', async () => {
-      await consumer('a', THING_ALL);
-      await backlog('N', 5);
-      const q0 = await publish('K', { tenant: 'Q' });
-      await backlog('M', 25);
-      await sequencer.sequence(adapter, 2, 20);
-      const q1 = await publish('K', { tenant: 'Q' });
-      const q2 = await publish('L', { tenant: 'Q' });
+      const [q0, q1, q2] = await quietInAndAfterWindow(20);
       // Q has 2 of the 20 newest events but 3 waiting: more than 20 / 10.
       expect(await sequencer.sequence(adapter, 2, 20)).toMatchObject({ events: 2 });
       expect(await positions([q0, q1, q2])).toEqual([undefined, undefined, undefined]);
