@@ -141,6 +141,52 @@ describe.each<OrmKind>(['prisma', 'knex', 'pg'])('DomainEventPublisher with %s',
     expect(rows.map((r) => r.payload.i)).toEqual([1, 2, 3]);
   });
 
+  it('stores every field of one event alike through publish and through publishMany', async () => {
+    // publish sends one parameter per column, publishMany one JSON array: the rows must match.
+    const full = (aggregateId: string): PublishEventInput =>
+      event({
+        aggregateId,
+        payload: { owner: 'alice', nested: { n: 1, s: 'é"\\' } },
+        version: 3,
+        sourceModule: 'vaults',
+        tenantId: 'tenant-1',
+        correlationId: 'corr-1',
+        causationId: 'cause-1',
+        idempotencyKey: `op-${aggregateId}`,
+        orderingKey: 'key-1',
+        availableAt: new Date('2030-01-02T03:04:05.678Z'),
+        headers: { 'x-origin': 'test' },
+      });
+    const [one, [many]] = await inTransaction(t.orm, async (tx) => [
+      await publisher.publish(tx, full('v-one')),
+      await publisher.publishMany(tx, [full('v-many'), event({ aggregateId: 'v-other' })]),
+    ]);
+    const { rows } = await pool.query(
+      `select id::text, event_name, event_version, source_module, aggregate_type, aggregate_id,
+              ordering_key, payload, headers, tenant_id, correlation_id, causation_id,
+              idempotency_key, available_at
+         from outbox_event where id = any($1::uuid[]) order by seq`,
+      [[one, many]],
+    );
+    const common = {
+      event_name: 'vault.opened',
+      event_version: 3,
+      source_module: 'vaults',
+      aggregate_type: 'Vault',
+      ordering_key: 'key-1',
+      payload: { owner: 'alice', nested: { n: 1, s: 'é"\\' } },
+      tenant_id: 'tenant-1',
+      correlation_id: 'corr-1',
+      causation_id: 'cause-1',
+      available_at: new Date('2030-01-02T03:04:05.678Z'),
+      headers: { 'x-origin': 'test', correlationId: 'corr-1', causationId: 'cause-1' },
+    };
+    expect(rows).toEqual([
+      { ...common, id: one, aggregate_id: 'v-one', idempotency_key: 'op-v-one' },
+      { ...common, id: many, aggregate_id: 'v-many', idempotency_key: 'op-v-many' },
+    ]);
+  });
+
   it('the same idempotency key twice in one transaction stores one event and keeps the transaction usable', async () => {
     const [a, b, after] = await inTransaction(t.orm, async (tx) => {
       const first = await publisher.publish(tx, event({ idempotencyKey: 'op-1' }));

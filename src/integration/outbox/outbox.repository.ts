@@ -94,9 +94,66 @@ export interface InsertStatement {
   }>;
 }
 
+/** A publish's row as the INSERT statements take it (see {@link OutboxRepository.insertStatement}). */
+interface InsertRecord {
+  readonly ord: number;
+  readonly id: string;
+  readonly event_name: string;
+  readonly event_version: number;
+  readonly source_module: string | null;
+  readonly aggregate_type: string;
+  readonly aggregate_id: string;
+  readonly ordering_key: string;
+  readonly payload: string;
+  readonly headers: string;
+  readonly tenant_id: string | null;
+  readonly correlation_id: string | null;
+  readonly causation_id: string | null;
+  readonly idempotency_key: string | null;
+  readonly available_at: string | null;
+}
+
+/** The columns a publish writes, with their types: the one-event statement's parameters, in order. */
+const INSERTED: ReadonlyArray<readonly [Exclude<keyof InsertRecord, 'ord'>, string]> = [
+  ['id', 'uuid'],
+  ['event_name', 'text'],
+  ['event_version', 'int'],
+  ['source_module', 'text'],
+  ['aggregate_type', 'text'],
+  ['aggregate_id', 'text'],
+  ['ordering_key', 'text'],
+  ['payload', 'jsonb'],
+  ['headers', 'jsonb'],
+  ['tenant_id', 'text'],
+  ['correlation_id', 'text'],
+  ['causation_id', 'text'],
+  ['idempotency_key', 'text'],
+  ['available_at', 'timestamptz'],
+];
+const INSERT_COLUMNS = INSERTED.map(([column]) => column).join(', ');
+/** The one-event statement's VALUES: parameter i + 1 per column; no available_at: now. */
+const ONE_EVENT_VALUES = INSERTED.map(([column, type], i) =>
+  column === 'available_at' ? `coalesce($${i + 1}::${type}, now())` : `$${i + 1}::${type}`,
+).join(', ');
+
+/** An event whose idempotency key is stored already is skipped (its id is looked up after). */
+const ON_IDEMPOTENCY_CONFLICT = `ON CONFLICT ((coalesce(tenant_id, '')), idempotency_key) WHERE idempotency_key IS NOT NULL
+         DO NOTHING
+         RETURNING id`;
+
+/**
+ * After the `ins` CTE: a NOTIFY on channel parameter `channel` (null: none) when a row was
+ * inserted, and the inserted ids.
+ */
+const notifyAndReturn = (channel: string): string => `, notify AS (
+         SELECT pg_notify(${channel}::text, '') AS sent WHERE ${channel}::text IS NOT NULL AND EXISTS (SELECT 1 FROM ins)
+       )
+       SELECT ins.id::text AS id FROM ins LEFT JOIN notify ON true`;
+
 /** Every statement of {@link OutboxRepository} for one set of tables, built once per instance. */
 function outboxStatements(t: IntegrationTables) {
   return {
+    // Many events: one JSON array parameter, parsed once by PostgreSQL.
     insert: `WITH input AS (
          SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(
            ord int, id uuid, event_name text, event_version int, source_module text,
@@ -104,20 +161,20 @@ function outboxStatements(t: IntegrationTables) {
            tenant_id text, correlation_id text, causation_id text, idempotency_key text,
            available_at timestamptz)
        ), ins AS (
-         INSERT INTO ${t.outbox} (id, event_name, event_version, source_module, aggregate_type,
-           aggregate_id, ordering_key, payload, headers, tenant_id, correlation_id, causation_id,
-           idempotency_key, available_at)
+         INSERT INTO ${t.outbox} (${INSERT_COLUMNS})
          SELECT id, event_name, event_version, source_module, aggregate_type, aggregate_id,
            ordering_key, payload::jsonb, headers::jsonb, tenant_id, correlation_id, causation_id,
            idempotency_key, coalesce(available_at, now())
          FROM input ORDER BY ord
-         ON CONFLICT ((coalesce(tenant_id, '')), idempotency_key) WHERE idempotency_key IS NOT NULL
-         DO NOTHING
-         RETURNING id
-       ), notify AS (
-         SELECT pg_notify($2::text, '') AS sent WHERE $2::text IS NOT NULL AND EXISTS (SELECT 1 FROM ins)
-       )
-       SELECT ins.id::text AS id FROM ins LEFT JOIN notify ON true`,
+         ${ON_IDEMPOTENCY_CONFLICT}
+       )${notifyAndReturn('$2')}`,
+    // One event (most publishes): a parameter per column, in INSERTED order. No JSON array to
+    // build and parse, no set to materialize: `publish` at 16 connections does about 7 % more
+    // transactions per second than with the JSON form (docs/performance.md, scenario 4).
+    insertOne: `WITH ins AS (
+         INSERT INTO ${t.outbox} (${INSERT_COLUMNS}) VALUES (${ONE_EVENT_VALUES})
+         ${ON_IDEMPOTENCY_CONFLICT}
+       )${notifyAndReturn(`$${INSERTED.length + 1}`)}`,
     resolveInsertedIds: `SELECT coalesce(o.tenant_id, '') AS tenant, o.idempotency_key, o.id::text AS id
          FROM ${t.outbox} o
          JOIN jsonb_to_recordset($1::jsonb) AS k(tenant text, idempotency_key text)
@@ -222,7 +279,7 @@ export class OutboxRepository {
     ids: readonly string[],
     notifyChannel: string | null,
   ): InsertStatement {
-    const records = events.map((e, i) => ({
+    const records = events.map((e, i): InsertRecord => ({
       ord: i,
       id: ids[i]!,
       event_name: e.name,
@@ -239,6 +296,14 @@ export class OutboxRepository {
       idempotency_key: e.idempotencyKey,
       available_at: e.availableAt?.toISOString() ?? null,
     }));
+    if (records.length === 1) {
+      const record = records[0]!;
+      return {
+        sql: this.statements.insertOne,
+        params: [...INSERTED.map(([column]) => record[column]), notifyChannel],
+        records,
+      };
+    }
     // payload/headers travel as JSON text inside the JSON array, parsed once by PostgreSQL.
     return {
       sql: this.statements.insert,
