@@ -240,6 +240,55 @@ describe('metrics (issue 14)', () => {
     }
   });
 
+  it('labels published events and deliveries by tenant when tenantLabel is on', async () => {
+    const registry = new Registry();
+    // A database of its own: events the other tests left unsequenced would reach these consumers.
+    const own = await createTestDatabase();
+    const t = await metricsApp(own.url, { registry, tenantLabel: true });
+    try {
+      const subscribers = t.app.get(EventSubscriberRegistry);
+      registerCatchAll(subscribers, async () => undefined, { name: 'by-tenant-ok' });
+      registerCatchAll(
+        subscribers,
+        async () => {
+          throw new Error('always');
+        },
+        { name: 'by-tenant-doomed', retry: { maxAttempts: 1 } },
+      );
+      const tenant = (key: string, tenantId?: string) => ({
+        ...thingEvent('tenant.done', key),
+        ...(tenantId ? { tenantId } : {}),
+      });
+      await publishAll(t, [tenant('1', 'acme'), tenant('2', 'acme'), tenant('3', 'globex')]);
+      // One event alone (the one-event statement), without a tenant.
+      await publishAll(t, [tenant('4')]);
+      await t.app.get(OutboxProcessor).drain();
+      const all = samples(await registry.metrics());
+      expect(only(all, 'integration_events_published')).toEqual({
+        'integration_events_published_total{event_name="tenant.done",tenant="acme"}': 2,
+        'integration_events_published_total{event_name="tenant.done",tenant="globex"}': 1,
+        'integration_events_published_total{event_name="tenant.done",tenant=""}': 1,
+      });
+      const d = 'integration_deliveries_total';
+      expect(only(all, d)).toEqual({
+        [`${d}{consumer="by-tenant-ok",outcome="processed",tenant="acme"}`]: 2,
+        [`${d}{consumer="by-tenant-ok",outcome="processed",tenant="globex"}`]: 1,
+        [`${d}{consumer="by-tenant-ok",outcome="processed",tenant=""}`]: 1,
+        [`${d}{consumer="by-tenant-doomed",outcome="dead_lettered",tenant="acme"}`]: 2,
+        [`${d}{consumer="by-tenant-doomed",outcome="dead_lettered",tenant="globex"}`]: 1,
+        [`${d}{consumer="by-tenant-doomed",outcome="dead_lettered",tenant=""}`]: 1,
+      });
+      // The other metrics keep their labels: per consumer, never per tenant.
+      expect(only(all, 'integration_handler_duration_seconds_count')).toEqual({
+        'integration_handler_duration_seconds_count{consumer="by-tenant-ok"}': 4,
+        'integration_handler_duration_seconds_count{consumer="by-tenant-doomed"}': 4,
+      });
+    } finally {
+      await t.close();
+      await own.drop();
+    }
+  });
+
   it('reports the LISTEN connection as 1 while it is up', async () => {
     const registry = new Registry();
     const t = await metricsApp(

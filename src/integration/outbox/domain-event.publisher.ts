@@ -342,7 +342,12 @@ export class DomainEventPublisher {
   /** Emits `events.published` for events just written. */
   private reportPublished(events: readonly NormalizedEvent[], committed: boolean): void {
     if (events.length === 0) return;
-    this.lifecycle.emit({ type: 'events.published', names: events.map((e) => e.name), committed });
+    this.lifecycle.emit({
+      type: 'events.published',
+      names: events.map((e) => e.name),
+      tenants: events.map((e) => e.tenantId),
+      committed,
+    });
   }
 
   /** The channel this publish notifies on, or `null` (NOTIFY off, or inside the window). */

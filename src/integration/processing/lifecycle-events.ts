@@ -13,13 +13,15 @@ export type IntegrationLifecycleEvent =
   | { readonly type: 'processor.stopped'; readonly workerId: string }
   /**
    * Events were written to the outbox (`names`: one per event, in input order, an event
-   * skipped on an idempotency key already published included). `committed`: false when they
-   * were written in the caller's transaction, which may still roll back; true when this call
-   * committed them (`publishAndCommit`, `publishStandalone`).
+   * skipped on an idempotency key already published included; `tenants`: their tenants, in the
+   * same order, null for an event without one). `committed`: false when they were written in
+   * the caller's transaction, which may still roll back; true when this call committed them
+   * (`publishAndCommit`, `publishStandalone`).
    */
   | {
       readonly type: 'events.published';
       readonly names: readonly string[];
+      readonly tenants: readonly (string | null)[];
       readonly committed: boolean;
     }
   /** The sequencer fanned out committed events to their consumers. */

@@ -10,7 +10,6 @@ export type DeliveryOutcome = 'processed' | 'retried' | 'dead_lettered' | 'relea
 
 /** Everything the observer records for one consumer, found with one map look-up. */
 export interface ConsumerCells {
-  readonly outcomes: Readonly<Record<DeliveryOutcome, PendingCount>>;
   readonly leaseLosses: PendingCount;
   readonly handlerDuration: HistogramSeries;
   readonly timeInOutbox: HistogramSeries;
@@ -35,6 +34,11 @@ export class IntegrationMetricSet {
   private readonly handlerDuration: BucketHistogram;
   private readonly timeInOutbox: BucketHistogram;
   private readonly consumers = new Map<string, ConsumerCells>();
+  /** `deliveries_total` counts per consumer (and tenant, with `tenantLabel`). */
+  private readonly outcomesByKey = new Map<
+    string,
+    Readonly<Record<DeliveryOutcome, PendingCount>>
+  >();
   private readonly publishedByName = new Map<string, PendingCount>();
   private readonly registered = new Map<string, unknown>();
 
@@ -99,8 +103,8 @@ export class IntegrationMetricSet {
 
     counter(
       'eventsPublished',
-      'Events written to the outbox by publish calls (including calls whose transaction later rolled back), by event name',
-      ['event_name'],
+      `Events written to the outbox by publish calls (including calls whose transaction later rolled back), by event name${options.tenantLabel ? ' and tenant' : ''}`,
+      this.withTenant(['event_name']),
       this.published,
     );
     const unlabelled = new PendingCounts();
@@ -121,8 +125,8 @@ export class IntegrationMetricSet {
     ).child('', {});
     counter(
       'deliveries',
-      'Deliveries settled by this instance, by consumer and outcome (processed, retried, dead_lettered, released)',
-      ['consumer', 'outcome'],
+      `Deliveries settled by this instance, by consumer${options.tenantLabel ? ', tenant' : ''} and outcome (processed, retried, dead_lettered, released)`,
+      this.withTenant(['consumer', 'outcome']),
       this.deliveries,
     );
     this.handlerDuration = histogram(
@@ -179,29 +183,46 @@ export class IntegrationMetricSet {
     );
   }
 
-  /** The count of published events named `eventName`. */
-  publishedCount(eventName: string): PendingCount {
-    let count = this.publishedByName.get(eventName);
+  /** The count of published events named `eventName` (of `tenantId`, with `tenantLabel`). */
+  publishedCount(eventName: string, tenantId: string | null): PendingCount {
+    const tenant = this.tenantOf(tenantId);
+    const key = tenant === undefined ? eventName : `${eventName}\u0000${tenant}`;
+    let count = this.publishedByName.get(key);
     if (!count) {
-      count = this.published.cell(eventName, { event_name: eventName });
-      this.publishedByName.set(eventName, count);
+      count = this.published.cell(key, { event_name: eventName, ...this.tenantLabels(tenant) });
+      this.publishedByName.set(key, count);
     }
     return count;
+  }
+
+  /** The `deliveries_total` counts of `consumer` (for `tenantId`, with `tenantLabel`) by outcome. */
+  outcomes(
+    consumer: string,
+    tenantId: string | null,
+  ): Readonly<Record<DeliveryOutcome, PendingCount>> {
+    const tenant = this.tenantOf(tenantId);
+    const key = tenant === undefined ? consumer : `${consumer}\u0000${tenant}`;
+    let outcomes = this.outcomesByKey.get(key);
+    if (!outcomes) {
+      const cells = {} as Record<DeliveryOutcome, PendingCount>;
+      for (const outcome of OUTCOMES) {
+        cells[outcome] = this.deliveries.cell(`${key}\u0000${outcome}`, {
+          consumer,
+          outcome,
+          ...this.tenantLabels(tenant),
+        });
+      }
+      outcomes = cells;
+      this.outcomesByKey.set(key, outcomes);
+    }
+    return outcomes;
   }
 
   /** What is recorded for `consumer` (created on its first event). */
   consumer(consumer: string): ConsumerCells {
     let cells = this.consumers.get(consumer);
     if (!cells) {
-      const outcomes = {} as Record<DeliveryOutcome, PendingCount>;
-      for (const outcome of OUTCOMES) {
-        outcomes[outcome] = this.deliveries.cell(`${consumer}\u0000${outcome}`, {
-          consumer,
-          outcome,
-        });
-      }
       cells = {
-        outcomes,
         leaseLosses: this.leaseLosses.cell(consumer, { consumer }),
         handlerDuration: this.handlerDuration.child(consumer, { consumer }),
         timeInOutbox: this.timeInOutbox.child(consumer, { consumer }),
@@ -209,6 +230,20 @@ export class IntegrationMetricSet {
       this.consumers.set(consumer, cells);
     }
     return cells;
+  }
+
+  /** `labelNames` with `tenant` added when the `tenantLabel` option is on. */
+  private withTenant(labelNames: string[]): string[] {
+    return this.options.tenantLabel ? [...labelNames, 'tenant'] : labelNames;
+  }
+
+  /** The `tenant` label value of an event's tenant (`''`: none); undefined without `tenantLabel`. */
+  private tenantOf(tenantId: string | null): string | undefined {
+    return this.options.tenantLabel ? (tenantId ?? '') : undefined;
+  }
+
+  private tenantLabels(tenant: string | undefined): { tenant?: string } {
+    return tenant === undefined ? {} : { tenant };
   }
 
   /** The names of the metrics of this set, prefix included. */

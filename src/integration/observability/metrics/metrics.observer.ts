@@ -26,7 +26,9 @@ export class MetricsObserver implements IntegrationLifecycleObserver {
     const m = this.metrics;
     switch (event.type) {
       case 'events.published':
-        for (const name of event.names) m.publishedCount(name).pending++;
+        event.names.forEach(
+          (name, i) => m.publishedCount(name, event.tenants[i] ?? null).pending++,
+        );
         return;
       case 'events.sequenced':
         m.sequenced.pending += event.events;
@@ -45,12 +47,11 @@ export class MetricsObserver implements IntegrationLifecycleObserver {
       case 'delivery.settled': {
         const { delivery } = event;
         const outcome = OUTCOME[event.decision.action];
-        const cells = m.consumer(delivery.consumer);
-        cells.outcomes[outcome].pending++;
+        m.outcomes(delivery.consumer, delivery.event.tenantId)[outcome].pending++;
         if (outcome === 'processed') {
           // created_at is the publishing transaction's start (no commit time is stored).
           const ms = Date.now() - delivery.event.createdAt.getTime();
-          cells.timeInOutbox.observe(ms > 0 ? ms / 1000 : 0);
+          m.consumer(delivery.consumer).timeInOutbox.observe(ms > 0 ? ms / 1000 : 0);
         }
         return;
       }

@@ -21,6 +21,7 @@ describe('metrics options', () => {
       prefix: 'integration_',
       handlerDurationBuckets: DEFAULT_HANDLER_DURATION_BUCKETS,
       outboxWaitBuckets: DEFAULT_OUTBOX_WAIT_BUCKETS,
+      tenantLabel: false,
     });
     expect(metricsOptionsProblems({ registry, prefix: '', outboxWaitBuckets: [0.5, 1] })).toEqual(
       [],
@@ -37,8 +38,10 @@ describe('metrics options', () => {
       handlerDurationBuckets: [],
       outboxWaitBuckets: [1, 1],
       buckets: [1],
+      tenantLabel: 'yes',
     });
-    expect(problems).toHaveLength(5);
+    expect(problems).toHaveLength(6);
+    expect(problems.join('\n')).toMatch(/metrics\.tenantLabel must be true or false \(got "yes"\)/);
     expect(problems.join('\n')).toMatch(/metrics\.buckets/);
     expect(problems.join('\n')).toMatch(/metrics\.registry must be a prom-client Registry/);
     expect(problems.join('\n')).toMatch(/metrics\.prefix must be empty or .*"with-dash_"/);

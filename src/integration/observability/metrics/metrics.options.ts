@@ -37,6 +37,13 @@ export interface IntegrationMetricsOptions {
    * @default [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600]
    */
   readonly outboxWaitBuckets?: readonly number[];
+  /**
+   * Adds a `tenant` label (the event's tenant id; empty for events without one) to
+   * `events_published_total` and `deliveries_total`. Every tenant then gets series of its own,
+   * so turn it on when tenants are few (tens, not thousands).
+   * @default false
+   */
+  readonly tenantLabel?: boolean;
 }
 
 /** {@link IntegrationMetricsOptions} after defaults. */
@@ -45,6 +52,7 @@ export interface ResolvedMetricsOptions {
   readonly prefix: string;
   readonly handlerDurationBuckets: readonly number[];
   readonly outboxWaitBuckets: readonly number[];
+  readonly tenantLabel: boolean;
 }
 
 /** Default of `metrics.prefix`. */
@@ -70,6 +78,7 @@ const METRICS_KEYS: readonly (keyof IntegrationMetricsOptions)[] = [
   'prefix',
   'handlerDurationBuckets',
   'outboxWaitBuckets',
+  'tenantLabel',
 ];
 
 const PREFIX_PATTERN = /^([a-zA-Z_:][a-zA-Z0-9_:]*)?$/;
@@ -100,6 +109,11 @@ export function metricsOptionsProblems(value: unknown, path = 'metrics'): string
       `${path}.prefix must be empty or a metric name prefix matching ${PREFIX_PATTERN} (got ${JSON.stringify(m.prefix)})`,
     );
   }
+  if (m.tenantLabel !== undefined && typeof m.tenantLabel !== 'boolean') {
+    problems.push(
+      `${path}.tenantLabel must be true or false (got ${JSON.stringify(m.tenantLabel)})`,
+    );
+  }
   for (const key of ['handlerDurationBuckets', 'outboxWaitBuckets'] as const) {
     const buckets = m[key];
     if (buckets === undefined) continue;
@@ -126,5 +140,6 @@ export function resolveMetricsOptions(options: IntegrationMetricsOptions): Resol
     prefix: options.prefix ?? DEFAULT_METRICS_PREFIX,
     handlerDurationBuckets: options.handlerDurationBuckets ?? DEFAULT_HANDLER_DURATION_BUCKETS,
     outboxWaitBuckets: options.outboxWaitBuckets ?? DEFAULT_OUTBOX_WAIT_BUCKETS,
+    tenantLabel: options.tenantLabel ?? false,
   };
 }
