@@ -201,6 +201,15 @@ function sequencerStatements(t: IntegrationTables) {
                 coalesce(bool_or(tenant_id IS NOT NULL), false) AS tenanted
            FROM numbered
        )`;
+  // The events this run fanned out: those it created deliveries for, and those no consumer
+  // matches (they need none). Not an event the tenant lane fanned out before the run in order
+  // reached it: its deliveries exist, so the run inserts nothing for it (counted once). The
+  // lane takes only events with a tenant, so a run without any takes the plain count (the
+  // count by deliveries costs about 0.4 ms per 500 events).
+  const FANNED_OUT = `CASE WHEN NOT run.tenanted THEN run.total
+                           ELSE (SELECT count(*)::int FROM numbered n
+                                  WHERE n.id IN (SELECT i.event_id FROM ins i)
+                                     OR n.id NOT IN (SELECT f.event_id FROM fan f)) END`;
   // Moves the sequencer past this run (the horizon only when the window is done), committed
   // asynchronously with everything the statement wrote.
   const advance = `UPDATE ${t.sequencer} s SET
@@ -212,7 +221,7 @@ function sequencerStatements(t: IntegrationTables) {
               updated_at = now()
          FROM fresh st, run, ${ASYNC_COMMIT}
         WHERE s.id = 1
-       RETURNING run.total AS events, (SELECT count(*)::int FROM ins) AS deliveries,
+       RETURNING ${FANNED_OUT} AS events, (SELECT count(*)::int FROM ins) AS deliveries,
                  run.n >= $1::int AS more, run.tenanted`;
   // Committed events (visible to this statement) past the horizon and not yet fanned out by an
   // unfinished window; `tenant` is SQL that limits them (`''`: every tenant).
@@ -232,7 +241,7 @@ function sequencerStatements(t: IntegrationTables) {
          SELECT event_id, consumer_name, position, ordering_key, available_at, tenant_id FROM fan
           ORDER BY position, consumer_name
          ON CONFLICT DO NOTHING
-         RETURNING 1
+         RETURNING event_id
        )
        ${advance}`,
     // The same run, which also creates the deliveries it can claim for this worker already
