@@ -45,7 +45,10 @@ export interface NotifyOptions {
    * (`processor.followUpPollMs`) pick its event up. PostgreSQL serializes the commits of
    * transactions that notified (each waits for the previous one's WAL flush), so notifying on
    * every publish halves the commit rate of concurrent publishers; publishes further apart than
-   * the window notify every time. 0: every publish notifies. 0 to 1000.
+   * the window notify every time. After a publish that sent none, once publishing has been
+   * quiet for ten windows, the publisher sends one NOTIFY of its own (outside any transaction):
+   * the window's own NOTIFY goes out only if its transaction commits. 0: every publish
+   * notifies. 0 to 1000.
    * @default 2
    */
   readonly windowMs?: number;

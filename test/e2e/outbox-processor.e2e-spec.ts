@@ -4,6 +4,7 @@ import { Client, Pool } from 'pg';
 import {
   ConsumerDirectory,
   DEFAULT_PROCESSOR_INTERVAL_NAME,
+  DomainEventPublisher,
   DrainTimeoutError,
   EventNotFoundError,
   EventSubscriberRegistry,
@@ -501,6 +502,35 @@ describe('OutboxProcessor', () => {
       expect(notifications).toEqual(['integration_outbox']);
     } finally {
       await listener.end();
+    }
+  });
+
+  it('announces a publish made in the window of a transaction that never commits (the closing NOTIFY)', async () => {
+    const seen: string[] = [];
+    const t = await boot(
+      { notify: { windowMs: 200 }, processor: { enabled: true, idlePollIntervalMs: 3_600_000 } },
+      [consumer((e) => void seen.push(e.id))],
+    );
+    await waitFor(() => t.app.get(OutboxProcessor).listening, 10_000, 'LISTEN');
+    const publisher = t.app.get(DomainEventPublisher);
+    const opener = await pool.connect();
+    try {
+      await opener.query('BEGIN');
+      // Opens the window: its NOTIFY would go out when it commits, and it never does.
+      const rolledBack = await publisher.publish(opener, ev('rolled-back'));
+      // Within the window, in a transaction of its own that commits: it sends no NOTIFY.
+      const [inside] = await publishAll(t, [ev('inside')]);
+      // Nothing else wakes the processor: no poll for an hour, and no follow-up poll (it has
+      // found nothing yet). The window's closing NOTIFY, 2 s of quiet later, does.
+      await waitFor(
+        () => seen.includes(inside!),
+        15_000,
+        'the closing NOTIFY to wake the processor',
+      );
+      await opener.query('ROLLBACK');
+      expect(seen).not.toContain(rolledBack);
+    } finally {
+      opener.release();
     }
   });
 

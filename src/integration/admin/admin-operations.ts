@@ -1,4 +1,5 @@
 import type { IntegrationTables } from '../database/integration-tables';
+import { wakeProcessors } from '../database/wake-up';
 import type { SqlExecutor } from '../database/sql-executor';
 import { truncateError } from '../database/stored-values';
 import { DeliveryNotFoundError } from '../errors/delivery-not-found.error';
@@ -458,9 +459,7 @@ export class AdminOperations implements IntegrationAdminApi {
       const channel = this.options.notifyChannel;
       if (change === 'replay' && channel !== undefined) {
         // Wake the processors now rather than at their next poll (a lost NOTIFY costs one poll).
-        await sql
-          .query('SELECT pg_notify($1::text, $2::text)', [channel, ''])
-          .catch(() => undefined);
+        await wakeProcessors(sql, channel).catch(() => undefined);
       }
     }
     return { action: AUDIT_ACTIONS[change], affected, dryRun: false, complete: true, auditId };

@@ -1,4 +1,5 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
+import { wakeProcessors } from '../database/wake-up';
 import { EventNotFoundError } from '../errors/event-not-found.error';
 import type { OutboxEventRecord } from '../events/integration-event';
 import { INTEGRATION_OPTIONS } from '../integration.constants';
@@ -417,9 +418,7 @@ export class IntegrationAdminService implements IntegrationAdminApi {
     const { notify } = this.options;
     if (notify.enabled) {
       // Wake the processors now rather than at their next poll (a lost NOTIFY costs one poll).
-      await root
-        .query('SELECT pg_notify($1::text, $2::text)', [notify.channel, ''])
-        .catch(() => undefined);
+      await wakeProcessors(root, notify.channel).catch(() => undefined);
     }
     return replayed.length;
   }

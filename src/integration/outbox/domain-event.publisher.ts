@@ -1,5 +1,7 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
+import { describeDatabaseError } from '../database/database-error';
 import type { SqlExecutor } from '../database/sql-executor';
+import { wakeProcessors } from '../database/wake-up';
 import { CommitNotSupportedError } from '../errors/commit-not-supported.error';
 import { InvalidEventError } from '../errors/invalid-event.error';
 import { TransactionRequiredError } from '../errors/transaction-required.error';
@@ -63,8 +65,11 @@ export const PUBLISH_CHUNK_SIZE = 1_000;
  * unless the caller set `traceparent` (then the caller's headers are kept as given).
  */
 @Injectable()
-export class DomainEventPublisher {
+export class DomainEventPublisher implements OnModuleDestroy {
+  private readonly logger = new Logger(DomainEventPublisher.name);
   private readonly notifyWindow: NotifyWindow;
+  /** The NOTIFY that closes a window, while it is being sent (waited for at shutdown). */
+  private closing: Promise<void> | undefined;
 
   constructor(
     @Inject(INTEGRATION_OPTIONS) private readonly options: ResolvedIntegrationOptions,
@@ -75,7 +80,17 @@ export class DomainEventPublisher {
     private readonly tracing: IntegrationTracing,
   ) {
     const { notify } = options;
-    this.notifyWindow = new NotifyWindow(notify.enabled ? notify.channel : null, notify.windowMs);
+    this.notifyWindow = new NotifyWindow(
+      notify.enabled ? notify.channel : null,
+      notify.windowMs,
+      (channel) => this.closeWindow(channel),
+    );
+  }
+
+  /** Stops the window's closing NOTIFY and waits for one being sent. */
+  async onModuleDestroy(): Promise<void> {
+    this.notifyWindow.stop();
+    await this.closing;
   }
 
   /**
@@ -348,6 +363,21 @@ export class DomainEventPublisher {
       tenants: events.map((e) => e.tenantId),
       committed,
     });
+  }
+
+  /** Sends the NOTIFY that closes a window whose publishes sent none (see {@link NotifyWindow}). */
+  private closeWindow(channel: string): void {
+    const sent: Promise<void> = wakeProcessors(this.options.database.root, channel).then(
+      () => undefined,
+      (error: unknown) =>
+        this.logger.warn(
+          `Could not send the NOTIFY that announces recent publishes (${describeDatabaseError(error)}); the processors' polls pick them up`,
+        ),
+    );
+    const tracked = sent.finally(() => {
+      if (this.closing === tracked) this.closing = undefined;
+    });
+    this.closing = tracked;
   }
 
   /** The channel this publish notifies on, or `null` (NOTIFY off, or inside the window). */
