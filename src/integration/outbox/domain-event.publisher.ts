@@ -70,6 +70,8 @@ export class DomainEventPublisher implements OnModuleDestroy {
   private readonly notifyWindow: NotifyWindow;
   /** The NOTIFY that closes a window, while it is being sent (waited for at shutdown). */
   private closing: Promise<void> | undefined;
+  /** Closing NOTIFYs that failed in a row (logged once per streak). */
+  private closeFailures = 0;
 
   constructor(
     @Inject(INTEGRATION_OPTIONS) private readonly options: ResolvedIntegrationOptions,
@@ -368,11 +370,22 @@ export class DomainEventPublisher implements OnModuleDestroy {
   /** Sends the NOTIFY that closes a window whose publishes sent none (see {@link NotifyWindow}). */
   private closeWindow(channel: string): void {
     const sent: Promise<void> = wakeProcessors(this.options.database.root, channel).then(
-      () => undefined,
-      (error: unknown) =>
-        this.logger.warn(
-          `Could not send the NOTIFY that announces recent publishes (${describeDatabaseError(error)}); the processors' polls pick them up`,
-        ),
+      () => {
+        if (this.closeFailures > 0) {
+          this.logger.log(
+            `The NOTIFY for recent publishes is sent again after ${this.closeFailures} failure(s)`,
+          );
+        }
+        this.closeFailures = 0;
+      },
+      (error: unknown) => {
+        // Once per streak of failures (the database is down: every quiet spell would log).
+        if (this.closeFailures++ === 0) {
+          this.logger.warn(
+            `Could not send the NOTIFY that announces recent publishes (${describeDatabaseError(error)}); the processors' polls pick them up`,
+          );
+        }
+      },
     );
     const tracked = sent.finally(() => {
       if (this.closing === tracked) this.closing = undefined;
