@@ -34,79 +34,76 @@ describe('NotifyWindow', () => {
     beforeEach(() => jest.useFakeTimers());
     afterEach(() => jest.useRealTimers());
 
-    it('is sent once publishing has been quiet for a while after a publish that sent none', () => {
+    /** How long publishing must be quiet after a skipped publish (2 ms windows). */
+    const quiet = 2 * CLOSING_QUIET_WINDOWS;
+
+    /** A 2 ms window whose clock moves with Jest's timers; `closed`: closing NOTIFYs sent. */
+    const windowOnFakeClock = () => {
       let now = 0;
       const closed: string[] = [];
       const window = new NotifyWindow(
         'ch',
         2,
-        (c) => closed.push(c),
+        (channel) => closed.push(channel),
         () => now,
       );
+      const advance = (ms: number): void => {
+        now += ms;
+        jest.advanceTimersByTime(ms);
+      };
+      return { window, closed, advance };
+    };
+
+    it('is sent once publishing has been quiet for a while after a publish that sent none', () => {
+      const { window, closed, advance } = windowOnFakeClock();
       expect(window.take()).toBe('ch');
-      now = 1;
+      advance(1);
       expect(window.take()).toBeNull(); // announced by the first only if it commits
-      const quiet = 2 * CLOSING_QUIET_WINDOWS;
-      now = 1 + quiet - 1;
-      jest.advanceTimersByTime(quiet - 1);
+      advance(quiet - 1);
       expect(closed).toEqual([]);
-      now = 1 + quiet;
-      jest.advanceTimersByTime(1);
+      advance(1);
       expect(closed).toEqual(['ch']);
       // Once: nothing more is due.
-      now += 10 * quiet;
-      jest.advanceTimersByTime(10 * quiet);
+      advance(10 * quiet);
       expect(closed).toEqual(['ch']);
+      window.stop();
     });
 
     it('waits while publishes keep skipping the NOTIFY, and is never needed without one skipped', () => {
-      let now = 0;
-      const closed: string[] = [];
-      const window = new NotifyWindow(
-        'ch',
-        2,
-        (c) => closed.push(c),
-        () => now,
-      );
-      const quiet = 2 * CLOSING_QUIET_WINDOWS;
+      const { window, closed, advance } = windowOnFakeClock();
       // A publish every millisecond: every other one notifies, the others skip.
       for (let i = 0; i < 5 * quiet; i++) {
         window.take();
-        now += 1;
-        jest.advanceTimersByTime(1);
+        advance(1);
       }
       expect(closed).toEqual([]);
       // Quiet from here on: one closing NOTIFY, a quiet period after the last skipped publish.
-      jest.advanceTimersByTime(quiet);
-      now += quiet;
-      jest.advanceTimersByTime(quiet);
+      advance(quiet);
       expect(closed).toEqual(['ch']);
       // Publishes further apart than the window all notify: nothing to close.
       for (let i = 0; i < 3; i++) {
-        now += 3;
+        advance(3);
         expect(window.take()).toBe('ch');
       }
-      now += 10 * quiet;
-      jest.advanceTimersByTime(10 * quiet);
+      advance(10 * quiet);
       expect(closed).toEqual(['ch']);
+      window.stop();
     });
 
     it('sends nothing after stop', () => {
-      let now = 0;
-      const window = new NotifyWindow('ch', 2, never, () => now);
+      const { window, closed, advance } = windowOnFakeClock();
       window.take();
-      now = 1;
+      advance(1);
       expect(window.take()).toBeNull();
       window.stop();
-      now = 1_000;
-      jest.advanceTimersByTime(1_000);
+      advance(1_000);
       // A stopped window still decides which publishes notify (publishing may go on)...
       expect(window.take()).toBe('ch');
-      now = 1_001;
+      advance(1);
       expect(window.take()).toBeNull();
       // ...but never closes one.
-      now = 2_000;
-      jest.advanceTimersByTime(1_000);
+      advance(1_000);
+      expect(closed).toEqual([]);
     });
   });
 });
