@@ -12,6 +12,7 @@ import { IntegrationTables } from '../../src/integration/database/integration-ta
 import type { SqlExecutor } from '../../src/integration/database/sql-executor';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
 import { waitFor } from '../support/wait-for';
+import { markAllSequenced } from '../support/sequenced';
 
 /** What to seed: `n` events, each with a delivery per consumer in one status. */
 interface SeedSpec {
@@ -27,6 +28,8 @@ interface SeedSpec {
   readonly updatedSecondsAgo?: number;
   readonly createdSecondsAgo?: number;
   readonly lockedBy?: string;
+  /** False: leave the events past the sequencer's horizon (as the tenant lane may). */
+  readonly sequenced?: boolean;
 }
 
 describe('admin operations on a real database (issue 15)', () => {
@@ -87,6 +90,7 @@ describe('admin operations on a real database (issue 15)', () => {
       ],
     );
     position += n * consumers.length;
+    if (spec.sequenced !== false) await markAllSequenced(pool);
     return rows.map((r) => r.id);
   };
   const statusOf = async (eventId: string, consumer: string) => {
@@ -586,6 +590,31 @@ describe('admin operations on a real database (issue 15)', () => {
       }
       expect(await admin.countDeliveries()).toBe(2);
       expect(await admin.countDeliveries({ status: DeliveryStatus.Skipped })).toBe(3);
+    });
+
+    it('purgeDeadLetters leaves dead letters of events the sequencer has not passed in commit order', async () => {
+      // While the sequencer is behind, the tenant lane fans events out ahead of the runs in
+      // commit order; the run that reaches such an event would create a purged delivery again.
+      const [early] = await seed({ updatedSecondsAgo: 7200, sequenced: false });
+      const olderThan = new Date(Date.now() - 3600_000);
+      const by = { actor: 'ops', reason: 'old' };
+      expect(await admin.purgeDeadLetters({ olderThan }, { ...by, dryRun: true })).toMatchObject({
+        affected: 0,
+        complete: true,
+      });
+      expect(await admin.purgeDeadLetters({ olderThan }, by)).toMatchObject({
+        affected: 0,
+        complete: true,
+      });
+      expect(await statusOf(early!, 'billing')).toMatchObject({ status: 'dead_letter' });
+      // Still listed, replayable and discardable: a purge once the runs have passed it.
+      expect(await admin.countDeliveries({ status: DeliveryStatus.DeadLetter })).toBe(1);
+      await markAllSequenced(pool);
+      expect(await admin.purgeDeadLetters({ olderThan }, by)).toMatchObject({
+        affected: 1,
+        complete: true,
+      });
+      expect(await statusOf(early!, 'billing')).toBeUndefined();
     });
 
     it('purgeDeadLetters deletes dead letters last changed before the date, of one consumer if given', async () => {

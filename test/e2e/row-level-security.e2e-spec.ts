@@ -24,6 +24,7 @@ import {
 } from '../support/integration-app';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
 import { runCliInProcess } from '../support/cli-process';
+import { markAllSequenced } from '../support/sequenced';
 
 /** The module's tables that hold a tenant's rows (each under a policy). */
 const TENANT_TABLES = [
@@ -126,6 +127,7 @@ describe('row-level security: tenant A cannot reach tenant B (issue 16, acceptan
         );
         ids[tenant].push(rows[0]!.id);
       }
+      await markAllSequenced(owner);
       await owner.query(
         `INSERT INTO integration_link (id, source_module, source_entity_type, source_entity_id,
                                        target_module, target_entity_type, target_entity_id,

@@ -115,11 +115,16 @@ export class AdminActionRepository {
     return row ? { auditId: row.id, affected: row.affected } : undefined;
   }
 
-  /** How many deliveries match `filter`, counting at most `cap`. */
-  async countUpTo(sql: SqlExecutor, filter: CheckedDeliveryFilter, cap: number): Promise<number> {
+  /** How many deliveries `change` would take for `filter`, counting at most `cap`. */
+  async countUpTo(
+    sql: SqlExecutor,
+    change: DeliveryChange,
+    filter: CheckedDeliveryFilter,
+    cap: number,
+  ): Promise<number> {
     const params = new SqlParams();
     const { rows } = await sql.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM (SELECT 1 ${this.from(filter, params)}
+      `SELECT count(*)::int AS n FROM (SELECT 1 ${this.from(change, filter, params)}
          LIMIT ${params.add(cap, 'int')}) x`,
       params.values,
     );
@@ -140,7 +145,7 @@ export class AdminActionRepository {
     lastError: string | null,
   ): Promise<number> {
     const params = new SqlParams();
-    const picked = `SELECT d.event_id, d.consumer_name ${this.from(filter, params)}
+    const picked = `SELECT d.event_id, d.consumer_name ${this.from(change, filter, params)}
          LIMIT ${params.add(batchSize, 'int')} FOR UPDATE OF d SKIP LOCKED`;
     const key = `d.event_id = p.event_id AND d.consumer_name = p.consumer_name AND d.status = 'dead_letter'`;
     const changed =
@@ -159,9 +164,22 @@ export class AdminActionRepository {
     return rows[0]?.n ?? 0;
   }
 
-  /** `FROM … WHERE …` of the deliveries matching `filter` (joined to their events if needed). */
-  private from(filter: CheckedDeliveryFilter, params: SqlParams): string {
-    const join = needsEvent(filter) ? `JOIN ${this.tables.outbox} e ON e.id = d.event_id` : '';
-    return `FROM ${this.tables.delivery} d ${join} ${where(deliveryConditions(filter, params))}`;
+  /**
+   * `FROM … WHERE …` of the deliveries `change` takes for `filter` (joined to their events if
+   * needed). A purge deletes, so it takes only deliveries of events inside the sequencer's
+   * horizon: the tenant lane may have fanned an event out before the runs in commit order
+   * reach it, and the run that does would create a purged delivery again (another attempt of a
+   * dead-lettered handler). Those are left for a later purge.
+   */
+  private from(change: DeliveryChange, filter: CheckedDeliveryFilter, params: SqlParams): string {
+    const passed = change === 'purge';
+    const join =
+      passed || needsEvent(filter) ? `JOIN ${this.tables.outbox} e ON e.id = d.event_id` : '';
+    const conditions = deliveryConditions(filter, params);
+    if (passed) {
+      conditions.push(`EXISTS (SELECT 1 FROM ${this.tables.sequencer} s
+                        WHERE s.id = 1 AND pg_visible_in_snapshot(e.tx_id, s.horizon))`);
+    }
+    return `FROM ${this.tables.delivery} d ${join} ${where(conditions)}`;
   }
 }

@@ -408,7 +408,7 @@ export class AdminOperations implements IntegrationAdminApi {
       tenantId: filter.tenantId ?? null,
     };
     if (options.dryRun) {
-      const matching = await this.actions.countUpTo(sql, filter, options.limit + 1);
+      const matching = await this.actions.countUpTo(sql, change, filter, options.limit + 1);
       const affected = Math.min(matching, options.limit);
       const complete = matching <= options.limit;
       const auditId = await this.audit.insert(sql, {
@@ -437,7 +437,7 @@ export class AdminOperations implements IntegrationAdminApi {
         break;
       }
     }
-    if (!complete) complete = (await this.actions.countUpTo(sql, filter, 1)) === 0;
+    if (!complete) complete = (await this.actions.countUpTo(sql, change, filter, 1)) === 0;
     await this.audit.finish(sql, auditId, complete);
     const result = await this.finished(sql, change, affected, auditId, options);
     return { ...result, complete };

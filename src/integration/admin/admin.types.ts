@@ -197,7 +197,11 @@ export interface IntegrationAdminApi {
     filter: Omit<AdminDeliveryFilter, 'status'>,
     options: BulkActionOptions,
   ): Promise<AdminActionResult>;
-  /** Deletes dead letters last changed before `olderThan` (reason required). */
+  /**
+   * Deletes dead letters last changed before `olderThan` (reason required). Only those of events
+   * the sequencer has passed in commit order: one the tenant lane fanned out ahead of those runs
+   * would be created again when they reach it, so it stays for a later purge.
+   */
   purgeDeadLetters(
     filter: PurgeDeadLettersFilter,
     options: BulkActionOptions,
