@@ -769,6 +769,56 @@ describe('subscriber edge cases (pg)', () => {
     });
   });
 
+  it('InboxService.runOnce runs its transaction again after a deadlock; each effect lands once', async () => {
+    const t = await boot([]);
+    const inbox = t.app.get(InboxService);
+    await pool.query('create table test_lock (id int primary key, n int not null default 0)');
+    try {
+      await pool.query('insert into test_lock (id) values (1), (2)');
+      // Both first attempts take their first row, then wait for each other: a deadlock.
+      let arrived = 0;
+      let bothIn!: () => void;
+      const together = new Promise<void>((resolve) => (bothIn = resolve));
+      const runs = { a: 0, b: 0 };
+      const body =
+        (name: 'a' | 'b', first: number, second: number) =>
+        async (tx: unknown): Promise<string> => {
+          const client = tx as PoolClient;
+          const attempt = ++runs[name];
+          await client.query('update test_lock set n = n + 1 where id = $1', [first]);
+          if (attempt === 1) {
+            if (++arrived === 2) bothIn();
+            await together;
+          }
+          await client.query('update test_lock set n = n + 1 where id = $1', [second]);
+          await client.query(EFFECT, [name, `lock-${name}`, null]);
+          return name;
+        };
+      const results = await Promise.all([
+        inbox.runOnce({ eventId: 'lock-a', consumer: 'locks' }, body('a', 1, 2)),
+        inbox.runOnce({ eventId: 'lock-b', consumer: 'locks' }, body('b', 2, 1)),
+      ]);
+      expect(results).toEqual([
+        { executed: true, result: 'a' },
+        { executed: true, result: 'b' },
+      ]);
+      // PostgreSQL aborted one of them; it ran again and nothing of its first run stayed.
+      expect(runs.a + runs.b).toBe(3);
+      expect((await pool.query('select id, n from test_lock order by id')).rows).toEqual([
+        { id: 1, n: 2 },
+        { id: 2, n: 2 },
+      ]);
+      expect((await pool.query('select count(*)::int as n from test_effect')).rows[0].n).toBe(2);
+      for (const id of ['lock-a', 'lock-b']) {
+        expect(await inbox.findByEvent(id)).toMatchObject([
+          { status: InboxStatus.Processed, lastError: null },
+        ]);
+      }
+    } finally {
+      await pool.query('drop table test_lock');
+    }
+  });
+
   it('concurrent deliveries of one event to one consumer run the handler once', async () => {
     const t = await boot([]);
     let runs = 0;

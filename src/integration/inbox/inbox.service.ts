@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InvalidInboxKeyError } from '../errors/invalid-inbox-key.error';
 import { TransactionRequiredError } from '../errors/transaction-required.error';
 import { unstorableStringReason } from '../events/event-validation';
@@ -7,6 +7,7 @@ import type { ResolvedIntegrationOptions } from '../integration.options';
 import { errorMessage } from '../utils/describe';
 import type { SqlExecutor } from '../database/sql-executor';
 import { InboxRepository } from './inbox.repository';
+import { ConflictBudget } from '../processing/runners/conflict-budget';
 import { isCallOptions } from '../utils/call-options';
 import { IntegrationContext } from '../context/integration-context';
 import { resolveTenant } from '../context/tenant-scope';
@@ -50,6 +51,8 @@ function check(
  */
 @Injectable()
 export class InboxService<TTx = unknown> {
+  private readonly logger = new Logger(InboxService.name);
+
   constructor(
     @Inject(INTEGRATION_OPTIONS) private readonly options: ResolvedIntegrationOptions<TTx>,
     private readonly repository: InboxRepository,
@@ -62,17 +65,39 @@ export class InboxService<TTx = unknown> {
    * neither. When the pair is already processed or skipped, `fn` is not run. When `fn` throws,
    * the transaction rolls back, the failure is recorded (attempts, last error) outside it, and
    * the error is rethrown, whatever `fn` threw (`undefined`, `null` and other non-errors too).
-   * The mark records `key.tenantId`, else the context's tenant.
+   * A deadlock or serialization failure (SQLSTATE 40P01 / 40001) runs the whole transaction
+   * again, `fn` included, up to 3 times, with a short pause and a warning, before it counts as
+   * a failure. The mark records `key.tenantId`, else the context's tenant.
    * @throws CrossTenantAccessError when `key.tenantId` is not the context's tenant.
    */
   async runOnce<T>(key: InboxKey, fn: (tx: TTx) => Promise<T>): Promise<RunOnceResult<T>> {
     this.validate(key);
     const tenant = this.tenant('runOnce', key.tenantId) ?? null;
+    const conflicts = new ConflictBudget(this.logger);
+    for (;;) {
+      const outcome = await this.runOnceAttempt(key, tenant, fn);
+      if ('result' in outcome) return outcome.result;
+      // A deadlock or serialization failure: nothing committed, so the whole transaction runs
+      // again (fn too), no failure recorded, up to the budget's re-runs.
+      if (await conflicts.rerunAfter(outcome.error)) continue;
+      if (!outcome.inFn) throw outcome.error;
+      await this.markFailed(key.eventId, key.consumer, outcome.error, { tenantId: tenant });
+      // What `fn` threw, not the ORM's wrapping of it.
+      throw outcome.error;
+    }
+  }
+
+  /** One transaction of {@link runOnce}: its result, or what failed and whether `fn` threw it. */
+  private async runOnceAttempt<T>(
+    key: InboxKey,
+    tenant: string | null,
+    fn: (tx: TTx) => Promise<T>,
+  ): Promise<{ result: RunOnceResult<T> } | { error: unknown; inFn: boolean }> {
     // A flag rather than `failure !== undefined`: `fn` may throw undefined, null or any value.
     let failed = false;
     let failure: unknown;
     try {
-      return await this.options.database.transaction(async (tx, sql) => {
+      const result = await this.options.database.transaction(async (tx, sql) => {
         await this.session.enter(sql, tenant);
         const claimed = await this.repository.claim(
           sql,
@@ -93,12 +118,10 @@ export class InboxService<TTx = unknown> {
           throw error;
         }
       });
+      return { result };
     } catch (error) {
-      if (!failed) throw error;
+      return failed ? { error: failure, inFn: true } : { error, inFn: false };
     }
-    await this.markFailed(key.eventId, key.consumer, failure, { tenantId: tenant });
-    // What `fn` threw, not the ORM's wrapping of it.
-    throw failure;
   }
 
   /** True when the consumer has processed (or skipped) the event. */
