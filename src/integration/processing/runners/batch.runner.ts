@@ -46,7 +46,7 @@ type FirstPass =
   /** Rolled back: run the batch again, a SAVEPOINT per delivery (`failed` already decided). */
   | { readonly kind: 'isolate'; readonly failed?: FirstPassFailure }
   | { readonly kind: 'timed-out'; readonly failed: FirstPassFailure }
-  /** Rolled back: the processor began stopping before every delivery ran. */
+  /** Rolled back: the processor began stopping before any delivery ran. */
   | { readonly kind: 'stopped' }
   | { readonly kind: 'conflict'; readonly error: unknown }
   /** The transaction itself failed (a statement of ours, COMMIT, its timeout). */
@@ -160,10 +160,12 @@ export class BatchRunner implements ConsumerRunner {
           return { end: 'rollback', value: { kind: 'conflict', error: conflict } };
         if (handlers.errors.length > 0)
           return { end: 'rollback', value: { kind: 'isolate', failed: handlers.blamed } };
-        if (handlers.ran.size < all.length) return { end: 'rollback', value: { kind: 'stopped' } };
-        const marked = await this.mark.mark(sql, batch.workerId, batch.deliveries);
-        if (marked.size < batch.deliveries.length)
-          return { end: 'rollback', value: { kind: 'isolate' } };
+        // All ran, or the processor began stopping: what ran commits (per key a prefix, since
+        // no delivery starts once stopping), the rest is released with nothing done.
+        if (handlers.ran.size === 0) return { end: 'rollback', value: { kind: 'stopped' } };
+        const ran = batch.deliveries.filter((_, i) => handlers.ran.has(i));
+        const marked = await this.mark.mark(sql, batch.workerId, ran);
+        if (marked.size < ran.length) return { end: 'rollback', value: { kind: 'isolate' } };
         return { end: 'commit', value: { kind: 'committed', ran: handlers.ran } };
       },
     );
