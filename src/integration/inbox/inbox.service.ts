@@ -7,7 +7,7 @@ import type { ResolvedIntegrationOptions } from '../integration.options';
 import { errorMessage } from '../utils/describe';
 import type { SqlExecutor } from '../database/sql-executor';
 import { InboxRepository } from './inbox.repository';
-import { ConflictBudget } from '../processing/runners/conflict-budget';
+import { ConflictBudget } from '../subscribers/conflict-budget';
 import { isCallOptions } from '../utils/call-options';
 import { IntegrationContext } from '../context/integration-context';
 import { resolveTenant } from '../context/tenant-scope';

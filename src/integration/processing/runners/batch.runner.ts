@@ -7,7 +7,7 @@ import { errorMessage } from '../../utils/describe';
 import { DeliveryMark } from '../delivery-mark';
 import type { DeliveryFact } from '../delivery.types';
 import { HandlerInvoker, type HandlerOutcome } from '../handler-invoker';
-import { ConflictBudget } from './conflict-budget';
+import { ConflictBudget } from '../../subscribers/conflict-budget';
 import type { ConsumerBatch, ConsumerRunner } from './consumer-runner';
 import { FactLedger } from './fact-ledger';
 import { runInKeyLanes } from './key-lanes';

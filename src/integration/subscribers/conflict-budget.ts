@@ -1,12 +1,10 @@
 import type { Logger } from '@nestjs/common';
-import { errorMessage } from '../../utils/describe';
-import {
-  isTransactionConflict,
-  MAX_CONFLICT_RETRIES,
-} from '../../subscribers/transaction-conflict';
+import { errorMessage } from '../utils/describe';
+import { isTransactionConflict, MAX_CONFLICT_RETRIES } from './transaction-conflict';
 
 /**
- * The re-runs a consumer's batch may spend on deadlocks and serialization failures: up to
+ * The re-runs one unit of work may spend on deadlocks and serialization failures (a consumer's
+ * batch or event in the runners, a message in `InboxService.runOnce`): up to
  * {@link MAX_CONFLICT_RETRIES} in all, none counted as an attempt. After that such a failure is
  * an ordinary one.
  */
