@@ -23,8 +23,11 @@ import {
 import { DeliveryPipeline } from '../../src/integration/processing/delivery-pipeline';
 import { DeliveryRepository } from '../../src/integration/processing/delivery.repository';
 import { ConsumerRunners } from '../../src/integration/processing/runners/consumer-runners';
+import { withDatabase } from '../../src/database/database-url';
+import { bootWithLogger, CaptureLogger } from '../support/capture-logger';
 import {
   createIntegrationApp,
+  createOrm,
   publishAll,
   type IntegrationTestApp,
   registerCatchAll,
@@ -531,6 +534,66 @@ describe('OutboxProcessor', () => {
       expect(seen).not.toContain(rolledBack);
     } finally {
       opener.release();
+    }
+  });
+
+  it('warns once while the closing NOTIFY cannot be sent, and logs when it is sent again', async () => {
+    // The module's root pool, named so that its connections can be told from the test's.
+    const rootUrl = new URL(db.url);
+    rootUrl.searchParams.set('application_name', 'closing_notify_root');
+    const orm = createOrm('pg', rootUrl.toString());
+    const logs = new CaptureLogger();
+    const windowMs = 200;
+    const booted = await bootWithLogger(orm, logs, { notify: { windowMs } });
+    const publisher = booted.app.get(DomainEventPublisher);
+    const closingFailures = () => logs.matching(/Could not send the NOTIFY/u);
+    // Connections opened before the database refuses new ones: the callers' transactions.
+    const callers = [await pool.connect(), await pool.connect()];
+    // On another database: a session cannot disallow connections to its own.
+    const admin = new Client({ connectionString: withDatabase(db.url, 'postgres') });
+    await admin.connect();
+    const database = admin.escapeIdentifier(db.name);
+    /** Publishes twice at once: the first opens a window, the second sends no NOTIFY. */
+    const publishInWindow = async (): Promise<void> => {
+      for (const caller of callers) {
+        await caller.query('BEGIN');
+        await publisher.publish(caller, ev('k'));
+      }
+      for (const caller of callers) await caller.query('COMMIT');
+    };
+    /** Longer than the quiet spell after which the window sends its closing NOTIFY. */
+    const quietSpell = () => new Promise((resolve) => setTimeout(resolve, windowMs * 15));
+    try {
+      // The root pool's connections go away, and no new one is let in: the closing NOTIFY,
+      // which goes through the root pool, fails.
+      await admin.query(`ALTER DATABASE ${database} ALLOW_CONNECTIONS false`);
+      await admin.query(
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+          WHERE application_name = 'closing_notify_root'`,
+      );
+      await publishInWindow();
+      await waitFor(() => closingFailures().length === 1, 10_000, 'the first failure logged');
+      // The next quiet spell's closing NOTIFY fails too, without a second warning.
+      await publishInWindow();
+      await quietSpell();
+      expect(closingFailures()).toHaveLength(1);
+      expect(closingFailures()[0]!.level).toBe('warn');
+      expect(closingFailures()[0]!.message).toMatch(/the processors' polls pick them up/u);
+
+      await admin.query(`ALTER DATABASE ${database} ALLOW_CONNECTIONS true`);
+      await publishInWindow();
+      await waitFor(
+        () => logs.matching(/sent again after 2 failure\(s\)/u).length === 1,
+        10_000,
+        'the recovery logged',
+      );
+      expect(closingFailures()).toHaveLength(1);
+    } finally {
+      await admin.query(`ALTER DATABASE ${database} ALLOW_CONNECTIONS true`);
+      await admin.end();
+      for (const caller of callers) caller.release();
+      await booted.close();
+      await orm.close();
     }
   });
 
