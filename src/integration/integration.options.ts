@@ -178,7 +178,9 @@ export interface ProcessorOptions {
    * Batches this instance works on at once, each claimed separately (per-key order still
    * holds: a key with an event in flight is skipped by the next claim). Each in-flight batch
    * uses up to one connection per consumer plus one for claim and settle, so keep the pool
-   * larger than `concurrency × (consumers + 1)`. @default 2
+   * larger than `(concurrency + 1) × (consumers + 1)`: while a tenant's flood keeps the
+   * sequencer behind, one small batch of light tenants' events (the tenant lane) runs beside
+   * them. @default 2
    */
   readonly concurrency?: number;
   /** How long a claim is held before another instance may take it over. @default 30000 */

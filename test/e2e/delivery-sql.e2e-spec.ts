@@ -533,6 +533,55 @@ describe('per-consumer delivery SQL: sequencer and delivery repository (issue 13
       expect(await positions([inWindow, late])).toEqual([5, 6]);
     });
 
+    it("claims the lane's deliveries a claim could take, for hosted consumers, a batch at most; the rest pending", async () => {
+      await consumer('a', THING_ALL);
+      await consumer('b', THING_ALL);
+      const l0 = await publish('L', { tenant: 'Q' });
+      await backlog('N', 30);
+      // A window opens with L0 and N's first: L0's deliveries wait, unfinished.
+      expect(await sequencer.sequence(adapter, 2, 60)).toMatchObject({ events: 2, more: true });
+      const [q1, q2] = [await publish('K', { tenant: 'Q' }), await publish('K', { tenant: 'Q' })];
+      const behindL0 = await publish('L', { tenant: 'Q' });
+      // Shares its key with N1, which the run takes in commit order (not the lane's).
+      const behindN1 = await publish('N1', { tenant: 'Q' });
+      const pastTheBatch = await publish('P', { tenant: 'Q' });
+      const run = await sequencer.sequenceAndClaimLane(adapter, 2, 60, {
+        workerId: 'w1',
+        consumers: ['a'],
+        leaseMs: 60_000,
+        runLimits: {},
+        batchSize: 2,
+      });
+      // N1 and N2 in order, then Q's five in the lane (6 of the 36 newest: a tenth of 60).
+      expect(run).toMatchObject({ locked: true, events: 7, deliveries: 14, more: true });
+      expect(claimed(run.claimed)).toEqual([`a:${q1}`, `a:${q2}`]);
+      expect(run.claimed[0]).toMatchObject({ attempt: 1, orderingKey: 'K', event: { id: q1 } });
+      expect(await row(q1)).toMatchObject({
+        status: 'processing',
+        locked_by: 'w1',
+        lease_ms: 60_000,
+      });
+      for (const id of [behindL0, behindN1, pastTheBatch])
+        expect(await row(id)).toMatchObject({ status: 'pending', claim_count: 0 });
+      expect(await row(q1, 'b')).toMatchObject({ status: 'pending' });
+      expect(await row(l0)).toMatchObject({ status: 'pending' });
+      const inOrder = (await deliveries()).filter(
+        (d) => d.consumer_name === 'a' && d.status === 'pending' && d.position <= 4,
+      );
+      expect(inOrder).toHaveLength(4); // L0, N0, N1, N2: the run's own are never the lane's
+      // With the lane off it claims nothing, like a plain run.
+      await publish('R', { tenant: 'R' });
+      expect(
+        await sequencer.sequenceAndClaimLane(adapter, 100, 0, {
+          workerId: 'w1',
+          consumers: ['a'],
+          leaseMs: 60_000,
+          runLimits: {},
+          batchSize: 2,
+        }),
+      ).toMatchObject({ claimed: [] });
+    });
+
     it('takes nothing while no window is open, nothing without a tenant, nothing when off', async () => {
       await consumer('a', THING_ALL);
       await backlog('N', 6);

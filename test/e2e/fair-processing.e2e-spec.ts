@@ -150,6 +150,11 @@ class HeldConsumer {
   async on(): Promise<void> {
     await held;
   }
+
+  @OnIntegrationEvent('tick.free')
+  async free(): Promise<void> {
+    await Promise.resolve();
+  }
 }
 
 describe('sequencing while every batch slot is taken (issue 16)', () => {
@@ -176,6 +181,13 @@ describe('sequencing while every batch slot is taken (issue 16)', () => {
         [status],
       )
     ).rows[0]!.n;
+  const statusOf = async (eventId: string): Promise<string | undefined> =>
+    (
+      await pool.query<{ status: string }>(
+        'SELECT status FROM integration_delivery WHERE event_id = $1',
+        [eventId],
+      )
+    ).rows[0]?.status;
 
   /**
    * One slot, held by a batch of one `tick.held` delivery (full when `batchSize` is 1), of
@@ -212,7 +224,9 @@ describe('sequencing while every batch slot is taken (issue 16)', () => {
   it('fans out events committed meanwhile when the slot holds a full batch', async () => {
     const running = await holdTheOnlySlot(1, 'noisy');
     // Committed while the only slot holds a full batch: sequenced now, claimed when it frees.
-    await publishAll(running, [{ ...thingEvent('tick.held', 'H2'), tenantId: 'quiet' }]);
+    // On the held event's key (the same tenant and aggregate): the tenant lane, which runs a
+    // light tenant's deliveries at once beside the slots, cannot take it either.
+    await publishAll(running, [{ ...thingEvent('tick.held', 'H1'), tenantId: 'noisy' }]);
     await waitFor(
       async () => (await withStatus('pending')) === 1,
       10_000,
@@ -221,6 +235,46 @@ describe('sequencing while every batch slot is taken (issue 16)', () => {
     expect(await withStatus('processing')).toBe(1);
     release();
     await waitFor(async () => (await withStatus('processed')) === 2, 10_000, 'both handled');
+  });
+
+  it("runs a light tenant's event that the tenant lane fans out at once, beside the full batch that holds the slot", async () => {
+    const running = await holdTheOnlySlot(1, 'noisy');
+    // The sequencer row held, so that nothing is sequenced until both are committed: a flood
+    // longer than a run's limit (500), then a quiet tenant's event.
+    const lock = await pool.connect();
+    let quiet: string | undefined;
+    try {
+      await lock.query('BEGIN');
+      await lock.query('SELECT 1 FROM integration_sequencer WHERE id = 1 FOR UPDATE');
+      await publishAll(
+        running,
+        Array.from({ length: 1_100 }, (_, i) => ({
+          ...thingEvent('tick.held', `F${i}`),
+          tenantId: 'noisy',
+        })),
+      );
+      [quiet] = await publishAll(running, [{ ...thingEvent('tick.free', 'Q'), tenantId: 'quiet' }]);
+    } finally {
+      await lock.query('COMMIT');
+      lock.release();
+    }
+    // The next wake-up (a poll) sequences ahead: the first run takes 500 of the flood and opens
+    // a window; the next takes 500 more, and the quiet event in the lane, claimed, and runs it
+    // while the flood's first batch still holds the only slot.
+    await waitFor(
+      async () => (await statusOf(quiet!)) === 'processed',
+      10_000,
+      'the quiet event handled while the slot is held',
+    );
+    // The flood's first delivery still holds the slot, and the quiet event ran alone.
+    expect(await withStatus('processing')).toBe(1);
+    expect(await withStatus('processed')).toBe(1);
+    release();
+    await waitFor(
+      async () => (await withStatus('processed')) === 1_102,
+      60_000,
+      'every event handled',
+    );
   });
 
   it('leaves events committed meanwhile to the run that claims them when the slot holds a partial batch', async () => {

@@ -132,10 +132,46 @@ export class DeliveryPipeline {
    * instance is sequencing). `tenanted`: some event it fanned out has a tenant.
    */
   async sequenceOnce(): Promise<{ events: number; more: boolean; tenanted: boolean }> {
-    const limit = Math.max(this.options.processor.batchSize, 500);
+    const limit = this.backgroundRunLimit();
     const run = await this.sequencer.sequence(this.options.database, limit, 2 * limit);
     this.reportSequenced(run);
     return { events: run.events, more: run.locked && run.more, tenanted: run.tenanted };
+  }
+
+  /**
+   * One bounded sequencer run like {@link sequenceOnce} that also returns claimed the tenant
+   * lane's deliveries for `consumers` that a claim could take at once, at most a batch per
+   * consumer: light tenants' events fanned out ahead of a flood's window, to run beside the
+   * flood's batches (the processor's background runs). Everything else it fans out is created
+   * pending.
+   */
+  async sequenceOnceAndClaimLane(consumers: readonly string[]): Promise<{
+    events: number;
+    more: boolean;
+    tenanted: boolean;
+    batch: ClaimedBatch;
+  }> {
+    const { database, processor } = this.options;
+    const limit = this.backgroundRunLimit();
+    const run = await this.sequencer.sequenceAndClaimLane(database, limit, 2 * limit, {
+      workerId: processor.workerId,
+      consumers,
+      leaseMs: processor.leaseMs,
+      runLimits: this.runLimits.limits(consumers),
+      batchSize: processor.batchSize,
+    });
+    this.reportSequenced(run);
+    return {
+      events: run.events,
+      more: run.locked && run.more,
+      tenanted: run.tenanted,
+      batch: this.leased(run.claimed),
+    };
+  }
+
+  /** Most events a run outside the claim takes in commit order: `max(batchSize, 500)`. */
+  private backgroundRunLimit(): number {
+    return Math.max(this.options.processor.batchSize, 500);
   }
 
   /**

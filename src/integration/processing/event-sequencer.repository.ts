@@ -79,21 +79,23 @@ function sequencerStatements(t: IntegrationTables) {
             AND NOT (pg_visible_in_snapshot(${o}.tx_id, (SELECT f.win FROM fresh f))
                      AND (${o}.tx_id, ${o}.seq) <= ((SELECT c.tx FROM cur c), (SELECT c.seq FROM cur c)))
             AND NOT EXISTS (SELECT 1 FROM ${t.delivery} d WHERE d.event_id = ${o}.id OFFSET 0)`;
-  // The tenant lane ('$2': how many of the newest events it looks at, 0: off). While a window is
-  // open (the previous run stopped at its limit: a backlog, typically one tenant's flood), a
-  // run also looks at the newest events ('scan') and, for each tenant with few of them ('cand':
-  // at most a tenth; not the flood), at every event of that tenant still waiting ('fetched',
-  // read from outbox_event_tenant_tx_idx, at most a tenth of the scan plus one). A tenant with
-  // no more than that waiting ('light') has all of them fanned out now, after the run's own
-  // events, in the order the runs would have given them: a quiet tenant's event waits one run,
-  // not the whole backlog, and order per tenant holds. Across tenants it does not: an ordering
-  // key shared by two tenants is ordered per tenant. The run that later reaches those events in
-  // order fans them out again, which the delivery table's key turns into nothing ('waiting'
-  // leaves out events with deliveries). Events without a tenant never take the lane. Each part
-  // reads an index in order up to a limit, so a run costs the same however long the backlog.
-  // Most events a light tenant has among the scanned and among the waiting: a tenth of the scan.
-  const LIGHT = '($2::int / 10)';
-  const tenantLane = (columns: string): string => `, cur AS (
+  // The tenant lane (`scanParam`, the parameter of how many of the newest events it looks at,
+  // 0: off). While a window is open (the previous run stopped at its limit: a backlog,
+  // typically one tenant's flood), a run also looks at the newest events ('scan') and, for
+  // each tenant with few of them ('cand': at most a tenth; not the flood), at every event of
+  // that tenant still waiting ('fetched', read from outbox_event_tenant_tx_idx, at most a tenth
+  // of the scan plus one). A tenant with no more than that waiting ('light') has all of them
+  // fanned out now, after the run's own events, in the order the runs would have given them: a
+  // quiet tenant's event waits one run, not the whole backlog, and order per tenant holds.
+  // Across tenants it does not: an ordering key shared by two tenants is ordered per tenant.
+  // The run that later reaches those events in order fans them out again, which the delivery
+  // table's key turns into nothing ('waiting' leaves out events with deliveries). Events
+  // without a tenant never take the lane. Each part reads an index in order up to a limit, so
+  // a run costs the same however long the backlog.
+  const tenantLane = (columns: string, scanParam: string): string => {
+    // Most events a light tenant has among the scanned and among the waiting: a tenth of the scan.
+    const LIGHT = `(${scanParam}::int / 10)`;
+    return `, cur AS (
          -- Where this run leaves the window: its last event, else the stored progress.
          SELECT coalesce(e.tx_id, f.after_tx) AS tx, coalesce(e.seq, f.after_seq) AS seq
            FROM fresh f
@@ -102,10 +104,10 @@ function sequencerStatements(t: IntegrationTables) {
        ), scan AS (
          SELECT o.tenant_id
            FROM ${t.outbox} o
-          WHERE $2::int > 0 AND (SELECT f.after_tx FROM fresh f) IS NOT NULL
+          WHERE ${scanParam}::int > 0 AND (SELECT f.after_tx FROM fresh f) IS NOT NULL
             AND o.tx_id >= (SELECT pg_snapshot_xmin(f.h) FROM fresh f)
           ORDER BY o.tx_id DESC, o.seq DESC
-          LIMIT $2::int
+          LIMIT ${scanParam}::int
        ), cand AS MATERIALIZED (
          SELECT s.tenant_id FROM scan s WHERE s.tenant_id IS NOT NULL
           GROUP BY s.tenant_id HAVING count(*) <= ${LIGHT}
@@ -131,6 +133,7 @@ function sequencerStatements(t: IntegrationTables) {
             AND EXISTS (SELECT 1 FROM ${t.consumer} c
                          WHERE c.status = 'active' AND ('.' || fe.event_name) ~ c.pattern_regex)
        )`;
+  };
   // The events of this run, numbered, with `columns` of each (more than the run itself needs
   // when the statement returns the events): the CTEs both statements start with. The sequencer
   // row is the mutex: FOR UPDATE SKIP LOCKED returns nothing while another run holds it, and
@@ -141,7 +144,8 @@ function sequencerStatements(t: IntegrationTables) {
   // It also checks that the row it locked is the version its snapshot reads (same xmin): a
   // statement whose snapshot was taken before the previous run committed cannot see that run's
   // deliveries, and would claim a key's later events while its earlier ones wait unclaimed.
-  const numberedEvents = (columns: string, lane: boolean): string => `locked AS (
+  // `laneScan`: the parameter of the tenant lane's scan, null: no lane.
+  const numberedEvents = (columns: string, laneScan: string | null): string => `locked AS (
          SELECT s.*, s.xmin AS row_xmin FROM ${t.sequencer} s WHERE s.id = 1 FOR UPDATE SKIP LOCKED
        ), st AS (
          SELECT coalesce(s.window_snapshot, pg_current_snapshot()) AS win,
@@ -179,17 +183,17 @@ function sequencerStatements(t: IntegrationTables) {
                  OR (o.tx_id, o.seq) > ((SELECT f.after_tx FROM fresh f), (SELECT f.after_seq FROM fresh f)))
           ORDER BY o.tx_id, o.seq
           LIMIT $1::int
-       )${lane ? tenantLane(columns) : ''}, numbered AS (
+       )${laneScan ? tenantLane(columns, laneScan) : ''}, numbered AS (
          -- This run's events in order, then the lane's (those of the open window first).
          SELECT x.*,
                 st.next_position + row_number() OVER (ORDER BY x.lane, x.late, x.tx_id, x.seq) - 1
                   AS position
            FROM (SELECT ev.*, false AS late, false AS lane FROM ev
-                 ${lane ? 'UNION ALL SELECT * FROM lane' : ''}) x, fresh st
+                 ${laneScan ? 'UNION ALL SELECT * FROM lane' : ''}) x, fresh st
        ), fan AS (
          -- One delivery per (event, active consumer whose patterns match).
          SELECT n.id AS event_id, c.name AS consumer_name, n.position, n.ordering_key, n.available_at,
-                n.tenant_id
+                n.tenant_id, n.lane
            FROM numbered n
            JOIN ${t.consumer} c ON c.status = 'active' AND ('.' || n.event_name) ~ c.pattern_regex
        ), run AS (
@@ -233,38 +237,40 @@ function sequencerStatements(t: IntegrationTables) {
         WHERE s.id = 1
           AND (s.window_snapshot IS NULL OR NOT pg_visible_in_snapshot(o.tx_id, s.window_snapshot)
                OR (o.tx_id, o.seq) > (s.after_tx, s.after_seq))${tenant}`;
-  return {
-    // One statement, its own (asynchronously committed) transaction.
-    run: `WITH ${numberedEvents(RUN_COLUMNS, true)}, ins AS (
-         INSERT INTO ${t.delivery} (event_id, consumer_name, position, ordering_key, available_at,
-                                    tenant_id)
-         SELECT event_id, consumer_name, position, ordering_key, available_at, tenant_id FROM fan
-          ORDER BY position, consumer_name
-         ON CONFLICT DO NOTHING
-         RETURNING event_id
-       )
-       ${advance}`,
-    // The same run, which also creates the deliveries it can claim for this worker already
-    // claimed (processing, leased, attempt 1): saves the claim's UPDATE of each, and puts an
-    // event just committed one statement away from its handlers. A new delivery is claimed when
-    // its consumer is hosted here, it is due, no unfinished delivery of its consumer and key
-    // exists already, and every earlier new one of its consumer and key is claimed too (due,
-    // within the consumer's run limit): the claim's rules, for rows no other claim can see yet.
-    // The limit is the batch size, so no consumer gets more than a batch. The rest are created
-    // pending, as by the plain run.
-    // Parameters after the limit: worker, hosted consumers (JSON), lease ms, run limits (JSON
-    // object).
-    runAndClaim: `WITH ${numberedEvents('o.*', false)}, ranked AS (
+  // A run that also creates the deliveries it can claim for this worker already claimed
+  // (processing, leased, attempt 1): saves the claim's UPDATE of each, and puts an event just
+  // committed one statement away from its handlers. A new delivery is claimed when its consumer
+  // is hosted here, it is due, no unfinished delivery of its consumer and key exists already,
+  // and every earlier new one of its consumer and key is claimed too (due, within the
+  // consumer's run limit): the claim's rules, for rows no other claim can see yet. The rest are
+  // created pending, as by the plain run. Due means by the clock, not by now(): now() is when
+  // the statement arrived, and an event whose transaction began after that (its available_at
+  // defaults to that transaction's now()) may still have committed before the statement's
+  // snapshot, which is taken after planning; such an event would be created pending, not
+  // claimed. Parameters: $1 the run's limit, $2 worker, $3 hosted
+  // consumers (JSON), $4 lease ms, $5 run limits (JSON object). With `lane`, the run has the
+  // tenant lane ($6: its scan) and claims only the lane's deliveries whose key has no earlier
+  // delivery in the run outside the lane, at most $7 per consumer.
+  // For the lane's claims: whether a key's new deliveries so far are all the lane's, and the
+  // place of a lane delivery among its consumer's.
+  const LANE_RANKS = `,
+                bool_and(f.lane) OVER k AS lane_so_far,
+                row_number() OVER (PARTITION BY f.consumer_name, f.lane ORDER BY f.position)
+                  AS lane_rank`;
+  const claimingRun = (
+    lane: boolean,
+  ): string => `WITH ${numberedEvents('o.*', lane ? '$6' : null)}, ranked AS (
          SELECT f.*,
                 f.consumer_name = ANY (ARRAY(SELECT jsonb_array_elements_text($3::jsonb))) AS hosted,
                 row_number() OVER k AS key_rank,
-                bool_and(f.available_at <= now()) OVER k AS due_so_far
+                bool_and(f.available_at <= clock_timestamp()) OVER k AS due_so_far${lane ? LANE_RANKS : ''}
            FROM fan f
          WINDOW k AS (PARTITION BY f.consumer_name, f.ordering_key ORDER BY f.position)
        ), take AS (
          SELECT r.event_id, r.consumer_name, r.position, r.ordering_key, r.available_at, r.tenant_id,
                 (r.hosted AND r.due_so_far
                  AND r.key_rank <= coalesce(($5::jsonb ->> r.consumer_name)::int, $1::int)
+                 ${lane ? 'AND r.lane_so_far AND r.lane_rank <= $7::int' : ''}
                  AND NOT EXISTS (
                    SELECT 1 FROM ${t.delivery} b
                     WHERE b.consumer_name = r.consumer_name AND b.ordering_key = r.ordering_key
@@ -294,7 +300,26 @@ function sequencerStatements(t: IntegrationTables) {
        SELECT a.events, a.deliveries, a.more, a.tenanted, c.*
          FROM advanced a
          LEFT JOIN (SELECT cl.consumers, e.position::text AS claimed_position, ${EVENT_COLUMNS}
-                      FROM claimed cl JOIN numbered e ON e.id = cl.event_id) c ON true`,
+                      FROM claimed cl JOIN numbered e ON e.id = cl.event_id) c ON true`;
+  return {
+    // One statement, its own (asynchronously committed) transaction.
+    run: `WITH ${numberedEvents(RUN_COLUMNS, '$2')}, ins AS (
+         INSERT INTO ${t.delivery} (event_id, consumer_name, position, ordering_key, available_at,
+                                    tenant_id)
+         SELECT event_id, consumer_name, position, ordering_key, available_at, tenant_id FROM fan
+          ORDER BY position, consumer_name
+         ON CONFLICT DO NOTHING
+         RETURNING event_id
+       )
+       ${advance}`,
+    // The run that claims what it creates (see claimingRun): the limit is the batch size, so
+    // no consumer gets more than a batch.
+    runAndClaim: claimingRun(false),
+    // The run that claims the tenant lane's deliveries only (see claimingRun): light tenants'
+    // events fanned out ahead of a flood, run beside the batches of the flood (see
+    // OutboxProcessor), so that a quiet tenant's event waits for neither the flood's
+    // sequencing nor a free batch slot.
+    runAndClaimLane: claimingRun(true),
     pendingCount: pendingCountSql(''),
     // The same for one tenant's events ($1; '' for events without a tenant).
     tenantPendingCount: pendingCountSql(` AND coalesce(o.tenant_id, '') = $1::text`),
@@ -360,16 +385,48 @@ export class EventSequencer {
     limit: number,
     claim: FreshClaim,
   ): Promise<SequenceResult & { readonly claimed: ClaimedDelivery[] }> {
-    const { rows } = await db.root.query<RunRow & Partial<FreshlyClaimedRow>>(
-      this.statements.runAndClaim,
-      [
-        limit,
-        claim.workerId,
-        JSON.stringify(claim.consumers),
-        claim.leaseMs,
-        JSON.stringify(claim.runLimits),
-      ],
-    );
+    return this.claimingRun(db, this.statements.runAndClaim, [
+      limit,
+      claim.workerId,
+      JSON.stringify(claim.consumers),
+      claim.leaseMs,
+      JSON.stringify(claim.runLimits),
+    ]);
+  }
+
+  /**
+   * One run like {@link sequence} (with the tenant lane) that claims for `claim.workerId` the
+   * lane's deliveries a claim could take at once, at most `claim.batchSize` per consumer: light
+   * tenants' events that a flood's window would otherwise keep waiting, ready to run beside the
+   * flood's batches. Deliveries of events the run takes in commit order are created pending,
+   * as are lane deliveries whose key has an earlier one among them.
+   * @param limit Most events fanned out in commit order by this run (an integer ≥ 1).
+   * @param lane How many of the newest waiting events the lane looks at (0: no lane, no claim).
+   */
+  async sequenceAndClaimLane(
+    db: IntegrationDatabaseAdapter,
+    limit: number,
+    lane: number,
+    claim: FreshClaim & { readonly batchSize: number },
+  ): Promise<SequenceResult & { readonly claimed: ClaimedDelivery[] }> {
+    return this.claimingRun(db, this.statements.runAndClaimLane, [
+      limit,
+      claim.workerId,
+      JSON.stringify(claim.consumers),
+      claim.leaseMs,
+      JSON.stringify(claim.runLimits),
+      lane,
+      claim.batchSize,
+    ]);
+  }
+
+  /** Sends a claiming run; its result, with what it claimed sorted like the claim's. */
+  private async claimingRun(
+    db: IntegrationDatabaseAdapter,
+    statement: string,
+    params: readonly unknown[],
+  ): Promise<SequenceResult & { readonly claimed: ClaimedDelivery[] }> {
+    const { rows } = await db.root.query<RunRow & Partial<FreshlyClaimedRow>>(statement, params);
     const first = rows[0];
     if (!first) return { ...NOT_RUN, claimed: [] };
     const claimed: ClaimedDelivery[] = [];

@@ -108,6 +108,11 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
    */
   private readonly batches = new Map<Promise<void>, boolean>();
   /**
+   * The tenant lane's batch in flight, beside the loop's (see {@link sequenceAheadOnce}): one
+   * at a time.
+   */
+  private laneBatch?: Promise<void>;
+  /**
    * `Date.now()` from which a batch the sequencer run claimed is followed by a plain claim
    * anyway (one poll interval after the last one): retries that came due, deliveries
    * sequenced by another instance and expired leases wait at most that long under a steady
@@ -490,7 +495,7 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
         try {
           while (this.sequenceAgain && !this.isStopping()) {
             this.sequenceAgain = false;
-            const run = await this.pipeline.sequenceOnce();
+            const run = await this.sequenceAheadOnce();
             if (run.tenanted) this.tenantsSeen = true;
             if (run.events > 0) {
               this.takeFirstStatistics();
@@ -507,6 +512,41 @@ export class OutboxProcessor implements OnApplicationBootstrap, BeforeApplicatio
         }
       })(),
     );
+  }
+
+  /**
+   * One background sequencer run. While no lane batch is in flight, the run claims the tenant
+   * lane's deliveries (light tenants' events it fans out ahead of a flood's window), and they
+   * run at once as the lane batch, beside the loop's `processor.concurrency` batches: those
+   * hold the flood's deliveries, and a quiet tenant's event would otherwise wait for one of
+   * them to free its slot. The lane's events are few by construction (a tenth of the lane's
+   * scan per tenant at most), so this adds one small batch in flight, not a flood's.
+   */
+  private async sequenceAheadOnce(): Promise<{
+    events: number;
+    more: boolean;
+    tenanted: boolean;
+  }> {
+    if (this.laneBatch) return this.pipeline.sequenceOnce();
+    const run = await this.pipeline.sequenceOnceAndClaimLane(await this.hostedConsumers());
+    const { batch } = run;
+    if (batch.deliveries.length === 0) return run;
+    if (this.isStopping()) {
+      await this.pipeline.release(batch);
+      return run;
+    }
+    const work: Promise<void> = this.track(
+      this.pipeline.complete(batch, () => this.isStopping()),
+    ).then(
+      () => undefined,
+      (error: unknown) =>
+        this.logger.error(`Outbox lane batch failed: ${describeDatabaseError(error)}`),
+    );
+    this.laneBatch = work;
+    void work.finally(() => {
+      if (this.laneBatch === work) this.laneBatch = undefined;
+    });
+    return run;
   }
 
   /**
