@@ -57,6 +57,15 @@ export interface FreshClaim {
   readonly runLimits: Readonly<Record<string, number>>;
 }
 
+/** The parameters both claiming runs start with ($1 – $5, see `claimingRun`). */
+const claimParams = (limit: number, claim: FreshClaim): unknown[] => [
+  limit,
+  claim.workerId,
+  JSON.stringify(claim.consumers),
+  claim.leaseMs,
+  JSON.stringify(claim.runLimits),
+];
+
 /** Makes the statement's own transaction commit asynchronously (see the outbox repository). */
 const ASYNC_COMMIT = `(SELECT set_config('synchronous_commit', 'off', true)) AS async_commit`;
 
@@ -385,13 +394,7 @@ export class EventSequencer {
     limit: number,
     claim: FreshClaim,
   ): Promise<SequenceResult & { readonly claimed: ClaimedDelivery[] }> {
-    return this.claimingRun(db, this.statements.runAndClaim, [
-      limit,
-      claim.workerId,
-      JSON.stringify(claim.consumers),
-      claim.leaseMs,
-      JSON.stringify(claim.runLimits),
-    ]);
+    return this.claimingRun(db, this.statements.runAndClaim, claimParams(limit, claim));
   }
 
   /**
@@ -410,11 +413,7 @@ export class EventSequencer {
     claim: FreshClaim & { readonly batchSize: number },
   ): Promise<SequenceResult & { readonly claimed: ClaimedDelivery[] }> {
     return this.claimingRun(db, this.statements.runAndClaimLane, [
-      limit,
-      claim.workerId,
-      JSON.stringify(claim.consumers),
-      claim.leaseMs,
-      JSON.stringify(claim.runLimits),
+      ...claimParams(limit, claim),
       lane,
       claim.batchSize,
     ]);
