@@ -150,12 +150,6 @@ const notifyAndReturn = (channel: string): string => `, notify AS (
        )
        SELECT ins.id::text AS id FROM ins LEFT JOIN notify ON true`;
 
-/** One event, a parameter per column (in INSERTED order), then `tail` (ON CONFLICT, RETURNING). */
-const insertOne = (t: IntegrationTables, tail: string): string => `WITH ins AS (
-         INSERT INTO ${t.outbox} (${INSERT_COLUMNS}) VALUES (${ONE_EVENT_VALUES})
-         ${tail}
-       )${notifyAndReturn(`$${INSERTED.length + 1}`)}`;
-
 /** Every statement of {@link OutboxRepository} for one set of tables, built once per instance. */
 function outboxStatements(t: IntegrationTables) {
   return {
@@ -177,11 +171,10 @@ function outboxStatements(t: IntegrationTables) {
     // One event (most publishes): a parameter per column, in INSERTED order. No JSON array to
     // build and parse, no set to materialize: `publish` at 16 connections does about 7 % more
     // transactions per second than with the JSON form (docs/performance.md, scenario 4).
-    insertOne: insertOne(t, ON_IDEMPOTENCY_CONFLICT),
-    // The same for an event without an idempotency key (most of them): no ON CONFLICT, whose
-    // speculative insertion takes a lock and writes a second WAL record for every row, though
-    // only rows with a key can conflict.
-    insertOneWithoutKey: insertOne(t, 'RETURNING id'),
+    insertOne: `WITH ins AS (
+         INSERT INTO ${t.outbox} (${INSERT_COLUMNS}) VALUES (${ONE_EVENT_VALUES})
+         ${ON_IDEMPOTENCY_CONFLICT}
+       )${notifyAndReturn(`$${INSERTED.length + 1}`)}`,
     resolveInsertedIds: `SELECT coalesce(o.tenant_id, '') AS tenant, o.idempotency_key, o.id::text AS id
          FROM ${t.outbox} o
          JOIN jsonb_to_recordset($1::jsonb) AS k(tenant text, idempotency_key text)
@@ -306,10 +299,7 @@ export class OutboxRepository {
     if (records.length === 1) {
       const record = records[0]!;
       return {
-        sql:
-          record.idempotency_key === null
-            ? this.statements.insertOneWithoutKey
-            : this.statements.insertOne,
+        sql: this.statements.insertOne,
         params: [...INSERTED.map(([column]) => record[column]), notifyChannel],
         records,
       };
