@@ -256,10 +256,10 @@ function sequencerStatements(t: IntegrationTables) {
   // the statement arrived, and an event whose transaction began after that (its available_at
   // defaults to that transaction's now()) may still have committed before the statement's
   // snapshot, which is taken after planning; such an event would be created pending, not
-  // claimed. Parameters: $1 the run's limit, $2 worker, $3 hosted
-  // consumers (JSON), $4 lease ms, $5 run limits (JSON object). With `lane`, the run has the
-  // tenant lane ($6: its scan) and claims only the lane's deliveries whose key has no earlier
-  // delivery in the run outside the lane, at most $7 per consumer.
+  // claimed. Parameters: $1 the run's limit, $2 worker, $3 hosted consumers (JSON), $4 lease
+  // ms, $5 run limits (JSON object). With `lane`, the run has the tenant lane ($6: its scan)
+  // and claims only the lane's deliveries whose key has no earlier delivery in the run outside
+  // the lane, at most $7 per consumer.
   // For the lane's claims: whether a key's new deliveries so far are all the lane's, and the
   // place of a lane delivery among its consumer's.
   const LANE_RANKS = `,
